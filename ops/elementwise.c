@@ -1,0 +1,4 @@
+/* elementwise.c - op family (being written). */
+#include "ops/op.h"
+
+const sp_op_def *const sp_ops_elementwise[] = {NULL};

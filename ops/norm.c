@@ -1,0 +1,4 @@
+/* norm.c - op family (being written). */
+#include "ops/op.h"
+
+const sp_op_def *const sp_ops_norm[] = {NULL};
