@@ -37,7 +37,7 @@
  * CUDA stream). Sessions of one model share its weights (uploaded once per
  * device). Destroy every session before its model.
  *
- * Ownership. Every *_create/*_load has a *_destroy that accepts NULL.
+ * Ownership. Every create or load function has a destroy that accepts NULL.
  * Pointers returned by query functions (names, tensor views) are owned by
  * the object they were queried from and stay valid as stated per function.
  */

@@ -1,0 +1,178 @@
+/*
+ * backend_cpu.c - the CPU backend: runs a plan's nodes in order over one
+ * host arena, with a per-session thread pool.
+ *
+ * Weights stay in the model graph (shared by all sessions, read-only); each
+ * plan owns an arena of plan->arena_bytes and a scratch buffer sized for the
+ * hungriest node, both allocated once when the plan is built.
+ */
+#include "ops/op.h"
+#include "runtime/model.h"
+#include "runtime/threadpool.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct cpu_session {
+    sp_threadpool *pool;
+    int nthreads;
+} cpu_session;
+
+typedef struct cpu_plan {
+    void *arena;
+    void *scratch;
+} cpu_plan;
+
+static int cpu_model_init(struct sprun_model *m, sp_err *err)
+{
+    (void)err;
+    for (int i = 0; i < m->n_weights; i++) {
+        m->weights[i].format = SPRUN_FORMAT_DENSE;
+        snprintf(m->weights[i].reason, sizeof m->weights[i].reason, "CPU backend runs dense OpenBLAS GEMM");
+    }
+    return SPRUN_OK;
+}
+
+static void cpu_model_free(struct sprun_model *m) { (void)m; }
+
+static int cpu_session_init(struct sprun_session *s, sp_err *err)
+{
+    cpu_session *cs = calloc(1, sizeof *cs);
+    if (!cs)
+        return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory creating a CPU session");
+    cs->nthreads = s->model->opt.threads > 0 ? s->model->opt.threads : sp_cpu_count();
+    cs->pool = sp_threadpool_create(cs->nthreads);
+    s->backend_session = cs;
+    return SPRUN_OK;
+}
+
+static void cpu_session_free(struct sprun_session *s)
+{
+    cpu_session *cs = s->backend_session;
+    if (!cs)
+        return;
+    sp_threadpool_destroy(cs->pool);
+    free(cs);
+    s->backend_session = NULL;
+}
+
+static void *alloc64(size_t bytes) { return aligned_alloc(64, ((bytes ? bytes : 1) + 63) & ~(size_t)63); }
+
+static int cpu_plan_init(struct sprun_session *s, sp_plan *p, sp_err *err)
+{
+    (void)s;
+    cpu_plan *cp = calloc(1, sizeof *cp);
+    if (!cp)
+        return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory creating a CPU plan");
+    cp->arena = alloc64(p->arena_bytes);
+    cp->scratch = p->scratch_bytes ? alloc64(p->scratch_bytes) : NULL;
+    if (!cp->arena || (p->scratch_bytes && !cp->scratch)) {
+        free(cp->arena);
+        free(cp->scratch);
+        free(cp);
+        return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY,
+                          "out of host memory for the activation arena (%zu bytes) and scratch (%zu bytes)",
+                          p->arena_bytes, p->scratch_bytes);
+    }
+    p->backend_plan = cp;
+    return SPRUN_OK;
+}
+
+static void cpu_plan_free(struct sprun_session *s, sp_plan *p)
+{
+    (void)s;
+    cpu_plan *cp = p->backend_plan;
+    if (!cp)
+        return;
+    free(cp->arena);
+    free(cp->scratch);
+    free(cp);
+    p->backend_plan = NULL;
+}
+
+/* Host address of value v in this plan: constant payload or arena slot. */
+static void *value_ptr(const sp_plan *p, const cpu_plan *cp, int v)
+{
+    const sp_value *val = &p->g.values[v];
+    if (val->kind == SP_VAL_CONST)
+        return val->data;
+    return p->offset[v] >= 0 ? (char *)cp->arena + p->offset[v] : NULL;
+}
+
+static double now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec * 1e-3;
+}
+
+static int cpu_run(struct sprun_session *s, sp_plan *p, const sprun_tensor *const *inputs, sp_err *err)
+{
+    cpu_session *cs = s->backend_session;
+    cpu_plan *cp = p->backend_plan;
+    const sp_graph *g = &p->g;
+    for (int i = 0; i < g->n_inputs; i++) {
+        void *dst = value_ptr(p, cp, g->inputs[i]);
+        if (dst && dst != inputs[i]->data)
+            memcpy(dst, inputs[i]->data, inputs[i]->nbytes);
+    }
+    sp_cpu_ctx ctx = {
+        .nthreads = cs->nthreads, .pool = cs->pool, .scratch = cp->scratch, .scratch_bytes = p->scratch_bytes,
+        .graph = g};
+    for (int s_i = 0; s_i < p->n_order; s_i++) {
+        const sp_node *n = &g->nodes[p->order[s_i]];
+        double t0 = s->profiling ? now_us() : 0;
+        sp_tensor in[n->n_in > 0 ? n->n_in : 1];
+        sp_tensor out[n->n_out > 0 ? n->n_out : 1];
+        memset(in, 0, sizeof in);
+        memset(out, 0, sizeof out);
+        for (int k = 0; k < n->n_in; k++) {
+            if (n->in[k] < 0)
+                continue;
+            const sp_value *v = &g->values[n->in[k]];
+            in[k].dtype = v->dtype;
+            in[k].shape = v->shape;
+            in[k].data = value_ptr(p, cp, n->in[k]);
+        }
+        for (int k = 0; k < n->n_out; k++) {
+            if (n->out[k] < 0)
+                continue;
+            const sp_value *v = &g->values[n->out[k]];
+            out[k].dtype = v->dtype;
+            out[k].shape = v->shape;
+            out[k].data = value_ptr(p, cp, n->out[k]);
+        }
+        /* Aliasing ops whose output shares the input's buffer are free. */
+        int skip = (n->op->flags & SP_OPF_ALIAS) && n->n_in >= 1 && in[0].data && in[0].data == out[0].data;
+        if (!skip) {
+            int rc = n->op->cpu_run(n, in, n->n_in, out, n->n_out, &ctx, err);
+            if (rc != SPRUN_OK) {
+                char label[256];
+                if (err && !strstr(err->msg, n->name))
+                    sp_err_prefix(err, "node %s", sp_node_label(n, label, sizeof label));
+                return rc;
+            }
+        }
+        if (s->profiling && s_i < s->n_profile)
+            s->profile_us[s_i] = now_us() - t0;
+    }
+    for (int i = 0; i < g->n_outputs; i++) {
+        const void *src = value_ptr(p, cp, g->outputs[i]);
+        if (src && p->out_bytes[i])
+            memcpy(p->out_host[i], src, p->out_bytes[i]);
+    }
+    return SPRUN_OK;
+}
+
+const sp_backend_i sp_backend_cpu = {
+    /* .name         = */ "cpu",
+    /* .model_init   = */ cpu_model_init,
+    /* .model_free   = */ cpu_model_free,
+    /* .session_init = */ cpu_session_init,
+    /* .session_free = */ cpu_session_free,
+    /* .plan_init    = */ cpu_plan_init,
+    /* .plan_free    = */ cpu_plan_free,
+    /* .run          = */ cpu_run,
+};

@@ -1,0 +1,151 @@
+/*
+ * model.h - the internal structures behind sprun_model, sprun_session and
+ * the per-shape plans, and the interface every backend implements.
+ *
+ * Life cycle:
+ *   sprun_model_load   -> loader fills model->graph; unsupported ops are
+ *                         listed; load-time passes (constant folding,
+ *                         BatchNorm folding, dead-node removal); per-weight
+ *                         sparsity analysis; backend->model_init (upload).
+ *   sprun_session_run  -> look up the plan for these input shapes, or build
+ *                         one: clone the graph, infer concrete shapes, fold
+ *                         shape-dependent subgraphs, fuse epilogues, remove
+ *                         dead nodes, plan memory (one arena), then
+ *                         backend->plan_init; then backend->run.
+ */
+#ifndef SPRUN_MODEL_H
+#define SPRUN_MODEL_H
+
+#include "runtime/graph.h"
+#include "sprun.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct sprun_options {
+    sprun_backend backend;
+    sprun_precision precision;
+    int32_t device_id;
+    int32_t threads;
+    sprun_format format;
+    int32_t optimize;
+};
+
+/* Per-weight analysis record (public view: sprun_weight_info). */
+typedef struct sp_weight_record {
+    int node;         /* node index in model->graph */
+    int value;        /* weight value index */
+    char *node_name, *op_type, *weight_name;
+    int64_t m, k, nnz;
+    double density;
+    int is_24;
+    double zero_block_frac[4];
+    sprun_format format; /* chosen by the backend */
+    char reason[160];
+} sp_weight_record;
+
+typedef struct sp_plan sp_plan;
+typedef struct sp_backend_i sp_backend_i;
+
+struct sprun_model {
+    sprun_options opt;
+    sp_graph graph;
+    sprun_backend backend_kind;
+    const sp_backend_i *backend;
+    void *backend_model; /* backend's shared state (uploaded weights) */
+    sp_weight_record *weights;
+    int n_weights;
+    sprun_tensor_info *inputs, *outputs; /* static descriptions */
+    int n_load_folded;
+};
+
+/* One specialisation of the graph for concrete input shapes. */
+struct sp_plan {
+    sp_shape input_shapes[16]; /* key: shapes of graph inputs in order */
+    int n_inputs;
+    sp_graph g;      /* clone with concrete shapes, folded, fused */
+    int *order;      /* live nodes to run, in order */
+    int n_order;
+    int64_t *offset; /* per value: byte offset in the arena, -1 = none */
+    size_t arena_bytes;
+    size_t scratch_bytes; /* max CPU scratch over nodes */
+    int n_folded;
+    /* outputs copied back to the host after each run */
+    void **out_host;
+    size_t *out_bytes;
+    void *backend_plan; /* backend's per-plan state */
+    uint64_t last_used;
+};
+
+#define SP_MAX_PLANS 8
+
+struct sprun_session {
+    const struct sprun_model *model;
+    sp_plan *plans[SP_MAX_PLANS];
+    int n_plans;
+    sp_plan *current; /* plan of the last successful run */
+    uint64_t tick;
+    void *backend_session;
+    void *stream; /* user-supplied cudaStream_t or NULL */
+    int profiling;
+    double *profile_us; /* per entry of current->order */
+    int n_profile;
+};
+
+/* A backend: a struct of function pointers (ggml's ggml_backend_i style). */
+struct sp_backend_i {
+    const char *name;
+    /* Called once per model after load-time passes: upload/convert weights,
+     * choose weight formats (fill model->weights[i].format/reason). */
+    int (*model_init)(struct sprun_model *m, sp_err *err);
+    void (*model_free)(struct sprun_model *m);
+    int (*session_init)(struct sprun_session *s, sp_err *err);
+    void (*session_free)(struct sprun_session *s);
+    /* Called after the generic plan is built (shapes, order, offsets). */
+    int (*plan_init)(struct sprun_session *s, sp_plan *p, sp_err *err);
+    void (*plan_free)(struct sprun_session *s, sp_plan *p);
+    /* Runs plan p: inputs[i] is the caller's host tensor for graph input i
+     * (already validated); writes every graph output into p->out_host. */
+    int (*run)(struct sprun_session *s, sp_plan *p, const sprun_tensor *const *inputs, sp_err *err);
+};
+
+extern const sp_backend_i sp_backend_cpu;
+#ifdef SPRUN_HAVE_CUDA
+extern const sp_backend_i sp_backend_cuda;
+/* True when a CUDA device is usable (driver present, device_id exists). */
+int sp_cuda_available(int device_id);
+#endif
+
+/* --- passes (runtime/passes.c) ------------------------------------------ */
+
+/* Folds BatchNormalization into a preceding Conv whose weights are
+ * constant; returns the number folded. */
+int sp_pass_fold_batchnorm(sp_graph *g, int *n_folded, sp_err *err);
+/* Fuses residual Add and activation into Conv/Gemm/MatMul (shapes must be
+ * concrete: plan time). */
+int sp_pass_fuse_epilogues(sp_graph *g, int *n_fused, sp_err *err);
+/* Marks nodes whose outputs nobody uses as dead. */
+void sp_pass_remove_dead(sp_graph *g);
+
+/* --- planning (runtime/plan.c, runtime/memplan.c) ----------------------- */
+
+int sp_plan_build(const struct sprun_model *m, const sprun_tensor *const *inputs, sp_plan **out, sp_err *err);
+void sp_plan_free(sp_plan *p);
+
+typedef struct sp_buf_req {
+    size_t size;
+    int first, last; /* inclusive step range during which the buffer lives */
+} sp_buf_req;
+/* Assigns offsets so that buffers alive at the same step never overlap;
+ * greedy by decreasing size, lowest fitting offset. *total = arena size. */
+int sp_memplan_assign(const sp_buf_req *bufs, int n, size_t align, int64_t *offsets, size_t *total, sp_err *err);
+
+/* --- sparsity analysis glue (runtime/weights.c) -------------------------- */
+int sp_model_analyse_weights(struct sprun_model *m, sp_err *err);
+
+/* Weight of node n in the GEMM view [m, k] as a freshly malloc'd float
+ * array (Conv: [M, C/g*kh*kw]; Gemm: honours transB; MatMul: transposed);
+ * NULL when n has no constant float weight. Caller frees. */
+float *sp_weight_gemm_view(const sp_graph *g, const sp_node *n, int *value_idx, int64_t *m, int64_t *k);
+
+#endif

@@ -1,0 +1,283 @@
+/*
+ * passes.c - graph rewrites shared by every backend.
+ *
+ * BatchNorm folding runs at load (weights are constant, so the folded
+ * weights are computed once per model). Epilogue fusion runs per plan, when
+ * shapes are concrete, because whether an Add is a same-shape residual or a
+ * broadcast bias can only be told from shapes.
+ */
+#include "ops/op.h"
+#include "runtime/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Consumers of value v among live nodes: returns count, first in *only. */
+static int consumers(const sp_graph *g, int v, int *only)
+{
+    int count = 0;
+    *only = -1;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const sp_node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] == v) {
+                if (count == 0)
+                    *only = i;
+                count++;
+            }
+    }
+    return count;
+}
+
+static int is_f32_const(const sp_graph *g, int v)
+{
+    return v >= 0 && g->values[v].kind == SP_VAL_CONST && g->values[v].dtype == SPRUN_DTYPE_FLOAT &&
+           g->values[v].data;
+}
+
+/* Adds a new float constant value named after base; takes ownership. */
+static int new_const_f32(sp_graph *g, const char *base, float *data, const sp_shape *shape, sp_err *err)
+{
+    int v = sp_graph_new_value(g, base, err);
+    if (v < 0) {
+        free(data);
+        return -1;
+    }
+    sp_value_set_const(&g->values[v], SPRUN_DTYPE_FLOAT, shape, data, (size_t)sp_shape_numel(shape) * sizeof(float),
+                       1);
+    return v;
+}
+
+static int append_input(sp_node *n, int v)
+{
+    int *ni = realloc(n->in, (size_t)(n->n_in + 1) * sizeof *ni);
+    if (!ni)
+        return -1;
+    n->in = ni;
+    n->in[n->n_in++] = v;
+    return n->n_in - 1;
+}
+
+int sp_pass_fold_batchnorm(sp_graph *g, int *n_folded, sp_err *err)
+{
+    int folded = 0;
+    for (int ci = 0; ci < g->n_nodes; ci++) {
+        sp_node *conv = &g->nodes[ci];
+        if (conv->dead || strcmp(conv->op_type, "Conv") != 0 || conv->n_out < 1 || conv->n_in < 2)
+            continue;
+        int y = conv->out[0];
+        if (y < 0 || g->values[y].is_output)
+            continue;
+        int bi;
+        if (consumers(g, y, &bi) != 1)
+            continue;
+        sp_node *bn = &g->nodes[bi];
+        if (strcmp(bn->op_type, "BatchNormalization") != 0 || bn->n_in < 5 || bn->in[0] != y)
+            continue;
+        if (sp_attr_int(bn, "training_mode", 0) != 0)
+            continue;
+        int w = conv->in[1], b = conv->n_in > 2 ? conv->in[2] : -1;
+        if (!is_f32_const(g, w) || (b >= 0 && !is_f32_const(g, b)))
+            continue;
+        int ok = 1;
+        for (int k = 1; k < 5; k++)
+            ok &= is_f32_const(g, bn->in[k]);
+        if (!ok)
+            continue;
+        const sp_value *wv = &g->values[w];
+        int64_t m = wv->shape.rank > 0 ? wv->shape.d[0] : 0;
+        int64_t per = m > 0 ? sp_shape_numel(&wv->shape) / m : 0;
+        int bad = m <= 0 || per <= 0;
+        for (int k = 1; k < 5 && !bad; k++)
+            bad = sp_shape_numel(&g->values[bn->in[k]].shape) != m;
+        if (bad)
+            continue;
+        const float *scale = g->values[bn->in[1]].data, *beta = g->values[bn->in[2]].data,
+                    *mean = g->values[bn->in[3]].data, *var = g->values[bn->in[4]].data;
+        const float *w0 = wv->data, *b0 = b >= 0 ? g->values[b].data : NULL;
+        float eps = sp_attr_float(bn, "epsilon", 1e-5f);
+        float *nw = malloc((size_t)(m * per) * sizeof *nw), *nb = malloc((size_t)m * sizeof *nb);
+        if (!nw || !nb) {
+            free(nw);
+            free(nb);
+            return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory folding BatchNormalization '%s'",
+                              bn->name);
+        }
+        for (int64_t o = 0; o < m; o++) {
+            double s = (double)scale[o] / sqrt((double)var[o] + (double)eps);
+            for (int64_t j = 0; j < per; j++)
+                nw[o * per + j] = (float)(w0[o * per + j] * s);
+            nb[o] = (float)(((b0 ? b0[o] : 0.0) - mean[o]) * s + beta[o]);
+        }
+        char base[256];
+        sp_shape bshape = sp_shape_make(1, &m);
+        snprintf(base, sizeof base, "%s_bnfolded_W", conv->name);
+        sp_shape wshape = wv->shape;
+        int nwv = new_const_f32(g, base, nw, &wshape, err);
+        if (nwv < 0) {
+            free(nb);
+            return err ? err->code : SPRUN_ERR_OUT_OF_MEMORY;
+        }
+        snprintf(base, sizeof base, "%s_bnfolded_B", conv->name);
+        int nbv = new_const_f32(g, base, nb, &bshape, err);
+        if (nbv < 0)
+            return err ? err->code : SPRUN_ERR_OUT_OF_MEMORY;
+        conv = &g->nodes[ci]; /* value table may have moved; nodes did not */
+        bn = &g->nodes[bi];
+        conv->in[1] = nwv;
+        if (conv->n_in > 2)
+            conv->in[2] = nbv;
+        else if (append_input(conv, nbv) < 0)
+            return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory folding BatchNormalization");
+        conv->out[0] = bn->out[0];
+        g->values[bn->out[0]].producer = ci;
+        bn->dead = 1;
+        conv->fusion.n_fused++;
+        folded++;
+    }
+    if (n_folded)
+        *n_folded = folded;
+    return SPRUN_OK;
+}
+
+/* Activation op -> sp_act, reading its parameters; 0 if not fusable. */
+static int activation_of(const sp_graph *g, const sp_node *n, int *act, float *alpha, float *beta)
+{
+    const char *t = n->op_type;
+    *alpha = 0.f;
+    *beta = 0.f;
+    if (!strcmp(t, "Relu"))
+        *act = SP_ACT_RELU;
+    else if (!strcmp(t, "Sigmoid"))
+        *act = SP_ACT_SIGMOID;
+    else if (!strcmp(t, "Tanh"))
+        *act = SP_ACT_TANH;
+    else if (!strcmp(t, "HardSwish"))
+        *act = SP_ACT_HARDSWISH;
+    else if (!strcmp(t, "LeakyRelu")) {
+        *act = SP_ACT_LEAKYRELU;
+        *alpha = sp_attr_float(n, "alpha", 0.01f);
+    } else if (!strcmp(t, "HardSigmoid")) {
+        *act = SP_ACT_HARDSIGMOID;
+        *alpha = sp_attr_float(n, "alpha", 0.2f);
+        *beta = sp_attr_float(n, "beta", 0.5f);
+    } else if (!strcmp(t, "Gelu")) {
+        if (strcmp(sp_attr_string(n, "approximate", "none"), "none") != 0)
+            return 0;
+        *act = SP_ACT_GELU;
+    } else if (!strcmp(t, "Clip")) {
+        *act = SP_ACT_CLIP;
+        *alpha = -INFINITY;
+        *beta = INFINITY;
+        if (g->opset < 11) {
+            *alpha = sp_attr_float(n, "min", -INFINITY);
+            *beta = sp_attr_float(n, "max", INFINITY);
+        } else {
+            for (int k = 1; k <= 2; k++) {
+                const sp_value *v = sp_node_in(g, n, k);
+                if (!v)
+                    continue;
+                if (v->kind != SP_VAL_CONST || v->dtype != SPRUN_DTYPE_FLOAT || sp_shape_numel(&v->shape) != 1)
+                    return 0;
+                *(k == 1 ? alpha : beta) = *(const float *)v->data;
+            }
+        }
+    } else
+        return 0;
+    return 1;
+}
+
+static int is_gemm_like(const sp_node *n)
+{
+    return !strcmp(n->op_type, "Conv") || !strcmp(n->op_type, "Gemm") || !strcmp(n->op_type, "MatMul");
+}
+
+int sp_pass_fuse_epilogues(sp_graph *g, int *n_fused, sp_err *err)
+{
+    int fused = 0;
+    for (int pi = 0; pi < g->n_nodes; pi++) {
+        sp_node *p = &g->nodes[pi];
+        if (p->dead || !p->op || !(p->op->flags & SP_OPF_FUSABLE) || !is_gemm_like(p) || p->n_out != 1)
+            continue;
+        for (;;) {
+            int y = p->out[0], ci;
+            if (y < 0 || g->values[y].is_output || consumers(g, y, &ci) != 1)
+                break;
+            sp_node *c = &g->nodes[ci];
+            const sp_value *yv = &g->values[y];
+            if (!strcmp(c->op_type, "Add") && c->n_in == 2 && p->fusion.residual_input < 0 &&
+                p->fusion.act == SP_ACT_NONE) {
+                int other = c->in[0] == y ? c->in[1] : c->in[0];
+                if (other < 0 || other == y)
+                    break;
+                const sp_value *ov = &g->values[other];
+                const sp_value *cv = &g->values[c->out[0]];
+                if (!sp_shape_equal(&cv->shape, &yv->shape) || ov->dtype != yv->dtype)
+                    break;
+                int same = sp_shape_equal(&ov->shape, &yv->shape);
+                /* Gemm/MatMul also take a bias along the last dim. */
+                int row_bias = strcmp(p->op_type, "Conv") != 0 && ov->shape.rank == 1 && yv->shape.rank >= 1 &&
+                               ov->shape.d[0] == yv->shape.d[yv->shape.rank - 1];
+                if (!same && !row_bias)
+                    break;
+                int slot = append_input(p, other);
+                if (slot < 0)
+                    return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory fusing '%s'", p->name);
+                p->fusion.residual_input = slot;
+            } else if (p->fusion.act == SP_ACT_NONE && c->n_in >= 1 && c->in[0] == y) {
+                int act;
+                float a, b;
+                if (!activation_of(g, c, &act, &a, &b))
+                    break;
+                p->fusion.act = act;
+                p->fusion.alpha = a;
+                p->fusion.beta = b;
+            } else
+                break;
+            p->out[0] = c->out[0];
+            g->values[c->out[0]].producer = pi;
+            c->dead = 1;
+            p->fusion.n_fused++;
+            fused++;
+        }
+    }
+    if (n_fused)
+        *n_fused = fused;
+    return SPRUN_OK;
+}
+
+void sp_pass_remove_dead(sp_graph *g)
+{
+    int *uses = calloc((size_t)(g->n_values > 0 ? g->n_values : 1), sizeof *uses);
+    if (!uses)
+        return; /* dead-node removal is an optimisation: skipping it is safe */
+    for (int v = 0; v < g->n_values; v++)
+        uses[v] = g->values[v].is_output ? 1 : 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const sp_node *n = &g->nodes[i];
+        if (!n->dead)
+            for (int k = 0; k < n->n_in; k++)
+                if (n->in[k] >= 0)
+                    uses[n->in[k]]++;
+    }
+    for (int i = g->n_nodes - 1; i >= 0; i--) {
+        sp_node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        int used = 0;
+        for (int k = 0; k < n->n_out; k++)
+            if (n->out[k] >= 0 && uses[n->out[k]] > 0)
+                used = 1;
+        if (used)
+            continue;
+        n->dead = 1;
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] >= 0)
+                uses[n->in[k]]--;
+    }
+    free(uses);
+}

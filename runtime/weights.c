@@ -1,0 +1,122 @@
+/*
+ * weights.c - per-weight sparsity analysis of a loaded model.
+ *
+ * Every Conv / Gemm / MatMul whose weight is a constant is analysed in the
+ * GEMM view (rows = output features, K = reduction): density, 2:4
+ * compliance along K and zero-block fractions. Backends read the records to
+ * choose a kernel per weight; `sprun --info` prints them.
+ */
+#include "runtime/model.h"
+
+#include "loaders/sparsity_analysis.h"
+#include "runtime/half.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Float copy of a constant weight (float32 or float16); NULL otherwise. */
+static float *weight_as_f32(const sp_value *v)
+{
+    int64_t n = sp_shape_numel(&v->shape);
+    if (n <= 0 || !v->data)
+        return NULL;
+    float *w = malloc((size_t)n * sizeof *w);
+    if (!w)
+        return NULL;
+    if (v->dtype == SPRUN_DTYPE_FLOAT)
+        memcpy(w, v->data, (size_t)n * sizeof *w);
+    else if (v->dtype == SPRUN_DTYPE_FLOAT16)
+        for (int64_t i = 0; i < n; i++)
+            w[i] = sp_f16_to_f32(((const uint16_t *)v->data)[i]);
+    else {
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+float *sp_weight_gemm_view(const sp_graph *g, const sp_node *n, int *value_idx, int64_t *m, int64_t *k)
+{
+    const sp_value *wv = sp_node_in(g, n, 1);
+    if (!wv || wv->kind != SP_VAL_CONST)
+        return NULL;
+    const sp_shape *s = &wv->shape;
+    int transpose = 0;
+    if (!strcmp(n->op_type, "Conv")) {
+        if (s->rank < 3)
+            return NULL;
+        *m = s->d[0];
+        *k = sp_shape_numel(s) / (s->d[0] ? s->d[0] : 1);
+    } else if (!strcmp(n->op_type, "Gemm")) {
+        if (s->rank != 2)
+            return NULL;
+        transpose = sp_attr_int(n, "transB", 0) == 0;
+        *m = transpose ? s->d[1] : s->d[0];
+        *k = transpose ? s->d[0] : s->d[1];
+    } else if (!strcmp(n->op_type, "MatMul")) {
+        if (s->rank != 2)
+            return NULL;
+        transpose = 1;
+        *m = s->d[1];
+        *k = s->d[0];
+    } else
+        return NULL;
+    float *w = weight_as_f32(wv);
+    if (!w || !transpose) {
+        if (value_idx)
+            *value_idx = n->in[1];
+        return w;
+    }
+    float *t = sp_transpose_f32(w, *k, *m);
+    free(w);
+    if (value_idx)
+        *value_idx = n->in[1];
+    return t;
+}
+
+int sp_model_analyse_weights(struct sprun_model *m, sp_err *err)
+{
+    const sp_graph *g = &m->graph;
+    int cap = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const sp_node *n = &g->nodes[i];
+        cap += !n->dead && (!strcmp(n->op_type, "Conv") || !strcmp(n->op_type, "Gemm") ||
+                            !strcmp(n->op_type, "MatMul"));
+    }
+    m->weights = calloc((size_t)(cap > 0 ? cap : 1), sizeof *m->weights);
+    if (!m->weights)
+        return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory for the weight analysis");
+    for (int i = 0; i < g->n_nodes; i++) {
+        const sp_node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        int vi = -1;
+        int64_t rows = 0, k = 0;
+        float *w = sp_weight_gemm_view(g, n, &vi, &rows, &k);
+        if (!w)
+            continue;
+        sp_weight_stats st;
+        char msg[256] = "";
+        int rc = sp_weight_analyze(w, rows, k, &st, msg, sizeof msg);
+        free(w);
+        if (rc != 0)
+            return sp_err_set(err, rc, "weight analysis of node '%s': %s", n->name, msg);
+        sp_weight_record *r = &m->weights[m->n_weights++];
+        r->node = i;
+        r->value = vi;
+        r->node_name = sp_strdup(n->name);
+        r->op_type = sp_strdup(n->op_type);
+        r->weight_name = sp_strdup(g->values[vi].name);
+        if (!r->node_name || !r->op_type || !r->weight_name)
+            return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory for the weight analysis");
+        r->m = st.m;
+        r->k = st.k;
+        r->nnz = st.nnz;
+        r->density = st.density;
+        r->is_24 = st.is_24;
+        for (int b = 0; b < 4; b++)
+            r->zero_block_frac[b] = st.zero_block_frac[b];
+        r->format = SPRUN_FORMAT_DENSE;
+    }
+    return SPRUN_OK;
+}
