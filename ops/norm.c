@@ -1,4 +1,325 @@
-/* norm.c - op family (being written). */
+/*
+ * norm.c - BatchNormalization (inference form), LayerNormalization (with its
+ * optional Mean / InvStdDev outputs), InstanceNormalization.
+ *
+ * Statistics are accumulated in double (two passes: mean, then the centred
+ * sum of squares), so fp16 inputs and large rows neither overflow nor lose
+ * the variance to cancellation.
+ */
+#include "kernels/cpu/nn_cpu.h"
 #include "ops/op.h"
 
-const sp_op_def *const sp_ops_norm[] = {NULL};
+#include <math.h>
+
+/* Elements per (n, c) plane of an [N, C, ...] tensor. */
+static int64_t plane_len(const sp_shape *s)
+{
+    int64_t len = 1;
+    for (int i = 2; i < s->rank; i++)
+        len *= s->d[i];
+    return len;
+}
+
+static int float_inputs(const sp_graph *g, const sp_node *n, sp_err *err)
+{
+    char lb[256];
+    for (int i = 0; i < n->n_in; i++) {
+        const sp_value *v = sp_node_in(g, n, i);
+        if (v && v->dtype && !sp_nn_float_type(v->dtype))
+            return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: input %d has dtype %s (float32/float16 only)",
+                              sp_node_label(n, lb, sizeof lb), i, sp_dtype_name(v->dtype));
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* BatchNormalization                                                        */
+/* ------------------------------------------------------------------------ */
+
+static int bn_check(const sp_graph *g, const sp_node *n, sp_err *err)
+{
+    char lb[256];
+    if (n->n_in != 5)
+        return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: %d inputs (expected X, scale, B, mean, var)",
+                          sp_node_label(n, lb, sizeof lb), n->n_in);
+    for (int i = 0; i < 5; i++)
+        if (!sp_node_in(g, n, i))
+            return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: input %d is absent",
+                              sp_node_label(n, lb, sizeof lb), i);
+    if (sp_attr_int(n, "training_mode", 0) != 0)
+        return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: training_mode=1 is not supported (inference only)",
+                          sp_node_label(n, lb, sizeof lb));
+    if (sp_attr_int(n, "spatial", 1) != 1)
+        return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: spatial=0 is not supported",
+                          sp_node_label(n, lb, sizeof lb));
+    if (n->n_out < 1 || n->out[0] < 0)
+        return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: output Y is required",
+                          sp_node_label(n, lb, sizeof lb));
+    for (int i = 1; i < n->n_out; i++)
+        if (n->out[i] >= 0)
+            return sp_err_set(err, SPRUN_ERR_UNSUPPORTED,
+                              "%s: output %d (running statistics, training only) is not supported",
+                              sp_node_label(n, lb, sizeof lb), i);
+    return float_inputs(g, n, err);
+}
+
+static int bn_infer(sp_graph *g, sp_node *n, sp_err *err)
+{
+    const sp_value *x = sp_node_in(g, n, 0);
+    char lb[256], a[128], b[128];
+    if (x->shape.rank < 2)
+        return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: X %s needs rank >= 2 (N, C, ...)",
+                          sp_node_label(n, lb, sizeof lb), sp_shape_str(&x->shape, a, sizeof a));
+    static const char *const names[] = {"X", "scale", "B", "input_mean", "input_var"};
+    for (int i = 1; i < 5; i++) {
+        const sp_value *v = sp_node_in(g, n, i);
+        if (sp_shape_numel(&v->shape) != x->shape.d[1] || v->shape.rank != 1)
+            return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: %s has shape %s, X %s has %lld channels",
+                              sp_node_label(n, lb, sizeof lb), names[i], sp_shape_str(&v->shape, a, sizeof a),
+                              sp_shape_str(&x->shape, b, sizeof b), (long long)x->shape.d[1]);
+    }
+    sp_node_set_out(g, n, 0, x->dtype, &x->shape);
+    return 0;
+}
+
+typedef struct bn_args {
+    const float *x, *scale, *bias, *mean, *var;
+    float *y;
+    int64_t c, len;
+    double eps;
+} bn_args;
+
+static void bn_range(void *arg, int64_t p0, int64_t p1)
+{
+    const bn_args *a = arg;
+    for (int64_t p = p0; p < p1; p++) {
+        const int64_t c = p % a->c;
+        const double s = (double)a->scale[c] / sqrt((double)a->var[c] + a->eps);
+        const float fs = (float)s, fb = (float)((double)a->bias[c] - (double)a->mean[c] * s);
+        const float *x = a->x + p * a->len;
+        float *y = a->y + p * a->len;
+        for (int64_t i = 0; i < a->len; i++)
+            y[i] = x[i] * fs + fb;
+    }
+}
+
+static int bn_run_f32(const sp_node *n, const sp_tensor *in, int n_in, sp_tensor *out, int n_out,
+                      const sp_cpu_ctx *ctx, sp_err *err)
+{
+    (void)n_in;
+    (void)n_out;
+    (void)err;
+    const sp_shape *s = &in[0].shape;
+    const int64_t len = plane_len(s);
+    bn_args a = {in[0].data, in[1].data, in[2].data, in[3].data, in[4].data, out[0].data,
+                 s->d[1], len, (double)sp_attr_float(n, "epsilon", 1e-5f)};
+    sp_nn_par_rows(ctx, s->d[0] * s->d[1], len, bn_range, &a);
+    return 0;
+}
+
+SP_NN_STAGED(bn_run, bn_run_f32)
+
+/* ------------------------------------------------------------------------ */
+/* LayerNormalization                                                        */
+/* ------------------------------------------------------------------------ */
+
+static int ln_check(const sp_graph *g, const sp_node *n, sp_err *err)
+{
+    char lb[256];
+    if (n->n_in < 2 || n->n_in > 3 || !sp_node_in(g, n, 0) || !sp_node_in(g, n, 1))
+        return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: needs X, Scale and optionally B",
+                          sp_node_label(n, lb, sizeof lb));
+    if (n->n_out < 1 || n->n_out > 3 || n->out[0] < 0)
+        return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: %d outputs (Y, optional Mean, InvStdDev)",
+                          sp_node_label(n, lb, sizeof lb), n->n_out);
+    return float_inputs(g, n, err);
+}
+
+/* Normalised block: rows = prod(d[:axis]), len = prod(d[axis:]). */
+static int ln_split(const sp_node *n, const sp_shape *s, int64_t *rows, int64_t *len, int *axis, sp_err *err)
+{
+    char lb[256], a[128];
+    int ax = sp_axis(sp_attr_int(n, "axis", -1), s->rank);
+    if (ax < 0)
+        return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: axis %lld out of range for X %s",
+                          sp_node_label(n, lb, sizeof lb), (long long)sp_attr_int(n, "axis", -1),
+                          sp_shape_str(s, a, sizeof a));
+    *rows = *len = 1;
+    for (int i = 0; i < s->rank; i++)
+        *(i < ax ? rows : len) *= s->d[i];
+    if (axis)
+        *axis = ax;
+    return 0;
+}
+
+static int ln_infer(sp_graph *g, sp_node *n, sp_err *err)
+{
+    const sp_value *x = sp_node_in(g, n, 0);
+    char lb[256], a[128], b[128];
+    int64_t rows, len;
+    int ax, rc = ln_split(n, &x->shape, &rows, &len, &ax, err);
+    if (rc)
+        return rc;
+    for (int i = 1; i < 3; i++) {
+        const sp_value *v = sp_node_in(g, n, i);
+        if (!v)
+            continue;
+        int64_t k = sp_shape_numel(&v->shape);
+        if (k != len && k != 1)
+            return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: %s %s does not match the normalised dims of X %s (axis %d)",
+                              sp_node_label(n, lb, sizeof lb), i == 1 ? "Scale" : "B",
+                              sp_shape_str(&v->shape, a, sizeof a), sp_shape_str(&x->shape, b, sizeof b), ax);
+    }
+    sp_node_set_out(g, n, 0, x->dtype, &x->shape);
+    sp_shape st = x->shape;
+    for (int i = ax; i < st.rank; i++)
+        st.d[i] = 1;
+    for (int i = 1; i < n->n_out; i++) /* stash_type float: statistics are float32 */
+        sp_node_set_out(g, n, i, SPRUN_DTYPE_FLOAT, &st);
+    return 0;
+}
+
+typedef struct ln_args {
+    const float *x, *scale, *bias;
+    float *y, *mean, *inv;
+    int64_t len, slen, blen;
+    double eps;
+    int instance; /* InstanceNormalization: scale/bias per channel (row % C) */
+    int64_t c;
+} ln_args;
+
+static void ln_range(void *arg, int64_t r0, int64_t r1)
+{
+    const ln_args *a = arg;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *x = a->x + r * a->len;
+        float *y = a->y + r * a->len;
+        double s = 0.0, q = 0.0;
+        for (int64_t i = 0; i < a->len; i++)
+            s += x[i];
+        const double mu = a->len ? s / (double)a->len : 0.0;
+        for (int64_t i = 0; i < a->len; i++) {
+            double t = x[i] - mu;
+            q += t * t;
+        }
+        const double var = a->len ? q / (double)a->len : 0.0;
+        const double inv = 1.0 / sqrt(var + a->eps);
+        if (a->mean)
+            a->mean[r] = (float)mu;
+        if (a->inv)
+            a->inv[r] = (float)inv;
+        const float fm = (float)mu, fi = (float)inv;
+        if (a->instance) {
+            const int64_t c = r % a->c;
+            const float sc = a->scale[c] * fi, b = a->bias[c];
+            for (int64_t i = 0; i < a->len; i++)
+                y[i] = (x[i] - fm) * sc + b;
+        } else if (a->slen == a->len && a->bias && a->blen == a->len) {
+            for (int64_t i = 0; i < a->len; i++)
+                y[i] = (x[i] - fm) * fi * a->scale[i] + a->bias[i];
+        } else {
+            for (int64_t i = 0; i < a->len; i++) {
+                float v = (x[i] - fm) * fi * a->scale[a->slen == 1 ? 0 : i];
+                y[i] = a->bias ? v + a->bias[a->blen == 1 ? 0 : i] : v;
+            }
+        }
+    }
+}
+
+static int ln_run_f32(const sp_node *n, const sp_tensor *in, int n_in, sp_tensor *out, int n_out,
+                      const sp_cpu_ctx *ctx, sp_err *err)
+{
+    int64_t rows, len;
+    int rc = ln_split(n, &in[0].shape, &rows, &len, NULL, err);
+    if (rc)
+        return rc;
+    const sp_tensor *b = n_in > 2 && in[2].data ? &in[2] : NULL;
+    ln_args a = {in[0].data, in[1].data, b ? b->data : NULL, out[0].data,
+                 n_out > 1 ? out[1].data : NULL, n_out > 2 ? out[2].data : NULL,
+                 len, sp_shape_numel(&in[1].shape), b ? sp_shape_numel(&b->shape) : 0,
+                 (double)sp_attr_float(n, "epsilon", 1e-5f), 0, 1};
+    sp_nn_par_rows(ctx, rows, len, ln_range, &a);
+    return 0;
+}
+
+SP_NN_STAGED(ln_run, ln_run_f32)
+
+/* ------------------------------------------------------------------------ */
+/* InstanceNormalization                                                     */
+/* ------------------------------------------------------------------------ */
+
+static int in_check(const sp_graph *g, const sp_node *n, sp_err *err)
+{
+    char lb[256];
+    if (n->n_in != 3 || !sp_node_in(g, n, 0) || !sp_node_in(g, n, 1) || !sp_node_in(g, n, 2))
+        return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: needs input, scale and B",
+                          sp_node_label(n, lb, sizeof lb));
+    if (n->n_out != 1)
+        return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: %d outputs (expected 1)",
+                          sp_node_label(n, lb, sizeof lb), n->n_out);
+    return float_inputs(g, n, err);
+}
+
+static int in_infer(sp_graph *g, sp_node *n, sp_err *err)
+{
+    const sp_value *x = sp_node_in(g, n, 0);
+    char lb[256], a[128], b[128];
+    if (x->shape.rank < 3)
+        return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: input %s needs rank >= 3 (N, C, D1, ...)",
+                          sp_node_label(n, lb, sizeof lb), sp_shape_str(&x->shape, a, sizeof a));
+    for (int i = 1; i < 3; i++) {
+        const sp_value *v = sp_node_in(g, n, i);
+        if (v->shape.rank != 1 || v->shape.d[0] != x->shape.d[1])
+            return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: %s %s, input %s has %lld channels",
+                              sp_node_label(n, lb, sizeof lb), i == 1 ? "scale" : "B",
+                              sp_shape_str(&v->shape, a, sizeof a), sp_shape_str(&x->shape, b, sizeof b),
+                              (long long)x->shape.d[1]);
+    }
+    sp_node_set_out(g, n, 0, x->dtype, &x->shape);
+    return 0;
+}
+
+static int in_run_f32(const sp_node *n, const sp_tensor *in, int n_in, sp_tensor *out, int n_out,
+                      const sp_cpu_ctx *ctx, sp_err *err)
+{
+    (void)n_in;
+    (void)n_out;
+    (void)err;
+    const sp_shape *s = &in[0].shape;
+    const int64_t len = plane_len(s);
+    ln_args a = {in[0].data, in[1].data, in[2].data, out[0].data, NULL, NULL, len, 0, 0,
+                 (double)sp_attr_float(n, "epsilon", 1e-5f), 1, s->d[1]};
+    sp_nn_par_rows(ctx, s->d[0] * s->d[1], len, ln_range, &a);
+    return 0;
+}
+
+SP_NN_STAGED(in_run, in_run_f32)
+
+static const sp_op_def op_bn = {
+    .op_type = "BatchNormalization",
+    .since_opset = 1,
+    .check = bn_check,
+    .infer = bn_infer,
+    .cpu_run = bn_run,
+    .cpu_scratch = sp_nn_stage_scratch,
+};
+
+static const sp_op_def op_ln = {
+    .op_type = "LayerNormalization",
+    .since_opset = 17,
+    .check = ln_check,
+    .infer = ln_infer,
+    .cpu_run = ln_run,
+    .cpu_scratch = sp_nn_stage_scratch,
+};
+
+static const sp_op_def op_in = {
+    .op_type = "InstanceNormalization",
+    .since_opset = 1,
+    .check = in_check,
+    .infer = in_infer,
+    .cpu_run = in_run,
+    .cpu_scratch = sp_nn_stage_scratch,
+};
+
+const sp_op_def *const sp_ops_norm[] = {&op_bn, &op_ln, &op_in, NULL};

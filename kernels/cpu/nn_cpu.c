@@ -1,0 +1,625 @@
+/* nn_cpu.c - window geometry, fp16 staging, epilogue and Conv/pool loops. */
+#include "kernels/cpu/nn_cpu.h"
+
+#include "runtime/half.h"
+
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <string.h>
+
+static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+static int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+int sp_nn_residual_index(const sp_node *n, int n_in)
+{
+    const int r = n->fusion.residual_input;
+    return (r >= 2 && r < n_in) ? r : -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Window geometry                                                           */
+/* ------------------------------------------------------------------------ */
+
+static const char *const auto_pads[] = {"NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"};
+
+static int auto_pad_mode(const sp_node *n)
+{
+    const char *s = sp_attr_string(n, "auto_pad", "NOTSET");
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, auto_pads[i]) == 0)
+            return i;
+    return -1;
+}
+
+int sp_win_check(const sp_node *n, int nsp, int allow_dilations, sp_err *err)
+{
+    char lb[256];
+    const int64_t *ks, *st, *dl, *pd;
+    int64_t nk = sp_attr_ints(n, "kernel_shape", &ks);
+    int64_t ns = sp_attr_ints(n, "strides", &st);
+    int64_t nd = sp_attr_ints(n, "dilations", &dl);
+    int64_t np = sp_attr_ints(n, "pads", &pd);
+
+    if (auto_pad_mode(n) < 0)
+        return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: auto_pad '%s' is not one of NOTSET, SAME_UPPER, "
+                          "SAME_LOWER, VALID", sp_node_label(n, lb, sizeof lb), sp_attr_string(n, "auto_pad", ""));
+    if (nd >= 0 && !allow_dilations)
+        for (int64_t i = 0; i < nd; i++)
+            if (dl[i] != 1)
+                return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: dilations other than 1 are not supported",
+                                  sp_node_label(n, lb, sizeof lb));
+    if (nsp < 0)
+        nsp = (int)(nk >= 0 ? nk : ns >= 0 ? ns : nd >= 0 ? nd : np >= 0 ? np / 2 : -1);
+    if (nsp == 0 || nsp > 3)
+        return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: %d spatial dims (1 to 3 are supported)",
+                          sp_node_label(n, lb, sizeof lb), nsp);
+    if (nsp < 0)
+        return 0;
+    if ((nk >= 0 && nk != nsp) || (ns >= 0 && ns != nsp) || (nd >= 0 && nd != nsp) || (np >= 0 && np != 2 * nsp))
+        return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT,
+                          "%s: attribute lengths disagree with %d spatial dims (kernel_shape %lld, strides %lld, "
+                          "dilations %lld, pads %lld)", sp_node_label(n, lb, sizeof lb), nsp, (long long)nk,
+                          (long long)ns, (long long)nd, (long long)np);
+    for (int i = 0; i < nsp; i++) {
+        if ((nk >= 0 && ks[i] < 1) || (ns >= 0 && st[i] < 1) || (nd >= 0 && dl[i] < 1))
+            return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT,
+                              "%s: kernel_shape, strides and dilations must be >= 1",
+                              sp_node_label(n, lb, sizeof lb));
+    }
+    for (int i = 0; np >= 0 && i < 2 * nsp; i++)
+        if (pd[i] < 0)
+            return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: negative pads are not supported",
+                              sp_node_label(n, lb, sizeof lb));
+    return 0;
+}
+
+int sp_win_compute(const sp_node *n, int nsp, const int64_t *in, const int64_t *k, int ceil_mode, sp_win *w,
+                   sp_err *err)
+{
+    char lb[256];
+    const int64_t *st, *dl, *pd;
+    int64_t ns = sp_attr_ints(n, "strides", &st);
+    int64_t nd = sp_attr_ints(n, "dilations", &dl);
+    int64_t np = sp_attr_ints(n, "pads", &pd);
+    int mode = auto_pad_mode(n);
+    int rc = sp_win_check(n, nsp, 1, err);
+    if (rc)
+        return rc;
+
+    w->nsp = nsp;
+    for (int i = 0; i < 3; i++) {
+        w->in[i] = w->out[i] = w->k[i] = w->s[i] = w->d[i] = 1;
+        w->pb[i] = w->pe[i] = 0;
+    }
+    for (int i = 0; i < nsp; i++) {
+        const int j = 3 - nsp + i;
+        const int64_t s = ns >= 0 ? st[i] : 1, d = nd >= 0 ? dl[i] : 1;
+        const int64_t dk = d * (k[i] - 1) + 1;
+        int64_t pb = 0, pe = 0, out;
+        if (mode == 1 || mode == 2) { /* SAME_UPPER / SAME_LOWER */
+            out = ceil_div(in[i], s);
+            int64_t total = max64(0, (out - 1) * s + dk - in[i]);
+            pb = mode == 1 ? total / 2 : total - total / 2;
+            pe = total - pb;
+        } else {
+            if (mode == 0 && np >= 0) {
+                pb = pd[i];
+                pe = pd[i + nsp];
+            }
+            int64_t span = in[i] + pb + pe - dk;
+            if (span < 0) {
+                char sb[64];
+                sp_shape sh = sp_shape_make(nsp, in);
+                return sp_err_set(err, SPRUN_ERR_SHAPE,
+                                  "%s: kernel extent %lld (kernel %lld, dilation %lld) exceeds padded input %lld "
+                                  "in spatial dim %d (input spatial %s)", sp_node_label(n, lb, sizeof lb),
+                                  (long long)dk, (long long)k[i], (long long)d, (long long)(in[i] + pb + pe), i,
+                                  sp_shape_str(&sh, sb, sizeof sb));
+            }
+            if (ceil_mode) {
+                out = ceil_div(span, s) + 1;
+                /* The last window must start inside the input or its left
+                 * padding (PyTorch's and ONNX's rule). */
+                if ((out - 1) * s >= in[i] + pb)
+                    out--;
+            } else {
+                out = span / s + 1;
+            }
+        }
+        if (out < 1)
+            return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: empty output in spatial dim %d",
+                              sp_node_label(n, lb, sizeof lb), i);
+        w->in[j] = in[i];
+        w->out[j] = out;
+        w->k[j] = k[i];
+        w->s[j] = s;
+        w->d[j] = d;
+        w->pb[j] = pb;
+        w->pe[j] = pe;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* fp16 staging                                                              */
+/* ------------------------------------------------------------------------ */
+
+size_t sp_nn_stage_bytes(const sp_graph *g, const sp_node *n)
+{
+    size_t b = 0;
+    for (int i = 0; i < n->n_in; i++) {
+        const sp_value *v = sp_node_in(g, n, i);
+        if (v && v->dtype == SPRUN_DTYPE_FLOAT16 && sp_shape_known(&v->shape))
+            b += sp_nn_align((size_t)sp_shape_numel(&v->shape) * sizeof(float));
+    }
+    for (int i = 0; i < n->n_out; i++) {
+        const sp_value *v = sp_node_out(g, n, i);
+        if (v && v->dtype == SPRUN_DTYPE_FLOAT16 && sp_shape_known(&v->shape))
+            b += sp_nn_align((size_t)sp_shape_numel(&v->shape) * sizeof(float));
+    }
+    return b;
+}
+
+int sp_nn_need_scratch(const sp_node *n, const sp_cpu_ctx *ctx, size_t need, sp_err *err)
+{
+    char lb[256];
+    if (need == 0 || (ctx->scratch && ctx->scratch_bytes >= need))
+        return 0;
+    return sp_err_set(err, SPRUN_ERR_INTERNAL, "%s: needs %zu bytes of scratch, the plan gave %zu",
+                      sp_node_label(n, lb, sizeof lb), need, ctx->scratch ? ctx->scratch_bytes : 0);
+}
+
+int sp_nn_run_staged(sp_nn_run_fn fn, const sp_node *n, const sp_tensor *in, int n_in, sp_tensor *out, int n_out,
+                     const sp_cpu_ctx *ctx, sp_err *err)
+{
+    int any = 0;
+    for (int i = 0; i < n_in; i++)
+        any |= in[i].data && in[i].dtype == SPRUN_DTYPE_FLOAT16;
+    for (int i = 0; i < n_out; i++)
+        any |= out[i].data && out[i].dtype == SPRUN_DTYPE_FLOAT16;
+    if (!any)
+        return fn(n, in, n_in, out, n_out, ctx, err);
+
+    char lb[256];
+    if (n_in > SP_NN_MAX_IO || n_out > SP_NN_MAX_IO)
+        return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: too many inputs/outputs for fp16 staging",
+                          sp_node_label(n, lb, sizeof lb));
+    sp_tensor in2[SP_NN_MAX_IO], out2[SP_NN_MAX_IO];
+    size_t used = 0;
+    for (int pass = 0; pass < 2; pass++) { /* pass 0 sizes, pass 1 fills */
+        used = 0;
+        for (int i = 0; i < n_in + n_out; i++) {
+            const sp_tensor *t = i < n_in ? &in[i] : &out[i - n_in];
+            sp_tensor *t2 = i < n_in ? &in2[i] : &out2[i - n_in];
+            if (pass)
+                *t2 = *t;
+            if (!t->data || t->dtype != SPRUN_DTYPE_FLOAT16)
+                continue;
+            int64_t cnt = sp_shape_numel(&t->shape);
+            if (pass) {
+                float *f = (float *)((char *)ctx->scratch + used);
+                t2->dtype = SPRUN_DTYPE_FLOAT;
+                t2->data = f;
+                if (i < n_in) {
+                    const uint16_t *h = t->data;
+                    for (int64_t e = 0; e < cnt; e++)
+                        f[e] = sp_f16_to_f32(h[e]);
+                }
+            }
+            used += sp_nn_align((size_t)cnt * sizeof(float));
+        }
+        if (!pass) {
+            int rc = sp_nn_need_scratch(n, ctx, used, err);
+            if (rc)
+                return rc;
+        }
+    }
+    sp_cpu_ctx c2 = *ctx;
+    c2.scratch = (char *)ctx->scratch + used;
+    c2.scratch_bytes = ctx->scratch_bytes - used;
+    if (c2.scratch_bytes == 0)
+        c2.scratch = NULL;
+    int rc = fn(n, in2, n_in, out2, n_out, &c2, err);
+    if (rc)
+        return rc;
+    for (int i = 0; i < n_out; i++) {
+        if (!out[i].data || out[i].dtype != SPRUN_DTYPE_FLOAT16)
+            continue;
+        const float *f = out2[i].data;
+        uint16_t *h = out[i].data;
+        int64_t cnt = sp_shape_numel(&out[i].shape);
+        for (int64_t e = 0; e < cnt; e++)
+            h[e] = sp_f32_to_f16(f[e]);
+    }
+    return 0;
+}
+
+size_t sp_nn_stage_scratch(const sp_graph *g, const sp_node *n, int nthreads)
+{
+    (void)nthreads;
+    return sp_nn_stage_bytes(g, n);
+}
+
+void sp_nn_par_rows(const sp_cpu_ctx *ctx, int64_t rows, int64_t len, sp_range_fn fn, void *arg)
+{
+    int64_t grain = len > 0 ? 16384 / len : 1;
+    sp_parallel_for(ctx, rows, grain < 1 ? 1 : grain, fn, arg);
+}
+
+void sp_nn_blas_threads(int nthreads)
+{
+    static atomic_int current;
+    if (nthreads < 1)
+        nthreads = 1;
+    if (atomic_exchange(&current, nthreads) != nthreads)
+        openblas_set_num_threads(nthreads);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Epilogue                                                                  */
+/* ------------------------------------------------------------------------ */
+
+void sp_epi_from_fusion(sp_epi *e, const sp_node *n, const sp_tensor *in, int n_in)
+{
+    e->bias = NULL;
+    e->res = NULL;
+    e->res_n = 0;
+    e->act = n->fusion.act;
+    e->alpha = n->fusion.alpha;
+    e->beta = n->fusion.beta;
+    int r = sp_nn_residual_index(n, n_in);
+    if (r >= 0 && in[r].data) {
+        e->res = in[r].data;
+        e->res_n = sp_shape_numel(&in[r].shape);
+    }
+}
+
+static void epi_row(const sp_epi *e, float *y, int64_t len, float b, const float *r, int64_t rlen)
+{
+    /* r: residual for this row, repeating every rlen elements (rlen == len
+     * for an exact or row-periodic residual). */
+    if (r && rlen < len) {
+        for (int64_t j0 = 0; j0 < len; j0 += rlen)
+            epi_row(e, y + j0, min64(rlen, len - j0), b, r, rlen);
+        return;
+    }
+    switch (e->act) {
+    case SP_ACT_NONE:
+        if (r)
+            for (int64_t j = 0; j < len; j++)
+                y[j] = y[j] + b + r[j];
+        else
+            for (int64_t j = 0; j < len; j++)
+                y[j] += b;
+        break;
+    case SP_ACT_RELU:
+        if (r)
+            for (int64_t j = 0; j < len; j++) {
+                float v = y[j] + b + r[j];
+                y[j] = v > 0.f ? v : 0.f;
+            }
+        else
+            for (int64_t j = 0; j < len; j++) {
+                float v = y[j] + b;
+                y[j] = v > 0.f ? v : 0.f;
+            }
+        break;
+    default:
+        for (int64_t j = 0; j < len; j++)
+            y[j] = sp_act_apply(e->act, y[j] + b + (r ? r[j] : 0.f), e->alpha, e->beta);
+        break;
+    }
+}
+
+void sp_epi_rows(const sp_epi *e, float *y, int64_t rows, int64_t len, int64_t ld, int64_t base, int64_t row0)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float b = e->bias ? e->bias[row0 + r] : 0.f;
+        float *yr = y + r * ld;
+        if (!e->res) {
+            epi_row(e, yr, len, b, NULL, len);
+            continue;
+        }
+        const int64_t flat = base + r * len;
+        if (e->res_n % len == 0) {
+            epi_row(e, yr, len, b, e->res + flat % e->res_n, len);
+        } else if (len % e->res_n == 0) {
+            epi_row(e, yr, len, b, e->res, e->res_n);
+        } else { /* generic period */
+            for (int64_t j = 0; j < len; j++)
+                yr[j] = sp_act_apply(e->act, yr[j] + b + e->res[(flat + j) % e->res_n], e->alpha, e->beta);
+        }
+    }
+}
+
+typedef struct epi_par {
+    const sp_epi *e;
+    float *y;
+    int64_t len, base, row0;
+} epi_par;
+
+static void epi_par_range(void *arg, int64_t r0, int64_t r1)
+{
+    const epi_par *p = arg;
+    sp_epi_rows(p->e, p->y + r0 * p->len, r1 - r0, p->len, p->len, p->base + r0 * p->len, p->row0 + r0);
+}
+
+void sp_epi_parallel(const sp_cpu_ctx *ctx, const sp_epi *e, float *y, int64_t rows, int64_t len, int64_t base,
+                     int64_t row0)
+{
+    epi_par p = {e, y, len, base, row0};
+    sp_nn_par_rows(ctx, rows, len, epi_par_range, &p);
+}
+
+int sp_nn_check_residual(const sp_graph *g, const sp_node *n, const sp_shape *out, int allow_suffix, sp_err *err)
+{
+    int r = sp_nn_residual_index(n, n->n_in);
+    if (r < 0)
+        return 0;
+    const sp_value *v = sp_node_in(g, n, r);
+    char lb[256], a[128], b[128];
+    if (!v)
+        return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: fused residual input %d is absent",
+                          sp_node_label(n, lb, sizeof lb), r);
+    if (!sp_nn_float_type(v->dtype))
+        return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: fused residual has dtype %s",
+                          sp_node_label(n, lb, sizeof lb), sp_dtype_name(v->dtype));
+    if (sp_shape_equal(&v->shape, out))
+        return 0;
+    if (allow_suffix) {
+        int lead = 0;
+        while (lead < v->shape.rank && v->shape.d[lead] == 1)
+            lead++;
+        int rr = v->shape.rank - lead, ok = rr <= out->rank;
+        for (int i = 0; ok && i < rr; i++)
+            ok = v->shape.d[lead + i] == out->d[out->rank - rr + i];
+        if (ok)
+            return 0;
+    }
+    return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: fused residual shape %s does not match output %s%s",
+                      sp_node_label(n, lb, sizeof lb), sp_shape_str(&v->shape, a, sizeof a),
+                      sp_shape_str(out, b, sizeof b), allow_suffix ? " (nor its trailing dims)" : "");
+}
+
+/* ------------------------------------------------------------------------ */
+/* im2col                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct im2col_args {
+    const float *x;
+    const sp_win *w;
+    float *col;
+} im2col_args;
+
+static void im2col_range(void *arg, int64_t r0, int64_t r1)
+{
+    const im2col_args *a = arg;
+    const sp_win *w = a->w;
+    const int64_t KD = w->k[0], KH = w->k[1], KW = w->k[2];
+    const int64_t ID = w->in[0], IH = w->in[1], IW = w->in[2];
+    const int64_t OD = w->out[0], OH = w->out[1], OW = w->out[2];
+    const int64_t ncol = OD * OH * OW;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t kw = r % KW, t = r / KW;
+        int64_t kh = t % KH;
+        t /= KH;
+        int64_t kd = t % KD, c = t / KD;
+        float *dst = a->col + r * ncol;
+        const float *xc = a->x + c * ID * IH * IW;
+        const int64_t iw0 = kw * w->d[2] - w->pb[2];
+        /* ow range whose iw = ow*s + iw0 lies in [0, IW) */
+        int64_t lo = iw0 >= 0 ? 0 : ceil_div(-iw0, w->s[2]);
+        int64_t hi = iw0 > IW - 1 ? 0 : floor_div(IW - 1 - iw0, w->s[2]) + 1;
+        lo = min64(lo, OW);
+        hi = max64(lo, min64(hi, OW));
+        for (int64_t od = 0; od < OD; od++) {
+            const int64_t id = od * w->s[0] - w->pb[0] + kd * w->d[0];
+            if (id < 0 || id >= ID) {
+                memset(dst, 0, sizeof(float) * (size_t)(OH * OW));
+                dst += OH * OW;
+                continue;
+            }
+            for (int64_t oh = 0; oh < OH; oh++, dst += OW) {
+                const int64_t ih = oh * w->s[1] - w->pb[1] + kh * w->d[1];
+                if (ih < 0 || ih >= IH) {
+                    memset(dst, 0, sizeof(float) * (size_t)OW);
+                    continue;
+                }
+                const float *src = xc + (id * IH + ih) * IW + iw0;
+                for (int64_t ow = 0; ow < lo; ow++)
+                    dst[ow] = 0.f;
+                if (w->s[2] == 1)
+                    memcpy(dst + lo, src + lo, sizeof(float) * (size_t)(hi - lo));
+                else if (w->s[2] == 2)
+                    for (int64_t ow = lo; ow < hi; ow++)
+                        dst[ow] = src[ow * 2];
+                else
+                    for (int64_t ow = lo; ow < hi; ow++)
+                        dst[ow] = src[ow * w->s[2]];
+                for (int64_t ow = hi; ow < OW; ow++)
+                    dst[ow] = 0.f;
+            }
+        }
+    }
+}
+
+void sp_im2col(const sp_cpu_ctx *ctx, const float *x, int64_t cg, const sp_win *w, float *col)
+{
+    im2col_args a = {x, w, col};
+    const int64_t rows = cg * w->k[0] * w->k[1] * w->k[2];
+    const int64_t ncol = w->out[0] * w->out[1] * w->out[2];
+    int64_t grain = 32768 / (ncol > 0 ? ncol : 1);
+    sp_parallel_for(ctx, rows, grain < 1 ? 1 : grain, im2col_range, &a);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Depthwise convolution                                                     */
+/* ------------------------------------------------------------------------ */
+
+#define DW_CHUNK 256
+
+typedef struct dw_args {
+    const float *x, *wt;
+    float *y;
+    int64_t c, mult;
+    const sp_win *w;
+    const sp_epi *e;
+} dw_args;
+
+static void dw_range(void *arg, int64_t p0, int64_t p1)
+{
+    const dw_args *a = arg;
+    const sp_win *w = a->w;
+    const int64_t IH = w->in[1], IW = w->in[2], OH = w->out[1], OW = w->out[2];
+    const int64_t KH = w->k[1], KW = w->k[2], sh = w->s[1], sw = w->s[2], dh = w->d[1], dwd = w->d[2];
+    const int64_t M = a->c * a->mult;
+    float acc[DW_CHUNK];
+    for (int64_t p = p0; p < p1; p++) {
+        const int64_t nb = p / M, m = p % M, c = m / a->mult;
+        const float *xc = a->x + (nb * a->c + c) * IH * IW;
+        const float *wk = a->wt + m * KH * KW;
+        float *yp = a->y + p * OH * OW;
+        const float b = a->e->bias ? a->e->bias[m] : 0.f;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            for (int64_t o0 = 0; o0 < OW; o0 += DW_CHUNK) {
+                const int64_t o1 = min64(OW, o0 + DW_CHUNK), len = o1 - o0;
+                for (int64_t j = 0; j < len; j++)
+                    acc[j] = b;
+                for (int64_t kh = 0; kh < KH; kh++) {
+                    const int64_t ih = oh * sh - w->pb[1] + kh * dh;
+                    if (ih < 0 || ih >= IH)
+                        continue;
+                    const float *xr = xc + ih * IW;
+                    for (int64_t kw = 0; kw < KW; kw++) {
+                        const float wv = wk[kh * KW + kw];
+                        const int64_t iw0 = kw * dwd - w->pb[2];
+                        int64_t lo = iw0 >= 0 ? 0 : ceil_div(-iw0, sw);
+                        int64_t hi = iw0 > IW - 1 ? 0 : floor_div(IW - 1 - iw0, sw) + 1;
+                        lo = max64(lo, o0);
+                        hi = min64(hi, o1);
+                        if (sw == 1) {
+                            const float *s = xr + iw0;
+                            for (int64_t ow = lo; ow < hi; ow++)
+                                acc[ow - o0] += wv * s[ow];
+                        } else {
+                            for (int64_t ow = lo; ow < hi; ow++)
+                                acc[ow - o0] += wv * xr[ow * sw + iw0];
+                        }
+                    }
+                }
+                float *yo = yp + oh * OW + o0;
+                const int64_t flat = p * OH * OW + oh * OW + o0;
+                const float *r = a->e->res ? a->e->res + flat : NULL; /* exact-shape residual */
+                switch (a->e->act) {
+                case SP_ACT_NONE:
+                    for (int64_t j = 0; j < len; j++)
+                        yo[j] = acc[j] + (r ? r[j] : 0.f);
+                    break;
+                case SP_ACT_RELU:
+                    for (int64_t j = 0; j < len; j++) {
+                        float v = acc[j] + (r ? r[j] : 0.f);
+                        yo[j] = v > 0.f ? v : 0.f;
+                    }
+                    break;
+                default:
+                    for (int64_t j = 0; j < len; j++)
+                        yo[j] = sp_act_apply(a->e->act, acc[j] + (r ? r[j] : 0.f), a->e->alpha, a->e->beta);
+                }
+            }
+        }
+    }
+}
+
+void sp_conv_depthwise(const sp_cpu_ctx *ctx, const float *x, const float *wt, float *y, int64_t nb, int64_t c,
+                       int64_t mult, const sp_win *w, const sp_epi *e)
+{
+    dw_args a = {x, wt, y, c, mult, w, e};
+    sp_parallel_for(ctx, nb * c * mult, 1, dw_range, &a);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Pooling                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Taps kk in [0, k) with start + kk*d in [lo, hi) form the range [*a, *b). */
+static void tap_range(int64_t start, int64_t d, int64_t k, int64_t lo, int64_t hi, int64_t *a, int64_t *b)
+{
+    int64_t x = start >= lo ? 0 : ceil_div(lo - start, d);
+    int64_t y = start >= hi ? 0 : min64(k, floor_div(hi - 1 - start, d) + 1);
+    *a = min64(x, k);
+    *b = max64(*a, y);
+}
+
+typedef struct pool_args {
+    int kind, include_pad;
+    const float *x;
+    float *y;
+    const sp_win *w;
+} pool_args;
+
+static void pool_range(void *arg, int64_t p0, int64_t p1)
+{
+    const pool_args *a = arg;
+    const sp_win *w = a->w;
+    const int64_t ID = w->in[0], IH = w->in[1], IW = w->in[2];
+    const int64_t OD = w->out[0], OH = w->out[1], OW = w->out[2];
+    for (int64_t p = p0; p < p1; p++) {
+        const float *xp = a->x + p * ID * IH * IW;
+        float *yp = a->y + p * OD * OH * OW;
+        for (int64_t od = 0; od < OD; od++) {
+            int64_t sd = od * w->s[0] - w->pb[0], d0, d1, pd0, pd1;
+            tap_range(sd, w->d[0], w->k[0], 0, ID, &d0, &d1);
+            tap_range(sd, w->d[0], w->k[0], -w->pb[0], ID + w->pe[0], &pd0, &pd1);
+            for (int64_t oh = 0; oh < OH; oh++) {
+                int64_t shh = oh * w->s[1] - w->pb[1], h0, h1, ph0, ph1;
+                tap_range(shh, w->d[1], w->k[1], 0, IH, &h0, &h1);
+                tap_range(shh, w->d[1], w->k[1], -w->pb[1], IH + w->pe[1], &ph0, &ph1);
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    int64_t sww = ow * w->s[2] - w->pb[2], w0, w1, pw0, pw1;
+                    tap_range(sww, w->d[2], w->k[2], 0, IW, &w0, &w1);
+                    float out;
+                    if (a->kind == 0) {
+                        float m = -INFINITY;
+                        for (int64_t kd = d0; kd < d1; kd++)
+                            for (int64_t kh = h0; kh < h1; kh++) {
+                                const float *row = xp + ((sd + kd * w->d[0]) * IH + shh + kh * w->d[1]) * IW + sww;
+                                for (int64_t kw = w0; kw < w1; kw++) {
+                                    float v = row[kw * w->d[2]];
+                                    m = v > m || v != v ? v : m;
+                                }
+                            }
+                        out = m;
+                    } else {
+                        double s = 0.0;
+                        for (int64_t kd = d0; kd < d1; kd++)
+                            for (int64_t kh = h0; kh < h1; kh++) {
+                                const float *row = xp + ((sd + kd * w->d[0]) * IH + shh + kh * w->d[1]) * IW + sww;
+                                for (int64_t kw = w0; kw < w1; kw++)
+                                    s += row[kw * w->d[2]];
+                            }
+                        int64_t cnt;
+                        if (a->include_pad) {
+                            tap_range(sww, w->d[2], w->k[2], -w->pb[2], IW + w->pe[2], &pw0, &pw1);
+                            cnt = (pd1 - pd0) * (ph1 - ph0) * (pw1 - pw0);
+                        } else {
+                            cnt = (d1 - d0) * (h1 - h0) * (w1 - w0);
+                        }
+                        out = cnt > 0 ? (float)(s / (double)cnt) : 0.f;
+                    }
+                    yp[(od * OH + oh) * OW + ow] = out;
+                }
+            }
+        }
+    }
+}
+
+void sp_pool(const sp_cpu_ctx *ctx, int kind, int count_include_pad, const float *x, float *y, int64_t planes,
+             const sp_win *w)
+{
+    pool_args a = {kind, count_include_pad, x, y, w};
+    sp_parallel_for(ctx, planes, 1, pool_range, &a);
+}

@@ -1,0 +1,139 @@
+/*
+ * nn_cpu.h - shared pieces of the CPU NN ops (ops/conv.c, gemm.c, pool.c,
+ * norm.c, activation.c, softmax.c): sliding-window geometry, the fused
+ * epilogue, fp16 staging, and the Conv/pool loops.
+ *
+ * fp16. The kernels compute in fp32. An op whose tensors include FLOAT16
+ * ones runs through sp_nn_run_staged(): every FLOAT16 input is widened into
+ * the front of ctx->scratch, the fp32 kernel runs on fp32 copies, and the
+ * FLOAT16 outputs are narrowed back (round to nearest even). The op's
+ * cpu_scratch must therefore add sp_nn_stage_bytes() to its own needs; the
+ * kernel sees ctx->scratch advanced past the staging area. Pure-fp32 nodes
+ * pay nothing (the wrapper calls straight through).
+ *
+ * Residuals (n->fusion). A fused residual arrives as in[n->fusion.residual_input].
+ * The NN ops never place their own operands at index 0 or 1 of a fusion, so
+ * only residual_input >= 2 counts (a zero-initialised fusion is "none").
+ */
+#ifndef SPRUN_NN_CPU_H
+#define SPRUN_NN_CPU_H
+
+#include "ops/op.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SP_NN_MAX_IO 16 /* inputs/outputs a staged node may have */
+
+/* Round a byte count up to the 64-byte alignment scratch pieces keep. */
+static inline size_t sp_nn_align(size_t b) { return (b + 63u) & ~(size_t)63u; }
+
+/* Index of the fused residual among n's inputs, or -1. */
+int sp_nn_residual_index(const sp_node *n, int n_in);
+
+/* --- sliding windows (Conv, MaxPool, AveragePool) ------------------------
+ * Spatial dims are right-aligned into 3 slots (D, H, W); unused leading
+ * slots have size 1, kernel 1, stride 1, no padding. */
+typedef struct sp_win {
+    int nsp; /* spatial rank, 1..3 */
+    int64_t in[3], out[3], k[3], s[3], d[3], pb[3], pe[3];
+} sp_win;
+
+/* Checks the attributes strides, dilations, pads and auto_pad of a Conv or
+ * pool node without shapes (lengths consistent, values positive, auto_pad
+ * known). nsp < 0: spatial rank not yet known. */
+int sp_win_check(const sp_node *n, int nsp, int allow_dilations, sp_err *err);
+
+/* Computes the output geometry for input spatial dims in[0..nsp) and kernel
+ * k[0..nsp). ceil_mode applies to pools. Errors name the node and dims. */
+int sp_win_compute(const sp_node *n, int nsp, const int64_t *in, const int64_t *k, int ceil_mode, sp_win *w,
+                   sp_err *err);
+
+/* --- fp16 staging ---------------------------------------------------------- */
+typedef int (*sp_nn_run_fn)(const sp_node *n, const sp_tensor *in, int n_in, sp_tensor *out, int n_out,
+                            const sp_cpu_ctx *ctx, sp_err *err);
+
+/* Scratch bytes the staging of n's FLOAT16 inputs/outputs takes (0 when
+ * none is FLOAT16), from the graph's value shapes. */
+size_t sp_nn_stage_bytes(const sp_graph *g, const sp_node *n);
+/* Runs fn directly, or through fp32 copies when a tensor is FLOAT16. */
+int sp_nn_run_staged(sp_nn_run_fn fn, const sp_node *n, const sp_tensor *in, int n_in, sp_tensor *out, int n_out,
+                     const sp_cpu_ctx *ctx, sp_err *err);
+
+/* cpu_scratch of an op that needs nothing but the fp16 staging. */
+size_t sp_nn_stage_scratch(const sp_graph *g, const sp_node *n, int nthreads);
+
+/* Defines `static int wrapper(...)`, an sp_op_def.cpu_run that runs the fp32
+ * kernel fn through sp_nn_run_staged. */
+#define SP_NN_STAGED(wrapper, fn)                                                                                  \
+    static int wrapper(const sp_node *n, const sp_tensor *in, int n_in, sp_tensor *out, int n_out,                 \
+                       const sp_cpu_ctx *ctx, sp_err *err)                                                         \
+    {                                                                                                              \
+        return sp_nn_run_staged(fn, n, in, n_in, out, n_out, ctx, err);                                            \
+    }
+
+/* sp_parallel_for over `rows` items of `len` elements each, with a grain of
+ * about 16K elements per chunk. */
+void sp_nn_par_rows(const sp_cpu_ctx *ctx, int64_t rows, int64_t len, sp_range_fn fn, void *arg);
+
+/* True for the float types the NN ops accept (FLOAT, FLOAT16). */
+static inline int sp_nn_float_type(int dt) { return dt == SPRUN_DTYPE_FLOAT || dt == SPRUN_DTYPE_FLOAT16; }
+
+/* Checks ctx->scratch holds `need` bytes; an error naming the node if not. */
+int sp_nn_need_scratch(const sp_node *n, const sp_cpu_ctx *ctx, size_t need, sp_err *err);
+
+/* Sets OpenBLAS's thread count to nthreads (only when it changes). */
+void sp_nn_blas_threads(int nthreads);
+
+/* --- the fused epilogue -----------------------------------------------------
+ * y[i] = act(y[i] + bias + res[i % res_n]) over rows of `len` elements:
+ * row r of a [rows, len] block gets bias[r] (bias may be NULL). The residual
+ * is indexed by the element's flat position `base + r*len + j` modulo res_n
+ * (res_n = the block's full size for an exact-shape residual, N for a
+ * last-dim broadcast); res NULL for none. */
+typedef struct sp_epi {
+    const float *bias; /* per row, or NULL */
+    const float *res;  /* residual base (flat over the whole output), or NULL */
+    int64_t res_n;     /* residual numel (suffix-broadcast period) */
+    int act;
+    float alpha, beta;
+} sp_epi;
+
+static inline int sp_epi_active(const sp_epi *e)
+{
+    return e->bias || e->res || e->act != SP_ACT_NONE;
+}
+
+/* Applies the epilogue to a rows x len block starting at flat offset `base`
+ * of the output (y points at that block), rows stride ld. */
+void sp_epi_rows(const sp_epi *e, float *y, int64_t rows, int64_t len, int64_t ld, int64_t base, int64_t row0);
+
+/* sp_epi_rows over a contiguous rows x len block, rows split over threads. */
+void sp_epi_parallel(const sp_cpu_ctx *ctx, const sp_epi *e, float *y, int64_t rows, int64_t len, int64_t base,
+                     int64_t row0);
+
+/* Fills e from n->fusion and the inputs (res_n from the residual's numel). */
+void sp_epi_from_fusion(sp_epi *e, const sp_node *n, const sp_tensor *in, int n_in);
+
+/* Checks a residual's shape against the output shape: exact, or (when
+ * allow_suffix) equal to the output's trailing dims after dropping leading
+ * 1s (scalar, [N], [M, N] per batch...). */
+int sp_nn_check_residual(const sp_graph *g, const sp_node *n, const sp_shape *out, int allow_suffix, sp_err *err);
+
+/* --- kernels ---------------------------------------------------------------- */
+
+/* im2col of one group: x is [Cg, ID, IH, IW], col [Cg*KD*KH*KW, OD*OH*OW]. */
+void sp_im2col(const sp_cpu_ctx *ctx, const float *x, int64_t cg, const sp_win *w, float *col);
+
+/* Depthwise (Cg == 1) 1-D/2-D convolution of a whole batch: x [N, C, IH, IW],
+ * wt [M, 1, KH, KW] with M = C * mult, y [N, M, OH, OW], epilogue e with
+ * per-channel bias. Parallel over N*M planes. */
+void sp_conv_depthwise(const sp_cpu_ctx *ctx, const float *x, const float *wt, float *y, int64_t nb, int64_t c,
+                       int64_t mult, const sp_win *w, const sp_epi *e);
+
+/* Pools over planes: x [planes, ID, IH, IW] -> y [planes, OD, OH, OW].
+ * kind 0 max, 1 average (count_include_pad as given). */
+void sp_pool(const sp_cpu_ctx *ctx, int kind, int count_include_pad, const float *x, float *y, int64_t planes,
+             const sp_win *w);
+
+#endif
