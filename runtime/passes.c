@@ -215,6 +215,11 @@ int sp_pass_fuse_epilogues(sp_graph *g, int *n_fused, sp_err *err)
                 if (other < 0 || other == y)
                     break;
                 const sp_value *ov = &g->values[other];
+                /* The fused node must not read a value produced after it:
+                 * nodes are in topological order, so the residual's producer
+                 * must come first (else the other branch fuses instead). */
+                if (ov->producer >= pi && ov->kind != SP_VAL_CONST && ov->kind != SP_VAL_INPUT)
+                    break;
                 const sp_value *cv = &g->values[c->out[0]];
                 if (!sp_shape_equal(&cv->shape, &yv->shape) || ov->dtype != yv->dtype)
                     break;

@@ -1,0 +1,30 @@
+# Integration tests: ONNX node conformance, CLI behaviour, end-to-end models.
+find_package(Python3 COMPONENTS Interpreter)
+
+add_executable(node_tests ${CMAKE_CURRENT_SOURCE_DIR}/conformance/node_tests.c)
+target_include_directories(node_tests PRIVATE ${CMAKE_SOURCE_DIR} ${CMAKE_SOURCE_DIR}/include)
+target_link_libraries(node_tests PRIVATE sprun)
+if(SPRUN_HAVE_CUDA)
+  set_target_properties(node_tests PROPERTIES LINKER_LANGUAGE CUDA)
+endif()
+set(NODE_TEST_DIR /usr/share/libonnx-testdata/data/node)
+add_test(NAME onnx_node_conformance
+         COMMAND node_tests --dir ${NODE_TEST_DIR} --backend cpu
+                 --xfail ${CMAKE_CURRENT_SOURCE_DIR}/conformance/expected_failures.txt)
+set_tests_properties(onnx_node_conformance PROPERTIES LABELS conformance TIMEOUT 1200)
+
+add_test(NAME cli_errors
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_errors.sh $<TARGET_FILE:sprun_cli>
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli_errors PROPERTIES LABELS cli TIMEOUT 300)
+
+if(Python3_FOUND)
+  add_test(NAME e2e_models_tiny
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/models/e2e_check.py
+                   --sprun $<TARGET_FILE:sprun_cli> --workdir ${CMAKE_BINARY_DIR}/e2e-tiny)
+  set_tests_properties(e2e_models_tiny PROPERTIES LABELS e2e TIMEOUT 900)
+  add_test(NAME e2e_models_full
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/models/e2e_check.py
+                   --sprun $<TARGET_FILE:sprun_cli> --workdir ${CMAKE_BINARY_DIR}/e2e-full --full)
+  set_tests_properties(e2e_models_full PROPERTIES LABELS "e2e;full" TIMEOUT 2400)
+endif()
