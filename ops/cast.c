@@ -28,11 +28,21 @@ static int cast_check(const sp_graph *g, const sp_node *n, sp_err *err)
         const sp_attr *a = sp_attr_find(n, "to");
         if (!a)
             return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: attribute 'to' is required", SP_LABEL(n));
+        if (a->type == SP_ATTR_STRING)
+            return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: attribute 'to' as a string (opset 1) is not supported",
+                              SP_LABEL(n));
         if (!sp_dt_supported((int)a->i))
             return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: attribute 'to' = %lld (%s) is not supported",
                               SP_LABEL(n), (long long)a->i, sp_dtype_name((int)a->i));
     }
-    (void)g;
+    /* Reject unsupported element types at load when they are already known
+     * (a bfloat16 or string input must not get as far as a run). */
+    for (int i = 0; i < (like ? 2 : 1); i++) {
+        const sp_value *v = sp_node_in(g, n, i);
+        if (v && v->dtype && !sp_dt_supported(v->dtype))
+            return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: input '%s' has unsupported dtype %s", SP_LABEL(n),
+                              v->name, sp_dtype_name(v->dtype));
+    }
     return 0;
 }
 

@@ -311,23 +311,30 @@ static int dropout_infer(sp_graph *g, sp_node *n, sp_err *err)
     int rc;
     if ((rc = in_dtype_ok(g, n, 0, err)))
         return rc;
-    if (sp_node_in(g, n, 2)) { /* training_mode: must be a constant false */
+    if (sp_node_in(g, n, 2)) { /* training_mode: a constant false, or true with ratio 0 */
         const void *t = sp_node_const(g, n, 2);
         const sp_value *tv = sp_node_in(g, n, 2);
         if (!t)
             return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: input 'training_mode' ('%s') must be constant",
                               SP_LABEL(n), tv->name);
-        if (sp_ld_i64(tv->dtype, t, 0) != 0)
-            return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: training_mode = true is not supported (inference only)",
-                              SP_LABEL(n));
+        if (sp_ld_i64(tv->dtype, t, 0) != 0) {
+            const sp_value *rv = sp_node_in(g, n, 1);
+            const void *r = sp_node_const(g, n, 1);
+            if (!rv || !r || sp_ld_f64(rv->dtype, r, 0) != 0.0)
+                return sp_err_set(err, SPRUN_ERR_UNSUPPORTED,
+                                  "%s: training_mode = true with a non-zero ratio is not supported (inference only)",
+                                  SP_LABEL(n));
+        }
     }
     sp_node_set_out(g, n, 0, x->dtype, &x->shape);
     sp_node_set_out(g, n, 1, SPRUN_DTYPE_BOOL, &x->shape);
     return 0;
 }
 
+/* Not SP_OPF_ALIAS: the executor skips cpu_run for aliased nodes, which
+ * would leave the optional mask output unwritten. */
 static const sp_op_def op_dropout = {
-    .op_type = "Dropout", .since_opset = 1, .flags = SP_OPF_ALIAS,
+    .op_type = "Dropout", .since_opset = 1, .flags = 0,
     .check = dropout_check, .infer = dropout_infer, .cpu_run = view_run,
 };
 
