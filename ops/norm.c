@@ -156,8 +156,8 @@ static int ln_infer(sp_graph *g, sp_node *n, sp_err *err)
 {
     const sp_value *x = sp_node_in(g, n, 0);
     char lb[256], a[128], b[128];
-    int64_t rows, len;
-    int ax, rc = ln_split(n, &x->shape, &rows, &len, &ax, err);
+    int64_t rows = 1, len = 1;
+    int ax = 0, rc = ln_split(n, &x->shape, &rows, &len, &ax, err);
     if (rc)
         return rc;
     for (int i = 1; i < 3; i++) {
@@ -229,7 +229,7 @@ static void ln_range(void *arg, int64_t r0, int64_t r1)
 static int ln_run_f32(const sp_node *n, const sp_tensor *in, int n_in, sp_tensor *out, int n_out,
                       const sp_cpu_ctx *ctx, sp_err *err)
 {
-    int64_t rows, len;
+    int64_t rows = 1, len = 1;
     int rc = ln_split(n, &in[0].shape, &rows, &len, NULL, err);
     if (rc)
         return rc;

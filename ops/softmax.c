@@ -59,7 +59,7 @@ static int sm_split(const sp_node *n, int64_t opset, const sp_shape *s, int64_t 
 static int sm_infer(sp_graph *g, sp_node *n, sp_err *err)
 {
     const sp_value *x = sp_node_in(g, n, 0);
-    int64_t o, l, i;
+    int64_t o = 1, l = 1, i = 1;
     int rc = sm_split(n, g->opset, &x->shape, &o, &l, &i, err);
     if (rc)
         return rc;
@@ -185,7 +185,7 @@ static int sm_run_f32(const sp_node *n, const sp_tensor *in, int n_in, sp_tensor
 {
     (void)n_in;
     (void)n_out;
-    int64_t outer, len, inner;
+    int64_t outer = 1, len = 1, inner = 1;
     int rc = sm_split(n, ctx->graph ? ctx->graph->opset : 13, &in[0].shape, &outer, &len, &inner, err);
     if (rc)
         return rc;
