@@ -7,6 +7,7 @@
  * hungriest node, both allocated once when the plan is built.
  */
 #include "ops/op.h"
+#include "runtime/cpu_sparse.h"
 #include "runtime/model.h"
 #include "runtime/threadpool.h"
 
@@ -23,19 +24,28 @@ typedef struct cpu_session {
 typedef struct cpu_plan {
     void *arena;
     void *scratch;
+    const sp_sparse_matrix **sparse; /* per step of the order: packed weight or NULL */
 } cpu_plan;
 
+/* Model-level state: sparse weights packed once, shared by all sessions. */
 static int cpu_model_init(struct sprun_model *m, sp_err *err)
 {
-    (void)err;
-    for (int i = 0; i < m->n_weights; i++) {
-        m->weights[i].format = SPRUN_FORMAT_DENSE;
-        snprintf(m->weights[i].reason, sizeof m->weights[i].reason, "CPU backend runs dense OpenBLAS GEMM");
-    }
-    return SPRUN_OK;
+    sp_cpu_packed *pk = calloc(1, sizeof *pk);
+    if (!pk)
+        return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory creating the CPU model state");
+    m->backend_model = pk;
+    return sp_cpu_sparse_prepare(m, pk, err);
 }
 
-static void cpu_model_free(struct sprun_model *m) { (void)m; }
+static void cpu_model_free(struct sprun_model *m)
+{
+    sp_cpu_packed *pk = m->backend_model;
+    if (!pk)
+        return;
+    sp_cpu_sparse_release(pk);
+    free(pk);
+    m->backend_model = NULL;
+}
 
 static int cpu_session_init(struct sprun_session *s, sp_err *err)
 {
@@ -62,15 +72,23 @@ static void *alloc64(size_t bytes) { return aligned_alloc(64, ((bytes ? bytes : 
 
 static int cpu_plan_init(struct sprun_session *s, sp_plan *p, sp_err *err)
 {
-    (void)s;
     cpu_plan *cp = calloc(1, sizeof *cp);
     if (!cp)
         return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory creating a CPU plan");
+    cp->sparse = calloc((size_t)(p->n_order > 0 ? p->n_order : 1), sizeof *cp->sparse);
+    if (!cp->sparse) {
+        free(cp);
+        return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory creating a CPU plan");
+    }
+    for (int i = 0; i < p->n_order; i++)
+        cp->sparse[i] = sp_cpu_sparse_select(s->model, s->model->backend_model, p, p->order[i], &p->scratch_bytes,
+                                             &p->step_kernel[i]);
     cp->arena = alloc64(p->arena_bytes);
     cp->scratch = p->scratch_bytes ? alloc64(p->scratch_bytes) : NULL;
     if (!cp->arena || (p->scratch_bytes && !cp->scratch)) {
         free(cp->arena);
         free(cp->scratch);
+        free(cp->sparse);
         free(cp);
         return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY,
                           "out of host memory for the activation arena (%zu bytes) and scratch (%zu bytes)",
@@ -88,6 +106,7 @@ static void cpu_plan_free(struct sprun_session *s, sp_plan *p)
         return;
     free(cp->arena);
     free(cp->scratch);
+    free(cp->sparse);
     free(cp);
     p->backend_plan = NULL;
 }
@@ -147,7 +166,8 @@ static int cpu_run(struct sprun_session *s, sp_plan *p, const sprun_tensor *cons
         /* Aliasing ops whose output shares the input's buffer are free. */
         int skip = (n->op->flags & SP_OPF_ALIAS) && n->n_in >= 1 && in[0].data && in[0].data == out[0].data;
         if (!skip) {
-            int rc = n->op->cpu_run(n, in, n->n_in, out, n->n_out, &ctx, err);
+            int rc = cp->sparse[s_i] ? sp_cpu_sparse_run(n, cp->sparse[s_i], in, n->n_in, out, &ctx, err)
+                                     : n->op->cpu_run(n, in, n->n_in, out, n->n_out, &ctx, err);
             if (rc != SPRUN_OK) {
                 char label[256];
                 if (err && !strstr(err->msg, n->name))

@@ -73,6 +73,7 @@ struct sp_plan {
     /* outputs copied back to the host after each run */
     void **out_host;
     size_t *out_bytes;
+    const char **step_kernel; /* per step: kernel label set by the backend ("csr", "cudnn"...), or NULL */
     void *backend_plan; /* backend's per-plan state */
     uint64_t last_used;
 };

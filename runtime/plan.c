@@ -25,6 +25,7 @@ void sp_plan_free(sp_plan *p)
     free(p->out_host);
     free(p->out_bytes);
     free(p->order);
+    free(p->step_kernel);
     free(p->offset);
     sp_graph_free(&p->g);
     free(p);
@@ -176,7 +177,8 @@ int sp_plan_build(const struct sprun_model *m, const sprun_tensor *const *inputs
     sp_pass_remove_dead(g);
 
     p->order = malloc((size_t)(g->n_nodes > 0 ? g->n_nodes : 1) * sizeof *p->order);
-    if (!p->order) {
+    p->step_kernel = calloc((size_t)(g->n_nodes > 0 ? g->n_nodes : 1), sizeof *p->step_kernel);
+    if (!p->order || !p->step_kernel) {
         rc = sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory planning");
         goto fail;
     }

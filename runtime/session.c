@@ -273,8 +273,11 @@ sprun_code sprun_session_profile_entry(const sprun_session *s, size_t idx, doubl
         char shape[128] = "";
         if (n->n_out > 0 && n->out[0] >= 0)
             sp_shape_str(&p->g.values[n->out[0]].shape, shape, sizeof shape);
-        snprintf(buf, buflen, "%-18s %-40s -> %s%s", n->op_type, n->name, shape,
-                 n->fusion.n_fused ? " (fused)" : "");
+        const char *kernel = p->step_kernel ? p->step_kernel[idx] : NULL;
+        snprintf(buf, buflen, "%-18s %-40s -> %-16s%s%s%s", n->op_type, n->name, shape,
+                 n->fusion.n_fused ? " (fused)" : "", kernel ? " [" : "", kernel ? kernel : "");
+        if (kernel && strlen(buf) + 2 < buflen)
+            strcat(buf, "]");
     }
     return SPRUN_OK;
 }

@@ -1,0 +1,162 @@
+/* cost_model.c - time = W / (P * E) per resource; the larger term wins. */
+#include "runtime/cost_model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/*
+ * CPU (fp32, OpenBLAS dense vs sprun's CPU sparse kernels), calibrated with
+ * bench/cpu/cpu_spmm_bench on the 2-core CI machine, 2026-11-25: OpenBLAS
+ * sgemm reached 27-47 GFLOP/s on ResNet-50/BERT GEMM shapes; the CSR kernel
+ * 6-9 GFLOP/s of useful (nonzero) work, so E_csr / E_dense ~ 0.25 and CSR
+ * starts to win below ~25 % density. Both run on the same FMA units, so
+ * P is shared; 50 GFLOP/s is the nominal 2-core AVX2 fp32 FMA peak.
+ * BSR and 2:4 on the CPU run the CSR-style loop over packed blocks, with
+ * better locality than CSR for large blocks.
+ */
+const sp_cost_device sp_cost_cpu_generic = {
+    .name = "cpu",
+    .bandwidth = 20e9,
+    .dense_peak = 50e9,
+    .sparse24_peak = 0,
+    .simt_peak = 50e9,
+    .e_dense = 0.65,
+    .e_csr = 0.16,
+    .e_bsr = {0.18, 0.22, 0.26, 0.28},
+    .e_24 = 0.18,
+    .e_mem = 0.6,
+    .overhead_s = 5e-6,
+};
+
+/*
+ * H100 SXM, fp16 in / fp32 accumulate. P from the datasheet (dense tensor
+ * cores 989 TFLOP/s, 2:4 sparse tensor cores twice that, fp16 FMA 134
+ * TFLOP/s); bandwidth measured here (2.95 TB/s device copy, ../shared/
+ * anchors). E from the anchors: cuBLAS reaches 707 TFLOP/s at 4096^3 (0.71);
+ * cuSPARSELt 2:4 with a cached plan 1.44x cuBLAS at N = 4096 (E_24 ~ 0.51 of
+ * the sparse peak). CSR/BSR efficiencies are placeholders from the peers'
+ * kernels until bench/spmm recalibrates them for sprun's own kernels.
+ */
+const sp_cost_device sp_cost_h100_fp16 = {
+    .name = "h100-fp16",
+    .bandwidth = 2.95e12,
+    .dense_peak = 989e12,
+    .sparse24_peak = 1979e12,
+    .simt_peak = 134e12,
+    .e_dense = 0.71,
+    .e_csr = 0.05,
+    .e_bsr = {0.05, 0.15, 0.30, 0.40},
+    .e_24 = 0.51,
+    .e_mem = 0.75,
+    .overhead_s = 4e-6,
+};
+
+static int block_index(int block)
+{
+    switch (block) {
+    case 4: return 0;
+    case 8: return 1;
+    case 16: return 2;
+    case 32: return 3;
+    default: return -1;
+    }
+}
+
+int sp_cost_estimate_format(const sp_cost_device *dev, const sp_cost_problem *p, sprun_format f, int block,
+                            sp_cost_estimate *out)
+{
+    double m = (double)p->m, k = (double)p->k, n = (double)p->n, vb = (double)p->value_bytes;
+    double dense_flops = 2.0 * m * k * n;
+    double act_bytes = (k * n + m * n) * vb; /* X read once, Y written once */
+    double peak, eff, flops, wbytes;
+    memset(out, 0, sizeof *out);
+    out->format = f;
+    switch (f) {
+    case SPRUN_FORMAT_DENSE:
+        flops = dense_flops;
+        wbytes = m * k * vb;
+        peak = dev->dense_peak;
+        eff = dev->e_dense;
+        break;
+    case SPRUN_FORMAT_CSR: {
+        double nnz = p->density * m * k;
+        flops = 2.0 * nnz * n;
+        wbytes = nnz * (vb + (p->k <= 65536 ? 2.0 : 4.0)) + (m + 1) * 4.0;
+        peak = dev->simt_peak;
+        eff = dev->e_csr;
+        break;
+    }
+    case SPRUN_FORMAT_BSR: {
+        int bi = block_index(block);
+        if (bi < 0)
+            return 0;
+        double kept = 1.0 - p->zero_block_frac[bi]; /* fraction of blocks stored */
+        flops = dense_flops * kept;
+        wbytes = m * k * kept * vb + (m / block + 1) * 4.0 + m * k * kept / ((double)block * block) * 4.0;
+        peak = dev->dense_peak;
+        eff = dev->e_bsr[bi];
+        out->block = block;
+        break;
+    }
+    case SPRUN_FORMAT_24:
+        if (!p->is_24)
+            return 0;
+        flops = dense_flops * 0.5;
+        wbytes = m * k * 0.5 * vb + m * k / 8.0; /* values + 2 bits per kept value */
+        peak = dev->sparse24_peak > 0 ? dev->sparse24_peak / 2.0 : dev->simt_peak;
+        eff = dev->e_24;
+        break;
+    default: return 0;
+    }
+    out->work_flops = flops;
+    out->work_bytes = wbytes + act_bytes;
+    out->t_compute = flops / (peak * eff);
+    out->t_memory = out->work_bytes / (dev->bandwidth * dev->e_mem);
+    out->t_total = fmax(out->t_compute, out->t_memory) + dev->overhead_s;
+    return 1;
+}
+
+static const char *fmt_name(sprun_format f)
+{
+    switch (f) {
+    case SPRUN_FORMAT_DENSE: return "dense";
+    case SPRUN_FORMAT_CSR: return "csr";
+    case SPRUN_FORMAT_BSR: return "bsr";
+    case SPRUN_FORMAT_24: return "2:4";
+    default: return "auto";
+    }
+}
+
+sprun_format sp_cost_choose(const sp_cost_device *dev, const sp_cost_problem *p, unsigned allowed,
+                            sp_cost_estimate *best, sp_cost_estimate *dense, char *reason, size_t reason_len)
+{
+    sp_cost_estimate d, e;
+    sp_cost_estimate_format(dev, p, SPRUN_FORMAT_DENSE, 0, &d);
+    sp_cost_estimate b = d;
+    if (allowed & (1u << SPRUN_FORMAT_CSR))
+        if (sp_cost_estimate_format(dev, p, SPRUN_FORMAT_CSR, 0, &e) && e.t_total < b.t_total)
+            b = e;
+    if (allowed & (1u << SPRUN_FORMAT_BSR))
+        for (int blk = 4; blk <= 32; blk *= 2)
+            if (sp_cost_estimate_format(dev, p, SPRUN_FORMAT_BSR, blk, &e) && e.t_total < b.t_total)
+                b = e;
+    if (allowed & (1u << SPRUN_FORMAT_24))
+        if (sp_cost_estimate_format(dev, p, SPRUN_FORMAT_24, 0, &e) && e.t_total < b.t_total)
+            b = e;
+    if (best)
+        *best = b;
+    if (dense)
+        *dense = d;
+    if (reason && reason_len) {
+        const char *bound = b.t_compute >= b.t_memory ? "compute" : "memory";
+        if (b.format == SPRUN_FORMAT_DENSE)
+            snprintf(reason, reason_len, "dense %.1f us (%s-bound); no sparse format predicted faster",
+                     d.t_total * 1e6, bound);
+        else
+            snprintf(reason, reason_len, "%s%s%.0d %.1f us vs dense %.1f us (%s-bound), predicted R3 %.2f",
+                     fmt_name(b.format), b.block ? " " : "", b.block, b.t_total * 1e6, d.t_total * 1e6, bound,
+                     d.t_total / b.t_total);
+    }
+    return b.format;
+}

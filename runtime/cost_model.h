@@ -1,0 +1,70 @@
+/*
+ * cost_model.h - the seed essay's model of sparse vs dense, made explicit.
+ *
+ * For every resource R (arithmetic, memory traffic) a kernel needs
+ *     time_R = W_R / (P_R * E_R)
+ * where W_R is the work (flops, bytes), P_R the platform's peak for the
+ * unit the kernel uses (dense FMA units / tensor cores, sparse tensor cores,
+ * memory bandwidth) and E_R the efficiency that kernel family reaches. The
+ * kernel's time is the larger term plus a fixed launch/overhead cost. A
+ * sparse format wins only when its work reduction (W_dense / W_sparse)
+ * beats its efficiency and peak loss (P_dense*E_dense / P_sparse*E_sparse):
+ * the seed's realized reduction R3 = time_dense / time_sparse > 1.
+ *
+ * P and E come from a per-device table (sp_cost_device) whose numbers are
+ * calibrated from bench/ results (the numbers and where they came from are
+ * next to each table in cost_model.c).
+ */
+#ifndef SPRUN_COST_MODEL_H
+#define SPRUN_COST_MODEL_H
+
+#include "sprun.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sp_cost_device {
+    const char *name;
+    double bandwidth;      /* bytes/s, measured (device-to-device copy or STREAM) */
+    double dense_peak;     /* flop/s of the dense matrix unit for this precision */
+    double sparse24_peak;  /* flop/s of 2:4 sparse tensor cores (counting dense flops / 2), 0 if none */
+    double simt_peak;      /* flop/s of plain FMA units (CSR's unit) */
+    /* efficiencies E (0..1] reached by each kernel family on large problems */
+    double e_dense, e_csr, e_bsr[4] /* blocks 4, 8, 16, 32 */, e_24;
+    double e_mem;          /* fraction of bandwidth streaming kernels reach */
+    double overhead_s;     /* fixed per-call cost (launch, threading) */
+} sp_cost_device;
+
+/* The GEMM a weight takes part in: Y[M, N] = W[M, K] X[K, N]. */
+typedef struct sp_cost_problem {
+    int64_t m, k, n;
+    double density;            /* nonzeros / (m*k) */
+    int is_24;                 /* 2:4 along K */
+    double zero_block_frac[4]; /* all-zero fraction of 4, 8, 16, 32 blocks */
+    size_t value_bytes;        /* 4 (fp32) or 2 (fp16) */
+} sp_cost_problem;
+
+typedef struct sp_cost_estimate {
+    sprun_format format;
+    int block;          /* BSR block size, 0 otherwise */
+    double work_flops;  /* W_compute */
+    double work_bytes;  /* W_memory */
+    double t_compute, t_memory, t_total; /* seconds */
+} sp_cost_estimate;
+
+/* The calibrated tables. */
+extern const sp_cost_device sp_cost_cpu_generic;
+extern const sp_cost_device sp_cost_h100_fp16;
+
+/* Estimate for one format (BSR: block = 4, 8, 16 or 32). Returns 0 when the
+ * format cannot hold this weight (2:4 on a non-2:4 weight), 1 otherwise. */
+int sp_cost_estimate_format(const sp_cost_device *dev, const sp_cost_problem *p, sprun_format f, int block,
+                            sp_cost_estimate *out);
+
+/* Chooses the fastest allowed format (allowed: bit (1 << format) for DENSE,
+ * CSR, BSR, 24). Fills *best and a one-line reason ("csr: 0.42 ms vs dense
+ * 0.95 ms, R3 2.26") and returns the chosen format. Dense always allowed. */
+sprun_format sp_cost_choose(const sp_cost_device *dev, const sp_cost_problem *p, unsigned allowed,
+                            sp_cost_estimate *best, sp_cost_estimate *dense, char *reason, size_t reason_len);
+
+#endif
