@@ -1,0 +1,559 @@
+/*
+ * spmm_bench.cu - sprun's sparse GPU kernels against cuBLAS, cuSPARSE and
+ * cuSPARSELt, in one process, in the runtime's N-major layout:
+ * X [N, K] row-major, Y [N, M] row-major, W [M, K] (Y = X W^T).
+ *
+ *   spmm_bench [--quick] [--md FILE]
+ *
+ * Peers, each set up once per shape, outside the timed region:
+ *  - cuBLAS: cublasGemmEx, fp16 in/out, fp32 compute, W^T*X ("TN").
+ *  - cuSPARSE: cusparseSpMM, CSR fp16 values, int32 indices, X as a
+ *    column-major K x N matrix (= our X), fp32 compute.
+ *  - cuSPARSELt 2:4: A = W row-major, B = X column-major, C = Y
+ *    column-major (its fastest layout on the H100 per the anchors), fp32
+ *    compute; plan built and cusparseLtMatmulSearch run once per shape.
+ * Timing: 3 warm-up calls, then >= 50 timed calls (20 when a call takes
+ * > 5 ms), each between its own pair of CUDA events, preceded (outside the
+ * events) by a kernel that reads a 192 MB buffer so that neither W nor X is
+ * in the 50 MB L2: every call is timed cold, as a layer of a network would
+ * run. The median is reported.
+ * Derived figures: useful TFLOP/s = 2*M*N*K*density / t (density = stored
+ * nonzeros / (M*K); 0.5 for 2:4); floor fraction = (bytes of W as stored +
+ * X + Y) / 2.95 TB/s / t; speedup = cuBLAS time / t.
+ */
+#include <cublas_v2.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <cusparse.h>
+#include <cusparseLt.h>
+
+#include <algorithm>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vector>
+
+#include "kernels/cuda/spmm_cuda.h"
+#include "tests/gpu/spmm_testlib.h"
+
+#define CK(call)                                                                          \
+    do {                                                                                  \
+        cudaError_t e_ = (call);                                                          \
+        if (e_ != cudaSuccess) {                                                          \
+            fprintf(stderr, "CUDA %s at %s:%d: %s\n", cudaGetErrorString(e_), __FILE__,   \
+                    __LINE__, #call);                                                     \
+            exit(1);                                                                      \
+        }                                                                                 \
+    } while (0)
+#define CKB(call)                                                                         \
+    do {                                                                                  \
+        cublasStatus_t s_ = (call);                                                       \
+        if (s_ != CUBLAS_STATUS_SUCCESS) {                                                \
+            fprintf(stderr, "cuBLAS %d at %s:%d\n", (int)s_, __FILE__, __LINE__);         \
+            exit(1);                                                                      \
+        }                                                                                 \
+    } while (0)
+#define CKS(call)                                                                         \
+    do {                                                                                  \
+        cusparseStatus_t s_ = (call);                                                     \
+        if (s_ != CUSPARSE_STATUS_SUCCESS) {                                              \
+            fprintf(stderr, "cuSPARSE(Lt) %d at %s:%d: %s\n", (int)s_, __FILE__, __LINE__,  \
+                    #call);                                                               \
+            ok_ = false;                                                                  \
+        }                                                                                 \
+    } while (0)
+
+static const double FLOOR_BW = 2.95e12; /* measured device-to-device copy, anchors */
+static cudaStream_t g_stream;
+static cublasHandle_t g_cublas;
+static cusparseHandle_t g_cusparse;
+static cusparseLtHandle_t g_lt;
+static bool g_have_lt = false;
+static char *g_flush;
+static const size_t FLUSH_BYTES = 192u << 20;
+static int g_dev_sms = 0;
+
+__global__ void flush_kernel(const int4 *p, size_t n, int *sink) {
+    int acc = 0;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        const int4 v = __ldcg(p + i);
+        acc ^= v.x ^ v.y ^ v.z ^ v.w;
+    }
+    if (acc == 0x7fffffff) *sink = acc; /* keeps the loads alive */
+}
+
+struct Result {
+    int group; /* 0 = square 4096 sweep, 1 = ResNet-50, 2 = BERT */
+    char shape[64];
+    int64_t m, k, n;
+    char kernel[24];
+    double sparsity; /* percent; 50 for 2:4, 0 for dense */
+    double us, tflops, floor_frac, speedup;
+    double wbytes;
+};
+static std::vector<Result> g_res;
+
+template <class F> static double time_us(F f) {
+    f();
+    f();
+    f();
+    CK(cudaStreamSynchronize(g_stream));
+    cudaEvent_t a, b;
+    CK(cudaEventCreate(&a));
+    CK(cudaEventCreate(&b));
+    /* estimate one call to pick the repeat count */
+    flush_kernel<<<g_dev_sms * 4, 512, 0, g_stream>>>((const int4 *)g_flush, FLUSH_BYTES / 16,
+                                                      (int *)g_flush);
+    CK(cudaEventRecord(a, g_stream));
+    f();
+    CK(cudaEventRecord(b, g_stream));
+    CK(cudaEventSynchronize(b));
+    float one = 0;
+    CK(cudaEventElapsedTime(&one, a, b));
+    const int reps = one > 5.0f ? 20 : 50;
+    std::vector<cudaEvent_t> ev(2 * reps);
+    for (auto &e : ev) CK(cudaEventCreate(&e));
+    for (int r = 0; r < reps; r++) {
+        flush_kernel<<<g_dev_sms * 4, 512, 0, g_stream>>>((const int4 *)g_flush,
+                                                          FLUSH_BYTES / 16, (int *)g_flush);
+        CK(cudaEventRecord(ev[2 * r], g_stream));
+        f();
+        CK(cudaEventRecord(ev[2 * r + 1], g_stream));
+    }
+    CK(cudaStreamSynchronize(g_stream));
+    CK(cudaGetLastError());
+    std::vector<float> t(reps);
+    for (int r = 0; r < reps; r++) CK(cudaEventElapsedTime(&t[r], ev[2 * r], ev[2 * r + 1]));
+    for (auto &e : ev) cudaEventDestroy(e);
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+    std::sort(t.begin(), t.end());
+    return 1000.0 * (reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]));
+}
+
+static void record(int group, const char *shape, int64_t m, int64_t k, int64_t n,
+                   const char *kernel, double sparsity, double density, double wbytes,
+                   double us, double cublas_us) {
+    Result r;
+    memset(&r, 0, sizeof r);
+    r.group = group;
+    snprintf(r.shape, sizeof r.shape, "%s", shape);
+    r.m = m; r.k = k; r.n = n;
+    snprintf(r.kernel, sizeof r.kernel, "%s", kernel);
+    r.sparsity = sparsity;
+    r.us = us;
+    r.wbytes = wbytes;
+    r.tflops = 2.0 * m * n * k * density / (us * 1e-6) / 1e12;
+    r.floor_frac = (wbytes + 2.0 * n * k + 2.0 * n * m) / FLOOR_BW / (us * 1e-6);
+    r.speedup = cublas_us > 0 ? cublas_us / us : 1.0;
+    g_res.push_back(r);
+    printf("  %-14s %-12s sp=%4.0f%%  %10.2f us  %7.1f TFLOP/s  floor %5.1f%%  x%.2f vs cuBLAS\n",
+           shape, kernel, sparsity, us, r.tflops, 100 * r.floor_frac, r.speedup);
+    fflush(stdout);
+}
+
+static void *dev_h(const float *h, int64_t cnt) {
+    uint16_t *t = (uint16_t *)malloc((size_t)cnt * 2);
+    for (int64_t i = 0; i < cnt; i++) t[i] = tl_h(h[i]);
+    void *d;
+    CK(cudaMalloc(&d, (size_t)cnt * 2));
+    CK(cudaMemcpy(d, t, (size_t)cnt * 2, cudaMemcpyHostToDevice));
+    free(t);
+    return d;
+}
+
+static double rel_err(const void *dy, const void *dref, int64_t cnt) {
+    std::vector<uint16_t> a(cnt), b(cnt);
+    CK(cudaMemcpy(a.data(), dy, (size_t)cnt * 2, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(b.data(), dref, (size_t)cnt * 2, cudaMemcpyDeviceToHost));
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < cnt; i++) {
+        const double x = tl_f(a[i]), y = tl_f(b[i]);
+        num += (x - y) * (x - y);
+        den += y * y;
+    }
+    return sqrt(num / (den + 1e-30));
+}
+
+static double cublas_time(const void *dw, const void *dx, void *dy, int64_t m, int64_t k,
+                          int64_t n) {
+    const float one = 1.0f, zero = 0.0f;
+    return time_us([&] {
+        CKB(cublasGemmEx(g_cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int)m, (int)n, (int)k, &one, dw,
+                         CUDA_R_16F, (int)k, dx, CUDA_R_16F, (int)k, &zero, dy, CUDA_R_16F,
+                         (int)m, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    });
+}
+
+/* cuSPARSELt 2:4 on a dense-stored 2:4 W (device, fp16 [m][k]); returns us
+ * or -1, writes Y into dy */
+static double cusparselt_time(const void *dw, const void *dx, void *dy, int64_t m, int64_t k,
+                              int64_t n, double *cbytes) {
+    if (!g_have_lt) return -1;
+    bool ok_ = true;
+    cusparseLtMatDescriptor_t A, B, C;
+    cusparseLtMatmulDescriptor_t mm;
+    cusparseLtMatmulAlgSelection_t alg;
+    cusparseLtMatmulPlan_t plan;
+    CKS(cusparseLtStructuredDescriptorInit(&g_lt, &A, m, k, k, 16, CUDA_R_16F, CUSPARSE_ORDER_ROW,
+                                           CUSPARSELT_SPARSITY_50_PERCENT));
+    CKS(cusparseLtDenseDescriptorInit(&g_lt, &B, k, n, k, 16, CUDA_R_16F, CUSPARSE_ORDER_COL));
+    CKS(cusparseLtDenseDescriptorInit(&g_lt, &C, m, n, m, 16, CUDA_R_16F, CUSPARSE_ORDER_COL));
+    if (!ok_) return -1;
+    CKS(cusparseLtMatmulDescriptorInit(&g_lt, &mm, CUSPARSE_OPERATION_NON_TRANSPOSE,
+                                       CUSPARSE_OPERATION_NON_TRANSPOSE, &A, &B, &C, &C,
+                                       CUSPARSE_COMPUTE_32F));
+    CKS(cusparseLtMatmulAlgSelectionInit(&g_lt, &alg, &mm, CUSPARSELT_MATMUL_ALG_DEFAULT));
+    CKS(cusparseLtMatmulPlanInit(&g_lt, &plan, &mm, &alg));
+    if (!ok_) return -1;
+    size_t wsz = 0, csz = 0, cbsz = 0;
+    CKS(cusparseLtMatmulGetWorkspace(&g_lt, &plan, &wsz));
+    CKS(cusparseLtSpMMACompressedSize(&g_lt, &plan, &csz, &cbsz));
+    void *dc = NULL, *dcb = NULL, *dws = NULL;
+    CK(cudaMalloc(&dc, csz));
+    CK(cudaMalloc(&dcb, cbsz ? cbsz : 16));
+    CK(cudaMalloc(&dws, wsz ? wsz : 16));
+    CKS(cusparseLtSpMMACompress(&g_lt, &plan, dw, dc, dcb, g_stream));
+    const float one = 1.0f, zero = 0.0f;
+    double us = -1;
+    if (ok_) {
+        CKS(cusparseLtMatmulSearch(&g_lt, &plan, &one, dc, dx, &zero, dy, dy, dws, &g_stream, 1));
+        if (ok_)
+            us = time_us([&] {
+                CKS(cusparseLtMatmul(&g_lt, &plan, &one, dc, dx, &zero, dy, dy, dws, &g_stream, 1));
+            });
+    }
+    CK(cudaStreamSynchronize(g_stream));
+    *cbytes = (double)csz;
+    cusparseLtMatmulPlanDestroy(&plan);
+    cusparseLtMatmulAlgSelectionDestroy(&alg);
+    cusparseLtMatDescriptorDestroy(&A);
+    cusparseLtMatDescriptorDestroy(&B);
+    cusparseLtMatDescriptorDestroy(&C);
+    cudaFree(dc);
+    cudaFree(dcb);
+    cudaFree(dws);
+    return ok_ ? us : -1;
+}
+
+static double cusparse_time(const sp_csr *h, const void *dx, void *dy, int64_t n) {
+    bool ok_ = true;
+    int32_t *col = (int32_t *)malloc((size_t)(h->nnz ? h->nnz : 1) * 4);
+    for (int64_t i = 0; i < h->nnz; i++) col[i] = h->col_idx16 ? h->col_idx16[i] : h->col_idx32[i];
+    int32_t *drp, *dcol;
+    void *dval, *dbuf = NULL;
+    CK(cudaMalloc(&drp, (size_t)(h->m + 1) * 4));
+    CK(cudaMalloc(&dcol, (size_t)(h->nnz ? h->nnz : 1) * 4));
+    CK(cudaMalloc(&dval, (size_t)(h->nnz ? h->nnz : 1) * 2));
+    CK(cudaMemcpy(drp, h->row_ptr, (size_t)(h->m + 1) * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dcol, col, (size_t)h->nnz * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dval, h->values, (size_t)h->nnz * 2, cudaMemcpyHostToDevice));
+    free(col);
+    cusparseSpMatDescr_t A;
+    cusparseDnMatDescr_t B, C;
+    CKS(cusparseCreateCsr(&A, h->m, h->k, h->nnz, drp, dcol, dval, CUSPARSE_INDEX_32I,
+                          CUSPARSE_INDEX_32I, CUSPARSE_INDEX_BASE_ZERO, CUDA_R_16F));
+    CKS(cusparseCreateDnMat(&B, h->k, n, h->k, (void *)dx, CUDA_R_16F, CUSPARSE_ORDER_COL));
+    CKS(cusparseCreateDnMat(&C, h->m, n, h->m, dy, CUDA_R_16F, CUSPARSE_ORDER_COL));
+    const float one = 1.0f, zero = 0.0f;
+    size_t bsz = 0;
+    CKS(cusparseSpMM_bufferSize(g_cusparse, CUSPARSE_OPERATION_NON_TRANSPOSE,
+                                CUSPARSE_OPERATION_NON_TRANSPOSE, &one, A, B, &zero, C,
+                                CUDA_R_32F, CUSPARSE_SPMM_ALG_DEFAULT, &bsz));
+    CK(cudaMalloc(&dbuf, bsz ? bsz : 16));
+    double us = -1;
+    if (ok_)
+        us = time_us([&] {
+            CKS(cusparseSpMM(g_cusparse, CUSPARSE_OPERATION_NON_TRANSPOSE,
+                             CUSPARSE_OPERATION_NON_TRANSPOSE, &one, A, B, &zero, C, CUDA_R_32F,
+                             CUSPARSE_SPMM_ALG_DEFAULT, dbuf));
+        });
+    cusparseDestroySpMat(A);
+    cusparseDestroyDnMat(B);
+    cusparseDestroyDnMat(C);
+    cudaFree(drp); cudaFree(dcol); cudaFree(dval); cudaFree(dbuf);
+    return ok_ ? us : -1;
+}
+
+struct Shape {
+    int group;
+    const char *name; /* printf format with %lld for N */
+    int64_t m, k;
+    int nn;
+    int64_t n[4];
+};
+
+/* one weight shape over several N: cuBLAS, 2:4 (ours, cuSPARSELt), and for
+ * each sparsity CSR (ours TC, ours SIMT for N <= 128, cuSPARSE) and BSR
+ * 16/32 (ours). Each weight is generated and uploaded once for all N. */
+static void bench_shape(const Shape &s, const double *sps, int nsp) {
+    const int64_t m = s.m, k = s.k;
+    const int nn = s.nn;
+    char names[4][64];
+    void *dx[4], *dy[4], *dy2[4], *ws[4];
+    sp_cuda_spmm_args a[4];
+    double cub[4];
+    for (int i = 0; i < nn; i++) {
+        const int64_t n = s.n[i];
+        snprintf(names[i], sizeof names[i], s.name, (long long)n);
+        printf("== %s: M=%lld K=%lld N=%lld\n", names[i], (long long)m, (long long)k,
+               (long long)n);
+        float *x = (float *)malloc((size_t)(n * k) * 4);
+        for (int64_t j = 0; j < n * k; j++) x[j] = tl_val();
+        dx[i] = dev_h(x, n * k);
+        free(x);
+        CK(cudaMalloc(&dy[i], (size_t)(n * m) * 2));
+        CK(cudaMalloc(&dy2[i], (size_t)(n * m) * 2));
+        const size_t wsb = sp_cuda_spmm_workspace_bytes(m, n);
+        CK(cudaMalloc(&ws[i], wsb));
+        CK(cudaMemset(ws[i], 0, wsb));
+        memset(&a[i], 0, sizeof a[i]);
+        a[i].n = n; a[i].x = dx[i]; a[i].ldx = k; a[i].y = dy[i]; a[i].ldy = m; a[i].ldr = m;
+        a[i].workspace = ws[i]; a[i].workspace_bytes = wsb; a[i].stream = g_stream;
+    }
+    sp_cuda_status st;
+    memset(&st, 0, sizeof st);
+    float *w = (float *)malloc((size_t)(m * k) * 4);
+
+    /* dense */
+    tl_gen_unstructured(w, m, k, 1.0, TL_RANDOM);
+    void *dw = dev_h(w, m * k);
+    for (int i = 0; i < nn; i++) {
+        cub[i] = cublas_time(dw, dx[i], dy[i], m, k, s.n[i]);
+        record(s.group, names[i], m, k, s.n[i], "cuBLAS", 0, 1.0, 2.0 * m * k, cub[i], cub[i]);
+    }
+    cudaFree(dw);
+
+    /* 2:4: full pattern (2 of every 4) */
+    {
+        memset(w, 0, (size_t)(m * k) * 4);
+        for (int64_t r = 0; r < m; r++)
+            for (int64_t g = 0; g * 4 < k; g++) {
+                int p0 = (int)(tl_next() % 4), p1 = (int)(tl_next() % 3);
+                if (p1 >= p0) p1++;
+                if (g * 4 + p0 < k) w[r * k + g * 4 + p0] = tl_round(tl_val());
+                if (g * 4 + p1 < k) w[r * k + g * 4 + p1] = tl_round(tl_val());
+            }
+        sp_24 h;
+        tl_pack_24(w, m, k, &h);
+        sp_cuda_24 d;
+        const int up = sp_cuda_24_upload(&h, &d, g_stream, &st);
+        if (up) printf("2:4 upload failed: %s\n", st.msg);
+        tl_free_24(&h);
+        void *dw24 = dev_h(w, m * k);
+        for (int i = 0; i < nn && !up; i++) {
+            const double us = time_us([&] {
+                if (sp_cuda_24_spmm(&d, &a[i], &st)) { printf("2:4: %s\n", st.msg); exit(1); }
+            });
+            record(s.group, names[i], m, k, s.n[i], "sprun 2:4", 50, 0.5, (double)d.bytes, us,
+                   cub[i]);
+            double cb = 0;
+            const double lt = cusparselt_time(dw24, dx[i], dy2[i], m, k, s.n[i], &cb);
+            if (lt > 0) {
+                record(s.group, names[i], m, k, s.n[i], "cuSPARSELt 2:4", 50, 0.5, cb, lt, cub[i]);
+                printf("    check: sprun 2:4 vs cuSPARSELt rel L2 = %.2e\n",
+                       rel_err(dy[i], dy2[i], s.n[i] * m));
+            } else {
+                cublas_time(dw24, dx[i], dy2[i], m, k, s.n[i]);
+                printf("    check: sprun 2:4 vs cuBLAS rel L2 = %.2e\n",
+                       rel_err(dy[i], dy2[i], s.n[i] * m));
+            }
+        }
+        if (!up) sp_cuda_24_free(&d);
+        cudaFree(dw24);
+    }
+
+    for (int si = 0; si < nsp; si++) {
+        const double sp = sps[si], dens = 1.0 - sp / 100.0;
+        /* unstructured */
+        tl_gen_unstructured(w, m, k, dens, TL_RANDOM);
+        sp_csr h;
+        tl_pack_csr(w, m, k, SP_VT_F16, &h);
+        const double realdens = (double)h.nnz / ((double)m * k);
+        sp_cuda_csr d;
+        if (sp_cuda_csr_upload(&h, 1, &d, g_stream, &st)) {
+            printf("csr upload failed: %s\n", st.msg);
+            exit(1);
+        }
+        const double csr_bytes = (double)(m + 1) * 4 + (double)h.nnz * 4 + (double)m * 4;
+        for (int i = 0; i < nn; i++) {
+            double us = time_us([&] {
+                if (sp_cuda_csr_spmm(&d, &a[i], SP_CUDA_CSR_TC, &st)) { printf("csr: %s\n", st.msg); exit(1); }
+            });
+            record(s.group, names[i], m, k, s.n[i], "sprun CSR-TC", sp, realdens,
+                   (double)d.tile_bytes, us, cub[i]);
+            if (s.n[i] <= 128) {
+                us = time_us([&] {
+                    if (sp_cuda_csr_spmm(&d, &a[i], SP_CUDA_CSR_SIMT, &st)) { printf("csr: %s\n", st.msg); exit(1); }
+                });
+                record(s.group, names[i], m, k, s.n[i], "sprun CSR-SIMT", sp, realdens, csr_bytes,
+                       us, cub[i]);
+            }
+            /* leave the TC result in dy for the check */
+            sp_cuda_csr_spmm(&d, &a[i], SP_CUDA_CSR_TC, &st);
+            us = cusparse_time(&h, dx[i], dy2[i], s.n[i]);
+            if (us > 0) {
+                record(s.group, names[i], m, k, s.n[i], "cuSPARSE CSR", sp, realdens,
+                       (double)(m + 1) * 4 + (double)h.nnz * 6, us, cub[i]);
+                printf("    check: sprun CSR-TC vs cuSPARSE rel L2 = %.2e\n",
+                       rel_err(dy[i], dy2[i], s.n[i] * m));
+            }
+        }
+        sp_cuda_csr_free(&d);
+        tl_free_csr(&h);
+        /* block sparse */
+        for (int bs = 16; bs <= 32; bs *= 2) {
+            tl_gen_blocks(w, m, k, bs, dens, TL_RANDOM);
+            sp_bsr hb;
+            tl_pack_bsr(w, m, k, bs, &hb);
+            const double bd = (double)hb.nblocks * bs * bs / ((double)m * k);
+            sp_cuda_bsr db;
+            if (sp_cuda_bsr_upload(&hb, &db, g_stream, &st)) {
+                printf("bsr upload failed: %s\n", st.msg);
+                exit(1);
+            }
+            for (int i = 0; i < nn; i++) {
+                const double us = time_us([&] {
+                    if (sp_cuda_bsr_spmm(&db, &a[i], &st)) { printf("bsr: %s\n", st.msg); exit(1); }
+                });
+                record(s.group, names[i], m, k, s.n[i], bs == 16 ? "sprun BSR16" : "sprun BSR32",
+                       sp, bd > 1 ? 1 : bd, (double)db.bytes, us, cub[i]);
+            }
+            sp_cuda_bsr_free(&db);
+            tl_free_bsr(&hb);
+        }
+    }
+    free(w);
+    for (int i = 0; i < nn; i++) {
+        cudaFree(dx[i]); cudaFree(dy[i]); cudaFree(dy2[i]); cudaFree(ws[i]);
+    }
+}
+
+static void write_md(FILE *f, const char *dev, const char *date, const char *commit) {
+    fprintf(f, "# SpMM benchmark, %s, %s\n\n", dev, date);
+    fprintf(f, "Commit `%s`. Produced by `bench/spmm/run.sh` (binary `spmm_bench`), one device "
+               "call. Layout N-major: X [N, K], Y [N, M] row-major, fp16 in/out, fp32 accumulate. "
+               "Each call timed cold (L2 flushed by reading 192 MB before it), median of 50 "
+               "calls (20 when a call exceeds 5 ms), CUDA events. TFLOP/s = useful flops "
+               "2·M·N·K·density / t. Floor = (W as stored + X + Y bytes) / 2.95 TB/s / t. "
+               "×cuBLAS = cuBLAS time / time. Sparsity for BSR is block sparsity.\n\n", commit);
+    for (int g = 0; g < 3; g++) {
+        static const char *title[3] = {"M = K = 4096", "ResNet-50 layers (GEMM view, N = batch·H·W)",
+                                       "BERT-base layers (N = tokens)"};
+        fprintf(f, "## %s\n\n", title[g]);
+        fprintf(f, "| shape | M | K | N | kernel | sparsity % | µs | TFLOP/s | floor % | ×cuBLAS |\n");
+        fprintf(f, "|---|---|---|---|---|---|---|---|---|---|\n");
+        for (const Result &r : g_res)
+            if (r.group == g)
+                fprintf(f, "| %s | %lld | %lld | %lld | %s | %.0f | %.2f | %.1f | %.1f | %.2f |\n",
+                        r.shape, (long long)r.m, (long long)r.k, (long long)r.n, r.kernel,
+                        r.sparsity, r.us, r.tflops, 100 * r.floor_frac, r.speedup);
+        fprintf(f, "\n");
+    }
+    /* crossover: per N of the square sweep, lowest sparsity beating cuBLAS */
+    fprintf(f, "## Crossover (M = K = 4096): lowest sparsity at which each kernel beats cuBLAS\n\n");
+    fprintf(f, "| N | sprun CSR-TC | sprun CSR-SIMT | cuSPARSE CSR | sprun BSR16 | sprun BSR32 | sprun 2:4 ×cuBLAS | cuSPARSELt 2:4 ×cuBLAS |\n");
+    fprintf(f, "|---|---|---|---|---|---|---|---|\n");
+    const int64_t ns[4] = {16, 128, 1024, 4096};
+    for (int i = 0; i < 4; i++) {
+        fprintf(f, "| %lld |", (long long)ns[i]);
+        const char *ks[5] = {"sprun CSR-TC", "sprun CSR-SIMT", "cuSPARSE CSR", "sprun BSR16",
+                             "sprun BSR32"};
+        for (int j = 0; j < 5; j++) {
+            double best = -1;
+            bool any = false;
+            for (const Result &r : g_res)
+                if (r.group == 0 && r.n == ns[i] && !strcmp(r.kernel, ks[j])) {
+                    any = true;
+                    if (r.speedup > 1.0 && (best < 0 || r.sparsity < best)) best = r.sparsity;
+                }
+            if (!any) fprintf(f, " – |");
+            else if (best < 0) fprintf(f, " never (≤98 %%) |");
+            else fprintf(f, " %.0f %% |", best);
+        }
+        for (int j = 0; j < 2; j++) {
+            const char *kk = j ? "cuSPARSELt 2:4" : "sprun 2:4";
+            double sx = -1;
+            for (const Result &r : g_res)
+                if (r.group == 0 && r.n == ns[i] && !strcmp(r.kernel, kk)) sx = r.speedup;
+            if (sx < 0) fprintf(f, " – |");
+            else fprintf(f, " %.2f |", sx);
+        }
+        fprintf(f, "\n");
+    }
+}
+
+int main(int argc, char **argv) {
+    int ndev = 0;
+    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+        printf("no GPU: skipped\n");
+        return 77;
+    }
+    bool quick = false, only_square = false;
+    const char *md = NULL, *commit = "unknown", *date = "unknown";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) quick = true;
+        else if (!strcmp(argv[i], "--square")) only_square = true;
+        else if (!strcmp(argv[i], "--md") && i + 1 < argc) md = argv[++i];
+        else if (!strcmp(argv[i], "--commit") && i + 1 < argc) commit = argv[++i];
+        else if (!strcmp(argv[i], "--date") && i + 1 < argc) date = argv[++i];
+    }
+    cudaDeviceProp prop;
+    CK(cudaGetDeviceProperties(&prop, 0));
+    g_dev_sms = prop.multiProcessorCount;
+    printf("device: %s, %d SMs, L2 %d MB\n", prop.name, prop.multiProcessorCount,
+           prop.l2CacheSize >> 20);
+    CK(cudaStreamCreate(&g_stream));
+    CKB(cublasCreate(&g_cublas));
+    CKB(cublasSetStream(g_cublas, g_stream));
+    if (cusparseCreate(&g_cusparse) != CUSPARSE_STATUS_SUCCESS) { printf("cusparse init\n"); return 1; }
+    cusparseSetStream(g_cusparse, g_stream);
+    g_have_lt = cusparseLtInit(&g_lt) == CUSPARSE_STATUS_SUCCESS;
+    if (!g_have_lt) printf("cuSPARSELt: init failed, peer skipped\n");
+    CK(cudaMalloc(&g_flush, FLUSH_BYTES));
+    CK(cudaMemset(g_flush, 1, FLUSH_BYTES));
+    tl_seed(7);
+
+    const double sps[6] = {50, 70, 80, 90, 95, 98};
+    {
+        Shape sq = {0, "4096² N=%lld", 4096, 4096, 4, {16, 128, 1024, 4096}};
+        bench_shape(sq, sps, quick ? 2 : 6);
+    }
+    if (!only_square) {
+        const double sp80[1] = {80};
+        /* ResNet-50 (torchvision v1.5): bottleneck convs as GEMMs, M = out
+         * channels, K = in channels * kh * kw, N = batch * H * W */
+        struct { const char *nm; int64_t m, k, hw; } rn[] = {
+            {"l1 1x1 64>64", 64, 64, 3136},       {"l1 3x3 64", 64, 576, 3136},
+            {"l1 1x1 64>256", 256, 64, 3136},     {"l1 1x1 256>64", 64, 256, 3136},
+            {"l2 3x3 128", 128, 1152, 784},       {"l2 1x1 128>512", 512, 128, 784},
+            {"l2 1x1 512>128", 128, 512, 784},    {"l3 3x3 256", 256, 2304, 196},
+            {"l3 1x1 256>1024", 1024, 256, 196},  {"l3 1x1 1024>256", 256, 1024, 196},
+            {"l4 3x3 512", 512, 4608, 49},        {"l4 1x1 512>2048", 2048, 512, 49},
+            {"l4 1x1 2048>512", 512, 2048, 49},   {"fc 2048>1000", 1000, 2048, 1}};
+        static char rnames[14][64];
+        for (size_t i = 0; i < sizeof rn / sizeof rn[0]; i++) {
+            snprintf(rnames[i], sizeof rnames[i], "RN50 %s N=%%lld", rn[i].nm);
+            Shape s = {1, rnames[i], rn[i].m, rn[i].k, 2, {rn[i].hw, rn[i].hw * 32}};
+            bench_shape(s, sp80, 1);
+        }
+        struct { const char *nm; int64_t m, k; } bert[] = {
+            {"BERT 768x768 N=%lld", 768, 768}, {"BERT 3072x768 N=%lld", 3072, 768},
+            {"BERT 768x3072 N=%lld", 768, 3072}};
+        for (int i = 0; i < 3; i++) {
+            Shape s = {2, bert[i].nm, bert[i].m, bert[i].k, 2, {128, 4096}};
+            bench_shape(s, sp80, 1);
+        }
+    }
+    if (md) {
+        FILE *f = fopen(md, "w");
+        if (f) {
+            write_md(f, prop.name, date, commit);
+            fclose(f);
+        }
+    }
+    write_md(stdout, prop.name, date, commit);
+    return 0;
+}

@@ -1,0 +1,337 @@
+/*
+ * spmm_common.cuh - the tensor-core SpMM skeleton shared by the 2:4, BSR and
+ * tiled-CSR kernels (spmm_24.cu, spmm_bsr.cu, spmm_csr.cu). Internal: only
+ * those files include it.
+ *
+ * One CTA computes a BM x BN tile of the output in the GEMM view
+ * (BM rows of W = output features, BN rows of X = tokens/positions).
+ * K is walked in "chunks" whose width CW and position depend on the format
+ * (2:4: 32 contiguous columns; tiled CSR: 64; BSR: one stored block, whose
+ * columns come from block_col). Per pipeline stage the CTA copies WARPS_K
+ * chunks of X (BN rows x CW columns each) into shared memory with cp.async
+ * (zero-filled past N and K), STAGES deep. Warp (wm, wn, wk) takes the chunks
+ * of its K slot wk, loads its W fragments straight from global memory into
+ * registers one chunk ahead (W is read exactly once per CTA column, in
+ * fragment order, 16 B per lane: fully coalesced), reads X fragments with
+ * ldmatrix and issues mma. Warps of different wk are summed through shared
+ * memory; CTAs of different blockIdx.z (split-K) through the fp32 workspace,
+ * where the last CTA to arrive for a tile runs the epilogue and clears the
+ * workspace for the next launch.
+ *
+ * A format is a struct with
+ * template <int WM> with
+ *   static constexpr int CW;              chunk width (multiple of 16)
+ *   struct Params;                        device pointers
+ *   struct Frag;                          W registers for one chunk
+ *   __device__ static int row_block(p, bx)  CTA's m-block (BM rows; BSR
+ *                                         walks block rows by row_order)
+ *   __device__ static int nchunks(p, mb)  chunks of that m-block
+ *   __device__ static int chunk_k0(p, mb, c)
+ *   __device__ static void load(p, Frag&, mb, mtile0, c, lane)
+ *   template <int WN, int LD> __device__ static void
+ *       mma(p, const Frag&, acc[WM][WN][4], X rows in smem, mtile0, lane)
+ * WM 16-row tiles per warp; W tiles past the matrix are skipped by F.
+ */
+#ifndef SPRUN_SPMM_COMMON_CUH
+#define SPRUN_SPMM_COMMON_CUH
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "kernels/cuda/spmm_cuda.h"
+
+namespace spmm {
+
+/* ---- PTX wrappers -------------------------------------------------------- */
+__device__ __forceinline__ uint32_t smem_u32(const void *p) {
+    return (uint32_t)__cvta_generic_to_shared(p);
+}
+/* 16-byte async copy, zero-filling when src_bytes == 0 */
+__device__ __forceinline__ void cp_async16(void *smem, const void *gmem, int src_bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(smem)),
+                 "l"(gmem), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n"); }
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void *smem) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_u32(smem)));
+}
+__device__ __forceinline__ void ldmatrix_x2(uint32_t (&r)[2], const void *smem) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n"
+                 : "=r"(r[0]), "=r"(r[1])
+                 : "r"(smem_u32(smem)));
+}
+/* D += A(16x16, row) * B(16x8, col), fp16 in, fp32 accumulate */
+__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                          uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+/* D += A(16x32, 2:4 sparse, compressed 16x16) * B(32x8), metadata e, selector 0 */
+__device__ __forceinline__ void mma_sp_16832(float (&d)[4], const uint4 &a, const uint32_t (&b)[4],
+                                             uint32_t e) {
+    asm volatile(
+        "mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32 "
+        "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9,%10,%11}, {%0,%1,%2,%3}, %12, 0x0;\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "r"(b[0]), "r"(b[1]), "r"(b[2]), "r"(b[3]),
+          "r"(e));
+}
+/* W is streamed: read through the non-coherent path, no L1 allocation */
+__device__ __forceinline__ uint4 ldg_stream(const uint4 *p) {
+    uint4 r;
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+                 : "l"(p));
+    return r;
+}
+
+/* ---- epilogue ------------------------------------------------------------ */
+struct Epi {
+    const __half *bias;     /* [m] or NULL */
+    const __half *residual; /* [n, ldr] or NULL */
+    int64_t ldr;
+    __half *y;
+    int64_t ldy;
+    int64_t m, n;
+    int act;
+    float *ws;              /* split-K partials [n][m] fp32, or NULL */
+    unsigned int *counters; /* one per (bx, by) tile */
+};
+
+__device__ __forceinline__ __half epi_value(const Epi &e, float v, int64_t m, int64_t n) {
+    if (e.bias) v += __half2float(e.bias[m]);
+    if (e.residual) v += __half2float(e.residual[n * e.ldr + m]);
+    if (e.act == SP_CUDA_ACT_RELU) v = fmaxf(v, 0.0f);
+    return __float2half_rn(v);
+}
+
+/* ---- the skeleton -------------------------------------------------------- */
+template <int BN, int CW, int WARPS_K, int STAGES> struct XTile {
+    static constexpr int LD = CW + 8; /* halves; +16 B keeps ldmatrix conflict-free */
+    static constexpr int CHUNK = BN * LD;
+    static constexpr int STAGE = WARPS_K * CHUNK;
+    static constexpr int BYTES = STAGES * STAGE * 2;
+};
+
+template <template <int> class FT, int WM, int WN, int WARPS_M, int WARPS_N, int WARPS_K,
+          int STAGES, bool VEC>
+struct Kernel {
+    using F = FT<WM>;
+    using Params_t = typename F::Params;
+    static constexpr int BM = 16 * WM * WARPS_M;
+    static constexpr int BN = 8 * WN * WARPS_N;
+    static constexpr int CW = F::CW;
+    static constexpr int NT = 32 * WARPS_M * WARPS_N * WARPS_K;
+    static constexpr int WARPS_K_ = WARPS_K;
+    using XT = XTile<BN, CW, WARPS_K, STAGES>;
+    static constexpr int CLD = BM + 4; /* fp32 C tile [BN][CLD] */
+    static constexpr int CBYTES = BN * CLD * 4;
+    static constexpr int SMEM = XT::BYTES > CBYTES ? XT::BYTES : CBYTES;
+
+    /* copy the X columns of chunks [c0, c0 + WARPS_K) into stage buffer xs */
+    __device__ static void load_x(const typename F::Params &p, __half *xs, const __half *x,
+                                  int64_t ldx, int64_t n, int64_t k, int64_t n0, int mb, int c0,
+                                  int cend) {
+        constexpr int V = CW / 8; /* 16-byte pieces per row of a chunk */
+        constexpr int PER_STAGE = WARPS_K * BN * V;
+        for (int i = threadIdx.x; i < PER_STAGE; i += NT) {
+            const int wk = i / (BN * V);
+            const int r = (i / V) % BN;
+            const int v = i % V;
+            const int c = c0 + wk;
+            __half *dst = xs + wk * XT::CHUNK + r * XT::LD + v * 8;
+            const int64_t kk = c < cend ? (int64_t)F::chunk_k0(p, mb, c) + v * 8 : k;
+            const int64_t nn = n0 + r;
+            if (VEC) {
+                const bool ok = c < cend && nn < n && kk < k;
+                cp_async16(dst, ok ? (const void *)(x + nn * ldx + kk) : (const void *)x,
+                           ok ? 16 : 0);
+            } else {
+#pragma unroll
+                for (int e = 0; e < 8; e++) {
+                    const bool ok = c < cend && nn < n && kk + e < k;
+                    dst[e] = ok ? x[nn * ldx + kk + e] : __float2half(0.0f);
+                }
+            }
+        }
+    }
+
+    __device__ static void run(const typename F::Params &p, const __half *__restrict__ x,
+                               int64_t ldx, int64_t k, const Epi &e) {
+        extern __shared__ __align__(16) unsigned char smem_raw[];
+        __half *xs = reinterpret_cast<__half *>(smem_raw);
+        const int lane = threadIdx.x & 31;
+        const int warp = threadIdx.x >> 5;
+        const int wk = warp % WARPS_K;
+        const int wn = (warp / WARPS_K) % WARPS_N;
+        const int wm = warp / (WARPS_K * WARPS_N);
+
+        const int mb = F::row_block(p, blockIdx.x);
+        const int64_t n0 = (int64_t)blockIdx.y * BN;
+        const int nch = F::nchunks(p, mb);
+        /* split-K range of this CTA, in whole stages */
+        const int nst_all = (nch + WARPS_K - 1) / WARPS_K;
+        const int per = (nst_all + gridDim.z - 1) / gridDim.z;
+        const int st_begin = blockIdx.z * per;
+        const int st_end = min(nst_all, st_begin + per);
+        const int nst = max(0, st_end - st_begin);
+        const int cbeg = st_begin * WARPS_K;
+        const int cend = min(nch, st_end * WARPS_K);
+        const int mtile0 = mb * (BM / 16) + wm * WM;
+
+        float acc[WM][WN][4];
+#pragma unroll
+        for (int i = 0; i < WM; i++)
+#pragma unroll
+            for (int j = 0; j < WN; j++)
+#pragma unroll
+                for (int q = 0; q < 4; q++) acc[i][j][q] = 0.0f;
+
+#pragma unroll
+        for (int s = 0; s < STAGES - 1; s++) {
+            if (s < nst)
+                load_x(p, xs + s * XT::STAGE, x, ldx, e.n, k, n0, mb, cbeg + s * WARPS_K, cend);
+            cp_async_commit();
+        }
+        typename F::Frag cur, nxt;
+        {
+            const int c = cbeg + wk;
+            if (c < cend) F::load(p, cur, mb, mtile0, c, lane);
+        }
+        for (int s = 0; s < nst; s++) {
+            cp_async_wait<STAGES - 2>();
+            __syncthreads();
+            {
+                const int sl = s + STAGES - 1;
+                if (sl < nst)
+                    load_x(p, xs + (sl % STAGES) * XT::STAGE, x, ldx, e.n, k, n0, mb,
+                           cbeg + sl * WARPS_K, cend);
+                cp_async_commit();
+            }
+            const int c = cbeg + s * WARPS_K + wk;
+            if (c < cend) {
+                if (c + WARPS_K < cend) F::load(p, nxt, mb, mtile0, c + WARPS_K, lane);
+                const __half *xw = xs + (s % STAGES) * XT::STAGE + wk * XT::CHUNK +
+                                   (wn * WN * 8) * XT::LD;
+                F::template mma<WN, XT::LD>(p, cur, acc, xw, mtile0, lane);
+                cur = nxt;
+            }
+        }
+        cp_async_wait<0>();
+        __syncthreads(); /* the X stages become the C tile */
+
+        float *cs = reinterpret_cast<float *>(smem_raw);
+        const int gid = lane >> 2, tig = lane & 3;
+        if (WARPS_K > 1) {
+            for (int i = threadIdx.x; i < BN * CLD; i += NT) cs[i] = 0.0f;
+            __syncthreads();
+        }
+#pragma unroll
+        for (int i = 0; i < WM; i++)
+#pragma unroll
+            for (int j = 0; j < WN; j++)
+#pragma unroll
+                for (int q = 0; q < 4; q++) {
+                    const int ml = (wm * WM + i) * 16 + gid + (q >> 1) * 8;
+                    const int nl = (wn * WN + j) * 8 + tig * 2 + (q & 1);
+                    if (WARPS_K > 1)
+                        atomicAdd(&cs[nl * CLD + ml], acc[i][j][q]);
+                    else
+                        cs[nl * CLD + ml] = acc[i][j][q];
+                }
+        __syncthreads();
+
+        const int64_t m0 = (int64_t)mb * BM;
+        const int bm = BM;
+        if (gridDim.z == 1 || e.ws == nullptr) {
+            for (int i = threadIdx.x; i < BN * BM; i += NT) {
+                const int nl = i / BM, ml = i % BM;
+                const int64_t mm = m0 + ml, nn = n0 + nl;
+                if (ml < bm && mm < e.m && nn < e.n)
+                    e.y[nn * e.ldy + mm] = epi_value(e, cs[nl * CLD + ml], mm, nn);
+            }
+            return;
+        }
+        for (int i = threadIdx.x; i < BN * BM; i += NT) {
+            const int nl = i / BM, ml = i % BM;
+            const int64_t mm = m0 + ml, nn = n0 + nl;
+            if (ml < bm && mm < e.m && nn < e.n) atomicAdd(&e.ws[nn * e.m + mm], cs[nl * CLD + ml]);
+        }
+        __threadfence();
+        __syncthreads();
+        __shared__ unsigned int last;
+        if (threadIdx.x == 0) {
+            unsigned int *cnt = &e.counters[blockIdx.y * gridDim.x + blockIdx.x];
+            const unsigned int prev = atomicAdd(cnt, 1u);
+            last = (prev == gridDim.z - 1);
+            if (last) *cnt = 0; /* ready for the next launch */
+        }
+        __syncthreads();
+        if (!last) return;
+        __threadfence();
+        for (int i = threadIdx.x; i < BN * BM; i += NT) {
+            const int nl = i / BM, ml = i % BM;
+            const int64_t mm = m0 + ml, nn = n0 + nl;
+            if (ml < bm && mm < e.m && nn < e.n) {
+                float *w = &e.ws[nn * e.m + mm];
+                const float v = __ldcg(w);
+                __stcg(w, 0.0f);
+                e.y[nn * e.ldy + mm] = epi_value(e, v, mm, nn);
+            }
+        }
+    }
+};
+
+template <class K>
+__global__ void __launch_bounds__(K::NT) kernel_entry(typename K::Params_t p, const __half *x,
+                                                      int64_t ldx, int64_t k, Epi e) {
+    K::run(p, x, ldx, k, e);
+}
+
+/* ---- host side ----------------------------------------------------------- */
+int sm_count();
+/* split-K factor: enough CTAs for ~2 waves of `per_sm` CTAs, each split
+ * keeping >= min_stages stages */
+int pick_split(int64_t ctas_xy, int nstages, int per_sm, int min_stages);
+int make_epi(const sp_cuda_spmm_args *a, int64_t m, int64_t k, Epi *e, sp_cuda_status *st);
+
+/* X can take the 16-byte cp.async path */
+inline bool x_vec_ok(const sp_cuda_spmm_args *a, int64_t k) {
+    return k % 8 == 0 && a->ldx % 8 == 0 && ((uintptr_t)a->x & 15) == 0;
+}
+
+template <class KT>
+int launch(const typename KT::Params_t &p, int64_t gx, int nchunks_max, int per_sm,
+           const sp_cuda_spmm_args *a, int64_t k, Epi e, sp_cuda_status *st) {
+    const int64_t gy = (a->n + KT::BN - 1) / KT::BN;
+    if (gx <= 0 || gy <= 0) return 0;
+    if (gy > 65535) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "spmm: n too large");
+    const int nst = (nchunks_max + KT::WARPS_K_ - 1) / KT::WARPS_K_;
+    const int z = e.ws ? pick_split(gx * gy, nst, per_sm, 2) : 1;
+    if (KT::SMEM > 32 * 1024) {
+        static bool done = false; /* benign race: the attribute is idempotent */
+        if (!done) {
+            cudaError_t err = SP_CUDA_CHECK(
+                st, cudaFuncSetAttribute(kernel_entry<KT>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, KT::SMEM));
+            if (err != cudaSuccess) return (int)err;
+            done = true;
+        }
+    }
+    kernel_entry<KT><<<dim3((unsigned)gx, (unsigned)gy, (unsigned)z), KT::NT, KT::SMEM,
+                       (cudaStream_t)a->stream>>>(p, (const __half *)a->x, a->ldx, k, e);
+    return (int)SP_CUDA_CHECK(st, cudaGetLastError());
+}
+
+} // namespace spmm
+
+#endif

@@ -1,0 +1,388 @@
+/*
+ * spmm_csr.cu - unstructured (CSR) SpMM, two paths.
+ *
+ * (a) Tensor cores on the tiled bitmap layout "TB16x64" built at upload
+ *     (after Flash-LLM's idea: load the weight sparse, expand it on chip,
+ *     compute dense with mma.sync). Tile (mt, kt) = rows 16*mt.., columns
+ *     64*kt..; its 1024 elements are numbered in A-fragment order of four
+ *     m16n8k16 fragments: lane l (gid = l/4, tig = l%4) owns positions p =
+ *     0..31 with kk = p/8 (16-column step), reg = (p%8)/2, h = p%2:
+ *         row = gid + 8*(reg&1),  col = 16*kk + 8*(reg>>1) + 2*tig + h.
+ *     bitmap word l of the tile has bit p set iff that element is nonzero;
+ *     the tile's values are stored lane by lane, p increasing. A lane thus
+ *     expands its own 32 elements straight into its A registers: no shared
+ *     memory, no shuffles beyond one prefix sum of popcounts. W costs
+ *     128 B per tile + 2 B per nonzero (1.125 B/element at 50 %, 0.325 at
+ *     90 %), against 4-6 B per nonzero for CSR.
+ * (b) CUDA cores ("SIMT"): a warp per row in row_order, lanes over the row's
+ *     nonzeros, a tile of NT rows of X in shared memory, fp16 or fp32.
+ *     Serves very sparse weights, fp32, and huge K.
+ */
+#include "kernels/cuda/spmm_common.cuh"
+
+#include <stdlib.h>
+#include <string.h>
+
+namespace spmm {
+
+template <int WM_> struct FCsrT {
+    static constexpr int WM = WM_;
+    static constexpr int CW = 64;
+    struct Params {
+        const uint32_t *bitmap;
+        const int32_t *tile_ptr;
+        const unsigned short *vals;
+        int mt, kt;
+    };
+    struct Frag {
+        uint32_t bits[WM];
+        int32_t off[WM];
+    };
+    __device__ static int row_block(const Params &, int bx) { return bx; }
+    __device__ static int nchunks(const Params &p, int) { return p.kt; }
+    __device__ static int chunk_k0(const Params &, int, int c) { return c * 64; }
+    __device__ static void load(const Params &p, Frag &f, int, int mtile0, int c, int lane) {
+#pragma unroll
+        for (int i = 0; i < WM; i++) {
+            const int mt = mtile0 + i;
+            if (mt < p.mt) {
+                const int64_t t = (int64_t)mt * p.kt + c;
+                f.bits[i] = __ldg(p.bitmap + t * 32 + lane);
+                f.off[i] = __ldg(p.tile_ptr + t);
+            }
+        }
+    }
+    template <int WN, int LD>
+    __device__ static void mma(const Params &p, const Frag &f, float (&acc)[WM][WN][4],
+                               const __half *xw, int mtile0, int lane) {
+#pragma unroll
+        for (int i = 0; i < WM; i++) {
+            if (mtile0 + i >= p.mt) continue;
+            const uint32_t bits = f.bits[i];
+            /* exclusive prefix of popcounts over the lanes */
+            const int cnt = __popc(bits);
+            int incl = cnt;
+#pragma unroll
+            for (int d = 1; d < 32; d <<= 1) {
+                const int o = __shfl_up_sync(0xffffffffu, incl, d);
+                if (lane >= d) incl += o;
+            }
+            const unsigned short *v = p.vals + f.off[i] + (incl - cnt);
+            uint32_t a[4][4];
+#pragma unroll
+            for (int q = 0; q < 16; q++) {
+                const int p0 = 2 * q, p1 = 2 * q + 1;
+                const uint32_t lo = (bits >> p0) & 1u
+                                        ? (uint32_t)__ldg(v + __popc(bits & ((1u << p0) - 1u)))
+                                        : 0u;
+                const uint32_t hi = (bits >> p1) & 1u
+                                        ? (uint32_t)__ldg(v + __popc(bits & ((1u << p1) - 1u)))
+                                        : 0u;
+                a[q >> 2][q & 3] = lo | (hi << 16);
+            }
+#pragma unroll
+            for (int j = 0; j < WN; j++) {
+                const __half *row = xw + (j * 8 + (lane & 7)) * LD + (lane >> 3) * 8;
+#pragma unroll
+                for (int kq = 0; kq < 2; kq++) {
+                    uint32_t b[4];
+                    ldmatrix_x4(b, row + kq * 32);
+                    mma_16816(acc[i][j], a[2 * kq], b[0], b[1]);
+                    mma_16816(acc[i][j], a[2 * kq + 1], b[2], b[3]);
+                }
+            }
+        }
+    }
+};
+
+template <int WM, int WN, int WARPS_M, int WARPS_N, int WARPS_K, int STAGES>
+static int run_tc(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, const Epi &e, int per_sm,
+                  sp_cuda_status *st) {
+    typename FCsrT<WM>::Params p;
+    p.bitmap = w->bitmap;
+    p.tile_ptr = w->tile_ptr;
+    p.vals = (const unsigned short *)w->tvalues;
+    p.mt = (int)w->mt;
+    p.kt = (int)w->kt;
+    constexpr int BM = 16 * WM * WARPS_M;
+    const int64_t gx = (w->m + BM - 1) / BM;
+    if (x_vec_ok(a, w->k))
+        return launch<Kernel<FCsrT, WM, WN, WARPS_M, WARPS_N, WARPS_K, STAGES, true>>(
+            p, gx, (int)w->kt, per_sm, a, w->k, e, st);
+    return launch<Kernel<FCsrT, WM, WN, WARPS_M, WARPS_N, WARPS_K, STAGES, false>>(
+        p, gx, (int)w->kt, per_sm, a, w->k, e, st);
+}
+
+/* ---- SIMT path --------------------------------------------------------- */
+template <class T> __device__ __forceinline__ float tof(T v);
+template <> __device__ __forceinline__ float tof<float>(float v) { return v; }
+template <> __device__ __forceinline__ float tof<__half>(__half v) { return __half2float(v); }
+template <class T> __device__ __forceinline__ T fromf(float v);
+template <> __device__ __forceinline__ float fromf<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half fromf<__half>(float v) { return __float2half_rn(v); }
+
+/* NT rows of X per CTA (in shared memory when SMEM_X), 8 warps, a warp per
+ * output row; rows taken in row_order so long rows start first. */
+template <class T, class IDX, int NT, bool SMEM_X>
+__global__ void __launch_bounds__(256)
+    csr_simt(const int32_t *__restrict__ row_ptr, const IDX *__restrict__ col,
+             const T *__restrict__ val, const int32_t *__restrict__ order, int64_t m, int64_t k,
+             int64_t n, const T *__restrict__ x, int64_t ldx, T *__restrict__ y, int64_t ldy,
+             const T *__restrict__ bias, const T *__restrict__ res, int64_t ldr, int act,
+             int rows_per_cta) {
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    T *xs = reinterpret_cast<T *>(smem_raw);
+    const int64_t n0 = (int64_t)blockIdx.y * NT;
+    if (SMEM_X) {
+        for (int64_t i = threadIdx.x; i < (int64_t)NT * k; i += blockDim.x) {
+            const int64_t r = i / k, c = i % k;
+            xs[i] = (n0 + r < n) ? x[(n0 + r) * ldx + c] : fromf<T>(0.0f);
+        }
+        __syncthreads();
+    }
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    for (int rr = warp; rr < rows_per_cta; rr += 8) {
+        const int64_t oi = (int64_t)blockIdx.x * rows_per_cta + rr;
+        if (oi >= m) break;
+        const int64_t row = order[oi];
+        const int32_t b = row_ptr[row], en = row_ptr[row + 1];
+        float acc[NT];
+#pragma unroll
+        for (int t = 0; t < NT; t++) acc[t] = 0.0f;
+        for (int32_t j = b + lane; j < en; j += 32) {
+            const float v = tof<T>(val[j]);
+            const int64_t c = (int64_t)col[j];
+#pragma unroll
+            for (int t = 0; t < NT; t++) {
+                float xv;
+                if (SMEM_X)
+                    xv = tof<T>(xs[t * k + c]);
+                else
+                    xv = (n0 + t < n) ? tof<T>(x[(n0 + t) * ldx + c]) : 0.0f;
+                acc[t] = fmaf(v, xv, acc[t]);
+            }
+        }
+#pragma unroll
+        for (int t = 0; t < NT; t++)
+#pragma unroll
+            for (int d = 16; d > 0; d >>= 1) acc[t] += __shfl_xor_sync(0xffffffffu, acc[t], d);
+#pragma unroll
+        for (int t = 0; t < NT; t++)
+            if (lane == t && n0 + t < n) {
+                float v = acc[t];
+                if (bias) v += tof<T>(bias[row]);
+                if (res) v += tof<T>(res[(n0 + t) * ldr + row]);
+                if (act == SP_CUDA_ACT_RELU) v = fmaxf(v, 0.0f);
+                y[(n0 + t) * ldy + row] = fromf<T>(v);
+            }
+    }
+}
+
+template <class T, class IDX, int NT>
+static int run_simt_t(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, const IDX *col,
+                      sp_cuda_status *st) {
+    const int rows_per_cta = 32;
+    const int64_t gx = (w->m + rows_per_cta - 1) / rows_per_cta;
+    const int64_t gy = (a->n + NT - 1) / NT;
+    if (gy > 65535) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "csr spmm: n too large");
+    const size_t smem = (size_t)NT * (size_t)w->k * sizeof(T);
+    cudaStream_t s = (cudaStream_t)a->stream;
+    if (smem <= 96 * 1024) {
+        if (smem > 48 * 1024) {
+            cudaError_t e = SP_CUDA_CHECK(
+                st, cudaFuncSetAttribute(csr_simt<T, IDX, NT, true>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, 96 * 1024));
+            if (e) return (int)e;
+        }
+        csr_simt<T, IDX, NT, true><<<dim3((unsigned)gx, (unsigned)gy), 256, smem, s>>>(
+            w->row_ptr, col, (const T *)w->values, w->row_order, w->m, w->k, a->n,
+            (const T *)a->x, a->ldx, (T *)a->y, a->ldy, (const T *)a->bias,
+            (const T *)a->residual, a->ldr, a->act, rows_per_cta);
+    } else {
+        csr_simt<T, IDX, NT, false><<<dim3((unsigned)gx, (unsigned)gy), 256, 0, s>>>(
+            w->row_ptr, col, (const T *)w->values, w->row_order, w->m, w->k, a->n,
+            (const T *)a->x, a->ldx, (T *)a->y, a->ldy, (const T *)a->bias,
+            (const T *)a->residual, a->ldr, a->act, rows_per_cta);
+    }
+    return (int)SP_CUDA_CHECK(st, cudaGetLastError());
+}
+
+template <class T> static int run_simt(const sp_cuda_csr *w, const sp_cuda_spmm_args *a,
+                                       sp_cuda_status *st) {
+    /* NT = 8 rows of X per CTA while they fit in shared memory, else fewer */
+    const size_t row = (size_t)w->k * sizeof(T);
+    if (w->col16) {
+        if (8 * row <= 96 * 1024) return run_simt_t<T, uint16_t, 8>(w, a, w->col16, st);
+        if (2 * row <= 96 * 1024) return run_simt_t<T, uint16_t, 2>(w, a, w->col16, st);
+        return run_simt_t<T, uint16_t, 1>(w, a, w->col16, st);
+    }
+    return run_simt_t<T, int32_t, 1>(w, a, w->col32, st);
+}
+
+} // namespace spmm
+
+using namespace spmm;
+
+/* fragment position p of lane l -> (row, col) inside a 16 x 64 tile */
+static inline void tb_pos(int lane, int p, int *r, int *c) {
+    const int gid = lane >> 2, tig = lane & 3, kk = p >> 3, reg = (p & 7) >> 1, h = p & 1;
+    *r = gid + 8 * (reg & 1);
+    *c = 16 * kk + 8 * (reg >> 1) + 2 * tig + h;
+}
+
+static int build_tiles(const sp_csr *w, sp_cuda_csr *out, cudaStream_t s, sp_cuda_status *st) {
+    const int64_t mt = (w->m + 15) / 16, kt = (w->k + 63) / 64;
+    if (mt * kt > INT32_MAX / 32 || w->nnz > INT32_MAX)
+        return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "csr upload: too many tiles");
+    const int64_t ntiles = mt * kt;
+    uint32_t *bm = (uint32_t *)calloc((size_t)ntiles * 32, 4);
+    int32_t *tp = (int32_t *)calloc((size_t)ntiles + 1, 4);
+    uint16_t *tv = (uint16_t *)malloc((size_t)(w->nnz ? w->nnz : 1) * 2);
+    /* dense 16 x 64 scratch of one tile row: value + present flag */
+    uint16_t *dv = (uint16_t *)malloc((size_t)16 * kt * 64 * 2);
+    uint8_t *dp = (uint8_t *)malloc((size_t)16 * kt * 64);
+    if (!bm || !tp || !tv || !dv || !dp) {
+        free(bm); free(tp); free(tv); free(dv); free(dp);
+        return SP_CUDA_FAIL(st, cudaErrorMemoryAllocation, "csr upload: host malloc");
+    }
+    const uint16_t *vals = (const uint16_t *)w->values;
+    int64_t o = 0;
+    for (int64_t m = 0; m < mt; m++) {
+        memset(dp, 0, (size_t)16 * kt * 64);
+        for (int r = 0; r < 16 && m * 16 + r < w->m; r++) {
+            const int64_t row = m * 16 + r;
+            for (int32_t j = w->row_ptr[row]; j < w->row_ptr[row + 1]; j++) {
+                const int64_t c = w->col_idx16 ? w->col_idx16[j] : w->col_idx32[j];
+                dv[r * kt * 64 + c] = vals[j];
+                dp[r * kt * 64 + c] = 1;
+            }
+        }
+        for (int64_t t = 0; t < kt; t++) {
+            const int64_t ti = m * kt + t;
+            tp[ti] = (int32_t)o;
+            for (int lane = 0; lane < 32; lane++) {
+                uint32_t bits = 0;
+                for (int p = 0; p < 32; p++) {
+                    int r, c;
+                    tb_pos(lane, p, &r, &c);
+                    const int64_t idx = r * kt * 64 + t * 64 + c;
+                    if (t * 64 + c < w->k && dp[idx]) {
+                        bits |= 1u << p;
+                        tv[o++] = dv[idx];
+                    }
+                }
+                bm[ti * 32 + lane] = bits;
+            }
+        }
+    }
+    tp[ntiles] = (int32_t)o;
+    free(dv);
+    free(dp);
+    const size_t bb = (size_t)ntiles * 128, pb = (size_t)(ntiles + 1) * 4,
+                 vb = (size_t)(o ? o : 1) * 2;
+    cudaError_t e = SP_CUDA_CHECK(st, cudaMalloc(&out->bitmap, bb));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMalloc(&out->tile_ptr, pb));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMalloc(&out->tvalues, vb));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->bitmap, bm, bb, cudaMemcpyHostToDevice, s));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->tile_ptr, tp, pb, cudaMemcpyHostToDevice, s));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->tvalues, tv, vb, cudaMemcpyHostToDevice, s));
+    if (!e) e = SP_CUDA_CHECK(st, cudaStreamSynchronize(s));
+    free(bm);
+    free(tp);
+    free(tv);
+    if (e) return (int)e;
+    out->mt = mt;
+    out->kt = kt;
+    out->tile_bytes = bb + pb + (size_t)o * 2;
+    return 0;
+}
+
+extern "C" int sp_cuda_csr_upload(const sp_csr *w, int with_tiles, sp_cuda_csr *out,
+                                  void *stream, sp_cuda_status *st) {
+    if (!out) return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "csr upload: NULL out");
+    memset(out, 0, sizeof *out);
+    if (!w || w->m <= 0 || w->k <= 0 || !w->row_ptr || !w->row_order ||
+        (w->nnz && (!w->values || (!w->col_idx16 && !w->col_idx32))))
+        return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "csr upload: bad sp_csr");
+    if (with_tiles && w->vtype != SP_VT_F16)
+        return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "csr upload: tiles need fp16 values");
+    cudaStream_t s = (cudaStream_t)stream;
+    const size_t es = w->vtype == SP_VT_F16 ? 2 : 4;
+    const size_t nz = (size_t)(w->nnz ? w->nnz : 1);
+    const size_t pb = (size_t)(w->m + 1) * 4, ob = (size_t)w->m * 4;
+    const size_t cb = w->col_idx16 ? nz * 2 : nz * 4;
+    void *colp = nullptr;
+    cudaError_t e = SP_CUDA_CHECK(st, cudaMalloc(&out->row_ptr, pb));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMalloc(&out->row_order, ob));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMalloc(&colp, cb));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMalloc(&out->values, nz * es));
+    if (w->col_idx16) out->col16 = (uint16_t *)colp;
+    else out->col32 = (int32_t *)colp;
+    if (!e) e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->row_ptr, w->row_ptr, pb,
+                                                  cudaMemcpyHostToDevice, s));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->row_order, w->row_order, ob,
+                                                  cudaMemcpyHostToDevice, s));
+    if (!e && w->nnz)
+        e = SP_CUDA_CHECK(st, cudaMemcpyAsync(colp, w->col_idx16 ? (const void *)w->col_idx16
+                                                                 : (const void *)w->col_idx32,
+                                              w->col_idx16 ? (size_t)w->nnz * 2
+                                                           : (size_t)w->nnz * 4,
+                                              cudaMemcpyHostToDevice, s));
+    if (!e && w->nnz)
+        e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->values, w->values, (size_t)w->nnz * es,
+                                              cudaMemcpyHostToDevice, s));
+    if (!e) e = SP_CUDA_CHECK(st, cudaStreamSynchronize(s));
+    if (!e && with_tiles) e = (cudaError_t)build_tiles(w, out, s, st);
+    if (e) {
+        sp_cuda_csr_free(out);
+        return (int)e;
+    }
+    out->m = w->m;
+    out->k = w->k;
+    out->nnz = w->nnz;
+    out->vtype = w->vtype;
+    out->bytes = pb + ob + (w->col_idx16 ? (size_t)w->nnz * 2 : (size_t)w->nnz * 4) +
+                 (size_t)w->nnz * es + out->tile_bytes;
+    return 0;
+}
+
+extern "C" void sp_cuda_csr_free(sp_cuda_csr *w) {
+    if (!w) return;
+    void *p[] = {w->row_ptr, w->col16, w->col32, w->row_order, w->values,
+                 w->bitmap, w->tile_ptr, w->tvalues};
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
+        if (p[i]) cudaFree(p[i]);
+    memset(w, 0, sizeof *w);
+}
+
+extern "C" int sp_cuda_csr_spmm(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, int path,
+                                sp_cuda_status *st) {
+    if (!w || !w->row_ptr) return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "csr spmm: no weight");
+    if (!a || !a->x || !a->y || a->n < 0 || a->ldx < w->k || a->ldy < w->m ||
+        (a->residual && a->ldr < w->m))
+        return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "csr spmm: bad arguments");
+    if (a->n == 0) return 0;
+    const double density = (double)w->nnz / ((double)w->m * (double)w->k);
+    if (path == SP_CUDA_CSR_AUTO) {
+        /* the tiled path streams 0.125 + 2*density bytes per element on
+         * tensor cores; the SIMT path pays ~6 B per nonzero and per column
+         * tile of X, so it only wins when very sparse */
+        const bool tc_ok = w->bitmap && w->vtype == SP_VT_F16;
+        path = (tc_ok && density > 0.03) ? SP_CUDA_CSR_TC : SP_CUDA_CSR_SIMT;
+    }
+    if (path == SP_CUDA_CSR_TC) {
+        if (!w->bitmap || w->vtype != SP_VT_F16)
+            return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "csr spmm: tiles not built");
+        Epi e;
+        int rc = make_epi(a, w->m, w->k, &e, st);
+        if (rc) return rc;
+        if (a->n <= 16) return run_tc<1, 2, 2, 1, 4, 3>(w, a, e, 3, st);
+        if (a->n <= 32) return run_tc<1, 4, 2, 1, 4, 3>(w, a, e, 3, st);
+        if (a->n <= 128) return run_tc<1, 4, 2, 2, 2, 3>(w, a, e, 2, st);
+        return run_tc<2, 4, 2, 4, 1, 3>(w, a, e, 1, st);
+    }
+    if (a->act != SP_CUDA_ACT_NONE && a->act != SP_CUDA_ACT_RELU)
+        return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "csr spmm: unknown activation");
+    if (w->vtype == SP_VT_F16) return run_simt<__half>(w, a, st);
+    return run_simt<float>(w, a, st);
+}

@@ -1,0 +1,165 @@
+/*
+ * spmm_cuda.h - sparse-weight x dense-activation products on NVIDIA GPUs.
+ *
+ * Every kernel here computes
+ *
+ *     Y[n, m] = act( sum_k W[m, k] * X[n, k] + bias[m] + residual[n, m] )
+ *
+ * with W a constant sparse weight [M, K] in one of the layouts of
+ * loaders/sparse_format.h, and activations "N-major" as everywhere in the
+ * runtime's GPU backend: X is [N, K] row-major (K contiguous, leading
+ * dimension ldx), Y and residual are [N, M] row-major (M contiguous, ldy,
+ * ldr). Inputs and outputs are fp16 with fp32 accumulation; the CUDA-core CSR
+ * path also takes fp32 (vtype of the uploaded weight and of X/Y must match).
+ *
+ * Typical use (one weight, many calls):
+ *
+ *     sp_cuda_status st = {0};
+ *     sp_cuda_24 w;                                // device copy, re-packed
+ *     if (sp_cuda_24_upload(&host_24, &w, stream, &st)) fail(st.msg);
+ *     size_t wsb = sp_cuda_spmm_workspace_bytes(M, N);
+ *     cudaMalloc(&ws, wsb); cudaMemset(ws, 0, wsb); // once; kernels keep it 0
+ *     sp_cuda_spmm_args a = {.n = N, .x = X, .ldx = K, .y = Y, .ldy = M,
+ *                            .bias = b, .act = SP_CUDA_ACT_RELU,
+ *                            .workspace = ws, .workspace_bytes = wsb,
+ *                            .stream = stream};
+ *     if (sp_cuda_24_spmm(&w, &a, &st)) fail(st.msg);
+ *     sp_cuda_24_free(&w);
+ *
+ * Status: every function returns 0 on success, else a cudaError_t value or
+ * SP_CUDA_E_INVALID / SP_CUDA_E_UNSUPPORTED (cuda_check.h), and records the
+ * first failure with its reason in *st (st may be NULL). Nothing aborts.
+ *
+ * Threads and streams: an uploaded weight is immutable and may be used by
+ * any number of threads and streams at once. A workspace may be used by one
+ * stream at a time (split-K partial sums live there between the CTAs of one
+ * launch). Launchers allocate nothing and never synchronize, so they can be
+ * captured in CUDA graphs; uploads allocate and synchronize on their stream.
+ *
+ * Memory: *_free releases every device allocation of the struct; it accepts
+ * a zeroed or already freed struct.
+ *
+ * Kernels (sm_80+, tuned for sm_90 / H100):
+ *  - 2:4 on the sparse tensor cores: mma.sp::ordered_metadata m16n8k32 with
+ *    the weight as the sparse A operand and X^T as B. W is re-packed at upload
+ *    into register-fragment order: each 16 x 32 tile is 512 B of values
+ *    (16 B per lane, one coalesced load) + 64 B of metadata = 1.125 bytes per
+ *    weight element, the minimum for 2:4 fp16.
+ *  - BSR on the dense tensor cores (mma.sync m16n8k16), square blocks of 16,
+ *    32 or 64, values re-packed into fragment order per block.
+ *  - CSR, two paths chosen per call by sp_cuda_csr_spmm:
+ *    (a) tensor cores on a tiled bitmap layout built at upload ("TB16x64"):
+ *        W is cut into 16 x 64 tiles, each stored as a 1024-bit occupancy
+ *        bitmap (128 B) plus its nonzero values in row-major order (fp16).
+ *        A warp expands a tile into a dense 16 x 64 fragment in shared memory
+ *        and runs mma.sync on it. Bytes per element: 0.125 + 2*density, i.e.
+ *        less than CSR's 4 B per nonzero whenever density > 1/16.
+ *    (b) CUDA cores, rows in row_order, for very sparse weights, fp32, or
+ *        when the tiled layout was not built.
+ *
+ * Split-K: when M x N gives too few CTAs to fill the GPU, the K range is cut
+ * over several CTAs that add fp32 partial sums into the workspace; the last
+ * CTA of an output tile applies the epilogue and zeroes the workspace again.
+ * With workspace == NULL the kernels run without split-K (slower at small N).
+ */
+#ifndef SPRUN_SPMM_CUDA_H
+#define SPRUN_SPMM_CUDA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/cuda/cuda_check.h"
+#include "loaders/sparse_format.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { SP_CUDA_ACT_NONE = 0, SP_CUDA_ACT_RELU = 1 };
+
+typedef struct sp_cuda_spmm_args {
+    int64_t n;            /* N: rows of X, Y and residual */
+    const void *x;        /* [n, k] row-major, ldx elements apart */
+    int64_t ldx;          /* >= k */
+    void *y;              /* [n, m] row-major, ldy elements apart */
+    int64_t ldy;          /* >= m */
+    const void *bias;     /* [m], element type of Y, or NULL */
+    const void *residual; /* [n, m] with ldr, element type of Y, or NULL */
+    int64_t ldr;
+    int act;              /* SP_CUDA_ACT_* */
+    void *workspace;      /* sp_cuda_spmm_workspace_bytes(m, n) bytes, zeroed once */
+    size_t workspace_bytes;
+    void *stream;         /* cudaStream_t; NULL = legacy default stream */
+} sp_cuda_spmm_args;
+
+/* Workspace needed for split-K on an [m] x [n] output (fp32 partials and one
+ * counter per output tile). Zero it once after allocation. */
+size_t sp_cuda_spmm_workspace_bytes(int64_t m, int64_t n);
+
+/* ---- 2:4 ---------------------------------------------------------------- */
+typedef struct sp_cuda_24 {
+    int64_t m, k;   /* logical shape */
+    int64_t mt, kt; /* 16-row tiles, 32-column tiles (K padded with zeros) */
+    void *tiles;    /* [mt][kt] tiles of 576 B: 32 lanes x 16 B values, then
+                       16 x 4 B metadata words (lane gid*2 + (tig & 1)) */
+    size_t bytes;   /* device bytes of tiles */
+} sp_cuda_24;
+
+/* Re-packs an fp16 sp_24 into fragment order and copies it to the device.
+ * Groups with fewer than 2 nonzeros may carry any metadata in the host copy:
+ * the upload rewrites them into two distinct ordered positions. */
+int sp_cuda_24_upload(const sp_24 *w, sp_cuda_24 *out, void *stream, sp_cuda_status *st);
+void sp_cuda_24_free(sp_cuda_24 *w);
+int sp_cuda_24_spmm(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, sp_cuda_status *st);
+
+/* ---- BSR ---------------------------------------------------------------- */
+typedef struct sp_cuda_bsr {
+    int64_t m, k;
+    int32_t bs;          /* square block size: 16, 32 or 64 */
+    int64_t mb, kb, nblocks;
+    int32_t *block_ptr;  /* [mb + 1] */
+    int32_t *block_col;  /* [nblocks] */
+    int32_t *row_order;  /* [mb] block rows by decreasing block count */
+    void *frags;         /* [nblocks][bs/16][bs/16] 16x16 fragments of 512 B */
+    size_t bytes;
+} sp_cuda_bsr;
+
+int sp_cuda_bsr_upload(const sp_bsr *w, sp_cuda_bsr *out, void *stream, sp_cuda_status *st);
+void sp_cuda_bsr_free(sp_cuda_bsr *w);
+int sp_cuda_bsr_spmm(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, sp_cuda_status *st);
+
+/* ---- CSR ---------------------------------------------------------------- */
+typedef struct sp_cuda_csr {
+    int64_t m, k, nnz;
+    sp_sparse_vtype vtype;
+    /* CUDA-core path: the sp_csr arrays as they are (col_idx widened to 32 bit
+     * only when k > 65536). */
+    int32_t *row_ptr;    /* [m + 1] */
+    uint16_t *col16;     /* [nnz] or NULL */
+    int32_t *col32;      /* [nnz] or NULL */
+    int32_t *row_order;  /* [m] */
+    void *values;        /* [nnz] */
+    /* Tensor-core path (fp16 only; built when with_tiles was set):
+     * tiles of 16 rows x 64 columns, [mt][kt] */
+    int64_t mt, kt;
+    uint32_t *bitmap;    /* [mt*kt][32]: word w = row w/2, columns (w&1)*32 + bit */
+    int32_t *tile_ptr;   /* [mt*kt + 1] offsets into tvalues */
+    void *tvalues;       /* [nnz] fp16, tile by tile, row-major inside a tile */
+    size_t bytes;        /* device bytes of the path(s) built */
+    size_t tile_bytes;   /* of which the tiled layout */
+} sp_cuda_csr;
+
+/* with_tiles: also build the tiled bitmap layout (fp16 weights only). */
+int sp_cuda_csr_upload(const sp_csr *w, int with_tiles, sp_cuda_csr *out, void *stream,
+                       sp_cuda_status *st);
+void sp_cuda_csr_free(sp_cuda_csr *w);
+
+enum { SP_CUDA_CSR_AUTO = 0, SP_CUDA_CSR_TC = 1, SP_CUDA_CSR_SIMT = 2 };
+/* path: SP_CUDA_CSR_AUTO picks by density and n; TC needs the tiles. */
+int sp_cuda_csr_spmm(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, int path,
+                     sp_cuda_status *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,227 @@
+/*
+ * test_spmm_cuda.cu - every sparse GPU kernel (2:4, BSR 16/32/64, tiled-CSR
+ * on tensor cores, CSR on CUDA cores in fp16 and fp32) against a float64
+ * CPU reference, on random nonzero data, many shapes: ragged M, K, N, K not
+ * a multiple of 8 (scalar X path), ldx > K, empty rows, a dense row, a
+ * single nonzero; with and without bias / residual / ReLU and with and
+ * without the split-K workspace. Y is poisoned with NaN before each run and
+ * every launch runs twice (the second run checks that split-K left its
+ * workspace clean).
+ *
+ * Pass criteria, fp16 outputs: relative L2 error <= 2e-3 AND every element
+ * |y - ref| <= 1e-2 |ref| + 2e-3 rms(ref) (fp16 rounding of the output alone
+ * is <= 4.9e-4 relative). fp32 outputs: 1e-5 and 1e-4 |ref| + 1e-5 rms.
+ * NaN (an unwritten element) always fails.
+ *
+ * Exit codes: 0 all passed, 1 a failure, 77 no GPU ("no GPU: skipped").
+ */
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cuda/spmm_cuda.h"
+#include "tests/gpu/spmm_testlib.h"
+
+enum { K_24, K_BSR16, K_BSR32, K_BSR64, K_CSR_TC, K_CSR_SIMT, K_CSR_SIMT32, K_COUNT };
+static const char *kname[K_COUNT] = {"2:4", "bsr16", "bsr32", "bsr64", "csr-tc", "csr-simt",
+                                     "csr-simt-f32"};
+static const char *pname[4] = {"random", "empty-rows", "dense-row", "single-nz"};
+
+static int failures = 0, passes = 0;
+
+#define CK(call)                                                                     \
+    do {                                                                             \
+        cudaError_t e_ = (call);                                                     \
+        if (e_ != cudaSuccess) {                                                     \
+            printf("CUDA error %s at %s:%d: %s\n", cudaGetErrorString(e_), __FILE__, \
+                   __LINE__, #call);                                                 \
+            exit(1);                                                                 \
+        }                                                                            \
+    } while (0)
+
+static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, double density,
+                     int epi, int use_ws, int ldx_pad) {
+    const bool f32 = kind == K_CSR_SIMT32;
+    const size_t es = f32 ? 4 : 2;
+    const int64_t ldx = k + ldx_pad;
+    float *w = (float *)malloc((size_t)(m * k) * 4);
+    int bs = kind == K_BSR16 ? 16 : kind == K_BSR32 ? 32 : 64;
+    if (kind == K_24) tl_gen_24(w, m, k, pattern);
+    else if (kind >= K_BSR16 && kind <= K_BSR64) tl_gen_blocks(w, m, k, bs, density, pattern);
+    else tl_gen_unstructured(w, m, k, density, pattern);
+
+    float *x = (float *)malloc((size_t)(n * ldx) * 4);
+    for (int64_t i = 0; i < n * ldx; i++) x[i] = tl_round(tl_val());
+    float *xc = (float *)malloc((size_t)(n * k) * 4); /* compact copy for the reference */
+    for (int64_t i = 0; i < n; i++) memcpy(xc + i * k, x + i * ldx, (size_t)k * 4);
+    float *bias = NULL, *res = NULL;
+    const int act = (epi & 4) ? 1 : 0;
+    if (epi & 1) {
+        bias = (float *)malloc((size_t)m * 4);
+        for (int64_t i = 0; i < m; i++) bias[i] = tl_round(tl_val());
+    }
+    if (epi & 2) {
+        res = (float *)malloc((size_t)(n * m) * 4);
+        for (int64_t i = 0; i < n * m; i++) res[i] = tl_round(tl_val());
+    }
+    double *ref = (double *)malloc((size_t)(n * m) * 8);
+    tl_reference(w, m, k, xc, n, bias, res, act, ref);
+
+    /* device buffers in the kernel's element type */
+    auto up = [&](const float *h, int64_t cnt) -> void * {
+        void *d = NULL;
+        if (!h) return NULL;
+        CK(cudaMalloc(&d, (size_t)(cnt ? cnt : 1) * es));
+        if (f32) {
+            CK(cudaMemcpy(d, h, (size_t)cnt * 4, cudaMemcpyHostToDevice));
+        } else {
+            uint16_t *t = (uint16_t *)malloc((size_t)(cnt ? cnt : 1) * 2);
+            for (int64_t i = 0; i < cnt; i++) t[i] = tl_h(h[i]);
+            CK(cudaMemcpy(d, t, (size_t)cnt * 2, cudaMemcpyHostToDevice));
+            free(t);
+        }
+        return d;
+    };
+    void *dx = up(x, n * ldx), *db = up(bias, m), *dr = up(res, n * m), *dy = NULL;
+    CK(cudaMalloc(&dy, (size_t)(n * m) * es));
+    void *ws = NULL;
+    size_t wsb = 0;
+    if (use_ws) {
+        wsb = sp_cuda_spmm_workspace_bytes(m, n);
+        CK(cudaMalloc(&ws, wsb));
+        CK(cudaMemset(ws, 0, wsb));
+    }
+    sp_cuda_status st;
+    memset(&st, 0, sizeof st);
+    sp_cuda_24 w24;
+    sp_cuda_bsr wb;
+    sp_cuda_csr wc;
+    memset(&w24, 0, sizeof w24);
+    memset(&wb, 0, sizeof wb);
+    memset(&wc, 0, sizeof wc);
+    int rc = 0;
+    if (kind == K_24) {
+        sp_24 h;
+        if (tl_pack_24(w, m, k, &h)) { printf("bad 2:4 pattern\n"); exit(1); }
+        rc = sp_cuda_24_upload(&h, &w24, NULL, &st);
+        tl_free_24(&h);
+    } else if (kind >= K_BSR16 && kind <= K_BSR64) {
+        sp_bsr h;
+        tl_pack_bsr(w, m, k, bs, &h);
+        rc = sp_cuda_bsr_upload(&h, &wb, NULL, &st);
+        tl_free_bsr(&h);
+    } else {
+        sp_csr h;
+        tl_pack_csr(w, m, k, f32 ? SP_VT_F32 : SP_VT_F16, &h);
+        rc = sp_cuda_csr_upload(&h, kind == K_CSR_TC, &wc, NULL, &st);
+        tl_free_csr(&h);
+    }
+    float *yh = (float *)malloc((size_t)(n * m) * 4);
+    uint16_t *yh16 = (uint16_t *)malloc((size_t)(n * m) * 2);
+    double worst_l2 = 0;
+    bool ok = rc == 0;
+    if (rc) printf("upload failed: %s\n", st.msg);
+    for (int rep = 0; rep < 2 && ok; rep++) {
+        CK(cudaMemset(dy, 0xff, (size_t)(n * m) * es)); /* NaN in fp16 and fp32 */
+        sp_cuda_spmm_args a;
+        memset(&a, 0, sizeof a);
+        a.n = n; a.x = dx; a.ldx = ldx; a.y = dy; a.ldy = m;
+        a.bias = db; a.residual = dr; a.ldr = m; a.act = act;
+        a.workspace = ws; a.workspace_bytes = wsb; a.stream = NULL;
+        if (kind == K_24) rc = sp_cuda_24_spmm(&w24, &a, &st);
+        else if (kind >= K_BSR16 && kind <= K_BSR64) rc = sp_cuda_bsr_spmm(&wb, &a, &st);
+        else rc = sp_cuda_csr_spmm(&wc, &a, kind == K_CSR_TC ? SP_CUDA_CSR_TC : SP_CUDA_CSR_SIMT, &st);
+        cudaError_t se = cudaDeviceSynchronize();
+        if (rc || se != cudaSuccess) {
+            printf("launch failed: rc=%d %s %s\n", rc, st.msg, cudaGetErrorString(se));
+            ok = false;
+            if (se != cudaSuccess) exit(1); /* sticky error: nothing else can run */
+            break;
+        }
+        if (f32) {
+            CK(cudaMemcpy(yh, dy, (size_t)(n * m) * 4, cudaMemcpyDeviceToHost));
+        } else {
+            CK(cudaMemcpy(yh16, dy, (size_t)(n * m) * 2, cudaMemcpyDeviceToHost));
+            for (int64_t i = 0; i < n * m; i++) yh[i] = tl_f(yh16[i]);
+        }
+        double num = 0, den = 0;
+        for (int64_t i = 0; i < n * m; i++) {
+            const double d = (double)yh[i] - ref[i];
+            num += d * d;
+            den += ref[i] * ref[i];
+        }
+        const double rms = sqrt(den / (double)(n * m)) + 1e-30;
+        const double l2 = sqrt(num) / (sqrt(den) + 1e-30);
+        const double tol = f32 ? 1e-5 : 2e-3, rel = f32 ? 1e-4 : 1e-2, abs_ = f32 ? 1e-5 : 2e-3;
+        int64_t bad = 0, first = -1;
+        for (int64_t i = 0; i < n * m; i++) {
+            const double d = fabs((double)yh[i] - ref[i]);
+            if (!(d <= rel * fabs(ref[i]) + abs_ * rms)) {
+                if (first < 0) first = i;
+                bad++;
+            }
+        }
+        if (den == 0 && num == 0) { /* all-zero reference (e.g. relu of nothing) */ }
+        if (!(l2 <= tol) && den > 0) ok = false;
+        if (bad) ok = false;
+        if (l2 > worst_l2 || l2 != l2) worst_l2 = l2;
+        if (!ok && first >= 0)
+            printf("   first bad element n=%lld m=%lld: got %g want %g (%lld bad)\n",
+                   (long long)(first / m), (long long)(first % m), yh[first], ref[first],
+                   (long long)bad);
+    }
+    printf("%-4s %-13s M=%5lld K=%5lld N=%5lld %-10s dens=%.2f epi=%d ws=%d ldx+%d  relL2=%.2e\n",
+           ok ? "PASS" : "FAIL", kname[kind], (long long)m, (long long)k, (long long)n,
+           pname[pattern], density, epi, use_ws, ldx_pad, worst_l2);
+    if (ok) passes++;
+    else failures++;
+    sp_cuda_24_free(&w24);
+    sp_cuda_bsr_free(&wb);
+    sp_cuda_csr_free(&wc);
+    cudaFree(dx); cudaFree(db); cudaFree(dr); cudaFree(dy); cudaFree(ws);
+    free(w); free(x); free(xc); free(bias); free(res); free(ref); free(yh); free(yh16);
+}
+
+int main(int argc, char **argv) {
+    int ndev = 0;
+    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+        printf("no GPU: skipped\n");
+        return 77;
+    }
+    cudaDeviceProp prop;
+    CK(cudaGetDeviceProperties(&prop, 0));
+    printf("device: %s (sm_%d%d, %d SMs)\n", prop.name, prop.major, prop.minor,
+           prop.multiProcessorCount);
+    const bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    tl_seed(12345);
+    /* shapes: ragged everything; N spans every kernel configuration
+     * (<=16, <=32, <=64/128, large); K % 8 != 0 takes the scalar X path */
+    struct { int64_t m, k, n; } shapes[] = {
+        {16, 32, 8},    {17, 33, 5},     {64, 128, 16},  {100, 200, 30},  {256, 512, 64},
+        {130, 70, 129}, {96, 1000, 1},   {33, 4100, 17}, {300, 256, 300}, {512, 1024, 128},
+        {1, 8, 1},      {257, 576, 700}, {200, 4096, 16}};
+    const int nshape = sizeof shapes / sizeof shapes[0];
+    const double dens[] = {0.5, 0.2, 0.05};
+    int c = 0;
+    for (int kind = 0; kind < K_COUNT; kind++)
+        for (int s = 0; s < nshape; s++) {
+            if (quick && s % 3) continue;
+            const int64_t m = shapes[s].m, k = shapes[s].k, n = shapes[s].n;
+            const int pattern = (s + kind) % 4;
+            const double d = dens[(s + kind) % 3];
+            const int epi = (c * 5 + s) % 8;          /* bias | residual | relu */
+            const int ws = (c % 3) != 0;              /* most with split-K */
+            const int pad = (s % 4 == 1) ? 8 : 0;     /* ldx > K */
+            run_case(kind, m, k, n, pattern, d, epi, ws, pad);
+            /* every pattern at one mid shape */
+            if (s == 4)
+                for (int p = 0; p < 4; p++) run_case(kind, m, k, n, p, d, 7, 1, 0);
+            c++;
+        }
+    printf("\n%d passed, %d failed\n", passes, failures);
+    return failures ? 1 : 0;
+}
