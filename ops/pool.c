@@ -2,7 +2,8 @@
  * pool.c - MaxPool, AveragePool (1-D/2-D/3-D, pads, strides, dilations,
  * ceil_mode, auto_pad, count_include_pad), GlobalAveragePool, GlobalMaxPool.
  * NCHW; every (n, c) plane is pooled independently, planes in parallel.
- * MaxPool's optional Indices output is not supported.
+ * MaxPool also takes int8/uint8 (exact through fp32). Its optional Indices
+ * output is not supported.
  */
 #include "kernels/cpu/nn_cpu.h"
 #include "ops/op.h"
@@ -23,9 +24,11 @@ static int pool_io(const sp_graph *g, const sp_node *n, sp_err *err)
             return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: output %d (%s) is not supported",
                               sp_node_label(n, lb, sizeof lb), i, i == 1 ? "Indices" : "extra");
     const sp_value *x = sp_node_in(g, n, 0);
-    if (x->dtype && !sp_nn_float_type(x->dtype))
-        return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: input dtype %s (float32/float16 only)",
-                          sp_node_label(n, lb, sizeof lb), sp_dtype_name(x->dtype));
+    const int int8 = x->dtype == SPRUN_DTYPE_INT8 || x->dtype == SPRUN_DTYPE_UINT8;
+    if (x->dtype && !sp_nn_float_type(x->dtype) && !(int8 && strcmp(n->op_type, "MaxPool") == 0))
+        return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: input dtype %s (float32/float16%s only)",
+                          sp_node_label(n, lb, sizeof lb), sp_dtype_name(x->dtype),
+                          strcmp(n->op_type, "MaxPool") == 0 ? ", int8/uint8" : "");
     return 0;
 }
 

@@ -148,17 +148,44 @@ int sp_win_compute(const sp_node *n, int nsp, const int64_t *in, const int64_t *
 /* fp16 staging                                                              */
 /* ------------------------------------------------------------------------ */
 
+/* Types staged through fp32: FLOAT16, and the 8-bit integers MaxPool takes
+ * (exact in fp32). */
+static int staged_type(int dt)
+{
+    return dt == SPRUN_DTYPE_FLOAT16 || dt == SPRUN_DTYPE_INT8 || dt == SPRUN_DTYPE_UINT8;
+}
+
+static void widen(int dt, const void *src, float *f, int64_t cnt)
+{
+    for (int64_t e = 0; e < cnt; e++)
+        f[e] = dt == SPRUN_DTYPE_FLOAT16 ? sp_f16_to_f32(((const uint16_t *)src)[e])
+               : dt == SPRUN_DTYPE_INT8  ? (float)((const int8_t *)src)[e]
+                                         : (float)((const uint8_t *)src)[e];
+}
+
+static void narrow(int dt, const float *f, void *dst, int64_t cnt)
+{
+    for (int64_t e = 0; e < cnt; e++) {
+        if (dt == SPRUN_DTYPE_FLOAT16)
+            ((uint16_t *)dst)[e] = sp_f32_to_f16(f[e]);
+        else if (dt == SPRUN_DTYPE_INT8)
+            ((int8_t *)dst)[e] = (int8_t)lrintf(f[e]);
+        else
+            ((uint8_t *)dst)[e] = (uint8_t)lrintf(f[e]);
+    }
+}
+
 size_t sp_nn_stage_bytes(const sp_graph *g, const sp_node *n)
 {
     size_t b = 0;
     for (int i = 0; i < n->n_in; i++) {
         const sp_value *v = sp_node_in(g, n, i);
-        if (v && v->dtype == SPRUN_DTYPE_FLOAT16 && sp_shape_known(&v->shape))
+        if (v && staged_type(v->dtype) && sp_shape_known(&v->shape))
             b += sp_nn_align((size_t)sp_shape_numel(&v->shape) * sizeof(float));
     }
     for (int i = 0; i < n->n_out; i++) {
         const sp_value *v = sp_node_out(g, n, i);
-        if (v && v->dtype == SPRUN_DTYPE_FLOAT16 && sp_shape_known(&v->shape))
+        if (v && staged_type(v->dtype) && sp_shape_known(&v->shape))
             b += sp_nn_align((size_t)sp_shape_numel(&v->shape) * sizeof(float));
     }
     return b;
@@ -178,9 +205,9 @@ int sp_nn_run_staged(sp_nn_run_fn fn, const sp_node *n, const sp_tensor *in, int
 {
     int any = 0;
     for (int i = 0; i < n_in; i++)
-        any |= in[i].data && in[i].dtype == SPRUN_DTYPE_FLOAT16;
+        any |= in[i].data && staged_type(in[i].dtype);
     for (int i = 0; i < n_out; i++)
-        any |= out[i].data && out[i].dtype == SPRUN_DTYPE_FLOAT16;
+        any |= out[i].data && staged_type(out[i].dtype);
     if (!any)
         return fn(n, in, n_in, out, n_out, ctx, err);
 
@@ -197,18 +224,15 @@ int sp_nn_run_staged(sp_nn_run_fn fn, const sp_node *n, const sp_tensor *in, int
             sp_tensor *t2 = i < n_in ? &in2[i] : &out2[i - n_in];
             if (pass)
                 *t2 = *t;
-            if (!t->data || t->dtype != SPRUN_DTYPE_FLOAT16)
+            if (!t->data || !staged_type(t->dtype))
                 continue;
             int64_t cnt = sp_shape_numel(&t->shape);
             if (pass) {
                 float *f = (float *)((char *)ctx->scratch + used);
                 t2->dtype = SPRUN_DTYPE_FLOAT;
                 t2->data = f;
-                if (i < n_in) {
-                    const uint16_t *h = t->data;
-                    for (int64_t e = 0; e < cnt; e++)
-                        f[e] = sp_f16_to_f32(h[e]);
-                }
+                if (i < n_in)
+                    widen(t->dtype, t->data, f, cnt);
             }
             used += sp_nn_align((size_t)cnt * sizeof(float));
         }
@@ -227,13 +251,8 @@ int sp_nn_run_staged(sp_nn_run_fn fn, const sp_node *n, const sp_tensor *in, int
     if (rc)
         return rc;
     for (int i = 0; i < n_out; i++) {
-        if (!out[i].data || out[i].dtype != SPRUN_DTYPE_FLOAT16)
-            continue;
-        const float *f = out2[i].data;
-        uint16_t *h = out[i].data;
-        int64_t cnt = sp_shape_numel(&out[i].shape);
-        for (int64_t e = 0; e < cnt; e++)
-            h[e] = sp_f32_to_f16(f[e]);
+        if (out[i].data && staged_type(out[i].dtype))
+            narrow(out[i].dtype, out2[i].data, out[i].data, sp_shape_numel(&out[i].shape));
     }
     return 0;
 }
@@ -554,60 +573,76 @@ static void tap_range(int64_t start, int64_t d, int64_t k, int64_t lo, int64_t h
     *b = max64(*a, y);
 }
 
+/* Tap ranges of one output position along one dim: [a, b) inside the input,
+ * [pa, pb) inside the padded extent (count_include_pad's divisor). */
+typedef struct pool_taps {
+    int32_t a, b, pa, pb;
+} pool_taps;
+
+#define POOL_TAB 1024 /* outputs per dim whose taps are tabulated on the stack */
+
+static pool_taps taps_at(const sp_win *w, int dim, int64_t o)
+{
+    int64_t st = o * w->s[dim] - w->pb[dim], a, b, pa, pb;
+    tap_range(st, w->d[dim], w->k[dim], 0, w->in[dim], &a, &b);
+    tap_range(st, w->d[dim], w->k[dim], -w->pb[dim], w->in[dim] + w->pe[dim], &pa, &pb);
+    return (pool_taps){(int32_t)a, (int32_t)b, (int32_t)pa, (int32_t)pb};
+}
+
 typedef struct pool_args {
     int kind, include_pad;
     const float *x;
     float *y;
     const sp_win *w;
+    const pool_taps *tab[3]; /* per dim, or NULL: computed per output */
 } pool_args;
+
+static pool_taps taps(const pool_args *a, int dim, int64_t o)
+{
+    return a->tab[dim] ? a->tab[dim][o] : taps_at(a->w, dim, o);
+}
 
 static void pool_range(void *arg, int64_t p0, int64_t p1)
 {
     const pool_args *a = arg;
     const sp_win *w = a->w;
-    const int64_t ID = w->in[0], IH = w->in[1], IW = w->in[2];
+    const int64_t IH = w->in[1], IW = w->in[2];
     const int64_t OD = w->out[0], OH = w->out[1], OW = w->out[2];
+    const int64_t dd = w->d[0], dh = w->d[1], dw = w->d[2];
     for (int64_t p = p0; p < p1; p++) {
-        const float *xp = a->x + p * ID * IH * IW;
+        const float *xp = a->x + p * w->in[0] * IH * IW;
         float *yp = a->y + p * OD * OH * OW;
         for (int64_t od = 0; od < OD; od++) {
-            int64_t sd = od * w->s[0] - w->pb[0], d0, d1, pd0, pd1;
-            tap_range(sd, w->d[0], w->k[0], 0, ID, &d0, &d1);
-            tap_range(sd, w->d[0], w->k[0], -w->pb[0], ID + w->pe[0], &pd0, &pd1);
+            const pool_taps td = taps(a, 0, od);
+            const int64_t sd = od * w->s[0] - w->pb[0];
             for (int64_t oh = 0; oh < OH; oh++) {
-                int64_t shh = oh * w->s[1] - w->pb[1], h0, h1, ph0, ph1;
-                tap_range(shh, w->d[1], w->k[1], 0, IH, &h0, &h1);
-                tap_range(shh, w->d[1], w->k[1], -w->pb[1], IH + w->pe[1], &ph0, &ph1);
+                const pool_taps th = taps(a, 1, oh);
+                const int64_t sh = oh * w->s[1] - w->pb[1];
                 for (int64_t ow = 0; ow < OW; ow++) {
-                    int64_t sww = ow * w->s[2] - w->pb[2], w0, w1, pw0, pw1;
-                    tap_range(sww, w->d[2], w->k[2], 0, IW, &w0, &w1);
+                    const pool_taps tw = taps(a, 2, ow);
+                    const float *base = xp + ow * w->s[2] - w->pb[2];
                     float out;
                     if (a->kind == 0) {
                         float m = -INFINITY;
-                        for (int64_t kd = d0; kd < d1; kd++)
-                            for (int64_t kh = h0; kh < h1; kh++) {
-                                const float *row = xp + ((sd + kd * w->d[0]) * IH + shh + kh * w->d[1]) * IW + sww;
-                                for (int64_t kw = w0; kw < w1; kw++) {
-                                    float v = row[kw * w->d[2]];
+                        for (int64_t kd = td.a; kd < td.b; kd++)
+                            for (int64_t kh = th.a; kh < th.b; kh++) {
+                                const float *row = base + ((sd + kd * dd) * IH + sh + kh * dh) * IW;
+                                for (int64_t kw = tw.a; kw < tw.b; kw++) {
+                                    float v = row[kw * dw];
                                     m = v > m || v != v ? v : m;
                                 }
                             }
                         out = m;
                     } else {
                         double s = 0.0;
-                        for (int64_t kd = d0; kd < d1; kd++)
-                            for (int64_t kh = h0; kh < h1; kh++) {
-                                const float *row = xp + ((sd + kd * w->d[0]) * IH + shh + kh * w->d[1]) * IW + sww;
-                                for (int64_t kw = w0; kw < w1; kw++)
-                                    s += row[kw * w->d[2]];
+                        for (int64_t kd = td.a; kd < td.b; kd++)
+                            for (int64_t kh = th.a; kh < th.b; kh++) {
+                                const float *row = base + ((sd + kd * dd) * IH + sh + kh * dh) * IW;
+                                for (int64_t kw = tw.a; kw < tw.b; kw++)
+                                    s += row[kw * dw];
                             }
-                        int64_t cnt;
-                        if (a->include_pad) {
-                            tap_range(sww, w->d[2], w->k[2], -w->pb[2], IW + w->pe[2], &pw0, &pw1);
-                            cnt = (pd1 - pd0) * (ph1 - ph0) * (pw1 - pw0);
-                        } else {
-                            cnt = (d1 - d0) * (h1 - h0) * (w1 - w0);
-                        }
+                        int64_t cnt = a->include_pad ? (int64_t)(td.pb - td.pa) * (th.pb - th.pa) * (tw.pb - tw.pa)
+                                                     : (int64_t)(td.b - td.a) * (th.b - th.a) * (tw.b - tw.a);
                         out = cnt > 0 ? (float)(s / (double)cnt) : 0.f;
                     }
                     yp[(od * OH + oh) * OW + ow] = out;
@@ -620,6 +655,14 @@ static void pool_range(void *arg, int64_t p0, int64_t p1)
 void sp_pool(const sp_cpu_ctx *ctx, int kind, int count_include_pad, const float *x, float *y, int64_t planes,
              const sp_win *w)
 {
-    pool_args a = {kind, count_include_pad, x, y, w};
+    pool_taps tab[3][POOL_TAB];
+    pool_args a = {kind, count_include_pad, x, y, w, {NULL, NULL, NULL}};
+    for (int d = 0; d < 3; d++) {
+        if (w->out[d] > POOL_TAB)
+            continue;
+        for (int64_t o = 0; o < w->out[d]; o++)
+            tab[d][o] = taps_at(w, d, o);
+        a.tab[d] = tab[d];
+    }
     sp_parallel_for(ctx, planes, 1, pool_range, &a);
 }

@@ -4,7 +4,8 @@
  * epilogue, fp16 staging, and the Conv/pool loops.
  *
  * fp16. The kernels compute in fp32. An op whose tensors include FLOAT16
- * ones runs through sp_nn_run_staged(): every FLOAT16 input is widened into
+ * ones (or INT8/UINT8: MaxPool) runs through sp_nn_run_staged(): every such
+ * input is widened into
  * the front of ctx->scratch, the fp32 kernel runs on fp32 copies, and the
  * FLOAT16 outputs are narrowed back (round to nearest even). The op's
  * cpu_scratch must therefore add sp_nn_stage_bytes() to its own needs; the
@@ -56,7 +57,8 @@ typedef int (*sp_nn_run_fn)(const sp_node *n, const sp_tensor *in, int n_in, sp_
 /* Scratch bytes the staging of n's FLOAT16 inputs/outputs takes (0 when
  * none is FLOAT16), from the graph's value shapes. */
 size_t sp_nn_stage_bytes(const sp_graph *g, const sp_node *n);
-/* Runs fn directly, or through fp32 copies when a tensor is FLOAT16. */
+/* Runs fn directly, or through fp32 copies when a tensor is FLOAT16 (or
+ * INT8/UINT8, exact in fp32). */
 int sp_nn_run_staged(sp_nn_run_fn fn, const sp_node *n, const sp_tensor *in, int n_in, sp_tensor *out, int n_out,
                      const sp_cpu_ctx *ctx, sp_err *err);
 
