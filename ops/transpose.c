@@ -161,7 +161,7 @@ static int transpose_run(const sp_node *n, const sp_tensor *in, int n_in, sp_ten
             p1[r1++] = map[perm0[k]];
     /* 2. merge input dims a, a+1 that are adjacent in the output order */
     tr_job j = {.es = es, .x = in[0].data, .y = out[0].data};
-    int grp_of[SP_MAX_RANK]; /* input dim -> merged group */
+    int grp_of[SP_MAX_RANK] = {0}; /* input dim -> merged group */
     int head[SP_MAX_RANK];   /* output position k starts a group? */
     for (int k = 0; k < r1; k++)
         head[k] = !(k > 0 && p1[k] == p1[k - 1] + 1);
@@ -177,12 +177,12 @@ static int transpose_run(const sp_node *n, const sp_tensor *in, int n_in, sp_ten
         grp_of[p1[k]] = ng - 1;
     }
     /* input order of the groups: sort groups by their first input dim */
-    int in_order[SP_MAX_RANK], m = 0;
+    int in_order[SP_MAX_RANK] = {0}, m = 0;
     for (int a = 0; a < r; a++)
         if (a == 0 || grp_of[a] != grp_of[a - 1])
             in_order[m++] = grp_of[a];
     j.r = ng;
-    int pos_in[SP_MAX_RANK]; /* group -> input position */
+    int pos_in[SP_MAX_RANK] = {0}; /* group -> input position */
     for (int k = 0; k < ng; k++) {
         j.xd[k] = gdim[in_order[k]];
         pos_in[in_order[k]] = k;
