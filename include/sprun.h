@@ -282,6 +282,20 @@ SPRUN_API size_t sprun_session_profile_count(const sprun_session *sess);
 SPRUN_API sprun_code sprun_session_profile_entry(const sprun_session *sess, size_t idx, double *usec, char *buf,
                                                  size_t buflen);
 
+/* The same profile entry as structured data, for tools that compare plans
+ * (sprun --compare). Strings are owned by the session and valid until the
+ * next run. */
+typedef struct sprun_layer_profile {
+    const char *node_name;
+    const char *op_type;
+    const char *kernel;     /* "dense", "csr", "bsr", "2:4", ... ; NULL for ops without a weight */
+    double usec;            /* measured in the last profiled run */
+    double predicted_usec;  /* cost model's prediction for the chosen kernel; 0 if none */
+    int64_t m, k, n;        /* GEMM view of a weight layer; 0 otherwise */
+    int32_t weight_index;   /* for sprun_model_weight_info; -1 if the node has no analysed weight */
+} sprun_layer_profile;
+SPRUN_API sprun_code sprun_session_profile_layer(const sprun_session *sess, size_t idx, sprun_layer_profile *out);
+
 #ifdef __cplusplus
 }
 #endif

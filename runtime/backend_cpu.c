@@ -82,7 +82,7 @@ static int cpu_plan_init(struct sprun_session *s, sp_plan *p, sp_err *err)
     }
     for (int i = 0; i < p->n_order; i++)
         cp->sparse[i] = sp_cpu_sparse_select(s->model, s->model->backend_model, p, p->order[i], &p->scratch_bytes,
-                                             &p->step_kernel[i]);
+                                             &p->step[i]);
     cp->arena = alloc64(p->arena_bytes);
     cp->scratch = p->scratch_bytes ? alloc64(p->scratch_bytes) : NULL;
     if (!cp->arena || (p->scratch_bytes && !cp->scratch)) {

@@ -179,33 +179,38 @@ static int64_t plan_n(const sp_plan *p, const sp_node *n, int64_t m, int64_t k, 
 }
 
 const sp_sparse_matrix *sp_cpu_sparse_select(const struct sprun_model *m, const sp_cpu_packed *packed,
-                                             const sp_plan *p, int ni, size_t *scratch_bytes, const char **label)
+                                             const sp_plan *p, int ni, size_t *scratch_bytes, sp_step_info *info)
 {
-    *label = NULL;
+    static const char *labels[] = {"dense", "csr", "bsr", "2:4"};
     for (int i = 0; i < m->n_weights; i++) {
         const sp_weight_record *r = &m->weights[i];
-        if (r->node != ni || packed->mat[i].kind == SP_SPARSE_DENSE)
+        if (r->node != ni)
             continue;
         const sp_node *n = &p->g.nodes[ni];
-        /* a fused residual must match the output (or be a per-feature row) */
         size_t need = 0;
         int64_t n_cols = plan_n(p, n, r->m, r->k, &need);
-        if (n_cols <= 0)
+        info->weight = i;
+        info->m = r->m;
+        info->k = r->k;
+        info->n = n_cols;
+        info->kernel = "dense";
+        sp_cost_problem pr = problem_of(r, n_cols > 0 ? n_cols : 1);
+        sp_cost_estimate dense, sp;
+        sp_cost_estimate_format(&sp_cost_cpu_generic, &pr, SPRUN_FORMAT_DENSE, 0, &dense);
+        info->predicted_us = dense.t_total * 1e6;
+        const sp_sparse_matrix *w = &packed->mat[i];
+        if (w->kind == SP_SPARSE_DENSE || n_cols <= 0)
             return NULL;
-        if (m->opt.format == SPRUN_FORMAT_AUTO) {
-            sp_cost_problem pr = problem_of(r, n_cols);
-            sp_cost_estimate dense, sp;
-            sp_cost_estimate_format(&sp_cost_cpu_generic, &pr, SPRUN_FORMAT_DENSE, 0, &dense);
-            sprun_format f = r->format;
-            int blk = packed->mat[i].kind == SP_SPARSE_BSR ? packed->mat[i].u.bsr.br : 0;
-            if (!sp_cost_estimate_format(&sp_cost_cpu_generic, &pr, f, blk, &sp) || sp.t_total >= dense.t_total)
-                return NULL;
-        }
+        int blk = w->kind == SP_SPARSE_BSR ? w->u.bsr.br : 0;
+        if (!sp_cost_estimate_format(&sp_cost_cpu_generic, &pr, r->format, blk, &sp))
+            return NULL;
+        if (m->opt.format == SPRUN_FORMAT_AUTO && sp.t_total >= dense.t_total)
+            return NULL; /* at this plan's N the dense op is predicted faster */
         if (need > *scratch_bytes)
             *scratch_bytes = need;
-        static const char *labels[] = {"dense", "csr", "bsr", "2:4"};
-        *label = labels[packed->mat[i].kind];
-        return &packed->mat[i];
+        info->kernel = labels[w->kind];
+        info->predicted_us = sp.t_total * 1e6;
+        return w;
     }
     return NULL;
 }

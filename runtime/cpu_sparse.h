@@ -29,9 +29,10 @@ void sp_cpu_sparse_release(sp_cpu_packed *packed);
 
 /* Per plan: for node ni of plan p, the packed weight it should run with, or
  * NULL to run the dense op. *scratch_bytes grows to what the sparse path
- * needs; *why receives a short label ("csr", "bsr16", "2:4", or NULL). */
+ * needs; info (the node's step) receives the kernel label, the GEMM view and
+ * the cost model's prediction for nodes with an analysed weight. */
 const sp_sparse_matrix *sp_cpu_sparse_select(const struct sprun_model *m, const sp_cpu_packed *packed,
-                                             const sp_plan *p, int ni, size_t *scratch_bytes, const char **label);
+                                             const sp_plan *p, int ni, size_t *scratch_bytes, sp_step_info *info);
 
 /* Runs node n with sparse weight w: same inputs/outputs as the dense op. */
 int sp_cpu_sparse_run(const sp_node *n, const sp_sparse_matrix *w, const sp_tensor *in, int n_in, sp_tensor *out,

@@ -59,6 +59,16 @@ struct sprun_model {
     int n_load_folded;
 };
 
+/* What a backend tells about one step of a plan: which kernel runs it and,
+ * for Conv/Gemm/MatMul with a constant weight, the GEMM it computes and the
+ * cost model's prediction (for --profile and --compare). */
+typedef struct sp_step_info {
+    const char *kernel;  /* "csr", "bsr16", "2:4", "dense", "cudnn"... (static string) or NULL */
+    int weight;          /* index into model->weights, -1 if none */
+    int64_t m, k, n;     /* GEMM view (n = columns: positions x batch or rows) */
+    double predicted_us; /* cost-model prediction for the chosen kernel, 0 if none */
+} sp_step_info;
+
 /* One specialisation of the graph for concrete input shapes. */
 struct sp_plan {
     sp_shape input_shapes[16]; /* key: shapes of graph inputs in order */
@@ -73,7 +83,7 @@ struct sp_plan {
     /* outputs copied back to the host after each run */
     void **out_host;
     size_t *out_bytes;
-    const char **step_kernel; /* per step: kernel label set by the backend ("csr", "cudnn"...), or NULL */
+    sp_step_info *step; /* per step of the order, filled by the backend (kernel choice, GEMM view) */
     void *backend_plan; /* backend's per-plan state */
     uint64_t last_used;
 };

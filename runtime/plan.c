@@ -25,7 +25,7 @@ void sp_plan_free(sp_plan *p)
     free(p->out_host);
     free(p->out_bytes);
     free(p->order);
-    free(p->step_kernel);
+    free(p->step);
     free(p->offset);
     sp_graph_free(&p->g);
     free(p);
@@ -177,14 +177,16 @@ int sp_plan_build(const struct sprun_model *m, const sprun_tensor *const *inputs
     sp_pass_remove_dead(g);
 
     p->order = malloc((size_t)(g->n_nodes > 0 ? g->n_nodes : 1) * sizeof *p->order);
-    p->step_kernel = calloc((size_t)(g->n_nodes > 0 ? g->n_nodes : 1), sizeof *p->step_kernel);
-    if (!p->order || !p->step_kernel) {
+    p->step = calloc((size_t)(g->n_nodes > 0 ? g->n_nodes : 1), sizeof *p->step);
+    if (!p->order || !p->step) {
         rc = sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory planning");
         goto fail;
     }
     for (int ni = 0; ni < g->n_nodes; ni++)
-        if (!g->nodes[ni].dead)
+        if (!g->nodes[ni].dead) {
+            p->step[p->n_order].weight = -1;
             p->order[p->n_order++] = ni;
+        }
     if ((rc = plan_memory(p, err)) != SPRUN_OK)
         goto fail;
     for (int s = 0; s < p->n_order; s++) {

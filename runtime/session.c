@@ -273,11 +273,34 @@ sprun_code sprun_session_profile_entry(const sprun_session *s, size_t idx, doubl
         char shape[128] = "";
         if (n->n_out > 0 && n->out[0] >= 0)
             sp_shape_str(&p->g.values[n->out[0]].shape, shape, sizeof shape);
-        const char *kernel = p->step_kernel ? p->step_kernel[idx] : NULL;
+        const char *kernel = p->step[idx].kernel;
         snprintf(buf, buflen, "%-18s %-40s -> %-16s%s%s%s", n->op_type, n->name, shape,
                  n->fusion.n_fused ? " (fused)" : "", kernel ? " [" : "", kernel ? kernel : "");
         if (kernel && strlen(buf) + 2 < buflen)
             strcat(buf, "]");
     }
+    return SPRUN_OK;
+}
+
+sprun_code sprun_session_profile_layer(const sprun_session *s, size_t idx, sprun_layer_profile *out)
+{
+    sp_err err = {0};
+    if (!s || !out || !s->current || idx >= sprun_session_profile_count(s)) {
+        sp_err_set(&err, SPRUN_ERR_INVALID_ARGUMENT, "sprun_session_profile_layer: no profile or index out of range");
+        return fail(&err);
+    }
+    const sp_plan *p = s->current;
+    const sp_node *n = &p->g.nodes[p->order[idx]];
+    const sp_step_info *st = &p->step[idx];
+    memset(out, 0, sizeof *out);
+    out->node_name = n->name;
+    out->op_type = n->op_type;
+    out->kernel = st->kernel;
+    out->usec = s->profile_us[idx];
+    out->predicted_usec = st->predicted_us;
+    out->m = st->m;
+    out->k = st->k;
+    out->n = st->n;
+    out->weight_index = st->weight;
     return SPRUN_OK;
 }

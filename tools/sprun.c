@@ -8,6 +8,7 @@
 #include "sprun.h"
 
 #include "loaders/onnx_tensor.h"
+#include "tools/compare.h"
 #include "tools/npy.h"
 
 #include <errno.h>
@@ -30,10 +31,11 @@ typedef struct cli {
     const char *shapes[MAX_ARGS];
     int n_shapes;
     const char *out_path;
+    const char *json_path;
     sprun_backend backend;
     sprun_precision precision;
     sprun_format format;
-    int threads, info, profile, runs, warmup, optimize, quiet;
+    int threads, info, profile, runs, warmup, optimize, quiet, compare;
 } cli;
 
 static void usage(FILE *f)
@@ -58,6 +60,9 @@ static void usage(FILE *f)
             "  --warmup N            untimed runs before timing (default 3 with --runs)\n"
             "  --profile             per-node time of the last run\n"
             "  --no-optimize         disable BatchNorm folding and fusion\n"
+            "  --compare             build the dense and the sparse plan, check they agree,\n"
+            "                        time both (default 20 runs) and print a per-layer table\n"
+            "  --json PATH           with --compare: write the same data as JSON\n"
             "  --info                print the graph summary and per-weight sparsity analysis\n"
             "  -q, --quiet           print only errors and timings\n"
             "  --version, -h/--help\n"
@@ -90,6 +95,9 @@ static int parse_args(int argc, char **argv, cli *c)
         } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             NEXT();
             c->out_path = argv[++i];
+        } else if (!strcmp(a, "--json")) {
+            NEXT();
+            c->json_path = argv[++i];
         } else if (!strcmp(a, "--shape")) {
             NEXT();
             if (c->n_shapes == MAX_ARGS)
@@ -152,6 +160,8 @@ static int parse_args(int argc, char **argv, cli *c)
             c->profile = 1;
         else if (!strcmp(a, "--info"))
             c->info = 1;
+        else if (!strcmp(a, "--compare"))
+            c->compare = 1;
         else if (!strcmp(a, "--no-optimize"))
             c->optimize = 0;
         else if (!strcmp(a, "-q") || !strcmp(a, "--quiet"))
@@ -172,6 +182,8 @@ static int parse_args(int argc, char **argv, cli *c)
         usage(stderr);
         return -1;
     }
+    if (c->compare && c->runs == 1)
+        c->runs = 20;
     if (c->warmup < 0)
         c->warmup = c->runs > 1 ? 3 : 0;
     return 0;
@@ -543,6 +555,13 @@ int main(int argc, char **argv)
             goto done;
         }
         tensors[i] = ins[i].t;
+    }
+    if (c.compare) {
+        compare_opts co = {.backend = c.backend, .precision = c.precision, .format = c.format, .threads = c.threads,
+                           .runs = c.runs, .warmup = c.warmup, .json_path = c.json_path};
+        co.tolerance = sprun_model_backend(m) == SPRUN_BACKEND_CPU || c.precision == SPRUN_PRECISION_FP32 ? 1e-4 : 2e-2;
+        rc = sprun_cli_compare(c.model_path, tensors, (size_t)c.n_inputs, &co);
+        goto done;
     }
     if (sprun_session_create(m, &s) != SPRUN_OK) {
         fprintf(stderr, "sprun: %s\n", sprun_last_error());

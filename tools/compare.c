@@ -1,0 +1,207 @@
+/*
+ * compare.c - `sprun --compare`: the dense and the sparse plan of one model
+ * in one process. Checks that their outputs agree, times both (median and
+ * p90 of many runs after warm-up) and prints a per-layer table: GEMM shape,
+ * density, structure, chosen kernel, predicted and measured time, and the
+ * realized reduction R3 = dense time / sparse time of each layer.
+ */
+#include "tools/compare.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec * 1e-3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct timing {
+    double median, p90;
+} timing;
+
+static int time_runs(sprun_session *s, const sprun_tensor *in, size_t n_in, int warmup, int runs, timing *t)
+{
+    for (int i = 0; i < warmup; i++)
+        if (sprun_session_run(s, in, n_in) != SPRUN_OK)
+            return -1;
+    double *lat = malloc((size_t)runs * sizeof *lat);
+    if (!lat)
+        return -1;
+    for (int i = 0; i < runs; i++) {
+        double t0 = now_us();
+        if (sprun_session_run(s, in, n_in) != SPRUN_OK) {
+            free(lat);
+            return -1;
+        }
+        lat[i] = now_us() - t0;
+    }
+    qsort(lat, (size_t)runs, sizeof *lat, cmp_double);
+    t->median = lat[runs / 2];
+    t->p90 = lat[(runs * 9) / 10 < runs ? (runs * 9) / 10 : runs - 1];
+    free(lat);
+    return 0;
+}
+
+/* Relative L2 error of output idx of a against b (float outputs only). */
+static double rel_l2(const sprun_tensor *a, const sprun_tensor *b)
+{
+    if (a->dtype != SPRUN_DTYPE_FLOAT || b->dtype != SPRUN_DTYPE_FLOAT || a->nbytes != b->nbytes)
+        return NAN;
+    const float *x = a->data, *y = b->data;
+    double num = 0, den = 0;
+    for (size_t i = 0; i < a->nbytes / sizeof(float); i++) {
+        num += ((double)x[i] - y[i]) * ((double)x[i] - y[i]);
+        den += (double)y[i] * y[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+static const char *structure(const sprun_weight_info *w, char *buf, size_t len)
+{
+    if (w->density > 0.999)
+        snprintf(buf, len, "dense");
+    else if (w->is_2_4)
+        snprintf(buf, len, "2:4");
+    else if (w->zero_block_frac[2] > 0.5 * (1 - w->density))
+        snprintf(buf, len, "blocks16");
+    else
+        snprintf(buf, len, "unstructured");
+    return buf;
+}
+
+/* Measured time of the dense plan's node called name (profile of s). */
+static double dense_time_of(const sprun_session *dense, const char *name)
+{
+    size_t n = sprun_session_profile_count(dense);
+    for (size_t i = 0; i < n; i++) {
+        sprun_layer_profile lp;
+        if (sprun_session_profile_layer(dense, i, &lp) == SPRUN_OK && !strcmp(lp.node_name, name))
+            return lp.usec;
+    }
+    return NAN;
+}
+
+static sprun_model *load_as(const char *path, const compare_opts *o, sprun_format format)
+{
+    sprun_options *opt = NULL;
+    sprun_model *m = NULL;
+    if (sprun_options_create(&opt) != SPRUN_OK)
+        return NULL;
+    sprun_options_set_backend(opt, o->backend);
+    sprun_options_set_precision(opt, o->precision);
+    sprun_options_set_threads(opt, o->threads);
+    sprun_options_set_format(opt, format);
+    if (sprun_model_load(path, opt, &m) != SPRUN_OK)
+        m = NULL;
+    sprun_options_destroy(opt);
+    return m;
+}
+
+int sprun_cli_compare(const char *model_path, const sprun_tensor *inputs, size_t n_inputs, const compare_opts *o)
+{
+    int rc = 4;
+    sprun_model *dm = load_as(model_path, o, SPRUN_FORMAT_DENSE);
+    sprun_model *sm = dm ? load_as(model_path, o, o->format) : NULL;
+    sprun_session *ds = NULL, *ss = NULL;
+    FILE *json = NULL;
+    if (!dm || !sm) {
+        fprintf(stderr, "sprun: cannot load model: %s\n", sprun_last_error());
+        sprun_model_destroy(dm);
+        return 2;
+    }
+    if (sprun_session_create(dm, &ds) != SPRUN_OK || sprun_session_create(sm, &ss) != SPRUN_OK) {
+        fprintf(stderr, "sprun: %s\n", sprun_last_error());
+        goto done;
+    }
+    timing td, ts;
+    if (time_runs(ds, inputs, n_inputs, o->warmup, o->runs, &td) != 0 ||
+        time_runs(ss, inputs, n_inputs, o->warmup, o->runs, &ts) != 0) {
+        fprintf(stderr, "sprun: run failed: %s\n", sprun_last_error());
+        goto done;
+    }
+    /* one profiled run of each for the per-layer table */
+    sprun_session_set_profiling(ds, 1);
+    sprun_session_set_profiling(ss, 1);
+    if (sprun_session_run(ds, inputs, n_inputs) != SPRUN_OK || sprun_session_run(ss, inputs, n_inputs) != SPRUN_OK) {
+        fprintf(stderr, "sprun: run failed: %s\n", sprun_last_error());
+        goto done;
+    }
+    static const char *backends[] = {"auto", "cpu", "cuda"};
+    printf("compare: %s on %s, %d runs after %d warm-up\n", model_path, backends[sprun_model_backend(sm)], o->runs,
+           o->warmup);
+    double worst = 0;
+    for (size_t i = 0; i < sprun_model_output_count(sm); i++) {
+        sprun_tensor a, b;
+        sprun_session_output(ss, i, &a);
+        sprun_session_output(ds, i, &b);
+        double e = rel_l2(&a, &b);
+        printf("  output '%s': sparse vs dense rel-L2 %.3g\n", a.name, e);
+        if (e > worst || isnan(e))
+            worst = e;
+    }
+    printf("  %-8s %12s %12s\n", "plan", "median us", "p90 us");
+    printf("  %-8s %12.1f %12.1f\n", "dense", td.median, td.p90);
+    printf("  %-8s %12.1f %12.1f\n", "sparse", ts.median, ts.p90);
+    printf("  speedup (dense median / sparse median): %.2fx\n\n", td.median / ts.median);
+    if (o->json_path && !(json = fopen(o->json_path, "w")))
+        fprintf(stderr, "sprun: cannot write %s\n", o->json_path);
+    if (json)
+        fprintf(json,
+                "{\"model\": \"%s\", \"backend\": \"%s\", \"runs\": %d, \"dense_median_us\": %.3f, "
+                "\"dense_p90_us\": %.3f, \"sparse_median_us\": %.3f, \"sparse_p90_us\": %.3f, \"max_rel_l2\": %.6g, "
+                "\"layers\": [",
+                model_path, backends[sprun_model_backend(sm)], o->runs, td.median, td.p90, ts.median, ts.p90, worst);
+    printf("%-40s %-6s %6s %6s %6s %7s %-12s %-6s %9s %9s %9s %6s\n", "layer", "op", "M", "K", "N", "density",
+           "structure", "kernel", "pred us", "meas us", "dense us", "R3");
+    double sum_dense = 0, sum_sparse = 0;
+    int first = 1;
+    for (size_t i = 0; i < sprun_session_profile_count(ss); i++) {
+        sprun_layer_profile lp;
+        if (sprun_session_profile_layer(ss, i, &lp) != SPRUN_OK || lp.weight_index < 0)
+            continue;
+        sprun_weight_info w;
+        sprun_model_weight_info(sm, (size_t)lp.weight_index, &w);
+        char st[32];
+        double dt = dense_time_of(ds, lp.node_name);
+        sum_dense += dt;
+        sum_sparse += lp.usec;
+        printf("%-40.40s %-6s %6lld %6lld %6lld %7.3f %-12s %-6s %9.1f %9.1f %9.1f %6.2f\n", lp.node_name, lp.op_type,
+               (long long)lp.m, (long long)lp.k, (long long)lp.n, w.density, structure(&w, st, sizeof st),
+               lp.kernel ? lp.kernel : "-", lp.predicted_usec, lp.usec, dt, dt / lp.usec);
+        if (json)
+            fprintf(json,
+                    "%s{\"node\": \"%s\", \"op\": \"%s\", \"m\": %lld, \"k\": %lld, \"n\": %lld, \"density\": %.6f, "
+                    "\"structure\": \"%s\", \"kernel\": \"%s\", \"predicted_us\": %.3f, \"measured_us\": %.3f, "
+                    "\"dense_us\": %.3f}",
+                    first ? "" : ", ", lp.node_name, lp.op_type, (long long)lp.m, (long long)lp.k, (long long)lp.n,
+                    w.density, st, lp.kernel ? lp.kernel : "", lp.predicted_usec, lp.usec, dt);
+        first = 0;
+    }
+    printf("weight layers: dense %.1f us, sparse %.1f us, R3 %.2f (single profiled run, includes per-node timing "
+           "overhead)\n",
+           sum_dense, sum_sparse, sum_dense / sum_sparse);
+    if (json) {
+        fprintf(json, "]}\n");
+        fclose(json);
+    }
+    rc = worst <= o->tolerance ? 0 : 4;
+    if (rc)
+        fprintf(stderr, "sprun: sparse and dense outputs disagree: rel-L2 %.3g > %.3g\n", worst, o->tolerance);
+done:
+    sprun_session_destroy(ds);
+    sprun_session_destroy(ss);
+    sprun_model_destroy(sm);
+    sprun_model_destroy(dm);
+    return rc;
+}
