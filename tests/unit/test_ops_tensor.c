@@ -15,6 +15,7 @@
 #include "runtime/fold.h"
 #include "runtime/graph.h"
 #include "runtime/half.h"
+#include "runtime/threadpool.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -1401,6 +1402,92 @@ static void test_reshape_chain_folds(void **state)
     tg_free(&t);
 }
 
+
+/* ------------------------------------------------------------------------ */
+/* Threaded kernels give the bytes of the single-threaded fold               */
+/* ------------------------------------------------------------------------ */
+
+/* Builds the node on random inputs, folds it (1 thread, the reference), then
+ * runs cpu_run again through a 4-thread pool and compares bytes. */
+static void threaded_case(const char *op, int n_in, const int *dts, const sp_shape *shapes, const char *attr,
+                          const int64_t *ints, int n_ints, sp_threadpool *pool)
+{
+    tg t;
+    tg_init(&t, 17);
+    int in[4];
+    void *bufs[4];
+    for (int i = 0; i < n_in; i++) {
+        int64_t n = sp_shape_numel(&shapes[i]);
+        size_t nb = (size_t)n * sp_dtype_size(dts[i]);
+        unsigned char *p = malloc(nb ? nb : 1);
+        if (dts[i] == SPRUN_DTYPE_FLOAT)
+            for (int64_t k = 0; k < n; k++)
+                ((float *)p)[k] = rnd();
+        else if (dts[i] == SPRUN_DTYPE_BOOL)
+            for (int64_t k = 0; k < n; k++)
+                p[k] = rng_u32() & 1;
+        else if (dts[i] == SPRUN_DTYPE_INT64)
+            for (int64_t k = 0; k < n; k++)
+                ((int64_t *)p)[k] = (int64_t)(rng_u32() % 64) - 32;
+        char nm[8];
+        snprintf(nm, sizeof nm, "x%d", i);
+        in[i] = cval(&t, nm, dts[i], shapes[i], p);
+        bufs[i] = p;
+    }
+    node(&t, op, in, n_in, 1);
+    if (attr && n_ints == 1)
+        sp_node_set_attr_int(nd(&t), attr, ints[0]);
+    else if (attr)
+        sp_node_set_attr_ints(nd(&t), attr, ints, n_ints);
+    eval_ok(&t);
+    const sp_value *y = outv(&t, 0);
+    size_t nb = (size_t)sp_shape_numel(&y->shape) * sp_dtype_size(y->dtype);
+    void *got = calloc(1, nb ? nb : 1);
+    sp_tensor ti[4], to[1] = {{.dtype = y->dtype, .shape = y->shape, .data = got}};
+    for (int i = 0; i < n_in; i++)
+        ti[i] = (sp_tensor){.dtype = dts[i], .shape = shapes[i], .data = bufs[i]};
+    sp_cpu_ctx ctx = {.nthreads = 4, .pool = pool, .graph = &t.g};
+    sp_err err;
+    assert_int_equal(nd(&t)->op->cpu_run(nd(&t), ti, n_in, to, 1, &ctx, &err), 0);
+    if (memcmp(got, y->data, nb) != 0)
+        fail_msg("%s: threaded result differs", op);
+    free(got);
+    for (int i = 0; i < n_in; i++)
+        free(bufs[i]);
+    tg_free(&t);
+}
+
+static void test_threaded(void **state)
+{
+    (void)state;
+    sp_threadpool *pool = sp_threadpool_create(4);
+    assert_non_null(pool);
+    const int F = SPRUN_DTYPE_FLOAT;
+    threaded_case("Add", 2, (int[]){F, F}, (sp_shape[]){SH(1, D(300001)), SH(1, D(300001))}, NULL, NULL, 0, pool);
+    threaded_case("Mul", 2, (int[]){F, F}, (sp_shape[]){SH(1, D(300001)), SH(0)}, NULL, NULL, 0, pool);
+    threaded_case("Add", 2, (int[]){F, F}, (sp_shape[]){SH(3, D(4), D(128), D(768)), SH(1, D(768))}, NULL, NULL, 0,
+                  pool);
+    threaded_case("Sub", 2, (int[]){F, F}, (sp_shape[]){SH(4, D(2), D(64), D(28), D(28)), SH(3, D(64), D(1), D(1))},
+                  NULL, NULL, 0, pool);
+    threaded_case("Exp", 1, (int[]){F}, (sp_shape[]){SH(2, D(513), D(257))}, NULL, NULL, 0, pool);
+    threaded_case("Transpose", 1, (int[]){F}, (sp_shape[]){SH(4, D(4), D(128), D(12), D(64))}, "perm",
+                  (int64_t[]){0, 2, 1, 3}, 4, pool);
+    threaded_case("Transpose", 1, (int[]){F}, (sp_shape[]){SH(2, D(300), D(517))}, "perm", (int64_t[]){1, 0}, 2, pool);
+    threaded_case("Transpose", 1, (int[]){F}, (sp_shape[]){SH(4, D(2), D(64), D(30), D(30))}, "perm",
+                  (int64_t[]){0, 2, 3, 1}, 4, pool);
+    threaded_case("Cast", 1, (int[]){F}, (sp_shape[]){SH(1, D(200003))}, "to", (int64_t[]){SPRUN_DTYPE_FLOAT16}, 1,
+                  pool);
+    threaded_case("Where", 3, (int[]){SPRUN_DTYPE_BOOL, F, F},
+                  (sp_shape[]){SH(3, D(1), D(128), D(128)), SH(3, D(12), D(128), D(128)), SH(0)}, NULL, NULL, 0, pool);
+    threaded_case("ReduceMean", 1, (int[]){F}, (sp_shape[]){SH(3, D(4), D(128), D(768))}, "axes", (int64_t[]){-1}, 1,
+                  pool);
+    threaded_case("ReduceMax", 1, (int[]){F}, (sp_shape[]){SH(3, D(4), D(128), D(768))}, "axes", (int64_t[]){1}, 1,
+                  pool);
+    threaded_case("Gather", 2, (int[]){F, SPRUN_DTYPE_INT64}, (sp_shape[]){SH(2, D(64), D(768)), SH(2, D(4), D(500))},
+                  NULL, NULL, 0, pool);
+    sp_threadpool_destroy(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1423,6 +1510,7 @@ int main(void)
         cmocka_unit_test(test_cast),
         cmocka_unit_test(test_constant_range_trilu),
         cmocka_unit_test(test_reshape_chain_folds),
+        cmocka_unit_test(test_threaded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
