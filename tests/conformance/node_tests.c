@@ -189,7 +189,7 @@ typedef enum { R_PASS, R_FAIL, R_SKIP } result;
 
 static result run_test(const cfg *c, const char *tdir, char *why, size_t len)
 {
-    char path[4096];
+    char path[8400];
     snprintf(path, sizeof path, "%s/model.onnx", tdir);
     sprun_options *opt = NULL;
     sprun_options_create(&opt);
@@ -212,7 +212,7 @@ static result run_test(const cfg *c, const char *tdir, char *why, size_t len)
     result res = R_PASS;
     int n_sets = 0;
     for (int set = 0; res == R_PASS; set++) {
-        char sdir[4096];
+        char sdir[4200];
         snprintf(sdir, sizeof sdir, "%s/test_data_set_%d", tdir, set);
         struct stat st;
         if (stat(sdir, &st) != 0)
