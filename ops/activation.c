@@ -3,11 +3,17 @@
  * Clip, Sigmoid, HardSigmoid, HardSwish, Tanh, Erf, Gelu (approximate none |
  * tanh), Elu, Selu, Celu, Softplus, Softsign, Mish, ThresholdedRelu.
  *
- * fp32 compute; FLOAT16 tensors are widened and narrowed chunk by chunk on
+ * fp32 compute (exp, erf and tanh through the vectorisable approximations of
+ * kernels/cpu/nn_cpu.h, <= 4e-7 absolute); FLOAT16 tensors are widened and narrowed chunk by chunk on
  * the stack (no scratch). Clip and Relu also take integer tensors (exact,
  * no float round trip). Large tensors are split over the thread pool; in and
  * out may share one buffer.
  */
+/* The loops over the nn_cpu.h math vectorise only when GCC may assume FP
+ * operations do not trap (nothing here reads FP exception flags). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include "kernels/cpu/nn_cpu.h"
 #include "ops/op.h"
 #include "runtime/half.h"
@@ -130,15 +136,8 @@ static void act_f32(int kind, const float *x, float *y, int64_t n, float al, flo
         }
         break;
     case A_SIGMOID:
-        for (int64_t i = 0; i < n; i++) {
-            float v = x[i];
-            if (v >= 0.f) {
-                y[i] = 1.f / (1.f + expf(-v));
-            } else {
-                float e = expf(v);
-                y[i] = e / (1.f + e);
-            }
-        }
+        for (int64_t i = 0; i < n; i++)
+            y[i] = sp_sigmoidf(x[i]);
         break;
     case A_HARDSIGMOID:
         for (int64_t i = 0; i < n; i++) {
@@ -155,20 +154,20 @@ static void act_f32(int kind, const float *x, float *y, int64_t n, float al, flo
         break;
     case A_TANH:
         for (int64_t i = 0; i < n; i++)
-            y[i] = tanhf(x[i]);
+            y[i] = sp_tanhf(x[i]);
         break;
     case A_ERF:
         for (int64_t i = 0; i < n; i++)
-            y[i] = erff(x[i]);
+            y[i] = sp_erff(x[i]);
         break;
     case A_GELU:
         for (int64_t i = 0; i < n; i++)
-            y[i] = 0.5f * x[i] * (1.f + erff(x[i] * 0.70710678118654752f));
+            y[i] = 0.5f * x[i] * (1.f + sp_erff(x[i] * 0.70710678118654752f));
         break;
     case A_GELU_TANH:
         for (int64_t i = 0; i < n; i++) {
             float v = x[i];
-            y[i] = 0.5f * v * (1.f + tanhf(0.79788456080286536f * (v + 0.044715f * v * v * v)));
+            y[i] = 0.5f * v * (1.f + sp_tanhf(0.79788456080286536f * (v + 0.044715f * v * v * v)));
         }
         break;
     case A_ELU:

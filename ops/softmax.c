@@ -6,6 +6,11 @@
  * prod(d[axis:]) elements. Numerically stable (the row max is subtracted
  * before exp; sums in double). in and out may share one buffer.
  */
+/* The loops over the nn_cpu.h math vectorise only when GCC may assume FP
+ * operations do not trap (nothing here reads FP exception flags). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include "kernels/cpu/nn_cpu.h"
 #include "ops/op.h"
 
@@ -94,19 +99,24 @@ static void sm_row(int kind, const float *x, float *y, int64_t len)
     }
     if (m == -INFINITY) /* all -inf: treat as uniform around 0 */
         m = 0.f;
+    /* exp in chunks through a stack buffer: the exp loop vectorises apart
+     * from the double sum, and x is intact for LogSoftmax even in place. */
     double s = 0.0;
+    float buf[SM_VEC];
+    for (int64_t i0 = 0; i0 < len; i0 += SM_VEC) {
+        const int64_t w = len - i0 < SM_VEC ? len - i0 : SM_VEC;
+        for (int64_t i = 0; i < w; i++)
+            buf[i] = sp_expf(x[i0 + i] - m);
+        for (int64_t i = 0; i < w; i++)
+            s += buf[i];
+        if (kind == K_SOFTMAX)
+            memcpy(y + i0, buf, sizeof(float) * (size_t)w);
+    }
     if (kind == K_SOFTMAX) {
-        for (int64_t i = 0; i < len; i++) {
-            float e = expf(x[i] - m);
-            y[i] = e;
-            s += e;
-        }
         const float inv = (float)(1.0 / s);
         for (int64_t i = 0; i < len; i++)
             y[i] *= inv;
     } else {
-        for (int64_t i = 0; i < len; i++)
-            s += expf(x[i] - m);
         const float off = m + (float)log(s);
         for (int64_t i = 0; i < len; i++)
             y[i] = x[i] - off;
@@ -142,7 +152,7 @@ static void sm_cols(int kind, const float *x, float *y, int64_t len, int64_t inn
     if (kind == K_SOFTMAX) {
         for (int64_t l = 0; l < len; l++)
             for (int64_t j = 0; j < w; j++) {
-                float e = expf(x[l * inner + j] - m[j]);
+                float e = sp_expf(x[l * inner + j] - m[j]);
                 y[l * inner + j] = e;
                 s[j] += e;
             }
@@ -155,7 +165,7 @@ static void sm_cols(int kind, const float *x, float *y, int64_t len, int64_t inn
     } else {
         for (int64_t l = 0; l < len; l++)
             for (int64_t j = 0; j < w; j++)
-                s[j] += expf(x[l * inner + j] - m[j]);
+                s[j] += sp_expf(x[l * inner + j] - m[j]);
         float off[SM_VEC];
         for (int64_t j = 0; j < w; j++)
             off[j] = m[j] + (float)log(s[j]);

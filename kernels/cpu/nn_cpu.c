@@ -1,4 +1,9 @@
 /* nn_cpu.c - window geometry, fp16 staging, epilogue and Conv/pool loops. */
+/* The loops over the nn_cpu.h math vectorise only when GCC may assume FP
+ * operations do not trap (nothing here reads FP exception flags). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include "kernels/cpu/nn_cpu.h"
 
 #include "runtime/half.h"
@@ -326,6 +331,16 @@ static void epi_row(const sp_epi *e, float *y, int64_t len, float b, const float
                 float v = y[j] + b;
                 y[j] = v > 0.f ? v : 0.f;
             }
+        break;
+    case SP_ACT_GELU:
+        for (int64_t j = 0; j < len; j++) {
+            float v = y[j] + b + (r ? r[j] : 0.f);
+            y[j] = 0.5f * v * (1.f + sp_erff(v * 0.70710678118654752f));
+        }
+        break;
+    case SP_ACT_SIGMOID:
+        for (int64_t j = 0; j < len; j++)
+            y[j] = sp_sigmoidf(y[j] + b + (r ? r[j] : 0.f));
         break;
     default:
         for (int64_t j = 0; j < len; j++)
