@@ -63,11 +63,8 @@ static int concat_run(const sp_node *n, const sp_tensor *in, int n_in, sp_tensor
     const sp_shape *ys = &out[0].shape;
     const int axis = sp_axis(sp_attr_int(n, "axis", 0), ys->rank);
     const size_t es = sp_dtype_size(out[0].dtype);
-    int64_t outer = 1, inner = 1;
-    for (int k = 0; k < axis; k++)
-        outer *= ys->d[k];
-    for (int k = axis + 1; k < ys->rank; k++)
-        inner *= ys->d[k];
+    int64_t outer, inner;
+    sp_outer_inner(ys, axis, &outer, &inner);
     const size_t yrow = (size_t)(ys->d[axis] * inner) * es;
     char *y = out[0].data;
     size_t col = 0;
@@ -174,11 +171,8 @@ static int split_run(const sp_node *n, const sp_tensor *in, int n_in, sp_tensor 
     const sp_shape *xs = &in[0].shape;
     const int axis = sp_axis(sp_attr_int(n, "axis", 0), xs->rank);
     const size_t es = sp_dtype_size(in[0].dtype);
-    int64_t outer = 1, inner = 1;
-    for (int k = 0; k < axis; k++)
-        outer *= xs->d[k];
-    for (int k = axis + 1; k < xs->rank; k++)
-        inner *= xs->d[k];
+    int64_t outer, inner;
+    sp_outer_inner(xs, axis, &outer, &inner);
     const size_t xrow = (size_t)(xs->d[axis] * inner) * es;
     const char *x = in[0].data;
     size_t col = 0;

@@ -19,8 +19,8 @@
 #include "kernels/cpu/broadcast.h"
 #include "kernels/cpu/tensor_cpu.h"
 
-#include <math.h>
 #include <string.h>
+#include <tgmath.h>
 
 enum {
     B_ADD, B_SUB, B_MUL, B_DIV, B_POW, B_MOD, B_MAX, B_MIN,
@@ -77,66 +77,46 @@ static inline double pymodd(double x, double z)
     return r;
 }
 
-static void kern_f(int op, const float *a, int64_t sa, const float *b, int64_t sb, void *yv, int64_t n,
-                   const ew_param *pp)
-{
-    switch (op) {
-    case B_ADD: LOOP2(float, float, x + z); break;
-    case B_SUB: LOOP2(float, float, x - z); break;
-    case B_MUL: LOOP2(float, float, x * z); break;
-    case B_DIV: LOOP2(float, float, x / z); break;
-    case B_POW:
-        if (!sb && b[0] == 2.f)
-            LOOP2(float, float, ((void)z, x * x));
-        else if (!sb && b[0] == 1.f)
-            LOOP2(float, float, ((void)z, x));
-        else if (!sb && b[0] == 0.5f)
-            LOOP2(float, float, ((void)z, sqrtf(x)));
-        else
-            LOOP2(float, float, powf(x, z));
-        break;
-    case B_MOD:
-        if (pp->fmod)
-            LOOP2(float, float, fmodf(x, z));
-        else
-            LOOP2(float, float, pymodf(x, z));
-        break;
-    case B_MAX: LOOP2(float, float, x > z ? x : (x != x ? x : z)); break;
-    case B_MIN: LOOP2(float, float, x < z ? x : (x != x ? x : z)); break;
-    case B_EQ: LOOP2(float, uint8_t, x == z); break;
-    case B_LT: LOOP2(float, uint8_t, x < z); break;
-    case B_GT: LOOP2(float, uint8_t, x > z); break;
-    case B_LE: LOOP2(float, uint8_t, x <= z); break;
-    case B_GE: LOOP2(float, uint8_t, x >= z); break;
-    default: break;
+/* The float and double kernels: one body, the math functions picked by
+ * type through <tgmath.h> (powf/pow, fmodf/fmod...). */
+#define DEF_FLOAT_KERN(NAME, T, PYMOD)                                                              \
+    static void NAME(int op, const T *a, int64_t sa, const T *b, int64_t sb, void *yv, int64_t n,  \
+                     const ew_param *pp)                                                            \
+    {                                                                                               \
+        switch (op) {                                                                               \
+        case B_ADD: LOOP2(T, T, x + z); break;                                                      \
+        case B_SUB: LOOP2(T, T, x - z); break;                                                      \
+        case B_MUL: LOOP2(T, T, x * z); break;                                                      \
+        case B_DIV: LOOP2(T, T, x / z); break;                                                      \
+        case B_POW:                                                                                 \
+            if (!sb && b[0] == (T)2)                                                                \
+                LOOP2(T, T, ((void)z, x * x));                                                      \
+            else if (!sb && b[0] == (T)1)                                                           \
+                LOOP2(T, T, ((void)z, x));                                                          \
+            else if (!sb && b[0] == (T)0.5)                                                         \
+                LOOP2(T, T, ((void)z, sqrt(x)));                                                    \
+            else                                                                                    \
+                LOOP2(T, T, pow(x, z));                                                             \
+            break;                                                                                  \
+        case B_MOD:                                                                                 \
+            if (pp->fmod)                                                                           \
+                LOOP2(T, T, fmod(x, z));                                                            \
+            else                                                                                    \
+                LOOP2(T, T, PYMOD(x, z));                                                           \
+            break;                                                                                  \
+        case B_MAX: LOOP2(T, T, x > z ? x : (x != x ? x : z)); break;                              \
+        case B_MIN: LOOP2(T, T, x < z ? x : (x != x ? x : z)); break;                              \
+        case B_EQ: LOOP2(T, uint8_t, x == z); break;                                                \
+        case B_LT: LOOP2(T, uint8_t, x < z); break;                                                 \
+        case B_GT: LOOP2(T, uint8_t, x > z); break;                                                 \
+        case B_LE: LOOP2(T, uint8_t, x <= z); break;                                                \
+        case B_GE: LOOP2(T, uint8_t, x >= z); break;                                                \
+        default: break;                                                                             \
+        }                                                                                           \
     }
-}
 
-static void kern_d(int op, const double *a, int64_t sa, const double *b, int64_t sb, void *yv, int64_t n,
-                   const ew_param *pp)
-{
-    switch (op) {
-    case B_ADD: LOOP2(double, double, x + z); break;
-    case B_SUB: LOOP2(double, double, x - z); break;
-    case B_MUL: LOOP2(double, double, x * z); break;
-    case B_DIV: LOOP2(double, double, x / z); break;
-    case B_POW: LOOP2(double, double, pow(x, z)); break;
-    case B_MOD:
-        if (pp->fmod)
-            LOOP2(double, double, fmod(x, z));
-        else
-            LOOP2(double, double, pymodd(x, z));
-        break;
-    case B_MAX: LOOP2(double, double, x > z ? x : (x != x ? x : z)); break;
-    case B_MIN: LOOP2(double, double, x < z ? x : (x != x ? x : z)); break;
-    case B_EQ: LOOP2(double, uint8_t, x == z); break;
-    case B_LT: LOOP2(double, uint8_t, x < z); break;
-    case B_GT: LOOP2(double, uint8_t, x > z); break;
-    case B_LE: LOOP2(double, uint8_t, x <= z); break;
-    case B_GE: LOOP2(double, uint8_t, x >= z); break;
-    default: break;
-    }
-}
+DEF_FLOAT_KERN(kern_f, float, pymodf)
+DEF_FLOAT_KERN(kern_d, double, pymodd)
 
 #define U64(v) ((uint64_t)(v))
 static inline int64_t idiv(int64_t x, int64_t z)
@@ -213,41 +193,29 @@ static void kern_bool(int op, const uint8_t *a, int64_t sa, const uint8_t *b, in
         for (int64_t i = 0; i < n; i++) { const T x = a[i]; y_[i] = (TO)(EXPR); } \
     } while (0)
 
-static void ukern_f(int op, const float *a, void *yv, int64_t n, const ew_param *pp)
-{
-    switch (op) {
-    case U_SQRT: LOOP1(float, float, sqrtf(x)); break;
-    case U_NEG: LOOP1(float, float, -x); break;
-    case U_ABS: LOOP1(float, float, fabsf(x)); break;
-    case U_EXP: LOOP1(float, float, expf(x)); break;
-    case U_LOG: LOOP1(float, float, logf(x)); break;
-    case U_RECIP: LOOP1(float, float, 1.f / x); break;
-    case U_FLOOR: LOOP1(float, float, floorf(x)); break;
-    case U_CEIL: LOOP1(float, float, ceilf(x)); break;
-    case U_SIGN: LOOP1(float, float, x > 0.f ? 1.f : (x < 0.f ? -1.f : x)); break;
-    case U_ISNAN: LOOP1(float, uint8_t, x != x); break;
-    case U_ISINF: LOOP1(float, uint8_t, (pp->inf_pos && x == INFINITY) || (pp->inf_neg && x == -INFINITY)); break;
-    default: break;
+#define DEF_FLOAT_UKERN(NAME, T)                                                                    \
+    static void NAME(int op, const T *a, void *yv, int64_t n, const ew_param *pp)                  \
+    {                                                                                               \
+        switch (op) {                                                                               \
+        case U_SQRT: LOOP1(T, T, sqrt(x)); break;                                                   \
+        case U_NEG: LOOP1(T, T, -x); break;                                                         \
+        case U_ABS: LOOP1(T, T, fabs(x)); break;                                                    \
+        case U_EXP: LOOP1(T, T, exp(x)); break;                                                     \
+        case U_LOG: LOOP1(T, T, log(x)); break;                                                     \
+        case U_RECIP: LOOP1(T, T, (T)1 / x); break;                                                 \
+        case U_FLOOR: LOOP1(T, T, floor(x)); break;                                                 \
+        case U_CEIL: LOOP1(T, T, ceil(x)); break;                                                   \
+        case U_SIGN: LOOP1(T, T, x > 0 ? (T)1 : (x < 0 ? (T)-1 : x)); break;                       \
+        case U_ISNAN: LOOP1(T, uint8_t, x != x); break;                                             \
+        case U_ISINF:                                                                               \
+            LOOP1(T, uint8_t, (pp->inf_pos && x == (T)INFINITY) || (pp->inf_neg && x == -(T)INFINITY)); \
+            break;                                                                                  \
+        default: break;                                                                             \
+        }                                                                                           \
     }
-}
 
-static void ukern_d(int op, const double *a, void *yv, int64_t n, const ew_param *pp)
-{
-    switch (op) {
-    case U_SQRT: LOOP1(double, double, sqrt(x)); break;
-    case U_NEG: LOOP1(double, double, -x); break;
-    case U_ABS: LOOP1(double, double, fabs(x)); break;
-    case U_EXP: LOOP1(double, double, exp(x)); break;
-    case U_LOG: LOOP1(double, double, log(x)); break;
-    case U_RECIP: LOOP1(double, double, 1.0 / x); break;
-    case U_FLOOR: LOOP1(double, double, floor(x)); break;
-    case U_CEIL: LOOP1(double, double, ceil(x)); break;
-    case U_SIGN: LOOP1(double, double, x > 0.0 ? 1.0 : (x < 0.0 ? -1.0 : x)); break;
-    case U_ISNAN: LOOP1(double, uint8_t, x != x); break;
-    case U_ISINF: LOOP1(double, uint8_t, (pp->inf_pos && x == INFINITY) || (pp->inf_neg && x == -INFINITY)); break;
-    default: break;
-    }
-}
+DEF_FLOAT_UKERN(ukern_f, float)
+DEF_FLOAT_UKERN(ukern_d, double)
 
 static void ukern_i(int op, const int64_t *a, void *yv, int64_t n)
 {

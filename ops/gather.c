@@ -77,11 +77,8 @@ static int gather_run(const sp_node *n, const sp_tensor *in, int n_in, sp_tensor
     (void)n_in; (void)n_out;
     const sp_shape *xs = &in[0].shape;
     const int axis = sp_axis(sp_attr_int(n, "axis", 0), xs->rank);
-    int64_t outer = 1, inner = 1;
-    for (int k = 0; k < axis; k++)
-        outer *= xs->d[k];
-    for (int k = axis + 1; k < xs->rank; k++)
-        inner *= xs->d[k];
+    int64_t outer, inner;
+    sp_outer_inner(xs, axis, &outer, &inner);
     gather_job j = {
         .x = in[0].data, .y = out[0].data, .idx = in[1].data, .idt = in[1].dtype,
         .nidx = sp_shape_numel(&in[1].shape), .dax = xs->d[axis],

@@ -283,6 +283,17 @@ void sp_par_for(const sp_cpu_ctx *ctx, int64_t n, int64_t grain, sp_range_fn fn,
     sp_parallel_for(ctx, n, grain, fn, arg);
 }
 
+void sp_outer_inner(const sp_shape *s, int axis, int64_t *outer, int64_t *inner)
+{
+    int64_t o = 1, in = 1;
+    for (int k = 0; k < axis; k++)
+        o *= s->d[k];
+    for (int k = axis + 1; k < s->rank; k++)
+        in *= s->d[k];
+    *outer = o;
+    *inner = in;
+}
+
 void sp_shape_strides(const sp_shape *s, int64_t *st)
 {
     int64_t acc = 1;

@@ -74,6 +74,9 @@ int sp_check_dtype(const sp_graph *g, const sp_node *n, int i, int (*pred)(int),
 /* sp_parallel_for that also accepts ctx == NULL (runs inline). */
 void sp_par_for(const sp_cpu_ctx *ctx, int64_t n, int64_t grain, sp_range_fn fn, void *arg);
 
+/* Elements before and after `axis` of s: s viewed as [outer, d[axis], inner]. */
+void sp_outer_inner(const sp_shape *s, int axis, int64_t *outer, int64_t *inner);
+
 /* Row-major element strides of s into st[rank]. */
 void sp_shape_strides(const sp_shape *s, int64_t *st);
 
