@@ -179,6 +179,8 @@ static int64_t bidx(const sp_shape *out, const sp_shape *in, int64_t lin)
 static void assert_err(tg *t, int code, const char *substr)
 {
     int rc = eval(t);
+    if (code == 0 && rc == 0)
+        return;
     if (rc != code)
         fail_msg("rc %d (%s), expected %d", rc, t->err.msg, code);
     if (substr && !strstr(t->err.msg, substr))
@@ -1488,6 +1490,89 @@ static void test_threaded(void **state)
     sp_threadpool_destroy(pool);
 }
 
+/* ------------------------------------------------------------------------ */
+/* check(): attribute and arity errors name the node and the attribute       */
+/* ------------------------------------------------------------------------ */
+
+static void check_fails(const char *op, int opset, int n_in, int n_out, const char *attr, int64_t v, int code,
+                         const char *substr)
+{
+    tg t;
+    tg_init(&t, opset);
+    const float x[4] = {1, 2, 3, 4};
+    int in[3];
+    for (int i = 0; i < n_in; i++) {
+        char nm[8];
+        snprintf(nm, sizeof nm, "x%d", i);
+        in[i] = cval(&t, nm, SPRUN_DTYPE_FLOAT, SH(1, D(4)), x);
+    }
+    node(&t, op, in, n_in, n_out);
+    if (attr)
+        sp_node_set_attr_int(nd(&t), attr, v);
+    assert_err(&t, code, substr);
+    if (code && !strstr(t.err.msg, "'n' ("))
+        fail_msg("message '%s' does not name the node", t.err.msg);
+    tg_free(&t);
+}
+
+static void test_check_errors(void **state)
+{
+    (void)state;
+    check_fails("Concat", 17, 2, 1, NULL, 0, SPRUN_ERR_INVALID_ARGUMENT, "'axis' is required");
+    check_fails("Cast", 17, 1, 1, NULL, 0, SPRUN_ERR_INVALID_ARGUMENT, "'to' is required");
+    check_fails("Cast", 17, 1, 1, "to", SPRUN_DTYPE_STRING, SPRUN_ERR_UNSUPPORTED, "'to'");
+    check_fails("Mod", 17, 2, 1, "fmod", 2, SPRUN_ERR_INVALID_ARGUMENT, "'fmod'");
+    check_fails("Trilu", 17, 1, 1, "upper", 5, SPRUN_ERR_INVALID_ARGUMENT, "'upper'");
+    check_fails("Reshape", 17, 1, 1, NULL, 0, SPRUN_ERR_INVALID_ARGUMENT, "inputs");
+    check_fails("Add", 17, 1, 1, NULL, 0, SPRUN_ERR_INVALID_ARGUMENT, "inputs");
+    check_fails("Where", 17, 2, 1, NULL, 0, SPRUN_ERR_INVALID_ARGUMENT, "inputs");
+    check_fails("Constant", 17, 0, 1, NULL, 0, SPRUN_ERR_INVALID_ARGUMENT, "'value'");
+    check_fails("Constant", 17, 0, 1, "value_string", 0, SPRUN_ERR_UNSUPPORTED, "'value_string'");
+    check_fails("Unsqueeze", 11, 1, 1, NULL, 0, SPRUN_ERR_INVALID_ARGUMENT, "'axes' is required");
+    check_fails("ReduceSum", 13, 1, 1, "axes", 0, SPRUN_ERR_INVALID_ARGUMENT, "'axes' is not allowed");
+    check_fails("Split", 18, 1, 2, "num_outputs", 3, SPRUN_ERR_INVALID_ARGUMENT, "'num_outputs'");
+    check_fails("Flatten", 17, 1, 1, "axis", 3, SPRUN_ERR_INVALID_ARGUMENT, "'axis'");
+    check_fails("Gather", 17, 2, 1, "axis", 0, SPRUN_ERR_UNSUPPORTED, "int32 or int64"); /* float indices */
+    check_fails("Transpose", 17, 1, 1, NULL, 0, 0, NULL);
+    {
+        tg t; /* perm that is not a permutation */
+        tg_init(&t, 17);
+        int in[1] = {cval(&t, "x", SPRUN_DTYPE_FLOAT, SH(2, D(2), D(2)), (float[]){1, 2, 3, 4})};
+        node(&t, "Transpose", in, 1, 1);
+        sp_node_set_attr_ints(nd(&t), "perm", (int64_t[]){0, 0}, 2);
+        assert_err(&t, SPRUN_ERR_INVALID_ARGUMENT, "'perm'");
+        tg_free(&t);
+    }
+    {
+        tg t; /* Range with delta 0, Tile with the wrong repeat count */
+        tg_init(&t, 17);
+        int in[3] = {cval(&t, "a", SPRUN_DTYPE_INT64, SH(0), (int64_t[]){0}),
+                     cval(&t, "b", SPRUN_DTYPE_INT64, SH(0), (int64_t[]){5}),
+                     cval(&t, "c", SPRUN_DTYPE_INT64, SH(0), (int64_t[]){0})};
+        node(&t, "Range", in, 3, 1);
+        assert_err(&t, SPRUN_ERR_INVALID_ARGUMENT, "delta");
+        tg_free(&t);
+        tg_init(&t, 17);
+        int in2[2] = {cval(&t, "x", SPRUN_DTYPE_FLOAT, SH(2, D(2), D(2)), (float[]){1, 2, 3, 4}),
+                      cval(&t, "r", SPRUN_DTYPE_INT64, SH(1, D(3)), (int64_t[]){1, 2, 3})};
+        node(&t, "Tile", in2, 2, 1);
+        assert_err(&t, SPRUN_ERR_SHAPE, "repeats");
+        tg_free(&t);
+        tg_init(&t, 17);
+        int in3[2] = {cval(&t, "x", SPRUN_DTYPE_FLOAT, SH(2, D(2), D(2)), (float[]){1, 2, 3, 4}),
+                      ival(&t, "reps", SPRUN_DTYPE_INT64, SH(1, D(2)))};
+        node(&t, "Tile", in3, 2, 1);
+        assert_err(&t, SPRUN_ERR_UNSUPPORTED, "data-dependent shape: input 'reps' of node 'n' is not constant");
+        tg_free(&t);
+        tg_init(&t, 17);
+        int in4[3] = {ival(&t, "start", SPRUN_DTYPE_INT64, SH(0)), cval(&t, "b", SPRUN_DTYPE_INT64, SH(0), (int64_t[]){5}),
+                      cval(&t, "c", SPRUN_DTYPE_INT64, SH(0), (int64_t[]){1})};
+        node(&t, "Range", in4, 3, 1);
+        assert_err(&t, SPRUN_ERR_UNSUPPORTED, "data-dependent shape: input 'start' of node 'n' is not constant");
+        tg_free(&t);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1511,6 +1596,7 @@ int main(void)
         cmocka_unit_test(test_constant_range_trilu),
         cmocka_unit_test(test_reshape_chain_folds),
         cmocka_unit_test(test_threaded),
+        cmocka_unit_test(test_check_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
