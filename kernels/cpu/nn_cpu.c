@@ -19,6 +19,16 @@ static int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
+/* Outputs o in [0, out) whose input position o*s + off lies in [0, in):
+ * the range [*lo, *hi) (empty: lo == hi). */
+static void valid_range(int64_t off, int64_t s, int64_t in, int64_t out, int64_t *lo, int64_t *hi)
+{
+    int64_t l = off >= 0 ? 0 : ceil_div(-off, s);
+    int64_t h = off > in - 1 ? 0 : floor_div(in - 1 - off, s) + 1;
+    *lo = min64(l, out);
+    *hi = max64(*lo, min64(h, out));
+}
+
 int sp_nn_residual_index(const sp_node *n, int n_in)
 {
     const int r = n->fusion.residual_input;
@@ -445,11 +455,8 @@ static void im2col_range(void *arg, int64_t r0, int64_t r1)
         float *dst = a->col + r * ncol;
         const float *xc = a->x + c * ID * IH * IW;
         const int64_t iw0 = kw * w->d[2] - w->pb[2];
-        /* ow range whose iw = ow*s + iw0 lies in [0, IW) */
-        int64_t lo = iw0 >= 0 ? 0 : ceil_div(-iw0, w->s[2]);
-        int64_t hi = iw0 > IW - 1 ? 0 : floor_div(IW - 1 - iw0, w->s[2]) + 1;
-        lo = min64(lo, OW);
-        hi = max64(lo, min64(hi, OW));
+        int64_t lo, hi; /* ow range whose iw = ow*s + iw0 lies in [0, IW) */
+        valid_range(iw0, w->s[2], IW, OW, &lo, &hi);
         for (int64_t od = 0; od < OD; od++) {
             const int64_t id = od * w->s[0] - w->pb[0] + kd * w->d[0];
             if (id < 0 || id >= ID) {
@@ -531,10 +538,9 @@ static void dw_range(void *arg, int64_t p0, int64_t p1)
                     for (int64_t kw = 0; kw < KW; kw++) {
                         const float wv = wk[kh * KW + kw];
                         const int64_t iw0 = kw * dwd - w->pb[2];
-                        int64_t lo = iw0 >= 0 ? 0 : ceil_div(-iw0, sw);
-                        int64_t hi = iw0 > IW - 1 ? 0 : floor_div(IW - 1 - iw0, sw) + 1;
+                        int64_t lo, hi;
+                        valid_range(iw0, sw, IW, o1, &lo, &hi);
                         lo = max64(lo, o0);
-                        hi = min64(hi, o1);
                         if (sw == 1) {
                             const float *s = xr + iw0;
                             for (int64_t ow = lo; ow < hi; ow++)
@@ -667,6 +673,61 @@ static void pool_range(void *arg, int64_t p0, int64_t p1)
     }
 }
 
+/* 1-D/2-D pools: a row of outputs accumulates tap by tap in a stack buffer,
+ * each (kh, kw) over the ow range it covers (vectorisable, no per-output
+ * bounds checks). */
+static void pool_rows_range(void *arg, int64_t p0, int64_t p1)
+{
+    const pool_args *a = arg;
+    const sp_win *w = a->w;
+    const int64_t IH = w->in[1], IW = w->in[2], OH = w->out[1], OW = w->out[2];
+    const int64_t KW = w->k[2], sw = w->s[2], dw = w->d[2];
+    const int is_max = a->kind == 0;
+    float acc[DW_CHUNK];
+    for (int64_t p = p0; p < p1; p++) {
+        const float *xp = a->x + p * IH * IW;
+        float *yp = a->y + p * OH * OW;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            const pool_taps th = taps(a, 1, oh);
+            const int64_t sh = oh * w->s[1] - w->pb[1];
+            for (int64_t o0 = 0; o0 < OW; o0 += DW_CHUNK) {
+                const int64_t o1 = min64(OW, o0 + DW_CHUNK), len = o1 - o0;
+                for (int64_t j = 0; j < len; j++)
+                    acc[j] = is_max ? -INFINITY : 0.f;
+                for (int64_t kh = th.a; kh < th.b; kh++) {
+                    const float *xr = xp + (sh + kh * w->d[1]) * IW;
+                    for (int64_t kw = 0; kw < KW; kw++) {
+                        const int64_t iw0 = kw * dw - w->pb[2];
+                        int64_t lo, hi;
+                        valid_range(iw0, sw, IW, o1, &lo, &hi);
+                        lo = max64(lo, o0);
+                        float *ac = acc - o0;
+                        if (is_max)
+                            for (int64_t ow = lo; ow < hi; ow++) {
+                                const float v = xr[ow * sw + iw0];
+                                ac[ow] = (v > ac[ow] || v != v) ? v : ac[ow];
+                            }
+                        else
+                            for (int64_t ow = lo; ow < hi; ow++)
+                                ac[ow] += xr[ow * sw + iw0];
+                    }
+                }
+                float *yo = yp + oh * OW + o0;
+                if (is_max) {
+                    memcpy(yo, acc, sizeof(float) * (size_t)len);
+                    continue;
+                }
+                for (int64_t j = 0; j < len; j++) {
+                    const pool_taps tw = taps(a, 2, o0 + j);
+                    const int64_t cnt = a->include_pad ? (int64_t)(th.pb - th.pa) * (tw.pb - tw.pa)
+                                                       : (int64_t)(th.b - th.a) * (tw.b - tw.a);
+                    yo[j] = cnt > 0 ? acc[j] / (float)cnt : 0.f;
+                }
+            }
+        }
+    }
+}
+
 void sp_pool(const sp_cpu_ctx *ctx, int kind, int count_include_pad, const float *x, float *y, int64_t planes,
              const sp_win *w)
 {
@@ -679,5 +740,6 @@ void sp_pool(const sp_cpu_ctx *ctx, int kind, int count_include_pad, const float
             tab[d][o] = taps_at(w, d, o);
         a.tab[d] = tab[d];
     }
-    sp_parallel_for(ctx, planes, 1, pool_range, &a);
+    const int rows = w->in[0] == 1 && w->k[0] == 1 && w->out[0] == 1;
+    sp_parallel_for(ctx, planes, 1, rows ? pool_rows_range : pool_range, &a);
 }
