@@ -989,6 +989,10 @@ static double ref_act(const char *op, double x, double al, double be)
     if (!strcmp(op, "Elu")) return x >= 0 ? x : al * (exp(x) - 1);
     if (!strcmp(op, "Softplus")) return log1p(exp(x));
     if (!strcmp(op, "Softsign")) return x / (1 + fabs(x));
+    if (!strcmp(op, "Selu")) return 1.0507009873554804934193349852946 * (x > 0 ? x : 1.6732632423543772848170429916717 * (exp(x) - 1));
+    if (!strcmp(op, "Celu")) return x > 0 ? x : al * (exp(x / al) - 1);
+    if (!strcmp(op, "Mish")) return x * tanh(log1p(exp(x)));
+    if (!strcmp(op, "ThresholdedRelu")) return x > al ? x : 0;
     return NAN;
 }
 
@@ -1057,6 +1061,12 @@ static void test_activations(void **state)
     run_act("Elu", "Elu", 0.7f, 0, 1, 0, 0, 600);
     run_act("Softplus", "Softplus", 0, 0, 0, 0, 0, 600);
     run_act("Softsign", "Softsign", 0, 0, 0, 0, 0, 600);
+    run_act("Selu", "Selu", 0, 0, 0, 0, 0, 600);
+    run_act("Celu", "Celu", 1.0f, 0, 0, 0, 0, 600);
+    run_act("Celu", "Celu", 2.0f, 0, 1, 0, 0, 600);
+    run_act("Mish", "Mish", 0, 0, 0, 0, 0, 600);
+    run_act("ThresholdedRelu", "ThresholdedRelu", 1.0f, 0, 0, 0, 0, 600);
+    run_act("ThresholdedRelu", "ThresholdedRelu", 2.5f, 0, 1, 0, 0, 600);
     run_act("Sigmoid", "Sigmoid", 0, 0, 0, 0, 1, 6000); /* fp16 in and out */
     run_act("Gelu", "Gelu", 0, 0, 0, 0, 1, 6000);
 
@@ -1162,6 +1172,117 @@ static void test_softmax(void **state)
     tg_free(&t);
 }
 
+static void test_hardmax(void **state)
+{
+    (void)state;
+    for (int axis = 0; axis < 3; axis++) {
+        int64_t xd[3] = {3, 4, 5};
+        float *x = rand_buf(60, -1, 1);
+        x[7] = x[12] = 3.f; /* a tie along axis 1: the first index wins */
+        tg t;
+        tg_init(&t);
+        t.g.opset = 13;
+        int ins[1] = {tg_const(&t, 3, xd, x)};
+        sp_node *n = tg_node(&t, "Hardmax", ins, 1, 1);
+        sp_node_set_attr_int(n, "axis", axis);
+        int64_t len = xd[axis], inner = 1;
+        for (int i = axis + 1; i < 3; i++)
+            inner *= xd[i];
+        double ref[60] = {0};
+        for (int64_t o = 0; o < 60 / (len * inner); o++)
+            for (int64_t j = 0; j < inner; j++) {
+                int64_t best = 0;
+                for (int64_t l = 1; l < len; l++)
+                    if (x[(o * len + l) * inner + j] > x[(o * len + best) * inner + j])
+                        best = l;
+                ref[(o * len + best) * inner + j] = 1.0;
+            }
+        run_and_compare(&t, "Hardmax", 0, ref, 60, 0.0);
+        free(x);
+        tg_free(&t);
+    }
+}
+
+/* FLOAT16 in, FLOAT16 Y out, float32 statistics out: the staging path with
+ * mixed output types. */
+static void test_layernorm_fp16(void **state)
+{
+    (void)state;
+    int64_t xd[2] = {6, 64};
+    float *x = rand_buf(384, -2, 2), *sc = rand_buf(64, -1, 1), *b = rand_buf(64, -1, 1);
+    for (int i = 0; i < 384; i++)
+        x[i] = sp_f16_to_f32(sp_f32_to_f16(x[i]));
+    for (int i = 0; i < 64; i++) {
+        sc[i] = sp_f16_to_f32(sp_f32_to_f16(sc[i]));
+        b[i] = sp_f16_to_f32(sp_f32_to_f16(b[i]));
+    }
+    tg t;
+    tg_init(&t);
+    int ins[3] = {tg_const_dt(&t, SPRUN_DTYPE_FLOAT16, 2, xd, x), tg_const_dt(&t, SPRUN_DTYPE_FLOAT16, 1, xd + 1, sc),
+                  tg_const_dt(&t, SPRUN_DTYPE_FLOAT16, 1, xd + 1, b)};
+    tg_node(&t, "LayerNormalization", ins, 3, 2);
+    double ref[384], mu[6];
+    for (int r = 0; r < 6; r++) {
+        double s = 0, q = 0;
+        for (int i = 0; i < 64; i++)
+            s += x[r * 64 + i];
+        mu[r] = s / 64;
+        for (int i = 0; i < 64; i++)
+            q += (x[r * 64 + i] - mu[r]) * (x[r * 64 + i] - mu[r]);
+        for (int i = 0; i < 64; i++)
+            ref[r * 64 + i] = (x[r * 64 + i] - mu[r]) / sqrt(q / 64 + (double)1e-5f) * sc[i] + b[i];
+    }
+    float *outs[4] = {0};
+    sp_err err;
+    assert_int_equal(tg_run_pool(&t, outs, &err), 0);
+    assert_int_equal(t.g.values[t.out[0]].dtype, SPRUN_DTYPE_FLOAT16);
+    assert_int_equal(t.g.values[t.out[1]].dtype, SPRUN_DTYPE_FLOAT);
+    expect_close("LayerNorm fp16 Mean", outs[1], mu, 6, TOL_F32);
+    for (int i = 0; i < 4; i++)
+        free(outs[i]);
+    run_and_compare(&t, "LayerNorm fp16", 0, ref, 384, 2e-3);
+    free(x);
+    free(sc);
+    free(b);
+    tg_free(&t);
+}
+
+/* MaxPool on uint8 (opset 12+) is exact. */
+static void test_maxpool_uint8(void **state)
+{
+    (void)state;
+    tg t;
+    tg_init(&t);
+    int v = sp_graph_new_value(&t.g, "x", &(sp_err){0});
+    uint8_t *x = malloc(2 * 5 * 5);
+    for (int i = 0; i < 50; i++)
+        x[i] = (uint8_t)((i * 37 + 11) % 256);
+    sp_value_set_const(&t.g.values[v], SPRUN_DTYPE_UINT8, &(sp_shape){4, {1, 2, 5, 5}}, x, 50, 1);
+    sp_node *n = tg_node(&t, "MaxPool", &v, 1, 1);
+    sp_node_set_attr_ints(n, "kernel_shape", (int64_t[]){2, 2}, 2);
+    sp_node_set_attr_ints(n, "strides", (int64_t[]){2, 2}, 2);
+    sp_node_set_attr_ints(n, "pads", (int64_t[]){0, 0, 1, 1}, 4);
+    sp_err err;
+    assert_int_equal(sp_node_eval_const(&t.g, t.node, 1, &err), 0);
+    const sp_value *y = &t.g.values[t.out[0]];
+    assert_int_equal(y->dtype, SPRUN_DTYPE_UINT8);
+    assert_int_equal(sp_shape_numel(&y->shape), 2 * 3 * 3);
+    const uint8_t *yv = y->data;
+    for (int p = 0; p < 2; p++)
+        for (int oh = 0; oh < 3; oh++)
+            for (int ow = 0; ow < 3; ow++) {
+                int m = 0;
+                for (int kh = 0; kh < 2; kh++)
+                    for (int kw = 0; kw < 2; kw++) {
+                        int ih = oh * 2 + kh, iw = ow * 2 + kw;
+                        if (ih < 5 && iw < 5 && x[p * 25 + ih * 5 + iw] > m)
+                            m = x[p * 25 + ih * 5 + iw];
+                    }
+                assert_int_equal(yv[p * 9 + oh * 3 + ow], m);
+            }
+    tg_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1180,6 +1301,9 @@ int main(void)
         cmocka_unit_test(test_instancenorm),
         cmocka_unit_test(test_activations),
         cmocka_unit_test(test_softmax),
+        cmocka_unit_test(test_hardmax),
+        cmocka_unit_test(test_layernorm_fp16),
+        cmocka_unit_test(test_maxpool_uint8),
     };
     return cmocka_run_group_tests_name("ops_nn", tests, NULL, NULL);
 }
