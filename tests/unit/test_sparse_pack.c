@@ -537,6 +537,26 @@ static void test_bad_arguments(void **state)
     sp_sparse_free(&s);
 }
 
+/* Under AddressSanitizer an impossible allocation must return NULL, as it
+ * does in a normal build, instead of aborting the test. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
+
+/* An allocation that cannot succeed (one 2^30 x 2^30 block: 4 EiB of
+ * values) is reported as out of memory, nothing leaks, nothing crashes. */
+static void test_out_of_memory(void **state)
+{
+    (void)state;
+    const float one = 1.0f;
+    char err[128] = "";
+    sp_bsr b;
+    const int rc = sp_pack_bsr(&one, 1, 1, 1 << 30, 1 << 30, SP_VT_F32, &b, err, sizeof err);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(err, "out of memory"));
+    assert_null(b.values);
+    assert_null(b.block_ptr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -552,6 +572,7 @@ int main(void)
         cmocka_unit_test(test_24_meta_convention),
         cmocka_unit_test(test_24_rejects_dense_group),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
