@@ -4,8 +4,9 @@
  * Every format is handled by one row kernel: a row of W is first decoded
  * into (column, fp32 value) pairs in per-thread scratch - this is where
  * fp16 is widened and BSR/2:4 padding is dropped - and then multiplied with
- * X. The decoding is O(nnz of the row) once per row, while the product is
- * O(nnz * N), so one compute loop serves three layouts at little cost.
+ * X. Decoding costs O(stored elements of the row) once per row (once per
+ * NS columns of Y in the strided path), while the product is O(nnz * N), so
+ * one compute loop serves three layouts at little cost.
  * Stored zeros (inside BSR blocks, 2:4 filler) are skipped: they add
  * nothing for finite X.
  */
@@ -27,7 +28,7 @@ enum { NT = 1024 };
 typedef struct spmm_job {
     const sp_sparse_matrix *w;
     const sp_spmm_args *a;
-    int64_t m, k;
+    int64_t m;
     const int32_t *order; /* CSR: longest rows first (load balance); else NULL */
     int64_t chunk;        /* rows taken from `next` at a time */
     atomic_llong next;
@@ -318,7 +319,7 @@ int sp_spmm_cpu(const sp_sparse_matrix *w, const sp_spmm_args *a, char *err, siz
                     "CPU SpMM: out of memory for %d x %zu bytes of scratch", nth, per);
     }
 
-    spmm_job job = {.w = w, .a = a, .m = m, .k = k,
+    spmm_job job = {.w = w, .a = a, .m = m,
                     .order = w->kind == SP_SPARSE_CSR ? w->u.csr.row_order : NULL};
     /* About 8 chunks per thread: small enough to even out ragged rows,
      * large enough that the shared counter is not contended. */
