@@ -9,9 +9,11 @@
 
 #include <string.h>
 
-/* x86 hosts with F16C convert 8 values per instruction; the hardware rounds
- * to nearest even and quiets NaNs exactly like sp_f32_to_f16, so results are
- * bit-identical to the portable path (chosen at run time, per call). */
+/* x86 hosts with F16C convert float -> fp16 8 values per instruction; the
+ * hardware rounds to nearest even and quiets NaNs exactly like
+ * sp_f32_to_f16, so results are bit-identical to the portable path (chosen
+ * at run time). fp16 -> float stays portable: the hardware would quiet
+ * signalling NaNs that sp_f16_to_f32 keeps. */
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
 #include <immintrin.h>
@@ -47,14 +49,6 @@ __attribute__((target("avx,f16c"))) static void f32_to_f16_hw(const float *x, ui
         y[i] = sp_f32_to_f16(x[i]);
 }
 
-__attribute__((target("avx,f16c"))) static void f16_to_f32_hw(const uint16_t *x, float *y, int64_t n)
-{
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
-    for (; i < n; i++)
-        y[i] = sp_f16_to_f32(x[i]);
-}
 #endif
 
 static int cast_to(const sp_node *n, const sp_graph *g)
@@ -137,12 +131,6 @@ static void cast_range(void *arg, int64_t b, int64_t e)
     if (from == SPRUN_DTYPE_FLOAT16 && to == SPRUN_DTYPE_FLOAT) {
         const uint16_t *x = j->x;
         float *y = j->y;
-#ifdef HAVE_F16C_PATH
-        if (j->hw) {
-            f16_to_f32_hw(x + b, y + b, e - b);
-            return;
-        }
-#endif
         for (int64_t i = b; i < e; i++)
             y[i] = sp_f16_to_f32(x[i]);
         return;

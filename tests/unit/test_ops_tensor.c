@@ -1254,6 +1254,45 @@ static void test_cast(void **state)
     tg_free(&t);
 }
 
+/* Cast's fast fp16 path (F16C where the CPU has it) is bit-identical to
+ * runtime/half.h: every half value, and random float bit patterns (NaN
+ * payloads, subnormals, ties, overflow). */
+static void test_cast_fp16_bits(void **state)
+{
+    (void)state;
+    tg t;
+    uint16_t *all = malloc(65536 * sizeof *all);
+    for (int i = 0; i < 65536; i++)
+        all[i] = (uint16_t)i;
+    const uint32_t *f = cast_run1(&t, SPRUN_DTYPE_FLOAT16, SPRUN_DTYPE_FLOAT, all, 65536);
+    for (int i = 0; i < 65536; i++) {
+        float r = sp_f16_to_f32((uint16_t)i);
+        uint32_t rb;
+        memcpy(&rb, &r, 4);
+        if (f[i] != rb)
+            fail_msg("half 0x%04x -> 0x%08x, expected 0x%08x", i, f[i], rb);
+    }
+    tg_free(&t);
+    free(all);
+    const int64_t n = 200003;
+    uint32_t *bits = malloc((size_t)n * sizeof *bits);
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t b = rng_u32();
+        if (i % 3 == 0) /* around the fp16 range, ties included */
+            b = (b & 0x80001fffu) | ((uint32_t)(100 + rng_u32() % 60) << 23) | ((i & 1) ? 0x1000u : 0u);
+        bits[i] = b;
+    }
+    const uint16_t *h = cast_run1(&t, SPRUN_DTYPE_FLOAT, SPRUN_DTYPE_FLOAT16, bits, n);
+    for (int64_t i = 0; i < n; i++) {
+        float v;
+        memcpy(&v, &bits[i], 4);
+        if (h[i] != sp_f32_to_f16(v))
+            fail_msg("float 0x%08x -> 0x%04x, expected 0x%04x", bits[i], h[i], sp_f32_to_f16(v));
+    }
+    tg_free(&t);
+    free(bits);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Constant, ConstantOfShape, Range, Trilu                                   */
 /* ------------------------------------------------------------------------ */
@@ -1593,6 +1632,7 @@ int main(void)
         cmocka_unit_test(test_slice),
         cmocka_unit_test(test_gather),
         cmocka_unit_test(test_cast),
+        cmocka_unit_test(test_cast_fp16_bits),
         cmocka_unit_test(test_constant_range_trilu),
         cmocka_unit_test(test_reshape_chain_folds),
         cmocka_unit_test(test_threaded),
