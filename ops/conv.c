@@ -3,18 +3,19 @@
  *
  * Lowering, per batch item and group:
  *   - 1x1, stride 1, no padding: Y_g = W_g * X_g straight from the input
- *     (X_g viewed as [Cg, spatial]), one cblas_sgemm, no copy;
+ *     (X_g viewed as [Cg, spatial]), a tiled GEMM, no copy;
  *   - depthwise (group > 1, one input channel per group), 1-D/2-D: a direct
  *     kernel parallel over output channels (kernels/cpu/nn_cpu.c);
- *   - otherwise im2col into ctx->scratch and one cblas_sgemm.
+ *   - otherwise im2col into ctx->scratch and GEMM, tiled over the pool's
+ *     threads by output columns (each tile im2cols, multiplies and finishes
+ *     its own block) or, for few columns, by output channels.
  * The bias, a fused residual (exact output shape) and the fused activation
- * are applied in one sweep after each GEMM; a residual that shares the
+ * are applied per tile right after its GEMM; a residual that shares the
  * output's buffer is accumulated by the GEMM itself (beta = 1).
  */
 #include "kernels/cpu/nn_cpu.h"
 #include "ops/op.h"
 
-#include <cblas.h>
 #include <string.h>
 
 /* Input slots other than the fused residual. */
@@ -187,18 +188,18 @@ static int conv_run_f32(const sp_node *n, const sp_tensor *in, int n_in, sp_tens
     const int accumulate = e.res && e.res == (const float *)Y;
     if (accumulate)
         e.res = NULL;
-    sp_nn_blas_threads(ctx->nthreads);
+    const float beta = accumulate ? 1.f : 0.f;
     for (int64_t nb = 0; nb < cg.nb; nb++) {
         for (int64_t gi = 0; gi < cg.group; gi++) {
-            const float *xg = X + nb * xsz + gi * cg.cg * (xsz / cg.c);
-            const float *bm = direct ? xg : col;
-            if (!direct)
-                sp_im2col(ctx, xg, cg.cg, &cg.w, col);
+            const float *xg = X + nb * xsz + gi * cg.cg * (xsz / cg.c), *wg = W + gi * cg.mg * K;
             float *yg = Y + (nb * cg.m + gi * cg.mg) * cg.ncol;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cg.mg, (int)cg.ncol, (int)K, 1.f,
-                        W + gi * cg.mg * K, (int)K, bm, (int)cg.ncol, accumulate ? 1.f : 0.f, yg, (int)cg.ncol);
-            if (sp_epi_active(&e))
-                sp_epi_parallel(ctx, &e, yg, cg.mg, cg.ncol, (nb * cg.m + gi * cg.mg) * cg.ncol, gi * cg.mg);
+            const int64_t base = (nb * cg.m + gi * cg.mg) * cg.ncol, row0 = gi * cg.mg;
+            if (direct) {
+                sp_gemm_args ga = {0, 0, cg.mg, cg.ncol, K, 1.f, wg, K, xg, cg.ncol, beta, yg, cg.ncol, &e, base, row0};
+                sp_gemm_par(ctx, &ga);
+            } else {
+                sp_conv_im2col_gemm(ctx, xg, cg.cg, &cg.w, wg, cg.mg, col, yg, beta, &e, base, row0);
+            }
         }
     }
     return 0;

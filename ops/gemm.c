@@ -7,10 +7,13 @@
  * broadcast); when B has no batch (the Linear-layer case) every batch of A
  * folds into one GEMM with batch*M rows.
  *
+ * GEMMs are tiled over the pool (kernels/cpu/nn_cpu.h: sp_gemm_par);
+ * batched MatMuls with at least one batch per thread run one batch per task.
+ *
  * Fusion: a residual input (the fusion pass appends it; a MatMul's bias is a
  * residual of shape [N]) of the output's shape or of its trailing dims, then
- * the activation, in one sweep after the GEMM; a residual that shares the
- * output's buffer is accumulated by the GEMM itself.
+ * the activation, applied per tile right after its GEMM; a residual that
+ * shares the output's buffer is accumulated by the GEMM itself.
  */
 #include "kernels/cpu/nn_cpu.h"
 #include "ops/op.h"
@@ -142,17 +145,9 @@ static int gemm_run_f32(const sp_node *n, const sp_tensor *in, int n_in, sp_tens
             }
         }
     }
-    if (d.k == 0) {
-        if (!C && !accumulate)
-            memset(Y, 0, sizeof(float) * (size_t)(d.m * d.n));
-    } else {
-        sp_nn_blas_threads(ctx->nthreads);
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)d.m,
-                    (int)d.n, (int)d.k, alpha, in[0].data, ta ? (int)d.m : (int)d.k, in[1].data,
-                    tb ? (int)d.k : (int)d.n, (C || accumulate) ? 1.f : 0.f, Y, (int)d.n);
-    }
-    if (sp_epi_active(&e))
-        sp_epi_parallel(ctx, &e, Y, d.m, d.n, 0, 0);
+    sp_gemm_args ga = {ta, tb, d.m, d.n, d.k, alpha, in[0].data, ta ? d.m : d.k, in[1].data, tb ? d.k : d.n,
+                       (C || accumulate) ? 1.f : 0.f, Y, d.n, &e, 0, 0};
+    sp_gemm_par(ctx, &ga);
     return 0;
 }
 
@@ -234,6 +229,42 @@ static int matmul_infer(sp_graph *g, sp_node *n, sp_err *err)
     return 0;
 }
 
+/* Offsets of batch bi's A and B matrices (broadcast batch dims stride 0). */
+static void mm_batch_offsets(const mm_dims *d, int64_t bi, int64_t *ao, int64_t *bo)
+{
+    *ao = *bo = 0;
+    for (int i = d->nbr - 1; i >= 0; i--) {
+        const int64_t ix = bi % d->bd[i];
+        bi /= d->bd[i];
+        *ao += ix * d->as[i];
+        *bo += ix * d->bs[i];
+    }
+}
+
+typedef struct mm_batch_args {
+    const mm_dims *d;
+    const float *a, *b;
+    float *y;
+    float beta;
+    const sp_epi *e;
+} mm_batch_args;
+
+/* Batches over the pool, one single-threaded GEMM + epilogue each. */
+static void mm_batch_range(void *arg, int64_t b0, int64_t b1)
+{
+    const mm_batch_args *a = arg;
+    const mm_dims *d = a->d;
+    for (int64_t bi = b0; bi < b1; bi++) {
+        int64_t ao, bo;
+        mm_batch_offsets(d, bi, &ao, &bo);
+        float *y = a->y + bi * d->m * d->n;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d->m, (int)d->n, (int)d->k, 1.f, a->a + ao,
+                    (int)d->k, a->b + bo, (int)d->n, a->beta, y, (int)d->n);
+        if (sp_epi_active(a->e))
+            sp_epi_rows(a->e, y, d->m, d->n, d->n, bi * d->m * d->n, 0);
+    }
+}
+
 static int matmul_run_f32(const sp_node *n, const sp_tensor *in, int n_in, sp_tensor *out, int n_out,
                           const sp_cpu_ctx *ctx, sp_err *err)
 {
@@ -250,36 +281,26 @@ static int matmul_run_f32(const sp_node *n, const sp_tensor *in, int n_in, sp_te
     if (accumulate)
         e.res = NULL;
     const float beta = accumulate ? 1.f : 0.f;
-    sp_nn_blas_threads(ctx->nthreads);
 
     int b_batched = 0;
     for (int i = 0; i < d.nbr; i++)
         b_batched |= d.bs[i] != 0;
-    if (d.k == 0) {
-        if (!accumulate)
-            memset(Y, 0, sizeof(float) * (size_t)(d.nbatch * d.m * d.n));
-    } else if (!b_batched) { /* A's batches fold into M (A is never broadcast here) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(d.nbatch * d.m), (int)d.n, (int)d.k, 1.f, A,
-                    (int)d.k, B, (int)d.n, beta, Y, (int)d.n);
+    if (!b_batched || d.k == 0) { /* A's batches fold into M (A is never broadcast here) */
+        sp_gemm_args ga = {0, 0, d.nbatch * d.m, d.n, d.k, 1.f, A, d.k, B, d.n, beta, Y, d.n, &e, 0, 0};
+        sp_gemm_par(ctx, &ga);
+    } else if (ctx->pool && ctx->nthreads > 1 && d.nbatch >= ctx->nthreads) {
+        mm_batch_args a = {&d, A, B, Y, beta, &e};
+        sp_nn_blas_threads(1);
+        sp_parallel_for(ctx, d.nbatch, 1, mm_batch_range, &a);
     } else {
-        int64_t idx[SP_MAX_RANK] = {0};
-        int64_t ao = 0, bo = 0;
         for (int64_t bi = 0; bi < d.nbatch; bi++) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d.m, (int)d.n, (int)d.k, 1.f, A + ao,
-                        (int)d.k, B + bo, (int)d.n, beta, Y + bi * d.m * d.n, (int)d.n);
-            for (int i = d.nbr - 1; i >= 0; i--) { /* odometer over the batch dims */
-                ao += d.as[i];
-                bo += d.bs[i];
-                if (++idx[i] < d.bd[i])
-                    break;
-                ao -= d.as[i] * d.bd[i];
-                bo -= d.bs[i] * d.bd[i];
-                idx[i] = 0;
-            }
+            int64_t ao, bo;
+            mm_batch_offsets(&d, bi, &ao, &bo);
+            sp_gemm_args ga = {0, 0, d.m, d.n, d.k, 1.f, A + ao, d.k, B + bo, d.n, beta, Y + bi * d.m * d.n, d.n,
+                               &e, bi * d.m * d.n, 0};
+            sp_gemm_par(ctx, &ga);
         }
     }
-    if (sp_epi_active(&e))
-        sp_epi_parallel(ctx, &e, Y, d.nbatch * d.m, d.n, 0, 0);
     return 0;
 }
 

@@ -368,35 +368,16 @@ void sp_epi_rows(const sp_epi *e, float *y, int64_t rows, int64_t len, int64_t l
             epi_row(e, yr, len, b, NULL, len);
             continue;
         }
-        const int64_t flat = base + r * len;
-        if (e->res_n % len == 0) {
-            epi_row(e, yr, len, b, e->res + flat % e->res_n, len);
-        } else if (len % e->res_n == 0) {
+        const int64_t flat = base + r * ld, off = flat % e->res_n;
+        if (off + len <= e->res_n) {
+            epi_row(e, yr, len, b, e->res + off, len);
+        } else if (off == 0 && len % e->res_n == 0) {
             epi_row(e, yr, len, b, e->res, e->res_n);
         } else { /* generic period */
             for (int64_t j = 0; j < len; j++)
                 yr[j] = sp_act_apply(e->act, yr[j] + b + e->res[(flat + j) % e->res_n], e->alpha, e->beta);
         }
     }
-}
-
-typedef struct epi_par {
-    const sp_epi *e;
-    float *y;
-    int64_t len, base, row0;
-} epi_par;
-
-static void epi_par_range(void *arg, int64_t r0, int64_t r1)
-{
-    const epi_par *p = arg;
-    sp_epi_rows(p->e, p->y + r0 * p->len, r1 - r0, p->len, p->len, p->base + r0 * p->len, p->row0 + r0);
-}
-
-void sp_epi_parallel(const sp_cpu_ctx *ctx, const sp_epi *e, float *y, int64_t rows, int64_t len, int64_t base,
-                     int64_t row0)
-{
-    epi_par p = {e, y, len, base, row0};
-    sp_nn_par_rows(ctx, rows, len, epi_par_range, &p);
 }
 
 int sp_nn_check_residual(const sp_graph *g, const sp_node *n, const sp_shape *out, int allow_suffix, sp_err *err)
@@ -433,68 +414,188 @@ int sp_nn_check_residual(const sp_graph *g, const sp_node *n, const sp_shape *ou
 /* im2col                                                                    */
 /* ------------------------------------------------------------------------ */
 
-typedef struct im2col_args {
-    const float *x;
-    const sp_win *w;
-    float *col;
-} im2col_args;
-
-static void im2col_range(void *arg, int64_t r0, int64_t r1)
+/* Rows [r0, r1) of the im2col matrix, columns [c0, c1) (column q is output
+ * position (od*OH + oh)*OW + ow), into dst with row stride ld. */
+static void im2col_block(const float *x, const sp_win *w, int64_t r0, int64_t r1, int64_t c0, int64_t c1, float *dst,
+                         int64_t ld)
 {
-    const im2col_args *a = arg;
-    const sp_win *w = a->w;
     const int64_t KD = w->k[0], KH = w->k[1], KW = w->k[2];
     const int64_t ID = w->in[0], IH = w->in[1], IW = w->in[2];
-    const int64_t OD = w->out[0], OH = w->out[1], OW = w->out[2];
-    const int64_t ncol = OD * OH * OW;
+    const int64_t OH = w->out[1], OW = w->out[2];
     for (int64_t r = r0; r < r1; r++) {
         int64_t kw = r % KW, t = r / KW;
         int64_t kh = t % KH;
         t /= KH;
         int64_t kd = t % KD, c = t / KD;
-        float *dst = a->col + r * ncol;
-        const float *xc = a->x + c * ID * IH * IW;
+        float *drow = dst + (r - r0) * ld - c0;
+        const float *xc = x + c * ID * IH * IW;
         const int64_t iw0 = kw * w->d[2] - w->pb[2];
         int64_t lo, hi; /* ow range whose iw = ow*s + iw0 lies in [0, IW) */
         valid_range(iw0, w->s[2], IW, OW, &lo, &hi);
-        for (int64_t od = 0; od < OD; od++) {
+        for (int64_t q = c0; q < c1;) {
+            const int64_t orow = q / OW, ow0 = q % OW, ow1 = min64(OW, ow0 + (c1 - q));
+            const int64_t od = orow / OH, oh = orow % OH;
             const int64_t id = od * w->s[0] - w->pb[0] + kd * w->d[0];
-            if (id < 0 || id >= ID) {
-                memset(dst, 0, sizeof(float) * (size_t)(OH * OW));
-                dst += OH * OW;
-                continue;
-            }
-            for (int64_t oh = 0; oh < OH; oh++, dst += OW) {
-                const int64_t ih = oh * w->s[1] - w->pb[1] + kh * w->d[1];
-                if (ih < 0 || ih >= IH) {
-                    memset(dst, 0, sizeof(float) * (size_t)OW);
-                    continue;
-                }
+            const int64_t ih = oh * w->s[1] - w->pb[1] + kh * w->d[1];
+            float *d = drow + q - ow0; /* d[ow] is column (orow, ow) */
+            if (id < 0 || id >= ID || ih < 0 || ih >= IH) {
+                for (int64_t ow = ow0; ow < ow1; ow++)
+                    d[ow] = 0.f;
+            } else {
                 const float *src = xc + (id * IH + ih) * IW + iw0;
-                for (int64_t ow = 0; ow < lo; ow++)
-                    dst[ow] = 0.f;
+                const int64_t a = max64(lo, ow0), b = max64(a, min64(hi, ow1));
+                for (int64_t ow = ow0; ow < a; ow++)
+                    d[ow] = 0.f;
                 if (w->s[2] == 1)
-                    memcpy(dst + lo, src + lo, sizeof(float) * (size_t)(hi - lo));
-                else if (w->s[2] == 2)
-                    for (int64_t ow = lo; ow < hi; ow++)
-                        dst[ow] = src[ow * 2];
+                    memcpy(d + a, src + a, sizeof(float) * (size_t)(b - a));
                 else
-                    for (int64_t ow = lo; ow < hi; ow++)
-                        dst[ow] = src[ow * w->s[2]];
-                for (int64_t ow = hi; ow < OW; ow++)
-                    dst[ow] = 0.f;
+                    for (int64_t ow = a; ow < b; ow++)
+                        d[ow] = src[ow * w->s[2]];
+                for (int64_t ow = b; ow < ow1; ow++)
+                    d[ow] = 0.f;
             }
+            q += ow1 - ow0;
         }
     }
 }
 
+typedef struct im2col_args {
+    const float *x;
+    const sp_win *w;
+    float *col;
+    int64_t ncol;
+} im2col_args;
+
+static void im2col_range(void *arg, int64_t r0, int64_t r1)
+{
+    const im2col_args *a = arg;
+    im2col_block(a->x, a->w, r0, r1, 0, a->ncol, a->col + r0 * a->ncol, a->ncol);
+}
+
 void sp_im2col(const sp_cpu_ctx *ctx, const float *x, int64_t cg, const sp_win *w, float *col)
 {
-    im2col_args a = {x, w, col};
     const int64_t rows = cg * w->k[0] * w->k[1] * w->k[2];
     const int64_t ncol = w->out[0] * w->out[1] * w->out[2];
+    im2col_args a = {x, w, col, ncol};
     int64_t grain = 32768 / (ncol > 0 ? ncol : 1);
     sp_parallel_for(ctx, rows, grain < 1 ? 1 : grain, im2col_range, &a);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tiled GEMM: one single-threaded sgemm + epilogue per tile, tiles over the  */
+/* pool (OpenBLAS's own threads would spin beside ours between calls)        */
+/* ------------------------------------------------------------------------ */
+
+/* Tiles for an m x n product over nthreads: columns when each thread gets
+ * >= 32 of them, else rows when each gets >= 8, else one tile. */
+static int64_t gemm_tiles(int64_t m, int64_t n, int nthreads, int *by_cols)
+{
+    *by_cols = 1;
+    if (nthreads <= 1)
+        return 1;
+    if (n / nthreads >= 32)
+        return n / 32 < 2 * nthreads ? n / 32 : 2 * nthreads;
+    *by_cols = 0;
+    if (m / nthreads >= 8)
+        return m / 8 < 2 * nthreads ? m / 8 : 2 * nthreads;
+    return 1;
+}
+
+static void tile_bounds(int64_t total, int64_t ntile, int64_t t, int64_t *b, int64_t *e)
+{
+    *b = total * t / ntile;
+    *e = total * (t + 1) / ntile;
+}
+
+typedef struct gemm_tile_args {
+    const sp_gemm_args *g;
+    int64_t ntile;
+    int by_cols;
+} gemm_tile_args;
+
+static void gemm_tile_range(void *arg, int64_t t0, int64_t t1)
+{
+    const gemm_tile_args *a = arg;
+    const sp_gemm_args *g = a->g;
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t r0 = 0, r1 = g->m, c0 = 0, c1 = g->n;
+        if (a->by_cols)
+            tile_bounds(g->n, a->ntile, t, &c0, &c1);
+        else
+            tile_bounds(g->m, a->ntile, t, &r0, &r1);
+        if (r1 <= r0 || c1 <= c0)
+            continue;
+        const float *A = g->ta ? g->a + r0 : g->a + r0 * g->lda;
+        const float *B = g->tb ? g->b + c0 * g->ldb : g->b + c0;
+        float *C = g->c + r0 * g->ldc + c0;
+        if (g->k > 0)
+            cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans, g->tb ? CblasTrans : CblasNoTrans,
+                        (int)(r1 - r0), (int)(c1 - c0), (int)g->k, g->alpha, A, (int)g->lda, B, (int)g->ldb, g->beta,
+                        C, (int)g->ldc);
+        else if (g->beta == 0.f)
+            for (int64_t i = 0; i < r1 - r0; i++)
+                memset(C + i * g->ldc, 0, sizeof(float) * (size_t)(c1 - c0));
+        if (g->e && sp_epi_active(g->e))
+            sp_epi_rows(g->e, C, r1 - r0, c1 - c0, g->ldc, g->epi_base + r0 * g->ldc + c0, g->epi_row0 + r0);
+    }
+}
+
+void sp_gemm_par(const sp_cpu_ctx *ctx, const sp_gemm_args *g)
+{
+    gemm_tile_args a = {g, 1, 1};
+    a.ntile = gemm_tiles(g->m, g->n, ctx->pool ? ctx->nthreads : 1, &a.by_cols);
+    sp_nn_blas_threads(1);
+    sp_parallel_for(ctx, a.ntile, 1, gemm_tile_range, &a);
+}
+
+/* Conv tiles over output columns: each tile im2cols its own columns into
+ * its slice of the scratch, multiplies and applies the epilogue while the
+ * block is in cache. */
+typedef struct conv_tile_args {
+    const float *x, *wt;
+    const sp_win *w;
+    int64_t k, m, ncol, ntile;
+    float *col, *y;
+    float beta;
+    const sp_epi *e;
+    int64_t epi_base, epi_row0;
+} conv_tile_args;
+
+static void conv_tile_range(void *arg, int64_t t0, int64_t t1)
+{
+    const conv_tile_args *a = arg;
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t c0, c1;
+        tile_bounds(a->ncol, a->ntile, t, &c0, &c1);
+        if (c1 <= c0)
+            continue;
+        float *col = a->col + a->k * c0;
+        im2col_block(a->x, a->w, 0, a->k, c0, c1, col, c1 - c0);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)a->m, (int)(c1 - c0), (int)a->k, 1.f, a->wt,
+                    (int)a->k, col, (int)(c1 - c0), a->beta, a->y + c0, (int)a->ncol);
+        if (sp_epi_active(a->e))
+            sp_epi_rows(a->e, a->y + c0, a->m, c1 - c0, a->ncol, a->epi_base + c0, a->epi_row0);
+    }
+}
+
+void sp_conv_im2col_gemm(const sp_cpu_ctx *ctx, const float *x, int64_t cg, const sp_win *w, const float *wt,
+                         int64_t m, float *col, float *y, float beta, const sp_epi *e, int64_t epi_base,
+                         int64_t epi_row0)
+{
+    const int64_t k = cg * w->k[0] * w->k[1] * w->k[2];
+    const int64_t ncol = w->out[0] * w->out[1] * w->out[2];
+    int by_cols;
+    int64_t ntile = gemm_tiles(m, ncol, ctx->pool ? ctx->nthreads : 1, &by_cols);
+    if (by_cols) {
+        conv_tile_args a = {x, wt, w, k, m, ncol, ntile, col, y, beta, e, epi_base, epi_row0};
+        sp_nn_blas_threads(1);
+        sp_parallel_for(ctx, ntile, 1, conv_tile_range, &a);
+        return;
+    }
+    /* Few columns (late layers): one shared im2col, tiles over rows. */
+    sp_im2col(ctx, x, cg, w, col);
+    sp_gemm_args g = {0, 0, m, ncol, k, 1.f, wt, k, col, ncol, beta, y, ncol, e, epi_base, epi_row0};
+    sp_gemm_par(ctx, &g);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -174,13 +174,11 @@ static inline int sp_epi_active(const sp_epi *e)
     return e->bias || e->res || e->act != SP_ACT_NONE;
 }
 
-/* Applies the epilogue to a rows x len block starting at flat offset `base`
- * of the output (y points at that block), rows stride ld. */
+/* Applies the epilogue to a rows x len block of the output, rows ld apart
+ * (y points at the block); element (r, j) has flat output index
+ * base + r*ld + j (the residual's index modulo res_n); row r's bias is
+ * bias[row0 + r]. */
 void sp_epi_rows(const sp_epi *e, float *y, int64_t rows, int64_t len, int64_t ld, int64_t base, int64_t row0);
-
-/* sp_epi_rows over a contiguous rows x len block, rows split over threads. */
-void sp_epi_parallel(const sp_cpu_ctx *ctx, const sp_epi *e, float *y, int64_t rows, int64_t len, int64_t base,
-                     int64_t row0);
 
 /* Fills e from n->fusion and the inputs (res_n from the residual's numel). */
 void sp_epi_from_fusion(sp_epi *e, const sp_node *n, const sp_tensor *in, int n_in);
@@ -190,7 +188,37 @@ void sp_epi_from_fusion(sp_epi *e, const sp_node *n, const sp_tensor *in, int n_
  * 1s (scalar, [N], [M, N] per batch...). */
 int sp_nn_check_residual(const sp_graph *g, const sp_node *n, const sp_shape *out, int allow_suffix, sp_err *err);
 
-/* --- kernels ---------------------------------------------------------------- */
+/* --- kernels ----------------------------------------------------------------
+ * BLAS threading: the pool drives every parallel GEMM (tiles of one
+ * single-threaded cblas_sgemm each, epilogue applied per tile while hot);
+ * OpenBLAS is kept at one thread, so its idle workers never spin beside
+ * the pool's between calls. */
+
+typedef struct sp_gemm_args {
+    int ta, tb;            /* op(A) = A^T / op(B) = B^T */
+    int64_t m, n, k;
+    float alpha;
+    const float *a;
+    int64_t lda;
+    const float *b;
+    int64_t ldb;
+    float beta;
+    float *c;
+    int64_t ldc;
+    const sp_epi *e;       /* NULL: none */
+    int64_t epi_base;      /* flat output index of c[0] */
+    int64_t epi_row0;      /* bias index of row 0 */
+} sp_gemm_args;
+
+/* Row-major C = alpha * op(A) op(B) + beta * C, then e, tiled over the pool. */
+void sp_gemm_par(const sp_cpu_ctx *ctx, const sp_gemm_args *g);
+
+/* Conv as im2col + GEMM for one batch item and group: x [Cg, ID, IH, IW],
+ * wt [m, Cg*KD*KH*KW], y [m, OD*OH*OW] (beta 1 accumulates into y), col
+ * scratch of Cg*KD*KH*KW * OD*OH*OW floats, epilogue e. */
+void sp_conv_im2col_gemm(const sp_cpu_ctx *ctx, const float *x, int64_t cg, const sp_win *w, const float *wt,
+                         int64_t m, float *col, float *y, float beta, const sp_epi *e, int64_t epi_base,
+                         int64_t epi_row0);
 
 /* im2col of one group: x is [Cg, ID, IH, IW], col [Cg*KD*KH*KW, OD*OH*OW]. */
 void sp_im2col(const sp_cpu_ctx *ctx, const float *x, int64_t cg, const sp_win *w, float *col);

@@ -416,7 +416,10 @@ static void test_conv(void **state)
         {"depthwise 1-D", 1, 1, 4, 4, 4, {20}, {3}, {1}, {2}, {1, 1}, NULL, 1, 0, 0, 1, 0},
         {"conv 3-D", 3, 1, 2, 3, 1, {5, 6, 7}, {2, 3, 3}, {1, 2, 1}, {1, 1, 2}, {1, 0, 1, 0, 1, 2}, NULL, 1, 0, 0, 1, 0},
         {"conv fp16", 2, 1, 3, 4, 1, {8, 8}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, NULL, 1, 0, 0, 1, 1},
-        {"conv larger (threads)", 2, 1, 16, 32, 1, {28, 28}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, NULL, 1, 1, 1, 1, 0},
+        {"conv larger (column tiles)", 2, 1, 16, 32, 1, {28, 28}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, NULL, 1, 1, 1, 1, 0},
+        {"conv few columns (row tiles)", 2, 1, 16, 48, 1, {5, 5}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, NULL, 1, 1, 1, 1, 0},
+        {"1x1 few columns (row tiles)", 2, 2, 24, 40, 1, {4, 5}, {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}, NULL, 1, 1, 1, 1, 0},
+        {"conv batch 2 groups 2 tiles", 2, 2, 8, 16, 2, {17, 15}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, NULL, 1, 1, 1, 1, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_conv_case(&cases[i]);
@@ -504,7 +507,7 @@ static void test_conv_errors(void **state)
 static void test_gemm(void **state)
 {
     (void)state;
-    const int64_t M = 5, K = 7, N = 6;
+    const int64_t M = 5, K = 7, N = 100; /* N: column tiles on the 3-thread pool */
     /* C shapes: none, scalar [], [1], [N], [1,N], [M,1], [M,N] */
     const int c_rank[] = {-1, 0, 1, 1, 2, 2, 2};
     const int64_t c_dims[][2] = {{0, 0}, {0, 0}, {1, 0}, {N, 0}, {1, N}, {M, 1}, {M, N}};
@@ -529,7 +532,7 @@ static void test_gemm(void **state)
                     sp_node_set_attr_float(n, "alpha", alpha);
                     if (bi != 0)
                         sp_node_set_attr_float(n, "beta", beta);
-                    double ref[5 * 6];
+                    double ref[5 * 100];
                     for (int64_t i = 0; i < M; i++)
                         for (int64_t j = 0; j < N; j++) {
                             double s = 0;
@@ -558,7 +561,7 @@ static void test_gemm(void **state)
 static void test_gemm_matmul_fused(void **state)
 {
     (void)state;
-    const int64_t B = 3, M = 4, K = 9, N = 10;
+    const int64_t B = 3, M = 4, K = 9, N = 230; /* N: column tiles on the 3-thread pool */
     for (int op = 0; op < 2; op++)
         for (int full = 0; full < 2; full++) {
             tg t;
