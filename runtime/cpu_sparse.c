@@ -256,7 +256,7 @@ int sp_cpu_sparse_run(const sp_node *n, const sp_sparse_matrix *w, const sp_tens
     char msg[256] = "";
     int r = sp_nn_residual_index(n, n_in);
     const float *bias = n_in > 2 && r != 2 && in[2].data ? in[2].data : NULL;
-    sp_spmm_args a = {.nthreads = ctx->nthreads};
+    sp_spmm_args a = {.nthreads = ctx->nthreads, .pool = ctx};
     int64_t m = w->kind == SP_SPARSE_CSR ? w->u.csr.m : w->kind == SP_SPARSE_BSR ? w->u.bsr.m : w->u.s24.m;
     int64_t k = w->kind == SP_SPARSE_CSR ? w->u.csr.k : w->kind == SP_SPARSE_BSR ? w->u.bsr.k : w->u.s24.k;
     if (!strcmp(n->op_type, "Conv")) {

@@ -17,6 +17,8 @@
 #include "sprun.h"
 
 #include <pthread.h>
+
+#include "ops/op.h"
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,6 +274,16 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* sp_parallel_for body: runs workers [b, e); each drains the shared row
+ * counter, so a pool thread that gets two workers just runs the second on
+ * an already-drained job. */
+static void run_workers(void *arg, int64_t b, int64_t e)
+{
+    spmm_worker *wk = arg;
+    for (int64_t t = b; t < e; t++)
+        worker_main(&wk[t]);
+}
+
 int sp_spmm_cpu(const sp_sparse_matrix *w, const sp_spmm_args *a, char *err, size_t errlen)
 {
     if (!w || !a)
@@ -333,6 +345,13 @@ int sp_spmm_cpu(const sp_sparse_matrix *w, const sp_spmm_args *a, char *err, siz
         wk[t].acc = (float *)p; /* first: float alignment guaranteed by malloc */
         wk[t].vals = (float *)(p + NT * sizeof(float));
         wk[t].cols = (int32_t *)(p + NT * sizeof(float) + (size_t)(maxlen ? maxlen : 1) * sizeof(float));
+    }
+    if (a->pool && a->pool->pool) {
+        sp_parallel_for(a->pool, nth, 1, run_workers, wk);
+        free(tid);
+        free(scratch);
+        free(wk);
+        return 0;
     }
     int started = 0;
     for (int t = 1; t < nth; t++) {

@@ -41,6 +41,10 @@ typedef struct sp_spmm_args {
     int act;                             /* sp_act */
     float alpha, beta;                   /* activation parameters (CLIP: min, max) */
     int nthreads;                        /* > 1: rows split over that many pthreads */
+    /* Optional: a CPU backend context whose persistent thread pool runs the
+     * workers (no thread creation per call: that costs tens of microseconds,
+     * more than a small layer's whole SpMM). NULL: pthreads per call. */
+    const struct sp_cpu_ctx *pool;
 } sp_spmm_args;
 
 /*
