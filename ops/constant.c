@@ -128,6 +128,8 @@ static int cos_infer(sp_graph *g, sp_node *n, sp_err *err)
             return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: negative dim %lld", SP_LABEL(n), (long long)sh[k]);
     const sp_value *t = sp_attr_tensor(n, "value");
     sp_shape s = sp_shape_make((int)cnt, sh);
+    if ((rc = sp_check_numel(n, &s, err)))
+        return rc;
     sp_node_set_out(g, n, 0, t ? t->dtype : SPRUN_DTYPE_FLOAT, &s);
     return 0;
 }
@@ -183,9 +185,11 @@ static int range_count(const sp_node *n, int dt, const void *s, const void *l, c
         if (c == 0)
             return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: delta is 0", SP_LABEL(n));
         /* ceil division, exact in integers */
-        int64_t span = b - a;
-        int64_t q = span / c;
-        if (span % c != 0 && ((span < 0) == (c < 0)))
+        int64_t span;
+        if (__builtin_sub_overflow(b, a, &span))
+            return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: range is too large", SP_LABEL(n));
+        int64_t q = c == -1 ? (span == INT64_MIN ? INT64_MAX : -span) : span / c;
+        if (c != -1 && span % c != 0 && ((span < 0) == (c < 0)))
             q++;
         *cnt = q > 0 ? q : 0;
     } else {
@@ -194,6 +198,8 @@ static int range_count(const sp_node *n, int dt, const void *s, const void *l, c
             return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: start/limit/delta must be finite, delta non-zero",
                               SP_LABEL(n));
         double q = ceil((b - a) / c);
+        if (q >= 72057594037927936.0) /* 2^56 */
+            return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: range is too large", SP_LABEL(n));
         *cnt = q > 0 ? (int64_t)q : 0;
     }
     return 0;
@@ -219,6 +225,8 @@ static int range_infer(sp_graph *g, sp_node *n, sp_err *err)
     if ((rc = range_count(n, dt, sp_node_const(g, n, 0), sp_node_const(g, n, 1), sp_node_const(g, n, 2), &cnt, err)))
         return rc;
     sp_shape s = {.rank = 1, .d = {cnt}};
+    if ((rc = sp_check_numel(n, &s, err)))
+        return rc;
     sp_node_set_out(g, n, 0, dt, &s);
     return 0;
 }

@@ -77,6 +77,13 @@ static int reshape_infer(sp_graph *g, sp_node *n, sp_err *err)
     }
     if (cnt < 0)
         return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: no target shape", SP_LABEL(n));
+    {
+        sp_shape t = sp_shape_make((int)cnt, sh);
+        for (int k = 0; k < t.rank; k++)
+            t.d[k] = t.d[k] < 0 ? 1 : t.d[k]; /* -1 and 0 are resolved below */
+        if ((rc = sp_check_numel(n, &t, err)))
+            return rc;
+    }
     const int allowzero = (int)sp_attr_int(n, "allowzero", 0);
     sp_shape out = {.rank = (int32_t)cnt};
     int neg = -1;
@@ -428,6 +435,8 @@ static int expand_infer(sp_graph *g, sp_node *n, sp_err *err)
         if (s.d[k] < 0)
             return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: negative dim %lld in the shape input", SP_LABEL(n),
                               (long long)s.d[k]);
+    if ((rc = sp_check_numel(n, &s, err)))
+        return rc;
     if ((rc = sp_shape_broadcast(&x->shape, &s, &out, err)))
         return sp_err_prefix(err, "%s", SP_LABEL(n));
     sp_node_set_out(g, n, 0, x->dtype, &out);
@@ -470,8 +479,11 @@ static int tile_infer(sp_graph *g, sp_node *n, sp_err *err)
     for (int k = 0; k < out.rank; k++) {
         if (rep[k] < 0)
             return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: negative repeat %lld", SP_LABEL(n), (long long)rep[k]);
-        out.d[k] *= rep[k];
+        if (__builtin_mul_overflow(out.d[k], rep[k], &out.d[k]))
+            return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: repeat %lld is too large", SP_LABEL(n), (long long)rep[k]);
     }
+    if ((rc = sp_check_numel(n, &out, err)))
+        return rc;
     sp_node_set_out(g, n, 0, x->dtype, &out);
     return 0;
 }

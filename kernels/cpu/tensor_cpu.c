@@ -283,6 +283,23 @@ void sp_par_for(const sp_cpu_ctx *ctx, int64_t n, int64_t grain, sp_range_fn fn,
     sp_parallel_for(ctx, n, grain, fn, arg);
 }
 
+int sp_check_numel(const sp_node *n, const sp_shape *s, sp_err *err)
+{
+    int64_t acc = 1;
+    for (int k = 0; k < s->rank; k++) {
+        if (s->d[k] < 0)
+            return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: negative dim %lld", SP_LABEL(n), (long long)s->d[k]);
+        if (s->d[k] == 0)
+            return 0;
+        if (__builtin_mul_overflow(acc, s->d[k], &acc) || acc >= (INT64_C(1) << 56)) {
+            char b[160];
+            return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: output shape %s is too large", SP_LABEL(n),
+                              sp_shape_str(s, b, sizeof b));
+        }
+    }
+    return 0;
+}
+
 void sp_outer_inner(const sp_shape *s, int axis, int64_t *outer, int64_t *inner)
 {
     int64_t o = 1, in = 1;

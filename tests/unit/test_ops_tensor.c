@@ -1610,6 +1610,44 @@ static void test_check_errors(void **state)
         assert_err(&t, SPRUN_ERR_UNSUPPORTED, "data-dependent shape: input 'start' of node 'n' is not constant");
         tg_free(&t);
     }
+    {
+        /* shapes read from data that would overflow size arithmetic */
+        tg t;
+        const int64_t big = INT64_C(1) << 40;
+        tg_init(&t, 17);
+        int in[2] = {cval(&t, "x", SPRUN_DTYPE_FLOAT, SH(1, D(4)), (float[]){1, 2, 3, 4}),
+                     cval(&t, "s", SPRUN_DTYPE_INT64, SH(1, D(3)), (int64_t[]){big, big, -1})};
+        node(&t, "Reshape", in, 2, 1);
+        assert_err(&t, SPRUN_ERR_SHAPE, "too large");
+        tg_free(&t);
+        tg_init(&t, 17);
+        in[0] = cval(&t, "x", SPRUN_DTYPE_FLOAT, SH(1, D(4)), (float[]){1, 2, 3, 4});
+        in[1] = cval(&t, "r", SPRUN_DTYPE_INT64, SH(1, D(1)), (int64_t[]){INT64_MAX / 2});
+        node(&t, "Tile", in, 2, 1);
+        assert_err(&t, SPRUN_ERR_SHAPE, "too large");
+        tg_free(&t);
+        tg_init(&t, 17);
+        in[0] = cval(&t, "s", SPRUN_DTYPE_INT64, SH(1, D(2)), (int64_t[]){big, big});
+        node(&t, "ConstantOfShape", in, 1, 1);
+        assert_err(&t, SPRUN_ERR_SHAPE, "too large");
+        tg_free(&t);
+        tg_init(&t, 17);
+        in[0] = cval(&t, "x", SPRUN_DTYPE_FLOAT, SH(1, D(4)), (float[]){1, 2, 3, 4});
+        in[1] = cval(&t, "s", SPRUN_DTYPE_INT64, SH(2, D(1), D(1)), (int64_t[]){big});
+        node(&t, "Expand", in, 2, 1);
+        assert_err(&t, SPRUN_ERR_SHAPE, NULL);
+        tg_free(&t);
+        int64_t lims[2][3] = {{INT64_MIN, INT64_MAX, 1}, {INT64_MAX, INT64_MIN, -1}};
+        for (int k = 0; k < 2; k++) {
+            tg_init(&t, 17);
+            int r[3] = {cval(&t, "a", SPRUN_DTYPE_INT64, SH(0), &lims[k][0]),
+                        cval(&t, "b", SPRUN_DTYPE_INT64, SH(0), &lims[k][1]),
+                        cval(&t, "c", SPRUN_DTYPE_INT64, SH(0), &lims[k][2])};
+            node(&t, "Range", r, 3, 1);
+            assert_err(&t, SPRUN_ERR_SHAPE, "too large");
+            tg_free(&t);
+        }
+    }
 }
 
 int main(void)
