@@ -57,7 +57,7 @@
 #include <stddef.h>
 
 /* Default-domain opsets whose semantics the ops implement. */
-#define SP_ONNX_MIN_OPSET 7
+#define SP_ONNX_MIN_OPSET 1
 #define SP_ONNX_MAX_OPSET 23
 
 /* Fill g (initialised by the caller with sp_graph_init) from an ONNX file.

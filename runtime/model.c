@@ -56,11 +56,16 @@ static int check_nodes(const sp_graph *g, sp_err *err)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         const sp_node *n = &g->nodes[i];
+        char label[256];
+        if (!n->dead && n->op->since_opset > g->opset)
+            return sp_err_set(err, SPRUN_ERR_UNSUPPORTED,
+                              "node %s: sprun implements %s from opset %d; the model imports opset %lld",
+                              sp_node_label(n, label, sizeof label), n->op_type, n->op->since_opset,
+                              (long long)g->opset);
         if (n->dead || !n->op->check)
             continue;
         int rc = n->op->check(g, n, err);
         if (rc != SPRUN_OK) {
-            char label[256];
             if (!strstr(err->msg, n->name))
                 sp_err_prefix(err, "node %s", sp_node_label(n, label, sizeof label));
             return rc;
