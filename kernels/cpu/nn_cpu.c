@@ -494,10 +494,10 @@ static int64_t gemm_tiles(int64_t m, int64_t n, int nthreads, int *by_cols)
     if (nthreads <= 1)
         return 1;
     if (n / nthreads >= 32)
-        return n / 32 < 2 * nthreads ? n / 32 : 2 * nthreads;
+        return n / 32 < nthreads ? n / 32 : nthreads;
     *by_cols = 0;
     if (m / nthreads >= 8)
-        return m / 8 < 2 * nthreads ? m / 8 : 2 * nthreads;
+        return m / 8 < nthreads ? m / 8 : nthreads;
     return 1;
 }
 
