@@ -133,6 +133,8 @@ static int cpu_run(struct sprun_session *s, sp_plan *p, const sprun_tensor *cons
     cpu_plan *cp = p->backend_plan;
     const sp_graph *g = &p->g;
     for (int i = 0; i < g->n_inputs; i++) {
+        if (g->values[g->inputs[i]].kind == SP_VAL_CONST)
+            continue; /* baked into this plan (shape-deciding input) */
         void *dst = value_ptr(p, cp, g->inputs[i]);
         if (dst && dst != inputs[i]->data)
             memcpy(dst, inputs[i]->data, inputs[i]->nbytes);

@@ -80,6 +80,10 @@ struct sp_plan {
     size_t arena_bytes;
     size_t scratch_bytes; /* max CPU scratch over nodes */
     int n_folded;
+    /* graph inputs (bit i = g.inputs[i]) whose values were baked in as
+     * constants because a shape depends on them; the plan is reused only
+     * for the same values */
+    unsigned promoted;
     /* outputs copied back to the host after each run */
     void **out_host;
     size_t *out_bytes;

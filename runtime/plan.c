@@ -141,7 +141,45 @@ done:
     return rc;
 }
 
+/* A graph input whose *values* decide a shape (a Reshape target, Slice
+ * starts, Unsqueeze axes fed at run time): when infer refuses node ni for a
+ * data-dependent shape and one of its non-constant inputs is a small integer
+ * graph input, returns that input's position in g->inputs, else -1. The plan
+ * is then rebuilt with that input's values as constants (and is reused only
+ * for the same values). */
+static int promotable_input(const sp_graph *g, const sp_node *n)
+{
+    for (int k = 0; k < n->n_in; k++) {
+        const sp_value *v = sp_node_in(g, n, k);
+        if (!v || v->kind != SP_VAL_INPUT || sp_shape_numel(&v->shape) > 4096)
+            continue;
+        if (v->dtype != SPRUN_DTYPE_INT64 && v->dtype != SPRUN_DTYPE_INT32 && v->dtype != SPRUN_DTYPE_BOOL &&
+            v->dtype != SPRUN_DTYPE_FLOAT && v->dtype != SPRUN_DTYPE_DOUBLE)
+            continue;
+        for (int i = 0; i < g->n_inputs; i++)
+            if (&g->values[g->inputs[i]] == v)
+                return i;
+    }
+    return -1;
+}
+
+static int build_once(const struct sprun_model *m, const sprun_tensor *const *inputs, unsigned promoted,
+                      sp_plan **out, int *promote, sp_err *err);
+
 int sp_plan_build(const struct sprun_model *m, const sprun_tensor *const *inputs, sp_plan **out, sp_err *err)
+{
+    unsigned promoted = 0;
+    for (;;) {
+        int want = -1;
+        int rc = build_once(m, inputs, promoted, out, &want, err);
+        if (rc == SPRUN_OK || want < 0 || want >= 16 || (promoted & (1u << want)))
+            return rc;
+        promoted |= 1u << want;
+    }
+}
+
+static int build_once(const struct sprun_model *m, const sprun_tensor *const *inputs, unsigned promoted,
+                      sp_plan **out, int *promote, sp_err *err)
 {
     *out = NULL;
     sp_plan *p = calloc(1, sizeof *p);
@@ -159,7 +197,18 @@ int sp_plan_build(const struct sprun_model *m, const sprun_tensor *const *inputs
         v->shape = sp_shape_make(inputs[i]->rank, inputs[i]->dims);
         if (i < 16)
             p->input_shapes[i] = v->shape;
+        if (i < 16 && (promoted & (1u << i))) {
+            void *copy = malloc(inputs[i]->nbytes ? inputs[i]->nbytes : 1);
+            if (!copy) {
+                rc = sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory planning");
+                goto fail;
+            }
+            memcpy(copy, inputs[i]->data, inputs[i]->nbytes);
+            sp_shape sh = v->shape;
+            sp_value_set_const(v, v->dtype, &sh, copy, inputs[i]->nbytes, 1);
+        }
     }
+    p->promoted = promoted;
     int threads = m->opt.threads > 0 ? m->opt.threads : 1;
     for (int ni = 0; ni < g->n_nodes; ni++) {
         if (g->nodes[ni].dead)
@@ -167,8 +216,11 @@ int sp_plan_build(const struct sprun_model *m, const sprun_tensor *const *inputs
         if (sp_node_foldable(g, ni)) {
             rc = sp_node_eval_const(g, ni, threads, err);
             p->n_folded++;
-        } else
+        } else {
             rc = infer_node(g, ni, err);
+            if (rc == SPRUN_ERR_UNSUPPORTED)
+                *promote = promotable_input(g, &g->nodes[ni]);
+        }
         if (rc != SPRUN_OK)
             goto fail;
     }

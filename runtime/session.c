@@ -140,6 +140,10 @@ static sp_plan *find_plan(sprun_session *s, const sprun_tensor *const *bound, in
         for (int k = 0; k < n && k < 16 && same; k++) {
             sp_shape sh = sp_shape_make(bound[k]->rank, bound[k]->dims);
             same = sp_shape_equal(&sh, &p->input_shapes[k]);
+            if (same && (p->promoted & (1u << k))) {
+                const sp_value *v = &p->g.values[p->g.inputs[k]];
+                same = v->nbytes == bound[k]->nbytes && !memcmp(v->data, bound[k]->data, v->nbytes);
+            }
         }
         if (same)
             return p;
