@@ -352,6 +352,13 @@ static void epi_row(const sp_epi *e, float *y, int64_t len, float b, const float
         for (int64_t j = 0; j < len; j++)
             y[j] = sp_sigmoidf(y[j] + b + (r ? r[j] : 0.f));
         break;
+    case SP_ACT_CLIP: /* Relu6 of MobileNets */
+        for (int64_t j = 0; j < len; j++) {
+            float v = y[j] + b + (r ? r[j] : 0.f);
+            v = v < e->alpha ? e->alpha : v;
+            y[j] = v > e->beta ? e->beta : v;
+        }
+        break;
     default:
         for (int64_t j = 0; j < len; j++)
             y[j] = sp_act_apply(e->act, y[j] + b + (r ? r[j] : 0.f), e->alpha, e->beta);
@@ -603,6 +610,32 @@ void sp_conv_im2col_gemm(const sp_cpu_ctx *ctx, const float *x, int64_t cg, cons
 /* ------------------------------------------------------------------------ */
 
 #define DW_CHUNK 256
+#define KW_TAB 32 /* kernel widths whose per-tap ow ranges are tabulated */
+
+/* For each kw, the ow range [lo, hi) whose input column ow*s + kw*d - pad
+ * lies inside the input; fills lo/hi when KW <= KW_TAB, returns 0 if not. */
+static int kw_ranges(const sp_win *w, int64_t *lo, int64_t *hi)
+{
+    if (w->k[2] > KW_TAB)
+        return 0;
+    for (int64_t kw = 0; kw < w->k[2]; kw++)
+        valid_range(kw * w->d[2] - w->pb[2], w->s[2], w->in[2], w->out[2], &lo[kw], &hi[kw]);
+    return 1;
+}
+
+/* The ow range of tap kw within the chunk [o0, o1). */
+static void chunk_range(const sp_win *w, const int64_t *lo_tab, const int64_t *hi_tab, int64_t kw, int64_t o0,
+                        int64_t o1, int64_t *lo, int64_t *hi)
+{
+    if (lo_tab) {
+        *lo = lo_tab[kw];
+        *hi = hi_tab[kw];
+    } else {
+        valid_range(kw * w->d[2] - w->pb[2], w->s[2], w->in[2], w->out[2], lo, hi);
+    }
+    *lo = max64(*lo, o0);
+    *hi = max64(*lo, min64(*hi, o1));
+}
 
 typedef struct dw_args {
     const float *x, *wt;
@@ -610,6 +643,7 @@ typedef struct dw_args {
     int64_t c, mult;
     const sp_win *w;
     const sp_epi *e;
+    const int64_t *lo, *hi; /* kw_ranges, or NULL */
 } dw_args;
 
 static void dw_range(void *arg, int64_t p0, int64_t p1)
@@ -640,8 +674,7 @@ static void dw_range(void *arg, int64_t p0, int64_t p1)
                         const float wv = wk[kh * KW + kw];
                         const int64_t iw0 = kw * dwd - w->pb[2];
                         int64_t lo, hi;
-                        valid_range(iw0, sw, IW, o1, &lo, &hi);
-                        lo = max64(lo, o0);
+                        chunk_range(w, a->lo, a->hi, kw, o0, o1, &lo, &hi);
                         if (sw == 1) {
                             const float *s = xr + iw0;
                             for (int64_t ow = lo; ow < hi; ow++)
@@ -652,24 +685,12 @@ static void dw_range(void *arg, int64_t p0, int64_t p1)
                         }
                     }
                 }
+                /* epilogue on the buffer, then one copy: a residual that
+                 * shares y's memory is read before y is written */
                 float *yo = yp + oh * OW + o0;
-                const int64_t flat = p * OH * OW + oh * OW + o0;
-                const float *r = a->e->res ? a->e->res + flat : NULL; /* exact-shape residual */
-                switch (a->e->act) {
-                case SP_ACT_NONE:
-                    for (int64_t j = 0; j < len; j++)
-                        yo[j] = acc[j] + (r ? r[j] : 0.f);
-                    break;
-                case SP_ACT_RELU:
-                    for (int64_t j = 0; j < len; j++) {
-                        float v = acc[j] + (r ? r[j] : 0.f);
-                        yo[j] = v > 0.f ? v : 0.f;
-                    }
-                    break;
-                default:
-                    for (int64_t j = 0; j < len; j++)
-                        yo[j] = sp_act_apply(a->e->act, acc[j] + (r ? r[j] : 0.f), a->e->alpha, a->e->beta);
-                }
+                const float *r = a->e->res ? a->e->res + p * OH * OW + oh * OW + o0 : NULL; /* exact shape */
+                epi_row(a->e, acc, len, 0.f, r, len);
+                memcpy(yo, acc, sizeof(float) * (size_t)len);
             }
         }
     }
@@ -678,7 +699,9 @@ static void dw_range(void *arg, int64_t p0, int64_t p1)
 void sp_conv_depthwise(const sp_cpu_ctx *ctx, const float *x, const float *wt, float *y, int64_t nb, int64_t c,
                        int64_t mult, const sp_win *w, const sp_epi *e)
 {
-    dw_args a = {x, wt, y, c, mult, w, e};
+    int64_t lo[KW_TAB], hi[KW_TAB];
+    const int tab = kw_ranges(w, lo, hi);
+    dw_args a = {x, wt, y, c, mult, w, e, tab ? lo : NULL, tab ? hi : NULL};
     sp_parallel_for(ctx, nb * c * mult, 1, dw_range, &a);
 }
 
@@ -717,6 +740,7 @@ typedef struct pool_args {
     float *y;
     const sp_win *w;
     const pool_taps *tab[3]; /* per dim, or NULL: computed per output */
+    const int64_t *kwlo, *kwhi; /* kw_ranges, or NULL */
 } pool_args;
 
 static pool_taps taps(const pool_args *a, int dim, int64_t o)
@@ -800,8 +824,7 @@ static void pool_rows_range(void *arg, int64_t p0, int64_t p1)
                     for (int64_t kw = 0; kw < KW; kw++) {
                         const int64_t iw0 = kw * dw - w->pb[2];
                         int64_t lo, hi;
-                        valid_range(iw0, sw, IW, o1, &lo, &hi);
-                        lo = max64(lo, o0);
+                        chunk_range(w, a->kwlo, a->kwhi, kw, o0, o1, &lo, &hi);
                         float *ac = acc - o0;
                         if (is_max)
                             for (int64_t ow = lo; ow < hi; ow++) {
@@ -833,7 +856,9 @@ void sp_pool(const sp_cpu_ctx *ctx, int kind, int count_include_pad, const float
              const sp_win *w)
 {
     pool_taps tab[3][POOL_TAB];
-    pool_args a = {kind, count_include_pad, x, y, w, {NULL, NULL, NULL}};
+    int64_t kwlo[KW_TAB], kwhi[KW_TAB];
+    const int kwtab = kw_ranges(w, kwlo, kwhi);
+    pool_args a = {kind, count_include_pad, x, y, w, {NULL, NULL, NULL}, kwtab ? kwlo : NULL, kwtab ? kwhi : NULL};
     for (int d = 0; d < 3; d++) {
         if (w->out[d] > POOL_TAB)
             continue;
