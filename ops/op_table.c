@@ -26,6 +26,8 @@ extern const sp_op_def *const sp_ops_cast[];
 extern const sp_op_def *const sp_ops_where[];
 extern const sp_op_def *const sp_ops_constant[];
 extern const sp_op_def *const sp_ops_trilu[];
+extern const sp_op_def *const sp_ops_argminmax[];
+extern const sp_op_def *const sp_ops_unary_math[];
 
 static const sp_op_def *const *const families[] = {
     sp_ops_conv,
@@ -45,6 +47,8 @@ static const sp_op_def *const *const families[] = {
     sp_ops_where,
     sp_ops_constant,
     sp_ops_trilu,
+    sp_ops_argminmax,
+    sp_ops_unary_math,
 };
 
 #define N_FAMILIES (sizeof families / sizeof families[0])
