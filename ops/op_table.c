@@ -28,6 +28,7 @@ extern const sp_op_def *const sp_ops_constant[];
 extern const sp_op_def *const sp_ops_trilu[];
 extern const sp_op_def *const sp_ops_argminmax[];
 extern const sp_op_def *const sp_ops_unary_math[];
+extern const sp_op_def *const sp_ops_pad[];
 
 static const sp_op_def *const *const families[] = {
     sp_ops_conv,
@@ -49,6 +50,7 @@ static const sp_op_def *const *const families[] = {
     sp_ops_trilu,
     sp_ops_argminmax,
     sp_ops_unary_math,
+    sp_ops_pad,
 };
 
 #define N_FAMILIES (sizeof families / sizeof families[0])
