@@ -2,8 +2,8 @@
  * pool.c - MaxPool, AveragePool (1-D/2-D/3-D, pads, strides, dilations,
  * ceil_mode, auto_pad, count_include_pad), GlobalAveragePool, GlobalMaxPool.
  * NCHW; every (n, c) plane is pooled independently, planes in parallel.
- * MaxPool also takes int8/uint8 (exact through fp32). Its optional Indices
- * output is not supported.
+ * MaxPool also takes int8/uint8 (exact through fp32) and writes its optional
+ * Indices output (int64, storage_order 0 or 1) through a slower scalar path.
  */
 #include "kernels/cpu/nn_cpu.h"
 #include "ops/op.h"
@@ -19,10 +19,11 @@ static int pool_io(const sp_graph *g, const sp_node *n, sp_err *err)
                           sp_node_label(n, lb, sizeof lb), n->n_in);
     if (n->n_out < 1)
         return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: no output", sp_node_label(n, lb, sizeof lb));
-    for (int i = 1; i < n->n_out; i++)
+    const int max_out = strcmp(n->op_type, "MaxPool") == 0 ? 2 : 1; /* MaxPool: Y, Indices */
+    for (int i = max_out; i < n->n_out; i++)
         if (n->out[i] >= 0)
-            return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: output %d (%s) is not supported",
-                              sp_node_label(n, lb, sizeof lb), i, i == 1 ? "Indices" : "extra");
+            return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: output %d is not defined by the op",
+                              sp_node_label(n, lb, sizeof lb), i);
     const sp_value *x = sp_node_in(g, n, 0);
     const int int8 = x->dtype == SPRUN_DTYPE_INT8 || x->dtype == SPRUN_DTYPE_UINT8;
     if (x->dtype && !sp_nn_float_type(x->dtype) && !(int8 && strcmp(n->op_type, "MaxPool") == 0))
@@ -44,9 +45,10 @@ static int pool_check(const sp_graph *g, const sp_node *n, sp_err *err)
     if (sp_attr_ints(n, "kernel_shape", &ks) < 0)
         return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: kernel_shape is required",
                           sp_node_label(n, lb, sizeof lb));
-    if (is_max(n) && sp_attr_int(n, "storage_order", 0) != 0)
-        return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: storage_order %lld is not supported",
-                          sp_node_label(n, lb, sizeof lb), (long long)sp_attr_int(n, "storage_order", 0));
+    const int64_t so = sp_attr_int(n, "storage_order", 0);
+    if (is_max(n) && so != 0 && so != 1)
+        return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: storage_order %lld (0 or 1)",
+                          sp_node_label(n, lb, sizeof lb), (long long)so);
     return sp_win_check(n, -1, 1, err);
 }
 
@@ -73,6 +75,8 @@ static int pool_infer(sp_graph *g, sp_node *n, sp_err *err)
     for (int i = 0; i < w.nsp; i++)
         o.d[2 + i] = w.out[3 - w.nsp + i];
     sp_node_set_out(g, n, 0, x->dtype, &o);
+    if (n->n_out > 1)
+        sp_node_set_out(g, n, 1, SPRUN_DTYPE_INT64, &o);
     return 0;
 }
 
@@ -80,13 +84,17 @@ static int pool_run_f32(const sp_node *n, const sp_tensor *in, int n_in, sp_tens
                         const sp_cpu_ctx *ctx, sp_err *err)
 {
     (void)n_in;
-    (void)n_out;
     sp_win w;
     int rc = pool_geometry(n, &in[0].shape, &w, err);
     if (rc)
         return rc;
-    sp_pool(ctx, is_max(n) ? 0 : 1, (int)sp_attr_int(n, "count_include_pad", 0), in[0].data, out[0].data,
-            in[0].shape.d[0] * in[0].shape.d[1], &w);
+    const int64_t planes = in[0].shape.d[0] * in[0].shape.d[1];
+    if (n_out > 1 && out[1].data)
+        sp_pool_argmax(ctx, in[0].data, out[0].data, out[1].data, sp_attr_int(n, "storage_order", 0) == 1, planes,
+                       &w);
+    else
+        sp_pool(ctx, is_max(n) ? 0 : 1, (int)sp_attr_int(n, "count_include_pad", 0), in[0].data, out[0].data, planes,
+                &w);
     return 0;
 }
 

@@ -852,6 +852,55 @@ static void pool_rows_range(void *arg, int64_t p0, int64_t p1)
     }
 }
 
+typedef struct argmax_args {
+    const float *x;
+    float *y;
+    int64_t *idx;
+    const sp_win *w;
+    int col_major;
+} argmax_args;
+
+/* MaxPool with Indices: the first maximum in scan order; its index into the
+ * whole input, the plane's part row-major (storage_order 0) or
+ * column-major (1). */
+static void argmax_range(void *arg, int64_t p0, int64_t p1)
+{
+    const argmax_args *a = arg;
+    const sp_win *w = a->w;
+    const int64_t ID = w->in[0], IH = w->in[1], IW = w->in[2], plane = ID * IH * IW;
+    const int64_t OD = w->out[0], OH = w->out[1], OW = w->out[2];
+    for (int64_t p = p0; p < p1; p++)
+        for (int64_t od = 0; od < OD; od++)
+            for (int64_t oh = 0; oh < OH; oh++)
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    const pool_taps td = taps_at(w, 0, od), th = taps_at(w, 1, oh), tw = taps_at(w, 2, ow);
+                    float m = -INFINITY;
+                    int64_t best = -1;
+                    for (int64_t kd = td.a; kd < td.b; kd++)
+                        for (int64_t kh = th.a; kh < th.b; kh++)
+                            for (int64_t kw = tw.a; kw < tw.b; kw++) {
+                                const int64_t id = od * w->s[0] - w->pb[0] + kd * w->d[0];
+                                const int64_t ih = oh * w->s[1] - w->pb[1] + kh * w->d[1];
+                                const int64_t iw = ow * w->s[2] - w->pb[2] + kw * w->d[2];
+                                const float v = a->x[p * plane + (id * IH + ih) * IW + iw];
+                                if (v > m || best < 0) {
+                                    m = v;
+                                    best = a->col_major ? id + ID * (ih + IH * iw) : (id * IH + ih) * IW + iw;
+                                }
+                            }
+                    const int64_t o = ((p * OD + od) * OH + oh) * OW + ow;
+                    a->y[o] = m;
+                    a->idx[o] = best < 0 ? 0 : p * plane + best;
+                }
+}
+
+void sp_pool_argmax(const sp_cpu_ctx *ctx, const float *x, float *y, int64_t *indices, int col_major,
+                    int64_t planes, const sp_win *w)
+{
+    argmax_args a = {x, y, indices, w, col_major};
+    sp_parallel_for(ctx, planes, 1, argmax_range, &a);
+}
+
 void sp_pool(const sp_cpu_ctx *ctx, int kind, int count_include_pad, const float *x, float *y, int64_t planes,
              const sp_win *w)
 {

@@ -234,4 +234,10 @@ void sp_conv_depthwise(const sp_cpu_ctx *ctx, const float *x, const float *wt, f
 void sp_pool(const sp_cpu_ctx *ctx, int kind, int count_include_pad, const float *x, float *y, int64_t planes,
              const sp_win *w);
 
+/* MaxPool that also writes Indices: flat positions in the whole input x
+ * (planes * ID*IH*IW), the in-plane part row-major or (col_major) column-
+ * major as ONNX's storage_order says. Ties: the first in scan order. */
+void sp_pool_argmax(const sp_cpu_ctx *ctx, const float *x, float *y, int64_t *indices, int col_major,
+                    int64_t planes, const sp_win *w);
+
 #endif

@@ -836,9 +836,9 @@ static void test_pool_errors(void **state)
 {
     (void)state;
     tg t;
-    sp_node *n = tg_filled(&t, "MaxPool", 2, 1, (sp_shape[]){{4, {1, 1, 4, 4}}}); /* Indices requested */
+    sp_node *n = tg_filled(&t, "MaxPool", 3, 1, (sp_shape[]){{4, {1, 1, 4, 4}}}); /* a third output */
     sp_node_set_attr_ints(n, "kernel_shape", (int64_t[]){2, 2}, 2);
-    expect_error(&t, SPRUN_ERR_UNSUPPORTED, "Indices");
+    expect_error(&t, SPRUN_ERR_INVALID_ARGUMENT, "output 2");
     tg_free(&t);
     tg_filled(&t, "AveragePool", 1, 1, (sp_shape[]){{4, {1, 1, 4, 4}}}); /* no kernel_shape */
     expect_error(&t, SPRUN_ERR_INVALID_ARGUMENT, "kernel_shape");
@@ -1250,6 +1250,51 @@ static void test_layernorm_fp16(void **state)
     tg_free(&t);
 }
 
+/* MaxPool's Indices: flat input positions, row- or column-major planes. */
+static void test_maxpool_indices(void **state)
+{
+    (void)state;
+    for (int so = 0; so < 2; so++) {
+        const int64_t N = 2, C = 3, H = 7, W = 6, OH = 4, OW = 3; /* k 3x2, s 2x2, pads 1,0,1,0 */
+        int64_t xd[4] = {N, C, H, W};
+        float *x = rand_buf(N * C * H * W, -1, 1);
+        tg t;
+        tg_init(&t);
+        int ins[1] = {tg_const(&t, 4, xd, x)};
+        sp_node *n = tg_node(&t, "MaxPool", ins, 1, 2);
+        sp_node_set_attr_ints(n, "kernel_shape", (int64_t[]){3, 2}, 2);
+        sp_node_set_attr_ints(n, "strides", (int64_t[]){2, 2}, 2);
+        sp_node_set_attr_ints(n, "pads", (int64_t[]){1, 0, 1, 0}, 4);
+        sp_node_set_attr_int(n, "storage_order", so);
+        sp_err err;
+        assert_int_equal(sp_node_eval_const(&t.g, t.node, 1, &err), 0);
+        const sp_value *yi = &t.g.values[t.out[1]];
+        assert_int_equal(yi->dtype, SPRUN_DTYPE_INT64);
+        assert_int_equal(sp_shape_numel(&yi->shape), N * C * OH * OW);
+        const int64_t *idx = yi->data;
+        const float *y = t.g.values[t.out[0]].data;
+        for (int64_t p = 0; p < N * C; p++)
+            for (int64_t oh = 0; oh < OH; oh++)
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    float m = -INFINITY;
+                    int64_t best = 0;
+                    for (int64_t kh = 0; kh < 3; kh++)
+                        for (int64_t kw = 0; kw < 2; kw++) {
+                            int64_t ih = oh * 2 - 1 + kh, iw = ow * 2 + kw;
+                            if (ih < 0 || ih >= H || iw >= W || !(x[(p * H + ih) * W + iw] > m))
+                                continue;
+                            m = x[(p * H + ih) * W + iw];
+                            best = p * H * W + (so ? ih + iw * H : ih * W + iw);
+                        }
+                    const int64_t o = (p * OH + oh) * OW + ow;
+                    assert_int_equal(idx[o], best);
+                    assert_true(y[o] == m);
+                }
+        free(x);
+        tg_free(&t);
+    }
+}
+
 /* MaxPool on uint8 (opset 12+) is exact. */
 static void test_maxpool_uint8(void **state)
 {
@@ -1307,6 +1352,7 @@ int main(void)
         cmocka_unit_test(test_hardmax),
         cmocka_unit_test(test_layernorm_fp16),
         cmocka_unit_test(test_maxpool_uint8),
+        cmocka_unit_test(test_maxpool_indices),
     };
     return cmocka_run_group_tests_name("ops_nn", tests, NULL, NULL);
 }
