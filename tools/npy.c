@@ -71,11 +71,13 @@ int sprun_npy_parse(const void *vbuf, size_t size, sprun_tensor *t, char *err, s
             found = 1;
         }
     if (!found) {
-        snprintf(err, errlen, ".npy dtype %.8s is not supported (little-endian numeric types only)", d);
+        /* The header is not NUL-terminated: quote at most what it holds. */
+        int shown = remain + 1 < 8 ? (int)remain + 1 : 8;
+        snprintf(err, errlen, ".npy dtype %.*s is not supported (little-endian numeric types only)", shown, d);
         return -1;
     }
     const char *fo = dict_value(hdr, hlen, "fortran_order");
-    if (!fo || (size_t)(hdr + hlen - fo) < 4 || memcmp(fo, "True", 4) == 0) {
+    if (!fo || (size_t)(hdr + hlen - fo) < 5 || memcmp(fo, "False", 5) != 0) {
         snprintf(err, errlen, ".npy fortran_order must be False");
         return -1;
     }
@@ -103,6 +105,10 @@ int sprun_npy_parse(const void *vbuf, size_t size, sprun_tensor *t, char *err, s
             snprintf(err, errlen, ".npy shape is malformed or has more than %d dims", SPRUN_MAX_RANK);
             return -1;
         }
+        if (p < end && *p >= '0' && *p <= '9') { /* a 19th digit: not split into two dims */
+            snprintf(err, errlen, ".npy shape has a dimension of more than 18 digits");
+            return -1;
+        }
         if (v && numel > UINT64_MAX / v) {
             snprintf(err, errlen, ".npy shape overflows");
             return -1;
@@ -119,7 +125,11 @@ int sprun_npy_parse(const void *vbuf, size_t size, sprun_tensor *t, char *err, s
     t->rank = rank;
     size_t es = sprun_dtype_size(t->dtype);
     size_t data_off = hstart + hlen;
-    if (numel > (SIZE_MAX / es) || numel * es != size - data_off) {
+    if (numel > (SIZE_MAX / es)) {
+        snprintf(err, errlen, ".npy shape is too large (%llu elements of %zu bytes)", (unsigned long long)numel, es);
+        return -1;
+    }
+    if (numel * es != size - data_off) {
         snprintf(err, errlen, ".npy data is %zu bytes, shape and dtype need %llu", size - data_off,
                  (unsigned long long)(numel * es));
         return -1;

@@ -118,6 +118,7 @@ echo "fuzz: seeds: $(ls "$SEEDS/fuzz_load" | wc -l) models, $(ls "$SEEDS/fuzz_in
 # an error status, not an OOM report.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-allocator_may_return_null=1:max_allocation_size_mb=1024:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+touch "$BUILD/fuzz-start.stamp"
 pids=()
 for t in "${TARGETS[@]}"; do
     corpus=$BUILD/corpus/$t
@@ -128,7 +129,10 @@ for t in "${TARGETS[@]}"; do
     dict=()
     [ -f "$ROOT/tests/fuzz/$t.dict" ] && dict=(-dict="$ROOT/tests/fuzz/$t.dict")
     echo "fuzz: $t for ${SECS}s"
-    "$BUILD/fuzz/$t" -max_total_time="$SECS" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+    # Fork mode keeps fuzzing after a crash (one child at a time), so one run
+    # reports every distinct crash it finds, not just the first.
+    "$BUILD/fuzz/$t" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
+        -max_total_time="$SECS" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$BUILD/crashes/$t-" "${dict[@]}" "$corpus" "${seeds[@]}" \
         >"$BUILD/$t.log" 2>&1 &
     pids+=($!)
@@ -136,21 +140,22 @@ done
 status=0
 for k in "${!TARGETS[@]}"; do
     t=${TARGETS[$k]}
-    if wait "${pids[$k]}"; then
-        execs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$BUILD/$t.log" | grep -Eo '[0-9]+$' || echo '?')
-        cov=$(grep -Eo 'cov: [0-9]+' "$BUILD/$t.log" | tail -1 || true)
-        echo "fuzz: $t: no crash ($execs executions, ${cov:-cov ?}, corpus $(ls "$BUILD/corpus/$t" | wc -l) files)"
-    else
-        status=1
-        echo "fuzz: $t FOUND A PROBLEM; the end of its log ($BUILD/$t.log):"
-        grep -E 'ERROR|WARNING|runtime error|SUMMARY|Test unit written|abort|fuzz_(load|inputs):' "$BUILD/$t.log" |
-            head -20 | sed 's/^/    /'
-        tail -40 "$BUILD/$t.log" | sed 's/^/    | /'
+    rc=0
+    wait "${pids[$k]}" || rc=$?
+    found=$(find "$BUILD/crashes" -maxdepth 1 -name "$t-*" -newer "$BUILD/fuzz-start.stamp" | sort)
+    execs=$(grep -Eo 'exec/s: [0-9]+' "$BUILD/$t.log" | tail -1 || true)
+    cov=$(grep -Eo 'cov: [0-9]+' "$BUILD/$t.log" | tail -1 || true)
+    if [ $rc -eq 0 ] && [ -z "$found" ]; then
+        echo "fuzz: $t: nothing found (${cov:-cov ?}, ${execs:-exec/s ?}, corpus $(ls "$BUILD/corpus/$t" | wc -l) files)"
+        continue
     fi
+    status=1
+    echo "fuzz: $t FOUND PROBLEMS (exit $rc); distinct reports in $BUILD/$t.log:"
+    { grep -E '^(SUMMARY|==[0-9]+==ERROR)|runtime error:|fuzz_(load|inputs): |Test unit written' "$BUILD/$t.log" || true; } |
+        sed 's/0x[0-9a-f]*/0x.../g; s/==[0-9]*==/==/' | sort | uniq -c | sort -rn | head -30 | sed 's/^/    /'
+    for f in $found; do echo "    saved: $f ($(wc -c <"$f") bytes)"; done
 done
 if [ $status -ne 0 ]; then
-    echo "fuzz: saved inputs:"
-    ls -la "$BUILD"/crashes/ | sed 's/^/    /'
     cat <<EOF
 fuzz: to reproduce:  $BUILD/fuzz/TARGET FILE
       to minimise:   $BUILD/fuzz/TARGET -minimize_crash=1 -runs=20000 -exact_artifact_path=min.bin FILE
