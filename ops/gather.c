@@ -39,6 +39,8 @@ static int gather_infer(sp_graph *g, sp_node *n, sp_err *err)
         out.d[j++] = ix->shape.d[k];
     for (int k = axis + 1; k < r; k++)
         out.d[j++] = x->shape.d[k];
+    if ((rc = sp_check_numel(n, &out, err)))
+        return rc;
     sp_node_set_out(g, n, 0, x->dtype, &out);
     return 0;
 }

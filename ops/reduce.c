@@ -112,6 +112,8 @@ static int red_infer(sp_graph *g, sp_node *n, sp_err *err)
         else if (keep)
             out.d[out.rank++] = 1;
     }
+    if ((rc = sp_check_numel(n, &out, err)))
+        return rc;
     sp_node_set_out(g, n, 0, x->dtype, &out);
     return 0;
 }

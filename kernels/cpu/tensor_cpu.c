@@ -286,11 +286,13 @@ void sp_par_for(const sp_cpu_ctx *ctx, int64_t n, int64_t grain, sp_range_fn fn,
 int sp_check_numel(const sp_node *n, const sp_shape *s, sp_err *err)
 {
     int64_t acc = 1;
-    for (int k = 0; k < s->rank; k++) {
+    for (int k = 0; k < s->rank; k++)
         if (s->d[k] < 0)
             return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: negative dim %lld", SP_LABEL(n), (long long)s->d[k]);
+    for (int k = 0; k < s->rank; k++)
         if (s->d[k] == 0)
-            return 0;
+            return 0; /* empty, whatever the other dims say */
+    for (int k = 0; k < s->rank; k++) {
         if (__builtin_mul_overflow(acc, s->d[k], &acc) || acc >= (INT64_C(1) << 56)) {
             char b[160];
             return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: output shape %s is too large", SP_LABEL(n),

@@ -76,8 +76,9 @@ void sp_par_for(const sp_cpu_ctx *ctx, int64_t n, int64_t grain, sp_range_fn fn,
 
 /* Fails with SPRUN_ERR_SHAPE (naming n) unless every dim of s is >= 0 and
  * the element count stays below 2^56: shapes read from tensor data
- * (Reshape, Expand, Tile, ConstantOfShape, Range) cannot overflow later
- * size arithmetic, whatever a malformed model says. */
+ * (Reshape, Expand, Tile, ConstantOfShape, Range), or that grow from an
+ * empty tensor with huge other dims (Gather, Reduce with keepdims), cannot
+ * overflow later size arithmetic, whatever a malformed model says. */
 int sp_check_numel(const sp_node *n, const sp_shape *s, sp_err *err);
 
 /* Elements before and after `axis` of s: s viewed as [outer, d[axis], inner]. */
