@@ -1,5 +1,5 @@
 /*
- * conv.c - Conv (opset 1/11 semantics), NCHW, 1-D/2-D/3-D.
+ * conv.c - Conv (opset 1/11 semantics) and ConvTranspose, NCHW, 1-D/2-D/3-D.
  *
  * Lowering, per batch item and group:
  *   - 1x1, stride 1, no padding: Y_g = W_g * X_g straight from the input
@@ -207,6 +207,187 @@ static int conv_run_f32(const sp_node *n, const sp_tensor *in, int n_in, sp_tens
 
 SP_NN_STAGED(conv_run, conv_run_f32)
 
+/* ------------------------------------------------------------------------ */
+/* ConvTranspose: col = W_g^T X_g (a GEMM), then col2im adds col into Y.     */
+/* ------------------------------------------------------------------------ */
+
+typedef struct convt_geom {
+    int64_t nb, c, m, group, cg, mg, kvol, isz, osz;
+    int nsp;
+    int64_t out[3];
+    sp_win w; /* col2im geometry: "in" = Y's spatial dims, "out" = X's */
+} convt_geom;
+
+static int convt_geometry(const sp_node *n, const sp_shape *xs, const sp_shape *ws, const sp_shape *bs,
+                          convt_geom *g, sp_err *err)
+{
+    char lb[256], a[128], b[128];
+    if (xs->rank < 3 || xs->rank > 5 || ws->rank != xs->rank)
+        return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: X %s and W %s must have the same rank, 3 to 5",
+                          sp_node_label(n, lb, sizeof lb), sp_shape_str(xs, a, sizeof a),
+                          sp_shape_str(ws, b, sizeof b));
+    const int nsp = xs->rank - 2;
+    g->nsp = nsp;
+    g->nb = xs->d[0];
+    g->c = xs->d[1];
+    g->group = sp_attr_int(n, "group", 1);
+    if (ws->d[0] != g->c || g->c % g->group)
+        return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: X %s has %lld channels, W %s (group %lld) expects %lld",
+                          sp_node_label(n, lb, sizeof lb), sp_shape_str(xs, a, sizeof a), (long long)g->c,
+                          sp_shape_str(ws, b, sizeof b), (long long)g->group, (long long)ws->d[0]);
+    g->cg = g->c / g->group;
+    g->mg = ws->d[1];
+    g->m = g->mg * g->group;
+    if (bs && (bs->rank != 1 || bs->d[0] != g->m))
+        return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: B %s, expected [%lld]", sp_node_label(n, lb, sizeof lb),
+                          sp_shape_str(bs, a, sizeof a), (long long)g->m);
+    const int64_t *ks, *st, *dl, *pd, *op, *os;
+    const int64_t nk = sp_attr_ints(n, "kernel_shape", &ks), ns = sp_attr_ints(n, "strides", &st);
+    const int64_t nd = sp_attr_ints(n, "dilations", &dl), np = sp_attr_ints(n, "pads", &pd);
+    const int64_t nop = sp_attr_ints(n, "output_padding", &op), nos = sp_attr_ints(n, "output_shape", &os);
+    if ((nk >= 0 && nk != nsp) || (ns >= 0 && ns != nsp) || (nd >= 0 && nd != nsp) || (np >= 0 && np != 2 * nsp) ||
+        (nop >= 0 && nop != nsp) || (nos >= 0 && nos != nsp && nos != nsp + 2))
+        return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT,
+                          "%s: kernel_shape/strides/dilations/pads/output_padding/output_shape lengths disagree "
+                          "with %d spatial dims", sp_node_label(n, lb, sizeof lb), nsp);
+    const char *ap = sp_attr_string(n, "auto_pad", "NOTSET");
+    const int same = !strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER"), upper = !strcmp(ap, "SAME_UPPER");
+    sp_win *w = &g->w;
+    w->nsp = nsp;
+    for (int i = 0; i < 3; i++) {
+        w->in[i] = w->out[i] = w->k[i] = w->s[i] = w->d[i] = g->out[i] = 1;
+        w->pb[i] = w->pe[i] = 0;
+    }
+    g->kvol = g->isz = g->osz = 1;
+    for (int i = 0; i < nsp; i++) {
+        const int j = 3 - nsp + i;
+        const int64_t in = xs->d[2 + i], k = ws->d[2 + i], s = ns >= 0 ? st[i] : 1, d = nd >= 0 ? dl[i] : 1;
+        const int64_t opad = nop >= 0 ? op[i] : 0;
+        if ((nk >= 0 && ks[i] != k) || s < 1 || d < 1 || opad < 0)
+            return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT,
+                              "%s: kernel_shape disagrees with W %s, or strides/dilations < 1, or output_padding < 0",
+                              sp_node_label(n, lb, sizeof lb), sp_shape_str(ws, a, sizeof a));
+        const int64_t full = s * (in - 1) + opad + d * (k - 1) + 1;
+        int64_t out, pb, pe;
+        if (nos >= 0 || same) {
+            out = nos >= 0 ? os[nos - nsp + i] : in * s;
+            /* total < 0 (output_shape beyond the full output) extends the
+             * end: floor division, as the ONNX reference computes it */
+            const int64_t total = full - out, half = total >= 0 ? total / 2 : -((-total + 1) / 2);
+            pb = upper ? half : total - half;
+            pe = total - pb;
+        } else {
+            pb = (np >= 0 && strcmp(ap, "VALID") != 0) ? pd[i] : 0;
+            pe = (np >= 0 && strcmp(ap, "VALID") != 0) ? pd[i + nsp] : 0;
+            out = full - pb - pe;
+        }
+        if (out < 1)
+            return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: empty output in spatial dim %d",
+                              sp_node_label(n, lb, sizeof lb), i);
+        g->out[j] = out;
+        w->in[j] = out;
+        w->out[j] = in;
+        w->k[j] = k;
+        w->s[j] = s;
+        w->d[j] = d;
+        w->pb[j] = pb;
+        w->pe[j] = pe;
+        g->kvol *= k;
+        g->isz *= in;
+        g->osz *= out;
+    }
+    return 0;
+}
+
+static int convt_check(const sp_graph *g, const sp_node *n, sp_err *err)
+{
+    char lb[256];
+    if (n->n_in < 2 || n->n_in > 3 || !sp_node_in(g, n, 0) || !sp_node_in(g, n, 1) || n->n_out != 1)
+        return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: expects X, W, optional B and one output",
+                          sp_node_label(n, lb, sizeof lb));
+    if (sp_attr_int(n, "group", 1) < 1)
+        return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: group must be >= 1", sp_node_label(n, lb, sizeof lb));
+    const char *ap = sp_attr_string(n, "auto_pad", "NOTSET");
+    if (strcmp(ap, "NOTSET") && strcmp(ap, "SAME_UPPER") && strcmp(ap, "SAME_LOWER") && strcmp(ap, "VALID"))
+        return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: auto_pad '%s' is not one of NOTSET, SAME_UPPER, "
+                          "SAME_LOWER, VALID", sp_node_label(n, lb, sizeof lb), ap);
+    for (int i = 0; i < n->n_in; i++) {
+        const sp_value *v = sp_node_in(g, n, i);
+        if (v && v->dtype && !sp_nn_float_type(v->dtype))
+            return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: input %d has dtype %s (float32/float16 only)",
+                              sp_node_label(n, lb, sizeof lb), i, sp_dtype_name(v->dtype));
+    }
+    return 0;
+}
+
+static int convt_infer(sp_graph *g, sp_node *n, sp_err *err)
+{
+    const sp_value *x = sp_node_in(g, n, 0), *w = sp_node_in(g, n, 1), *b = sp_node_in(g, n, 2);
+    convt_geom cg;
+    int rc = convt_geometry(n, &x->shape, &w->shape, b ? &b->shape : NULL, &cg, err);
+    if (rc)
+        return rc;
+    sp_shape o = x->shape;
+    o.d[1] = cg.m;
+    for (int i = 0; i < cg.nsp; i++)
+        o.d[2 + i] = cg.out[3 - cg.nsp + i];
+    sp_node_set_out(g, n, 0, x->dtype, &o);
+    return 0;
+}
+
+static size_t convt_scratch(const sp_graph *g, const sp_node *n, int nthreads)
+{
+    (void)nthreads;
+    const sp_value *x = sp_node_in(g, n, 0), *w = sp_node_in(g, n, 1), *b = sp_node_in(g, n, 2);
+    size_t stage = sp_nn_stage_bytes(g, n);
+    convt_geom cg;
+    sp_err e;
+    if (!x || !w || convt_geometry(n, &x->shape, &w->shape, b ? &b->shape : NULL, &cg, &e))
+        return stage;
+    return stage + sp_nn_align((size_t)(cg.mg * cg.kvol * cg.isz) * sizeof(float));
+}
+
+static int convt_run_f32(const sp_node *n, const sp_tensor *in, int n_in, sp_tensor *out, int n_out,
+                         const sp_cpu_ctx *ctx, sp_err *err)
+{
+    (void)n_out;
+    const sp_tensor *b = n_in > 2 && in[2].data ? &in[2] : NULL;
+    convt_geom cg;
+    int rc = convt_geometry(n, &in[0].shape, &in[1].shape, b ? &b->shape : NULL, &cg, err);
+    if (rc)
+        return rc;
+    const int64_t rows = cg.mg * cg.kvol;
+    if ((rc = sp_nn_need_scratch(n, ctx, (size_t)(rows * cg.isz) * sizeof(float), err)))
+        return rc;
+    const float *X = in[0].data, *W = in[1].data, *B = b ? b->data : NULL;
+    float *Y = out[0].data, *col = ctx->scratch;
+    for (int64_t nb = 0; nb < cg.nb; nb++)
+        for (int64_t gi = 0; gi < cg.group; gi++) {
+            float *yg = Y + (nb * cg.m + gi * cg.mg) * cg.osz;
+            for (int64_t m = 0; m < cg.mg; m++) {
+                const float bv = B ? B[gi * cg.mg + m] : 0.f;
+                for (int64_t i = 0; i < cg.osz; i++)
+                    yg[m * cg.osz + i] = bv;
+            }
+            sp_gemm_args ga = {1, 0, rows, cg.isz, cg.cg, 1.f, W + gi * cg.cg * rows, rows,
+                               X + (nb * cg.c + gi * cg.cg) * cg.isz, cg.isz, 0.f, col, cg.isz, NULL, 0, 0};
+            sp_gemm_par(ctx, &ga);
+            sp_col2im(ctx, col, cg.mg, &cg.w, yg);
+        }
+    return 0;
+}
+
+SP_NN_STAGED(convt_run, convt_run_f32)
+
+static const sp_op_def op_convtranspose = {
+    .op_type = "ConvTranspose",
+    .since_opset = 1,
+    .check = convt_check,
+    .infer = convt_infer,
+    .cpu_run = convt_run,
+    .cpu_scratch = convt_scratch,
+};
+
 static const sp_op_def op_conv = {
     .op_type = "Conv",
     .since_opset = 1,
@@ -217,4 +398,4 @@ static const sp_op_def op_conv = {
     .cpu_scratch = conv_scratch,
 };
 
-const sp_op_def *const sp_ops_conv[] = {&op_conv, NULL};
+const sp_op_def *const sp_ops_conv[] = {&op_conv, &op_convtranspose, NULL};

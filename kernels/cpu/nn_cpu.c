@@ -488,6 +488,55 @@ void sp_im2col(const sp_cpu_ctx *ctx, const float *x, int64_t cg, const sp_win *
     sp_parallel_for(ctx, rows, grain < 1 ? 1 : grain, im2col_range, &a);
 }
 
+/* col2im (ConvTranspose): the adjoint of im2col. col is [m*KD*KH*KW, ncol]
+ * over the geometry w whose "input" is the image y [m, ID, IH, IW] and
+ * whose "output" positions are the columns; every column value is added
+ * into y. Parallel over image channels (a channel's rows touch only it). */
+typedef struct col2im_args {
+    const float *col;
+    const sp_win *w;
+    float *y;
+} col2im_args;
+
+static void col2im_range(void *arg, int64_t m0, int64_t m1)
+{
+    const col2im_args *a = arg;
+    const sp_win *w = a->w;
+    const int64_t KD = w->k[0], KH = w->k[1], KW = w->k[2], kvol = KD * KH * KW;
+    const int64_t ID = w->in[0], IH = w->in[1], IW = w->in[2];
+    const int64_t OD = w->out[0], OH = w->out[1], OW = w->out[2], ncol = OD * OH * OW;
+    for (int64_t m = m0; m < m1; m++) {
+        float *ym = a->y + m * ID * IH * IW;
+        for (int64_t kk = 0; kk < kvol; kk++) {
+            const int64_t kw = kk % KW, kh = (kk / KW) % KH, kd = kk / (KW * KH);
+            const float *src = a->col + (m * kvol + kk) * ncol;
+            const int64_t iw0 = kw * w->d[2] - w->pb[2];
+            int64_t lo, hi;
+            valid_range(iw0, w->s[2], IW, OW, &lo, &hi);
+            for (int64_t od = 0; od < OD; od++) {
+                const int64_t id = od * w->s[0] - w->pb[0] + kd * w->d[0];
+                if (id < 0 || id >= ID)
+                    continue;
+                for (int64_t oh = 0; oh < OH; oh++) {
+                    const int64_t ih = oh * w->s[1] - w->pb[1] + kh * w->d[1];
+                    if (ih < 0 || ih >= IH)
+                        continue;
+                    float *yr = ym + (id * IH + ih) * IW + iw0;
+                    const float *sr = src + (od * OH + oh) * OW;
+                    for (int64_t ow = lo; ow < hi; ow++)
+                        yr[ow * w->s[2]] += sr[ow];
+                }
+            }
+        }
+    }
+}
+
+void sp_col2im(const sp_cpu_ctx *ctx, const float *col, int64_t m, const sp_win *w, float *y)
+{
+    col2im_args a = {col, w, y};
+    sp_parallel_for(ctx, m, 1, col2im_range, &a);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Tiled GEMM: one single-threaded sgemm + epilogue per tile, tiles over the  */
 /* pool (OpenBLAS's own threads would spin beside ours between calls)        */

@@ -223,6 +223,11 @@ void sp_conv_im2col_gemm(const sp_cpu_ctx *ctx, const float *x, int64_t cg, cons
 /* im2col of one group: x is [Cg, ID, IH, IW], col [Cg*KD*KH*KW, OD*OH*OW]. */
 void sp_im2col(const sp_cpu_ctx *ctx, const float *x, int64_t cg, const sp_win *w, float *col);
 
+/* col2im, the adjoint of sp_im2col, for ConvTranspose: adds col
+ * [m*KD*KH*KW, OD*OH*OW] into the image y [m, ID, IH, IW] of geometry w
+ * (w's "input" is the image, its "output" the column positions). */
+void sp_col2im(const sp_cpu_ctx *ctx, const float *col, int64_t m, const sp_win *w, float *y);
+
 /* Depthwise (Cg == 1) 1-D/2-D convolution of a whole batch: x [N, C, IH, IW],
  * wt [M, 1, KH, KW] with M = C * mult, y [N, M, OH, OW], epilogue e with
  * per-channel bias. Parallel over N*M planes. */

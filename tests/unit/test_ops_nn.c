@@ -481,6 +481,70 @@ static void test_conv_residual_in_place(void **state)
     }
 }
 
+/* ConvTranspose against a direct scatter reference (2-D; 1-D as H = 1). */
+typedef struct convt_case {
+    const char *name;
+    int64_t n, c, mg, group, ih, iw, kh, kw, sh, sw, dh, dw;
+    int64_t pads[4], opad[2];
+} convt_case;
+
+static void test_conv_transpose(void **state)
+{
+    (void)state;
+    static const convt_case cases[] = {
+        {"convT basic", 1, 3, 2, 1, 4, 5, 3, 3, 1, 1, 1, 1, {0, 0, 0, 0}, {0, 0}},
+        {"convT stride 2 pads", 2, 4, 3, 1, 5, 4, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, {1, 0}},
+        {"convT groups 2 dilation", 1, 4, 2, 2, 4, 4, 2, 3, 2, 1, 2, 2, {0, 1, 1, 0}, {0, 0}},
+        {"convT 1-D", 1, 3, 4, 1, 1, 9, 1, 4, 1, 3, 1, 1, {0, 1, 0, 2}, {0, 1}},
+        {"convT wide (tiles)", 1, 8, 6, 1, 12, 12, 4, 4, 2, 2, 1, 1, {1, 1, 1, 1}, {0, 0}},
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const convt_case *c = &cases[ci];
+        const int64_t m = c->mg * c->group, cg = c->c / c->group;
+        const int64_t oh = c->sh * (c->ih - 1) + c->opad[0] + c->dh * (c->kh - 1) + 1 - c->pads[0] - c->pads[2];
+        const int64_t ow = c->sw * (c->iw - 1) + c->opad[1] + c->dw * (c->kw - 1) + 1 - c->pads[1] - c->pads[3];
+        int64_t xd[4] = {c->n, c->c, c->ih, c->iw}, wd[4] = {c->c, c->mg, c->kh, c->kw};
+        float *x = rand_buf(numel(4, xd), -1, 1), *w = rand_buf(numel(4, wd), -1, 1), *b = rand_buf(m, -1, 1);
+        tg t;
+        tg_init(&t);
+        int ins[3] = {tg_const(&t, 4, xd, x), tg_const(&t, 4, wd, w), tg_const(&t, 1, &m, b)};
+        sp_node *n = tg_node(&t, "ConvTranspose", ins, 3, 1);
+        sp_node_set_attr_int(n, "group", c->group);
+        sp_node_set_attr_ints(n, "strides", (int64_t[]){c->sh, c->sw}, 2);
+        sp_node_set_attr_ints(n, "dilations", (int64_t[]){c->dh, c->dw}, 2);
+        sp_node_set_attr_ints(n, "pads", c->pads, 4);
+        sp_node_set_attr_ints(n, "output_padding", c->opad, 2);
+        const int64_t yn = c->n * m * oh * ow;
+        double *ref = calloc((size_t)yn, sizeof(double));
+        for (int64_t nb = 0; nb < c->n; nb++)
+            for (int64_t co = 0; co < m; co++)
+                for (int64_t i = 0; i < oh * ow; i++)
+                    ref[(nb * m + co) * oh * ow + i] = b[co];
+        for (int64_t nb = 0; nb < c->n; nb++)
+            for (int64_t ch = 0; ch < c->c; ch++)
+                for (int64_t mo = 0; mo < c->mg; mo++)
+                    for (int64_t y = 0; y < c->ih; y++)
+                        for (int64_t xx = 0; xx < c->iw; xx++)
+                            for (int64_t ky = 0; ky < c->kh; ky++)
+                                for (int64_t kx = 0; kx < c->kw; kx++) {
+                                    int64_t py = y * c->sh - c->pads[0] + ky * c->dh;
+                                    int64_t px = xx * c->sw - c->pads[1] + kx * c->dw;
+                                    if (py < 0 || py >= oh || px < 0 || px >= ow)
+                                        continue;
+                                    int64_t co = (ch / cg) * c->mg + mo;
+                                    ref[((nb * m + co) * oh + py) * ow + px] +=
+                                        (double)x[((nb * c->c + ch) * c->ih + y) * c->iw + xx] *
+                                        w[((ch * c->mg + mo) * c->kh + ky) * c->kw + kx];
+                                }
+        run_and_compare(&t, c->name, 0, ref, yn, TOL_F32);
+        free(ref);
+        free(x);
+        free(w);
+        free(b);
+        tg_free(&t);
+    }
+}
+
 static void test_conv_errors(void **state)
 {
     (void)state;
@@ -1337,6 +1401,7 @@ int main(void)
         cmocka_unit_test(test_conv),
         cmocka_unit_test(test_conv_residual_in_place),
         cmocka_unit_test(test_conv_errors),
+        cmocka_unit_test(test_conv_transpose),
         cmocka_unit_test(test_gemm),
         cmocka_unit_test(test_gemm_matmul_fused),
         cmocka_unit_test(test_matmul),
