@@ -1,6 +1,8 @@
 #!/bin/sh
-# Standalone build of the SpMM benchmark (nvcc directly, no CMake):
-#   bench/spmm/build.sh [outdir]            -> outdir/spmm_bench (default .devbuild)
+# Standalone build of the SpMM benchmark and the GPU test (nvcc directly, no
+# CMake), objects compiled two at a time:
+#   bench/spmm/build.sh [outdir]   -> outdir/spmm_bench, outdir/test_spmm_cuda
+#                                     (default outdir: .devbuild)
 # cuSPARSELt: header and library from the PyPI wheel nvidia-cusparselt-cu13
 # (0.8.1, the version on the device), unpacked under $CUSPARSELT_DIR
 # (default /tmp/csl/nvidia/cusparselt):
@@ -13,8 +15,15 @@ set -e
 cd "$(dirname "$0")/../.."
 OUT=${1:-.devbuild}
 CSL=${CUSPARSELT_DIR:-/tmp/csl/nvidia/cusparselt}
-mkdir -p "$OUT"
+mkdir -p "$OUT/obj"
 GENCODE="-gencode=arch=compute_90a,code=sm_90a -gencode=arch=compute_80,code=sm_80"
-nvcc -std=c++17 -I. -I"$CSL/include" $GENCODE -O3 -lineinfo -o "$OUT/spmm_bench" \
-    bench/spmm/spmm_bench.cu kernels/cuda/spmm_24.cu kernels/cuda/spmm_bsr.cu \
-    kernels/cuda/spmm_csr.cu -lcublas -lcusparse -L"$CSL/lib" -l:libcusparseLt.so.0
+FLAGS="-std=c++17 -I. -I$CSL/include $GENCODE -O3 -lineinfo"
+cc() { nvcc $FLAGS -c "$1" -o "$OUT/obj/$(basename "$1" .cu).o"; }
+cc kernels/cuda/spmm_24.cu & cc kernels/cuda/spmm_bsr.cu & wait
+cc kernels/cuda/spmm_csr.cu & cc tests/gpu/test_spmm_cuda.cu & wait
+cc bench/spmm/spmm_bench.cu
+K="$OUT/obj/spmm_24.o $OUT/obj/spmm_bsr.o $OUT/obj/spmm_csr.o"
+nvcc $GENCODE -o "$OUT/test_spmm_cuda" "$OUT/obj/test_spmm_cuda.o" $K
+nvcc $GENCODE -o "$OUT/spmm_bench" "$OUT/obj/spmm_bench.o" $K -lcublas -lcusparse \
+    -L"$CSL/lib" -l:libcusparseLt.so.0
+rm -rf "$OUT/obj"

@@ -20,6 +20,12 @@ if command -v cuobjdump >/dev/null; then
 fi
 timeout ${TEST_TIMEOUT:-150} "$B/test_spmm_cuda" 2>&1 | tee "$OUT/test.log" | grep -v "^PASS"
 echo "test exit: $?"
+if [ -n "$PROFILE" ] && command -v ncu >/dev/null; then
+  timeout 150 ncu --kernel-name regex:kernel_entry --section SpeedOfLight \
+      --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats \
+      --section LaunchStats "$B/spmm_bench" --profile > "$OUT/ncu.txt" 2>&1
+  echo "ncu exit: $?"
+fi
 timeout ${BENCH_TIMEOUT:-400} "$B/spmm_bench" --md "$OUT/spmm.md" \
     --date "$(date -u +%Y-%m-%d)" --commit "${SPMM_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null)}" \
     "$@" > "$OUT/bench.log" 2>&1

@@ -3,7 +3,8 @@
  * cuSPARSELt, in one process, in the runtime's N-major layout:
  * X [N, K] row-major, Y [N, M] row-major, W [M, K] (Y = X W^T).
  *
- *   spmm_bench [--quick] [--md FILE]
+ *   spmm_bench [--quick] [--square] [--md FILE] [--date D] [--commit C]
+ *   spmm_bench --profile      one call of 2:4 and CSR-TC at N = 16, 4096 (for ncu)
  *
  * Peers, each set up once per shape, outside the timed region:
  *  - cuBLAS: cublasGemmEx, fp16 in/out, fp32 compute, W^T*X ("TN").
@@ -12,8 +13,9 @@
  *  - cuSPARSELt 2:4: A = W row-major, B = X column-major, C = Y
  *    column-major (its fastest layout on the H100 per the anchors), fp32
  *    compute; plan built and cusparseLtMatmulSearch run once per shape.
- * Timing: 3 warm-up calls, then >= 50 timed calls (20 when a call takes
- * > 5 ms), each between its own pair of CUDA events, preceded (outside the
+ * Timing: 3 warm-up calls (1 when a call takes > 20 ms), then 50 timed
+ * calls (for calls over 30 ms: as many as fit in 1.5 s, at least 5), each
+ * between its own pair of CUDA events, preceded (outside the
  * events) by a kernel that reads a 192 MB buffer so that neither W nor X is
  * in the 50 MB L2: every call is timed cold, as a layer of a network would
  * run. The median is reported.
@@ -96,13 +98,20 @@ struct Result {
 static std::vector<Result> g_res;
 
 template <class F> static double time_us(F f) {
-    f();
-    f();
-    f();
-    CK(cudaStreamSynchronize(g_stream));
     cudaEvent_t a, b;
     CK(cudaEventCreate(&a));
     CK(cudaEventCreate(&b));
+    CK(cudaEventRecord(a, g_stream));
+    f();
+    CK(cudaEventRecord(b, g_stream));
+    CK(cudaEventSynchronize(b));
+    float first = 0;
+    CK(cudaEventElapsedTime(&first, a, b));
+    if (first < 20.0f) {
+        f();
+        f();
+    }
+    CK(cudaStreamSynchronize(g_stream));
     /* estimate one call to pick the repeat count */
     flush_kernel<<<g_dev_sms * 4, 512, 0, g_stream>>>((const int4 *)g_flush, FLUSH_BYTES / 16,
                                                       (int *)g_flush);
@@ -112,7 +121,8 @@ template <class F> static double time_us(F f) {
     CK(cudaEventSynchronize(b));
     float one = 0;
     CK(cudaEventElapsedTime(&one, a, b));
-    const int reps = one > 5.0f ? 20 : 50;
+    /* >= 50 calls, except peers so slow that 50 would take over 1.5 s */
+    const int reps = one > 30.0f ? std::max(5, (int)(1500.0f / one)) : 50;
     std::vector<cudaEvent_t> ev(2 * reps);
     for (auto &e : ev) CK(cudaEventCreate(&e));
     for (int r = 0; r < reps; r++) {
@@ -349,6 +359,13 @@ static void bench_shape(const Shape &s, const double *sps, int nsp) {
             });
             record(s.group, names[i], m, k, s.n[i], "sprun 2:4", 50, 0.5, (double)d.bytes, us,
                    cub[i]);
+            if (s.group == 0 && s.n[i] <= 128) /* split-K tuning sweep, log only */
+                for (int h = 1; h <= 8; h *= 2) {
+                    sp_cuda_spmm_set_split_hint(h);
+                    const double t = time_us([&] { sp_cuda_24_spmm(&d, &a[i], &st); });
+                    printf("    tune: 2:4 N=%lld split hint %d: %.2f us\n", (long long)s.n[i], h, t);
+                    sp_cuda_spmm_set_split_hint(0);
+                }
             double cb = 0;
             const double lt = cusparselt_time(dw24, dx[i], dy2[i], m, k, s.n[i], &cb);
             if (lt > 0) {
@@ -384,6 +401,13 @@ static void bench_shape(const Shape &s, const double *sps, int nsp) {
             });
             record(s.group, names[i], m, k, s.n[i], "sprun CSR-TC", sp, realdens,
                    (double)d.tile_bytes, us, cub[i]);
+            if (s.group == 0 && s.n[i] == 16 && (sp == 70 || sp == 90))
+                for (int h = 1; h <= 8; h *= 2) {
+                    sp_cuda_spmm_set_split_hint(h);
+                    const double t = time_us([&] { sp_cuda_csr_spmm(&d, &a[i], SP_CUDA_CSR_TC, &st); });
+                    printf("    tune: CSR-TC N=16 sp=%.0f split hint %d: %.2f us\n", sp, h, t);
+                    sp_cuda_spmm_set_split_hint(0);
+                }
             if (s.n[i] <= 128) {
                 us = time_us([&] {
                     if (sp_cuda_csr_spmm(&d, &a[i], SP_CUDA_CSR_SIMT, &st)) { printf("csr: %s\n", st.msg); exit(1); }
@@ -436,7 +460,7 @@ static void write_md(FILE *f, const char *dev, const char *date, const char *com
     fprintf(f, "Commit `%s`. Produced by `bench/spmm/run.sh` (binary `spmm_bench`), one device "
                "call. Layout N-major: X [N, K], Y [N, M] row-major, fp16 in/out, fp32 accumulate. "
                "Each call timed cold (L2 flushed by reading 192 MB before it), median of 50 "
-               "calls (20 when a call exceeds 5 ms), CUDA events. TFLOP/s = useful flops "
+               "calls (calls over 30 ms: as many as fit in 1.5 s, at least 5), CUDA events. TFLOP/s = useful flops "
                "2·M·N·K·density / t. Floor = (W as stored + X + Y bytes) / 2.95 TB/s / t. "
                "×cuBLAS = cuBLAS time / time. Sparsity for BSR is block sparsity.\n\n", commit);
     for (int g = 0; g < 3; g++) {
@@ -491,11 +515,12 @@ int main(int argc, char **argv) {
         printf("no GPU: skipped\n");
         return 77;
     }
-    bool quick = false, only_square = false;
+    bool quick = false, only_square = false, profile = false;
     const char *md = NULL, *commit = "unknown", *date = "unknown";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = true;
         else if (!strcmp(argv[i], "--square")) only_square = true;
+        else if (!strcmp(argv[i], "--profile")) profile = true;
         else if (!strcmp(argv[i], "--md") && i + 1 < argc) md = argv[++i];
         else if (!strcmp(argv[i], "--commit") && i + 1 < argc) commit = argv[++i];
         else if (!strcmp(argv[i], "--date") && i + 1 < argc) date = argv[++i];
@@ -516,6 +541,46 @@ int main(int argc, char **argv) {
     CK(cudaMemset(g_flush, 1, FLUSH_BYTES));
     tl_seed(7);
 
+    if (profile) { /* one call of each kernel, for ncu: no timing, no peers */
+        const int64_t pn[2] = {16, 4096};
+        for (int i = 0; i < 2; i++) {
+            const int64_t m = 4096, k = 4096, n = pn[i];
+            float *w = (float *)malloc((size_t)(m * k) * 4);
+            float *x = (float *)malloc((size_t)(n * k) * 4);
+            for (int64_t j = 0; j < n * k; j++) x[j] = tl_val();
+            void *dx = dev_h(x, n * k), *dy, *ws;
+            CK(cudaMalloc(&dy, (size_t)(n * m) * 2));
+            const size_t wsb = sp_cuda_spmm_workspace_bytes(m, n);
+            CK(cudaMalloc(&ws, wsb));
+            CK(cudaMemset(ws, 0, wsb));
+            sp_cuda_spmm_args a;
+            memset(&a, 0, sizeof a);
+            a.n = n; a.x = dx; a.ldx = k; a.y = dy; a.ldy = m; a.workspace = ws;
+            a.workspace_bytes = wsb; a.stream = g_stream;
+            sp_cuda_status st;
+            memset(&st, 0, sizeof st);
+            tl_gen_24(w, m, k, TL_DENSE_ROW);
+            sp_24 h;
+            tl_pack_24(w, m, k, &h);
+            sp_cuda_24 d;
+            sp_cuda_24_upload(&h, &d, g_stream, &st);
+            sp_cuda_24_spmm(&d, &a, &st);
+            sp_cuda_24_free(&d);
+            tl_free_24(&h);
+            tl_gen_unstructured(w, m, k, 0.3, TL_RANDOM);
+            sp_csr hc;
+            tl_pack_csr(w, m, k, SP_VT_F16, &hc);
+            sp_cuda_csr dc;
+            sp_cuda_csr_upload(&hc, 1, &dc, g_stream, &st);
+            sp_cuda_csr_spmm(&dc, &a, SP_CUDA_CSR_TC, &st);
+            sp_cuda_csr_free(&dc);
+            tl_free_csr(&hc);
+            CK(cudaStreamSynchronize(g_stream));
+            printf("profile N=%lld: %s\n", (long long)n, st.code ? st.msg : "ok");
+            free(w); free(x); cudaFree(dx); cudaFree(dy); cudaFree(ws);
+        }
+        return 0;
+    }
     const double sps[6] = {50, 70, 80, 90, 95, 98};
     {
         Shape sq = {0, "4096² N=%lld", 4096, 4096, 4, {16, 128, 1024, 4096}};

@@ -33,10 +33,14 @@ int sm_count() {
     return cached;
 }
 
-int pick_split(int64_t ctas_xy, int nstages, int per_sm, int min_stages) {
-    const int64_t want = (int64_t)sm_count() * per_sm * 2;
-    if (ctas_xy >= want || nstages < 2 * min_stages) return 1;
-    int64_t z = (want + ctas_xy - 1) / ctas_xy;
+static int g_split_hint = 0; /* sp_cuda_spmm_set_split_hint */
+
+int pick_split(int64_t ctas_xy, int nstages, int slots, int min_stages) {
+    if (g_split_hint > 0) slots = sm_count() * g_split_hint;
+    /* whole waves only: a second, partial wave of CTAs doubles the time of a
+     * memory-bound launch, so the split never exceeds the resident slots */
+    if (ctas_xy >= slots || nstages < 2 * min_stages) return 1;
+    int64_t z = slots / ctas_xy;
     const int64_t zmax = nstages / min_stages;
     if (z > zmax) z = zmax;
     if (z > 64) z = 64;
@@ -71,44 +75,56 @@ int make_epi(const sp_cuda_spmm_args *a, int64_t m, int64_t k, Epi *e, sp_cuda_s
 template <int WM_> struct F24 {
     static constexpr int WM = WM_;
     static constexpr int CW = 32;
+    static constexpr bool W_SMEM = true;
     struct Params {
         const uint4 *tiles;
         int mt, kt;
     };
-    struct Frag {
-        uint4 v[WM];
-        uint32_t e[WM];
-    };
+    struct Frag {};
+    template <int BM> __host__ __device__ static constexpr int wchunk() { return (BM / 16) * 576; }
     __device__ static int row_block(const Params &, int bx) { return bx; }
     __device__ static int nchunks(const Params &p, int) { return p.kt; }
     __device__ static int chunk_k0(const Params &, int, int c) { return c * 32; }
-    __device__ static void load(const Params &p, Frag &f, int, int mtile0, int c, int lane) {
-#pragma unroll
-        for (int i = 0; i < WM; i++) {
-            const int mt = mtile0 + i;
-            if (mt < p.mt) {
-                const uint4 *t = p.tiles + ((int64_t)mt * p.kt + c) * 36;
-                f.v[i] = ldg_stream(t + lane);
-                f.e[i] = __ldg(reinterpret_cast<const uint32_t *>(t + 32) + (lane >> 2) * 2 +
-                               (lane & 1));
-            }
+    /* the CTA's BM/16 tiles of chunks [c0, c0 + CPS) into shared memory */
+    template <int BM, int CPS, int NT> struct WPre {};
+    template <class Q> __device__ static void w_pre(const Params &, Q &, int, int, int) {}
+    template <int BM, int CPS, int NT>
+    __device__ static void load_w(const Params &p, const WPre<BM, CPS, NT> &, unsigned char *dst,
+                                  int mb, int c0, int cend) {
+        constexpr int PPC = (BM / 16) * 36; /* 16-byte pieces per chunk */
+        for (int i = threadIdx.x; i < CPS * PPC; i += NT) {
+            const int cc = i / PPC, t = (i % PPC) / 36, q = i % 36;
+            const int c = c0 + cc, mt = mb * (BM / 16) + t;
+            const bool ok = c < cend && mt < p.mt;
+            cp_async16(dst + cc * wchunk<BM>() + t * 576 + q * 16,
+                       ok ? (const void *)(p.tiles + ((int64_t)mt * p.kt + c) * 36 + q)
+                          : (const void *)p.tiles,
+                       ok ? 16 : 0);
         }
     }
     template <int WN, int LD>
-    __device__ static void mma(const Params &p, const Frag &f, float (&acc)[WM][WN][4],
-                               const __half *xw, int mtile0, int lane) {
+    __device__ static void mma_s(const Params &p, const unsigned char *w, float (&acc)[WM][WN][4],
+                                 const __half *xw, int wm, int mtile0, int lane) {
+        uint4 v[WM];
+        uint32_t e[WM];
+#pragma unroll
+        for (int i = 0; i < WM; i++) {
+            const unsigned char *t = w + (wm * WM + i) * 576;
+            v[i] = *reinterpret_cast<const uint4 *>(t + lane * 16);
+            e[i] = *reinterpret_cast<const uint32_t *>(t + 512 + ((lane >> 2) * 2 + (lane & 1)) * 4);
+        }
 #pragma unroll
         for (int j = 0; j < WN; j++) {
             uint32_t b[4];
             ldmatrix_x4(b, xw + (j * 8 + (lane & 7)) * LD + (lane >> 3) * 8);
 #pragma unroll
             for (int i = 0; i < WM; i++)
-                if (mtile0 + i < p.mt) mma_sp_16832(acc[i][j], f.v[i], b, f.e[i]);
+                if (mtile0 + i < p.mt) mma_sp_16832(acc[i][j], v[i], b, e[i]);
         }
     }
 };
 
-template <int WM, int WN, int WARPS_M, int WARPS_N, int WARPS_K, int STAGES>
+template <int WM, int WN, int WARPS_M, int WARPS_N, int WARPS_K, int KSUB, int STAGES>
 static int run24(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e, int per_sm,
                  sp_cuda_status *st) {
     typename F24<WM>::Params p;
@@ -118,15 +134,19 @@ static int run24(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e, 
     constexpr int BM = 16 * WM * WARPS_M;
     const int64_t gx = (w->m + BM - 1) / BM;
     if (x_vec_ok(a, w->k))
-        return launch<Kernel<F24, WM, WN, WARPS_M, WARPS_N, WARPS_K, STAGES, true>>(
+        return launch<Kernel<F24, WM, WN, WARPS_M, WARPS_N, WARPS_K, KSUB, STAGES, true>>(
             p, gx, (int)w->kt, per_sm, a, w->k, e, st);
-    return launch<Kernel<F24, WM, WN, WARPS_M, WARPS_N, WARPS_K, STAGES, false>>(
+    return launch<Kernel<F24, WM, WN, WARPS_M, WARPS_N, WARPS_K, KSUB, STAGES, false>>(
         p, gx, (int)w->kt, per_sm, a, w->k, e, st);
 }
 
 } // namespace spmm
 
 using namespace spmm;
+
+extern "C" void sp_cuda_spmm_set_split_hint(int ctas_per_sm) {
+    spmm::g_split_hint = ctas_per_sm > 0 ? ctas_per_sm : 0;
+}
 
 extern "C" size_t sp_cuda_spmm_workspace_bytes(int64_t m, int64_t n) {
     if (m <= 0 || n <= 0) return 0;
@@ -240,8 +260,9 @@ extern "C" int sp_cuda_24_spmm(const sp_cuda_24 *w, const sp_cuda_spmm_args *a,
     if (a->n == 0) return 0;
     /* Small N is bound by reading W: few columns per CTA, K split over 4 warps
      * (and over CTAs) so every SM streams W. Large N: 128 x 128 CTA tiles. */
-    if (a->n <= 16) return run24<2, 2, 2, 1, 4, 3>(w, a, e, 3, st);
-    if (a->n <= 32) return run24<2, 4, 2, 1, 4, 3>(w, a, e, 3, st);
-    if (a->n <= 128) return run24<2, 4, 2, 2, 2, 3>(w, a, e, 2, st);
-    return run24<4, 4, 2, 4, 1, 4>(w, a, e, 1, st);
+    if (a->n <= 16) return run24<2, 2, 2, 1, 4, 2, 3>(w, a, e, 1, st);
+    if (a->n <= 32) return run24<2, 4, 2, 1, 4, 2, 3>(w, a, e, 1, st);
+    if (a->n <= 128) return run24<2, 4, 2, 2, 2, 2, 3>(w, a, e, 1, st);
+    /* 256 x 128 tiles: L2 traffic W*N/128 + X*M/256 */
+    return run24<4, 8, 4, 2, 1, 2, 3>(w, a, e, 1, st);
 }

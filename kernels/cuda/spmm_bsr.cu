@@ -19,13 +19,13 @@ namespace spmm {
 template <int WM_> struct FBsr {
     static constexpr int WM = WM_; /* = bs / 16: a warp owns the whole block row */
     static constexpr int CW = 16 * WM_;
+    static constexpr bool W_SMEM = true;
     struct Params {
         const uint4 *frags;
         const int32_t *block_ptr, *block_col, *row_order;
     };
-    struct Frag {
-        uint4 a[WM][WM];
-    };
+    struct Frag {};
+    template <int BM> __host__ __device__ static constexpr int wchunk() { return WM * WM * 512; }
     __device__ static int row_block(const Params &p, int bx) { return __ldg(p.row_order + bx); }
     __device__ static int nchunks(const Params &p, int mb) {
         return __ldg(p.block_ptr + mb + 1) - __ldg(p.block_ptr + mb);
@@ -33,48 +33,46 @@ template <int WM_> struct FBsr {
     __device__ static int chunk_k0(const Params &p, int mb, int c) {
         return __ldg(p.block_col + __ldg(p.block_ptr + mb) + c) * CW;
     }
-    __device__ static void load(const Params &p, Frag &f, int mb, int, int c, int lane) {
-        const int64_t blk = __ldg(p.block_ptr + mb) + c;
-        const uint4 *b = p.frags + blk * (WM * WM * 32) + lane;
-#pragma unroll
-        for (int i = 0; i < WM; i++)
-#pragma unroll
-            for (int kk = 0; kk < WM; kk++) f.a[i][kk] = ldg_stream(b + (i * WM + kk) * 32);
+    template <int BM, int CPS, int NT> struct WPre {};
+    template <class Q> __device__ static void w_pre(const Params &, Q &, int, int, int) {}
+    template <int BM, int CPS, int NT>
+    __device__ static void load_w(const Params &p, const WPre<BM, CPS, NT> &, unsigned char *dst,
+                                  int mb, int c0, int cend) {
+        constexpr int PPC = WM * WM * 32;
+        const int64_t b0 = __ldg(p.block_ptr + mb);
+        for (int i = threadIdx.x; i < CPS * PPC; i += NT) {
+            const int cc = i / PPC, q = i % PPC;
+            const int c = c0 + cc;
+            const bool ok = c < cend;
+            cp_async16(dst + cc * wchunk<BM>() + q * 16,
+                       ok ? (const void *)(p.frags + (b0 + c) * PPC + q) : (const void *)p.frags,
+                       ok ? 16 : 0);
+        }
     }
     template <int WN, int LD>
-    __device__ static void mma(const Params &, const Frag &f, float (&acc)[WM][WN][4],
-                               const __half *xw, int, int lane) {
+    __device__ static void mma_s(const Params &, const unsigned char *w, float (&acc)[WM][WN][4],
+                                 const __half *xw, int, int, int lane) {
+        /* one 16-column step of A at a time keeps bs = 64 inside the registers */
 #pragma unroll
-        for (int j = 0; j < WN; j++) {
-            const __half *row = xw + (j * 8 + (lane & 7)) * LD;
-            if (CW == 16) {
+        for (int kk = 0; kk < WM; kk++) {
+            uint32_t a[WM][4];
+#pragma unroll
+            for (int i = 0; i < WM; i++) {
+                const uint4 v = *reinterpret_cast<const uint4 *>(w + (i * WM + kk) * 512 + lane * 16);
+                a[i][0] = v.x; a[i][1] = v.y; a[i][2] = v.z; a[i][3] = v.w;
+            }
+#pragma unroll
+            for (int j = 0; j < WN; j++) {
                 uint32_t b[2];
-                ldmatrix_x2(b, row + ((lane >> 3) & 1) * 8);
+                ldmatrix_x2(b, xw + (j * 8 + (lane & 7)) * LD + kk * 16 + ((lane >> 3) & 1) * 8);
 #pragma unroll
-                for (int i = 0; i < WM; i++)
-                    mma_16816(acc[i][j], reinterpret_cast<const uint32_t(&)[4]>(f.a[i][0]), b[0],
-                              b[1]);
-            } else {
-#pragma unroll
-                for (int kq = 0; kq < CW / 32; kq++) {
-                    uint32_t b[4];
-                    ldmatrix_x4(b, row + kq * 32 + (lane >> 3) * 8);
-#pragma unroll
-                    for (int i = 0; i < WM; i++) {
-                        mma_16816(acc[i][j],
-                                  reinterpret_cast<const uint32_t(&)[4]>(f.a[i][2 * kq]), b[0],
-                                  b[1]);
-                        mma_16816(acc[i][j],
-                                  reinterpret_cast<const uint32_t(&)[4]>(f.a[i][2 * kq + 1]),
-                                  b[2], b[3]);
-                    }
-                }
+                for (int i = 0; i < WM; i++) mma_16816(acc[i][j], a[i], b[0], b[1]);
             }
         }
     }
 };
 
-template <int WM, int WN, int WARPS_N, int WARPS_K, int STAGES>
+template <int WM, int WN, int WARPS_N, int WARPS_K, int KSUB, int STAGES>
 static int run_bsr(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &e, int per_sm,
                    int maxblk, sp_cuda_status *st) {
     typename FBsr<WM>::Params p;
@@ -83,9 +81,9 @@ static int run_bsr(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &
     p.block_col = w->block_col;
     p.row_order = w->row_order;
     if (x_vec_ok(a, w->k))
-        return launch<Kernel<FBsr, WM, WN, 1, WARPS_N, WARPS_K, STAGES, true>>(
+        return launch<Kernel<FBsr, WM, WN, 1, WARPS_N, WARPS_K, KSUB, STAGES, true>>(
             p, w->mb, maxblk, per_sm, a, w->k, e, st);
-    return launch<Kernel<FBsr, WM, WN, 1, WARPS_N, WARPS_K, STAGES, false>>(
+    return launch<Kernel<FBsr, WM, WN, 1, WARPS_N, WARPS_K, KSUB, STAGES, false>>(
         p, w->mb, maxblk, per_sm, a, w->k, e, st);
 }
 
@@ -94,11 +92,11 @@ static int run_bsr(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &
 template <int WM>
 static int dispatch_bsr(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &e,
                         int maxblk, sp_cuda_status *st) {
-    constexpr int SMALL_STAGES = WM >= 4 ? 2 : 3;
-    if (a->n <= 16) return run_bsr<WM, 2, 1, 4, SMALL_STAGES>(w, a, e, 3, maxblk, st);
-    if (a->n <= 64) return run_bsr<WM, 4, 2, 2, SMALL_STAGES>(w, a, e, 2, maxblk, st);
-    if (WM >= 4) return run_bsr<WM, 2, 4, 1, 3>(w, a, e, 1, maxblk, st);
-    return run_bsr<WM, 8, 4, 1, 4>(w, a, e, 1, maxblk, st);
+    constexpr int KS = WM == 1 ? 2 : 1; /* 16-wide blocks: two per warp per stage */
+    if (a->n <= 16) return run_bsr<WM, 2, 1, 4, KS, 4>(w, a, e, 1, maxblk, st);
+    if (a->n <= 64) return run_bsr<WM, 4, 2, 2, KS, 3>(w, a, e, 1, maxblk, st);
+    if constexpr (WM >= 4) return run_bsr<WM, 2, 4, 1, 1, 3>(w, a, e, 1, maxblk, st);
+    else return run_bsr<WM, 8, 4, 1, 2, 3>(w, a, e, 1, maxblk, st);
 }
 
 } // namespace spmm

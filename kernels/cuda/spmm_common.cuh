@@ -27,6 +27,11 @@
  *                                         walks block rows by row_order)
  *   __device__ static int nchunks(p, mb)  chunks of that m-block
  *   __device__ static int chunk_k0(p, mb, c)
+ * and either (W_SMEM = true: W staged in shared memory with X)
+ *   template <int BM, int CPS, int NT> struct WPre; w_pre(p, WPre&, mb, c0,
+ *       cend) (offsets read one stage ahead), load_w(p, WPre, smem, mb, c0,
+ *       cend) (cp.async), mma_s(p, smem chunk, acc, X rows, wm, mtile0, lane)
+ * or (W_SMEM = false: W read straight into registers one chunk ahead)
  *   __device__ static void load(p, Frag&, mb, mtile0, c, lane)
  *   template <int WN, int LD> __device__ static void
  *       mma(p, const Frag&, acc[WM][WN][4], X rows in smem, mtile0, lane)
@@ -115,15 +120,8 @@ __device__ __forceinline__ __half epi_value(const Epi &e, float v, int64_t m, in
 }
 
 /* ---- the skeleton -------------------------------------------------------- */
-template <int BN, int CW, int WARPS_K, int STAGES> struct XTile {
-    static constexpr int LD = CW + 8; /* halves; +16 B keeps ldmatrix conflict-free */
-    static constexpr int CHUNK = BN * LD;
-    static constexpr int STAGE = WARPS_K * CHUNK;
-    static constexpr int BYTES = STAGES * STAGE * 2;
-};
-
 template <template <int> class FT, int WM, int WN, int WARPS_M, int WARPS_N, int WARPS_K,
-          int STAGES, bool VEC>
+          int KSUB, int STAGES, bool VEC>
 struct Kernel {
     using F = FT<WM>;
     using Params_t = typename F::Params;
@@ -131,44 +129,70 @@ struct Kernel {
     static constexpr int BN = 8 * WN * WARPS_N;
     static constexpr int CW = F::CW;
     static constexpr int NT = 32 * WARPS_M * WARPS_N * WARPS_K;
-    static constexpr int WARPS_K_ = WARPS_K;
-    using XT = XTile<BN, CW, WARPS_K, STAGES>;
+    static constexpr int CPS = WARPS_K * KSUB; /* chunks per stage */
+    static constexpr int WARPS_K_ = CPS;       /* for launch(): chunks per stage */
+    static_assert(F::W_SMEM || KSUB == 1, "register-fed formats take one chunk per warp");
+    /* X: [stage][chunk][BN rows][LD halves]; +16 B per row keeps ldmatrix
+     * conflict-free */
+    static constexpr int LD = CW + 8;
+    static constexpr int XCHUNK = BN * LD;
+    static constexpr int XSTAGE = CPS * XCHUNK;
+    static constexpr int XBYTES = STAGES * XSTAGE * 2;
+    /* W (when the format stages it): [stage][chunk][WCH bytes] */
+    static constexpr int WCH = F::W_SMEM ? F::template wchunk<BM>() : 0;
+    static constexpr int WBYTES = STAGES * CPS * WCH;
     static constexpr int CLD = BM + 4; /* fp32 C tile [BN][CLD] */
     static constexpr int CBYTES = BN * CLD * 4;
-    static constexpr int SMEM = XT::BYTES > CBYTES ? XT::BYTES : CBYTES;
+    static constexpr int SMEM = (XBYTES + WBYTES) > CBYTES ? (XBYTES + WBYTES) : CBYTES;
+    static constexpr int V = CW / 8; /* 16-byte pieces per row of a chunk */
+    static constexpr int XPIECES = CPS * BN * V;
+    static constexpr int XR = (XPIECES + NT - 1) / NT;
 
-    /* copy the X columns of chunks [c0, c0 + WARPS_K) into stage buffer xs */
-    __device__ static void load_x(const typename F::Params &p, __half *xs, const __half *x,
-                                  int64_t ldx, int64_t n, int64_t k, int64_t n0, int mb, int c0,
-                                  int cend) {
-        constexpr int V = CW / 8; /* 16-byte pieces per row of a chunk */
-        constexpr int PER_STAGE = WARPS_K * BN * V;
-        for (int i = threadIdx.x; i < PER_STAGE; i += NT) {
-            const int wk = i / (BN * V);
-            const int r = (i / V) % BN;
+    /* k offsets of this thread's X pieces for the stage starting at chunk
+     * c0 (-1: outside); computed one stage ahead so that formats whose
+     * offsets come from memory (BSR block_col) never stall the copy */
+    struct XPre {
+        int kc[XR];
+    };
+    __device__ static void x_pre(const Params_t &p, XPre &q, int mb, int c0, int cend) {
+#pragma unroll
+        for (int r = 0; r < XR; r++) {
+            const int i = threadIdx.x + r * NT;
+            const int c = c0 + i / (BN * V);
+            q.kc[r] = (i < XPIECES && c < cend) ? F::chunk_k0(p, mb, c) : -1;
+        }
+    }
+    __device__ static void load_x(const XPre &q, __half *xs, const __half *x, int64_t ldx,
+                                  int64_t n, int64_t k, int64_t n0) {
+#pragma unroll
+        for (int r = 0; r < XR; r++) {
+            const int i = threadIdx.x + r * NT;
+            if (i >= XPIECES) break;
+            const int cc = i / (BN * V);
+            const int row = (i / V) % BN;
             const int v = i % V;
-            const int c = c0 + wk;
-            __half *dst = xs + wk * XT::CHUNK + r * XT::LD + v * 8;
-            const int64_t kk = c < cend ? (int64_t)F::chunk_k0(p, mb, c) + v * 8 : k;
-            const int64_t nn = n0 + r;
+            __half *dst = xs + cc * XCHUNK + row * LD + v * 8;
+            const int64_t kk = q.kc[r] < 0 ? k : (int64_t)q.kc[r] + v * 8;
+            const int64_t nn = n0 + row;
             if (VEC) {
-                const bool ok = c < cend && nn < n && kk < k;
+                const bool ok = q.kc[r] >= 0 && nn < n && kk < k;
                 cp_async16(dst, ok ? (const void *)(x + nn * ldx + kk) : (const void *)x,
                            ok ? 16 : 0);
             } else {
 #pragma unroll
                 for (int e = 0; e < 8; e++) {
-                    const bool ok = c < cend && nn < n && kk + e < k;
+                    const bool ok = q.kc[r] >= 0 && nn < n && kk + e < k;
                     dst[e] = ok ? x[nn * ldx + kk + e] : __float2half(0.0f);
                 }
             }
         }
     }
 
-    __device__ static void run(const typename F::Params &p, const __half *__restrict__ x,
-                               int64_t ldx, int64_t k, const Epi &e) {
+    __device__ static void run(const Params_t &p, const __half *__restrict__ x, int64_t ldx,
+                               int64_t k, const Epi &e) {
         extern __shared__ __align__(16) unsigned char smem_raw[];
         __half *xs = reinterpret_cast<__half *>(smem_raw);
+        unsigned char *wsm = smem_raw + XBYTES;
         const int lane = threadIdx.x & 31;
         const int warp = threadIdx.x >> 5;
         const int wk = warp % WARPS_K;
@@ -179,13 +203,13 @@ struct Kernel {
         const int64_t n0 = (int64_t)blockIdx.y * BN;
         const int nch = F::nchunks(p, mb);
         /* split-K range of this CTA, in whole stages */
-        const int nst_all = (nch + WARPS_K - 1) / WARPS_K;
+        const int nst_all = (nch + CPS - 1) / CPS;
         const int per = (nst_all + gridDim.z - 1) / gridDim.z;
         const int st_begin = blockIdx.z * per;
         const int st_end = min(nst_all, st_begin + per);
         const int nst = max(0, st_end - st_begin);
-        const int cbeg = st_begin * WARPS_K;
-        const int cend = min(nch, st_end * WARPS_K);
+        const int cbeg = st_begin * CPS;
+        const int cend = min(nch, st_end * CPS);
         const int mtile0 = mb * (BM / 16) + wm * WM;
 
         float acc[WM][WN][4];
@@ -196,14 +220,24 @@ struct Kernel {
 #pragma unroll
                 for (int q = 0; q < 4; q++) acc[i][j][q] = 0.0f;
 
+        XPre pre;
+        typename F::template WPre<BM, CPS, NT> wpre;
 #pragma unroll
         for (int s = 0; s < STAGES - 1; s++) {
-            if (s < nst)
-                load_x(p, xs + s * XT::STAGE, x, ldx, e.n, k, n0, mb, cbeg + s * WARPS_K, cend);
+            if (s < nst) {
+                x_pre(p, pre, mb, cbeg + s * CPS, cend);
+                load_x(pre, xs + s * XSTAGE, x, ldx, e.n, k, n0);
+                if constexpr (F::W_SMEM) {
+                    F::w_pre(p, wpre, mb, cbeg + s * CPS, cend);
+                    F::load_w(p, wpre, wsm + s * CPS * WCH, mb, cbeg + s * CPS, cend);
+                }
+            }
             cp_async_commit();
         }
+        x_pre(p, pre, mb, cbeg + (STAGES - 1) * CPS, cend);
+        if constexpr (F::W_SMEM) F::w_pre(p, wpre, mb, cbeg + (STAGES - 1) * CPS, cend);
         typename F::Frag cur, nxt;
-        {
+        if constexpr (!F::W_SMEM) {
             const int c = cbeg + wk;
             if (c < cend) F::load(p, cur, mb, mtile0, c, lane);
         }
@@ -212,22 +246,36 @@ struct Kernel {
             __syncthreads();
             {
                 const int sl = s + STAGES - 1;
-                if (sl < nst)
-                    load_x(p, xs + (sl % STAGES) * XT::STAGE, x, ldx, e.n, k, n0, mb,
-                           cbeg + sl * WARPS_K, cend);
+                if (sl < nst) {
+                    load_x(pre, xs + (sl % STAGES) * XSTAGE, x, ldx, e.n, k, n0);
+                    if constexpr (F::W_SMEM) {
+                        F::load_w(p, wpre, wsm + (sl % STAGES) * CPS * WCH, mb, cbeg + sl * CPS,
+                                  cend);
+                        F::w_pre(p, wpre, mb, cbeg + (sl + 1) * CPS, cend);
+                    }
+                    x_pre(p, pre, mb, cbeg + (sl + 1) * CPS, cend);
+                }
                 cp_async_commit();
             }
-            const int c = cbeg + s * WARPS_K + wk;
-            if (c < cend) {
-                if (c + WARPS_K < cend) F::load(p, nxt, mb, mtile0, c + WARPS_K, lane);
-                const __half *xw = xs + (s % STAGES) * XT::STAGE + wk * XT::CHUNK +
-                                   (wn * WN * 8) * XT::LD;
-                F::template mma<WN, XT::LD>(p, cur, acc, xw, mtile0, lane);
-                cur = nxt;
+            const int buf = s % STAGES;
+#pragma unroll
+            for (int u = 0; u < KSUB; u++) {
+                const int cc = wk * KSUB + u; /* chunk within the stage */
+                const int c = cbeg + s * CPS + cc;
+                if (c >= cend) break;
+                const __half *xw = xs + buf * XSTAGE + cc * XCHUNK + (wn * WN * 8) * LD;
+                if constexpr (F::W_SMEM) {
+                    F::template mma_s<WN, LD>(p, wsm + (buf * CPS + cc) * WCH, acc, xw, wm,
+                                              mtile0, lane);
+                } else {
+                    if (c + CPS < cend) F::load(p, nxt, mb, mtile0, c + CPS, lane);
+                    F::template mma<WN, LD>(p, cur, acc, xw, mtile0, lane);
+                    cur = nxt;
+                }
             }
         }
         cp_async_wait<0>();
-        __syncthreads(); /* the X stages become the C tile */
+        __syncthreads(); /* the stages become the C tile */
 
         float *cs = reinterpret_cast<float *>(smem_raw);
         const int gid = lane >> 2, tig = lane & 3;
@@ -251,20 +299,45 @@ struct Kernel {
         __syncthreads();
 
         const int64_t m0 = (int64_t)mb * BM;
-        const int bm = BM;
         if (gridDim.z == 1 || e.ws == nullptr) {
-            for (int i = threadIdx.x; i < BN * BM; i += NT) {
-                const int nl = i / BM, ml = i % BM;
+            /* pairs of outputs: half2 stores when the row stride allows */
+            const bool v2 = (e.ldy % 2) == 0 && (((uintptr_t)e.y) & 3) == 0;
+            for (int i = threadIdx.x; i < BN * BM / 2; i += NT) {
+                const int nl = i / (BM / 2), ml = (i % (BM / 2)) * 2;
                 const int64_t mm = m0 + ml, nn = n0 + nl;
-                if (ml < bm && mm < e.m && nn < e.n)
-                    e.y[nn * e.ldy + mm] = epi_value(e, cs[nl * CLD + ml], mm, nn);
+                if (nn >= e.n || mm >= e.m) continue;
+                const __half h0 = epi_value(e, cs[nl * CLD + ml], mm, nn);
+                if (mm + 1 < e.m) {
+                    const __half h1 = epi_value(e, cs[nl * CLD + ml + 1], mm + 1, nn);
+                    if (v2)
+                        *reinterpret_cast<__half2 *>(&e.y[nn * e.ldy + mm]) = __halves2half2(h0, h1);
+                    else {
+                        e.y[nn * e.ldy + mm] = h0;
+                        e.y[nn * e.ldy + mm + 1] = h1;
+                    }
+                } else {
+                    e.y[nn * e.ldy + mm] = h0;
+                }
             }
             return;
         }
-        for (int i = threadIdx.x; i < BN * BM; i += NT) {
-            const int nl = i / BM, ml = i % BM;
-            const int64_t mm = m0 + ml, nn = n0 + nl;
-            if (ml < bm && mm < e.m && nn < e.n) atomicAdd(&e.ws[nn * e.m + mm], cs[nl * CLD + ml]);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+        if (e.m % 4 == 0) { /* 16-byte vector atomics (sm_90) */
+            for (int i = threadIdx.x; i < BN * BM / 4; i += NT) {
+                const int nl = i / (BM / 4), ml = (i % (BM / 4)) * 4;
+                const int64_t mm = m0 + ml, nn = n0 + nl;
+                if (mm < e.m && nn < e.n)
+                    atomicAdd(reinterpret_cast<float4 *>(&e.ws[nn * e.m + mm]),
+                              *reinterpret_cast<const float4 *>(&cs[nl * CLD + ml]));
+            }
+        } else
+#endif
+        {
+            for (int i = threadIdx.x; i < BN * BM; i += NT) {
+                const int nl = i / BM, ml = i % BM;
+                const int64_t mm = m0 + ml, nn = n0 + nl;
+                if (mm < e.m && nn < e.n) atomicAdd(&e.ws[nn * e.m + mm], cs[nl * CLD + ml]);
+            }
         }
         __threadfence();
         __syncthreads();
@@ -281,7 +354,7 @@ struct Kernel {
         for (int i = threadIdx.x; i < BN * BM; i += NT) {
             const int nl = i / BM, ml = i % BM;
             const int64_t mm = m0 + ml, nn = n0 + nl;
-            if (ml < bm && mm < e.m && nn < e.n) {
+            if (mm < e.m && nn < e.n) {
                 float *w = &e.ws[nn * e.m + mm];
                 const float v = __ldcg(w);
                 __stcg(w, 0.0f);
@@ -299,9 +372,9 @@ __global__ void __launch_bounds__(K::NT) kernel_entry(typename K::Params_t p, co
 
 /* ---- host side ----------------------------------------------------------- */
 int sm_count();
-/* split-K factor: enough CTAs for ~2 waves of `per_sm` CTAs, each split
- * keeping >= min_stages stages */
-int pick_split(int64_t ctas_xy, int nstages, int per_sm, int min_stages);
+/* split-K factor: as many CTAs as fit resident at once (`slots`), each
+ * split keeping >= min_stages stages */
+int pick_split(int64_t ctas_xy, int nstages, int slots, int min_stages);
 int make_epi(const sp_cuda_spmm_args *a, int64_t m, int64_t k, Epi *e, sp_cuda_status *st);
 
 /* X can take the 16-byte cp.async path */
@@ -315,18 +388,24 @@ int launch(const typename KT::Params_t &p, int64_t gx, int nchunks_max, int per_
     const int64_t gy = (a->n + KT::BN - 1) / KT::BN;
     if (gx <= 0 || gy <= 0) return 0;
     if (gy > 65535) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "spmm: n too large");
-    const int nst = (nchunks_max + KT::WARPS_K_ - 1) / KT::WARPS_K_;
-    const int z = e.ws ? pick_split(gx * gy, nst, per_sm, 2) : 1;
-    if (KT::SMEM > 32 * 1024) {
-        static bool done = false; /* benign race: the attribute is idempotent */
-        if (!done) {
+    (void)per_sm;
+    /* once per instantiation (benign race: both steps are idempotent) */
+    static int occ = 0;
+    if (!occ) {
+        if (KT::SMEM > 32 * 1024) {
             cudaError_t err = SP_CUDA_CHECK(
                 st, cudaFuncSetAttribute(kernel_entry<KT>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, KT::SMEM));
             if (err != cudaSuccess) return (int)err;
-            done = true;
         }
+        int o = 0;
+        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&o, kernel_entry<KT>, KT::NT,
+                                                          KT::SMEM) != cudaSuccess || o < 1)
+            o = 1;
+        occ = o;
     }
+    const int nst = (nchunks_max + KT::WARPS_K_ - 1) / KT::WARPS_K_;
+    const int z = e.ws ? pick_split(gx * gy, nst, occ * sm_count(), 2) : 1;
     kernel_entry<KT><<<dim3((unsigned)gx, (unsigned)gy, (unsigned)z), KT::NT, KT::SMEM,
                        (cudaStream_t)a->stream>>>(p, (const __half *)a->x, a->ldx, k, e);
     return (int)SP_CUDA_CHECK(st, cudaGetLastError());

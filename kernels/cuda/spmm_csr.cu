@@ -9,11 +9,13 @@
  *     0..31 with kk = p/8 (16-column step), reg = (p%8)/2, h = p%2:
  *         row = gid + 8*(reg&1),  col = 16*kk + 8*(reg>>1) + 2*tig + h.
  *     bitmap word l of the tile has bit p set iff that element is nonzero;
- *     the tile's values are stored lane by lane, p increasing. A lane thus
- *     expands its own 32 elements straight into its A registers: no shared
- *     memory, no shuffles beyond one prefix sum of popcounts. W costs
- *     128 B per tile + 2 B per nonzero (1.125 B/element at 50 %, 0.325 at
- *     90 %), against 4-6 B per nonzero for CSR.
+ *     the tile's values follow lane by lane, p increasing, padded to 16 B.
+ *     The CTA copies whole tiles (bitmap + values, sizes read a stage ahead)
+ *     into shared memory with cp.async beside X; a lane then expands its own
+ *     32 elements straight into its A registers (one prefix sum of
+ *     popcounts over the warp, predicated shared loads). W costs 128 B per
+ *     tile + 2 B per nonzero (1.125 B/element at 50 %, 0.325 at 90 %),
+ *     against 4-6 B per nonzero for CSR.
  * (b) CUDA cores ("SIMT"): a warp per row in row_order, lanes over the row's
  *     nonzeros, a tile of NT rows of X in shared memory, fp16 or fp32.
  *     Serves very sparse weights, fp32, and huge K.
@@ -28,37 +30,62 @@ namespace spmm {
 template <int WM_> struct FCsrT {
     static constexpr int WM = WM_;
     static constexpr int CW = 64;
+    static constexpr bool W_SMEM = true;
+    static constexpr int SLOT = 136 * 16; /* bitmap + up to 1024 values */
     struct Params {
-        const uint32_t *bitmap;
-        const int32_t *tile_ptr;
-        const unsigned short *vals;
+        const uint4 *tiles;
+        const int32_t *off;
         int mt, kt;
     };
-    struct Frag {
-        uint32_t bits[WM];
-        int32_t off[WM];
-    };
+    struct Frag {};
+    template <int BM> __host__ __device__ static constexpr int wchunk() { return (BM / 16) * SLOT; }
     __device__ static int row_block(const Params &, int bx) { return bx; }
     __device__ static int nchunks(const Params &p, int) { return p.kt; }
     __device__ static int chunk_k0(const Params &, int, int c) { return c * 64; }
-    __device__ static void load(const Params &p, Frag &f, int, int mtile0, int c, int lane) {
+    /* a warp copies whole tiles; their piece offsets are read a stage ahead */
+    template <int BM, int CPS, int NT> struct WPre {
+        static constexpr int MT = BM / 16, T = CPS * MT, NW = NT / 32, TPW = (T + NW - 1) / NW;
+        int b[TPW], e[TPW];
+    };
+    template <int BM, int CPS, int NT>
+    __device__ static void w_pre(const Params &p, WPre<BM, CPS, NT> &q, int mb, int c0, int cend) {
+        using Q = WPre<BM, CPS, NT>;
+        const int warp = threadIdx.x >> 5;
 #pragma unroll
-        for (int i = 0; i < WM; i++) {
-            const int mt = mtile0 + i;
-            if (mt < p.mt) {
-                const int64_t t = (int64_t)mt * p.kt + c;
-                f.bits[i] = __ldg(p.bitmap + t * 32 + lane);
-                f.off[i] = __ldg(p.tile_ptr + t);
+        for (int r = 0; r < Q::TPW; r++) {
+            const int j = warp + r * Q::NW;
+            const int c = c0 + j / Q::MT, mt = mb * Q::MT + j % Q::MT;
+            if (j < Q::T && c < cend && mt < p.mt) {
+                const int64_t ti = (int64_t)mt * p.kt + c;
+                q.b[r] = __ldg(p.off + ti);
+                q.e[r] = __ldg(p.off + ti + 1);
+            } else {
+                q.b[r] = q.e[r] = 0;
             }
         }
     }
+    template <int BM, int CPS, int NT>
+    __device__ static void load_w(const Params &p, const WPre<BM, CPS, NT> &q, unsigned char *dst,
+                                  int, int, int) {
+        using Q = WPre<BM, CPS, NT>;
+        const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+#pragma unroll
+        for (int r = 0; r < Q::TPW; r++) {
+            const int j = warp + r * Q::NW;
+            if (j >= Q::T) break;
+            unsigned char *slot = dst + (j / Q::MT) * wchunk<BM>() + (j % Q::MT) * SLOT;
+            const int n = q.e[r] - q.b[r];
+            for (int i = lane; i < n; i += 32) cp_async16(slot + i * 16, p.tiles + q.b[r] + i, 16);
+        }
+    }
     template <int WN, int LD>
-    __device__ static void mma(const Params &p, const Frag &f, float (&acc)[WM][WN][4],
-                               const __half *xw, int mtile0, int lane) {
+    __device__ static void mma_s(const Params &p, const unsigned char *w, float (&acc)[WM][WN][4],
+                                 const __half *xw, int wm, int mtile0, int lane) {
 #pragma unroll
         for (int i = 0; i < WM; i++) {
             if (mtile0 + i >= p.mt) continue;
-            const uint32_t bits = f.bits[i];
+            const unsigned char *slot = w + (wm * WM + i) * SLOT;
+            const uint32_t bits = reinterpret_cast<const uint32_t *>(slot)[lane];
             /* exclusive prefix of popcounts over the lanes */
             const int cnt = __popc(bits);
             int incl = cnt;
@@ -67,17 +94,16 @@ template <int WM_> struct FCsrT {
                 const int o = __shfl_up_sync(0xffffffffu, incl, d);
                 if (lane >= d) incl += o;
             }
-            const unsigned short *v = p.vals + f.off[i] + (incl - cnt);
+            const unsigned short *v =
+                reinterpret_cast<const unsigned short *>(slot + 128) + (incl - cnt);
             uint32_t a[4][4];
 #pragma unroll
             for (int q = 0; q < 16; q++) {
                 const int p0 = 2 * q, p1 = 2 * q + 1;
-                const uint32_t lo = (bits >> p0) & 1u
-                                        ? (uint32_t)__ldg(v + __popc(bits & ((1u << p0) - 1u)))
-                                        : 0u;
-                const uint32_t hi = (bits >> p1) & 1u
-                                        ? (uint32_t)__ldg(v + __popc(bits & ((1u << p1) - 1u)))
-                                        : 0u;
+                const uint32_t lo =
+                    (bits >> p0) & 1u ? (uint32_t)v[__popc(bits & ((1u << p0) - 1u))] : 0u;
+                const uint32_t hi =
+                    (bits >> p1) & 1u ? (uint32_t)v[__popc(bits & ((1u << p1) - 1u))] : 0u;
                 a[q >> 2][q & 3] = lo | (hi << 16);
             }
 #pragma unroll
@@ -99,17 +125,16 @@ template <int WM, int WN, int WARPS_M, int WARPS_N, int WARPS_K, int STAGES>
 static int run_tc(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, const Epi &e, int per_sm,
                   sp_cuda_status *st) {
     typename FCsrT<WM>::Params p;
-    p.bitmap = w->bitmap;
-    p.tile_ptr = w->tile_ptr;
-    p.vals = (const unsigned short *)w->tvalues;
+    p.tiles = (const uint4 *)w->tiles;
+    p.off = w->tile_off;
     p.mt = (int)w->mt;
     p.kt = (int)w->kt;
     constexpr int BM = 16 * WM * WARPS_M;
     const int64_t gx = (w->m + BM - 1) / BM;
     if (x_vec_ok(a, w->k))
-        return launch<Kernel<FCsrT, WM, WN, WARPS_M, WARPS_N, WARPS_K, STAGES, true>>(
+        return launch<Kernel<FCsrT, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, true>>(
             p, gx, (int)w->kt, per_sm, a, w->k, e, st);
-    return launch<Kernel<FCsrT, WM, WN, WARPS_M, WARPS_N, WARPS_K, STAGES, false>>(
+    return launch<Kernel<FCsrT, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, false>>(
         p, gx, (int)w->kt, per_sm, a, w->k, e, st);
 }
 
@@ -232,21 +257,22 @@ static inline void tb_pos(int lane, int p, int *r, int *c) {
 
 static int build_tiles(const sp_csr *w, sp_cuda_csr *out, cudaStream_t s, sp_cuda_status *st) {
     const int64_t mt = (w->m + 15) / 16, kt = (w->k + 63) / 64;
-    if (mt * kt > INT32_MAX / 32 || w->nnz > INT32_MAX)
-        return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "csr upload: too many tiles");
     const int64_t ntiles = mt * kt;
-    uint32_t *bm = (uint32_t *)calloc((size_t)ntiles * 32, 4);
-    int32_t *tp = (int32_t *)calloc((size_t)ntiles + 1, 4);
-    uint16_t *tv = (uint16_t *)malloc((size_t)(w->nnz ? w->nnz : 1) * 2);
-    /* dense 16 x 64 scratch of one tile row: value + present flag */
+    /* pieces: 8 per tile + values rounded up to 8 per tile */
+    const int64_t maxpieces = ntiles * 8 + (w->nnz + 7 * ntiles) / 8 + 1;
+    if (ntiles > INT32_MAX || maxpieces > INT32_MAX)
+        return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "csr upload: too many tiles");
+    uint16_t *blob = (uint16_t *)calloc((size_t)maxpieces, 16);
+    int32_t *off = (int32_t *)calloc((size_t)ntiles + 1, 4);
+    /* dense 16 x (64*kt) scratch of one tile row: value + present flag */
     uint16_t *dv = (uint16_t *)malloc((size_t)16 * kt * 64 * 2);
     uint8_t *dp = (uint8_t *)malloc((size_t)16 * kt * 64);
-    if (!bm || !tp || !tv || !dv || !dp) {
-        free(bm); free(tp); free(tv); free(dv); free(dp);
+    if (!blob || !off || !dv || !dp) {
+        free(blob); free(off); free(dv); free(dp);
         return SP_CUDA_FAIL(st, cudaErrorMemoryAllocation, "csr upload: host malloc");
     }
     const uint16_t *vals = (const uint16_t *)w->values;
-    int64_t o = 0;
+    int64_t o = 0; /* in 16-byte pieces */
     for (int64_t m = 0; m < mt; m++) {
         memset(dp, 0, (size_t)16 * kt * 64);
         for (int r = 0; r < 16 && m * 16 + r < w->m; r++) {
@@ -259,7 +285,10 @@ static int build_tiles(const sp_csr *w, sp_cuda_csr *out, cudaStream_t s, sp_cud
         }
         for (int64_t t = 0; t < kt; t++) {
             const int64_t ti = m * kt + t;
-            tp[ti] = (int32_t)o;
+            off[ti] = (int32_t)o;
+            uint32_t *bm = (uint32_t *)(blob + o * 8);
+            uint16_t *tv = blob + (o + 8) * 8;
+            int64_t nv = 0;
             for (int lane = 0; lane < 32; lane++) {
                 uint32_t bits = 0;
                 for (int p = 0; p < 32; p++) {
@@ -268,32 +297,29 @@ static int build_tiles(const sp_csr *w, sp_cuda_csr *out, cudaStream_t s, sp_cud
                     const int64_t idx = r * kt * 64 + t * 64 + c;
                     if (t * 64 + c < w->k && dp[idx]) {
                         bits |= 1u << p;
-                        tv[o++] = dv[idx];
+                        tv[nv++] = dv[idx];
                     }
                 }
-                bm[ti * 32 + lane] = bits;
+                bm[lane] = bits;
             }
+            o += 8 + (nv + 7) / 8;
         }
     }
-    tp[ntiles] = (int32_t)o;
+    off[ntiles] = (int32_t)o;
     free(dv);
     free(dp);
-    const size_t bb = (size_t)ntiles * 128, pb = (size_t)(ntiles + 1) * 4,
-                 vb = (size_t)(o ? o : 1) * 2;
-    cudaError_t e = SP_CUDA_CHECK(st, cudaMalloc(&out->bitmap, bb));
-    if (!e) e = SP_CUDA_CHECK(st, cudaMalloc(&out->tile_ptr, pb));
-    if (!e) e = SP_CUDA_CHECK(st, cudaMalloc(&out->tvalues, vb));
-    if (!e) e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->bitmap, bm, bb, cudaMemcpyHostToDevice, s));
-    if (!e) e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->tile_ptr, tp, pb, cudaMemcpyHostToDevice, s));
-    if (!e) e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->tvalues, tv, vb, cudaMemcpyHostToDevice, s));
+    const size_t bb = (size_t)o * 16, pb = (size_t)(ntiles + 1) * 4;
+    cudaError_t e = SP_CUDA_CHECK(st, cudaMalloc(&out->tiles, bb));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMalloc(&out->tile_off, pb));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->tiles, blob, bb, cudaMemcpyHostToDevice, s));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->tile_off, off, pb, cudaMemcpyHostToDevice, s));
     if (!e) e = SP_CUDA_CHECK(st, cudaStreamSynchronize(s));
-    free(bm);
-    free(tp);
-    free(tv);
+    free(blob);
+    free(off);
     if (e) return (int)e;
     out->mt = mt;
     out->kt = kt;
-    out->tile_bytes = bb + pb + (size_t)o * 2;
+    out->tile_bytes = bb + pb;
     return 0;
 }
 
@@ -348,8 +374,7 @@ extern "C" int sp_cuda_csr_upload(const sp_csr *w, int with_tiles, sp_cuda_csr *
 
 extern "C" void sp_cuda_csr_free(sp_cuda_csr *w) {
     if (!w) return;
-    void *p[] = {w->row_ptr, w->col16, w->col32, w->row_order, w->values,
-                 w->bitmap, w->tile_ptr, w->tvalues};
+    void *p[] = {w->row_ptr, w->col16, w->col32, w->row_order, w->values, w->tiles, w->tile_off};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
         if (p[i]) cudaFree(p[i]);
     memset(w, 0, sizeof *w);
@@ -367,19 +392,19 @@ extern "C" int sp_cuda_csr_spmm(const sp_cuda_csr *w, const sp_cuda_spmm_args *a
         /* the tiled path streams 0.125 + 2*density bytes per element on
          * tensor cores; the SIMT path pays ~6 B per nonzero and per column
          * tile of X, so it only wins when very sparse */
-        const bool tc_ok = w->bitmap && w->vtype == SP_VT_F16;
+        const bool tc_ok = w->tiles && w->vtype == SP_VT_F16;
         path = (tc_ok && density > 0.03) ? SP_CUDA_CSR_TC : SP_CUDA_CSR_SIMT;
     }
     if (path == SP_CUDA_CSR_TC) {
-        if (!w->bitmap || w->vtype != SP_VT_F16)
+        if (!w->tiles || w->vtype != SP_VT_F16)
             return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "csr spmm: tiles not built");
         Epi e;
         int rc = make_epi(a, w->m, w->k, &e, st);
         if (rc) return rc;
-        if (a->n <= 16) return run_tc<1, 2, 2, 1, 4, 3>(w, a, e, 3, st);
-        if (a->n <= 32) return run_tc<1, 4, 2, 1, 4, 3>(w, a, e, 3, st);
-        if (a->n <= 128) return run_tc<1, 4, 2, 2, 2, 3>(w, a, e, 2, st);
-        return run_tc<2, 4, 2, 4, 1, 3>(w, a, e, 1, st);
+        if (a->n <= 16) return run_tc<1, 2, 2, 1, 4, 3>(w, a, e, 1, st);
+        if (a->n <= 32) return run_tc<1, 4, 2, 1, 4, 3>(w, a, e, 1, st);
+        if (a->n <= 128) return run_tc<1, 4, 2, 2, 2, 3>(w, a, e, 1, st);
+        return run_tc<2, 8, 4, 2, 1, 3>(w, a, e, 1, st);
     }
     if (a->act != SP_CUDA_ACT_NONE && a->act != SP_CUDA_ACT_RELU)
         return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "csr spmm: unknown activation");

@@ -50,9 +50,9 @@
  *  - CSR, two paths chosen per call by sp_cuda_csr_spmm:
  *    (a) tensor cores on a tiled bitmap layout built at upload ("TB16x64"):
  *        W is cut into 16 x 64 tiles, each stored as a 1024-bit occupancy
- *        bitmap (128 B) plus its nonzero values in row-major order (fp16).
- *        A warp expands a tile into a dense 16 x 64 fragment in shared memory
- *        and runs mma.sync on it. Bytes per element: 0.125 + 2*density, i.e.
+ *        bitmap (128 B) in mma fragment order plus its nonzero values (fp16).
+ *        Tiles are staged through shared memory; each lane expands its 32
+ *        elements of the tile straight into mma.sync A registers. Bytes per element: 0.125 + 2*density, i.e.
  *        less than CSR's 4 B per nonzero whenever density > 1/16.
  *    (b) CUDA cores, rows in row_order, for very sparse weights, fp32, or
  *        when the tiled layout was not built.
@@ -95,6 +95,11 @@ typedef struct sp_cuda_spmm_args {
 /* Workspace needed for split-K on an [m] x [n] output (fp32 partials and one
  * counter per output tile). Zero it once after allocation. */
 size_t sp_cuda_spmm_workspace_bytes(int64_t m, int64_t n);
+
+/* Tuning knob for benchmarks: the split-K choice aims at SMs * hint CTAs
+ * instead of the resident slots the occupancy API reports (0 restores it). Process-wide, not
+ * thread-safe; the runtime never calls it. */
+void sp_cuda_spmm_set_split_hint(int ctas_per_sm);
 
 /* ---- 2:4 ---------------------------------------------------------------- */
 typedef struct sp_cuda_24 {
@@ -142,9 +147,11 @@ typedef struct sp_cuda_csr {
     /* Tensor-core path (fp16 only; built when with_tiles was set):
      * tiles of 16 rows x 64 columns, [mt][kt] */
     int64_t mt, kt;
-    uint32_t *bitmap;    /* [mt*kt][32]: word w = row w/2, columns (w&1)*32 + bit */
-    int32_t *tile_ptr;   /* [mt*kt + 1] offsets into tvalues */
-    void *tvalues;       /* [nnz] fp16, tile by tile, row-major inside a tile */
+    void *tiles;         /* 16-byte pieces; tile t at tile_off[t]: 8 pieces of
+                            bitmap (word l = lane l's 32 fragment positions,
+                            see spmm_csr.cu), then its fp16 values lane by
+                            lane, zero-padded to a whole piece */
+    int32_t *tile_off;   /* [mt*kt + 1], in 16-byte pieces */
     size_t bytes;        /* device bytes of the path(s) built */
     size_t tile_bytes;   /* of which the tiled layout */
 } sp_cuda_csr;
