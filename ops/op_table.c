@@ -29,6 +29,7 @@ extern const sp_op_def *const sp_ops_trilu[];
 extern const sp_op_def *const sp_ops_argminmax[];
 extern const sp_op_def *const sp_ops_unary_math[];
 extern const sp_op_def *const sp_ops_pad[];
+extern const sp_op_def *const sp_ops_resize[];
 
 static const sp_op_def *const *const families[] = {
     sp_ops_conv,
@@ -51,6 +52,7 @@ static const sp_op_def *const *const families[] = {
     sp_ops_argminmax,
     sp_ops_unary_math,
     sp_ops_pad,
+    sp_ops_resize,
 };
 
 #define N_FAMILIES (sizeof families / sizeof families[0])
