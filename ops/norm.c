@@ -1,6 +1,6 @@
 /*
  * norm.c - BatchNormalization (inference form), LayerNormalization (with its
- * optional Mean / InvStdDev outputs), InstanceNormalization.
+ * optional Mean / InvStdDev outputs), InstanceNormalization, LRN.
  *
  * Statistics are accumulated in double (two passes: mean, then the centred
  * sum of squares), so fp16 inputs and large rows neither overflow nor lose
@@ -295,6 +295,85 @@ static int in_run_f32(const sp_node *n, const sp_tensor *in, int n_in, sp_tensor
 
 SP_NN_STAGED(in_run, in_run_f32)
 
+/* ------------------------------------------------------------------------ */
+/* LRN: across channels, y = x / (bias + alpha/size * sum x^2)^beta          */
+/* ------------------------------------------------------------------------ */
+
+static int lrn_check(const sp_graph *g, const sp_node *n, sp_err *err)
+{
+    char lb[256];
+    if (n->n_in != 1 || !sp_node_in(g, n, 0) || n->n_out != 1)
+        return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: expects 1 input and 1 output",
+                          sp_node_label(n, lb, sizeof lb));
+    if (sp_attr_int(n, "size", 0) < 1)
+        return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: attribute size (>= 1) is required",
+                          sp_node_label(n, lb, sizeof lb));
+    return float_inputs(g, n, err);
+}
+
+static int lrn_infer(sp_graph *g, sp_node *n, sp_err *err)
+{
+    const sp_value *x = sp_node_in(g, n, 0);
+    char lb[256], a[128];
+    if (x->shape.rank < 2)
+        return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: input %s needs rank >= 2 (N, C, ...)",
+                          sp_node_label(n, lb, sizeof lb), sp_shape_str(&x->shape, a, sizeof a));
+    sp_node_set_out(g, n, 0, x->dtype, &x->shape);
+    return 0;
+}
+
+typedef struct lrn_args {
+    const float *x;
+    float *y;
+    int64_t c, len, lo, hi; /* window: channels [c - lo, c + hi] */
+    float alpha_n, beta, bias;
+} lrn_args;
+
+static void lrn_range(void *arg, int64_t p0, int64_t p1)
+{
+    const lrn_args *a = arg;
+    for (int64_t p = p0; p < p1; p++) {
+        const int64_t c = p % a->c, n0 = p - c;
+        const int64_t c0 = c - a->lo < 0 ? 0 : c - a->lo, c1 = c + a->hi >= a->c ? a->c - 1 : c + a->hi;
+        const float *x = a->x + p * a->len;
+        float *y = a->y + p * a->len;
+        for (int64_t i = 0; i < a->len; i++) {
+            double s = 0.0;
+            for (int64_t k = c0; k <= c1; k++) {
+                const double v = a->x[(n0 + k) * a->len + i];
+                s += v * v;
+            }
+            y[i] = (float)(x[i] / pow(a->bias + a->alpha_n * s, a->beta));
+        }
+    }
+}
+
+static int lrn_run_f32(const sp_node *n, const sp_tensor *in, int n_in, sp_tensor *out, int n_out,
+                       const sp_cpu_ctx *ctx, sp_err *err)
+{
+    (void)n_in;
+    (void)n_out;
+    (void)err;
+    const sp_shape *s = &in[0].shape;
+    const int64_t size = sp_attr_int(n, "size", 1);
+    lrn_args a = {in[0].data, out[0].data, s->d[1], plane_len(s), (size - 1) / 2, size - 1 - (size - 1) / 2,
+                  sp_attr_float(n, "alpha", 1e-4f) / (float)size, sp_attr_float(n, "beta", 0.75f),
+                  sp_attr_float(n, "bias", 1.f)};
+    sp_nn_par_rows(ctx, s->d[0] * s->d[1], a.len, lrn_range, &a);
+    return 0;
+}
+
+SP_NN_STAGED(lrn_run, lrn_run_f32)
+
+static const sp_op_def op_lrn = {
+    .op_type = "LRN",
+    .since_opset = 1,
+    .check = lrn_check,
+    .infer = lrn_infer,
+    .cpu_run = lrn_run,
+    .cpu_scratch = sp_nn_stage_scratch,
+};
+
 static const sp_op_def op_bn = {
     .op_type = "BatchNormalization",
     .since_opset = 1,
@@ -322,4 +401,4 @@ static const sp_op_def op_in = {
     .cpu_scratch = sp_nn_stage_scratch,
 };
 
-const sp_op_def *const sp_ops_norm[] = {&op_bn, &op_ln, &op_in, NULL};
+const sp_op_def *const sp_ops_norm[] = {&op_bn, &op_ln, &op_in, &op_lrn, NULL};

@@ -1037,6 +1037,39 @@ static void test_instancenorm(void **state)
     tg_free(&t);
 }
 
+static void test_lrn(void **state)
+{
+    (void)state;
+    for (int64_t size = 3; size <= 4; size++) {
+        int64_t xd[4] = {2, 7, 3, 5};
+        const int64_t C = 7, len = 15, xn = numel(4, xd);
+        float *x = rand_buf(xn, -2, 2);
+        tg t;
+        tg_init(&t);
+        int ins[1] = {tg_const(&t, 4, xd, x)};
+        sp_node *n = tg_node(&t, "LRN", ins, 1, 1);
+        sp_node_set_attr_int(n, "size", size);
+        sp_node_set_attr_float(n, "alpha", 0.02f);
+        sp_node_set_attr_float(n, "beta", 0.6f);
+        sp_node_set_attr_float(n, "bias", 2.f);
+        double *ref = malloc(sizeof(double) * (size_t)xn);
+        for (int64_t nb = 0; nb < 2; nb++)
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t i = 0; i < len; i++) {
+                    double sq = 0;
+                    for (int64_t k = c - (size - 1) / 2; k <= c + size / 2; k++)
+                        if (k >= 0 && k < C)
+                            sq += (double)x[(nb * C + k) * len + i] * x[(nb * C + k) * len + i];
+                    ref[(nb * C + c) * len + i] =
+                        x[(nb * C + c) * len + i] / pow(2.0 + (double)0.02f / (double)size * sq, (double)0.6f);
+                }
+        run_and_compare(&t, "LRN", 0, ref, xn, TOL_F32);
+        free(ref);
+        free(x);
+        tg_free(&t);
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* Activations                                                               */
 /* ------------------------------------------------------------------------ */
@@ -1412,6 +1445,7 @@ int main(void)
         cmocka_unit_test(test_batchnorm),
         cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_instancenorm),
+        cmocka_unit_test(test_lrn),
         cmocka_unit_test(test_activations),
         cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_hardmax),
