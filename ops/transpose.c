@@ -15,6 +15,9 @@
 #include "kernels/cpu/tensor_cpu.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
 
 #ifndef TILE
 #define TILE 32
@@ -99,12 +102,58 @@ static void rows_range(void *arg, int64_t b, int64_t e)
 {
     const tr_job *j = arg;
     const size_t rb = (size_t)j->inner * j->es;
+    int64_t idx[SP_MAX_RANK], xo = 0, yo = 0, t = b;
+    for (int k = j->no - 1; k >= 0; k--) { /* seek once, then an odometer */
+        idx[k] = t % j->od[k];
+        t /= j->od[k];
+        xo += idx[k] * j->oxs[k];
+        yo += idx[k] * j->oys[k];
+    }
     for (int64_t o = b; o < e; o++) {
-        int64_t xo, yo;
-        outer_offsets(j, o, &xo, &yo);
         memcpy(j->y + (size_t)yo * j->es, j->x + (size_t)xo * j->es, rb);
+        for (int k = j->no - 1; k >= 0; k--) {
+            xo += j->oxs[k];
+            yo += j->oys[k];
+            if (++idx[k] < j->od[k])
+                break;
+            xo -= j->oxs[k] * j->od[k];
+            yo -= j->oys[k] * j->od[k];
+            idx[k] = 0;
+        }
     }
 }
+
+#if defined(__SSE2__)
+/* 4-byte elements: 4 x 4 register transposes (SSE shuffles move bits
+ * unchanged, so this serves int32 and NaN payloads as well as floats). */
+static void tile_4byte(const float *x, float *y, int64_t ib, int64_t ie, int64_t nj, int64_t xsj, int64_t ysi)
+{
+    for (int64_t jb = 0; jb < nj; jb += TILE) {
+        const int64_t je = jb + TILE < nj ? jb + TILE : nj;
+        int64_t i0 = ib;
+        for (; i0 + 4 <= ie; i0 += 4) {
+            int64_t j0 = jb;
+            for (; j0 + 4 <= je; j0 += 4) {
+                const float *xp = x + j0 * xsj + i0;
+                __m128 r0 = _mm_loadu_ps(xp), r1 = _mm_loadu_ps(xp + xsj);
+                __m128 r2 = _mm_loadu_ps(xp + 2 * xsj), r3 = _mm_loadu_ps(xp + 3 * xsj);
+                _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+                float *yp = y + i0 * ysi + j0;
+                _mm_storeu_ps(yp, r0);
+                _mm_storeu_ps(yp + ysi, r1);
+                _mm_storeu_ps(yp + 2 * ysi, r2);
+                _mm_storeu_ps(yp + 3 * ysi, r3);
+            }
+            for (int64_t i = i0; i < i0 + 4; i++)
+                for (int64_t jj = j0; jj < je; jj++)
+                    y[i * ysi + jj] = x[jj * xsj + i];
+        }
+        for (int64_t i = i0; i < ie; i++)
+            for (int64_t jj = jb; jj < je; jj++)
+                y[i * ysi + jj] = x[jj * xsj + i];
+    }
+}
+#endif
 
 /* One TILE-wide block of i (input-contiguous) against all of j
  * (output-contiguous), in TILE x TILE tiles made of 8 x 8 blocks that go
@@ -151,7 +200,13 @@ static void tiles_range(void *arg, int64_t b, int64_t e)
         switch (j->es) {
         case 1: TILE_LOOP(uint8_t); break;
         case 2: TILE_LOOP(uint16_t); break;
-        case 4: TILE_LOOP(uint32_t); break;
+        case 4:
+#if defined(__SSE2__)
+            tile_4byte((const float *)j->x + xo, (float *)j->y + yo, ib, ie, j->nj, j->xs_j, j->ys_i);
+#else
+            TILE_LOOP(uint32_t);
+#endif
+            break;
         default: TILE_LOOP(uint64_t); break;
         }
     }
