@@ -30,6 +30,8 @@ extern const sp_op_def *const sp_ops_argminmax[];
 extern const sp_op_def *const sp_ops_unary_math[];
 extern const sp_op_def *const sp_ops_pad[];
 extern const sp_op_def *const sp_ops_resize[];
+extern const sp_op_def *const sp_ops_cumsum[];
+extern const sp_op_def *const sp_ops_space_depth[];
 
 static const sp_op_def *const *const families[] = {
     sp_ops_conv,
@@ -53,6 +55,8 @@ static const sp_op_def *const *const families[] = {
     sp_ops_unary_math,
     sp_ops_pad,
     sp_ops_resize,
+    sp_ops_cumsum,
+    sp_ops_space_depth,
 };
 
 #define N_FAMILIES (sizeof families / sizeof families[0])
