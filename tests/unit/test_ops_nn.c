@@ -571,54 +571,58 @@ static void test_conv_errors(void **state)
 static void test_gemm(void **state)
 {
     (void)state;
-    const int64_t M = 5, K = 7, N = 100; /* N: column tiles on the 3-thread pool */
-    /* C shapes: none, scalar [], [1], [N], [1,N], [M,1], [M,N] */
-    const int c_rank[] = {-1, 0, 1, 1, 2, 2, 2};
-    const int64_t c_dims[][2] = {{0, 0}, {0, 0}, {1, 0}, {N, 0}, {1, N}, {M, 1}, {M, N}};
-    for (int ta = 0; ta < 2; ta++)
-        for (int tb = 0; tb < 2; tb++)
-            for (int ci = 0; ci < 7; ci++)
-                for (int bi = 0; bi < 3; bi++) {
-                    const float alpha = bi == 2 ? 1.f : 0.75f, beta = bi == 0 ? 1.f : bi == 1 ? -1.5f : 0.f;
-                    tg t;
-                    tg_init(&t);
-                    int64_t ad[2] = {ta ? K : M, ta ? M : K}, bd[2] = {tb ? N : K, tb ? K : N};
-                    float *a = rand_buf(M * K, -1, 1), *b = rand_buf(K * N, -1, 1), *c = rand_buf(M * N, -1, 1);
-                    int ins[3] = {tg_const(&t, 2, ad, a), tg_const(&t, 2, bd, b), -1};
-                    int n_in = 2;
-                    if (c_rank[ci] >= 0) {
-                        ins[2] = tg_const(&t, c_rank[ci], c_dims[ci], c);
-                        n_in = 3;
-                    }
-                    sp_node *n = tg_node(&t, "Gemm", ins, n_in, 1);
-                    sp_node_set_attr_int(n, "transA", ta);
-                    sp_node_set_attr_int(n, "transB", tb);
-                    sp_node_set_attr_float(n, "alpha", alpha);
-                    if (bi != 0)
-                        sp_node_set_attr_float(n, "beta", beta);
-                    double ref[5 * 100];
-                    for (int64_t i = 0; i < M; i++)
-                        for (int64_t j = 0; j < N; j++) {
-                            double s = 0;
-                            for (int64_t k = 0; k < K; k++)
-                                s += (double)(ta ? a[k * M + i] : a[i * K + k]) *
-                                     (double)(tb ? b[j * K + k] : b[k * N + j]);
-                            s *= alpha;
-                            if (c_rank[ci] >= 0) {
-                                int64_t cm = c_rank[ci] == 2 ? c_dims[ci][0] : 1;
-                                int64_t cn = c_rank[ci] == 2 ? c_dims[ci][1] : c_rank[ci] == 1 ? c_dims[ci][0] : 1;
-                                s += beta * (double)c[(cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j)];
-                            }
-                            ref[i * N + j] = s;
+    /* wide: column tiles on the 3-thread pool; tall: row tiles */
+    for (int shape = 0; shape < 2; shape++) {
+        const int64_t M = shape ? 40 : 5, K = 7, N = shape ? 6 : 100;
+        /* C shapes: none, scalar [], [1], [N], [1,N], [M,1], [M,N] */
+        const int c_rank[] = {-1, 0, 1, 1, 2, 2, 2};
+        const int64_t c_dims[][2] = {{0, 0}, {0, 0}, {1, 0}, {N, 0}, {1, N}, {M, 1}, {M, N}};
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int ci = 0; ci < 7; ci++)
+                    for (int bi = 0; bi < 3; bi++) {
+                        const float alpha = bi == 2 ? 1.f : 0.75f, beta = bi == 0 ? 1.f : bi == 1 ? -1.5f : 0.f;
+                        tg t;
+                        tg_init(&t);
+                        int64_t ad[2] = {ta ? K : M, ta ? M : K}, bd[2] = {tb ? N : K, tb ? K : N};
+                        float *a = rand_buf(M * K, -1, 1), *b = rand_buf(K * N, -1, 1), *c = rand_buf(M * N, -1, 1);
+                        int ins[3] = {tg_const(&t, 2, ad, a), tg_const(&t, 2, bd, b), -1};
+                        int n_in = 2;
+                        if (c_rank[ci] >= 0) {
+                            ins[2] = tg_const(&t, c_rank[ci], c_dims[ci], c);
+                            n_in = 3;
                         }
-                    char what[96];
-                    snprintf(what, sizeof what, "gemm tA=%d tB=%d C#%d beta#%d", ta, tb, ci, bi);
-                    run_and_compare(&t, what, 0, ref, M * N, TOL_F32);
-                    free(a);
-                    free(b);
-                    free(c);
-                    tg_free(&t);
-                }
+                        sp_node *n = tg_node(&t, "Gemm", ins, n_in, 1);
+                        sp_node_set_attr_int(n, "transA", ta);
+                        sp_node_set_attr_int(n, "transB", tb);
+                        sp_node_set_attr_float(n, "alpha", alpha);
+                        if (bi != 0)
+                            sp_node_set_attr_float(n, "beta", beta);
+                        double ref[5 * 100];
+                        for (int64_t i = 0; i < M; i++)
+                            for (int64_t j = 0; j < N; j++) {
+                                double s = 0;
+                                for (int64_t k = 0; k < K; k++)
+                                    s += (double)(ta ? a[k * M + i] : a[i * K + k]) *
+                                         (double)(tb ? b[j * K + k] : b[k * N + j]);
+                                s *= alpha;
+                                if (c_rank[ci] >= 0) {
+                                    int64_t cm = c_rank[ci] == 2 ? c_dims[ci][0] : 1;
+                                    int64_t cn = c_rank[ci] == 2 ? c_dims[ci][1] : c_rank[ci] == 1 ? c_dims[ci][0] : 1;
+                                    s += beta * (double)c[(cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j)];
+                                }
+                                ref[i * N + j] = s;
+                            }
+                        char what[96];
+                        snprintf(what, sizeof what, "gemm %lldx%lld tA=%d tB=%d C#%d beta#%d", (long long)M,
+                                 (long long)N, ta, tb, ci, bi);
+                        run_and_compare(&t, what, 0, ref, M * N, TOL_F32);
+                        free(a);
+                        free(b);
+                        free(c);
+                        tg_free(&t);
+                    }
+    }
 }
 
 /* Gemm / MatMul with a fused residual ([N] bias-like or full) and activation. */
