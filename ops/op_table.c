@@ -32,6 +32,9 @@ extern const sp_op_def *const sp_ops_pad[];
 extern const sp_op_def *const sp_ops_resize[];
 extern const sp_op_def *const sp_ops_cumsum[];
 extern const sp_op_def *const sp_ops_space_depth[];
+extern const sp_op_def *const sp_ops_onehot[];
+extern const sp_op_def *const sp_ops_topk[];
+extern const sp_op_def *const sp_ops_eyelike[];
 
 static const sp_op_def *const *const families[] = {
     sp_ops_conv,
@@ -57,6 +60,9 @@ static const sp_op_def *const *const families[] = {
     sp_ops_resize,
     sp_ops_cumsum,
     sp_ops_space_depth,
+    sp_ops_onehot,
+    sp_ops_topk,
+    sp_ops_eyelike,
 };
 
 #define N_FAMILIES (sizeof families / sizeof families[0])
