@@ -118,6 +118,7 @@ static int act_infer(sp_graph *g, sp_node *n, sp_err *err)
 
 /* ------------------------------------------------------------------------ */
 
+SP_NN_HOT
 static void act_f32(int kind, const float *x, float *y, int64_t n, float al, float be)
 {
     switch (kind) {

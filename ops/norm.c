@@ -89,6 +89,7 @@ typedef struct bn_args {
     double eps;
 } bn_args;
 
+SP_NN_HOT
 static void bn_range(void *arg, int64_t p0, int64_t p1)
 {
     const bn_args *a = arg;
@@ -188,6 +189,7 @@ typedef struct ln_args {
     int64_t c;
 } ln_args;
 
+SP_NN_HOT
 static void ln_range(void *arg, int64_t r0, int64_t r1)
 {
     const ln_args *a = arg;

@@ -81,6 +81,7 @@ typedef struct sm_args {
     int64_t len, inner, nvec; /* nvec: inner chunks per outer */
 } sm_args;
 
+SP_NN_HOT
 static void sm_row(int kind, const float *x, float *y, int64_t len)
 {
     float m = -INFINITY;
@@ -124,6 +125,7 @@ static void sm_row(int kind, const float *x, float *y, int64_t len)
 }
 
 /* Strided case: `w` columns (inner positions) at once, stride inner. */
+SP_NN_HOT
 static void sm_cols(int kind, const float *x, float *y, int64_t len, int64_t inner, int64_t w)
 {
     float m[SM_VEC];

@@ -312,6 +312,7 @@ void sp_epi_from_fusion(sp_epi *e, const sp_node *n, const sp_tensor *in, int n_
     }
 }
 
+SP_NN_HOT
 static void epi_row(const sp_epi *e, float *y, int64_t len, float b, const float *r, int64_t rlen)
 {
     /* r: residual for this row, repeating every rlen elements (rlen == len
@@ -423,6 +424,7 @@ int sp_nn_check_residual(const sp_graph *g, const sp_node *n, const sp_shape *ou
 
 /* Rows [r0, r1) of the im2col matrix, columns [c0, c1) (column q is output
  * position (od*OH + oh)*OW + ow), into dst with row stride ld. */
+SP_NN_HOT
 static void im2col_block(const float *x, const sp_win *w, int64_t r0, int64_t r1, int64_t c0, int64_t c1, float *dst,
                          int64_t ld)
 {
@@ -695,6 +697,7 @@ typedef struct dw_args {
     const int64_t *lo, *hi; /* kw_ranges, or NULL */
 } dw_args;
 
+SP_NN_HOT
 static void dw_range(void *arg, int64_t p0, int64_t p1)
 {
     const dw_args *a = arg;
@@ -850,6 +853,7 @@ static void pool_range(void *arg, int64_t p0, int64_t p1)
 /* 1-D/2-D pools: a row of outputs accumulates tap by tap in a stack buffer,
  * each (kh, kw) over the ow range it covers (vectorisable, no per-output
  * bounds checks). */
+SP_NN_HOT
 static void pool_rows_range(void *arg, int64_t p0, int64_t p1)
 {
     const pool_args *a = arg;

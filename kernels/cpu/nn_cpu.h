@@ -28,6 +28,15 @@
 
 #define SP_NN_MAX_IO 16 /* inputs/outputs a staged node may have */
 
+/* Hot loops get an AVX2 clone picked at load time (ifunc) beside the
+ * baseline SSE2 one: the build targets plain x86-64. No FMA clone, so both
+ * clones round identically. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(SPRUN_NO_CLONES)
+#define SP_NN_HOT __attribute__((target_clones("avx2", "default")))
+#else
+#define SP_NN_HOT
+#endif
+
 /* Round a byte count up to the 64-byte alignment scratch pieces keep. */
 static inline size_t sp_nn_align(size_t b) { return (b + 63u) & ~(size_t)63u; }
 

@@ -1093,7 +1093,8 @@ static double ref_act(const char *op, double x, double al, double be)
     if (!strcmp(op, "Elu")) return x >= 0 ? x : al * (exp(x) - 1);
     if (!strcmp(op, "Softplus")) return log1p(exp(x));
     if (!strcmp(op, "Softsign")) return x / (1 + fabs(x));
-    if (!strcmp(op, "Selu")) return 1.0507009873554804934193349852946 * (x > 0 ? x : 1.6732632423543772848170429916717 * (exp(x) - 1));
+    if (!strcmp(op, "Selu"))
+        return 1.0507009873554804934193349852946 * (x > 0 ? x : 1.6732632423543772848170429916717 * (exp(x) - 1));
     if (!strcmp(op, "Celu")) return x > 0 ? x : al * (exp(x / al) - 1);
     if (!strcmp(op, "Mish")) return x * tanh(log1p(exp(x)));
     if (!strcmp(op, "ThresholdedRelu")) return x > al ? x : 0;
