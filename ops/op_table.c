@@ -35,6 +35,7 @@ extern const sp_op_def *const sp_ops_space_depth[];
 extern const sp_op_def *const sp_ops_onehot[];
 extern const sp_op_def *const sp_ops_topk[];
 extern const sp_op_def *const sp_ops_eyelike[];
+extern const sp_op_def *const sp_ops_scatter_gather_nd[];
 
 static const sp_op_def *const *const families[] = {
     sp_ops_conv,
@@ -63,6 +64,7 @@ static const sp_op_def *const *const families[] = {
     sp_ops_onehot,
     sp_ops_topk,
     sp_ops_eyelike,
+    sp_ops_scatter_gather_nd,
 };
 
 #define N_FAMILIES (sizeof families / sizeof families[0])
