@@ -86,7 +86,7 @@ static const sp_op_def op_concat = {
 
 /* ---- Split -------------------------------------------------------------- */
 
-#define SPLIT_MAX 4096
+#define SPLIT_MAX 1024
 
 static int split_check(const sp_graph *g, const sp_node *n, sp_err *err)
 {
@@ -97,6 +97,55 @@ static int split_check(const sp_graph *g, const sp_node *n, sp_err *err)
     if (no && no->i != n->n_out)
         return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: attribute 'num_outputs' = %lld but the node has %d outputs",
                           SP_LABEL(n), (long long)no->i, n->n_out);
+    return 0;
+}
+
+/* Output sizes along the axis: from the split list (the input at opset 13+,
+ * the attribute before; sz_cnt < 0 when there is none), else num_outputs
+ * chunks of ceil(dim / n) with a smaller last one, else an equal split. */
+static int split_sizes(const sp_node *n, const sp_shape *xs, int axis, const int64_t *sz, int64_t sz_cnt,
+                       int64_t *sizes, sp_err *err)
+{
+    const int no = n->n_out;
+    const int64_t dim = xs->d[axis];
+    char s1[128];
+    if (sz_cnt >= 0) {
+        if (sz_cnt != no)
+            return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: %lld split sizes for %d outputs", SP_LABEL(n),
+                              (long long)sz_cnt, no);
+        int64_t sum = 0;
+        for (int k = 0; k < no; k++) {
+            if (sz[k] < 0 || sz[k] > dim)
+                return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: split size %lld out of range", SP_LABEL(n),
+                                  (long long)sz[k]);
+            sizes[k] = sz[k];
+            sum += sz[k];
+        }
+        if (sum != dim)
+            return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: split sizes sum to %lld, axis %d of %s has %lld", SP_LABEL(n),
+                              (long long)sum, axis, sp_shape_str(xs, s1, sizeof s1), (long long)dim);
+        return 0;
+    }
+    if (!sp_attr_find(n, "num_outputs") && dim % no != 0)
+        return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: axis %d of %s (%lld) does not split evenly into %d outputs",
+                          SP_LABEL(n), axis, sp_shape_str(xs, s1, sizeof s1), (long long)dim, no);
+    const int64_t chunk = (dim + no - 1) / no;
+    int64_t left = dim;
+    for (int k = 0; k < no; k++) {
+        sizes[k] = chunk < left ? chunk : left;
+        left -= sizes[k];
+    }
+    return 0;
+}
+
+static int split_attr(const sp_node *n, int64_t *buf, int64_t *cnt, sp_err *err)
+{
+    const int64_t *v;
+    *cnt = sp_attr_ints(n, "split", &v);
+    if (*cnt > SPLIT_MAX)
+        return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: more than %d split sizes", SP_LABEL(n), SPLIT_MAX);
+    for (int64_t k = 0; k < *cnt; k++)
+        buf[k] = v[k];
     return 0;
 }
 
@@ -112,53 +161,16 @@ static int split_infer(sp_graph *g, sp_node *n, sp_err *err)
     if (axis < 0 || r == 0)
         return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: attribute 'axis' = %lld out of range for rank %d",
                           SP_LABEL(n), (long long)axis_attr, r);
-    int64_t *sz = NULL;
-    int64_t cnt = -1;
-    int64_t buf[64];
-    const int no = n->n_out;
-    const int64_t dim = x->shape.d[axis];
-    if (g->opset >= 13 && n->n_in >= 2 && n->in[1] >= 0) {
-        if ((rc = sp_in_ints(g, n, 1, buf, 64, &cnt, err)))
-            return rc;
-        sz = buf;
-    } else if (g->opset < 13) {
-        const int64_t *v;
-        cnt = sp_attr_ints(n, "split", &v);
-        if (cnt > 64)
-            return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: more than 64 split sizes", SP_LABEL(n));
-        for (int64_t k = 0; k < cnt; k++)
-            buf[k] = v[k];
-        sz = cnt >= 0 ? buf : NULL;
-    }
-    char s1[128];
-    if (sz) {
-        if (cnt != no)
-            return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: %lld split sizes for %d outputs", SP_LABEL(n),
-                              (long long)cnt, no);
-        int64_t sum = 0;
-        for (int k = 0; k < no; k++) {
-            if (sz[k] < 0)
-                return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: negative split size %lld", SP_LABEL(n),
-                                  (long long)sz[k]);
-            sum += sz[k];
-        }
-        if (sum != dim)
-            return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: split sizes sum to %lld, axis %d of %s has %lld", SP_LABEL(n),
-                              (long long)sum, axis, sp_shape_str(&x->shape, s1, sizeof s1), (long long)dim);
-    }
-    const sp_attr *num = sp_attr_find(n, "num_outputs");
-    const int64_t chunk = (dim + no - 1) / no;
-    if (!sz && !num && dim % no != 0)
-        return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: axis %d of %s (%lld) does not split evenly into %d outputs",
-                          SP_LABEL(n), axis, sp_shape_str(&x->shape, s1, sizeof s1), (long long)dim, no);
-    int64_t left = dim;
-    for (int k = 0; k < no; k++) {
+    int64_t buf[SPLIT_MAX], sizes[SPLIT_MAX], cnt = -1;
+    if (g->opset >= 13)
+        rc = sp_in_ints(g, n, 1, buf, SPLIT_MAX, &cnt, err);
+    else
+        rc = split_attr(n, buf, &cnt, err);
+    if (rc || (rc = split_sizes(n, &x->shape, axis, buf, cnt, sizes, err)))
+        return rc;
+    for (int k = 0; k < n->n_out; k++) {
         sp_shape s = x->shape;
-        if (sz)
-            s.d[axis] = sz[k];
-        else
-            s.d[axis] = chunk < left ? chunk : left;
-        left -= s.d[axis];
+        s.d[axis] = sizes[k];
         sp_node_set_out(g, n, k, x->dtype, &s);
     }
     return 0;
@@ -167,19 +179,26 @@ static int split_infer(sp_graph *g, sp_node *n, sp_err *err)
 static int split_run(const sp_node *n, const sp_tensor *in, int n_in, sp_tensor *out, int n_out, const sp_cpu_ctx *ctx,
                      sp_err *err)
 {
-    (void)n_in; (void)ctx; (void)err;
+    (void)ctx;
     const sp_shape *xs = &in[0].shape;
     const int axis = sp_axis(sp_attr_int(n, "axis", 0), xs->rank);
     const size_t es = sp_dtype_size(in[0].dtype);
+    int64_t buf[SPLIT_MAX], sizes[SPLIT_MAX], cnt = -1;
+    int rc;
+    /* the same sizes as infer, so absent outputs are skipped correctly */
+    if (n_in >= 2 && (in[1].data || in[1].dtype))
+        rc = sp_tensor_ints(n, &in[1], buf, SPLIT_MAX, &cnt, err);
+    else
+        rc = split_attr(n, buf, &cnt, err);
+    if (rc || (rc = split_sizes(n, xs, axis, buf, cnt, sizes, err)))
+        return rc;
     int64_t outer, inner;
     sp_outer_inner(xs, axis, &outer, &inner);
     const size_t xrow = (size_t)(xs->d[axis] * inner) * es;
     const char *x = in[0].data;
     size_t col = 0;
     for (int i = 0; i < n_out; i++) {
-        /* sizes come from the inferred output shapes */
-        int64_t d = out[i].shape.rank == xs->rank ? out[i].shape.d[axis] : 0;
-        const size_t blk = (size_t)(d * inner) * es;
+        const size_t blk = (size_t)(sizes[i] * inner) * es;
         if (out[i].data && blk)
             for (int64_t o = 0; o < outer; o++)
                 memcpy((char *)out[i].data + (size_t)o * blk, x + (size_t)o * xrow + col, blk);
