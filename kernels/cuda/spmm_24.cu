@@ -260,8 +260,8 @@ extern "C" int sp_cuda_24_spmm(const sp_cuda_24 *w, const sp_cuda_spmm_args *a,
     if (a->n == 0) return 0;
     /* Small N is bound by reading W: few columns per CTA, K split over 4 warps
      * (and over CTAs) so every SM streams W. Large N: 128 x 128 CTA tiles. */
-    if (a->n <= 16) return run24<2, 2, 2, 1, 4, 2, 3>(w, a, e, 1, st);
-    if (a->n <= 32) return run24<2, 4, 2, 1, 4, 2, 3>(w, a, e, 1, st);
+    if (a->n <= 16) return run24<2, 2, 2, 1, 4, 2, 3>(w, a, e, 2, st);
+    if (a->n <= 32) return run24<2, 4, 2, 1, 4, 2, 3>(w, a, e, 2, st);
     if (a->n <= 128) return run24<2, 4, 2, 2, 2, 2, 3>(w, a, e, 1, st);
     /* 256 x 128 tiles: L2 traffic W*N/128 + X*M/256 */
     return run24<4, 8, 4, 2, 1, 2, 3>(w, a, e, 1, st);

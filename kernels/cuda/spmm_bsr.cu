@@ -93,7 +93,7 @@ template <int WM>
 static int dispatch_bsr(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &e,
                         int maxblk, sp_cuda_status *st) {
     constexpr int KS = WM == 1 ? 2 : 1; /* 16-wide blocks: two per warp per stage */
-    if (a->n <= 16) return run_bsr<WM, 2, 1, 4, KS, 4>(w, a, e, 1, maxblk, st);
+    if (a->n <= 16) return run_bsr<WM, 2, 1, 4, KS, 4>(w, a, e, 2, maxblk, st);
     if (a->n <= 64) return run_bsr<WM, 4, 2, 2, KS, 3>(w, a, e, 1, maxblk, st);
     if constexpr (WM >= 4) return run_bsr<WM, 2, 4, 1, 1, 3>(w, a, e, 1, maxblk, st);
     else return run_bsr<WM, 8, 4, 1, 2, 3>(w, a, e, 1, maxblk, st);

@@ -388,7 +388,6 @@ int launch(const typename KT::Params_t &p, int64_t gx, int nchunks_max, int per_
     const int64_t gy = (a->n + KT::BN - 1) / KT::BN;
     if (gx <= 0 || gy <= 0) return 0;
     if (gy > 65535) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "spmm: n too large");
-    (void)per_sm;
     /* once per instantiation (benign race: both steps are idempotent) */
     static int occ = 0;
     if (!occ) {
@@ -405,7 +404,10 @@ int launch(const typename KT::Params_t &p, int64_t gx, int nchunks_max, int per_
         occ = o;
     }
     const int nst = (nchunks_max + KT::WARPS_K_ - 1) / KT::WARPS_K_;
-    const int z = e.ws ? pick_split(gx * gy, nst, occ * sm_count(), 2) : 1;
+    /* per_sm caps the resident CTAs a split may count on (measured: at
+     * N = 128 one CTA per SM beats two, the split-K traffic costs more) */
+    const int z = e.ws ? pick_split(gx * gy, nst, (occ < per_sm ? occ : per_sm) * sm_count(), 2)
+                       : 1;
     kernel_entry<KT><<<dim3((unsigned)gx, (unsigned)gy, (unsigned)z), KT::NT, KT::SMEM,
                        (cudaStream_t)a->stream>>>(p, (const __half *)a->x, a->ldx, k, e);
     return (int)SP_CUDA_CHECK(st, cudaGetLastError());
