@@ -1,6 +1,7 @@
 /*
  * norm.c - BatchNormalization (inference form), LayerNormalization (with its
- * optional Mean / InvStdDev outputs), InstanceNormalization, LRN.
+ * optional Mean / InvStdDev outputs), InstanceNormalization,
+ * GroupNormalization (scale/bias per group, opset 18, or per channel, 21), LRN.
  *
  * Statistics are accumulated in double (two passes: mean, then the centred
  * sum of squares), so fp16 inputs and large rows neither overflow nor lose
@@ -376,6 +377,101 @@ static const sp_op_def op_lrn = {
     .cpu_scratch = sp_nn_stage_scratch,
 };
 
+/* ------------------------------------------------------------------------ */
+/* GroupNormalization: channels of a group are contiguous in NCHW, so each   */
+/* (n, group) is one row; scale/bias per channel (opset 21) or per group (18) */
+/* ------------------------------------------------------------------------ */
+
+static int gn_check(const sp_graph *g, const sp_node *n, sp_err *err)
+{
+    char lb[256];
+    if (n->n_in != 3 || !sp_node_in(g, n, 0) || !sp_node_in(g, n, 1) || !sp_node_in(g, n, 2) || n->n_out != 1)
+        return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: expects X, scale, bias and one output",
+                          sp_node_label(n, lb, sizeof lb));
+    if (sp_attr_int(n, "num_groups", 0) < 1)
+        return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: attribute num_groups (>= 1) is required",
+                          sp_node_label(n, lb, sizeof lb));
+    return float_inputs(g, n, err);
+}
+
+static int gn_infer(sp_graph *g, sp_node *n, sp_err *err)
+{
+    const sp_value *x = sp_node_in(g, n, 0);
+    char lb[256], a[128];
+    const int64_t groups = sp_attr_int(n, "num_groups", 1);
+    if (x->shape.rank < 2 || x->shape.d[1] % groups)
+        return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: X %s: rank >= 2 with channels divisible by num_groups %lld",
+                          sp_node_label(n, lb, sizeof lb), sp_shape_str(&x->shape, a, sizeof a), (long long)groups);
+    for (int i = 1; i < 3; i++) {
+        const int64_t k = sp_shape_numel(&sp_node_in(g, n, i)->shape);
+        if (k != x->shape.d[1] && k != groups)
+            return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: %s has %lld elements (expected %lld channels or %lld groups)",
+                              sp_node_label(n, lb, sizeof lb), i == 1 ? "scale" : "bias", (long long)k,
+                              (long long)x->shape.d[1], (long long)groups);
+    }
+    sp_node_set_out(g, n, 0, x->dtype, &x->shape);
+    return 0;
+}
+
+typedef struct gn_args {
+    const float *x, *scale, *bias;
+    float *y;
+    int64_t groups, cpg, plane; /* channels per group, elements per channel */
+    int per_channel_scale, per_channel_bias;
+    double eps;
+} gn_args;
+
+static void gn_range(void *arg, int64_t r0, int64_t r1)
+{
+    const gn_args *a = arg;
+    const int64_t len = a->cpg * a->plane;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *x = a->x + r * len;
+        float *y = a->y + r * len;
+        double s = 0.0, q = 0.0;
+        for (int64_t i = 0; i < len; i++)
+            s += x[i];
+        const double mu = len ? s / (double)len : 0.0;
+        for (int64_t i = 0; i < len; i++)
+            q += (x[i] - mu) * (x[i] - mu);
+        const float fm = (float)mu, fi = (float)(1.0 / sqrt((len ? q / (double)len : 0.0) + a->eps));
+        const int64_t gi = r % a->groups;
+        for (int64_t c = 0; c < a->cpg; c++) {
+            const int64_t ch = gi * a->cpg + c;
+            const float sc = a->scale[a->per_channel_scale ? ch : gi] * fi;
+            const float b = a->bias[a->per_channel_bias ? ch : gi];
+            for (int64_t i = c * a->plane; i < (c + 1) * a->plane; i++)
+                y[i] = (x[i] - fm) * sc + b;
+        }
+    }
+}
+
+static int gn_run_f32(const sp_node *n, const sp_tensor *in, int n_in, sp_tensor *out, int n_out,
+                      const sp_cpu_ctx *ctx, sp_err *err)
+{
+    (void)n_in;
+    (void)n_out;
+    (void)err;
+    const sp_shape *s = &in[0].shape;
+    const int64_t groups = sp_attr_int(n, "num_groups", 1), c = s->d[1];
+    gn_args a = {in[0].data, in[1].data, in[2].data, out[0].data, groups, c / groups, plane_len(s),
+                 sp_shape_numel(&in[1].shape) == c, sp_shape_numel(&in[2].shape) == c,
+                 (double)sp_attr_float(n, "epsilon", 1e-5f)};
+    sp_nn_par_rows(ctx, s->d[0] * groups, a.cpg * a.plane, gn_range, &a);
+    return 0;
+}
+
+SP_NN_STAGED(gn_run, gn_run_f32)
+
+static const sp_op_def op_gn = {
+    .op_type = "GroupNormalization",
+    .since_opset = 18,
+    .check = gn_check,
+    .infer = gn_infer,
+    .cpu_run = gn_run,
+    .cpu_scratch = sp_nn_stage_scratch,
+};
+
 static const sp_op_def op_bn = {
     .op_type = "BatchNormalization",
     .since_opset = 1,
@@ -403,4 +499,4 @@ static const sp_op_def op_in = {
     .cpu_scratch = sp_nn_stage_scratch,
 };
 
-const sp_op_def *const sp_ops_norm[] = {&op_bn, &op_ln, &op_in, &op_lrn, NULL};
+const sp_op_def *const sp_ops_norm[] = {&op_bn, &op_ln, &op_in, &op_lrn, &op_gn, NULL};

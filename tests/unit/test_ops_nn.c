@@ -1041,6 +1041,44 @@ static void test_instancenorm(void **state)
     tg_free(&t);
 }
 
+static void test_groupnorm(void **state)
+{
+    (void)state;
+    for (int per_channel = 0; per_channel < 2; per_channel++) {
+        const int64_t N = 2, C = 6, G = 3, P = 10, cpg = C / G, xn = N * C * P;
+        int64_t xd[4] = {N, C, 2, 5}, sd = per_channel ? C : G;
+        float *x = rand_buf(xn, -3, 5), *sc = rand_buf(sd, -2, 2), *b = rand_buf(sd, -1, 1);
+        tg t;
+        tg_init(&t);
+        t.g.opset = per_channel ? 21 : 18;
+        int ins[3] = {tg_const(&t, 4, xd, x), tg_const(&t, 1, &sd, sc), tg_const(&t, 1, &sd, b)};
+        sp_node *n = tg_node(&t, "GroupNormalization", ins, 3, 1);
+        sp_node_set_attr_int(n, "num_groups", G);
+        sp_node_set_attr_float(n, "epsilon", 1e-3f);
+        double *ref = malloc(sizeof(double) * (size_t)xn);
+        for (int64_t r = 0; r < N * G; r++) {
+            const int64_t len = cpg * P;
+            double s = 0, q = 0;
+            for (int64_t i = 0; i < len; i++)
+                s += x[r * len + i];
+            double mu = s / (double)len;
+            for (int64_t i = 0; i < len; i++)
+                q += (x[r * len + i] - mu) * (x[r * len + i] - mu);
+            double inv = 1.0 / sqrt(q / (double)len + (double)1e-3f);
+            for (int64_t i = 0; i < len; i++) {
+                int64_t ch = (r % G) * cpg + i / P, k = per_channel ? ch : r % G;
+                ref[r * len + i] = (x[r * len + i] - mu) * inv * sc[k] + b[k];
+            }
+        }
+        run_and_compare(&t, per_channel ? "GroupNorm per channel" : "GroupNorm per group", 0, ref, xn, TOL_F32);
+        free(ref);
+        free(x);
+        free(sc);
+        free(b);
+        tg_free(&t);
+    }
+}
+
 static void test_lrn(void **state)
 {
     (void)state;
@@ -1451,6 +1489,7 @@ int main(void)
         cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_instancenorm),
         cmocka_unit_test(test_lrn),
+        cmocka_unit_test(test_groupnorm),
         cmocka_unit_test(test_activations),
         cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_hardmax),
