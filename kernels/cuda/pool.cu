@@ -1,0 +1,104 @@
+/*
+ * pool.cu - MaxPool / AveragePool and their global forms, for any strides
+ * of (n, c, h, w), so NHWC (the backend's conv layout) and NCHW take the
+ * same kernel; threads walk the output in its memory order, which keeps
+ * NHWC reads coalesced along c.
+ */
+#include "runtime/cuda/kernel_common.cuh"
+
+#include <float.h>
+
+namespace {
+
+template <typename T> __global__ void k_pool(T *__restrict__ out, const T *__restrict__ in, spk_pool p, int nhwc)
+{
+    int64_t n = p.n * p.c * p.oh * p.ow;
+    SPK_GRID_STRIDE(t, n)
+    {
+        int64_t b, c, y, x, q = t;
+        if (nhwc) {
+            c = q % p.c; q /= p.c;
+            x = q % p.ow; q /= p.ow;
+            y = q % p.oh; b = q / p.oh;
+        } else {
+            x = q % p.ow; q /= p.ow;
+            y = q % p.oh; q /= p.oh;
+            c = q % p.c; b = q / p.c;
+        }
+        const T *base = in + b * p.is[0] + c * p.is[1];
+        float acc = p.max ? -FLT_MAX : 0.f;
+        int cnt = 0;
+        for (int i = 0; i < p.kh; i++) {
+            int64_t h = y * p.sh - p.ph + (int64_t)i * p.dh;
+            for (int j = 0; j < p.kw; j++) {
+                int64_t w = x * p.sw - p.pw + (int64_t)j * p.dw;
+                if (h < 0 || h >= p.h || w < 0 || w >= p.w) {
+                    cnt += p.count_include_pad;
+                    continue;
+                }
+                float v = spk::ld(base + h * p.is[2] + w * p.is[3]);
+                acc = p.max ? fmaxf(acc, v) : acc + v;
+                cnt++;
+            }
+        }
+        if (!p.max)
+            acc = cnt ? acc / (float)cnt : 0.f;
+        spk::st(out + b * p.os[0] + c * p.os[1] + y * p.os[2] + x * p.os[3], acc);
+    }
+}
+
+template <typename T> int launch_pool(void *out, const void *in, const spk_pool *p, cudaStream_t st)
+{
+    int64_t n = p->n * p->c * p->oh * p->ow;
+    if (n == 0)
+        return 0;
+    int nhwc = p->os[1] == 1 && p->c > 1;
+    k_pool<T><<<spk::grid_for(n, 256), 256, 0, st>>>((T *)out, (const T *)in, *p, nhwc);
+    return spk::ret();
+}
+
+/* Thread per (n, c); consecutive threads take consecutive c. */
+template <typename T>
+__global__ void k_gpool(T *__restrict__ out, const T *__restrict__ in, int64_t N, int64_t C, int64_t hw, int64_t is0,
+                        int64_t is1, int64_t is2, int64_t os0, int64_t os1, int mx)
+{
+    SPK_GRID_STRIDE(t, N * C)
+    {
+        int64_t c = t % C, b = t / C;
+        const T *p = in + b * is0 + c * is1;
+        float acc = mx ? -FLT_MAX : 0.f;
+        for (int64_t i = 0; i < hw; i++) {
+            float v = spk::ld(p + i * is2);
+            acc = mx ? fmaxf(acc, v) : acc + v;
+        }
+        spk::st(out + b * os0 + c * os1, mx ? acc : acc / (float)hw);
+    }
+}
+
+template <typename T>
+int launch_gpool(void *out, const void *in, int64_t N, int64_t C, int64_t hw, const int64_t *is, const int64_t *os,
+                 int mx, cudaStream_t st)
+{
+    if (N * C == 0)
+        return 0;
+    k_gpool<T><<<spk::grid_for(N * C, 128), 128, 0, st>>>((T *)out, (const T *)in, N, C, hw, is[0], is[1], is[2],
+                                                           os[0], os[1], mx);
+    return spk::ret();
+}
+
+} // namespace
+
+extern "C" int spk_pool2d(spk_stream s, int dtype, void *out, const void *in, const spk_pool *p)
+{
+    cudaStream_t st = (cudaStream_t)s;
+    SPK_DISPATCH_FLOAT(dtype, return launch_pool, out, in, p, st);
+    return 0;
+}
+
+extern "C" int spk_global_pool(spk_stream s, int dtype, void *out, const void *in, int64_t n, int64_t c, int64_t hw,
+                               const int64_t is[3], const int64_t os[2], int mx)
+{
+    cudaStream_t st = (cudaStream_t)s;
+    SPK_DISPATCH_FLOAT(dtype, return launch_gpool, out, in, n, c, hw, is, os, mx, st);
+    return 0;
+}

@@ -1,0 +1,72 @@
+/*
+ * kernel_common.cuh - device helpers shared by the backend's kernels:
+ * typed loads/stores through fp32, index decomposition of strided views,
+ * dtype dispatch and launch sizing.
+ */
+#ifndef SPRUN_KERNEL_COMMON_CUH
+#define SPRUN_KERNEL_COMMON_CUH
+
+#include "runtime/cuda/cuda_kernels.h"
+#include "sprun.h"
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+namespace spk {
+
+template <typename T> __device__ __forceinline__ float ld(const T *p) { return (float)*p; }
+template <> __device__ __forceinline__ float ld<__half>(const __half *p) { return __half2float(*p); }
+template <typename T> __device__ __forceinline__ void st(T *p, float v) { *p = (T)v; }
+template <> __device__ __forceinline__ void st<__half>(__half *p, float v) { *p = __float2half_rn(v); }
+
+/* Offsets of linear index i in up to 4 strided operands over view v. */
+template <int NOPS>
+__device__ __forceinline__ void offsets(const spk_view &v, int64_t i, int64_t off[NOPS])
+{
+#pragma unroll
+    for (int k = 0; k < NOPS; k++)
+        off[k] = 0;
+    for (int d = v.rank - 1; d >= 0; d--) {
+        int64_t c = i % v.dims[d];
+        i /= v.dims[d];
+#pragma unroll
+        for (int k = 0; k < NOPS; k++)
+            off[k] += c * v.s[k][d];
+    }
+}
+
+static inline int64_t numel(const spk_view *v)
+{
+    int64_t n = 1;
+    for (int d = 0; d < v->rank; d++)
+        n *= v->dims[d];
+    return n;
+}
+
+static inline unsigned grid_for(int64_t n, int block)
+{
+    int64_t g = (n + block - 1) / block;
+    if (g > 65535LL * 32)
+        g = 65535LL * 32; /* grid-stride loops cover the rest */
+    return (unsigned)(g > 0 ? g : 1);
+}
+
+static inline int ret(void) { return (int)cudaGetLastError(); }
+
+} // namespace spk
+
+#define SPK_GRID_STRIDE(i, n) for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
+
+/* Calls F<T>(...) for the float storage types. */
+#define SPK_DISPATCH_FLOAT(dtype, F, ...)                                                 \
+    do {                                                                                  \
+        if ((dtype) == SPRUN_DTYPE_FLOAT16)                                               \
+            F<__half>(__VA_ARGS__);                                                       \
+        else if ((dtype) == SPRUN_DTYPE_FLOAT)                                            \
+            F<float>(__VA_ARGS__);                                                        \
+        else                                                                              \
+            return SPK_E_UNSUPPORTED;                                                     \
+    } while (0)
+
+#endif
