@@ -917,6 +917,18 @@ static void test_pool_errors(void **state)
 /* Normalisations                                                            */
 /* ------------------------------------------------------------------------ */
 
+/* Mean and 1/sqrt(var + eps) of len floats, two-pass in double. */
+static void ref_stats(const float *x, int64_t len, double eps, double *mu, double *inv)
+{
+    double s = 0, q = 0;
+    for (int64_t i = 0; i < len; i++)
+        s += x[i];
+    *mu = s / (double)len;
+    for (int64_t i = 0; i < len; i++)
+        q += (x[i] - *mu) * (x[i] - *mu);
+    *inv = 1.0 / sqrt(q / (double)len + eps);
+}
+
 static void test_batchnorm(void **state)
 {
     (void)state;
@@ -979,13 +991,8 @@ static void test_layernorm(void **state)
             double *ref = malloc(sizeof(double) * (size_t)xn), *rmu = malloc(sizeof(double) * (size_t)rows);
             double *rinv = malloc(sizeof(double) * (size_t)rows);
             for (int64_t r = 0; r < rows; r++) {
-                double s = 0, q = 0;
-                for (int64_t i = 0; i < len; i++)
-                    s += x[r * len + i];
-                double mu = s / (double)len;
-                for (int64_t i = 0; i < len; i++)
-                    q += (x[r * len + i] - mu) * (x[r * len + i] - mu);
-                double inv = 1.0 / sqrt(q / (double)len + (double)1e-4f);
+                double mu, inv;
+                ref_stats(x + r * len, len, (double)1e-4f, &mu, &inv);
                 rmu[r] = mu;
                 rinv[r] = inv;
                 for (int64_t i = 0; i < len; i++)
@@ -1023,13 +1030,8 @@ static void test_instancenorm(void **state)
     tg_node(&t, "InstanceNormalization", ins, 3, 1);
     double *ref = malloc(sizeof(double) * (size_t)xn);
     for (int64_t p = 0; p < 6; p++) {
-        double s = 0, q = 0;
-        for (int64_t i = 0; i < plane; i++)
-            s += x[p * plane + i];
-        double mu = s / plane;
-        for (int64_t i = 0; i < plane; i++)
-            q += (x[p * plane + i] - mu) * (x[p * plane + i] - mu);
-        double inv = 1.0 / sqrt(q / plane + (double)1e-5f);
+        double mu, inv;
+        ref_stats(x + p * plane, plane, (double)1e-5f, &mu, &inv);
         for (int64_t i = 0; i < plane; i++)
             ref[p * plane + i] = (x[p * plane + i] - mu) * inv * sc[p % C] + b[p % C];
     }
@@ -1058,13 +1060,8 @@ static void test_groupnorm(void **state)
         double *ref = malloc(sizeof(double) * (size_t)xn);
         for (int64_t r = 0; r < N * G; r++) {
             const int64_t len = cpg * P;
-            double s = 0, q = 0;
-            for (int64_t i = 0; i < len; i++)
-                s += x[r * len + i];
-            double mu = s / (double)len;
-            for (int64_t i = 0; i < len; i++)
-                q += (x[r * len + i] - mu) * (x[r * len + i] - mu);
-            double inv = 1.0 / sqrt(q / (double)len + (double)1e-3f);
+            double mu, inv;
+            ref_stats(x + r * len, len, (double)1e-3f, &mu, &inv);
             for (int64_t i = 0; i < len; i++) {
                 int64_t ch = (r % G) * cpg + i / P, k = per_channel ? ch : r % G;
                 ref[r * len + i] = (x[r * len + i] - mu) * inv * sc[k] + b[k];
@@ -1366,14 +1363,10 @@ static void test_layernorm_fp16(void **state)
     tg_node(&t, "LayerNormalization", ins, 3, 2);
     double ref[384], mu[6];
     for (int r = 0; r < 6; r++) {
-        double s = 0, q = 0;
+        double inv;
+        ref_stats(x + r * 64, 64, (double)1e-5f, &mu[r], &inv);
         for (int i = 0; i < 64; i++)
-            s += x[r * 64 + i];
-        mu[r] = s / 64;
-        for (int i = 0; i < 64; i++)
-            q += (x[r * 64 + i] - mu[r]) * (x[r * 64 + i] - mu[r]);
-        for (int i = 0; i < 64; i++)
-            ref[r * 64 + i] = (x[r * 64 + i] - mu[r]) / sqrt(q / 64 + (double)1e-5f) * sc[i] + b[i];
+            ref[r * 64 + i] = (x[r * 64 + i] - mu[r]) * inv * sc[i] + b[i];
     }
     float *outs[4] = {0};
     sp_err err;
