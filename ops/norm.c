@@ -1,7 +1,8 @@
 /*
  * norm.c - BatchNormalization (inference form), LayerNormalization (with its
  * optional Mean / InvStdDev outputs), InstanceNormalization,
- * GroupNormalization (scale/bias per group, opset 18, or per channel, 21), LRN.
+ * GroupNormalization (scale/bias per group, opset 18, or per channel, 21),
+ * MeanVarianceNormalization, LRN.
  *
  * Statistics are accumulated in double (two passes: mean, then the centred
  * sum of squares), so fp16 inputs and large rows neither overflow nor lose
@@ -302,16 +303,26 @@ SP_NN_STAGED(in_run, in_run_f32)
 /* LRN: across channels, y = x / (bias + alpha/size * sum x^2)^beta          */
 /* ------------------------------------------------------------------------ */
 
-static int lrn_check(const sp_graph *g, const sp_node *n, sp_err *err)
+/* One float input, one output (LRN, MeanVarianceNormalization). */
+static int lrn_check_io(const sp_graph *g, const sp_node *n, sp_err *err)
 {
     char lb[256];
     if (n->n_in != 1 || !sp_node_in(g, n, 0) || n->n_out != 1)
         return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: expects 1 input and 1 output",
                           sp_node_label(n, lb, sizeof lb));
+    return float_inputs(g, n, err);
+}
+
+static int lrn_check(const sp_graph *g, const sp_node *n, sp_err *err)
+{
+    char lb[256];
+    int rc = lrn_check_io(g, n, err);
+    if (rc)
+        return rc;
     if (sp_attr_int(n, "size", 0) < 1)
         return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: attribute size (>= 1) is required",
                           sp_node_label(n, lb, sizeof lb));
-    return float_inputs(g, n, err);
+    return 0;
 }
 
 static int lrn_infer(sp_graph *g, sp_node *n, sp_err *err)
@@ -472,6 +483,129 @@ static const sp_op_def op_gn = {
     .cpu_scratch = sp_nn_stage_scratch,
 };
 
+/* ------------------------------------------------------------------------ */
+/* MeanVarianceNormalization: y = (x - mean) / (std + 1e-9) over `axes`      */
+/* (default 0, 2, 3), any subset of dims                                      */
+/* ------------------------------------------------------------------------ */
+
+typedef struct mvn_plan {
+    int nk, nr;                          /* kept / reduced dims */
+    int64_t kd[SP_MAX_RANK], ks[SP_MAX_RANK]; /* kept dims, their strides */
+    int64_t rd[SP_MAX_RANK], rs[SP_MAX_RANK]; /* reduced dims, their strides */
+    int64_t groups, gsize;
+} mvn_plan;
+
+static int mvn_plan_make(const sp_node *n, const sp_shape *s, mvn_plan *p, sp_err *err)
+{
+    char lb[256], a[128];
+    static const int64_t def_axes[3] = {0, 2, 3};
+    const int64_t *ax;
+    int64_t nax = sp_attr_ints(n, "axes", &ax);
+    if (nax < 0) {
+        ax = def_axes;
+        nax = 3;
+    }
+    int red[SP_MAX_RANK] = {0};
+    for (int64_t i = 0; i < nax; i++) {
+        int k = sp_axis(ax[i], s->rank);
+        if (k < 0)
+            return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: axis %lld out of range for input %s",
+                              sp_node_label(n, lb, sizeof lb), (long long)ax[i], sp_shape_str(s, a, sizeof a));
+        red[k] = 1;
+    }
+    int64_t stride = 1;
+    p->nk = p->nr = 0;
+    p->groups = p->gsize = 1;
+    for (int i = s->rank - 1; i >= 0; i--) { /* innermost first */
+        if (red[i]) {
+            p->rd[p->nr] = s->d[i];
+            p->rs[p->nr++] = stride;
+            p->gsize *= s->d[i];
+        } else {
+            p->kd[p->nk] = s->d[i];
+            p->ks[p->nk++] = stride;
+            p->groups *= s->d[i];
+        }
+        stride *= s->d[i];
+    }
+    return 0;
+}
+
+static int mvn_infer(sp_graph *g, sp_node *n, sp_err *err)
+{
+    const sp_value *x = sp_node_in(g, n, 0);
+    mvn_plan p;
+    int rc = mvn_plan_make(n, &x->shape, &p, err);
+    if (rc)
+        return rc;
+    sp_node_set_out(g, n, 0, x->dtype, &x->shape);
+    return 0;
+}
+
+/* Offset of element i of a (dims, strides) odometer, innermost dim first. */
+static int64_t mvn_offset(int nd, const int64_t *d, const int64_t *st, int64_t i)
+{
+    int64_t off = 0;
+    for (int k = 0; k < nd; k++) {
+        off += (i % d[k]) * st[k];
+        i /= d[k];
+    }
+    return off;
+}
+
+typedef struct mvn_args {
+    const mvn_plan *p;
+    const float *x;
+    float *y;
+} mvn_args;
+
+static void mvn_range(void *arg, int64_t g0, int64_t g1)
+{
+    const mvn_args *a = arg;
+    const mvn_plan *p = a->p;
+    for (int64_t gi = g0; gi < g1; gi++) {
+        const int64_t base = mvn_offset(p->nk, p->kd, p->ks, gi);
+        double s = 0.0, q = 0.0;
+        for (int64_t i = 0; i < p->gsize; i++)
+            s += a->x[base + mvn_offset(p->nr, p->rd, p->rs, i)];
+        const double mu = p->gsize ? s / (double)p->gsize : 0.0;
+        for (int64_t i = 0; i < p->gsize; i++) {
+            const double t = a->x[base + mvn_offset(p->nr, p->rd, p->rs, i)] - mu;
+            q += t * t;
+        }
+        const double inv = 1.0 / (sqrt(p->gsize ? q / (double)p->gsize : 0.0) + 1e-9);
+        for (int64_t i = 0; i < p->gsize; i++) {
+            const int64_t o = base + mvn_offset(p->nr, p->rd, p->rs, i);
+            a->y[o] = (float)((a->x[o] - mu) * inv);
+        }
+    }
+}
+
+static int mvn_run_f32(const sp_node *n, const sp_tensor *in, int n_in, sp_tensor *out, int n_out,
+                       const sp_cpu_ctx *ctx, sp_err *err)
+{
+    (void)n_in;
+    (void)n_out;
+    mvn_plan p;
+    int rc = mvn_plan_make(n, &in[0].shape, &p, err);
+    if (rc)
+        return rc;
+    mvn_args a = {&p, in[0].data, out[0].data};
+    sp_nn_par_rows(ctx, p.groups, p.gsize, mvn_range, &a);
+    return 0;
+}
+
+SP_NN_STAGED(mvn_run, mvn_run_f32)
+
+static const sp_op_def op_mvn = {
+    .op_type = "MeanVarianceNormalization",
+    .since_opset = 9,
+    .check = lrn_check_io,
+    .infer = mvn_infer,
+    .cpu_run = mvn_run,
+    .cpu_scratch = sp_nn_stage_scratch,
+};
+
 static const sp_op_def op_bn = {
     .op_type = "BatchNormalization",
     .since_opset = 1,
@@ -499,4 +633,4 @@ static const sp_op_def op_in = {
     .cpu_scratch = sp_nn_stage_scratch,
 };
 
-const sp_op_def *const sp_ops_norm[] = {&op_bn, &op_ln, &op_in, &op_lrn, &op_gn, NULL};
+const sp_op_def *const sp_ops_norm[] = {&op_bn, &op_ln, &op_in, &op_lrn, &op_gn, &op_mvn, NULL};

@@ -1076,6 +1076,48 @@ static void test_groupnorm(void **state)
     }
 }
 
+/* MeanVarianceNormalization over the default axes (0, 2, 3) and over {1, 3}. */
+static void test_mvn(void **state)
+{
+    (void)state;
+    int64_t xd[4] = {2, 3, 4, 5};
+    const int64_t xn = 120;
+    for (int custom = 0; custom < 2; custom++) {
+        float *x = rand_buf(xn, -2, 4);
+        tg t;
+        tg_init(&t);
+        int ins[1] = {tg_const(&t, 4, xd, x)};
+        sp_node *n = tg_node(&t, "MeanVarianceNormalization", ins, 1, 1);
+        if (custom)
+            sp_node_set_attr_ints(n, "axes", (int64_t[]){1, -1}, 2);
+        int red[4] = {!custom, custom, !custom, 1}; /* reduced dims */
+        double *ref = malloc(sizeof(double) * (size_t)xn);
+        for (int64_t i = 0; i < xn; i++) { /* group of i: the elements agreeing on the kept dims */
+            int64_t ii[4] = {i / 60, i / 20 % 3, i / 5 % 4, i % 5};
+            double s = 0, q = 0, cnt = 0;
+            for (int pass = 0; pass < 2; pass++)
+                for (int64_t j = 0; j < xn; j++) {
+                    int64_t jj[4] = {j / 60, j / 20 % 3, j / 5 % 4, j % 5}, same = 1;
+                    for (int k = 0; k < 4; k++)
+                        same &= red[k] || ii[k] == jj[k];
+                    if (!same)
+                        continue;
+                    if (pass == 0) {
+                        s += x[j];
+                        cnt++;
+                    } else {
+                        q += (x[j] - s / cnt) * (x[j] - s / cnt);
+                    }
+                }
+            ref[i] = (x[i] - s / cnt) / (sqrt(q / cnt) + 1e-9);
+        }
+        run_and_compare(&t, custom ? "MVN axes 1,-1" : "MVN default axes", 0, ref, xn, TOL_F32);
+        free(ref);
+        free(x);
+        tg_free(&t);
+    }
+}
+
 static void test_lrn(void **state)
 {
     (void)state;
@@ -1482,6 +1524,7 @@ int main(void)
         cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_instancenorm),
         cmocka_unit_test(test_lrn),
+        cmocka_unit_test(test_mvn),
         cmocka_unit_test(test_groupnorm),
         cmocka_unit_test(test_activations),
         cmocka_unit_test(test_softmax),
