@@ -12,6 +12,9 @@
  * parent (ctest sets SPRUN_TEST_DATA to tests/data), else found from this
  * file's path.
  */
+#if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* pthread barriers, strdup, dirent (the build adds _GNU_SOURCE) */
+#endif
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

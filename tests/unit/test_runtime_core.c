@@ -8,6 +8,9 @@
  * sprun_model_load_buffer and compare an optimised model (BatchNorm folding,
  * epilogue fusion) with the same model loaded with optimisations off.
  */
+#if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* pthread barriers, strdup, dirent (the build adds _GNU_SOURCE) */
+#endif
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
