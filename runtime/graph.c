@@ -444,6 +444,16 @@ int64_t sp_shape_numel(const sp_shape *s)
     for (int i = 0; i < s->rank; i++) {
         if (s->d[i] < 0)
             return -1;
+        if (s->d[i] == 0)
+            n = 0;
+    }
+    if (n == 0)
+        return 0;
+    /* Overflow-checked: element counts past 2^62 are treated as unknown, so
+     * absurd shapes from corrupt models fail as shape errors, never wrap. */
+    for (int i = 0; i < s->rank; i++) {
+        if (s->d[i] > (INT64_C(1) << 62) / n)
+            return -1;
         n *= s->d[i];
     }
     return n;
