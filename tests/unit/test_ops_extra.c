@@ -572,7 +572,7 @@ static void test_resize(void **st)
         sp_graph_free(&t.g);
 
         tg_init(&t, 13);
-        r3[0] = konst(&t, SPRUN_DTYPE_FLOAT, shp(2, (int64_t[]){2, 2}), sc);
+        r3[0] = konst(&t, SPRUN_DTYPE_FLOAT, shp(1, (int64_t[]){2}), sc);
         r3[1] = -1;
         r3[2] = input(&t, SPRUN_DTYPE_FLOAT, shp(1, (int64_t[]){2}));
         mk(&t, "Resize", r3, 3, 1);
