@@ -6,8 +6,9 @@
  * error otherwise); constant_value may be a run-time input.
  *
  * Each output row (last dim) maps back to one source row, or to the fill
- * value in constant mode; the in-range middle of the row is one memcpy and
- * only the padded borders are mapped element by element.
+ * value in constant mode. Negative pads crop first and the mode then pads
+ * the cropped view, as the reference does. The in-range middle of a row is
+ * one memcpy; only the padded borders are mapped element by element.
  */
 #include "kernels/cpu/tensor_cpu.h"
 
@@ -104,7 +105,8 @@ static int pad_infer(sp_graph *g, sp_node *n, sp_err *err)
         out.d[k] = x->shape.d[k] + pb[k] + pe[k];
         if (out.d[k] < 0)
             return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: pads make dim %d negative", SP_LABEL(n), k);
-        if (mode != PAD_CONSTANT && out.d[k] > 0 && x->shape.d[k] == 0)
+        const int64_t kept = x->shape.d[k] + (pb[k] < 0 ? pb[k] : 0) + (pe[k] < 0 ? pe[k] : 0);
+        if (mode != PAD_CONSTANT && out.d[k] > 0 && kept <= 0)
             return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: cannot pad an empty dim %d in this mode", SP_LABEL(n), k);
     }
     if ((rc = sp_check_numel(n, &out, err)))
@@ -143,7 +145,10 @@ typedef struct pad_job {
     char *y;
     size_t es;
     int r, mode;
-    const int64_t *xd, *yd, *pb;
+    const int64_t *yd;
+    int64_t xd[SP_MAX_RANK]; /* the cropped view's dims */
+    int64_t pb[SP_MAX_RANK]; /* positive begin pads */
+    int64_t cb[SP_MAX_RANK]; /* elements cropped at the begin */
     int64_t xst[SP_MAX_RANK];
     unsigned char fill[16];
 } pad_job;
@@ -172,13 +177,13 @@ static void pad_range(void *arg, int64_t b, int64_t e)
                 fill = 1;
                 break;
             }
-            off += s * j->xst[k];
+            off += (s + j->cb[k]) * j->xst[k];
         }
         if (fill) {
             pad_fill(y, j->fill, es, ow);
             continue;
         }
-        const char *x = j->x + (size_t)off * es;
+        const char *x = j->x + (size_t)(off + j->cb[r - 1]) * es;
         /* middle: output o with 0 <= o - pw < iw */
         int64_t lo = pw < 0 ? 0 : pw, hi = pw + iw;
         if (hi > ow)
@@ -209,7 +214,7 @@ static int pad_run(const sp_node *n, const sp_tensor *in, int n_in, sp_tensor *o
     const int r = xs->rank;
     int64_t pads[2 * SP_MAX_RANK], axes[SP_MAX_RANK], np, na = -1, pb[SP_MAX_RANK], pe[SP_MAX_RANK];
     pad_job j = {.x = in[0].data, .y = out[0].data, .es = sp_dtype_size(in[0].dtype), .r = r, .mode = pad_mode(n),
-                 .xd = xs->d, .yd = out[0].shape.d, .pb = pb};
+                 .yd = out[0].shape.d};
     int rc;
     if (pad_attr_form(n)) {
         const int64_t *pv;
@@ -236,6 +241,13 @@ static int pad_run(const sp_node *n, const sp_tensor *in, int n_in, sp_tensor *o
         return 0;
     }
     sp_shape_strides(xs, j.xst);
+    for (int k = 0; k < r; k++) { /* negative pads crop first, then the mode pads the cropped view */
+        j.cb[k] = pb[k] < 0 ? -pb[k] : 0;
+        j.pb[k] = pb[k] > 0 ? pb[k] : 0;
+        j.xd[k] = xs->d[k] - j.cb[k] - (pe[k] < 0 ? -pe[k] : 0);
+        if (j.xd[k] < 0) /* overcropped (constant mode only): all fill */
+            j.xd[k] = 0;
+    }
     const int64_t rows = total / out[0].shape.d[r - 1];
     sp_par_for(ctx, rows, 1 + 16384 / (out[0].shape.d[r - 1] + 1), pad_range, &j);
     return 0;

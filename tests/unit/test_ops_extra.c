@@ -346,7 +346,7 @@ static void test_pad(void **st)
         for (int form = 0; form < 3; form++) { /* 0: opset 2 attrs, 1: opset 13 inputs, 2: opset 18 axes */
             int64_t pads[6] = {1, 2, 3, 0, 1, 2};
             if (m != 1)
-                pads[3] = -1; /* a crop too */
+                pads[3] = -1, pads[2] = -1, pads[5] = 4; /* crops too: end of dim 0, begin of dim 2 */
             if (m == 1)
                 pads[2] = 3, pads[5] = 3; /* reflect needs pad < dim */
             if (form == 2)
@@ -383,10 +383,12 @@ static void test_pad(void **st)
                 int64_t o[3] = {i / (od[1] * od[2]), (i / od[2]) % od[1], i % od[2]}, off = 0;
                 int fill = 0;
                 for (int k = 0; k < 3; k++) {
-                    int64_t s = ref_src(m, o[k] - pads[k], d[k]);
+                    /* negative pads crop first, the mode pads the cropped view */
+                    const int64_t cb = pads[k] < 0 ? -pads[k] : 0, ce = pads[3 + k] < 0 ? -pads[3 + k] : 0;
+                    int64_t s = ref_src(m, o[k] - (pads[k] > 0 ? pads[k] : 0), d[k] - cb - ce);
                     if (s < 0)
                         fill = 1;
-                    off = off * d[k] + s;
+                    off = off * d[k] + s + cb;
                 }
                 ref[i] = fill ? cv : x[off];
             }
