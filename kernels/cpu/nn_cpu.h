@@ -55,8 +55,14 @@ int sp_nn_residual_index(const sp_node *n, int n_in);
 static inline float sp_expf(float x)
 {
     const float xc = x < -87.6f ? -87.6f : (x > 88.f ? 88.f : x);
-    float fx = xc * 1.44269504088896341f;
-    fx = (fx + 12582912.f) - 12582912.f; /* round to nearest integer */
+    /* Round x*log2(e) to an integer n by adding 1.5 * 2^23: the sum's low
+     * mantissa bits then hold 0x400000 + n, read as bits below. No
+     * float-to-int cast: a NaN x (which the clamp lets through) must not
+     * reach one (UB); it gives some p, and y stays NaN. */
+    const float t = xc * 1.44269504088896341f + 12582912.f;
+    const float fx = t - 12582912.f;
+    uint32_t tb;
+    memcpy(&tb, &t, sizeof tb);
     const float r = xc - fx * 0.693359375f + fx * 2.12194440e-4f;
     float y = 1.9875691500e-4f;
     y = y * r + 1.3981999507e-3f;
@@ -65,7 +71,7 @@ static inline float sp_expf(float x)
     y = y * r + 1.6666665459e-1f;
     y = y * r + 5.0000001201e-1f;
     y = y * (r * r) + r + 1.f;
-    const uint32_t bits = (uint32_t)((int32_t)fx + 127) << 23; /* 2^fx */
+    const uint32_t bits = (tb - 0x4B400000u + 127u) << 23; /* 2^n, unsigned wrap-around */
     float p;
     memcpy(&p, &bits, sizeof p);
     return y * p;
