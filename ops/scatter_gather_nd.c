@@ -188,13 +188,21 @@ static int sc_check(const sp_graph *g, const sp_node *n, sp_err *err)
     return 0;
 }
 
+/* data, indices and updates dtypes of a scatter */
+static int sc_dtypes(sp_graph *g, sp_node *n, sp_err *err)
+{
+    int rc;
+    if ((rc = sp_check_dtype(g, n, 0, sp_dt_supported, "a numeric or bool tensor", err)) ||
+        (rc = sp_check_dtype(g, n, 1, idx_dt, "int32 or int64", err)))
+        return rc;
+    return sp_check_dtype(g, n, 2, sp_dt_supported, "a numeric or bool tensor", err);
+}
+
 static int snd_infer(sp_graph *g, sp_node *n, sp_err *err)
 {
     int rc;
     char s1[128], s2[128];
-    if ((rc = sp_check_dtype(g, n, 0, sp_dt_supported, "a numeric or bool tensor", err)) ||
-        (rc = sp_check_dtype(g, n, 1, idx_dt, "int32 or int64", err)) ||
-        (rc = sp_check_dtype(g, n, 2, sp_dt_supported, "a numeric or bool tensor", err)))
+    if ((rc = sc_dtypes(g, n, err)))
         return rc;
     const sp_value *x = sp_node_in(g, n, 0), *ix = sp_node_in(g, n, 1), *u = sp_node_in(g, n, 2);
     nd_geom ng;
@@ -250,9 +258,7 @@ static int se_infer(sp_graph *g, sp_node *n, sp_err *err)
 {
     int rc;
     char s1[128], s2[128];
-    if ((rc = sp_check_dtype(g, n, 0, sp_dt_supported, "a numeric or bool tensor", err)) ||
-        (rc = sp_check_dtype(g, n, 1, idx_dt, "int32 or int64", err)) ||
-        (rc = sp_check_dtype(g, n, 2, sp_dt_supported, "a numeric or bool tensor", err)))
+    if ((rc = sc_dtypes(g, n, err)))
         return rc;
     const sp_value *x = sp_node_in(g, n, 0), *ix = sp_node_in(g, n, 1), *u = sp_node_in(g, n, 2);
     const int r = x->shape.rank;
