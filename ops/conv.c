@@ -103,6 +103,12 @@ static int conv_geometry(const sp_node *n, const sp_shape *xs, const sp_shape *w
         return rc;
     cg->kvol = cg->w.k[0] * cg->w.k[1] * cg->w.k[2];
     cg->ncol = cg->w.out[0] * cg->w.out[1] * cg->w.out[2];
+    int64_t cols;
+    if (__builtin_mul_overflow(cg->kvol, cg->ncol, &cols) || __builtin_mul_overflow(cols, cg->cg, &cols) ||
+        cols > ((int64_t)1 << 40))
+        return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: X %s with W %s needs an im2col matrix beyond 2^40 elements",
+                          sp_node_label(n, lb, sizeof lb), sp_shape_str(xs, a, sizeof a),
+                          sp_shape_str(ws, b, sizeof b));
     return 0;
 }
 
@@ -263,9 +269,13 @@ static int convt_geometry(const sp_node *n, const sp_shape *xs, const sp_shape *
         const int j = 3 - nsp + i;
         const int64_t in = xs->d[2 + i], k = ws->d[2 + i], s = ns >= 0 ? st[i] : 1, d = nd >= 0 ? dl[i] : 1;
         const int64_t opad = nop >= 0 ? op[i] : 0;
-        if ((nk >= 0 && ks[i] != k) || s < 1 || d < 1 || opad < 0)
+        if ((nk >= 0 && ks[i] != k) || s < 1 || d < 1 || opad < 0 || s > SP_WIN_MAX || d > SP_WIN_MAX ||
+            opad > SP_WIN_MAX || in < 1 || in > SP_WIN_MAX || k < 1 || k > SP_WIN_MAX ||
+            (np >= 0 && (pd[i] < 0 || pd[i + nsp] < 0 || pd[i] > SP_WIN_MAX || pd[i + nsp] > SP_WIN_MAX)) ||
+            (nos >= 0 && (os[nos - nsp + i] < 1 || os[nos - nsp + i] > SP_WIN_MAX)))
             return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT,
-                              "%s: kernel_shape disagrees with W %s, or strides/dilations < 1, or output_padding < 0",
+                              "%s: kernel_shape disagrees with W %s, or a stride, dilation, pad, output_padding, "
+                              "output_shape or dim is outside its range ([0 or 1, 2^31))",
                               sp_node_label(n, lb, sizeof lb), sp_shape_str(ws, a, sizeof a));
         const int64_t full = s * (in - 1) + opad + d * (k - 1) + 1;
         int64_t out, pb, pe;

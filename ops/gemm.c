@@ -78,6 +78,10 @@ static int gemm_geometry(const sp_node *n, const sp_shape *a, const sp_shape *b,
         return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: A %s (transA %d) and B %s (transB %d) disagree on K",
                           sp_node_label(n, lb, sizeof lb), sp_shape_str(a, s1, sizeof s1), ta,
                           sp_shape_str(b, s2, sizeof s2), tb);
+    if (d->m > INT32_MAX || d->n > INT32_MAX || d->k > INT32_MAX) /* cblas takes int */
+        return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: M, N or K beyond 2^31 (A %s, B %s)",
+                          sp_node_label(n, lb, sizeof lb), sp_shape_str(a, s1, sizeof s1),
+                          sp_shape_str(b, s2, sizeof s2));
     d->cm = d->cn = 1;
     if (c) {
         int ok = c->rank <= 2;
@@ -181,6 +185,10 @@ static int mm_geometry(const sp_node *n, const sp_shape *a, const sp_shape *b, m
         return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: A %s and B %s disagree on K (%lld vs %lld)",
                           sp_node_label(n, lb, sizeof lb), sp_shape_str(a, s1, sizeof s1),
                           sp_shape_str(b, s2, sizeof s2), (long long)d->k, (long long)kb);
+    if (d->m > INT32_MAX || d->n > INT32_MAX || d->k > INT32_MAX) /* cblas takes int */
+        return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: M, N or K beyond 2^31 (A %s, B %s)",
+                          sp_node_label(n, lb, sizeof lb), sp_shape_str(a, s1, sizeof s1),
+                          sp_shape_str(b, s2, sizeof s2));
     const int ar = a->rank > 2 ? a->rank - 2 : 0, br = b->rank > 2 ? b->rank - 2 : 0;
     d->nbr = ar > br ? ar : br;
     if (d->nbr + 2 > SP_MAX_RANK)

@@ -79,16 +79,22 @@ int sp_win_check(const sp_node *n, int nsp, int allow_dilations, sp_err *err)
                           "%s: attribute lengths disagree with %d spatial dims (kernel_shape %lld, strides %lld, "
                           "dilations %lld, pads %lld)", sp_node_label(n, lb, sizeof lb), nsp, (long long)nk,
                           (long long)ns, (long long)nd, (long long)np);
+    /* Values up to 2^31 keep every window product below 2^63. */
     for (int i = 0; i < nsp; i++) {
-        if ((nk >= 0 && ks[i] < 1) || (ns >= 0 && st[i] < 1) || (nd >= 0 && dl[i] < 1))
+        if ((nk >= 0 && (ks[i] < 1 || ks[i] > SP_WIN_MAX)) || (ns >= 0 && (st[i] < 1 || st[i] > SP_WIN_MAX)) ||
+            (nd >= 0 && (dl[i] < 1 || dl[i] > SP_WIN_MAX)))
             return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT,
-                              "%s: kernel_shape, strides and dilations must be >= 1",
+                              "%s: kernel_shape, strides and dilations must be in [1, 2^31)",
                               sp_node_label(n, lb, sizeof lb));
     }
-    for (int i = 0; np >= 0 && i < 2 * nsp; i++)
+    for (int i = 0; np >= 0 && i < 2 * nsp; i++) {
         if (pd[i] < 0)
             return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: negative pads are not supported",
                               sp_node_label(n, lb, sizeof lb));
+        if (pd[i] > SP_WIN_MAX)
+            return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: pads must be below 2^31",
+                              sp_node_label(n, lb, sizeof lb));
+    }
     return 0;
 }
 
@@ -109,6 +115,11 @@ int sp_win_compute(const sp_node *n, int nsp, const int64_t *in, const int64_t *
     for (int i = 0; i < 3; i++) {
         w->in[i] = w->out[i] = w->k[i] = w->s[i] = w->d[i] = 1;
         w->pb[i] = w->pe[i] = 0;
+    }
+    for (int i = 0; i < nsp; i++) {
+        if (in[i] < 1 || in[i] > SP_WIN_MAX || k[i] < 1 || k[i] > SP_WIN_MAX)
+            return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: spatial dim %d: input %lld, kernel %lld (each in [1, 2^31))",
+                              sp_node_label(n, lb, sizeof lb), i, (long long)in[i], (long long)k[i]);
     }
     for (int i = 0; i < nsp; i++) {
         const int j = 3 - nsp + i;

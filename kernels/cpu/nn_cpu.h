@@ -123,6 +123,10 @@ typedef struct sp_win {
     int64_t in[3], out[3], k[3], s[3], d[3], pb[3], pe[3];
 } sp_win;
 
+/* Largest spatial size, kernel, stride, dilation or pad a window accepts:
+ * below 2^31, so no product in the window arithmetic overflows. */
+#define SP_WIN_MAX ((int64_t)INT32_MAX)
+
 /* Checks the attributes strides, dilations, pads and auto_pad of a Conv or
  * pool node without shapes (lengths consistent, values positive, auto_pad
  * known). nsp < 0: spatial rank not yet known. */
