@@ -330,8 +330,21 @@ typedef struct rs_job {
     const sp_shape *xs, *ys;
     int64_t xst[SP_MAX_RANK];
     rs_tap *taps[SP_MAX_RANK];
+    int last_simple; /* every last-dim tap is one index of weight 1, none extrapolated */
     int bad;
 } rs_job;
+
+/* Copies element lt[i].idx[0] of the source row at base into y[i]. */
+#define RS_GATHER(T)                                                                                               \
+    do {                                                                                                           \
+        const T *xs_ = (const T *)j->x + base;                                                                     \
+        T *ys_ = (T *)y;                                                                                           \
+        for (int64_t i = 0; i < ow; i++)                                                                           \
+            ys_[i] = xs_[lt[i].idx[0]];                                                                            \
+    } while (0)
+
+/* Widest row blended on the stack (wider rows sum the taps per element). */
+#define RS_ROW 2048
 
 static void rs_range(void *arg, int64_t b, int64_t e)
 {
@@ -371,26 +384,52 @@ static void rs_range(void *arg, int64_t b, int64_t e)
             nc *= t->nt;
         }
         char *y = j->y + (size_t)(row * ow) * j->es;
+        if (extrap || nc == 0) {
+            for (int64_t i = 0; i < ow; i++)
+                memcpy(y + (size_t)i * j->es, fill, j->es);
+            continue;
+        }
+        const rs_tap *lt = j->taps[r - 1];
+        if (nc == 1 && cw[0] == 1.0 && j->last_simple) { /* nearest: a gather along the row */
+            const int64_t base = coff[0];
+            switch (j->es) {
+            case 1: RS_GATHER(uint8_t); break;
+            case 2: RS_GATHER(uint16_t); break;
+            case 4: RS_GATHER(uint32_t); break;
+            default: RS_GATHER(uint64_t); break;
+            }
+            continue;
+        }
+        /* blend the nc source rows first, then interpolate along the row */
+        double tmp[RS_ROW];
+        const int64_t iw = j->xs->d[r - 1];
+        if (iw <= RS_ROW) {
+            for (int64_t k = 0; k < iw; k++)
+                tmp[k] = 0.0;
+            for (int c = 0; c < nc; c++) {
+                if (j->dt == SPRUN_DTYPE_FLOAT) {
+                    const float *xr = (const float *)j->x + coff[c];
+                    for (int64_t k = 0; k < iw; k++)
+                        tmp[k] += cw[c] * xr[k];
+                } else {
+                    for (int64_t k = 0; k < iw; k++)
+                        tmp[k] += cw[c] * sp_ld_f64(j->dt, j->x, coff[c] + k);
+                }
+            }
+        }
         for (int64_t i = 0; i < ow; i++) {
-            const rs_tap *t = &j->taps[r - 1][i];
-            if (extrap || t->extrap || nc == 0) {
+            const rs_tap *t = &lt[i];
+            if (t->extrap) {
                 memcpy(y + (size_t)i * j->es, fill, j->es);
                 continue;
             }
-            if (nc == 1 && t->nt == 1 && cw[0] == 1.0 && t->w[0] == 1.0) {
-                memcpy(y + (size_t)i * j->es, j->x + (size_t)(coff[0] + t->idx[0]) * j->es, j->es);
-                continue;
-            }
             double acc = 0.0;
-            if (j->dt == SPRUN_DTYPE_FLOAT) {
-                const float *x = (const float *)j->x;
-                for (int c = 0; c < nc; c++) {
-                    double s = 0.0;
+            if (iw <= RS_ROW) {
+                if (t->nt == 2) /* linear */
+                    acc = t->w[0] * tmp[t->idx[0]] + t->w[1] * tmp[t->idx[1]];
+                else
                     for (int q = 0; q < t->nt; q++)
-                        s += t->w[q] * x[coff[c] + t->idx[q]];
-                    acc += cw[c] * s;
-                }
-                ((float *)j->y)[row * ow + i] = (float)acc;
+                        acc += t->w[q] * tmp[t->idx[q]];
             } else {
                 for (int c = 0; c < nc; c++) {
                     double s = 0.0;
@@ -398,8 +437,11 @@ static void rs_range(void *arg, int64_t b, int64_t e)
                         s += t->w[q] * sp_ld_f64(j->dt, j->x, coff[c] + t->idx[q]);
                     acc += cw[c] * s;
                 }
-                sp_st_f64(j->dt, j->y, row * ow + i, acc);
             }
+            if (j->dt == SPRUN_DTYPE_FLOAT)
+                ((float *)j->y)[row * ow + i] = (float)acc;
+            else
+                sp_st_f64(j->dt, j->y, row * ow + i, acc);
         }
     }
 }
@@ -474,6 +516,10 @@ static int rs_run(const sp_node *n, const sp_tensor *in, int n_in, sp_tensor *ou
             rs_make_taps(&c, o, xs->d[k], ys->d[k], scale[k], r0[k], r1[k], &t[o]);
         t += ys->d[k];
     }
+    j.last_simple = 1;
+    for (int64_t o = 0; o < ys->d[r - 1]; o++)
+        if (j.taps[r - 1][o].nt != 1 || j.taps[r - 1][o].w[0] != 1.0 || j.taps[r - 1][o].extrap)
+            j.last_simple = 0;
     sp_par_for(ctx, total / ys->d[r - 1], 1 + 8192 / (ys->d[r - 1] + 1), rs_range, &j);
     if (j.bad)
         return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: too many interpolated dims (over %d taps)", SP_LABEL(n),
