@@ -1,16 +1,16 @@
 /*
  * nn_cpu.h - shared pieces of the CPU NN ops (ops/conv.c, gemm.c, pool.c,
  * norm.c, activation.c, softmax.c): sliding-window geometry, the fused
- * epilogue, fp16 staging, and the Conv/pool loops.
+ * epilogue, fp16 staging, vectorisable math, the tiled GEMM and the
+ * Conv/pool loops.
  *
  * fp16. The kernels compute in fp32. An op whose tensors include FLOAT16
  * ones (or INT8/UINT8: MaxPool) runs through sp_nn_run_staged(): every such
- * input is widened into
- * the front of ctx->scratch, the fp32 kernel runs on fp32 copies, and the
- * FLOAT16 outputs are narrowed back (round to nearest even). The op's
- * cpu_scratch must therefore add sp_nn_stage_bytes() to its own needs; the
- * kernel sees ctx->scratch advanced past the staging area. Pure-fp32 nodes
- * pay nothing (the wrapper calls straight through).
+ * input is widened into the front of ctx->scratch, the fp32 kernel runs on
+ * fp32 copies, and those outputs are narrowed back (fp16: round to nearest
+ * even). The op's cpu_scratch must therefore add sp_nn_stage_bytes() to its
+ * own needs; the kernel sees ctx->scratch advanced past the staging area.
+ * Pure-fp32 nodes pay nothing (the wrapper calls straight through).
  *
  * Residuals (n->fusion). A fused residual arrives as in[n->fusion.residual_input].
  * The NN ops never place their own operands at index 0 or 1 of a fusion, so
@@ -175,11 +175,10 @@ int sp_nn_need_scratch(const sp_node *n, const sp_cpu_ctx *ctx, size_t need, sp_
 void sp_nn_blas_threads(int nthreads);
 
 /* --- the fused epilogue -----------------------------------------------------
- * y[i] = act(y[i] + bias + res[i % res_n]) over rows of `len` elements:
- * row r of a [rows, len] block gets bias[r] (bias may be NULL). The residual
- * is indexed by the element's flat position `base + r*len + j` modulo res_n
- * (res_n = the block's full size for an exact-shape residual, N for a
- * last-dim broadcast); res NULL for none. */
+ * y = act(y + bias[row] + res[flat % res_n]), flat being the element's
+ * index in the whole output: res_n = the output's size for an exact-shape
+ * residual, N for a last-dim broadcast ([N] bias of a MatMul), the size of
+ * the trailing dims in general; res NULL for none, bias NULL for none. */
 typedef struct sp_epi {
     const float *bias; /* per row, or NULL */
     const float *res;  /* residual base (flat over the whole output), or NULL */
