@@ -787,7 +787,7 @@ typedef struct pool_taps {
     int32_t a, b, pa, pb;
 } pool_taps;
 
-#define POOL_TAB 1024 /* outputs per dim whose taps are tabulated on the stack */
+#define POOL_TAB 512 /* outputs per dim whose taps are tabulated (24 KiB of stack in all) */
 
 static pool_taps taps_at(const sp_win *w, int dim, int64_t o)
 {
