@@ -869,6 +869,8 @@ static void test_pool(void **state)
         {"AveragePool", 1, 2, 10, 9, 3, 3, 2, 2, 1, 1, {1, 0, 1, 0}, 1, 1, NULL}, /* ceil + include pad */
         {"AveragePool", 1, 2, 8, 7, 3, 3, 2, 2, 1, 1, {0}, 0, 0, "SAME_UPPER"},
         {"AveragePool", 1, 2, 8, 7, 3, 3, 2, 2, 1, 1, {0}, 0, 1, "SAME_LOWER"},
+        {"AveragePool", 1, 1, 3, 1100, 2, 3, 1, 1, 1, 1, {1, 1, 0, 1}, 0, 1, NULL}, /* rows past the tap tables */
+        {"MaxPool", 1, 1, 3, 1100, 2, 3, 1, 1, 1, 2, {1, 1, 0, 1}, 0, 0, NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_pool_case(&cases[i]);
