@@ -72,6 +72,8 @@ typedef struct arg_job {
         }                                                                                                          \
     } while (0)
 
+#define LD_F32(dt, p, i) (((const float *)(p))[i])
+
 static void arg_range(void *arg, int64_t b, int64_t e)
 {
     const arg_job *j = arg;
@@ -79,7 +81,9 @@ static void arg_range(void *arg, int64_t b, int64_t e)
         const int64_t o = u / j->inner, in = u % j->inner;
         const int64_t base = o * j->dax * j->inner + in;
         int64_t best = 0;
-        if (j->is_float)
+        if (j->dt == SPRUN_DTYPE_FLOAT)
+            ARG_SCAN(float, LD_F32);
+        else if (j->is_float)
             ARG_SCAN(double, sp_ld_f64);
         else
             ARG_SCAN(int64_t, sp_ld_i64);

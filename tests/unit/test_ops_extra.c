@@ -550,6 +550,45 @@ static void test_resize(void **st)
         free(x);
         sp_graph_free(&t.g);
     }
+    /* rows wider than the stack blend (2048): the per-element path, fp16 and fp32 */
+    for (int half = 0; half < 2; half++) {
+        const int64_t H = 3, W = 2100, OH = 4, OW = 1050;
+        float *x = rnd_f(H * W, -1, 1);
+        uint16_t *xh = malloc(sizeof(uint16_t) * (size_t)(H * W));
+        for (int64_t i = 0; i < H * W; i++) {
+            xh[i] = sp_f32_to_f16(x[i]);
+            if (half)
+                x[i] = sp_f16_to_f32(xh[i]);
+        }
+        const int64_t sz[2] = {OH, OW};
+        tg t;
+        tg_init(&t, 13);
+        int in[4] = {half ? konst(&t, SPRUN_DTYPE_FLOAT16, shp(2, (int64_t[]){H, W}), xh)
+                          : konst(&t, SPRUN_DTYPE_FLOAT, shp(2, (int64_t[]){H, W}), x),
+                     -1, -1, konst(&t, SPRUN_DTYPE_INT64, shp(1, (int64_t[]){2}), sz)};
+        sp_node_set_attr_string(mk(&t, "Resize", in, 4, 1), "mode", "linear");
+        run_ok(&t);
+        float *ref = malloc(sizeof(float) * (size_t)(OH * OW)), *got = malloc(sizeof(float) * (size_t)(OH * OW));
+        for (int64_t i = 0; i < OH; i++)
+            for (int64_t j = 0; j < OW; j++) {
+                int64_t hi[4], wi[4];
+                double hw[4], ww[4], acc = 0;
+                int nh = ref_taps("linear", "half_pixel", "", -0.75, 0, i, H, OH, (double)OH / H, hi, hw);
+                int nw = ref_taps("linear", "half_pixel", "", -0.75, 0, j, W, OW, (double)OW / W, wi, ww);
+                for (int a = 0; a < nh; a++)
+                    for (int b = 0; b < nw; b++)
+                        acc += hw[a] * ww[b] * x[hi[a] * W + wi[b]];
+                ref[i * OW + j] = half ? sp_f16_to_f32(sp_f32_to_f16((float)acc)) : (float)acc;
+                got[i * OW + j] = half ? sp_f16_to_f32(((uint16_t *)yv(&t, 0)->data)[i * OW + j])
+                                       : ((float *)yv(&t, 0)->data)[i * OW + j];
+            }
+        close_f(got, ref, OH * OW, half ? 2e-3f : 1e-5f);
+        free(ref);
+        free(got);
+        free(x);
+        free(xh);
+        sp_graph_free(&t.g);
+    }
     /* Upsample-9 nearest on uint8, antialias refused, non-constant scales */
     {
         uint8_t x[4] = {1, 2, 3, 4}, want[12] = {1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4};
