@@ -1,0 +1,318 @@
+/* cuda_sparse.c - choosing, uploading and launching sparse layers on the GPU. */
+#include "runtime/cuda/cuda_sparse.h"
+
+#include "loaders/sparse_pack.h"
+#include "runtime/cost_model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* BSR block sizes the GPU kernels take (tensor-core fragments of 16). */
+static const int gpu_blocks[] = {16, 32};
+
+static int is_conv(const sp_node *n) { return !strcmp(n->op_type, "Conv"); }
+
+/* Static reasons a node cannot run sparse on the GPU (NULL: it can). */
+static const char *ineligible(const sp_graph *g, const sp_node *n)
+{
+    const sp_value *w = sp_node_in(g, n, 1);
+    if (!w || w->kind != SP_VAL_CONST || (w->dtype != SPRUN_DTYPE_FLOAT && w->dtype != SPRUN_DTYPE_FLOAT16))
+        return "weight is not a constant float tensor";
+    if (is_conv(n)) {
+        if (w->shape.rank != 4)
+            return "only 2-D convolutions run sparse on the GPU";
+        if (sp_attr_int(n, "group", 1) != 1)
+            return "grouped convolution stays on cuDNN";
+        return NULL;
+    }
+    if (!strcmp(n->op_type, "Gemm")) {
+        if (sp_attr_int(n, "transA", 0) != 0)
+            return "Gemm with transA";
+        if (sp_attr_float(n, "alpha", 1.f) != 1.f || sp_attr_float(n, "beta", 1.f) != 1.f)
+            return "Gemm alpha/beta other than 1";
+        return NULL;
+    }
+    if (!strcmp(n->op_type, "MatMul"))
+        return w->shape.rank == 2 ? NULL : "MatMul weight is not 2-D";
+    return "not a Conv/Gemm/MatMul";
+}
+
+static sp_cost_problem problem_of(const sp_weight_record *r, int64_t n)
+{
+    sp_cost_problem p = {.m = r->m, .k = r->k, .n = n, .density = r->density, .is_24 = r->is_24, .value_bytes = 2};
+    for (int i = 0; i < 4; i++)
+        p.zero_block_frac[i] = r->zero_block_frac[i];
+    return p;
+}
+
+/* Best allowed sparse estimate (BSR only at the GPU's block sizes). */
+static int best_sparse(const sp_cost_problem *p, sprun_format forced, sp_cost_estimate *best)
+{
+    int found = 0;
+    sp_cost_estimate e;
+    if ((forced == SPRUN_FORMAT_AUTO || forced == SPRUN_FORMAT_CSR) &&
+        sp_cost_estimate_format(&sp_cost_h100_fp16, p, SPRUN_FORMAT_CSR, 0, &e)) {
+        *best = e;
+        found = 1;
+    }
+    if (forced == SPRUN_FORMAT_AUTO || forced == SPRUN_FORMAT_BSR)
+        for (size_t b = 0; b < sizeof gpu_blocks / sizeof gpu_blocks[0]; b++)
+            if (sp_cost_estimate_format(&sp_cost_h100_fp16, p, SPRUN_FORMAT_BSR, gpu_blocks[b], &e) &&
+                (!found || e.t_total < best->t_total)) {
+                *best = e;
+                found = 1;
+            }
+    if ((forced == SPRUN_FORMAT_AUTO || forced == SPRUN_FORMAT_24) &&
+        sp_cost_estimate_format(&sp_cost_h100_fp16, p, SPRUN_FORMAT_24, 0, &e) && (!found || e.t_total < best->t_total)) {
+        *best = e;
+        found = 1;
+    }
+    return found;
+}
+
+static const char *fmt_label(sprun_format f)
+{
+    return f == SPRUN_FORMAT_CSR ? "csr" : f == SPRUN_FORMAT_BSR ? "bsr" : f == SPRUN_FORMAT_24 ? "2:4" : "dense";
+}
+
+/* Packs the GEMM view of node n's weight into format f and uploads it. */
+static int upload_one(const sp_graph *g, const sp_node *n, const sp_cost_estimate *best, void *stream,
+                      sp_cuda_sparse_w *out, size_t *bytes, sp_err *err)
+{
+    int64_t rows, k;
+    float *w = sp_weight_gemm_view(g, n, NULL, &rows, &k);
+    if (!w)
+        return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory reading the weight of '%s'", n->name);
+    sp_sparse_matrix sm = {0};
+    char msg[256] = "";
+    int rc;
+    if (best->format == SPRUN_FORMAT_CSR) {
+        sm.kind = SP_SPARSE_CSR;
+        rc = sp_pack_csr(w, rows, k, SP_VT_F16, &sm.u.csr, msg, sizeof msg);
+    } else if (best->format == SPRUN_FORMAT_BSR) {
+        sm.kind = SP_SPARSE_BSR;
+        rc = sp_pack_bsr(w, rows, k, best->block, best->block, SP_VT_F16, &sm.u.bsr, msg, sizeof msg);
+    } else {
+        sm.kind = SP_SPARSE_24;
+        rc = sp_pack_24(w, rows, k, SP_VT_F16, &sm.u.s24, msg, sizeof msg);
+    }
+    free(w);
+    if (rc != 0)
+        return sp_err_set(err, rc, "packing the weight of '%s': %s", n->name, msg);
+    sp_cuda_status st = {0};
+    memset(out, 0, sizeof *out);
+    if (sm.kind == SP_SPARSE_CSR) {
+        rc = sp_cuda_csr_upload(&sm.u.csr, 1, &out->csr, stream, &st);
+        *bytes += out->csr.bytes;
+    } else if (sm.kind == SP_SPARSE_BSR) {
+        rc = sp_cuda_bsr_upload(&sm.u.bsr, &out->bsr, stream, &st);
+        *bytes += out->bsr.bytes;
+    } else {
+        rc = sp_cuda_24_upload(&sm.u.s24, &out->s24, stream, &st);
+        *bytes += out->s24.bytes;
+    }
+    sp_sparse_free(&sm);
+    if (rc != 0)
+        return sp_err_set(err, rc == cudaErrorMemoryAllocation ? SPRUN_ERR_OUT_OF_MEMORY : SPRUN_ERR_BACKEND,
+                          "uploading the %s weight of '%s': %s", fmt_label(best->format), n->name, st.msg);
+    out->kind = sm.kind;
+    return SPRUN_OK;
+}
+
+int sp_cuda_sparse_prepare(struct sprun_model *m, int fp16, void *stream, sp_cuda_sparse_set *set, sp_err *err)
+{
+    memset(set, 0, sizeof *set);
+    set->n = m->n_weights;
+    set->w = calloc((size_t)(m->n_weights > 0 ? m->n_weights : 1), sizeof *set->w);
+    if (!set->w)
+        return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory for sparse weights");
+    const sp_graph *g = &m->graph;
+    sprun_format forced = m->opt.format;
+    for (int i = 0; i < m->n_weights; i++) {
+        sp_weight_record *r = &m->weights[i];
+        const sp_node *n = &g->nodes[r->node];
+        r->format = SPRUN_FORMAT_DENSE;
+        const char *why = ineligible(g, n);
+        if (!why && !fp16)
+            why = "fp32 precision: sparse GPU kernels are fp16";
+        if (!why && forced == SPRUN_FORMAT_DENSE)
+            why = "forced";
+        if (!why && forced == SPRUN_FORMAT_24 && !r->is_24)
+            why = "weight is not 2:4 along K";
+        if (why) {
+            snprintf(r->reason, sizeof r->reason, "dense (cuDNN/cuBLAS): %s", why);
+            continue;
+        }
+        /* Nominal N for the load-time choice: a 14x14 map at batch 32, or 32
+         * sequences of 128 tokens; each plan re-decides with its real N. */
+        sp_cost_problem pr = problem_of(r, 4096);
+        sp_cost_estimate best, dense;
+        sp_cost_estimate_format(&sp_cost_h100_fp16, &pr, SPRUN_FORMAT_DENSE, 0, &dense);
+        if (!best_sparse(&pr, forced, &best)) {
+            snprintf(r->reason, sizeof r->reason, "dense: no GPU sparse format fits");
+            continue;
+        }
+        if (forced == SPRUN_FORMAT_AUTO && best.t_total >= dense.t_total) {
+            snprintf(r->reason, sizeof r->reason,
+                     "dense: predicted %.1f us vs best sparse (%s) %.1f us at N=4096, density %.2f",
+                     dense.t_total * 1e6, fmt_label(best.format), best.t_total * 1e6, r->density);
+            continue;
+        }
+        int rc = upload_one(g, n, &best, stream, &set->w[i], &set->device_bytes, err);
+        if (rc != SPRUN_OK)
+            return rc;
+        r->format = best.format;
+        snprintf(r->reason, sizeof r->reason, "%s%.0d: predicted %.1f us vs dense %.1f us at N=4096%s",
+                 fmt_label(best.format), best.block, best.t_total * 1e6, dense.t_total * 1e6,
+                 forced != SPRUN_FORMAT_AUTO ? " (forced)" : "");
+    }
+    return SPRUN_OK;
+}
+
+void sp_cuda_sparse_release(sp_cuda_sparse_set *set)
+{
+    if (!set->w)
+        return;
+    for (int i = 0; i < set->n; i++) {
+        if (set->w[i].kind == SP_SPARSE_CSR)
+            sp_cuda_csr_free(&set->w[i].csr);
+        else if (set->w[i].kind == SP_SPARSE_BSR)
+            sp_cuda_bsr_free(&set->w[i].bsr);
+        else if (set->w[i].kind == SP_SPARSE_24)
+            sp_cuda_24_free(&set->w[i].s24);
+    }
+    free(set->w);
+    memset(set, 0, sizeof *set);
+}
+
+/* Conv geometry from the node's attributes (2-D, explicit or auto pads). */
+static int conv_geometry(const sp_node *n, const sp_shape *x, const sp_shape *wsh, const sp_shape *y,
+                         sp_cuda_sparse_layer *L)
+{
+    const int64_t *v;
+    L->batch = x->d[0];
+    L->c = x->d[1];
+    L->h = x->d[2];
+    L->wd = x->d[3];
+    L->kh = wsh->d[2];
+    L->kw = wsh->d[3];
+    L->oh = y->d[2];
+    L->ow = y->d[3];
+    L->sh = L->sw = L->dh = L->dw = 1;
+    if (sp_attr_ints(n, "strides", &v) == 2) {
+        L->sh = v[0];
+        L->sw = v[1];
+    }
+    if (sp_attr_ints(n, "dilations", &v) == 2) {
+        L->dh = v[0];
+        L->dw = v[1];
+    }
+    const char *ap = sp_attr_string(n, "auto_pad", "NOTSET");
+    if (!strcmp(ap, "NOTSET")) {
+        L->ph = L->pw = 0;
+        if (sp_attr_ints(n, "pads", &v) == 4) {
+            if (v[0] != v[2] || v[1] != v[3])
+                return 0; /* asymmetric pads: leave to cuDNN */
+            L->ph = v[0];
+            L->pw = v[1];
+        }
+    } else if (!strcmp(ap, "VALID"))
+        L->ph = L->pw = 0;
+    else {
+        int64_t th = ((L->oh - 1) * L->sh + (L->kh - 1) * L->dh + 1 - L->h);
+        int64_t tw = ((L->ow - 1) * L->sw + (L->kw - 1) * L->dw + 1 - L->wd);
+        th = th > 0 ? th : 0;
+        tw = tw > 0 ? tw : 0;
+        if (th % 2 || tw % 2)
+            return 0; /* asymmetric SAME padding: leave to cuDNN */
+        L->ph = th / 2;
+        L->pw = tw / 2;
+    }
+    return 1;
+}
+
+int sp_cuda_sparse_select(const struct sprun_model *m, const sp_cuda_sparse_set *set, const sp_plan *p, int ni,
+                          sp_cuda_sparse_layer *L, sp_step_info *info)
+{
+    memset(L, 0, sizeof *L);
+    for (int i = 0; i < m->n_weights; i++) {
+        const sp_weight_record *r = &m->weights[i];
+        if (r->node != ni)
+            continue;
+        const sp_node *n = &p->g.nodes[ni];
+        const sp_value *x = sp_node_in(&p->g, n, 0), *y = sp_node_out(&p->g, n, 0);
+        const sp_value *w = sp_node_in(&p->g, n, 1);
+        info->weight = i;
+        info->m = r->m;
+        info->k = r->k;
+        info->kernel = is_conv(n) ? "cudnn" : "cublas";
+        if (!x || !y || !w)
+            return 0;
+        int64_t rows;
+        if (is_conv(n)) {
+            if (x->shape.rank != 4 || y->shape.rank != 4)
+                return 0;
+            rows = y->shape.d[0] * y->shape.d[2] * y->shape.d[3];
+        } else {
+            if (x->shape.rank < 2 || x->shape.d[x->shape.rank - 1] != r->k)
+                return 0;
+            rows = sp_shape_numel(&x->shape) / r->k;
+        }
+        info->n = rows;
+        sp_cost_problem pr = problem_of(r, rows);
+        sp_cost_estimate dense, sp;
+        sp_cost_estimate_format(&sp_cost_h100_fp16, &pr, SPRUN_FORMAT_DENSE, 0, &dense);
+        info->predicted_us = dense.t_total * 1e6;
+        const sp_cuda_sparse_w *sw = &set->w[i];
+        if (sw->kind == SP_SPARSE_DENSE)
+            return 0;
+        int blk = sw->kind == SP_SPARSE_BSR ? sw->bsr.bs : 0;
+        if (!sp_cost_estimate_format(&sp_cost_h100_fp16, &pr, r->format, blk, &sp))
+            return 0;
+        if (m->opt.format == SPRUN_FORMAT_AUTO && sp.t_total >= dense.t_total)
+            return 0;
+        L->w = sw;
+        L->n = rows;
+        L->m = r->m;
+        L->k = r->k;
+        if (is_conv(n)) {
+            if (!conv_geometry(n, &x->shape, &w->shape, &y->shape, L))
+                return 0;
+            L->im2col = !(L->kh == 1 && L->kw == 1 && L->sh == 1 && L->sw == 1 && L->ph == 0 && L->pw == 0);
+            if (L->im2col)
+                L->col_bytes = (size_t)(rows * r->k) * 2;
+        }
+        L->ws_bytes = sp_cuda_spmm_workspace_bytes(L->m, L->n);
+        info->kernel = sw->kind == SP_SPARSE_CSR ? "csr" : sw->kind == SP_SPARSE_BSR ? "bsr" : "2:4";
+        info->predicted_us = sp.t_total * 1e6;
+        return 1;
+    }
+    return 0;
+}
+
+int sp_cuda_sparse_launch(const sp_cuda_sparse_layer *L, const sp_node *n, const void *x, void *y, const void *bias,
+                          const void *residual, int act, void *col, void *ws, void *stream, sp_err *err)
+{
+    if (L->im2col) {
+        int e = sp_cuda_im2col_nhwc(x, col, L->batch, L->h, L->wd, L->c, L->kh, L->kw, L->sh, L->sw, L->ph, L->pw,
+                                    L->dh, L->dw, L->oh, L->ow, stream);
+        if (e != 0)
+            return sp_err_set(err, SPRUN_ERR_BACKEND, "node '%s': im2col launch failed (CUDA error %d)", n->name, e);
+        x = col;
+    }
+    sp_cuda_spmm_args a = {.n = L->n, .x = x, .ldx = L->k, .y = y, .ldy = L->m, .bias = bias, .residual = residual,
+                           .ldr = L->m, .act = act, .workspace = ws, .workspace_bytes = ws ? L->ws_bytes : 0,
+                           .stream = stream};
+    sp_cuda_status st = {0};
+    int rc;
+    switch (L->w->kind) {
+    case SP_SPARSE_CSR: rc = sp_cuda_csr_spmm(&L->w->csr, &a, SP_CUDA_CSR_AUTO, &st); break;
+    case SP_SPARSE_BSR: rc = sp_cuda_bsr_spmm(&L->w->bsr, &a, &st); break;
+    case SP_SPARSE_24: rc = sp_cuda_24_spmm(&L->w->s24, &a, &st); break;
+    default: return sp_err_set(err, SPRUN_ERR_INTERNAL, "node '%s': no sparse weight", n->name);
+    }
+    if (rc != 0)
+        return sp_err_set(err, SPRUN_ERR_BACKEND, "node '%s': sparse SpMM failed: %s", n->name, st.msg);
+    return SPRUN_OK;
+}

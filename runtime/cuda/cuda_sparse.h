@@ -1,0 +1,78 @@
+/*
+ * cuda_sparse.h - sparse Conv / Gemm / MatMul layers on the CUDA backend.
+ *
+ * Model level (once, shared by every session): for each analysed weight the
+ * cost model (runtime/cost_model.c, H100 fp16 table) or the user's --format
+ * picks dense, CSR, BSR or 2:4; sparse weights are packed (fp16 values, K in
+ * ONNX order c, kh, kw) and uploaded in the layouts of kernels/cuda/
+ * spmm_cuda.h. Plan level: the backend asks, per node, whether to run it
+ * sparse at this plan's N (re-deciding with the real N unless forced).
+ *
+ * Activations are N-major (NHWC / [tokens, hidden]): a 1x1 stride-1 conv or a
+ * Gemm/MatMul is one SpMM over X [N, K]; a k x k conv first gathers its
+ * patches with sp_cuda_im2col_nhwc into a scratch buffer of N x K (ONNX K
+ * order, so 2:4 groups stay intact), then runs the same SpMM.
+ */
+#ifndef SPRUN_CUDA_SPARSE_H
+#define SPRUN_CUDA_SPARSE_H
+
+#include "kernels/cuda/spmm_cuda.h"
+#include "runtime/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sp_cuda_sparse_w {
+    int kind; /* SP_SPARSE_DENSE (not sparse), CSR, BSR, 24 */
+    sp_cuda_csr csr;
+    sp_cuda_bsr bsr;
+    sp_cuda_24 s24;
+} sp_cuda_sparse_w;
+
+typedef struct sp_cuda_sparse_set {
+    sp_cuda_sparse_w *w; /* one per model weight record */
+    int n;
+    size_t device_bytes;
+} sp_cuda_sparse_set;
+
+/* Chooses formats for every weight record (filling format and reason) and
+ * uploads the sparse ones. fp16 only: with fp32 precision every weight stays
+ * dense and the reason says so. */
+int sp_cuda_sparse_prepare(struct sprun_model *m, int fp16, void *stream, sp_cuda_sparse_set *set, sp_err *err);
+void sp_cuda_sparse_release(sp_cuda_sparse_set *set);
+
+/* Geometry of a sparse layer in a plan, filled by sp_cuda_sparse_select. */
+typedef struct sp_cuda_sparse_layer {
+    const sp_cuda_sparse_w *w;
+    int64_t n, m, k;     /* Y[n, m] = X[n, k] W^T */
+    int im2col;          /* k x k conv: gather patches first */
+    int64_t batch, h, wd, c, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow; /* conv geometry (NHWC) */
+    size_t col_bytes;    /* scratch for the patch matrix */
+    size_t ws_bytes;     /* SpMM workspace */
+} sp_cuda_sparse_layer;
+
+/* For node ni of plan p (shapes concrete): whether it runs sparse, and how.
+ * Returns 1 and fills *L and the step info, or 0 to run the dense path
+ * (info still gets the GEMM view and the dense prediction). */
+int sp_cuda_sparse_select(const struct sprun_model *m, const sp_cuda_sparse_set *set, const sp_plan *p, int ni,
+                          sp_cuda_sparse_layer *L, sp_step_info *info);
+
+/* Launches the layer: x is the NHWC / [n, k] fp16 input, y the [n, m]
+ * output, bias [m] or NULL, residual [n, m] or NULL, act SP_CUDA_ACT_*.
+ * col and ws are scratch device buffers of L->col_bytes / L->ws_bytes (ws
+ * zeroed once when it was allocated). Errors name the node. */
+int sp_cuda_sparse_launch(const sp_cuda_sparse_layer *L, const sp_node *n, const void *x, void *y, const void *bias,
+                          const void *residual, int act, void *col, void *ws, void *stream, sp_err *err);
+
+/* Patch gather for k x k convs, fp16, NHWC input [b, h, w, c] -> col
+ * [b*oh*ow, c*kh*kw] with column index (ci*kh + y)*kw + x (ONNX order);
+ * zero padding. Returns a cudaError_t. */
+int sp_cuda_im2col_nhwc(const void *x, void *col, int64_t b, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
+                        int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
+                        void *stream);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
