@@ -103,7 +103,7 @@ typedef struct tk_job {
     int dt, large;
     size_t es;
     int64_t outer, inner, len, k, per_slot;
-    int nslots;
+    int64_t nslots;
     tk_pair *buf;
 } tk_job;
 
@@ -144,12 +144,16 @@ static int tk_run(const sp_node *n, const sp_tensor *in, int n_in, sp_tensor *ou
                 .inner = inner, .len = xs->d[axis], .k = out[0].shape.d[axis], .buf = ctx ? ctx->scratch : NULL};
     if (outer * inner == 0 || j.k == 0)
         return 0;
-    int slots = ctx && ctx->nthreads > 0 ? ctx->nthreads : 1;
+    /* one slice buffer per slot: as many slots as threads, slices and scratch allow */
+    const size_t per = (size_t)j.len * sizeof(tk_pair);
+    int64_t slots = ctx && ctx->nthreads > 0 ? ctx->nthreads : 1;
     if (slots > outer * inner)
-        slots = (int)(outer * inner);
-    const size_t need = (size_t)slots * (size_t)j.len * sizeof(tk_pair);
-    if (!j.buf || !ctx || ctx->scratch_bytes < need)
-        return sp_err_set(err, SPRUN_ERR_INTERNAL, "%s: needs %zu bytes of scratch", SP_LABEL(n), need);
+        slots = outer * inner;
+    if (ctx && per && (int64_t)(ctx->scratch_bytes / per) < slots)
+        slots = (int64_t)(ctx->scratch_bytes / per);
+    if (!j.buf || slots < 1)
+        return sp_err_set(err, SPRUN_ERR_INTERNAL, "%s: needs %zu bytes of scratch, the plan gave %zu", SP_LABEL(n),
+                          per, ctx ? ctx->scratch_bytes : 0);
     j.nslots = slots;
     sp_par_for(ctx, slots, 1, tk_range, &j);
     return 0;
