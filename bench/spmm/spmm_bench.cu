@@ -27,7 +27,9 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <cusparse.h>
+#ifndef SPMM_BENCH_NO_CUSPARSELT
 #include <cusparseLt.h>
+#endif
 
 #include <algorithm>
 #include <math.h>
@@ -70,7 +72,9 @@ static const double FLOOR_BW = 2.95e12; /* measured device-to-device copy, ancho
 static cudaStream_t g_stream;
 static cublasHandle_t g_cublas;
 static cusparseHandle_t g_cusparse;
+#ifndef SPMM_BENCH_NO_CUSPARSELT
 static cusparseLtHandle_t g_lt;
+#endif
 static bool g_have_lt = false;
 static char *g_flush;
 static const size_t FLUSH_BYTES = 192u << 20;
@@ -199,6 +203,7 @@ static double cublas_time(const void *dw, const void *dx, void *dy, int64_t m, i
 
 /* cuSPARSELt 2:4 on a dense-stored 2:4 W (device, fp16 [m][k]); returns us
  * or -1, writes Y into dy */
+#ifndef SPMM_BENCH_NO_CUSPARSELT
 static double cusparselt_time(const void *dw, const void *dx, void *dy, int64_t m, int64_t k,
                               int64_t n, double *cbytes) {
     if (!g_have_lt) return -1;
@@ -247,6 +252,12 @@ static double cusparselt_time(const void *dw, const void *dx, void *dy, int64_t 
     cudaFree(dws);
     return ok_ ? us : -1;
 }
+#else
+static double cusparselt_time(const void *, const void *, void *, int64_t, int64_t, int64_t,
+                              double *) {
+    return -1; /* built without cuSPARSELt */
+}
+#endif
 
 static double cusparse_time(const sp_csr *h, const void *dx, void *dy, int64_t n) {
     bool ok_ = true;
@@ -535,7 +546,9 @@ int main(int argc, char **argv) {
     CKB(cublasSetStream(g_cublas, g_stream));
     if (cusparseCreate(&g_cusparse) != CUSPARSE_STATUS_SUCCESS) { printf("cusparse init\n"); return 1; }
     cusparseSetStream(g_cusparse, g_stream);
+#ifndef SPMM_BENCH_NO_CUSPARSELT
     g_have_lt = cusparseLtInit(&g_lt) == CUSPARSE_STATUS_SUCCESS;
+#endif
     if (!g_have_lt) printf("cuSPARSELt: init failed, peer skipped\n");
     CK(cudaMalloc(&g_flush, FLUSH_BYTES));
     CK(cudaMemset(g_flush, 1, FLUSH_BYTES));

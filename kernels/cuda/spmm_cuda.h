@@ -149,9 +149,9 @@ typedef struct sp_cuda_csr {
     int64_t mt, kt;
     void *tiles;         /* 16-byte pieces; tile t at tile_off[t]: 8 pieces of
                             bitmap (word l = lane l's 32 fragment positions,
-                            see spmm_csr.cu), then its fp16 values
-                            position-major (p = 0..31, lanes in order),
-                            zero-padded to a whole piece */
+                            see spmm_csr.cu), then its fp16 values lane
+                            by lane (positions increasing), zero-padded to
+                            a whole piece */
     int32_t *tile_off;   /* [mt*kt + 1], in 16-byte pieces */
     size_t bytes;        /* device bytes of the path(s) built */
     size_t tile_bytes;   /* of which the tiled layout */
