@@ -40,6 +40,8 @@ static int eye_run(const sp_node *n, const sp_tensor *in, int n_in, sp_tensor *o
     const int64_t rows = out[0].shape.d[0], cols = out[0].shape.d[1], k = sp_attr_int(n, "k", 0);
     const int dt = out[0].dtype;
     memset(out[0].data, 0, (size_t)(rows * cols) * sp_dtype_size(dt));
+    if (k >= cols || k <= -rows) /* no diagonal inside (and i + k cannot overflow below) */
+        return 0;
     for (int64_t i = 0; i < rows; i++) {
         const int64_t j = i + k;
         if (j < 0 || j >= cols)

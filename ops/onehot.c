@@ -32,7 +32,10 @@ static int oh_infer(sp_graph *g, sp_node *n, sp_err *err)
     const void *dd = sp_node_const(g, n, 1);
     if (!dd)
         return sp_err_datadep(err, g, n, 1);
-    const int64_t depth = (int64_t)sp_const_get_f64(dv->dtype, dd, 0);
+    const double dval = sp_ld_f64(dv->dtype, dd, 0);
+    if (!(dval >= 1.0 && dval < 72057594037927936.0))
+        return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: depth %g must be in [1, 2^56)", SP_LABEL(n), dval);
+    const int64_t depth = (int64_t)dval;
     const int ro = ix->shape.rank + 1;
     if (ro > SP_MAX_RANK)
         return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: output rank %d exceeds %d", SP_LABEL(n), ro, SP_MAX_RANK);
@@ -40,9 +43,6 @@ static int oh_infer(sp_graph *g, sp_node *n, sp_err *err)
     if (axis < 0)
         return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: attribute 'axis' = %lld out of range for rank %d",
                           SP_LABEL(n), (long long)sp_attr_int(n, "axis", -1), ro);
-    if (depth < 1)
-        return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: depth %lld must be >= 1", SP_LABEL(n),
-                          (long long)depth);
     sp_shape o = {.rank = ro};
     for (int k = 0, j = 0; k < ro; k++)
         o.d[k] = k == axis ? depth : ix->shape.d[j++];
@@ -68,7 +68,14 @@ static int oh_run(const sp_node *n, const sp_tensor *in, int n_in, sp_tensor *ou
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++) {
             const int64_t u = o * inner + i;
-            int64_t v = fl ? (int64_t)sp_ld_f64(in[0].dtype, in[0].data, u) : sp_ld_i64(in[0].dtype, in[0].data, u);
+            int64_t v = -1 - depth; /* off unless it is a valid index */
+            if (fl) {
+                const double dv = sp_ld_f64(in[0].dtype, in[0].data, u);
+                if (dv > -(double)depth - 1.0 && dv < (double)depth)
+                    v = (int64_t)dv;
+            } else {
+                v = sp_ld_i64(in[0].dtype, in[0].data, u);
+            }
             if (v < 0)
                 v += depth;
             for (int64_t d = 0; d < depth; d++)

@@ -45,6 +45,10 @@ static int pad_check(const sp_graph *g, const sp_node *n, sp_err *err)
 static int pad_resolve(const sp_node *n, int r, const int64_t *pads, int64_t np, const int64_t *axes, int64_t na,
                        int64_t *pb, int64_t *pe, sp_err *err)
 {
+    const int64_t lim = (int64_t)1 << 56; /* as sp_check_numel: dim + pads cannot overflow */
+    for (int64_t i = 0; i < np; i++)
+        if (pads[i] > lim || pads[i] < -lim)
+            return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: pad %lld is out of range", SP_LABEL(n), (long long)pads[i]);
     for (int k = 0; k < r; k++)
         pb[k] = pe[k] = 0;
     if (na < 0) {

@@ -139,7 +139,11 @@ static int rs_geom(const sp_node *n, const sp_shape *xs, const double *sc, int64
                 return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: scale %g must be positive", SP_LABEL(n),
                                   sc[i]);
             scale[ax[i]] = sc[i];
-            out->d[ax[i]] = (int64_t)floor((double)xs->d[ax[i]] * sc[i]);
+            const double od = floor((double)xs->d[ax[i]] * sc[i]);
+            if (!(od < 72057594037927936.0)) /* 2^56, as sp_check_numel */
+                return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: scale %g makes dim %d too large", SP_LABEL(n), sc[i],
+                                  ax[i]);
+            out->d[ax[i]] = (int64_t)od;
         }
     } else if (nz > 0) {
         if (nz != na)
@@ -160,8 +164,11 @@ static int rs_geom(const sp_node *n, const sp_shape *xs, const double *sc, int64
         }
         if (strcmp(kp, "stretch") != 0)
             for (int64_t i = 0; i < na; i++) {
+                const double od = nearbyint(s * (double)xs->d[ax[i]]);
+                if (!(od < 72057594037927936.0))
+                    return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: sizes make dim %d too large", SP_LABEL(n), ax[i]);
                 scale[ax[i]] = s;
-                out->d[ax[i]] = (int64_t)nearbyint(s * (double)xs->d[ax[i]]);
+                out->d[ax[i]] = (int64_t)od;
             }
     } else {
         return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: neither scales nor sizes is given", SP_LABEL(n));

@@ -34,6 +34,12 @@ static int sd_infer(sp_graph *g, sp_node *n, sp_err *err)
     if (x->shape.rank != 4)
         return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: input %s must have rank 4", SP_LABEL(n),
                           sp_shape_str(&x->shape, s1, sizeof s1));
+    if (b > (sd_d2s(n) ? x->shape.d[1] : (x->shape.d[2] > x->shape.d[3] ? x->shape.d[2] : x->shape.d[3])) &&
+        sp_shape_numel(&x->shape) > 0)
+        return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: blocksize %lld is larger than the dims of %s", SP_LABEL(n),
+                          (long long)b, sp_shape_str(&x->shape, s1, sizeof s1));
+    if (b > (int64_t)1 << 28)
+        return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: blocksize %lld is too large", SP_LABEL(n), (long long)b);
     sp_shape o = x->shape;
     if (sd_d2s(n)) {
         if (x->shape.d[1] % (b * b))

@@ -931,6 +931,75 @@ static void test_gather_scatter_nd(void **st)
     }
 }
 
+/* ---- malformed attributes and inputs fail cleanly ------------------------------------- */
+
+static void test_bad_inputs(void **st)
+{
+    (void)st;
+    float x[24] = {0};
+    tg t;
+    /* DepthToSpace: blocksize beyond the channels */
+    tg_init(&t, 13);
+    int xv = konst(&t, SPRUN_DTYPE_FLOAT, shp(4, (int64_t[]){1, 4, 2, 3}), x);
+    sp_node_set_attr_int(mk(&t, "DepthToSpace", &xv, 1, 1), "blocksize", (int64_t)1 << 40);
+    expect_err(&t, SPRUN_ERR_SHAPE, "blocksize");
+    sp_graph_free(&t.g);
+    /* Pad: a pad that would overflow the dim */
+    tg_init(&t, 13);
+    const int64_t pads[2] = {INT64_MAX - 1, 0};
+    int in[3] = {konst(&t, SPRUN_DTYPE_FLOAT, shp(1, (int64_t[]){24}), x),
+                 konst(&t, SPRUN_DTYPE_INT64, shp(1, (int64_t[]){2}), pads), -1};
+    mk(&t, "Pad", in, 2, 1);
+    expect_err(&t, SPRUN_ERR_SHAPE, "out of range");
+    sp_graph_free(&t.g);
+    /* Resize: a scale that makes the output absurd */
+    tg_init(&t, 13);
+    const float sc[2] = {1.f, 1e30f};
+    in[0] = konst(&t, SPRUN_DTYPE_FLOAT, shp(2, (int64_t[]){4, 6}), x);
+    in[1] = -1;
+    in[2] = konst(&t, SPRUN_DTYPE_FLOAT, shp(1, (int64_t[]){2}), sc);
+    mk(&t, "Resize", in, 3, 1);
+    expect_err(&t, SPRUN_ERR_SHAPE, "too large");
+    sp_graph_free(&t.g);
+    /* OneHot: depth 0, and an unsupported Pad mode */
+    tg_init(&t, 11);
+    const int64_t idx[2] = {0, 1}, depth = 0;
+    in[0] = konst(&t, SPRUN_DTYPE_INT64, shp(1, (int64_t[]){2}), idx);
+    in[1] = konst(&t, SPRUN_DTYPE_INT64, shp(0, NULL), &depth);
+    in[2] = konst(&t, SPRUN_DTYPE_FLOAT, shp(1, (int64_t[]){2}), x);
+    mk(&t, "OneHot", in, 3, 1);
+    expect_err(&t, SPRUN_ERR_INVALID_ARGUMENT, "depth");
+    sp_graph_free(&t.g);
+    tg_init(&t, 13);
+    in[0] = konst(&t, SPRUN_DTYPE_FLOAT, shp(1, (int64_t[]){24}), x);
+    in[1] = konst(&t, SPRUN_DTYPE_INT64, shp(1, (int64_t[]){2}), idx);
+    sp_node_set_attr_string(mk(&t, "Pad", in, 2, 1), "mode", "mirror");
+    expect_err(&t, SPRUN_ERR_UNSUPPORTED, "mode");
+    sp_graph_free(&t.g);
+    /* EyeLike with k far off the matrix: all zeros */
+    tg_init(&t, 13);
+    xv = konst(&t, SPRUN_DTYPE_FLOAT, shp(2, (int64_t[]){4, 6}), x);
+    sp_node_set_attr_int(mk(&t, "EyeLike", &xv, 1, 1), "k", INT64_MAX);
+    run_ok(&t);
+    assert_memory_equal(yv(&t, 0)->data, x, sizeof x);
+    sp_graph_free(&t.g);
+    /* TopK: k larger than the axis; ScatterElements: unknown reduction */
+    tg_init(&t, 11);
+    const int64_t k = 25;
+    in[0] = konst(&t, SPRUN_DTYPE_FLOAT, shp(1, (int64_t[]){24}), x);
+    in[1] = konst(&t, SPRUN_DTYPE_INT64, shp(1, (int64_t[]){1}), &k);
+    mk(&t, "TopK", in, 2, 2);
+    expect_err(&t, SPRUN_ERR_INVALID_ARGUMENT, "k = 25");
+    sp_graph_free(&t.g);
+    tg_init(&t, 18);
+    in[0] = konst(&t, SPRUN_DTYPE_FLOAT, shp(1, (int64_t[]){24}), x);
+    in[1] = konst(&t, SPRUN_DTYPE_INT64, shp(1, (int64_t[]){2}), idx);
+    in[2] = konst(&t, SPRUN_DTYPE_FLOAT, shp(1, (int64_t[]){2}), x);
+    sp_node_set_attr_string(mk(&t, "ScatterElements", in, 3, 1), "reduction", "mean");
+    expect_err(&t, SPRUN_ERR_UNSUPPORTED, "reduction");
+    sp_graph_free(&t.g);
+}
+
 /* ---- threads: the pool's split gives the same bytes as one thread -------------------- */
 
 /* Re-runs the (already folded) node t on a 4-thread pool and compares. */
@@ -1016,6 +1085,7 @@ int main(void)
         cmocka_unit_test(test_pad),           cmocka_unit_test(test_resize),     cmocka_unit_test(test_cumsum),
         cmocka_unit_test(test_space_depth),   cmocka_unit_test(test_onehot_eyelike), cmocka_unit_test(test_topk),
         cmocka_unit_test(test_gather_scatter_nd), cmocka_unit_test(test_threaded),
+        cmocka_unit_test(test_bad_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
