@@ -716,6 +716,10 @@ static void dw_range(void *arg, int64_t p0, int64_t p1)
     const int64_t IH = w->in[1], IW = w->in[2], OH = w->out[1], OW = w->out[2];
     const int64_t KH = w->k[1], KW = w->k[2], sh = w->s[1], sw = w->s[2], dh = w->d[1], dwd = w->d[2];
     const int64_t M = a->c * a->mult;
+    /* Blocks of whole rows when rows are short (late layers: 7x7, 14x14),
+     * else one row in DW_CHUNK pieces: the per-block overhead (bias fill,
+     * epilogue, copy) is paid per DW_CHUNK outputs, not per row. */
+    const int64_t rows_per = OW <= DW_CHUNK ? DW_CHUNK / OW : 1;
     float acc[DW_CHUNK];
     for (int64_t p = p0; p < p1; p++) {
         const int64_t nb = p / M, m = p % M, c = m / a->mult;
@@ -723,37 +727,39 @@ static void dw_range(void *arg, int64_t p0, int64_t p1)
         const float *wk = a->wt + m * KH * KW;
         float *yp = a->y + p * OH * OW;
         const float b = a->e->bias ? a->e->bias[m] : 0.f;
-        for (int64_t oh = 0; oh < OH; oh++) {
+        for (int64_t oh0 = 0; oh0 < OH; oh0 += rows_per) {
+            const int64_t oh1 = min64(OH, oh0 + rows_per);
             for (int64_t o0 = 0; o0 < OW; o0 += DW_CHUNK) {
-                const int64_t o1 = min64(OW, o0 + DW_CHUNK), len = o1 - o0;
-                for (int64_t j = 0; j < len; j++)
+                const int64_t o1 = min64(OW, o0 + DW_CHUNK), len = o1 - o0, n = (oh1 - oh0) * len;
+                for (int64_t j = 0; j < n; j++)
                     acc[j] = b;
-                for (int64_t kh = 0; kh < KH; kh++) {
-                    const int64_t ih = oh * sh - w->pb[1] + kh * dh;
-                    if (ih < 0 || ih >= IH)
-                        continue;
-                    const float *xr = xc + ih * IW;
+                for (int64_t kh = 0; kh < KH; kh++)
                     for (int64_t kw = 0; kw < KW; kw++) {
                         const float wv = wk[kh * KW + kw];
                         const int64_t iw0 = kw * dwd - w->pb[2];
                         int64_t lo, hi;
                         chunk_range(w, a->lo, a->hi, kw, o0, o1, &lo, &hi);
-                        if (sw == 1) {
-                            const float *s = xr + iw0;
-                            for (int64_t ow = lo; ow < hi; ow++)
-                                acc[ow - o0] += wv * s[ow];
-                        } else {
-                            for (int64_t ow = lo; ow < hi; ow++)
-                                acc[ow - o0] += wv * xr[ow * sw + iw0];
+                        for (int64_t oh = oh0; oh < oh1; oh++) {
+                            const int64_t ih = oh * sh - w->pb[1] + kh * dh;
+                            if (ih < 0 || ih >= IH)
+                                continue;
+                            const float *xr = xc + ih * IW + iw0;
+                            float *ar = acc + (oh - oh0) * len - o0;
+                            if (sw == 1)
+                                for (int64_t ow = lo; ow < hi; ow++)
+                                    ar[ow] += wv * xr[ow];
+                            else
+                                for (int64_t ow = lo; ow < hi; ow++)
+                                    ar[ow] += wv * xr[ow * sw];
                         }
                     }
-                }
                 /* epilogue on the buffer, then one copy: a residual that
-                 * shares y's memory is read before y is written */
-                float *yo = yp + oh * OW + o0;
-                const float *r = a->e->res ? a->e->res + p * OH * OW + oh * OW + o0 : NULL; /* exact shape */
-                epi_row(a->e, acc, len, 0.f, r, len);
-                memcpy(yo, acc, sizeof(float) * (size_t)len);
+                 * shares y's memory is read before y is written. The block
+                 * is contiguous in y (whole rows, or one piece of a row). */
+                const int64_t off = oh0 * OW + o0;
+                const float *r = a->e->res ? a->e->res + p * OH * OW + off : NULL; /* exact shape */
+                epi_row(a->e, acc, n, 0.f, r, n);
+                memcpy(yp + off, acc, sizeof(float) * (size_t)n);
             }
         }
     }

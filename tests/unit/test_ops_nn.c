@@ -7,6 +7,10 @@
  * splits are exercised), once through sp_node_eval_const (the folding path,
  * single-threaded). Both results must match the reference within the stated
  * tolerance (relative L2 error <= 1e-5 for fp32 unless said otherwise).
+ *
+ * SPRUN_OPS_NN_PERF=1 turns the binary into a timing table of representative
+ * shapes (ResNet-50 convs, MobileNetV2 depthwise, BERT-base MatMul/Softmax/
+ * LayerNorm/Erf) on all cores.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define TOL_F32 1e-5
 
@@ -1508,8 +1513,177 @@ static void test_maxpool_uint8(void **state)
     tg_free(&t);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Perf mode: SPRUN_OPS_NN_PERF=1 ./test_ops_nn times representative shapes  */
+/* (ResNet-50, MobileNetV2, BERT-base) on all cores instead of testing.      */
+/* ------------------------------------------------------------------------ */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void perf_node(tg *t, const char *label, double flops, int nthreads, sp_threadpool *pool)
+{
+    sp_graph *g = &t->g;
+    sp_node *n = tg_n(t);
+    sp_err err;
+    if ((n->op->check && n->op->check(g, n, &err)) || n->op->infer(g, n, &err)) {
+        printf("%-44s error: %s\n", label, err.msg);
+        return;
+    }
+    sp_tensor in[8], out[4];
+    memset(in, 0, sizeof in);
+    memset(out, 0, sizeof out);
+    for (int i = 0; i < n->n_in; i++) {
+        sp_value *v = sp_node_in(g, n, i);
+        if (v)
+            in[i] = (sp_tensor){v->dtype, v->shape, v->data};
+    }
+    for (int i = 0; i < n->n_out; i++) {
+        sp_value *v = sp_node_out(g, n, i);
+        out[i] = (sp_tensor){v->dtype, v->shape, calloc((size_t)sp_shape_numel(&v->shape), sp_dtype_size(v->dtype))};
+    }
+    sp_cpu_ctx ctx = {.nthreads = nthreads, .pool = pool, .graph = g};
+    ctx.scratch_bytes = n->op->cpu_scratch ? n->op->cpu_scratch(g, n, nthreads) : 0;
+    ctx.scratch = ctx.scratch_bytes ? aligned_alloc(64, (ctx.scratch_bytes + 63) & ~(size_t)63) : NULL;
+    double t_best = 1e30, t_all[15];
+    const int iters = 15;
+    for (int it = -2; it < iters; it++) {
+        double t0 = now_s();
+        n->op->cpu_run(n, in, n->n_in, out, n->n_out, &ctx, &err);
+        double dt = now_s() - t0;
+        if (it >= 0) {
+            t_all[it] = dt;
+            t_best = dt < t_best ? dt : t_best;
+        }
+    }
+    for (int i = 1; i < iters; i++) /* insertion sort for the median */
+        for (int j = i; j > 0 && t_all[j] < t_all[j - 1]; j--) {
+            double tmp = t_all[j];
+            t_all[j] = t_all[j - 1];
+            t_all[j - 1] = tmp;
+        }
+    printf("%-44s median %9.1f us  best %9.1f us", label, t_all[iters / 2] * 1e6, t_best * 1e6);
+    if (flops > 0)
+        printf("  %6.1f GFLOP/s", flops / t_best * 1e-9);
+    printf("\n");
+    free(ctx.scratch);
+    for (int i = 0; i < n->n_out; i++)
+        free(out[i].data);
+}
+
+static void perf_conv(int nthreads, sp_threadpool *pool, int64_t c, int64_t hw, int64_t m, int64_t k, int64_t s,
+                      int64_t group)
+{
+    tg t;
+    tg_init(&t);
+    int64_t xd[4] = {1, c, hw, hw}, wd[4] = {m, c / group, k, k};
+    float *x = rand_buf(numel(4, xd), -1, 1), *w = rand_buf(numel(4, wd), -1, 1), *b = rand_buf(m, -1, 1);
+    int ins[3] = {tg_const(&t, 4, xd, x), tg_const(&t, 4, wd, w), tg_const(&t, 1, &m, b)};
+    sp_node *n = tg_node(&t, "Conv", ins, 3, 1);
+    sp_node_set_attr_ints(n, "pads", (int64_t[]){k / 2, k / 2, k / 2, k / 2}, 4);
+    sp_node_set_attr_ints(n, "strides", (int64_t[]){s, s}, 2);
+    sp_node_set_attr_int(n, "group", group);
+    n->fusion.act = SP_ACT_RELU;
+    const int64_t oh = (hw + 2 * (k / 2) - k) / s + 1;
+    char label[96];
+    snprintf(label, sizeof label, "Conv %lldx%lld %lld->%lld %lldx%lld s%lld g%lld +relu", (long long)k, (long long)k,
+             (long long)c, (long long)m, (long long)hw, (long long)hw, (long long)s, (long long)group);
+    perf_node(&t, label, 2.0 * (double)(m * (c / group) * k * k * oh * oh), nthreads, pool);
+    free(x);
+    free(w);
+    free(b);
+    tg_free(&t);
+}
+
+static void perf_unary(int nthreads, sp_threadpool *pool, const char *op, int rank, const int64_t *d, int64_t axis)
+{
+    tg t;
+    tg_init(&t);
+    float *x = rand_buf(numel(rank, d), -3, 3);
+    int in = tg_const(&t, rank, d, x);
+    sp_node *n = tg_node(&t, op, &in, 1, 1);
+    if (axis != 99)
+        sp_node_set_attr_int(n, "axis", axis);
+    char label[96], sb[64];
+    sp_shape sh = sp_shape_make(rank, d);
+    snprintf(label, sizeof label, "%s %s", op, sp_shape_str(&sh, sb, sizeof sb));
+    perf_node(&t, label, 0, nthreads, pool);
+    free(x);
+    tg_free(&t);
+}
+
+static int run_perf(void)
+{
+    const int nthreads = sp_cpu_count();
+    sp_threadpool *pool = sp_threadpool_create(nthreads);
+    printf("ops_nn perf: %d threads, best and median of 15 runs\n", nthreads);
+    /* ResNet-50 */
+    perf_conv(nthreads, pool, 3, 224, 64, 7, 2, 1);
+    perf_conv(nthreads, pool, 64, 56, 64, 3, 1, 1);
+    perf_conv(nthreads, pool, 64, 56, 256, 1, 1, 1);
+    perf_conv(nthreads, pool, 128, 28, 128, 3, 1, 1);
+    perf_conv(nthreads, pool, 256, 14, 256, 3, 1, 1);
+    perf_conv(nthreads, pool, 512, 7, 512, 3, 1, 1);
+    perf_conv(nthreads, pool, 1024, 14, 256, 1, 1, 1);
+    /* MobileNetV2 depthwise */
+    perf_conv(nthreads, pool, 32, 112, 32, 3, 1, 32);
+    perf_conv(nthreads, pool, 144, 56, 144, 3, 2, 144);
+    perf_conv(nthreads, pool, 960, 7, 960, 3, 1, 960);
+    {
+        tg t;
+        tg_init(&t);
+        int64_t xd[4] = {1, 64, 112, 112};
+        float *x = rand_buf(numel(4, xd), -1, 1);
+        int in = tg_const(&t, 4, xd, x);
+        sp_node *n = tg_node(&t, "MaxPool", &in, 1, 1);
+        sp_node_set_attr_ints(n, "kernel_shape", (int64_t[]){3, 3}, 2);
+        sp_node_set_attr_ints(n, "strides", (int64_t[]){2, 2}, 2);
+        sp_node_set_attr_ints(n, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+        perf_node(&t, "MaxPool 3x3 s2 64x112x112", 0, nthreads, pool);
+        free(x);
+        tg_free(&t);
+    }
+    /* BERT-base, sequence 128 */
+    {
+        tg t;
+        tg_init(&t);
+        float *a = rand_buf(128 * 768, -1, 1), *b = rand_buf(768 * 3072, -1, 1);
+        int ins[2] = {tg_const(&t, 3, (int64_t[]){1, 128, 768}, a), tg_const(&t, 2, (int64_t[]){768, 3072}, b)};
+        tg_node(&t, "MatMul", ins, 2, 1);
+        perf_node(&t, "MatMul 1x128x768 * 768x3072", 2.0 * 128 * 768 * 3072, nthreads, pool);
+        free(a);
+        free(b);
+        tg_free(&t);
+    }
+    {
+        tg t;
+        tg_init(&t);
+        float *a = rand_buf(12 * 128 * 64, -1, 1), *b = rand_buf(12 * 64 * 128, -1, 1);
+        int ins[2] = {tg_const(&t, 4, (int64_t[]){1, 12, 128, 64}, a),
+                      tg_const(&t, 4, (int64_t[]){1, 12, 64, 128}, b)};
+        tg_node(&t, "MatMul", ins, 2, 1);
+        perf_node(&t, "MatMul 1x12x128x64 * 1x12x64x128", 2.0 * 12 * 128 * 64 * 128, nthreads, pool);
+        free(a);
+        free(b);
+        tg_free(&t);
+    }
+    perf_unary(nthreads, pool, "Softmax", 4, (int64_t[]){1, 12, 128, 128}, -1);
+    perf_unary(nthreads, pool, "LayerNormalization", 3, (int64_t[]){1, 128, 768}, -1);
+    perf_unary(nthreads, pool, "Erf", 3, (int64_t[]){1, 128, 3072}, 99);
+    perf_unary(nthreads, pool, "Gelu", 3, (int64_t[]){1, 128, 3072}, 99);
+    sp_threadpool_destroy(pool);
+    return 0;
+}
+
 int main(void)
 {
+    const char *perf = getenv("SPRUN_OPS_NN_PERF");
+    if (perf && perf[0] && strcmp(perf, "0") != 0)
+        return run_perf();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv),
         cmocka_unit_test(test_conv_residual_in_place),
