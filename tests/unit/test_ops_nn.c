@@ -1672,7 +1672,18 @@ static int run_perf(void)
         tg_free(&t);
     }
     perf_unary(nthreads, pool, "Softmax", 4, (int64_t[]){1, 12, 128, 128}, -1);
-    perf_unary(nthreads, pool, "LayerNormalization", 3, (int64_t[]){1, 128, 768}, -1);
+    {
+        tg t;
+        tg_init(&t);
+        float *x = rand_buf(128 * 768, -1, 1), *sc = rand_buf(768, -1, 1);
+        const int64_t d = 768;
+        int ins[3] = {tg_const(&t, 3, (int64_t[]){1, 128, 768}, x), tg_const(&t, 1, &d, sc), tg_const(&t, 1, &d, sc)};
+        tg_node(&t, "LayerNormalization", ins, 3, 1);
+        perf_node(&t, "LayerNormalization 1x128x768", 0, nthreads, pool);
+        free(x);
+        free(sc);
+        tg_free(&t);
+    }
     perf_unary(nthreads, pool, "Erf", 3, (int64_t[]){1, 128, 3072}, 99);
     perf_unary(nthreads, pool, "Gelu", 3, (int64_t[]){1, 128, 3072}, 99);
     sp_threadpool_destroy(pool);
