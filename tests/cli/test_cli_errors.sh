@@ -31,7 +31,7 @@ trap 'rm -rf "$TMP"' EXIT
 
 # Sanitizer builds: report leaks, and let a huge malloc return NULL as libc's
 # does (the out-of-memory case tests that path; ASan would abort instead).
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}:allocator_may_return_null=1"
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 PASS=0
@@ -127,14 +127,18 @@ for model in "$CONV/model.onnx" "$NODE/test_gemm_default_vector_bias/model.onnx"
     done
 done
 
-# An op sprun does not implement, from the node test data (no python needed).
-RESIZE=$NODE/test_resize_upsample_scales_nearest
-if [ -f "$RESIZE/model.onnx" ]; then
-    expect "unsupported op (Resize)" 2 "unsupported op.*Resize.*node.*'[^']+'" -- "$RESIZE/model.onnx" \
-        "$RESIZE/test_data_set_0/input_0.pb"
-else
-    skip "unsupported op (Resize)" "$RESIZE not found"
-fi
+# Ops sprun does not implement, from the node test data (no python needed).
+# If / Loop / Scan carry subgraphs, which sprun does not run at all (see
+# loaders/onnx_loader.h), so they stay unsupported as the op set grows.
+for t in test_if:If test_loop11:Loop test_scan9_sum:Scan; do
+    dir=$NODE/${t%%:*}
+    op=${t##*:}
+    if [ -f "$dir/model.onnx" ]; then
+        expect "unsupported op ($op)" 2 "unsupported op.*$op.*nodes?: *'[^']+'" -- "$dir/model.onnx" "$RELU_IN"
+    else
+        skip "unsupported op ($op)" "$dir not found"
+    fi
+done
 
 # The cuda backend where there is no GPU: a load error, not a fallback.
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
@@ -277,14 +281,23 @@ from onnx import helper as h, TensorProto as T, numpy_helper as nh
 d = sys.argv[1]
 op13 = [h.make_opsetid("", 13)]
 
-# Several unsupported ops at once (two types, one of them twice), between a
-# supported node: every type and every node name must be listed.
-x = h.make_tensor_value_info("x", T.FLOAT, [1, 4, 2, 2])
+# Several unsupported ops at once (two types, one of them twice), around a
+# supported node: every type and every node name must be listed. Subgraph ops
+# (If, Loop) are the ones sprun will not grow: their bodies are not loaded.
+def branch(name, val):
+    c = h.make_node("Constant", [], [name + "_out"], value=nh.from_array(np.array([val], np.float32)))
+    return h.make_graph([c], name, [], [h.make_tensor_value_info(name + "_out", T.FLOAT, [1])])
+x = h.make_tensor_value_info("x", T.FLOAT, [1])
 y = h.make_tensor_value_info("y", T.FLOAT, None)
-g = h.make_graph([h.make_node("DepthToSpace", ["x"], ["a"], name="d2s_first", blocksize=2),
+inits = [nh.from_array(np.array(True), "cond"), nh.from_array(np.array(2, np.int64), "trip")]
+g = h.make_graph([h.make_node("If", ["cond"], ["a"], name="if_first", then_branch=branch("t1", 1.0),
+                              else_branch=branch("e1", 0.0)),
                   h.make_node("Relu", ["a"], ["b"], name="relu_ok"),
-                  h.make_node("LpNormalization", ["b"], ["c"], name="lpnorm_node"),
-                  h.make_node("DepthToSpace", ["c"], ["y"], name="d2s_second", blocksize=1)], "g", [x], [y])
+                  h.make_node("Loop", ["trip", "cond", "b"], ["c"], name="loop_node",
+                              body=h.make_graph([], "body", [], [])),
+                  h.make_node("If", ["cond"], ["d"], name="if_second", then_branch=branch("t2", 1.0),
+                              else_branch=branch("e2", 0.0)),
+                  h.make_node("Add", ["c", "d"], ["y"], name="add_ok")], "g", [x], [y], inits)
 onnx.save(h.make_model(g, opset_imports=op13), f"{d}/multi_unsupported.onnx")
 
 # An op of a custom domain.
@@ -321,10 +334,10 @@ onnx.save(h.make_model(g, opset_imports=op13), f"{d}/two_symbolic.onnx")
 EOF
     then
         expect "several unsupported ops listed at once" 2 \
-            "DepthToSpace.*'d2s_first'.*'d2s_second'.*LpNormalization.*'lpnorm_node'|LpNormalization.*'lpnorm_node'.*DepthToSpace.*'d2s_first'.*'d2s_second'" \
+            "If.*'if_first'.*'if_second'.*Loop.*'loop_node'|Loop.*'loop_node'.*If.*'if_first'.*'if_second'" \
             -- "$TMP/multi_unsupported.onnx" "$TMP/one_float.bin"
-        if grep -q "relu_ok" "$TMP/stderr"; then
-            fail "supported node not listed as unsupported" "stderr names relu_ok"
+        if grep -Eq "relu_ok|add_ok" "$TMP/stderr"; then
+            fail "supported node not listed as unsupported" "stderr names relu_ok or add_ok"
         else
             pass "supported node not listed as unsupported"
         fi

@@ -116,8 +116,8 @@ echo "fuzz: seeds: $(ls "$SEEDS/fuzz_load" | wc -l) models, $(ls "$SEEDS/fuzz_in
 # Huge allocations return NULL (the library must cope) instead of aborting;
 # above 1 GiB a single allocation fails, so a model asking for terabytes is
 # an error status, not an OOM report.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-allocator_may_return_null=1:max_allocation_size_mb=1024:detect_leaks=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}:allocator_may_return_null=1:max_allocation_size_mb=1024"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}:halt_on_error=1"
 touch "$BUILD/fuzz-start.stamp"
 pids=()
 for t in "${TARGETS[@]}"; do

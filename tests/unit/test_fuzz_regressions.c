@@ -62,6 +62,11 @@ static DIR *open_regressions_dir(char *out, size_t len)
     return opendir(out);
 }
 
+/* Under ASan (the CI sanitizer build), let a huge allocation fail as libc's
+ * does instead of aborting, as the fuzzers run (tests/fuzz/run.sh). */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "allocator_may_return_null=1:max_allocation_size_mb=1024"; }
+
 static unsigned char *read_all_file(const char *path, size_t *size)
 {
     FILE *f = fopen(path, "rb");
