@@ -198,15 +198,8 @@ static void ln_range(void *arg, int64_t r0, int64_t r1)
     for (int64_t r = r0; r < r1; r++) {
         const float *x = a->x + r * a->len;
         float *y = a->y + r * a->len;
-        double s = 0.0, q = 0.0;
-        for (int64_t i = 0; i < a->len; i++)
-            s += x[i];
-        const double mu = a->len ? s / (double)a->len : 0.0;
-        for (int64_t i = 0; i < a->len; i++) {
-            double t = x[i] - mu;
-            q += t * t;
-        }
-        const double var = a->len ? q / (double)a->len : 0.0;
+        const double mu = a->len ? sp_sum_f64(x, a->len) / (double)a->len : 0.0;
+        const double var = a->len ? sp_sqdev_f64(x, a->len, mu) / (double)a->len : 0.0;
         const double inv = 1.0 / sqrt(var + a->eps);
         if (a->mean)
             a->mean[r] = (float)mu;
@@ -432,6 +425,7 @@ typedef struct gn_args {
     double eps;
 } gn_args;
 
+SP_NN_HOT
 static void gn_range(void *arg, int64_t r0, int64_t r1)
 {
     const gn_args *a = arg;
@@ -439,13 +433,9 @@ static void gn_range(void *arg, int64_t r0, int64_t r1)
     for (int64_t r = r0; r < r1; r++) {
         const float *x = a->x + r * len;
         float *y = a->y + r * len;
-        double s = 0.0, q = 0.0;
-        for (int64_t i = 0; i < len; i++)
-            s += x[i];
-        const double mu = len ? s / (double)len : 0.0;
-        for (int64_t i = 0; i < len; i++)
-            q += (x[i] - mu) * (x[i] - mu);
-        const float fm = (float)mu, fi = (float)(1.0 / sqrt((len ? q / (double)len : 0.0) + a->eps));
+        const double mu = len ? sp_sum_f64(x, len) / (double)len : 0.0;
+        const double var = len ? sp_sqdev_f64(x, len, mu) / (double)len : 0.0;
+        const float fm = (float)mu, fi = (float)(1.0 / sqrt(var + a->eps));
         const int64_t gi = r % a->groups;
         for (int64_t c = 0; c < a->cpg; c++) {
             const int64_t ch = gi * a->cpg + c;

@@ -84,9 +84,7 @@ typedef struct sm_args {
 SP_NN_HOT
 static void sm_row(int kind, const float *x, float *y, int64_t len)
 {
-    float m = -INFINITY;
-    for (int64_t i = 0; i < len; i++)
-        m = x[i] > m ? x[i] : m;
+    float m = sp_max_f32(x, len);
     if (kind == K_HARDMAX) {
         int64_t arg = 0;
         for (int64_t i = 0; i < len; i++)
@@ -108,8 +106,7 @@ static void sm_row(int kind, const float *x, float *y, int64_t len)
         const int64_t w = len - i0 < SM_VEC ? len - i0 : SM_VEC;
         for (int64_t i = 0; i < w; i++)
             buf[i] = sp_expf(x[i0 + i] - m);
-        for (int64_t i = 0; i < w; i++)
-            s += buf[i];
+        s += sp_sum_f64(buf, w);
         if (kind == K_SOFTMAX)
             memcpy(y + i0, buf, sizeof(float) * (size_t)w);
     }

@@ -115,6 +115,54 @@ static inline float sp_tanhf(float x)
     return c * p / q;
 }
 
+/* Row reductions with independent lanes (4 doubles, 8 floats), so the
+ * additions overlap and vectorise without reassociation flags; results do
+ * not depend on the thread count (one row, one fixed order). */
+static inline double sp_sum_f64(const float *x, int64_t n)
+{
+    double l[4] = {0.0, 0.0, 0.0, 0.0};
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int k = 0; k < 4; k++)
+            l[k] += x[i + k];
+    for (; i < n; i++)
+        l[0] += x[i];
+    return (l[0] + l[1]) + (l[2] + l[3]);
+}
+
+/* Sum of (x - mu)^2 in double. */
+static inline double sp_sqdev_f64(const float *x, int64_t n, double mu)
+{
+    double l[4] = {0.0, 0.0, 0.0, 0.0};
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int k = 0; k < 4; k++) {
+            const double t = x[i + k] - mu;
+            l[k] += t * t;
+        }
+    for (; i < n; i++) {
+        const double t = x[i] - mu;
+        l[0] += t * t;
+    }
+    return (l[0] + l[1]) + (l[2] + l[3]);
+}
+
+/* Largest element (NaNs skipped unless all are NaN or n == 0: -inf). */
+static inline float sp_max_f32(const float *x, int64_t n)
+{
+    float l[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++)
+            l[k] = x[i + k] > l[k] ? x[i + k] : l[k];
+    for (; i < n; i++)
+        l[0] = x[i] > l[0] ? x[i] : l[0];
+    float m = l[0];
+    for (int k = 1; k < 8; k++)
+        m = l[k] > m ? l[k] : m;
+    return m;
+}
+
 /* --- sliding windows (Conv, MaxPool, AveragePool) ------------------------
  * Spatial dims are right-aligned into 3 slots (D, H, W); unused leading
  * slots have size 1, kernel 1, stride 1, no padding. */
