@@ -134,10 +134,7 @@ static void gpool_range(void *arg, int64_t p0, int64_t p1)
                 m = x[i] > m || x[i] != x[i] ? x[i] : m;
             a->y[p] = m;
         } else {
-            double s = 0.0;
-            for (int64_t i = 0; i < a->len; i++)
-                s += x[i];
-            a->y[p] = a->len ? (float)(s / (double)a->len) : 0.f;
+            a->y[p] = a->len ? (float)(sp_sum_f64(x, a->len) / (double)a->len) : 0.f;
         }
     }
 }
