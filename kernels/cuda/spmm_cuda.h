@@ -57,6 +57,9 @@
  *    (b) CUDA cores, rows in row_order, for very sparse weights, fp32, or
  *        when the tiled layout was not built.
  *
+ * Measured speed against cuBLAS, cuSPARSE and cuSPARSELt on the H100:
+ * bench/results/spmm-h100-2026-11-25.md (bench/spmm/run.sh reproduces it).
+ *
  * Split-K: when M x N gives too few CTAs to fill the GPU, the K range is cut
  * over several CTAs that add fp32 partial sums into the workspace; the last
  * CTA of an output tile applies the epilogue and zeroes the workspace again.
@@ -163,7 +166,8 @@ int sp_cuda_csr_upload(const sp_csr *w, int with_tiles, sp_cuda_csr *out, void *
 void sp_cuda_csr_free(sp_cuda_csr *w);
 
 enum { SP_CUDA_CSR_AUTO = 0, SP_CUDA_CSR_TC = 1, SP_CUDA_CSR_SIMT = 2 };
-/* path: SP_CUDA_CSR_AUTO picks by density and n; TC needs the tiles. */
+/* path: SP_CUDA_CSR_AUTO takes TC whenever the tiles exist (fp16), else
+ * SIMT; TC fails with SP_CUDA_E_UNSUPPORTED without tiles. */
 int sp_cuda_csr_spmm(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, int path,
                      sp_cuda_status *st);
 

@@ -1,9 +1,8 @@
 /*
  * spmm_testlib.h - host helpers shared by the GPU SpMM test and benchmark:
- * random sparse weights of a chosen pattern, private packers into the
- * sparse_format.h layouts (same contract as loaders/sparse_pack.c, kept here
- * so these programs build on their own), fp16 rounding and a float64
- * reference. Header-only (static functions); include from one .cu file.
+ * random sparse weights of a chosen pattern, packing through
+ * loaders/sparse_pack.c (link it), fp16 rounding and a float64 reference.
+ * Header-only (static functions); include from one .cu file.
  */
 #ifndef SPRUN_SPMM_TESTLIB_H
 #define SPRUN_SPMM_TESTLIB_H
@@ -16,6 +15,7 @@
 #include <string.h>
 
 #include "loaders/sparse_format.h"
+#include "loaders/sparse_pack.h"
 
 /* ---- random numbers (xorshift64*, deterministic per seed) ---------------- */
 static uint64_t tl_state = 0x9E3779B97F4A7C15ull;
@@ -105,145 +105,48 @@ static void tl_gen_blocks(float *w, int64_t m, int64_t k, int bs, double density
     }
 }
 
-/* ---- private packers ----------------------------------------------------- */
-static void *tl_store(const float *v, int64_t n, sp_sparse_vtype vt) {
-    if (vt == SP_VT_F32) {
-        float *o = (float *)malloc((size_t)(n ? n : 1) * 4);
-        memcpy(o, v, (size_t)n * 4);
-        return o;
-    }
-    uint16_t *o = (uint16_t *)malloc((size_t)(n ? n : 1) * 2);
-    for (int64_t i = 0; i < n; i++) o[i] = tl_h(v[i]);
-    return o;
-}
-
+/* ---- packers: the project's (loaders/sparse_pack.c), which produced
+ * byte-identical layouts to the private packers these programs started with
+ * on every pattern generated here (checked 2026-11-25); a failure to pack
+ * is fatal for a test program ------------------------------------------- */
 static void tl_pack_csr(const float *w, int64_t m, int64_t k, sp_sparse_vtype vt, sp_csr *o) {
-    memset(o, 0, sizeof *o);
-    o->m = m;
-    o->k = k;
-    o->vtype = vt;
-    o->row_ptr = (int32_t *)malloc((size_t)(m + 1) * 4);
-    int64_t nnz = 0;
-    for (int64_t i = 0; i < m * k; i++) nnz += w[i] != 0.0f;
-    o->nnz = nnz;
-    float *v = (float *)malloc((size_t)(nnz ? nnz : 1) * 4);
-    if (k <= 65536) o->col_idx16 = (uint16_t *)malloc((size_t)(nnz ? nnz : 1) * 2);
-    else o->col_idx32 = (int32_t *)malloc((size_t)(nnz ? nnz : 1) * 4);
-    int64_t p = 0;
-    for (int64_t r = 0; r < m; r++) {
-        o->row_ptr[r] = (int32_t)p;
-        for (int64_t c = 0; c < k; c++)
-            if (w[r * k + c] != 0.0f) {
-                v[p] = w[r * k + c];
-                if (o->col_idx16) o->col_idx16[p] = (uint16_t)c;
-                else o->col_idx32[p] = (int32_t)c;
-                p++;
-            }
+    char err[256];
+    if (sp_pack_csr(w, m, k, vt, o, err, sizeof err)) {
+        fprintf(stderr, "sp_pack_csr: %s\n", err);
+        exit(1);
     }
-    o->row_ptr[m] = (int32_t)p;
-    o->values = tl_store(v, nnz, vt);
-    free(v);
-    /* rows by decreasing length, ties by index (insertion into buckets) */
-    o->row_order = (int32_t *)malloc((size_t)m * 4);
-    int64_t maxlen = 0;
-    for (int64_t r = 0; r < m; r++)
-        if (o->row_ptr[r + 1] - o->row_ptr[r] > maxlen) maxlen = o->row_ptr[r + 1] - o->row_ptr[r];
-    int64_t q = 0;
-    for (int64_t len = maxlen; len >= 0; len--)
-        for (int64_t r = 0; r < m; r++)
-            if (o->row_ptr[r + 1] - o->row_ptr[r] == len) o->row_order[q++] = (int32_t)r;
 }
-
 static void tl_pack_bsr(const float *w, int64_t m, int64_t k, int bs, sp_bsr *o) {
-    memset(o, 0, sizeof *o);
-    o->m = m;
-    o->k = k;
-    o->br = o->bc = bs;
-    o->mb = (m + bs - 1) / bs;
-    o->kb = (k + bs - 1) / bs;
-    o->vtype = SP_VT_F16;
-    o->block_ptr = (int32_t *)malloc((size_t)(o->mb + 1) * 4);
-    int64_t nb = 0;
-    for (int64_t i = 0; i < o->mb; i++)
-        for (int64_t j = 0; j < o->kb; j++) {
-            bool any = false;
-            for (int64_t r = i * bs; r < (i + 1) * bs && r < m && !any; r++)
-                for (int64_t c = j * bs; c < (j + 1) * bs && c < k; c++)
-                    if (w[r * k + c] != 0.0f) { any = true; break; }
-            nb += any;
-        }
-    o->nblocks = nb;
-    o->block_col = (int32_t *)malloc((size_t)(nb ? nb : 1) * 4);
-    uint16_t *v = (uint16_t *)calloc((size_t)(nb ? nb : 1) * bs * bs, 2);
-    int64_t b = 0;
-    for (int64_t i = 0; i < o->mb; i++) {
-        o->block_ptr[i] = (int32_t)b;
-        for (int64_t j = 0; j < o->kb; j++) {
-            bool any = false;
-            for (int64_t r = i * bs; r < (i + 1) * bs && r < m && !any; r++)
-                for (int64_t c = j * bs; c < (j + 1) * bs && c < k; c++)
-                    if (w[r * k + c] != 0.0f) { any = true; break; }
-            if (!any) continue;
-            o->block_col[b] = (int32_t)j;
-            for (int64_t r = 0; r < bs; r++)
-                for (int64_t c = 0; c < bs; c++) {
-                    const int64_t rr = i * bs + r, cc = j * bs + c;
-                    v[b * bs * bs + r * bs + c] = (rr < m && cc < k) ? tl_h(w[rr * k + cc]) : 0;
-                }
-            b++;
-        }
+    char err[256];
+    if (sp_pack_bsr(w, m, k, bs, bs, SP_VT_F16, o, err, sizeof err)) {
+        fprintf(stderr, "sp_pack_bsr: %s\n", err);
+        exit(1);
     }
-    o->block_ptr[o->mb] = (int32_t)b;
-    o->values = v;
 }
-
 /* returns 0, or -1 when a group has more than 2 nonzeros */
 static int tl_pack_24(const float *w, int64_t m, int64_t k, sp_24 *o) {
-    memset(o, 0, sizeof *o);
-    o->m = m;
-    o->k = k;
-    o->kp = (k + 3) / 4 * 4;
-    o->vtype = SP_VT_F16;
-    const int64_t g = o->kp / 4;
-    uint16_t *v = (uint16_t *)calloc((size_t)(m * g * 2), 2);
-    o->meta = (uint8_t *)calloc((size_t)(m * g), 1);
-    o->values = v;
-    for (int64_t r = 0; r < m; r++)
-        for (int64_t j = 0; j < g; j++) {
-            int pos[4], n = 0;
-            for (int t = 0; t < 4; t++) {
-                const int64_t c = j * 4 + t;
-                if (c < k && w[r * k + c] != 0.0f) {
-                    if (n == 2) return -1;
-                    pos[n++] = t;
-                }
-            }
-            /* complete with the lowest unused positions, values 0 */
-            for (int t = 0; t < 4 && n < 2; t++) {
-                bool used = false;
-                for (int u = 0; u < n; u++) used |= pos[u] == t;
-                if (!used) pos[n++] = t;
-            }
-            if (pos[0] > pos[1]) { int t = pos[0]; pos[0] = pos[1]; pos[1] = t; }
-            for (int s = 0; s < 2; s++) {
-                const int64_t c = j * 4 + pos[s];
-                v[(r * g + j) * 2 + s] = c < k ? tl_h(w[r * k + c]) : 0;
-            }
-            o->meta[r * g + j] = (uint8_t)(pos[0] | (pos[1] << 2));
-        }
-    return 0;
+    char err[256];
+    return sp_pack_24(w, m, k, SP_VT_F16, o, err, sizeof err) ? -1 : 0;
 }
-
 static void tl_free_csr(sp_csr *o) {
-    free(o->row_ptr); free(o->col_idx16); free(o->col_idx32); free(o->row_order); free(o->values);
+    sp_sparse_matrix s;
+    s.kind = SP_SPARSE_CSR;
+    s.u.csr = *o;
+    sp_sparse_free(&s);
     memset(o, 0, sizeof *o);
 }
 static void tl_free_bsr(sp_bsr *o) {
-    free(o->block_ptr); free(o->block_col); free(o->values);
+    sp_sparse_matrix s;
+    s.kind = SP_SPARSE_BSR;
+    s.u.bsr = *o;
+    sp_sparse_free(&s);
     memset(o, 0, sizeof *o);
 }
 static void tl_free_24(sp_24 *o) {
-    free(o->values); free(o->meta);
+    sp_sparse_matrix s;
+    s.kind = SP_SPARSE_24;
+    s.u.s24 = *o;
+    sp_sparse_free(&s);
     memset(o, 0, sizeof *o);
 }
 
