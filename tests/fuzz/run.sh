@@ -143,10 +143,10 @@ for k in "${!TARGETS[@]}"; do
     rc=0
     wait "${pids[$k]}" || rc=$?
     found=$(find "$BUILD/crashes" -maxdepth 1 -name "$t-*" -newer "$BUILD/fuzz-start.stamp" | sort)
-    execs=$(grep -Eo 'exec/s: [0-9]+' "$BUILD/$t.log" | tail -1 || true)
+    execs=$(grep -Eo '^#[0-9]+' "$BUILD/$t.log" | tail -1 | tr -d '#' || true)
     cov=$(grep -Eo 'cov: [0-9]+' "$BUILD/$t.log" | tail -1 || true)
     if [ $rc -eq 0 ] && [ -z "$found" ]; then
-        echo "fuzz: $t: nothing found (${cov:-cov ?}, ${execs:-exec/s ?}, corpus $(ls "$BUILD/corpus/$t" | wc -l) files)"
+        echo "fuzz: $t: nothing found (${execs:-?} executions, ${cov:-cov ?}, corpus $(ls "$BUILD/corpus/$t" | wc -l) files)"
         continue
     fi
     status=1
