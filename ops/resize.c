@@ -338,6 +338,8 @@ typedef struct rs_job {
     int64_t xst[SP_MAX_RANK];
     rs_tap *taps[SP_MAX_RANK];
     int last_simple; /* every last-dim tap is one index of weight 1, none extrapolated */
+    int last_extrap; /* some last-dim tap is extrapolated */
+    int last_nt;     /* 2 when every last-dim tap has exactly 2 taps, else 0 */
     int bad;
 } rs_job;
 
@@ -423,6 +425,20 @@ static void rs_range(void *arg, int64_t b, int64_t e)
                         tmp[k] += cw[c] * sp_ld_f64(j->dt, j->x, coff[c] + k);
                 }
             }
+        }
+        if (iw <= RS_ROW && j->dt == SPRUN_DTYPE_FLOAT && !j->last_extrap) { /* the common case, branch-free */
+            float *yf = (float *)j->y + row * ow;
+            if (j->last_nt == 2)
+                for (int64_t i = 0; i < ow; i++)
+                    yf[i] = (float)(lt[i].w[0] * tmp[lt[i].idx[0]] + lt[i].w[1] * tmp[lt[i].idx[1]]);
+            else
+                for (int64_t i = 0; i < ow; i++) {
+                    double acc = 0.0;
+                    for (int q = 0; q < lt[i].nt; q++)
+                        acc += lt[i].w[q] * tmp[lt[i].idx[q]];
+                    yf[i] = (float)acc;
+                }
+            continue;
         }
         for (int64_t i = 0; i < ow; i++) {
             const rs_tap *t = &lt[i];
@@ -524,9 +540,15 @@ static int rs_run(const sp_node *n, const sp_tensor *in, int n_in, sp_tensor *ou
         t += ys->d[k];
     }
     j.last_simple = 1;
-    for (int64_t o = 0; o < ys->d[r - 1]; o++)
-        if (j.taps[r - 1][o].nt != 1 || j.taps[r - 1][o].w[0] != 1.0 || j.taps[r - 1][o].extrap)
+    j.last_nt = 2;
+    for (int64_t o = 0; o < ys->d[r - 1]; o++) {
+        const rs_tap *lt = &j.taps[r - 1][o];
+        if (lt->nt != 1 || lt->w[0] != 1.0 || lt->extrap)
             j.last_simple = 0;
+        if (lt->nt != 2)
+            j.last_nt = 0;
+        j.last_extrap |= lt->extrap;
+    }
     sp_par_for(ctx, total / ys->d[r - 1], 1 + 8192 / (ys->d[r - 1] + 1), rs_range, &j);
     if (j.bad)
         return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "%s: too many interpolated dims (over %d taps)", SP_LABEL(n),
