@@ -26,17 +26,27 @@ const sp_cost_device sp_cost_cpu_generic = {
     .e_bsr = {0.18, 0.22, 0.26, 0.28},
     .e_24 = 0.18,
     .e_mem = 0.6,
+    .e_mem_sparse = 0.5,
     .overhead_s = 5e-6,
+    .overhead_sparse_s = 10e-6,
+    .csr_expands = 0,
 };
 
 /*
  * H100 SXM, fp16 in / fp32 accumulate. P from the datasheet (dense tensor
  * cores 989 TFLOP/s, 2:4 sparse tensor cores twice that, fp16 FMA 134
- * TFLOP/s); bandwidth measured here (2.95 TB/s device copy, ../shared/
- * anchors). E from the anchors: cuBLAS reaches 707 TFLOP/s at 4096^3 (0.71);
- * cuSPARSELt 2:4 with a cached plan 1.44x cuBLAS at N = 4096 (E_24 ~ 0.51 of
- * the sparse peak). CSR/BSR efficiencies are placeholders from the peers'
- * kernels until bench/spmm recalibrates them for sprun's own kernels.
+ * TFLOP/s); bandwidth measured here (2.95 TB/s device copy). E measured by
+ * bench/spmm on the lent H100, 2026-11-25 (bench/results/spmm-h100-
+ * 2026-11-25.md), M = K = 4096:
+ *   cuBLAS: 177.9 us at N = 4096 (773 TFLOP/s, E 0.78); 18.5 us at N = 16,
+ *           62 % of the bandwidth floor.
+ *   sprun 2:4: 458.6 us at N = 4096 -> E 0.15 of the sparse peak on half
+ *           the flops; 20.3 us at N = 16 -> 32 % of its bandwidth floor.
+ *   sprun BSR32 at 90 %: 333.9 us at N = 4096 -> 41 TFLOP/s useful, E 0.042.
+ *   sprun CSR (tensor-core path): ~1360 us at N = 4096 at 70 % and at 90 %:
+ *           flat in density, i.e. dense work at E ~ 0.10.
+ * So on this GPU the sparse kernels win only where they are memory-bound
+ * (small N) at high sparsity; the selector keeps the rest dense.
  */
 const sp_cost_device sp_cost_h100_fp16 = {
     .name = "h100-fp16",
@@ -44,12 +54,15 @@ const sp_cost_device sp_cost_h100_fp16 = {
     .dense_peak = 989e12,
     .sparse24_peak = 1979e12,
     .simt_peak = 134e12,
-    .e_dense = 0.71,
-    .e_csr = 0.05,
-    .e_bsr = {0.05, 0.15, 0.30, 0.40},
-    .e_24 = 0.51,
-    .e_mem = 0.75,
+    .e_dense = 0.78,
+    .e_csr = 0.10,
+    .e_bsr = {0.02, 0.03, 0.04, 0.042},
+    .e_24 = 0.15,
+    .e_mem = 0.62,
+    .e_mem_sparse = 0.30,
     .overhead_s = 4e-6,
+    .overhead_sparse_s = 6e-6,
+    .csr_expands = 1,
 };
 
 static int block_index(int block)
@@ -81,9 +94,9 @@ int sp_cost_estimate_format(const sp_cost_device *dev, const sp_cost_problem *p,
         break;
     case SPRUN_FORMAT_CSR: {
         double nnz = p->density * m * k;
-        flops = 2.0 * nnz * n;
+        flops = dev->csr_expands ? dense_flops : 2.0 * nnz * n;
         wbytes = nnz * (vb + (p->k <= 65536 ? 2.0 : 4.0)) + (m + 1) * 4.0;
-        peak = dev->simt_peak;
+        peak = dev->csr_expands ? dev->dense_peak : dev->simt_peak;
         eff = dev->e_csr;
         break;
     }
@@ -111,9 +124,10 @@ int sp_cost_estimate_format(const sp_cost_device *dev, const sp_cost_problem *p,
     }
     out->work_flops = flops;
     out->work_bytes = wbytes + act_bytes;
+    int dense = f == SPRUN_FORMAT_DENSE;
     out->t_compute = flops / (peak * eff);
-    out->t_memory = out->work_bytes / (dev->bandwidth * dev->e_mem);
-    out->t_total = fmax(out->t_compute, out->t_memory) + dev->overhead_s;
+    out->t_memory = out->work_bytes / (dev->bandwidth * (dense ? dev->e_mem : dev->e_mem_sparse));
+    out->t_total = fmax(out->t_compute, out->t_memory) + (dense ? dev->overhead_s : dev->overhead_sparse_s);
     return 1;
 }
 

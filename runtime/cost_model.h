@@ -31,8 +31,15 @@ typedef struct sp_cost_device {
     double simt_peak;      /* flop/s of plain FMA units (CSR's unit) */
     /* efficiencies E (0..1] reached by each kernel family on large problems */
     double e_dense, e_csr, e_bsr[4] /* blocks 4, 8, 16, 32 */, e_24;
-    double e_mem;          /* fraction of bandwidth streaming kernels reach */
-    double overhead_s;     /* fixed per-call cost (launch, threading) */
+    double e_mem;          /* fraction of bandwidth the dense kernel reaches when memory-bound */
+    double e_mem_sparse;   /* same for the sparse kernels (indices, gathers, split-K) */
+    double overhead_s;     /* fixed per-call cost of the dense kernel (launch, threading) */
+    double overhead_sparse_s; /* fixed per-call cost of a sparse kernel */
+    /* 1 when the CSR kernel expands tiles into dense tensor-core fragments, so
+     * its arithmetic is the dense product's whatever the density (sprun's
+     * CSR-TC on the H100: time flat across sparsity), with e_csr measured
+     * against dense_peak; 0 when it does 2*nnz*N flops on simt_peak. */
+    int csr_expands;
 } sp_cost_device;
 
 /* The GEMM a weight takes part in: Y[M, N] = W[M, K] X[K, N]. */
