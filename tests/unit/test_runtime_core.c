@@ -29,6 +29,71 @@
 #include <string.h>
 
 /* ------------------------------------------------------------------------ */
+/* Allocation counter: "a run with already planned shapes allocates nothing"  */
+/* (sprun.h). malloc & co are interposed in this executable and forwarded to  */
+/* glibc; not under ASan, which owns malloc itself.                          */
+/* ------------------------------------------------------------------------ */
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SP_TEST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define SP_TEST_ASAN 1
+#endif
+#if defined(__GLIBC__) && !defined(SP_TEST_ASAN)
+#define SP_COUNT_ALLOCS 1
+#include <stdatomic.h>
+extern void *__libc_malloc(size_t size);
+extern void *__libc_calloc(size_t n, size_t size);
+extern void *__libc_realloc(void *p, size_t size);
+extern void *__libc_memalign(size_t align, size_t size);
+static atomic_int counting_allocs;
+static atomic_long n_allocs;
+static void note_alloc(void)
+{
+    if (atomic_load_explicit(&counting_allocs, memory_order_relaxed))
+        atomic_fetch_add_explicit(&n_allocs, 1, memory_order_relaxed);
+}
+void *malloc(size_t size)
+{
+    note_alloc();
+    return __libc_malloc(size);
+}
+void *calloc(size_t n, size_t size)
+{
+    note_alloc();
+    return __libc_calloc(n, size);
+}
+void *realloc(void *p, size_t size)
+{
+    note_alloc();
+    return __libc_realloc(p, size);
+}
+void *aligned_alloc(size_t align, size_t size)
+{
+    note_alloc();
+    return __libc_memalign(align, size);
+}
+void *memalign(size_t align, size_t size);
+void *memalign(size_t align, size_t size)
+{
+    note_alloc();
+    return __libc_memalign(align, size);
+}
+int posix_memalign(void **out, size_t align, size_t size)
+{
+    note_alloc();
+    void *p = __libc_memalign(align, size);
+    if (!p)
+        return 12; /* ENOMEM */
+    *out = p;
+    return 0;
+}
+#endif
+
+/* ------------------------------------------------------------------------ */
 /* Small helpers                                                             */
 /* ------------------------------------------------------------------------ */
 
@@ -1558,6 +1623,82 @@ static void test_sessions_in_parallel(void **state)
     mb_destroy(b);
 }
 
+/* A run whose input shapes were planned before allocates nothing: not in
+ * the session, the backend, the thread pool or the kernels (Conv's im2col
+ * scratch, Gemm, Softmax, the folded shape chain), also when the plan cache
+ * alternates between two batch sizes. */
+static void test_planned_run_allocates_nothing(void **state)
+{
+    (void)state;
+#ifndef SP_COUNT_ALLOCS
+    skip();
+#else
+    mb *b = mb_create(13);
+    float w[4 * 3 * 3 * 3], bias[4], w2[5 * 4];
+    fill_random(w, 108);
+    fill_random(bias, 4);
+    fill_random(w2, 20);
+    mb_input(b, "x", F32, 4, DIMS(-1, 3, 6, 6));
+    mb_output(b, "y", F32);
+    mb_init_f32(b, "W", 4, DIMS(4, 3, 3, 3), w);
+    mb_init_f32(b, "B", 1, DIMS(4), bias);
+    mb_init_f32(b, "W2", 2, DIMS(5, 4), w2);
+    int64_t zero = 0, minus1 = -1;
+    mb_init_i64(b, "idx0", 0, NULL, &zero);
+    mb_init_i64(b, "axes", 1, DIMS(1), &zero);
+    mb_init_i64(b, "rest", 1, DIMS(1), &minus1);
+    Onnx__NodeProto *conv = mb_node(b, "Conv", "conv", NAMES("x", "W", "B"), NAMES("c"));
+    mb_attr_ints(b, conv, "pads", 4, DIMS(1, 1, 1, 1));
+    mb_node(b, "Relu", "relu", NAMES("c"), NAMES("r"));
+    mb_node(b, "GlobalAveragePool", "gap", NAMES("r"), NAMES("g"));
+    mb_node(b, "Shape", "shape", NAMES("g"), NAMES("s"));
+    Onnx__NodeProto *ga = mb_node(b, "Gather", "gather", NAMES("s", "idx0"), NAMES("n"));
+    mb_attr_int(b, ga, "axis", 0);
+    mb_node(b, "Unsqueeze", "unsq", NAMES("n", "axes"), NAMES("n1"));
+    Onnx__NodeProto *cc = mb_node(b, "Concat", "concat", NAMES("n1", "rest"), NAMES("shp"));
+    mb_attr_int(b, cc, "axis", 0);
+    mb_node(b, "Reshape", "reshape", NAMES("g", "shp"), NAMES("f"));
+    Onnx__NodeProto *gemm = mb_node(b, "Gemm", "fc", NAMES("f", "W2"), NAMES("logits"));
+    mb_attr_int(b, gemm, "transB", 1);
+    mb_node(b, "Softmax", "softmax", NAMES("logits"), NAMES("y"));
+    sprun_model *m = mb_load(b, 1);
+    sprun_session *s = NULL;
+    assert_int_equal(sprun_session_create(m, &s), SPRUN_OK);
+    float x[3 * 3 * 6 * 6];
+    fill_random(x, 3 * 108);
+    sprun_tensor in2 = f32_tensor("x", 4, DIMS(2, 3, 6, 6), x), in3 = f32_tensor("x", 4, DIMS(3, 3, 6, 6), x);
+    assert_int_equal(sprun_session_run(s, &in2, 1), SPRUN_OK); /* plans batch 2 */
+    assert_int_equal(sprun_session_run(s, &in3, 1), SPRUN_OK); /* plans batch 3 */
+    sprun_tensor out;
+    atomic_store(&n_allocs, 0);
+    atomic_store(&counting_allocs, 1);
+    for (int r = 0; r < 6; r++) {
+        sprun_code rc = sprun_session_run(s, r % 2 ? &in3 : &in2, 1);
+        sprun_code rc2 = sprun_session_output(s, 0, &out);
+        if (rc != SPRUN_OK || rc2 != SPRUN_OK) {
+            atomic_store(&counting_allocs, 0);
+            fail_msg("run %d failed: %s", r, sprun_last_error());
+        }
+    }
+    atomic_store(&counting_allocs, 0);
+    long count = atomic_load(&n_allocs);
+    if (count != 0)
+        fail_msg("6 runs of already planned shapes made %ld allocations", count);
+    assert_int_equal(out.dims[0], 3); /* the last run was batch 3 */
+    assert_int_equal(out.dims[1], 5);
+    /* The counter does see allocations: planning a new batch size makes some. */
+    sprun_tensor in1 = f32_tensor("x", 4, DIMS(1, 3, 6, 6), x);
+    atomic_store(&counting_allocs, 1);
+    sprun_code rc = sprun_session_run(s, &in1, 1);
+    atomic_store(&counting_allocs, 0);
+    assert_int_equal(rc, SPRUN_OK);
+    assert_true(atomic_load(&n_allocs) > 0);
+    sprun_session_destroy(s);
+    sprun_model_destroy(m);
+    mb_destroy(b);
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1578,6 +1719,7 @@ int main(void)
         cmocka_unit_test(test_destroy_accepts_null),
         cmocka_unit_test(test_last_error_thread_local),
         cmocka_unit_test(test_sessions_in_parallel),
+        cmocka_unit_test(test_planned_run_allocates_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
