@@ -1177,22 +1177,29 @@ static void test_api_fuse_epilogue_variants(void **state)
 /* -> Reshape chain exporters emit                                           */
 /* ------------------------------------------------------------------------ */
 
-static mb *shape_chain_model(void)
+/* dst = Reshape(src, Concat(Unsqueeze(Gather(Shape(src), 0)), [-1])): the
+ * batch-preserving flatten exporters emit. */
+static void mb_shape_chain(mb *b, const char *src, const char *dst)
 {
-    mb *b = mb_create(13);
-    mb_input(b, "x", F32, 3, DIMS(-1, 3, 4));
-    mb_output(b, "y", F32);
-    int64_t zero = 0, minus1 = -1, axes0 = 0;
+    int64_t zero = 0, minus1 = -1;
     mb_init_i64(b, "idx0", 0, NULL, &zero);
-    mb_init_i64(b, "axes", 1, DIMS(1), &axes0);
+    mb_init_i64(b, "axes", 1, DIMS(1), &zero);
     mb_init_i64(b, "rest", 1, DIMS(1), &minus1);
-    mb_node(b, "Shape", "shape", NAMES("x"), NAMES("s"));
+    mb_node(b, "Shape", "shape", NAMES(src), NAMES("s"));
     Onnx__NodeProto *ga = mb_node(b, "Gather", "gather", NAMES("s", "idx0"), NAMES("batch"));
     mb_attr_int(b, ga, "axis", 0);
     mb_node(b, "Unsqueeze", "unsq", NAMES("batch", "axes"), NAMES("batch1"));
     Onnx__NodeProto *cc = mb_node(b, "Concat", "concat", NAMES("batch1", "rest"), NAMES("newshape"));
     mb_attr_int(b, cc, "axis", 0);
-    mb_node(b, "Reshape", "reshape", NAMES("x", "newshape"), NAMES("r"));
+    mb_node(b, "Reshape", "reshape", NAMES(src, "newshape"), NAMES(dst));
+}
+
+static mb *shape_chain_model(void)
+{
+    mb *b = mb_create(13);
+    mb_input(b, "x", F32, 3, DIMS(-1, 3, 4));
+    mb_output(b, "y", F32);
+    mb_shape_chain(b, "x", "r");
     mb_node(b, "Relu", "relu", NAMES("r"), NAMES("y"));
     return b;
 }
@@ -1643,21 +1650,11 @@ static void test_planned_run_allocates_nothing(void **state)
     mb_init_f32(b, "W", 4, DIMS(4, 3, 3, 3), w);
     mb_init_f32(b, "B", 1, DIMS(4), bias);
     mb_init_f32(b, "W2", 2, DIMS(5, 4), w2);
-    int64_t zero = 0, minus1 = -1;
-    mb_init_i64(b, "idx0", 0, NULL, &zero);
-    mb_init_i64(b, "axes", 1, DIMS(1), &zero);
-    mb_init_i64(b, "rest", 1, DIMS(1), &minus1);
     Onnx__NodeProto *conv = mb_node(b, "Conv", "conv", NAMES("x", "W", "B"), NAMES("c"));
     mb_attr_ints(b, conv, "pads", 4, DIMS(1, 1, 1, 1));
     mb_node(b, "Relu", "relu", NAMES("c"), NAMES("r"));
     mb_node(b, "GlobalAveragePool", "gap", NAMES("r"), NAMES("g"));
-    mb_node(b, "Shape", "shape", NAMES("g"), NAMES("s"));
-    Onnx__NodeProto *ga = mb_node(b, "Gather", "gather", NAMES("s", "idx0"), NAMES("n"));
-    mb_attr_int(b, ga, "axis", 0);
-    mb_node(b, "Unsqueeze", "unsq", NAMES("n", "axes"), NAMES("n1"));
-    Onnx__NodeProto *cc = mb_node(b, "Concat", "concat", NAMES("n1", "rest"), NAMES("shp"));
-    mb_attr_int(b, cc, "axis", 0);
-    mb_node(b, "Reshape", "reshape", NAMES("g", "shp"), NAMES("f"));
+    mb_shape_chain(b, "g", "f");
     Onnx__NodeProto *gemm = mb_node(b, "Gemm", "fc", NAMES("f", "W2"), NAMES("logits"));
     mb_attr_int(b, gemm, "transB", 1);
     mb_node(b, "Softmax", "softmax", NAMES("logits"), NAMES("y"));
