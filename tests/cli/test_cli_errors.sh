@@ -327,6 +327,30 @@ g = h.make_graph([h.make_node("Add", ["a", "b"], ["y"], name="add_bad")], "g", [
 onnx.save(h.make_model(g, opset_imports=op13), f"{d}/bad_broadcast.onnx")
 np.zeros(6, np.float32).tofile(f"{d}/six_floats.bin")
 
+# A weight in an external data file that is not there, one whose file is
+# too short, and one that tries to leave the model's directory.
+def external(name, location, length=None):
+    t = onnx.TensorProto()
+    t.name, t.data_type = "w", T.FLOAT
+    t.dims.extend([1])
+    t.data_location = onnx.TensorProto.EXTERNAL
+    e = t.external_data.add()
+    e.key, e.value = "location", location
+    if length is not None:
+        e = t.external_data.add()
+        e.key, e.value = "length", str(length)
+    g = h.make_graph([h.make_node("Add", ["x", "w"], ["y"], name="add_w")], "g", [x], [y], [t])
+    onnx.save(h.make_model(g, opset_imports=op13), f"{d}/{name}.onnx")
+external("ext_missing", "weights_missing.bin")
+open(f"{d}/short_weights.bin", "wb").write(b"\0\0")
+external("ext_short", "short_weights.bin")
+external("ext_escape", "../etc/passwd")
+
+# A graph input of an element type sprun does not compute with.
+g = h.make_graph([h.make_node("Identity", ["s"], ["y"], name="id")], "g",
+                 [h.make_tensor_value_info("s", T.STRING, [1])], [y])
+onnx.save(h.make_model(g, opset_imports=op13), f"{d}/string_input.onnx")
+
 # Two inputs, one symbolic: --shape fixes one, raw bytes infer the other.
 p = h.make_tensor_value_info("p", T.FLOAT, ["N", "M"])
 g = h.make_graph([h.make_node("Relu", ["p"], ["y"], name="r")], "g", [p], [y])
@@ -351,6 +375,13 @@ EOF
             "$TMP/six_floats.bin"
         expect "two symbolic dims, --shape fixes them" 0 '' -- "$TMP/two_symbolic.onnx" "$TMP/six_floats.bin" \
             --shape p=2x3
+        expect "missing external data file" 2 "weights_missing\.bin" -- "$TMP/ext_missing.onnx" "$TMP/one_float.bin"
+        expect "external data file too short" 2 "short_weights\.bin.*short" -- "$TMP/ext_short.onnx" \
+            "$TMP/one_float.bin"
+        expect "external data outside the model directory" 2 "\.\./etc/passwd" -- "$TMP/ext_escape.onnx" \
+            "$TMP/one_float.bin"
+        expect "unsupported input dtype (string)" 2 "'s'.*STRING|STRING.*'s'" -- "$TMP/string_input.onnx" \
+            "$TMP/one_float.bin"
         expect "--shape disagreeing with the byte count" 3 'needs 32 bytes' -- "$TMP/two_symbolic.onnx" \
             "$TMP/six_floats.bin" --shape p=2x4
     else
@@ -358,7 +389,7 @@ EOF
     fi
 else
     for c in "several unsupported ops listed at once" "op of an unknown domain" "opset outside the supported range" \
-        "out-of-memory plan" "shapes that do not broadcast" "two symbolic dims"; do
+        "out-of-memory plan" "shapes that do not broadcast" "external data" "string input" "two symbolic dims"; do
         skip "$c" "python3 with onnx and numpy not importable"
     done
 fi
