@@ -130,3 +130,42 @@ extern "C" int spk_fill(spk_stream s, void *dst, int dtype, int64_t n, float val
     }
     return spk::ret();
 }
+
+/* im2col for NHWC convolutions run as one GEMM (small batches, where a
+ * cuDNN call costs more than the arithmetic): row (n, oh, ow), column
+ * (r, s, c) in KRSC weight order; padding reads as zero. */
+namespace {
+template <typename T>
+__global__ void k_im2col(T *__restrict__ out, const T *__restrict__ in, spk_conv g, int64_t n)
+{
+    int64_t cols = (int64_t)g.r * g.s * g.c;
+    SPK_GRID_STRIDE(t, n)
+    {
+        int64_t col = t % cols, row = t / cols;
+        int64_t c = col % g.c, q = col / g.c;
+        int64_t s = q % g.s, r = q / g.s;
+        int64_t ow = row % g.ow, q2 = row / g.ow;
+        int64_t oh = q2 % g.oh, b = q2 / g.oh;
+        int64_t h = oh * g.sh - g.ph + r * g.dh, w = ow * g.sw - g.pw + s * g.dw;
+        T v = T(0.f);
+        if (h >= 0 && h < g.h && w >= 0 && w < g.w)
+            v = in[((b * g.h + h) * g.w + w) * g.c + c];
+        out[t] = v;
+    }
+}
+} // namespace
+
+extern "C" int spk_im2col_nhwc(spk_stream s, int dtype, void *out, const void *in, const spk_conv *g)
+{
+    cudaStream_t st = (cudaStream_t)s;
+    int64_t n = g->n * g->oh * g->ow * g->r * g->s * g->c;
+    if (n == 0)
+        return 0;
+    if (dtype == SPRUN_DTYPE_FLOAT16)
+        k_im2col<__half><<<spk::grid_for(n, 256), 256, 0, st>>>((__half *)out, (const __half *)in, *g, n);
+    else if (dtype == SPRUN_DTYPE_FLOAT)
+        k_im2col<float><<<spk::grid_for(n, 256), 256, 0, st>>>((float *)out, (const float *)in, *g, n);
+    else
+        return SPK_E_UNSUPPORTED;
+    return spk::ret();
+}

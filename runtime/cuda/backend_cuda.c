@@ -440,7 +440,7 @@ static int cu_session_init(struct sprun_session *s, sp_err *err)
 /* ------------------------------------------------------------------------ */
 
 enum { LAY_ROW = 0, LAY_NHWC = 1, LAY_ANY = 2 };
-enum { R_NORMAL = 0, R_NOP, R_GELU, R_SOFTMAX, R_LNRES };
+enum { R_NORMAL = 0, R_NOP, R_GELU, R_SOFTMAX, R_LNRES, R_BMM, R_COUNT };
 
 /* A device address resolved at launch: arena-relative or absolute. */
 typedef struct dptr {
@@ -450,7 +450,7 @@ typedef struct dptr {
 
 enum step_kind {
     ST_COPY, ST_BINARY, ST_WHERE, ST_UNARY, ST_BIAS_ACT, ST_SOFTMAX, ST_LAYERNORM, ST_MEAN, ST_POOL, ST_GPOOL,
-    ST_GATHER, ST_CONV, ST_LT, ST_BATCHED
+    ST_GATHER, ST_CONV, ST_LT, ST_BATCHED, ST_BATCHED_PTR, ST_IM2COL
 };
 
 typedef struct cu_step {
@@ -462,6 +462,7 @@ typedef struct cu_step {
     int act;
     float alpha, beta;
     spk_pool pool;
+    spk_conv conv;
     int64_t is[3], os[2];
     /* cuDNN */
     cudnnTensorDescriptor_t xd, yd, bd;
@@ -479,6 +480,10 @@ typedef struct cu_step {
     /* cuBLAS batched */
     int m, n, k, batch;
     int64_t sa, sb, sc;
+    /* cuBLAS pointer-array batched (attention through strided head views) */
+    int opa, opb, lda, ldb, ldc;
+    int64_t *boff;    /* 3 x batch byte offsets from a, b, out (host, plan time) */
+    void **parr;      /* 3 x batch device pointers, filled once the arena exists */
 } cu_step;
 
 typedef struct cu_io {
@@ -509,6 +514,12 @@ typedef struct cu_plan {
     cudaEvent_t *ev;
     int n_ev;
     int no_graph; /* capture failed once: replay eagerly (said under SPRUN_CUDA_DEBUG) */
+    int n_runs;   /* the first run is eager: libraries finish their lazy set-up outside capture */
+    /* SPRUN_CUDA_TIMING: device time of each graph replay, reported when the plan is freed */
+    cudaEvent_t tev[2];
+    float *tms;
+    int n_tms;
+    void *ptr_pool; /* pointer arrays of the ST_BATCHED_PTR steps */
     /* lowering state */
     size_t scratch_cur;
     void *find_buf;
@@ -814,6 +825,86 @@ static void find_fusions(const sp_plan *p, cu_plan *cp, const int *uses)
     }
 }
 
+/* Strides of a 4-D-ish operand seen through Transpose ord t (-1: none),
+ * assuming row-major storage of the transpose's input. */
+static void perm_strides(const sp_plan *p, int t, const sp_shape *own, int64_t *st)
+{
+    if (t < 0) {
+        row_strides(own, st);
+        return;
+    }
+    const sp_node *tn = ord_node(p, t);
+    const sp_shape *xs = &p->g.values[tn->in[0]].shape;
+    int64_t rs[SP_MAX_RANK];
+    row_strides(xs, rs);
+    const int64_t *perm = NULL;
+    int64_t np = sp_attr_ints(tn, "perm", &perm);
+    for (int d = 0; d < xs->rank; d++)
+        st[d] = rs[np == xs->rank && perm ? perm[d] : xs->rank - 1 - d];
+}
+
+/* Transpose (order index) producing v for this consumer alone, or -1. */
+static int transpose_into(const sp_plan *p, const cu_plan *cp, const int *uses, int v)
+{
+    const sp_value *val = &p->g.values[v];
+    if (val->producer < 0 || uses[v] != 1)
+        return -1;
+    int t = cp->node_ord[val->producer];
+    if (t < 0 || cp->role[t] != R_NORMAL || strcmp(ord_node(p, t)->op_type, "Transpose"))
+        return -1;
+    const sp_value *x = &p->g.values[ord_node(p, t)->in[0]];
+    return x->kind == SP_VAL_CONST ? -1 : t;
+}
+
+/* Batched MatMul whose operands are head-split Transposes (or whose output
+ * is merged back by one): cuBLAS reads/writes the strided views directly
+ * through pointer arrays, and the Transposes disappear. */
+static void find_bmm_fusions(const sp_plan *p, cu_plan *cp, const int *uses)
+{
+    const sp_graph *g = &p->g;
+    for (int s = 0; s < p->n_order; s++) {
+        const sp_node *n = ord_node(p, s);
+        if (cp->role[s] != R_NORMAL || strcmp(n->op_type, "MatMul") || n->n_in != 2 ||
+            n->fusion.act != SP_ACT_NONE || n->fusion.residual_input >= 0)
+            continue;
+        const sp_value *a = &g->values[n->in[0]], *b = &g->values[n->in[1]], *y = &g->values[n->out[0]];
+        int r = y->shape.rank;
+        if (r < 3 || a->shape.rank != r || b->shape.rank != r || a->kind == SP_VAL_CONST || b->kind == SP_VAL_CONST)
+            continue;
+        int same = 1;
+        for (int d = 0; d < r - 2; d++)
+            same &= a->shape.d[d] == y->shape.d[d] && b->shape.d[d] == y->shape.d[d];
+        if (!same)
+            continue;
+        int ta = transpose_into(p, cp, uses, n->in[0]), tb = transpose_into(p, cp, uses, n->in[1]), tc = -1;
+        int c = sole_consumer(p, cp, uses, n->out[0]);
+        if (c >= 0 && cp->role[c] == R_NORMAL && !strcmp(ord_node(p, c)->op_type, "Transpose")) {
+            const int64_t *perm = NULL;
+            if (sp_attr_ints(ord_node(p, c), "perm", &perm) == r && perm && perm[r - 1] == r - 1)
+                tc = c;
+        }
+        int64_t sa[SP_MAX_RANK], sb[SP_MAX_RANK];
+        perm_strides(p, ta, &a->shape, sa);
+        perm_strides(p, tb, &b->shape, sb);
+        if (ta >= 0 && sa[r - 1] != 1 && sa[r - 2] != 1)
+            ta = -1;
+        if (tb >= 0 && sb[r - 1] != 1 && sb[r - 2] != 1)
+            tb = -1;
+        if (ta < 0 && tb < 0 && tc < 0)
+            continue;
+        cp->role[s] = R_BMM;
+        cp->fx[4 * s] = ta;
+        cp->fx[4 * s + 1] = tb;
+        cp->fx[4 * s + 2] = tc;
+        if (ta >= 0)
+            cp->role[ta] = R_NOP;
+        if (tb >= 0)
+            cp->role[tb] = R_NOP;
+        if (tc >= 0)
+            cp->role[tc] = R_NOP;
+    }
+}
+
 static int is_unary_op(const char *t)
 {
     static const char *const u[] = {"Relu", "Erf", "Sqrt", "Exp", "Tanh", "Sigmoid", "Neg", "Abs", "Reciprocal",
@@ -899,6 +990,11 @@ static int step_rw(const sp_plan *p, const cu_plan *cp, int s, int *rd, int *nrd
     case R_GELU:
         rd[(*nrd)++] = cp->fx[4 * s];
         wr[(*nwr)++] = cp->fx[4 * s + 1];
+        return 0;
+    case R_BMM:
+        for (int k = 0; k < 2; k++)
+            rd[(*nrd)++] = cp->fx[4 * s + k] >= 0 ? ord_node(p, cp->fx[4 * s + k])->in[0] : n->in[k];
+        wr[(*nwr)++] = cp->fx[4 * s + 2] >= 0 ? ord_node(p, cp->fx[4 * s + 2])->out[0] : n->out[0];
         return 0;
     case R_SOFTMAX:
     case R_LNRES:
@@ -1167,6 +1263,13 @@ static int get2(const sp_node *n, const char *name, int64_t def, int64_t *out)
     return 0;
 }
 
+static int emit_lt(lower_ctx *lc, const sp_node *n, int dt, dptr y, dptr a, int transA, dptr w, int transW,
+                   int64_t M, int64_t N, int64_t K, dptr bias, dptr res, float alpha, float beta, int act,
+                   float aa, float ab, sp_err *err);
+
+/* Largest im2col buffer a conv may use to run as one cuBLASLt GEMM. */
+#define IM2COL_MAX_BYTES ((size_t)64 << 20)
+
 static int lower_conv(lower_ctx *lc, const sp_node *n, sp_err *err)
 {
     const sp_node *node = n;
@@ -1201,6 +1304,31 @@ static int lower_conv(lower_ctx *lc, const sp_node *n, sp_err *err)
         return rc;
     int64_t N = xv->shape.d[0], C = xv->shape.d[1], H = xv->shape.d[2], W = xv->shape.d[3];
     int64_t K = yv->shape.d[1], OH = yv->shape.d[2], OW = yv->shape.d[3];
+    /* As a GEMM on NHWC: 1x1 stride-1 convs directly, others through im2col
+     * while its buffer stays small; the epilogue (bias, residual, ReLU) is
+     * cuBLASLt's. Measured on the H100 at batch 1, cuDNN's legacy calls took
+     * 60-400 us for 1x1 convs of 0.1-0.2 GFLOP. SPRUN_CUDA_CONV=cudnn forces cuDNN. */
+    int64_t R = wv->shape.d[2], S = wv->shape.d[3];
+    const char *force = getenv("SPRUN_CUDA_CONV");
+    int want_gemm = group == 1 && !(force && !strcmp(force, "cudnn"));
+    int direct = R == 1 && S == 1 && str[0] == 1 && str[1] == 1 && pad[0] == 0 && pad[1] == 0;
+    size_t colb = (size_t)(N * OH * OW * R * S * C) * sp_dtype_size(dt);
+    /* leading dims in multiples of 8 elements keep cuBLASLt on its tensor-core paths */
+    if (want_gemm && K % 8 == 0 && (direct ? C % 8 == 0 : ((R * S * C) % 8 == 0 && colb <= IM2COL_MAX_BYTES))) {
+        dptr a = x;
+        if (!direct) {
+            a = scratch_alloc(lc->cp, colb);
+            ADD_STEP(ic, ST_IM2COL);
+            ic->out = a;
+            ic->a = x;
+            ic->dtype = dt;
+            spk_conv cg = {N, H, W, C, OH, OW, (int)R, (int)S, (int)str[0], (int)str[1], (int)pad[0], (int)pad[1],
+                           (int)dil[0], (int)dil[1]};
+            ic->conv = cg;
+        }
+        return emit_lt(lc, n, dt, darena(lc->cp->doff[n->out[0]]), a, 0, w, 1, N * OH * OW, K, R * S * C, b, res,
+                       1.f, 1.f, n->fusion.act, n->fusion.alpha, n->fusion.beta, err);
+    }
     if (!b.base) {
         size_t need = (size_t)K * sp_dtype_size(dt);
         if (need > lc->cp->zeros_bytes)
@@ -1490,6 +1618,88 @@ static int unsupported(const sp_node *n, const char *why, sp_err *err)
     return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "node '%s' (%s): %s on the CUDA backend", n->name, n->op_type, why);
 }
 
+static int lower_bmm(lower_ctx *lc, const sp_node *n, sp_err *err)
+{
+    const sp_plan *p = lc->p;
+    cu_plan *cp = lc->cp;
+    const sp_graph *g = &p->g;
+    int s = lc->ord, ta = cp->fx[4 * s], tb = cp->fx[4 * s + 1], tc = cp->fx[4 * s + 2];
+    const sp_value *av = &g->values[n->in[0]], *bv = &g->values[n->in[1]], *yv = &g->values[n->out[0]];
+    int r = yv->shape.rank, rc;
+    int va = ta >= 0 ? ord_node(p, ta)->in[0] : n->in[0], vb = tb >= 0 ? ord_node(p, tb)->in[0] : n->in[1];
+    int vc = tc >= 0 ? ord_node(p, tc)->out[0] : n->out[0];
+    if ((ta >= 0 && cp->layout[va] != LAY_ROW) || (tb >= 0 && cp->layout[vb] != LAY_ROW))
+        return unsupported(n, "head-split operands must be row-major", err);
+    int64_t sa[SP_MAX_RANK], sb[SP_MAX_RANK], sc[SP_MAX_RANK];
+    perm_strides(p, ta, &av->shape, sa);
+    perm_strides(p, tb, &bv->shape, sb);
+    if (tc >= 0) {
+        const sp_node *tn = ord_node(p, tc);
+        int64_t ts[SP_MAX_RANK];
+        row_strides(&g->values[vc].shape, ts);
+        const int64_t *perm = NULL;
+        sp_attr_ints(tn, "perm", &perm);
+        for (int j = 0; j < r; j++)
+            sc[perm[j]] = ts[j];
+    } else
+        row_strides(&yv->shape, sc);
+    dptr A, B, C;
+    if ((rc = operand(lc, va, LAY_ANY, &A, NULL, err)) != SPRUN_OK ||
+        (rc = operand(lc, vb, LAY_ANY, &B, NULL, err)) != SPRUN_OK || (rc = vptr(lc, vc, FORM_PLAIN, &C, err)))
+        return rc;
+    int64_t M = yv->shape.d[r - 2], N = yv->shape.d[r - 1], K = av->shape.d[r - 1], nb = 1;
+    for (int d = 0; d < r - 2; d++)
+        nb *= yv->shape.d[d];
+    if (sc[r - 1] != 1 || nb > (1 << 30))
+        return unsupported(n, "output view not supported", err);
+    ADD_STEP(st, ST_BATCHED_PTR);
+    st->out = C;
+    st->a = A;
+    st->b = B;
+    st->dtype = vdtype(lc->cm, yv);
+    st->m = (int)M;
+    st->n = (int)N;
+    st->k = (int)K;
+    st->batch = (int)nb;
+    st->alpha = 1.f;
+    st->ldc = (int)sc[r - 2];
+    /* column-major: C^T[N,M] = op(B^T) op(A^T) */
+    if (sb[r - 1] == 1) {
+        st->opa = CUBLAS_OP_N;
+        st->lda = (int)sb[r - 2];
+    } else if (sb[r - 2] == 1) {
+        st->opa = CUBLAS_OP_T;
+        st->lda = (int)sb[r - 1];
+    } else
+        return unsupported(n, "B view has no contiguous dim", err);
+    if (sa[r - 1] == 1) {
+        st->opb = CUBLAS_OP_N;
+        st->ldb = (int)sa[r - 2];
+    } else if (sa[r - 2] == 1) {
+        st->opb = CUBLAS_OP_T;
+        st->ldb = (int)sa[r - 1];
+    } else
+        return unsupported(n, "A view has no contiguous dim", err);
+    st->boff = malloc((size_t)(3 * nb) * sizeof *st->boff);
+    if (!st->boff)
+        return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory for batch offsets");
+    int64_t es = (int64_t)sp_dtype_size(st->dtype);
+    for (int64_t i = 0; i < nb; i++) {
+        int64_t q = i, oa = 0, ob = 0, oc = 0;
+        for (int d = r - 3; d >= 0; d--) {
+            int64_t c = q % yv->shape.d[d];
+            q /= yv->shape.d[d];
+            oa += c * sa[d];
+            ob += c * sb[d];
+            oc += c * sc[d];
+        }
+        st->boff[i] = oa * es;
+        st->boff[nb + i] = ob * es;
+        st->boff[2 * nb + i] = oc * es;
+    }
+    return SPRUN_OK;
+}
+
 static int lower_node(lower_ctx *lc, sp_err *err)
 {
     const sp_plan *p = lc->p;
@@ -1504,6 +1714,8 @@ static int lower_node(lower_ctx *lc, sp_err *err)
     int rc = SPRUN_OK;
     if (role == R_NOP)
         return SPRUN_OK;
+    if (role == R_BMM)
+        return lower_bmm(lc, n, err);
     int yv_i = role == R_GELU ? cp->fx[4 * s + 1] : n->out[0];
     const sp_value *yv = &g->values[yv_i];
     int dt = vdtype(lc->cm, yv);
@@ -1939,6 +2151,7 @@ static int launch_step(const cu_plan *cp, cu_session *cs, const sp_plan *p, cons
     case ST_LAYERNORM: CU_K(spk_layernorm(sm, st->dtype, out, a, b, c, d, st->rows, st->cols, st->f1)); break;
     case ST_MEAN: CU_K(spk_reduce_mean(sm, st->dtype, out, a, st->rows, st->cols)); break;
     case ST_POOL: CU_K(spk_pool2d(sm, st->dtype, out, a, &st->pool)); break;
+    case ST_IM2COL: CU_K(spk_im2col_nhwc(sm, st->dtype, out, a, &st->conv)); break;
     case ST_GPOOL:
         CU_K(spk_global_pool(sm, st->dtype, out, a, st->rows, st->cols, st->x1, st->is, st->os, st->op));
         break;
@@ -1974,6 +2187,16 @@ static int launch_step(const cu_plan *cp, cu_session *cs, const sp_plan *p, cons
         CU_BLAS(cublasGemmStridedBatchedEx(cs->blas, CUBLAS_OP_N, CUBLAS_OP_N, st->n, st->m, st->k, &al, b, ct,
                                            st->n, st->sb, a, ct, st->k, st->sa, &be, out, ct, st->n, st->sc,
                                            st->batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        break;
+    }
+    case ST_BATCHED_PTR: {
+        float al = st->alpha, be = 0.f;
+        cudaDataType_t ct = st->dtype == SPRUN_DTYPE_FLOAT16 ? CUDA_R_16F : CUDA_R_32F;
+        void **pa = st->parr;
+        CU_BLAS(cublasGemmBatchedEx(cs->blas, (cublasOperation_t)st->opa, (cublasOperation_t)st->opb, st->n, st->m,
+                                    st->k, &al, (const void *const *)(pa + st->batch), ct, st->lda,
+                                    (const void *const *)pa, ct, st->ldb, &be, pa + 2 * st->batch, ct, st->ldc,
+                                    st->batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
         break;
     }
     default: return sp_err_set(err, SPRUN_ERR_INTERNAL, "unknown step kind %d", st->kind);
@@ -2016,6 +2239,21 @@ static void cu_plan_free(struct sprun_session *s, sp_plan *p)
         cudaDeviceSynchronize();
     if (cp->exec)
         cudaGraphExecDestroy(cp->exec);
+    if (cp->tms) {
+        if (cp->n_tms > 0) {
+            for (int i = 1; i < cp->n_tms; i++) /* insertion sort: plans are freed rarely */
+                for (int j = i; j > 0 && cp->tms[j] < cp->tms[j - 1]; j--) {
+                    float t = cp->tms[j];
+                    cp->tms[j] = cp->tms[j - 1];
+                    cp->tms[j - 1] = t;
+                }
+            fprintf(stderr, "sprun cuda: graph replay (device only) over %d runs: median %.1f us, p90 %.1f us\n",
+                    cp->n_tms, cp->tms[cp->n_tms / 2] * 1e3, cp->tms[(cp->n_tms * 9) / 10] * 1e3);
+        }
+        cudaEventDestroy(cp->tev[0]);
+        cudaEventDestroy(cp->tev[1]);
+        free(cp->tms);
+    }
     for (int i = 0; i < cp->n_st; i++) {
         cu_step *st = &cp->st[i];
         if (st->xd) cudnnDestroyTensorDescriptor(st->xd);
@@ -2028,7 +2266,9 @@ static void cu_plan_free(struct sprun_session *s, sp_plan *p)
         if (st->la) cublasLtMatrixLayoutDestroy(st->la);
         if (st->lb) cublasLtMatrixLayoutDestroy(st->lb);
         if (st->lc) cublasLtMatrixLayoutDestroy(st->lc);
+        free(st->boff);
     }
+    cudaFree(cp->ptr_pool);
     for (int i = 0; i < cp->n_ev; i++)
         cudaEventDestroy(cp->ev[i]);
     free(cp->ev);
@@ -2103,6 +2343,7 @@ static int cu_plan_init(struct sprun_session *s, sp_plan *p, sp_err *err)
         goto fail;
     }
     find_fusions(p, cp, uses);
+    find_bmm_fusions(p, cp, uses);
     assign_layouts(p, cp);
     if ((rc = plan_device_memory(p, cp, cm, err)) != SPRUN_OK)
         goto fail;
@@ -2211,15 +2452,50 @@ static int cu_plan_init(struct sprun_session *s, sp_plan *p, sp_err *err)
             goto fail;
         }
     }
+    /* pointer arrays of the batched head matmuls, now that addresses are known */
+    {
+        size_t np = 0;
+        for (int i = 0; i < cp->n_st; i++)
+            if (cp->st[i].kind == ST_BATCHED_PTR)
+                np += 3 * (size_t)cp->st[i].batch;
+        if (np) {
+            void **h = malloc(np * sizeof *h);
+            cudaError_t e = h ? cudaMalloc(&cp->ptr_pool, np * sizeof *h) : cudaErrorMemoryAllocation;
+            size_t k = 0;
+            for (int i = 0; h && e == cudaSuccess && i < cp->n_st; i++) {
+                cu_step *st = &cp->st[i];
+                if (st->kind != ST_BATCHED_PTR)
+                    continue;
+                st->parr = (void **)cp->ptr_pool + k;
+                char *base[3] = {resolve(cp, st->a), resolve(cp, st->b), resolve(cp, st->out)};
+                for (int j = 0; j < 3 * st->batch; j++)
+                    h[k + j] = base[j / st->batch] + st->boff[j];
+                k += 3 * (size_t)st->batch;
+            }
+            if (e == cudaSuccess)
+                e = cudaMemcpy(cp->ptr_pool, h, np * sizeof *h, cudaMemcpyHostToDevice);
+            free(h);
+            if (e != cudaSuccess) {
+                rc = sp_cu_fail_rt(err, e, "pointer arrays", __FILE__, __LINE__, NULL);
+                goto fail;
+            }
+        }
+    }
+    if (getenv("SPRUN_CUDA_TIMING") && (cp->tms = malloc(100000 * sizeof *cp->tms)) != NULL &&
+        (cudaEventCreate(&cp->tev[0]) != cudaSuccess || cudaEventCreate(&cp->tev[1]) != cudaSuccess)) {
+        free(cp->tms);
+        cp->tms = NULL;
+    }
     if (getenv("SPRUN_CUDA_DEBUG")) {
-        int nfused[5] = {0};
+        int nfused[R_COUNT] = {0};
         for (int i = 0; i < p->n_order; i++)
             nfused[cp->role[i]]++;
         fprintf(stderr,
                 "sprun cuda plan: %d nodes -> %d launches; arena %zu = act %zu + io %zu + scratch %zu; "
-                "fused away %d (gelu %d, softmax %d, add+layernorm %d); %d constants uploaded for this plan\n",
+                "fused away %d (gelu %d, softmax %d, add+layernorm %d, head transposes into matmuls %d); "
+                "%d constants uploaded for this plan\n",
                 p->n_order, cp->n_st, cp->arena_bytes, cp->act_bytes, cp->io_bytes, cp->scratch_bytes, nfused[R_NOP],
-                nfused[R_GELU], nfused[R_SOFTMAX], nfused[R_LNRES], cp->n_pc);
+                nfused[R_GELU], nfused[R_SOFTMAX], nfused[R_LNRES], nfused[R_BMM], cp->n_pc);
     }
     free(uses);
     return SPRUN_OK;
@@ -2266,7 +2542,7 @@ static int cu_run(struct sprun_session *s, sp_plan *p, const sprun_tensor *const
             cudaGraphExecDestroy(cp->exec);
             cp->exec = NULL;
         }
-        if (!cp->exec && !cp->no_graph) {
+        if (!cp->exec && !cp->no_graph && cp->n_runs > 0) {
             cudaGraph_t graph = NULL;
             CU_RT(cudaStreamBeginCapture(sm, cudaStreamCaptureModeThreadLocal));
             rc = launch_all(cp, cs, p, sm, 0, err);
@@ -2288,12 +2564,18 @@ static int cu_run(struct sprun_session *s, sp_plan *p, const sprun_tensor *const
             } else
                 cp->captured_on = sm;
         }
-        if (cp->no_graph) {
+        if (cp->no_graph || !cp->exec) {
             if ((rc = launch_all(cp, cs, p, sm, 0, err)) != SPRUN_OK)
                 return rc;
-        } else
+        } else {
+            if (cp->tms)
+                cudaEventRecord(cp->tev[0], sm);
             CU_RT(cudaGraphLaunch(cp->exec, sm));
+            if (cp->tms)
+                cudaEventRecord(cp->tev[1], sm);
+        }
     }
+    cp->n_runs++;
     for (int i = 0; i < g->n_outputs; i++) {
         if (!cp->out[i].dev.base || !cp->out[i].bytes)
             continue;
@@ -2301,6 +2583,12 @@ static int cu_run(struct sprun_session *s, sp_plan *p, const sprun_tensor *const
                               sm));
     }
     CU_RT(cudaStreamSynchronize(sm));
+    if (cp->tms && cp->exec && !s->profiling && cp->n_tms < 100000) {
+        float ms = 0.f;
+        if (cudaEventElapsedTime(&ms, cp->tev[0], cp->tev[1]) == cudaSuccess)
+            cp->tms[cp->n_tms++] = ms;
+        (void)cudaGetLastError();
+    }
     for (int i = 0; i < g->n_outputs; i++) {
         const sp_value *v = &g->values[g->outputs[i]];
         if (v->kind == SP_VAL_CONST && v->data && p->out_bytes[i])

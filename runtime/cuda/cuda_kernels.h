@@ -99,6 +99,16 @@ int spk_global_pool(spk_stream st, int dtype, void *out, const void *in, int64_t
 int spk_gather(spk_stream st, void *out, const void *data, int elem_size, const void *idx, int idx_dtype,
                int64_t outer, int64_t axis_dim, int64_t inner, int64_t n_idx);
 
+/* NHWC convolution geometry (im2col). */
+typedef struct spk_conv {
+    int64_t n, h, w, c, oh, ow;
+    int r, s, sh, sw, ph, pw, dh, dw;
+} spk_conv;
+/* out[(n*oh + y)*ow + x][(r*s_ + s)*c + ch] = in[n, y*sh - ph + r*dh, x*sw - pw + s*dw, ch]
+ * (zero outside): the [N*OH*OW, R*S*C] operand of a conv run as a GEMM
+ * against KRSC weights. */
+int spk_im2col_nhwc(spk_stream st, int dtype, void *out, const void *in, const spk_conv *g);
+
 /* Fills n elements of dtype with value (NaN-poisoning in tests, zero bias). */
 int spk_fill(spk_stream st, void *dst, int dtype, int64_t n, float value);
 

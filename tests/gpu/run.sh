@@ -114,6 +114,7 @@ if [ "${SPRUN_GPU_QUICK:-0}" != 1 ]; then
   { echo "$W/r50.onnx input=1x3x224x224"; echo "$W/bert.onnx input_ids=1x128 attention_mask=1x128"; } >> "$W/cases.txt"
 fi
 
+if [ "${SPRUN_GPU_BENCH_ONLY:-0}" != 1 ]; then
 echo "== tests"
 timeout 300 "$B/tests/test_cuda_backend" "$W/cases.txt" 2>&1 | tee "$O/test_cuda_backend.log"
 echo "test_cuda_backend exit ${PIPESTATUS[0]}" >> "$O/test_cuda_backend.log"
@@ -122,6 +123,7 @@ for t in "$B"/tests/test_spmm*; do
   [ -x "$t" ] || continue
   timeout 120 "$t" > "$O/$(basename "$t").log" 2>&1; echo "$(basename "$t") exit $?" >> "$report"
 done
+fi
 
 [ "${SPRUN_GPU_QUICK:-0}" = 1 ] && exit 0
 echo "== bench"
@@ -131,16 +133,17 @@ python3 "$R/models/make_input.py" "$W/r50.onnx" -o "$W/r50_b128.bin" --shape bat
 python3 "$R/models/make_input.py" "$W/bert.onnx" -o "$W/bert1/" --shape batch=1 --shape seq=128 > /dev/null
 python3 "$R/models/make_input.py" "$W/bert.onnx" -o "$W/bert32/" --shape batch=32 --shape seq=128 > /dev/null
 bl="$O/bench.log"; : > "$bl"
-sp() { echo "### $1" >> "$bl"; shift; timeout 120 "$B/bin/sprun" "$@" --backend cuda -q >> "$bl" 2>&1; }
+sp() { echo "### $1" >> "$bl"; shift; SPRUN_CUDA_DEBUG=1 SPRUN_CUDA_TIMING=1 timeout 120 "$B/bin/sprun" "$@" --backend cuda -q >> "$bl" 2>&1; }
 sp "resnet50 b1" "$W/r50.onnx" input="$W/r50_b1.bin" --shape input=1x3x224x224 --runs 300 --warmup 30
 sp "resnet50 b32" "$W/r50.onnx" input="$W/r50_b32.bin" --shape input=32x3x224x224 --runs 100 --warmup 10
 sp "resnet50 b128" "$W/r50.onnx" input="$W/r50_b128.bin" --shape input=128x3x224x224 --runs 30 --warmup 5
 sp "bert-base b1s128" "$W/bert.onnx" input_ids="$W/bert1/input_ids.bin" attention_mask="$W/bert1/attention_mask.bin" --shape input_ids=1x128 --shape attention_mask=1x128 --runs 300 --warmup 30
 sp "bert-base b32s128" "$W/bert.onnx" input_ids="$W/bert32/input_ids.bin" attention_mask="$W/bert32/attention_mask.bin" --shape input_ids=32x128 --shape attention_mask=32x128 --runs 100 --warmup 10
-"$B/bin/sprun" "$W/r50.onnx" input="$W/r50_b1.bin" --shape input=1x3x224x224 --backend cuda --profile > "$O/profile_r50_b1.txt" 2>&1
-"$B/bin/sprun" "$W/bert.onnx" input_ids="$W/bert1/input_ids.bin" attention_mask="$W/bert1/attention_mask.bin" --shape input_ids=1x128 --shape attention_mask=1x128 --backend cuda --profile > "$O/profile_bert_b1.txt" 2>&1
+SPRUN_CUDA_DEBUG=1 "$B/bin/sprun" "$W/r50.onnx" input="$W/r50_b1.bin" --shape input=1x3x224x224 --backend cuda --runs 20 --profile > "$O/profile_r50_b1.txt" 2>&1
+SPRUN_CUDA_DEBUG=1 "$B/bin/sprun" "$W/bert.onnx" input_ids="$W/bert1/input_ids.bin" attention_mask="$W/bert1/attention_mask.bin" --shape input_ids=1x128 --shape attention_mask=1x128 --backend cuda --runs 20 --profile > "$O/profile_bert_b1.txt" 2>&1
 cat "$bl"
-{ echo; echo "## sprun (wall clock around sprun_session_run, H2D+D2H included)"; echo '```'; grep -E "###|latency|error|sprun:" "$bl"; echo '```'; } >> "$report"
+{ echo; echo "## sprun (wall clock around sprun_session_run, H2D+D2H included)"; echo '```'; grep -E "###|latency|error|sprun:|sprun cuda: graph" "$bl"; echo '```'; } >> "$report"
+[ "${SPRUN_GPU_BENCH_ONLY:-0}" = 1 ] && { cat "$report"; exit 0; }
 timeout 240 python3 "$R/bench/models/torch_peer.py" --runs 100 --json "$O/torch_peer.json" > "$O/torch_peer.log" 2>&1
 { echo; echo "## PyTorch"; echo '```'; cat "$O/torch_peer.log" | tail -8; echo '```'; } >> "$report"
 cat "$report"
