@@ -31,6 +31,7 @@
 #define LT_WS_BYTES ((size_t)32 << 20)
 #define FIND_WS_LIMIT ((size_t)256 << 20)
 #define BLAS_WS_BYTES ((size_t)8 << 20)
+#define LT_CANDIDATES 6
 
 static size_t align_up(size_t x) { return (x + CU_ALIGN - 1) & ~(size_t)(CU_ALIGN - 1); }
 
@@ -477,6 +478,10 @@ typedef struct cu_step {
     cublasLtMatrixLayout_t la, lb, lc;
     cublasLtMatmulAlgo_t lalgo;
     int has_bias;
+    cublasLtMatmulAlgo_t cand[LT_CANDIDATES]; /* timed once the arena exists */
+    int n_cand;
+    /* alternatives timed at plan time (a conv as GEMM or through cuDNN) */
+    int alt, var, skip;
     /* cuBLAS batched */
     int m, n, k, batch;
     int64_t sa, sb, sc;
@@ -513,6 +518,7 @@ typedef struct cu_plan {
     cudaStream_t captured_on;
     cudaEvent_t *ev;
     int n_ev;
+    int n_alt;
     int no_graph; /* capture failed once: replay eagerly (said under SPRUN_CUDA_DEBUG) */
     int n_runs;   /* the first run is eager: libraries finish their lazy set-up outside capture */
     /* SPRUN_CUDA_TIMING: device time of each graph replay, reported when the plan is freed */
@@ -1314,6 +1320,7 @@ static int lower_conv(lower_ctx *lc, const sp_node *n, sp_err *err)
     int direct = R == 1 && S == 1 && str[0] == 1 && str[1] == 1 && pad[0] == 0 && pad[1] == 0;
     size_t colb = (size_t)(N * OH * OW * R * S * C) * sp_dtype_size(dt);
     /* leading dims in multiples of 8 elements keep cuBLASLt on its tensor-core paths */
+    int alt = 0, first_alt = lc->cp->n_st;
     if (want_gemm && K % 8 == 0 && (direct ? C % 8 == 0 : ((R * S * C) % 8 == 0 && colb <= IM2COL_MAX_BYTES))) {
         dptr a = x;
         if (!direct) {
@@ -1326,9 +1333,18 @@ static int lower_conv(lower_ctx *lc, const sp_node *n, sp_err *err)
                            (int)dil[0], (int)dil[1]};
             ic->conv = cg;
         }
-        return emit_lt(lc, n, dt, darena(lc->cp->doff[n->out[0]]), a, 0, w, 1, N * OH * OW, K, R * S * C, b, res,
-                       1.f, 1.f, n->fusion.act, n->fusion.alpha, n->fusion.beta, err);
+        rc = emit_lt(lc, n, dt, darena(lc->cp->doff[n->out[0]]), a, 0, w, 1, N * OH * OW, K, R * S * C, b, res,
+                     1.f, 1.f, n->fusion.act, n->fusion.alpha, n->fusion.beta, err);
+        if (rc != SPRUN_OK || (force && !strcmp(force, "gemm")))
+            return rc;
+        /* cuDNN as the alternative: both timed once the arena exists */
+        alt = ++lc->cp->n_alt;
+        for (int i = first_alt; i < lc->cp->n_st; i++) {
+            lc->cp->st[i].alt = alt;
+            lc->cp->st[i].var = 1;
+        }
     }
+    int first_dnn = lc->cp->n_st;
     if (!b.base) {
         size_t need = (size_t)K * sp_dtype_size(dt);
         if (need > lc->cp->zeros_bytes)
@@ -1397,6 +1413,10 @@ static int lower_conv(lower_ctx *lc, const sp_node *n, sp_err *err)
     CU_DNN(cudnnSetConvolutionMathType(st->cd, perf[pick].mathType));
     st->ws = st->ws_bytes ? scratch_alloc(lc->cp, st->ws_bytes) : (dptr){0, 0};
     st->fused_act = st->act == SP_ACT_RELU;
+    for (int i = first_dnn; alt && i < lc->cp->n_st; i++) {
+        lc->cp->st[i].alt = alt;
+        lc->cp->st[i].var = 2;
+    }
     return SPRUN_OK;
 }
 
@@ -1457,18 +1477,25 @@ static int emit_lt(lower_ctx *lc, const sp_node *n, int dt, dptr y, dptr a, int 
     size_t wsl = LT_WS_BYTES;
     cublasStatus_t bs =
         cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsl, sizeof wsl);
-    cublasLtMatmulHeuristicResult_t hr;
+    cublasLtMatmulHeuristicResult_t hr[LT_CANDIDATES];
     int nres = 0;
     if (bs == CUBLAS_STATUS_SUCCESS)
-        bs = cublasLtMatmulAlgoGetHeuristic(lc->cs->lt, st->md, st->la, st->lb, st->lc, st->lc, pref, 1, &hr, &nres);
+        bs = cublasLtMatmulAlgoGetHeuristic(lc->cs->lt, st->md, st->la, st->lb, st->lc, st->lc, pref, LT_CANDIDATES,
+                                            hr, &nres);
     cublasLtMatmulPreferenceDestroy(pref);
     if (bs != CUBLAS_STATUS_SUCCESS)
         return sp_cu_fail_blas(err, bs, "cublasLtMatmulAlgoGetHeuristic", __FILE__, __LINE__, n);
     if (nres < 1)
         return sp_err_set(err, SPRUN_ERR_BACKEND, "node %s: cuBLASLt has no algorithm for %lldx%lldx%lld", n->name,
                           (long long)M, (long long)N, (long long)K);
-    st->lalgo = hr.algo;
-    st->ws_bytes = hr.workspaceSize;
+    st->lalgo = hr[0].algo;
+    st->ws_bytes = 0;
+    for (int i = 0; i < nres; i++) {
+        st->cand[i] = hr[i].algo;
+        if (hr[i].workspaceSize > st->ws_bytes)
+            st->ws_bytes = hr[i].workspaceSize;
+    }
+    st->n_cand = nres;
     st->ws = st->ws_bytes ? scratch_alloc(lc->cp, st->ws_bytes) : (dptr){0, 0};
     if (act != SP_ACT_NONE && !lt_act)
         return emit_act(lc, y, dt, M, N, act, aa, ab, err);
@@ -2211,6 +2238,8 @@ static int launch_all(const cu_plan *cp, cu_session *cs, const sp_plan *p, cudaS
     int cur = -2;
     for (int i = 0; i < cp->n_st; i++) {
         const cu_step *st = &cp->st[i];
+        if (st->skip)
+            continue;
         if (profile && st->ord != cur) {
             if (cur >= 0)
                 cudaEventRecord(cp->ev[2 * cur + 1], sm);
@@ -2225,6 +2254,84 @@ static int launch_all(const cu_plan *cp, cu_session *cs, const sp_plan *p, cudaS
     if (profile && cur >= 0)
         cudaEventRecord(cp->ev[2 * cur + 1], sm);
     return SPRUN_OK;
+}
+
+/* Device time (ms) of steps idx[0..n) over 10 launches after 3 warm-ups;
+ * negative when a launch fails (that variant is then never chosen). */
+static float time_steps(const cu_plan *cp, cu_session *cs, const sp_plan *p, const int *idx, int n, cudaStream_t sm,
+                        cudaEvent_t *ev)
+{
+    sp_err e = {0};
+    for (int it = 0; it < 13; it++) {
+        if (it == 3)
+            cudaEventRecord(ev[0], sm);
+        for (int k = 0; k < n; k++)
+            if (launch_step(cp, cs, p, &cp->st[idx[k]], sm, &e) != SPRUN_OK) {
+                cudaStreamSynchronize(sm);
+                (void)cudaGetLastError();
+                return -1.f;
+            }
+    }
+    cudaEventRecord(ev[1], sm);
+    float ms = -1.f;
+    if (cudaEventSynchronize(ev[1]) != cudaSuccess || cudaEventElapsedTime(&ms, ev[0], ev[1]) != cudaSuccess)
+        ms = -1.f;
+    (void)cudaGetLastError();
+    return ms;
+}
+
+/* Plan-time autotuning on the real buffers (contents are whatever the arena
+ * holds; GEMM and convolution speed does not depend on it): cuBLASLt's
+ * heuristic candidates per GEMM, then conv-as-GEMM against cuDNN. */
+static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_t sm)
+{
+    const char *env = getenv("SPRUN_CUDA_TUNE");
+    if (env && !strcmp(env, "0")) {
+        for (int i = 0; i < cp->n_st; i++) /* untuned: convs as GEMMs where they can be */
+            cp->st[i].skip = cp->st[i].var == 2;
+        return;
+    }
+    cudaEvent_t ev[2];
+    if (cudaEventCreate(&ev[0]) != cudaSuccess || cudaEventCreate(&ev[1]) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return;
+    }
+    cublasSetStream(cs->blas, sm);
+    cudnnSetStream(cs->dnn, sm);
+    for (int i = 0; i < cp->n_st; i++) {
+        cu_step *st = &cp->st[i];
+        if (st->kind != ST_LT || st->n_cand < 2)
+            continue;
+        int best = 0;
+        float bt = -1.f;
+        for (int c = 0; c < st->n_cand; c++) {
+            st->lalgo = st->cand[c];
+            float t = time_steps(cp, cs, p, &i, 1, sm, ev);
+            if (t >= 0.f && (bt < 0.f || t < bt)) {
+                bt = t;
+                best = c;
+            }
+        }
+        st->lalgo = st->cand[best];
+    }
+    int *idx = malloc((size_t)(cp->n_st > 0 ? cp->n_st : 1) * sizeof *idx);
+    for (int g = 1; idx && g <= cp->n_alt; g++) {
+        float t[3] = {0, -1.f, -1.f};
+        for (int v = 1; v <= 2; v++) {
+            int n = 0;
+            for (int i = 0; i < cp->n_st; i++)
+                if (cp->st[i].alt == g && cp->st[i].var == v)
+                    idx[n++] = i;
+            t[v] = n ? time_steps(cp, cs, p, idx, n, sm, ev) : -1.f;
+        }
+        int lose = (t[1] >= 0.f && (t[2] < 0.f || t[1] <= t[2])) ? 2 : 1;
+        for (int i = 0; i < cp->n_st; i++)
+            if (cp->st[i].alt == g && cp->st[i].var == lose)
+                cp->st[i].skip = 1;
+    }
+    free(idx);
+    cudaEventDestroy(ev[0]);
+    cudaEventDestroy(ev[1]);
 }
 
 static void cu_plan_free(struct sprun_session *s, sp_plan *p)
@@ -2481,12 +2588,21 @@ static int cu_plan_init(struct sprun_session *s, sp_plan *p, sp_err *err)
             }
         }
     }
+    tune_plan(cp, cs, p, s->stream ? (cudaStream_t)s->stream : cs->own);
     if (getenv("SPRUN_CUDA_TIMING") && (cp->tms = malloc(100000 * sizeof *cp->tms)) != NULL &&
         (cudaEventCreate(&cp->tev[0]) != cudaSuccess || cudaEventCreate(&cp->tev[1]) != cudaSuccess)) {
         free(cp->tms);
         cp->tms = NULL;
     }
     if (getenv("SPRUN_CUDA_DEBUG")) {
+        int n_gemm = 0, n_dnn = 0;
+        for (int i = 0; i < cp->n_st; i++)
+            if (!cp->st[i].skip && cp->st[i].kind == ST_CONV)
+                n_dnn++;
+            else if (!cp->st[i].skip && cp->st[i].ord >= 0 && cp->st[i].kind == ST_LT &&
+                     !strcmp(ord_node(p, cp->st[i].ord)->op_type, "Conv"))
+                n_gemm++;
+        fprintf(stderr, "sprun cuda plan: convs through cuDNN %d, as cuBLASLt GEMMs %d\n", n_dnn, n_gemm);
         int nfused[R_COUNT] = {0};
         for (int i = 0; i < p->n_order; i++)
             nfused[cp->role[i]]++;

@@ -141,6 +141,9 @@ sp "bert-base b1s128" "$W/bert.onnx" input_ids="$W/bert1/input_ids.bin" attentio
 sp "bert-base b32s128" "$W/bert.onnx" input_ids="$W/bert32/input_ids.bin" attention_mask="$W/bert32/attention_mask.bin" --shape input_ids=32x128 --shape attention_mask=32x128 --runs 100 --warmup 10
 SPRUN_CUDA_DEBUG=1 "$B/bin/sprun" "$W/r50.onnx" input="$W/r50_b1.bin" --shape input=1x3x224x224 --backend cuda --runs 20 --profile > "$O/profile_r50_b1.txt" 2>&1
 SPRUN_CUDA_DEBUG=1 "$B/bin/sprun" "$W/bert.onnx" input_ids="$W/bert1/input_ids.bin" attention_mask="$W/bert1/attention_mask.bin" --shape input_ids=1x128 --shape attention_mask=1x128 --backend cuda --runs 20 --profile > "$O/profile_bert_b1.txt" 2>&1
+SPRUN_CUDA_DEBUG=1 "$B/bin/sprun" "$W/r50.onnx" input="$W/r50_b32.bin" --shape input=32x3x224x224 --backend cuda --runs 10 --profile > "$O/profile_r50_b32.txt" 2>&1
+SPRUN_CUDA_CONV=cudnn sp "resnet50 b1, every conv through cuDNN" "$W/r50.onnx" input="$W/r50_b1.bin" --shape input=1x3x224x224 --runs 100 --warmup 10
+SPRUN_CUDA_TUNE=0 sp "resnet50 b32, untuned" "$W/r50.onnx" input="$W/r50_b32.bin" --shape input=32x3x224x224 --runs 50 --warmup 5
 cat "$bl"
 { echo; echo "## sprun (wall clock around sprun_session_run, H2D+D2H included)"; echo '```'; grep -E "###|latency|error|sprun:|sprun cuda: graph" "$bl"; echo '```'; } >> "$report"
 [ "${SPRUN_GPU_BENCH_ONLY:-0}" = 1 ] && { cat "$report"; exit 0; }
