@@ -192,6 +192,46 @@ static double rel_l2(const sprun_tensor *a, const sprun_tensor *ref)
     return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
+#ifdef SPRUN_HAVE_CUDA
+/* Out of device memory while planning must come back as
+ * SPRUN_ERR_OUT_OF_MEMORY and leave the session usable: hog the GPU, run
+ * (plan -> fails), release, run again on the same session (must pass). */
+static int check_oom(const char *path, tensors *in)
+{
+    sprun_options *o = NULL;
+    sprun_options_create(&o);
+    sprun_options_set_backend(o, SPRUN_BACKEND_CUDA);
+    sprun_model *m = NULL;
+    sprun_session *s = NULL;
+    int ok = 0;
+    if (sprun_model_load(path, o, &m) || sprun_session_create(m, &s)) {
+        printf("    oom check: load/session failed: %s\n", sprun_last_error());
+        goto done;
+    }
+    size_t fr = 0, tot = 0;
+    void *hog = NULL;
+    cudaMemGetInfo(&fr, &tot);
+    for (size_t want = fr; want > ((size_t)1 << 20) && !hog; want -= want / 64)
+        if (cudaMalloc(&hog, want - ((size_t)1 << 20)) != cudaSuccess) {
+            hog = NULL;
+            (void)cudaGetLastError();
+        }
+    int rc1 = sprun_session_run(s, in->t, (size_t)in->n);
+    char msg[300];
+    snprintf(msg, sizeof msg, "%s", sprun_last_error());
+    cudaFree(hog);
+    int rc2 = sprun_session_run(s, in->t, (size_t)in->n);
+    ok = rc1 == SPRUN_ERR_OUT_OF_MEMORY && rc2 == SPRUN_OK;
+    printf("%s oom: run with the GPU full -> %s (%.120s); after release -> %s\n", ok ? "PASS" : "FAIL",
+           sprun_code_name((sprun_code)rc1), msg, sprun_code_name((sprun_code)rc2));
+done:
+    sprun_session_destroy(s);
+    sprun_model_destroy(m);
+    sprun_options_destroy(o);
+    return ok;
+}
+#endif
+
 int main(int argc, char **argv)
 {
 #ifndef SPRUN_HAVE_CUDA
@@ -245,6 +285,11 @@ int main(int argc, char **argv)
             double tol;
         } modes[] = {{"fp16 graph", SPRUN_PRECISION_DEFAULT, 0, 1e-2}, {"fp16 eager", SPRUN_PRECISION_DEFAULT, 1, 1e-2},
                      {"fp32 graph", SPRUN_PRECISION_FP32, 0, 1e-4}};
+        static int oom_done = 0;
+        if (!oom_done) {
+            oom_done = 1;
+            check_oom(path, &in) ? pass++ : fail++;
+        }
         for (int mi = 0; mi < 3; mi++) {
             sprun_tensor ref[8], got[8];
             int nref = 0, ngot = 0;
