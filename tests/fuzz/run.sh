@@ -150,10 +150,13 @@ for k in "${!TARGETS[@]}"; do
         continue
     fi
     status=1
-    echo "fuzz: $t FOUND PROBLEMS (exit $rc); distinct reports in $BUILD/$t.log:"
-    { grep -E '^(SUMMARY|==[0-9]+==ERROR)|runtime error:|fuzz_(load|inputs): |Test unit written' "$BUILD/$t.log" || true; } |
-        sed 's/0x[0-9a-f]*/0x.../g; s/==[0-9]*==/==/' | sort | uniq -c | sort -rn | head -30 | sed 's/^/    /'
-    for f in $found; do echo "    saved: $f ($(wc -c <"$f") bytes)"; done
+    echo "fuzz: $t FOUND PROBLEMS (exit $rc; log $BUILD/$t.log):"
+    # Fork mode keeps the children's reports out of the log: replay each input.
+    for f in $found; do
+        what=$({ timeout 60 "$BUILD/fuzz/$t" "$f" 2>&1 || true; } |
+            grep -m1 -E 'runtime error:|==ERROR:|^fuzz_(load|inputs): |ERROR: libFuzzer' || true)
+        echo "    $f ($(wc -c <"$f") bytes): ${what:-no report on replay}"
+    done
 done
 if [ $status -ne 0 ]; then
     cat <<EOF
