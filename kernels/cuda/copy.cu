@@ -138,10 +138,14 @@ namespace {
 template <typename T>
 __global__ void k_im2col(T *__restrict__ out, const T *__restrict__ in, spk_conv g, int64_t n)
 {
-    int64_t cols = (int64_t)g.r * g.s * g.c;
+    int64_t cols = g.kpad, real = (int64_t)g.r * g.s * g.c;
     SPK_GRID_STRIDE(t, n)
     {
         int64_t col = t % cols, row = t / cols;
+        if (col >= real) {
+            out[t] = T(0.f);
+            continue;
+        }
         int64_t c = col % g.c, q = col / g.c;
         int64_t s = q % g.s, r = q / g.s;
         int64_t ow = row % g.ow, q2 = row / g.ow;
@@ -158,7 +162,7 @@ __global__ void k_im2col(T *__restrict__ out, const T *__restrict__ in, spk_conv
 extern "C" int spk_im2col_nhwc(spk_stream s, int dtype, void *out, const void *in, const spk_conv *g)
 {
     cudaStream_t st = (cudaStream_t)s;
-    int64_t n = g->n * g->oh * g->ow * g->r * g->s * g->c;
+    int64_t n = g->n * g->oh * g->ow * g->kpad;
     if (n == 0)
         return 0;
     if (dtype == SPRUN_DTYPE_FLOAT16)

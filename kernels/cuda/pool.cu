@@ -10,40 +10,43 @@
 
 namespace {
 
-template <typename T> __global__ void k_pool(T *__restrict__ out, const T *__restrict__ in, spk_pool p, int nhwc)
+/* I is the index type: 32-bit when the tensors allow it (the divisions
+ * dominate a pooling kernel's cost). */
+template <typename T, typename I>
+__global__ void k_pool(T *__restrict__ out, const T *__restrict__ in, spk_pool p, int nhwc)
 {
-    int64_t n = p.n * p.c * p.oh * p.ow;
-    SPK_GRID_STRIDE(t, n)
-    {
-        int64_t b, c, y, x, q = t;
+    I n = (I)(p.n * p.c * p.oh * p.ow);
+    I C = (I)p.c, OH = (I)p.oh, OW = (I)p.ow, H = (I)p.h, W = (I)p.w;
+    for (I t = (I)blockIdx.x * blockDim.x + threadIdx.x; t < n; t += (I)gridDim.x * blockDim.x) {
+        I b, c, y, x, q = t;
         if (nhwc) {
-            c = q % p.c; q /= p.c;
-            x = q % p.ow; q /= p.ow;
-            y = q % p.oh; b = q / p.oh;
+            c = q % C; q /= C;
+            x = q % OW; q /= OW;
+            y = q % OH; b = q / OH;
         } else {
-            x = q % p.ow; q /= p.ow;
-            y = q % p.oh; q /= p.oh;
-            c = q % p.c; b = q / p.c;
+            x = q % OW; q /= OW;
+            y = q % OH; q /= OH;
+            c = q % C; b = q / C;
         }
-        const T *base = in + b * p.is[0] + c * p.is[1];
+        const T *base = in + (I)(b * (I)p.is[0] + c * (I)p.is[1]);
         float acc = p.max ? -FLT_MAX : 0.f;
         int cnt = 0;
         for (int i = 0; i < p.kh; i++) {
-            int64_t h = y * p.sh - p.ph + (int64_t)i * p.dh;
+            I h = y * p.sh - p.ph + (I)i * p.dh;
             for (int j = 0; j < p.kw; j++) {
-                int64_t w = x * p.sw - p.pw + (int64_t)j * p.dw;
-                if (h < 0 || h >= p.h || w < 0 || w >= p.w) {
+                I w = x * p.sw - p.pw + (I)j * p.dw;
+                if (h < 0 || h >= H || w < 0 || w >= W) {
                     cnt += p.count_include_pad;
                     continue;
                 }
-                float v = spk::ld(base + h * p.is[2] + w * p.is[3]);
+                float v = spk::ld(base + h * (I)p.is[2] + w * (I)p.is[3]);
                 acc = p.max ? fmaxf(acc, v) : acc + v;
                 cnt++;
             }
         }
         if (!p.max)
             acc = cnt ? acc / (float)cnt : 0.f;
-        spk::st(out + b * p.os[0] + c * p.os[1] + y * p.os[2] + x * p.os[3], acc);
+        spk::st(out + (b * (I)p.os[0] + c * (I)p.os[1] + y * (I)p.os[2] + x * (I)p.os[3]), acc);
     }
 }
 
@@ -53,7 +56,11 @@ template <typename T> int launch_pool(void *out, const void *in, const spk_pool 
     if (n == 0)
         return 0;
     int nhwc = p->os[1] == 1 && p->c > 1;
-    k_pool<T><<<spk::grid_for(n, 256), 256, 0, st>>>((T *)out, (const T *)in, *p, nhwc);
+    int64_t span = p->n * p->is[0] > n ? p->n * p->is[0] : n;
+    if (span < 2147483647LL / 2)
+        k_pool<T, int><<<spk::grid_for(n, 256), 256, 0, st>>>((T *)out, (const T *)in, *p, nhwc);
+    else
+        k_pool<T, int64_t><<<spk::grid_for(n, 256), 256, 0, st>>>((T *)out, (const T *)in, *p, nhwc);
     return spk::ret();
 }
 

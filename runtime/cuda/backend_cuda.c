@@ -127,7 +127,20 @@ static int is_param_input(const sp_node *n, int k)
 /* model: constants uploaded once                                            */
 /* ------------------------------------------------------------------------ */
 
-enum { FORM_PLAIN = 0, FORM_KRSC = 1 };
+/* Constant forms: as stored; Conv weights KCRS -> KRSC (NHWC cuDNN filters
+ * and the [K, R*S*C] GEMM operand); KRSC with each row zero-padded to a
+ * multiple of 8 elements (GEMM of convs like ResNet's 7x7x3 stem). */
+enum { FORM_PLAIN = 0, FORM_KRSC = 1, FORM_KRSCP = 2 };
+
+static int64_t pad8(int64_t x) { return (x + 7) & ~(int64_t)7; }
+
+static size_t const_bytes(const sp_value *v, int form, int ddt)
+{
+    int64_t n = sp_shape_numel(&v->shape);
+    if (form == FORM_KRSCP && v->shape.rank == 4)
+        n = v->shape.d[0] * pad8(v->shape.d[1] * v->shape.d[2] * v->shape.d[3]);
+    return (size_t)(n > 0 ? n : 0) * sp_dtype_size(ddt);
+}
 
 typedef struct cu_const {
     const void *host; /* the constant's payload: identifies it across plan clones */
@@ -163,19 +176,20 @@ static void *convert_const(const sp_value *v, int form, int ddt, size_t *bytes)
     size_t es = sp_dtype_size(ddt);
     if (n < 0 || !es)
         return NULL;
-    *bytes = (size_t)n * es;
-    char *out = malloc(*bytes ? *bytes : 1);
+    *bytes = const_bytes(v, form, ddt);
+    char *out = calloc(1, *bytes ? *bytes : 1);
     if (!out)
         return NULL;
     const float *src = v->data;
-    if (form == FORM_KRSC && v->shape.rank == 4 && v->dtype == SPRUN_DTYPE_FLOAT) {
+    if ((form == FORM_KRSC || form == FORM_KRSCP) && v->shape.rank == 4 && v->dtype == SPRUN_DTYPE_FLOAT) {
         int64_t K = v->shape.d[0], C = v->shape.d[1], R = v->shape.d[2], S = v->shape.d[3];
+        int64_t row = form == FORM_KRSCP ? pad8(R * S * C) : R * S * C;
         for (int64_t k = 0; k < K; k++)
             for (int64_t c = 0; c < C; c++)
                 for (int64_t r = 0; r < R; r++)
                     for (int64_t s = 0; s < S; s++) {
                         float x = src[((k * C + c) * R + r) * S + s];
-                        int64_t o = ((k * R + r) * S + s) * C + c;
+                        int64_t o = k * row + (r * S + s) * C + c;
                         if (ddt == SPRUN_DTYPE_FLOAT16)
                             ((uint16_t *)out)[o] = f16_sat(x);
                         else
@@ -228,7 +242,8 @@ static int upload_consts(const sp_graph *g, int fp16, const const_req *req, int 
         c[n].host = v->data;
         c[n].form = req[i].form;
         c[n].dtype = ddt;
-        c[n].bytes = (size_t)(numel > 0 ? numel : 0) * sp_dtype_size(ddt);
+        c[n].bytes = const_bytes(v, req[i].form, ddt);
+        (void)numel;
         c[n].off = total;
         total += align_up(c[n].bytes ? c[n].bytes : 1);
         n++;
@@ -284,7 +299,7 @@ static int collect_const_reqs(const sp_graph *g, const int *order, int n_order, 
                 continue;
             if (is_alias_op(nd->op_type))
                 continue;
-            if (n == cap) {
+            if (n + 2 > cap) {
                 cap *= 2;
                 const_req *nr = realloc(r, (size_t)cap * sizeof *nr);
                 if (!nr) {
@@ -296,6 +311,12 @@ static int collect_const_reqs(const sp_graph *g, const int *order, int n_order, 
             r[n].value = v;
             r[n].form = (!strcmp(nd->op_type, "Conv") && k == 1) ? FORM_KRSC : FORM_PLAIN;
             n++;
+            const sp_shape *ws = &g->values[v].shape;
+            if (r[n - 1].form == FORM_KRSC && ws->rank == 4 && (ws->d[1] * ws->d[2] * ws->d[3]) % 8 != 0) {
+                r[n].value = v;
+                r[n].form = FORM_KRSCP;
+                n++;
+            }
         }
     }
     *out = r;
@@ -1274,7 +1295,7 @@ static int emit_lt(lower_ctx *lc, const sp_node *n, int dt, dptr y, dptr a, int 
                    float aa, float ab, sp_err *err);
 
 /* Largest im2col buffer a conv may use to run as one cuBLASLt GEMM. */
-#define IM2COL_MAX_BYTES ((size_t)64 << 20)
+#define IM2COL_MAX_BYTES ((size_t)256 << 20)
 
 static int lower_conv(lower_ctx *lc, const sp_node *n, sp_err *err)
 {
@@ -1321,19 +1342,24 @@ static int lower_conv(lower_ctx *lc, const sp_node *n, sp_err *err)
     size_t colb = (size_t)(N * OH * OW * R * S * C) * sp_dtype_size(dt);
     /* leading dims in multiples of 8 elements keep cuBLASLt on its tensor-core paths */
     int alt = 0, first_alt = lc->cp->n_st;
-    if (want_gemm && K % 8 == 0 && (direct ? C % 8 == 0 : ((R * S * C) % 8 == 0 && colb <= IM2COL_MAX_BYTES))) {
-        dptr a = x;
+    int64_t kp = pad8(R * S * C);
+    if (want_gemm && (R * S * C) % 8 != 0 && !direct)
+        colb = (size_t)(N * OH * OW * kp) * sp_dtype_size(dt);
+    if (want_gemm && K % 8 == 0 && (direct ? C % 8 == 0 : colb <= IM2COL_MAX_BYTES)) {
+        dptr a = x, wg = w;
+        if (!direct && kp != R * S * C && (rc = vptr(lc, n->in[1], FORM_KRSCP, &wg, err)) != SPRUN_OK)
+            return rc;
         if (!direct) {
             a = scratch_alloc(lc->cp, colb);
             ADD_STEP(ic, ST_IM2COL);
             ic->out = a;
             ic->a = x;
             ic->dtype = dt;
-            spk_conv cg = {N, H, W, C, OH, OW, (int)R, (int)S, (int)str[0], (int)str[1], (int)pad[0], (int)pad[1],
-                           (int)dil[0], (int)dil[1]};
+            spk_conv cg = {N,          H,          W,          C,          OH,         OW,         (int)R, (int)S,
+                           (int)str[0], (int)str[1], (int)pad[0], (int)pad[1], (int)dil[0], (int)dil[1], direct ? 0 : kp};
             ic->conv = cg;
         }
-        rc = emit_lt(lc, n, dt, darena(lc->cp->doff[n->out[0]]), a, 0, w, 1, N * OH * OW, K, R * S * C, b, res,
+        rc = emit_lt(lc, n, dt, darena(lc->cp->doff[n->out[0]]), a, 0, wg, 1, N * OH * OW, K, direct ? C : kp, b, res,
                      1.f, 1.f, n->fusion.act, n->fusion.alpha, n->fusion.beta, err);
         if (rc != SPRUN_OK || (force && !strcmp(force, "gemm")))
             return rc;

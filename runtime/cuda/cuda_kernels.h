@@ -103,6 +103,7 @@ int spk_gather(spk_stream st, void *out, const void *data, int elem_size, const 
 typedef struct spk_conv {
     int64_t n, h, w, c, oh, ow;
     int r, s, sh, sw, ph, pw, dh, dw;
+    int64_t kpad; /* row length of the im2col matrix (>= r*s*c, zero tail) */
 } spk_conv;
 /* out[(n*oh + y)*ow + x][(r*s_ + s)*c + ch] = in[n, y*sh - ph + r*dh, x*sw - pw + s*dw, ch]
  * (zero outside): the [N*OH*OW, R*S*C] operand of a conv run as a GEMM

@@ -209,17 +209,23 @@ static int check_oom(const char *path, tensors *in)
         goto done;
     }
     size_t fr = 0, tot = 0;
-    void *hog = NULL;
+    void *hog[64];
+    int nh = 0;
     cudaMemGetInfo(&fr, &tot);
-    for (size_t want = fr; want > ((size_t)1 << 20) && !hog; want -= want / 64)
-        if (cudaMalloc(&hog, want - ((size_t)1 << 20)) != cudaSuccess) {
-            hog = NULL;
+    /* take everything down to the last MiB, in halving chunks */
+    for (size_t want = fr; want >= ((size_t)1 << 20) && nh < 64;) {
+        if (cudaMalloc(&hog[nh], want) == cudaSuccess)
+            nh++;
+        else {
             (void)cudaGetLastError();
+            want /= 2;
         }
+    }
     int rc1 = sprun_session_run(s, in->t, (size_t)in->n);
     char msg[300];
     snprintf(msg, sizeof msg, "%s", sprun_last_error());
-    cudaFree(hog);
+    while (nh > 0)
+        cudaFree(hog[--nh]);
     int rc2 = sprun_session_run(s, in->t, (size_t)in->n);
     ok = rc1 == SPRUN_ERR_OUT_OF_MEMORY && rc2 == SPRUN_OK;
     printf("%s oom: run with the GPU full -> %s (%.120s); after release -> %s\n", ok ? "PASS" : "FAIL",
