@@ -1852,7 +1852,7 @@ static int lower_node(lower_ctx *lc, sp_err *err)
     if (bop >= 0 || !strcmp(t, "Where")) {
         int nin = bop >= 0 ? 2 : 3;
         if (n->n_in != nin)
-            return unsupported(n, "only two operands are supported", err);
+            return unsupported(n, bop >= 0 ? "only two operands are supported" : "Where needs three operands", err);
         dptr ops[3];
         spk_view v;
         memset(&v, 0, sizeof v);
