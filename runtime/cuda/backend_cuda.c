@@ -2615,6 +2615,7 @@ static int cu_plan_init(struct sprun_session *s, sp_plan *p, sp_err *err)
         }
     }
     tune_plan(cp, cs, p, s->stream ? (cudaStream_t)s->stream : cs->own);
+    p->arena_bytes = cp->arena_bytes; /* sprun_session_plan_stats reports the device arena */
     if (getenv("SPRUN_CUDA_TIMING") && (cp->tms = malloc(100000 * sizeof *cp->tms)) != NULL &&
         (cudaEventCreate(&cp->tev[0]) != cudaSuccess || cudaEventCreate(&cp->tev[1]) != cudaSuccess)) {
         free(cp->tms);
