@@ -20,8 +20,8 @@ md="$O/sparse-models.md"
   echo
   echo "$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1), $(date -u +%F), commit $(git -C "$R" rev-parse --short HEAD 2>/dev/null || echo unknown); fp16, CUDA-graph replay, median / p90 of $RUNS runs after warm-up, wall clock around sprun_session_run (includes H2D/D2H of inputs/outputs)."
   echo
-  echo "| model | pruning | batch | dense median us | sparse median us | speedup | max rel-L2 | layers sparse |"
-  echo "|---|---|---|---|---|---|---|---|"
+  echo "| model | pruning | --format | batch | dense median us | sparse median us | speedup | max rel-L2 | layers sparse |"
+  echo "|---|---|---|---|---|---|---|---|---|"
 } > "$md"
 
 build() { # name script args...
@@ -32,20 +32,20 @@ prune() { # src dst args...
   local s="$W/$1.onnx" d="$W/$2.onnx"; shift 2
   [ -f "$d" ] || python3 "$R/models/prune.py" "$s" -o "$d" "$@" >/dev/null
 }
-compare() { # model pruning batch inputs...
-  local m=$1 label=$2 b=$3; shift 3
-  local j="$O/cmp-$m-b$b.json"
-  if "$SPRUN" --compare "$W/$m.onnx" "$@" --runs "$RUNS" --json "$j" > "$O/cmp-$m-b$b.txt" 2>&1; then
-    python3 - "$j" "$m" "$label" "$b" >> "$md" <<'PY'
+compare() { # model pruning batch format inputs...
+  local m=$1 label=$2 b=$3 f=$4; shift 4
+  local j="$O/cmp-$m-$f-b$b.json"
+  if "$SPRUN" --compare "$W/$m.onnx" "$@" --format "$f" --runs "$RUNS" --json "$j" > "$O/cmp-$m-$f-b$b.txt" 2>&1; then
+    python3 - "$j" "$m" "$label" "$b" "$f" >> "$md" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 n_sp = sum(1 for l in d["layers"] if l["kernel"] not in ("", "dense", "cudnn", "cublas"))
-print(f"| {sys.argv[2].split('-')[0]} | {sys.argv[3]} | {sys.argv[4]} | {d['dense_median_us']:.1f} | "
+print(f"| {sys.argv[2].split('-')[0]} | {sys.argv[3]} | {sys.argv[5]} | {sys.argv[4]} | {d['dense_median_us']:.1f} | "
       f"{d['sparse_median_us']:.1f} | {d['dense_median_us']/d['sparse_median_us']:.2f}x | {d['max_rel_l2']:.2g} | "
       f"{n_sp}/{len(d['layers'])} |")
 PY
   else
-    echo "| $m | $label | $b | failed: $(tail -1 "$O/cmp-$m-b$b.txt" | cut -c1-120) | | | | |" >> "$md"
+    echo "| $m | $label | $f | $b | failed: $(tail -1 "$O/cmp-$m-$f-b$b.txt" | cut -c1-120) | | | | |" >> "$md"
   fi
 }
 
@@ -63,12 +63,17 @@ for b in $batches; do
   python3 "$R/models/make_input.py" "$W/resnet50.onnx" -o "$W/r50-in-$b.bin" --shape batch=$b >/dev/null
   mkdir -p "$W/bert-in-$b"
   python3 "$R/models/make_input.py" "$W/bert.onnx" -o "$W/bert-in-$b" --shape batch=$b --shape seq=128 >/dev/null
-  for v in "resnet50:dense" "resnet50-u80:80% unstructured" "resnet50-u90:90% unstructured" "resnet50-24:2:4" \
-           "resnet50-b16:16x16 blocks 70%"; do
-    compare "${v%%:*}" "${v#*:}" "$b" "input=$W/r50-in-$b.bin"
+  for v in "resnet50-u80:80% unstructured:auto" "resnet50-u90:90% unstructured:auto" "resnet50-24:2:4:auto" \
+           "resnet50-b16:16x16 blocks 70%:auto" "resnet50-u90:90% unstructured:csr" "resnet50-24:2:4:24" \
+           "resnet50-b16:16x16 blocks 70%:bsr"; do
+    IFS=: read -r m l1 l2 f <<< "$v"
+    [ "$f" ] || { f=$l2; l2=""; }
+    compare "$m" "$l1${l2:+:$l2}" "$b" "$f" "input=$W/r50-in-$b.bin"
   done
-  for v in "bert:dense" "bert-24:2:4" "bert-u90:90% unstructured"; do
-    compare "${v%%:*}" "${v#*:}" "$b" "input_ids=$W/bert-in-$b/input_ids.bin" \
+  for v in "bert-24:2:4:auto" "bert-u90:90% unstructured:auto" "bert-24:2:4:24" "bert-u90:90% unstructured:csr"; do
+    IFS=: read -r m l1 l2 f <<< "$v"
+    [ "$f" ] || { f=$l2; l2=""; }
+    compare "$m" "$l1${l2:+:$l2}" "$b" "$f" "input_ids=$W/bert-in-$b/input_ids.bin" \
       "attention_mask=$W/bert-in-$b/attention_mask.bin" --shape input_ids=${b}x128 --shape attention_mask=${b}x128
   done
 done

@@ -18,6 +18,7 @@
 
 #include "ops/op.h"
 #include "runtime/cuda/cuda_kernels.h"
+#include "runtime/cuda/cuda_sparse.h"
 #include "runtime/cuda/cuda_status.h"
 #include "runtime/half.h"
 #include "runtime/model.h"
@@ -155,6 +156,7 @@ typedef struct cu_model {
     char *pool;
     cu_const *c;
     int n, cap;
+    sp_cuda_sparse_set sparse; /* sparse weights, uploaded once (runtime/cuda/cuda_sparse.c) */
 } cu_model;
 
 static int storage_dtype(int fp16, int dt) { return (dt == SPRUN_DTYPE_FLOAT && fp16) ? SPRUN_DTYPE_FLOAT16 : dt; }
@@ -369,12 +371,10 @@ static int cu_model_init(struct sprun_model *m, sp_err *err)
         return rc;
     }
     m->backend_model = cm;
-    for (int i = 0; i < m->n_weights; i++) {
-        m->weights[i].format = SPRUN_FORMAT_DENSE;
-        snprintf(m->weights[i].reason, sizeof m->weights[i].reason, "CUDA backend: dense %s %s",
-                 strcmp(m->weights[i].op_type, "Conv") ? "cuBLASLt" : "cuDNN NHWC", cm->fp16 ? "fp16" : "fp32");
-    }
-    return SPRUN_OK;
+    /* Per-weight format choice (cost model or --format) and upload of the
+     * sparse ones; the model state is already attached, so cu_model_free
+     * releases whatever was uploaded if this fails. */
+    return sp_cuda_sparse_prepare(m, cm->fp16, NULL, &cm->sparse, err);
 }
 
 static void cu_model_free(struct sprun_model *m)
@@ -382,6 +382,7 @@ static void cu_model_free(struct sprun_model *m)
     cu_model *cm = m->backend_model;
     if (!cm)
         return;
+    sp_cuda_sparse_release(&cm->sparse);
     cudaFree(cm->pool);
     free(cm->c);
     free(cm);
@@ -471,7 +472,7 @@ typedef struct dptr {
 } dptr;
 
 enum step_kind {
-    ST_COPY, ST_BINARY, ST_WHERE, ST_UNARY, ST_BIAS_ACT, ST_SOFTMAX, ST_LAYERNORM, ST_MEAN, ST_POOL, ST_GPOOL,
+    ST_SPMM, ST_COPY, ST_BINARY, ST_WHERE, ST_UNARY, ST_BIAS_ACT, ST_SOFTMAX, ST_LAYERNORM, ST_MEAN, ST_POOL, ST_GPOOL,
     ST_GATHER, ST_CONV, ST_LT, ST_BATCHED, ST_BATCHED_PTR, ST_IM2COL
 };
 
@@ -510,6 +511,9 @@ typedef struct cu_step {
     int opa, opb, lda, ldb, ldc;
     int64_t *boff;    /* 3 x batch byte offsets from a, b, out (host, plan time) */
     void **parr;      /* 3 x batch device pointers, filled once the arena exists */
+    /* sparse layer (ST_SPMM) */
+    sp_cuda_sparse_layer sl;
+    dptr col;
 } cu_step;
 
 typedef struct cu_io {
@@ -551,6 +555,8 @@ typedef struct cu_plan {
     size_t scratch_cur;
     void *find_buf;
     size_t find_bytes;
+    void *spmm_ws; /* split-K workspace shared by the ST_SPMM steps: zeroed once, kept zeroed by the kernels */
+    size_t spmm_ws_bytes;
 } cu_plan;
 
 static int vdtype(const cu_model *cm, const sp_value *v) { return storage_dtype(cm->fp16, v->dtype); }
@@ -1143,6 +1149,7 @@ typedef struct lower_ctx {
     const cu_model *cm;
     cu_session *cs;
     int ord;
+    const struct sprun_model *m;
 } lower_ctx;
 
 static cu_step *add_step(cu_plan *cp, int kind, int ord)
@@ -1297,6 +1304,40 @@ static int emit_lt(lower_ctx *lc, const sp_node *n, int dt, dptr y, dptr a, int 
 /* Largest im2col buffer a conv may use to run as one cuBLASLt GEMM. */
 #define IM2COL_MAX_BYTES ((size_t)256 << 20)
 
+/* Runs node n as a sparse layer when the model chose a sparse format for its
+ * weight and the cost model says it wins at this plan's N (or the format is
+ * forced): emits one ST_SPMM step and sets *done. The sparse kernels' epilogue
+ * takes bias, a same-shape residual and ReLU. */
+static int try_sparse(lower_ctx *lc, const sp_node *n, dptr x, dptr y, dptr bias, dptr res, int *done, sp_err *err)
+{
+    const sp_node *node = n;
+    *done = 0;
+    if (n->fusion.act != SP_ACT_NONE && n->fusion.act != SP_ACT_RELU)
+        return SPRUN_OK;
+    sp_plan *p = (sp_plan *)lc->p; /* the step table is the backend's to fill */
+    sp_cuda_sparse_layer L;
+    if (!sp_cuda_sparse_select(lc->m, &lc->cm->sparse, p, p->order[lc->ord], &L, &p->step[lc->ord]))
+        return SPRUN_OK;
+    if (L.ws_bytes > lc->cp->spmm_ws_bytes) {
+        cudaFree(lc->cp->spmm_ws);
+        lc->cp->spmm_ws = NULL;
+        lc->cp->spmm_ws_bytes = 0;
+        CU_RT(cudaMalloc(&lc->cp->spmm_ws, L.ws_bytes));
+        CU_RT(cudaMemset(lc->cp->spmm_ws, 0, L.ws_bytes));
+        lc->cp->spmm_ws_bytes = L.ws_bytes;
+    }
+    ADD_STEP(st, ST_SPMM);
+    st->sl = L;
+    st->out = y;
+    st->a = x;
+    st->c = bias;
+    st->d = res;
+    st->act = n->fusion.act == SP_ACT_RELU ? SP_CUDA_ACT_RELU : SP_CUDA_ACT_NONE;
+    st->col = L.col_bytes ? scratch_alloc(lc->cp, L.col_bytes) : (dptr){0, 0};
+    *done = 1;
+    return SPRUN_OK;
+}
+
 static int lower_conv(lower_ctx *lc, const sp_node *n, sp_err *err)
 {
     const sp_node *node = n;
@@ -1329,6 +1370,11 @@ static int lower_conv(lower_ctx *lc, const sp_node *n, sp_err *err)
     if (n->fusion.residual_input >= 0 &&
         (rc = operand(lc, n->in[n->fusion.residual_input], LAY_NHWC, &res, NULL, err)) != SPRUN_OK)
         return rc;
+    if (group == 1 && dt == SPRUN_DTYPE_FLOAT16) {
+        int done;
+        if ((rc = try_sparse(lc, n, x, darena(lc->cp->doff[n->out[0]]), b, res, &done, err)) != SPRUN_OK || done)
+            return rc;
+    }
     int64_t N = xv->shape.d[0], C = xv->shape.d[1], H = xv->shape.d[2], W = xv->shape.d[3];
     int64_t K = yv->shape.d[1], OH = yv->shape.d[2], OW = yv->shape.d[3];
     /* As a GEMM on NHWC: 1x1 stride-1 convs directly, others through im2col
@@ -1614,6 +1660,11 @@ static int lower_gemm(lower_ctx *lc, const sp_node *n, sp_err *err)
             return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "node %s (%s): fused operand of shape rank %d not supported",
                               n->name, n->op_type, r->shape.rank);
         if (rc != SPRUN_OK)
+            return rc;
+    }
+    if (!transA && alpha == 1.f && beta == 1.f && dt == SPRUN_DTYPE_FLOAT16) {
+        int done;
+        if ((rc = try_sparse(lc, n, a, y, bias, res, &done, err)) != SPRUN_OK || done)
             return rc;
     }
     return emit_lt(lc, n, dt, y, a, transA, w, transW, M, N, K, bias, res, alpha, beta, n->fusion.act,
@@ -2191,6 +2242,13 @@ static int launch_step(const cu_plan *cp, cu_session *cs, const sp_plan *p, cons
     void *out = resolve(cp, st->out), *a = resolve(cp, st->a), *b = resolve(cp, st->b), *c = resolve(cp, st->c),
          *d = resolve(cp, st->d);
     switch (st->kind) {
+    case ST_SPMM: {
+        int rc = sp_cuda_sparse_launch(&st->sl, node, a, out, c, d, st->act, resolve(cp, st->col), cp->spmm_ws, sm,
+                                       err);
+        if (rc != SPRUN_OK)
+            return rc;
+        break;
+    }
     case ST_COPY: CU_K(spk_copy(sm, out, st->dtype, a, st->dtype2, &st->view)); break;
     case ST_BINARY: CU_K(spk_binary(sm, st->op, st->dtype, out, a, b, &st->view)); break;
     case ST_WHERE: CU_K(spk_where(sm, st->dtype, out, a, b, c, &st->view)); break;
@@ -2372,6 +2430,7 @@ static void cu_plan_free(struct sprun_session *s, sp_plan *p)
         cudaDeviceSynchronize();
     if (cp->exec)
         cudaGraphExecDestroy(cp->exec);
+    cudaFree(cp->spmm_ws);
     if (cp->tms) {
         if (cp->n_tms > 0) {
             for (int i = 1; i < cp->n_tms; i++) /* insertion sort: plans are freed rarely */
@@ -2541,7 +2600,7 @@ static int cu_plan_init(struct sprun_session *s, sp_plan *p, sp_err *err)
     }
     /* steps */
     cudnnSetStream(cs->dnn, s->stream ? (cudaStream_t)s->stream : cs->own);
-    lower_ctx lc = {p, cp, cm, cs, -1};
+    lower_ctx lc = {p, cp, cm, cs, -1, s->model};
     for (int i = 0; i < g->n_inputs; i++) {
         const sp_value *v = &g->values[g->inputs[i]];
         if (vdtype(cm, v) == v->dtype || cp->doff[g->inputs[i]] < 0)

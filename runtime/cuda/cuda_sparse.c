@@ -101,6 +101,7 @@ static int upload_one(const sp_graph *g, const sp_node *n, const sp_cost_estimat
     if (rc != 0)
         return sp_err_set(err, rc, "packing the weight of '%s': %s", n->name, msg);
     sp_cuda_status st = {0};
+    const int kind = sm.kind; /* sp_sparse_free below zeroes sm */
     memset(out, 0, sizeof *out);
     if (sm.kind == SP_SPARSE_CSR) {
         rc = sp_cuda_csr_upload(&sm.u.csr, 1, &out->csr, stream, &st);
@@ -116,7 +117,7 @@ static int upload_one(const sp_graph *g, const sp_node *n, const sp_cost_estimat
     if (rc != 0)
         return sp_err_set(err, rc == cudaErrorMemoryAllocation ? SPRUN_ERR_OUT_OF_MEMORY : SPRUN_ERR_BACKEND,
                           "uploading the %s weight of '%s': %s", fmt_label(best->format), n->name, st.msg);
-    out->kind = sm.kind;
+    out->kind = kind;
     return SPRUN_OK;
 }
 
