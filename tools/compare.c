@@ -30,27 +30,39 @@ typedef struct timing {
     double median, p90;
 } timing;
 
-static int time_runs(sprun_session *s, const sprun_tensor *in, size_t n_in, int warmup, int runs, timing *t)
+static void summarize(double *lat, int runs, timing *t)
 {
-    for (int i = 0; i < warmup; i++)
-        if (sprun_session_run(s, in, n_in) != SPRUN_OK)
-            return -1;
-    double *lat = malloc((size_t)runs * sizeof *lat);
-    if (!lat)
-        return -1;
-    for (int i = 0; i < runs; i++) {
-        double t0 = now_us();
-        if (sprun_session_run(s, in, n_in) != SPRUN_OK) {
-            free(lat);
-            return -1;
-        }
-        lat[i] = now_us() - t0;
-    }
     qsort(lat, (size_t)runs, sizeof *lat, cmp_double);
     t->median = lat[runs / 2];
     t->p90 = lat[(runs * 9) / 10 < runs ? (runs * 9) / 10 : runs - 1];
-    free(lat);
-    return 0;
+}
+
+/* Times both plans with their runs interleaved (dense, sparse, dense, ...),
+ * so clock and thermal drift and the order of measurement affect both
+ * alike instead of favouring the plan timed first. */
+static int time_pair(sprun_session *ds, sprun_session *ss, const sprun_tensor *in, size_t n_in, int warmup, int runs,
+                     timing *td, timing *ts)
+{
+    for (int i = 0; i < warmup; i++)
+        if (sprun_session_run(ds, in, n_in) != SPRUN_OK || sprun_session_run(ss, in, n_in) != SPRUN_OK)
+            return -1;
+    double *ld = malloc((size_t)runs * sizeof *ld), *ls = malloc((size_t)runs * sizeof *ls);
+    int rc = ld && ls ? 0 : -1;
+    for (int i = 0; i < runs && rc == 0; i++) {
+        double t0 = now_us();
+        rc = sprun_session_run(ds, in, n_in) == SPRUN_OK ? 0 : -1;
+        double t1 = now_us();
+        rc = rc == 0 && sprun_session_run(ss, in, n_in) == SPRUN_OK ? 0 : -1;
+        ld[i] = t1 - t0;
+        ls[i] = now_us() - t1;
+    }
+    if (rc == 0) {
+        summarize(ld, runs, td);
+        summarize(ls, runs, ts);
+    }
+    free(ld);
+    free(ls);
+    return rc;
 }
 
 /* Relative L2 error of output idx of a against b (float outputs only). */
@@ -125,8 +137,7 @@ int sprun_cli_compare(const char *model_path, const sprun_tensor *inputs, size_t
         goto done;
     }
     timing td, ts;
-    if (time_runs(ds, inputs, n_inputs, o->warmup, o->runs, &td) != 0 ||
-        time_runs(ss, inputs, n_inputs, o->warmup, o->runs, &ts) != 0) {
+    if (time_pair(ds, ss, inputs, n_inputs, o->warmup, o->runs, &td, &ts) != 0) {
         fprintf(stderr, "sprun: run failed: %s\n", sprun_last_error());
         goto done;
     }
@@ -138,7 +149,7 @@ int sprun_cli_compare(const char *model_path, const sprun_tensor *inputs, size_t
         goto done;
     }
     static const char *backends[] = {"auto", "cpu", "cuda"};
-    printf("compare: %s on %s, %d runs after %d warm-up\n", model_path, backends[sprun_model_backend(sm)], o->runs,
+    printf("compare: %s on %s, %d runs of each plan (interleaved) after %d warm-up\n", model_path, backends[sprun_model_backend(sm)], o->runs,
            o->warmup);
     double worst = 0;
     for (size_t i = 0; i < sprun_model_output_count(sm); i++) {
