@@ -176,8 +176,14 @@ sprun_code sprun_session_run(sprun_session *s, const sprun_tensor *inputs, size_
                     lru = i;
             drop_plan(s, lru);
         }
-        if (sp_plan_build(s->model, bound, &p, &err) != SPRUN_OK)
+        if (sp_plan_build(s->model, bound, &p, &err) != SPRUN_OK) {
+            /* The inputs were validated above: an op refusing its
+             * attributes or shapes while planning is the model's fault,
+             * not the caller's, so it is not INVALID_ARGUMENT. */
+            if (err.code == SPRUN_ERR_INVALID_ARGUMENT)
+                err.code = SPRUN_ERR_SHAPE;
             return fail(&err);
+        }
         if (s->model->backend->plan_init(s, p, &err) != SPRUN_OK) {
             sp_plan_free(p);
             return fail(&err);

@@ -254,7 +254,10 @@ int sp_nn_run_staged(sp_nn_run_fn fn, const sp_node *n, const sp_tensor *in, int
                 continue;
             int64_t cnt = sp_shape_numel(&t->shape);
             if (pass) {
-                float *f = (float *)((char *)ctx->scratch + used);
+                /* an empty tensor gets a valid dummy address: ctx->scratch
+                 * may be NULL when nothing needs staging room */
+                static float empty_f32;
+                float *f = cnt > 0 ? (float *)((char *)ctx->scratch + used) : &empty_f32;
                 t2->dtype = SPRUN_DTYPE_FLOAT;
                 t2->data = f;
                 if (i < n_in)
@@ -269,8 +272,8 @@ int sp_nn_run_staged(sp_nn_run_fn fn, const sp_node *n, const sp_tensor *in, int
         }
     }
     sp_cpu_ctx c2 = *ctx;
-    c2.scratch = (char *)ctx->scratch + used;
-    c2.scratch_bytes = ctx->scratch_bytes - used;
+    c2.scratch = ctx->scratch ? (char *)ctx->scratch + used : NULL;
+    c2.scratch_bytes = ctx->scratch ? ctx->scratch_bytes - used : 0;
     if (c2.scratch_bytes == 0)
         c2.scratch = NULL;
     int rc = fn(n, in2, n_in, out2, n_out, &c2, err);
