@@ -13,6 +13,19 @@ add_test(NAME onnx_node_conformance
                  --xfail ${CMAKE_CURRENT_SOURCE_DIR}/conformance/expected_failures.txt)
 set_tests_properties(onnx_node_conformance PROPERTIES LABELS conformance TIMEOUT 1200)
 
+if(SPRUN_HAVE_CUDA)
+  # The same suite on the GPU: fp32 mode against ONNX's tolerances, fp16 mode
+  # with fp16 ones. Without a GPU the runner exits 77 (skipped).
+  add_test(NAME onnx_node_conformance_gpu_fp32
+           COMMAND node_tests --dir ${NODE_TEST_DIR} --backend cuda --precision fp32
+                   --xfail ${CMAKE_CURRENT_SOURCE_DIR}/conformance/expected_failures_gpu.txt)
+  add_test(NAME onnx_node_conformance_gpu_fp16
+           COMMAND node_tests --dir ${NODE_TEST_DIR} --backend cuda --precision fp16 --rtol 1e-2 --atol 1e-3
+                   --xfail ${CMAKE_CURRENT_SOURCE_DIR}/conformance/expected_failures_gpu.txt)
+  set_tests_properties(onnx_node_conformance_gpu_fp32 onnx_node_conformance_gpu_fp16
+                       PROPERTIES LABELS "gpu;conformance" SKIP_RETURN_CODE 77 TIMEOUT 1200)
+endif()
+
 add_test(NAME cli_errors
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_cli_errors.sh $<TARGET_FILE:sprun_cli>
                  ${CMAKE_SOURCE_DIR})

@@ -123,6 +123,17 @@ for t in "$B"/tests/test_spmm*; do
   [ -x "$t" ] || continue
   timeout 120 "$t" > "$O/$(basename "$t").log" 2>&1; echo "$(basename "$t") exit $?" >> "$report"
 done
+# ONNX node conformance on the GPU (carry tests/node_tests in the build folder;
+# /usr/share/libonnx-testdata is not on the device: copy its data/node (27 MB) into a
+# carried folder and point NODE_DIR at it)
+if [ -x "$B/tests/node_tests" ] && [ -d "${NODE_DIR:-/usr/share/libonnx-testdata/data/node}" ]; then
+  for prec in fp32 fp16; do
+    tol=""; [ $prec = fp16 ] && tol="--rtol 1e-2 --atol 1e-3"
+    timeout 300 "$B/tests/node_tests" --dir "${NODE_DIR:-/usr/share/libonnx-testdata/data/node}" --backend cuda \
+      --precision $prec $tol --xfail "$R/tests/conformance/expected_failures_gpu.txt" > "$O/node_tests_$prec.log" 2>&1
+    { echo; echo "## ONNX node tests, CUDA $prec"; echo '```'; grep -E "^FAIL|passed" "$O/node_tests_$prec.log" | tail -40; echo '```'; } >> "$report"
+  done
+fi
 fi
 
 [ "${SPRUN_GPU_QUICK:-0}" = 1 ] && exit 0
