@@ -24,24 +24,7 @@ static const char *ineligible(const sp_graph *g, const sp_node *n)
             return "grouped convolution: CPU sparse kernels take group = 1";
         return NULL;
     }
-    if (!strcmp(n->op_type, "Gemm")) {
-        if (sp_attr_int(n, "transA", 0) != 0)
-            return "Gemm with transA: activations must be [rows, K]";
-        if (sp_attr_float(n, "alpha", 1.f) != 1.f || (n->n_in > 2 && n->in[2] >= 0 && sp_attr_float(n, "beta", 1.f) != 1.f))
-            return "Gemm alpha/beta other than 1";
-        return NULL;
-    }
-    if (!strcmp(n->op_type, "MatMul"))
-        return w->shape.rank == 2 ? NULL : "MatMul weight is not 2-D";
-    return "not a Conv/Gemm/MatMul";
-}
-
-static sp_cost_problem problem_of(const sp_weight_record *r, int64_t n)
-{
-    sp_cost_problem p = {.m = r->m, .k = r->k, .n = n, .density = r->density, .is_24 = r->is_24, .value_bytes = 4};
-    for (int i = 0; i < 4; i++)
-        p.zero_block_frac[i] = r->zero_block_frac[i];
-    return p;
+    return sp_weight_gemm_ineligible(g, n);
 }
 
 static unsigned allowed_formats(sprun_format forced, int is_24)
@@ -100,7 +83,7 @@ int sp_cpu_sparse_prepare(struct sprun_model *m, sp_cpu_packed *packed, sp_err *
         }
         /* Nominal N for the load-time choice: one 14x14 feature map, or one
          * 128-token sequence; each plan re-decides with its real N. */
-        sp_cost_problem pr = problem_of(r, !strcmp(n->op_type, "Conv") ? 196 : 128);
+        sp_cost_problem pr = sp_weight_problem(r, !strcmp(n->op_type, "Conv") ? 196 : 128, 4);
         sp_cost_estimate best = {0}, dense;
         if (!best_sparse(&pr, allowed, &best))
             continue;
@@ -194,7 +177,7 @@ const sp_sparse_matrix *sp_cpu_sparse_select(const struct sprun_model *m, const 
         info->k = r->k;
         info->n = n_cols;
         info->kernel = "dense";
-        sp_cost_problem pr = problem_of(r, n_cols > 0 ? n_cols : 1);
+        sp_cost_problem pr = sp_weight_problem(r, n_cols > 0 ? n_cols : 1, 4);
         sp_cost_estimate dense, sp;
         sp_cost_estimate_format(&sp_cost_cpu_generic, &pr, SPRUN_FORMAT_DENSE, 0, &dense);
         info->predicted_us = dense.t_total * 1e6;

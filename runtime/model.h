@@ -16,6 +16,7 @@
 #ifndef SPRUN_MODEL_H
 #define SPRUN_MODEL_H
 
+#include "runtime/cost_model.h"
 #include "runtime/graph.h"
 #include "sprun.h"
 
@@ -162,5 +163,13 @@ int sp_model_analyse_weights(struct sprun_model *m, sp_err *err);
  * array (Conv: [M, C/g*kh*kw]; Gemm: honours transB; MatMul: transposed);
  * NULL when n has no constant float weight. Caller frees. */
 float *sp_weight_gemm_view(const sp_graph *g, const sp_node *n, int *value_idx, int64_t *m, int64_t *k);
+
+/* The cost-model problem of weight record r at N columns. */
+sp_cost_problem sp_weight_problem(const sp_weight_record *r, int64_t n, size_t value_bytes);
+
+/* Why a Gemm/MatMul node cannot run as an SpMM Y = X W^T with a bias /
+ * residual epilogue (NULL if it can); other ops get "not a Conv/Gemm/MatMul".
+ * Conv's conditions are each backend's own. */
+const char *sp_weight_gemm_ineligible(const sp_graph *g, const sp_node *n);
 
 #endif

@@ -120,3 +120,28 @@ int sp_model_analyse_weights(struct sprun_model *m, sp_err *err)
     }
     return SPRUN_OK;
 }
+
+sp_cost_problem sp_weight_problem(const sp_weight_record *r, int64_t n, size_t value_bytes)
+{
+    sp_cost_problem p = {.m = r->m, .k = r->k, .n = n, .density = r->density, .is_24 = r->is_24,
+                         .value_bytes = value_bytes};
+    for (int i = 0; i < 4; i++)
+        p.zero_block_frac[i] = r->zero_block_frac[i];
+    return p;
+}
+
+const char *sp_weight_gemm_ineligible(const sp_graph *g, const sp_node *n)
+{
+    const sp_value *w = sp_node_in(g, n, 1);
+    if (!strcmp(n->op_type, "Gemm")) {
+        if (sp_attr_int(n, "transA", 0) != 0)
+            return "Gemm with transA: activations must be [rows, K]";
+        if (sp_attr_float(n, "alpha", 1.f) != 1.f ||
+            (n->n_in > 2 && n->in[2] >= 0 && sp_attr_float(n, "beta", 1.f) != 1.f))
+            return "Gemm alpha/beta other than 1";
+        return NULL;
+    }
+    if (!strcmp(n->op_type, "MatMul"))
+        return w && w->shape.rank == 2 ? NULL : "MatMul weight is not 2-D";
+    return "not a Conv/Gemm/MatMul";
+}

@@ -5,6 +5,7 @@
  * density, structure, chosen kernel, predicted and measured time, and the
  * realized reduction R3 = dense time / sparse time of each layer.
  */
+#include "tools/clock.h"
 #include "tools/compare.h"
 
 #include <math.h>
@@ -13,26 +14,13 @@
 #include <string.h>
 #include <time.h>
 
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e6 + ts.tv_nsec * 1e-3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 typedef struct timing {
     double median, p90;
 } timing;
 
 static void summarize(double *lat, int runs, timing *t)
 {
-    qsort(lat, (size_t)runs, sizeof *lat, cmp_double);
+    qsort(lat, (size_t)runs, sizeof *lat, sprun_cmp_double);
     t->median = lat[runs / 2];
     t->p90 = lat[(runs * 9) / 10 < runs ? (runs * 9) / 10 : runs - 1];
 }
@@ -49,12 +37,12 @@ static int time_pair(sprun_session *ds, sprun_session *ss, const sprun_tensor *i
     double *ld = malloc((size_t)runs * sizeof *ld), *ls = malloc((size_t)runs * sizeof *ls);
     int rc = ld && ls ? 0 : -1;
     for (int i = 0; i < runs && rc == 0; i++) {
-        double t0 = now_us();
+        double t0 = sprun_now_us();
         rc = sprun_session_run(ds, in, n_in) == SPRUN_OK ? 0 : -1;
-        double t1 = now_us();
+        double t1 = sprun_now_us();
         rc = rc == 0 && sprun_session_run(ss, in, n_in) == SPRUN_OK ? 0 : -1;
         ld[i] = t1 - t0;
-        ls[i] = now_us() - t1;
+        ls[i] = sprun_now_us() - t1;
     }
     if (rc == 0) {
         summarize(ld, runs, td);

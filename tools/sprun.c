@@ -8,6 +8,7 @@
 #include "sprun.h"
 
 #include "loaders/onnx_tensor.h"
+#include "tools/clock.h"
 #include "tools/compare.h"
 #include "tools/npy.h"
 
@@ -492,19 +493,6 @@ static void print_info(const sprun_model *m)
                (long long)nnz, (double)nnz / (double)total);
 }
 
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e6 + ts.tv_nsec * 1e-3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 int main(int argc, char **argv)
 {
     cli c;
@@ -521,13 +509,13 @@ int main(int argc, char **argv)
     sprun_options_set_threads(opt, c.threads);
     sprun_options_set_optimize(opt, c.optimize);
     sprun_model *m = NULL;
-    double t0 = now_us();
+    double t0 = sprun_now_us();
     if (sprun_model_load(c.model_path, opt, &m) != SPRUN_OK) {
         fprintf(stderr, "sprun: cannot load model: %s\n", sprun_last_error());
         sprun_options_destroy(opt);
         return EXIT_MODEL;
     }
-    double load_ms = (now_us() - t0) / 1000.0;
+    double load_ms = (sprun_now_us() - t0) / 1000.0;
     sprun_options_destroy(opt);
     int rc = 0;
     loaded_input ins[MAX_ARGS];
@@ -579,7 +567,7 @@ int main(int argc, char **argv)
     for (int r = 0; r < c.runs; r++) {
         if (c.profile && r == c.runs - 1)
             sprun_session_set_profiling(s, 1);
-        double t = now_us();
+        double t = sprun_now_us();
         sprun_code code = sprun_session_run(s, tensors, (size_t)c.n_inputs);
         if (code != SPRUN_OK) {
             fprintf(stderr, "sprun: run failed: %s\n", sprun_last_error());
@@ -588,10 +576,10 @@ int main(int argc, char **argv)
             free(lat);
             goto done;
         }
-        lat[r] = now_us() - t;
+        lat[r] = sprun_now_us() - t;
     }
     if (c.runs > 1) {
-        qsort(lat, (size_t)c.runs, sizeof *lat, cmp_double);
+        qsort(lat, (size_t)c.runs, sizeof *lat, sprun_cmp_double);
         printf("latency over %d runs (after %d warm-up): median %.1f us, p90 %.1f us, min %.1f us\n", c.runs,
                c.warmup, lat[c.runs / 2], lat[(c.runs * 9) / 10 < c.runs ? (c.runs * 9) / 10 : c.runs - 1],
                lat[0]);

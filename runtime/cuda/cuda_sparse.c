@@ -26,24 +26,7 @@ static const char *ineligible(const sp_graph *g, const sp_node *n)
             return "grouped convolution stays on cuDNN";
         return NULL;
     }
-    if (!strcmp(n->op_type, "Gemm")) {
-        if (sp_attr_int(n, "transA", 0) != 0)
-            return "Gemm with transA";
-        if (sp_attr_float(n, "alpha", 1.f) != 1.f || sp_attr_float(n, "beta", 1.f) != 1.f)
-            return "Gemm alpha/beta other than 1";
-        return NULL;
-    }
-    if (!strcmp(n->op_type, "MatMul"))
-        return w->shape.rank == 2 ? NULL : "MatMul weight is not 2-D";
-    return "not a Conv/Gemm/MatMul";
-}
-
-static sp_cost_problem problem_of(const sp_weight_record *r, int64_t n)
-{
-    sp_cost_problem p = {.m = r->m, .k = r->k, .n = n, .density = r->density, .is_24 = r->is_24, .value_bytes = 2};
-    for (int i = 0; i < 4; i++)
-        p.zero_block_frac[i] = r->zero_block_frac[i];
-    return p;
+    return sp_weight_gemm_ineligible(g, n);
 }
 
 /* Best allowed sparse estimate (BSR only at the GPU's block sizes). */
@@ -147,7 +130,7 @@ int sp_cuda_sparse_prepare(struct sprun_model *m, int fp16, void *stream, sp_cud
         }
         /* Nominal N for the load-time choice: a 14x14 map at batch 32, or 32
          * sequences of 128 tokens; each plan re-decides with its real N. */
-        sp_cost_problem pr = problem_of(r, 4096);
+        sp_cost_problem pr = sp_weight_problem(r, 4096, 2);
         sp_cost_estimate best, dense;
         sp_cost_estimate_format(&sp_cost_h100_fp16, &pr, SPRUN_FORMAT_DENSE, 0, &dense);
         if (!best_sparse(&pr, forced, &best)) {
@@ -261,7 +244,7 @@ int sp_cuda_sparse_select(const struct sprun_model *m, const sp_cuda_sparse_set 
             rows = sp_shape_numel(&x->shape) / r->k;
         }
         info->n = rows;
-        sp_cost_problem pr = problem_of(r, rows);
+        sp_cost_problem pr = sp_weight_problem(r, rows, 2);
         sp_cost_estimate dense, sp;
         sp_cost_estimate_format(&sp_cost_h100_fp16, &pr, SPRUN_FORMAT_DENSE, 0, &dense);
         info->predicted_us = dense.t_total * 1e6;
