@@ -177,6 +177,14 @@ SPRUN_API sprun_code sprun_options_set_device(sprun_options *opt, int32_t device
 /* CPU threads used by one session's run (0 = all cores). */
 SPRUN_API sprun_code sprun_options_set_threads(sprun_options *opt, int32_t threads);
 SPRUN_API sprun_code sprun_options_set_format(sprun_options *opt, sprun_format format);
+/* Measured kernel choice. With a cache path, every sparse-capable layer's
+ * candidate kernels (dense and each sparse format its weight allows) are
+ * timed the first time a plan needs them, on the backend that runs them, and
+ * the fastest is kept; decisions are appended to cache_path (created if
+ * missing) keyed by device, GEMM shape and sparsity, and reused by later
+ * loads without timing. Applies under SPRUN_FORMAT_AUTO; NULL turns it off.
+ * Planning takes longer the first time; the file may be shared by models. */
+SPRUN_API sprun_code sprun_options_set_tuning(sprun_options *opt, const char *cache_path);
 /* Disable load-time graph optimisations (BatchNorm folding, fusion); for
  * debugging and for comparing against an unoptimised graph. */
 SPRUN_API sprun_code sprun_options_set_optimize(sprun_options *opt, int32_t enabled);

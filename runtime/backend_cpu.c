@@ -70,6 +70,44 @@ static void cpu_session_free(struct sprun_session *s)
 
 static void *alloc64(size_t bytes) { return aligned_alloc(64, ((bytes ? bytes : 1) + 63) & ~(size_t)63); }
 
+static void *value_ptr(const sp_plan *p, const cpu_plan *cp, int v);
+static void cpu_plan_free(struct sprun_session *s, sp_plan *p);
+static int run_one(const sp_plan *p, const cpu_plan *cp, const sp_cpu_ctx *ctx, int s_i, const sp_sparse_matrix *w,
+                   int skip_alias, sp_err *err);
+
+/* Tuning callbacks (sp_cpu_sparse_tune): run one step, or fill its inputs. */
+typedef struct tune_arg {
+    sp_plan *p;
+    cpu_plan *cp;
+    sp_cpu_ctx ctx;
+} tune_arg;
+
+static int tune_run(void *vp, int step, const sp_sparse_matrix *w, sp_err *err)
+{
+    tune_arg *a = vp;
+    return run_one(a->p, a->cp, &a->ctx, step, w, 0, err);
+}
+
+/* Random values in [-1, 1) for the step's activation inputs: the arena
+ * holds nothing yet, and timing on garbage (NaN, denormals) or zeros would
+ * flatter or penalise kernels unlike real data. */
+static void tune_fill(void *vp, int step)
+{
+    tune_arg *a = vp;
+    const sp_node *n = &a->p->g.nodes[a->p->order[step]];
+    unsigned seed = 12345u + (unsigned)step;
+    for (int k = 0; k < n->n_in; k++) {
+        if (n->in[k] < 0)
+            continue;
+        const sp_value *v = &a->p->g.values[n->in[k]];
+        float *d = v->kind == SP_VAL_CONST || v->dtype != SPRUN_DTYPE_FLOAT ? NULL : value_ptr(a->p, a->cp, n->in[k]);
+        for (int64_t i = 0, cnt = d ? sp_shape_numel(&v->shape) : 0; i < cnt; i++) {
+            seed = seed * 1664525u + 1013904223u;
+            d[i] = (float)((seed >> 8) & 0xffff) / 32768.0f - 1.0f;
+        }
+    }
+}
+
 static int cpu_plan_init(struct sprun_session *s, sp_plan *p, sp_err *err)
 {
     cpu_plan *cp = calloc(1, sizeof *cp);
@@ -95,6 +133,17 @@ static int cpu_plan_init(struct sprun_session *s, sp_plan *p, sp_err *err)
                           p->arena_bytes, p->scratch_bytes);
     }
     p->backend_plan = cp;
+    if (s->model->tune) {
+        cpu_session *cs = s->backend_session;
+        tune_arg a = {p, cp, {.nthreads = cs->nthreads, .pool = cs->pool, .scratch = cp->scratch,
+                              .scratch_bytes = p->scratch_bytes, .graph = &p->g}};
+        int rc = sp_cpu_sparse_tune(s->model, s->model->backend_model, p, cs->nthreads, cp->sparse, tune_run,
+                                    tune_fill, &a, err);
+        if (rc != SPRUN_OK) {
+            cpu_plan_free(s, p);
+            return rc;
+        }
+    }
     return SPRUN_OK;
 }
 
@@ -127,6 +176,46 @@ static double now_us(void)
     return ts.tv_sec * 1e6 + ts.tv_nsec * 1e-3;
 }
 
+/* Runs step s_i of plan p with weight w (NULL: the dense op). Aliasing ops
+ * whose output shares the input's buffer cost nothing and are skipped when
+ * skip_alias is set. */
+static int run_one(const sp_plan *p, const cpu_plan *cp, const sp_cpu_ctx *ctx, int s_i, const sp_sparse_matrix *w,
+                   int skip_alias, sp_err *err)
+{
+    const sp_graph *g = &p->g;
+    const sp_node *n = &g->nodes[p->order[s_i]];
+    sp_tensor in[n->n_in > 0 ? n->n_in : 1];
+    sp_tensor out[n->n_out > 0 ? n->n_out : 1];
+    memset(in, 0, sizeof in);
+    memset(out, 0, sizeof out);
+    for (int k = 0; k < n->n_in; k++) {
+        if (n->in[k] < 0)
+            continue;
+        const sp_value *v = &g->values[n->in[k]];
+        in[k].dtype = v->dtype;
+        in[k].shape = v->shape;
+        in[k].data = value_ptr(p, cp, n->in[k]);
+    }
+    for (int k = 0; k < n->n_out; k++) {
+        if (n->out[k] < 0)
+            continue;
+        const sp_value *v = &g->values[n->out[k]];
+        out[k].dtype = v->dtype;
+        out[k].shape = v->shape;
+        out[k].data = value_ptr(p, cp, n->out[k]);
+    }
+    if (skip_alias && (n->op->flags & SP_OPF_ALIAS) && n->n_in >= 1 && in[0].data && in[0].data == out[0].data)
+        return SPRUN_OK;
+    int rc = w ? sp_cpu_sparse_run(n, w, in, n->n_in, out, ctx, err)
+               : n->op->cpu_run(n, in, n->n_in, out, n->n_out, ctx, err);
+    if (rc != SPRUN_OK) {
+        char label[256];
+        if (err && !strstr(err->msg, n->name))
+            sp_err_prefix(err, "node %s", sp_node_label(n, label, sizeof label));
+    }
+    return rc;
+}
+
 static int cpu_run(struct sprun_session *s, sp_plan *p, const sprun_tensor *const *inputs, sp_err *err)
 {
     cpu_session *cs = s->backend_session;
@@ -143,40 +232,10 @@ static int cpu_run(struct sprun_session *s, sp_plan *p, const sprun_tensor *cons
         .nthreads = cs->nthreads, .pool = cs->pool, .scratch = cp->scratch, .scratch_bytes = p->scratch_bytes,
         .graph = g};
     for (int s_i = 0; s_i < p->n_order; s_i++) {
-        const sp_node *n = &g->nodes[p->order[s_i]];
         double t0 = s->profiling ? now_us() : 0;
-        sp_tensor in[n->n_in > 0 ? n->n_in : 1];
-        sp_tensor out[n->n_out > 0 ? n->n_out : 1];
-        memset(in, 0, sizeof in);
-        memset(out, 0, sizeof out);
-        for (int k = 0; k < n->n_in; k++) {
-            if (n->in[k] < 0)
-                continue;
-            const sp_value *v = &g->values[n->in[k]];
-            in[k].dtype = v->dtype;
-            in[k].shape = v->shape;
-            in[k].data = value_ptr(p, cp, n->in[k]);
-        }
-        for (int k = 0; k < n->n_out; k++) {
-            if (n->out[k] < 0)
-                continue;
-            const sp_value *v = &g->values[n->out[k]];
-            out[k].dtype = v->dtype;
-            out[k].shape = v->shape;
-            out[k].data = value_ptr(p, cp, n->out[k]);
-        }
-        /* Aliasing ops whose output shares the input's buffer are free. */
-        int skip = (n->op->flags & SP_OPF_ALIAS) && n->n_in >= 1 && in[0].data && in[0].data == out[0].data;
-        if (!skip) {
-            int rc = cp->sparse[s_i] ? sp_cpu_sparse_run(n, cp->sparse[s_i], in, n->n_in, out, &ctx, err)
-                                     : n->op->cpu_run(n, in, n->n_in, out, n->n_out, &ctx, err);
-            if (rc != SPRUN_OK) {
-                char label[256];
-                if (err && !strstr(err->msg, n->name))
-                    sp_err_prefix(err, "node %s", sp_node_label(n, label, sizeof label));
-                return rc;
-            }
-        }
+        int rc = run_one(p, cp, &ctx, s_i, cp->sparse[s_i], 1, err);
+        if (rc != SPRUN_OK)
+            return rc;
         if (s->profiling && s_i < s->n_profile)
             s->profile_us[s_i] = now_us() - t0;
     }

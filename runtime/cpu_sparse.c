@@ -5,10 +5,12 @@
 #include "kernels/cpu/spmm_cpu.h"
 #include "loaders/sparse_pack.h"
 #include "runtime/cost_model.h"
+#include "runtime/tune_cache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const int bsr_blocks[4] = {4, 8, 16, 32};
 
@@ -58,6 +60,51 @@ static int best_sparse(const sp_cost_problem *p, unsigned allowed, sp_cost_estim
     return found;
 }
 
+/* Packs node n's weight (GEMM view) into format f with fp32 values. */
+static int pack_one(const sp_graph *g, const sp_node *n, sprun_format f, int block, sp_sparse_matrix *sm, sp_err *err)
+{
+    int64_t rows, k;
+    float *w = sp_weight_gemm_view(g, n, NULL, &rows, &k);
+    if (!w)
+        return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory packing weight of '%s'", n->name);
+    char msg[256] = "";
+    int rc;
+    memset(sm, 0, sizeof *sm);
+    if (f == SPRUN_FORMAT_CSR) {
+        sm->kind = SP_SPARSE_CSR;
+        rc = sp_pack_csr(w, rows, k, SP_VT_F32, &sm->u.csr, msg, sizeof msg);
+    } else if (f == SPRUN_FORMAT_BSR) {
+        sm->kind = SP_SPARSE_BSR;
+        rc = sp_pack_bsr(w, rows, k, block, block, SP_VT_F32, &sm->u.bsr, msg, sizeof msg);
+    } else {
+        sm->kind = SP_SPARSE_24;
+        rc = sp_pack_24(w, rows, k, SP_VT_F32, &sm->u.s24, msg, sizeof msg);
+    }
+    free(w);
+    if (rc != 0) {
+        sm->kind = SP_SPARSE_DENSE;
+        return sp_err_set(err, rc, "packing the weight of '%s': %s", n->name, msg);
+    }
+    return SPRUN_OK;
+}
+
+/* Tuning: packs every candidate format of weight i (CSR, BSR at the block
+ * size the cost model likes best, 2:4 when the weight allows it). */
+static int pack_candidates(const struct sprun_model *m, sp_cpu_packed *packed, int i, sp_err *err)
+{
+    const sp_weight_record *r = &m->weights[i];
+    const sp_node *n = &m->graph.nodes[r->node];
+    sp_sparse_matrix *c = &packed->cand[i * SP_CPU_NCAND];
+    sp_cost_problem pr = sp_weight_problem(r, 196, 4);
+    sp_cost_estimate bsr = {0};
+    int rc = pack_one(&m->graph, n, SPRUN_FORMAT_CSR, 0, &c[0], err);
+    if (rc == SPRUN_OK && best_sparse(&pr, 1u << SPRUN_FORMAT_BSR, &bsr))
+        rc = pack_one(&m->graph, n, SPRUN_FORMAT_BSR, bsr.block, &c[1], err);
+    if (rc == SPRUN_OK && r->is_24)
+        rc = pack_one(&m->graph, n, SPRUN_FORMAT_24, 0, &c[2], err);
+    return rc;
+}
+
 int sp_cpu_sparse_prepare(struct sprun_model *m, sp_cpu_packed *packed, sp_err *err)
 {
     packed->n = m->n_weights;
@@ -66,6 +113,10 @@ int sp_cpu_sparse_prepare(struct sprun_model *m, sp_cpu_packed *packed, sp_err *
         return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory for packed weights");
     const sp_graph *g = &m->graph;
     sprun_format forced = m->opt.format;
+    int tuning = m->tune && forced == SPRUN_FORMAT_AUTO;
+    if (tuning && !(packed->cand = calloc((size_t)(m->n_weights > 0 ? m->n_weights : 1) * SP_CPU_NCAND,
+                                           sizeof *packed->cand)))
+        return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory for tuning candidates");
     for (int i = 0; i < m->n_weights; i++) {
         sp_weight_record *r = &m->weights[i];
         const sp_node *n = &g->nodes[r->node];
@@ -73,6 +124,13 @@ int sp_cpu_sparse_prepare(struct sprun_model *m, sp_cpu_packed *packed, sp_err *
         const char *why = ineligible(g, n);
         if (why) {
             snprintf(r->reason, sizeof r->reason, "dense: %s", why);
+            continue;
+        }
+        if (tuning && r->density < 1.0) {
+            int rc = pack_candidates(m, packed, i, err);
+            if (rc != SPRUN_OK)
+                return rc;
+            snprintf(r->reason, sizeof r->reason, "tuned per plan: dense and each sparse candidate timed");
             continue;
         }
         unsigned allowed = allowed_formats(forced, r->is_24);
@@ -93,28 +151,9 @@ int sp_cpu_sparse_prepare(struct sprun_model *m, sp_cpu_packed *packed, sp_err *
                      dense.t_total * 1e6, best.t_total * 1e6, r->density);
             continue;
         }
-        int64_t rows, k;
-        float *w = sp_weight_gemm_view(g, n, NULL, &rows, &k);
-        if (!w)
-            return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory packing weight of '%s'", n->name);
-        char msg[256] = "";
-        int rc;
-        sp_sparse_matrix *sm = &packed->mat[i];
-        if (best.format == SPRUN_FORMAT_CSR) {
-            sm->kind = SP_SPARSE_CSR;
-            rc = sp_pack_csr(w, rows, k, SP_VT_F32, &sm->u.csr, msg, sizeof msg);
-        } else if (best.format == SPRUN_FORMAT_BSR) {
-            sm->kind = SP_SPARSE_BSR;
-            rc = sp_pack_bsr(w, rows, k, best.block, best.block, SP_VT_F32, &sm->u.bsr, msg, sizeof msg);
-        } else {
-            sm->kind = SP_SPARSE_24;
-            rc = sp_pack_24(w, rows, k, SP_VT_F32, &sm->u.s24, msg, sizeof msg);
-        }
-        free(w);
-        if (rc != 0) {
-            sm->kind = SP_SPARSE_DENSE;
-            return sp_err_set(err, rc, "packing the weight of '%s': %s", n->name, msg);
-        }
+        int rc = pack_one(g, n, best.format, best.block, &packed->mat[i], err);
+        if (rc != SPRUN_OK)
+            return rc;
         r->format = best.format;
         snprintf(r->reason, sizeof r->reason, "%s%.0d: predicted %.1f us vs dense %.1f us at N=%lld%s",
                  best.format == SPRUN_FORMAT_CSR ? "csr" : best.format == SPRUN_FORMAT_BSR ? "bsr" : "2:4",
@@ -126,12 +165,14 @@ int sp_cpu_sparse_prepare(struct sprun_model *m, sp_cpu_packed *packed, sp_err *
 
 void sp_cpu_sparse_release(sp_cpu_packed *packed)
 {
-    if (!packed->mat)
-        return;
-    for (int i = 0; i < packed->n; i++)
+    for (int i = 0; packed->mat && i < packed->n; i++)
         sp_sparse_free(&packed->mat[i]);
+    for (int i = 0; packed->cand && i < packed->n * SP_CPU_NCAND; i++)
+        sp_sparse_free(&packed->cand[i]);
     free(packed->mat);
+    free(packed->cand);
     packed->mat = NULL;
+    packed->cand = NULL;
 }
 
 /* N (columns of X) of node n in plan p, and bytes of scratch its sparse
@@ -181,6 +222,8 @@ const sp_sparse_matrix *sp_cpu_sparse_select(const struct sprun_model *m, const 
         sp_cost_estimate dense, sp;
         sp_cost_estimate_format(&sp_cost_cpu_generic, &pr, SPRUN_FORMAT_DENSE, 0, &dense);
         info->predicted_us = dense.t_total * 1e6;
+        if (packed->cand && n_cols > 0 && need > *scratch_bytes)
+            *scratch_bytes = need; /* tuning may pick any candidate */
         const sp_sparse_matrix *w = &packed->mat[i];
         if (w->kind == SP_SPARSE_DENSE || n_cols <= 0)
             return NULL;
@@ -310,5 +353,84 @@ int sp_cpu_sparse_run(const sp_node *n, const sp_sparse_matrix *w, const sp_tens
         return sp_err_set(err, SPRUN_ERR_INTERNAL, "sparse %s '%s': residual of unexpected shape", n->op_type,
                           n->name);
     sp_parallel_for(ctx, rows, 16, untranspose_range, &ej);
+    return SPRUN_OK;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Best of 3 timed runs after one warm-up; < 0 on error. */
+static double time_step(sp_cpu_step_runner run, void *arg, int step, const sp_sparse_matrix *w, sp_err *err)
+{
+    if (run(arg, step, w, err) != SPRUN_OK)
+        return -1;
+    double best = 1e30;
+    for (int r = 0; r < 3; r++) {
+        double t0 = now_s();
+        if (run(arg, step, w, err) != SPRUN_OK)
+            return -1;
+        double t = now_s() - t0;
+        best = t < best ? t : best;
+    }
+    return best;
+}
+
+int sp_cpu_sparse_tune(const struct sprun_model *m, const sp_cpu_packed *packed, sp_plan *p, int nthreads,
+                       const sp_sparse_matrix **chosen, sp_cpu_step_runner run_step, sp_cpu_step_filler fill_inputs,
+                       void *arg, sp_err *err)
+{
+    static const char *labels[] = {"dense", "csr", "bsr", "2:4"};
+    if (!m->tune || !packed->cand)
+        return SPRUN_OK;
+    for (int s = 0; s < p->n_order; s++) {
+        sp_step_info *info = &p->step[s];
+        if (info->weight < 0 || info->n <= 0)
+            continue;
+        const sp_weight_record *r = &m->weights[info->weight];
+        const sp_sparse_matrix *cand = &packed->cand[info->weight * SP_CPU_NCAND];
+        if (cand[0].kind == SP_SPARSE_DENSE)
+            continue; /* not eligible or fully dense: nothing to tune */
+        size_t need = 0;
+        if (plan_n(p, &p->g.nodes[p->order[s]], r->m, r->k, &need) <= 0)
+            continue;
+        char key[256], choice[16];
+        snprintf(key, sizeof key, "cpu-%dt M=%lld K=%lld N=%lld nnz=%lld 2:4=%d zb16=%.3f", nthreads,
+                 (long long)r->m, (long long)r->k, (long long)info->n, (long long)r->nnz, r->is_24,
+                 r->zero_block_frac[2]);
+        int pick = -1; /* -1 dense, else candidate index */
+        if (sp_tune_cache_get(m->tune, key, choice, sizeof choice)) {
+            for (int c = 0; c < SP_CPU_NCAND; c++)
+                if (cand[c].kind != SP_SPARSE_DENSE && !strcmp(labels[cand[c].kind], choice))
+                    pick = c;
+        } else {
+            fill_inputs(arg, s);
+            double best = time_step(run_step, arg, s, NULL, err);
+            if (best < 0)
+                return err->code;
+            char note[256];
+            int used = snprintf(note, sizeof note, "dense=%.1fus", best * 1e6);
+            for (int c = 0; c < SP_CPU_NCAND; c++) {
+                if (cand[c].kind == SP_SPARSE_DENSE)
+                    continue;
+                double t = time_step(run_step, arg, s, &cand[c], err);
+                if (t < 0)
+                    return err->code;
+                if (used > 0 && (size_t)used < sizeof note)
+                    used += snprintf(note + used, sizeof note - (size_t)used, " %s=%.1fus", labels[cand[c].kind],
+                                     t * 1e6);
+                if (t < best) {
+                    best = t;
+                    pick = c;
+                }
+            }
+            sp_tune_cache_put(m->tune, key, pick < 0 ? "dense" : labels[cand[pick].kind], note);
+        }
+        chosen[s] = pick < 0 ? NULL : &cand[pick];
+        info->kernel = pick < 0 ? "dense" : labels[cand[pick].kind];
+    }
     return SPRUN_OK;
 }

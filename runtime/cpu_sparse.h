@@ -20,8 +20,14 @@
 /* Model-level packed weights, one per weight record (kind DENSE = none). */
 typedef struct sp_cpu_packed {
     sp_sparse_matrix *mat; /* [n_weights] */
+    /* With tuning on: every candidate format of each eligible weight,
+     * [n_weights][SP_CPU_NCAND] (CSR, BSR at its best block size, 2:4 when
+     * the weight is 2:4), kind DENSE where a candidate does not apply. */
+    sp_sparse_matrix *cand;
     int n;
 } sp_cpu_packed;
+
+#define SP_CPU_NCAND 3
 
 /* Chooses and packs formats for m->weights (fills format and reason). */
 int sp_cpu_sparse_prepare(struct sprun_model *m, sp_cpu_packed *packed, sp_err *err);
@@ -33,6 +39,17 @@ void sp_cpu_sparse_release(sp_cpu_packed *packed);
  * the cost model's prediction for nodes with an analysed weight. */
 const sp_sparse_matrix *sp_cpu_sparse_select(const struct sprun_model *m, const sp_cpu_packed *packed,
                                              const sp_plan *p, int ni, size_t *scratch_bytes, sp_step_info *info);
+
+/* Tuning: times the dense op and every packed candidate of each step with
+ * an analysed weight (inputs filled with random values in the plan's arena,
+ * which holds nothing yet), keeps the fastest, and records it in
+ * m->tune; a decision already in the cache is reused without timing.
+ * run_step(arg, step, w) must run step `step` with weight w (NULL: dense). */
+typedef int (*sp_cpu_step_runner)(void *arg, int step, const sp_sparse_matrix *w, sp_err *err);
+typedef void (*sp_cpu_step_filler)(void *arg, int step);
+int sp_cpu_sparse_tune(const struct sprun_model *m, const sp_cpu_packed *packed, sp_plan *p, int nthreads,
+                       const sp_sparse_matrix **chosen, sp_cpu_step_runner run_step, sp_cpu_step_filler fill_inputs,
+                       void *arg, sp_err *err);
 
 /* Runs node n with sparse weight w: same inputs/outputs as the dense op. */
 int sp_cpu_sparse_run(const sp_node *n, const sp_sparse_matrix *w, const sp_tensor *in, int n_in, sp_tensor *out,

@@ -6,6 +6,7 @@
 #include "loaders/onnx_loader.h"
 #include "ops/op.h"
 #include "runtime/fold.h"
+#include "runtime/tune_cache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +134,8 @@ static int model_finish(sprun_model *m, sp_err *err)
         return rc;
     if ((rc = sp_model_analyse_weights(m, err)) != SPRUN_OK)
         return rc;
+    if (m->opt.tune_path[0] && !(m->tune = sp_tune_cache_open(m->opt.tune_path)))
+        return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory opening the tuning cache");
     if ((rc = choose_backend(m, err)) != SPRUN_OK)
         return rc;
     return m->backend->model_init(m, err);
@@ -217,6 +220,7 @@ void sprun_model_destroy(sprun_model *m)
     free(m->weights);
     free(m->inputs);
     free(m->outputs);
+    sp_tune_cache_close(m->tune);
     sp_graph_free(&m->graph);
     free(m);
 }

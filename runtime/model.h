@@ -30,6 +30,7 @@ struct sprun_options {
     int32_t threads;
     sprun_format format;
     int32_t optimize;
+    char tune_path[1024]; /* "" = tuning off */
 };
 
 /* Per-weight analysis record (public view: sprun_weight_info). */
@@ -57,6 +58,7 @@ struct sprun_model {
     sp_weight_record *weights;
     int n_weights;
     sprun_tensor_info *inputs, *outputs; /* static descriptions */
+    struct sp_tune_cache *tune; /* measured kernel choices (tuning on), else NULL */
     int n_load_folded;
 };
 

@@ -2,7 +2,9 @@
 #include "runtime/model.h"
 #include "runtime/error.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #ifndef SPRUN_VERSION_STRING
 #define SPRUN_VERSION_STRING "0.0.0"
@@ -83,5 +85,15 @@ sprun_code sprun_options_set_optimize(sprun_options *o, int32_t enabled)
     if (!o)
         return bad("sprun_options_set_optimize: NULL options");
     o->optimize = enabled != 0;
+    return SPRUN_OK;
+}
+
+sprun_code sprun_options_set_tuning(sprun_options *o, const char *cache_path)
+{
+    if (!o)
+        return bad("sprun_options_set_tuning: NULL options");
+    if (cache_path && strlen(cache_path) >= sizeof o->tune_path)
+        return bad("sprun_options_set_tuning: cache path too long");
+    snprintf(o->tune_path, sizeof o->tune_path, "%s", cache_path ? cache_path : "");
     return SPRUN_OK;
 }

@@ -31,6 +31,10 @@ add_test(NAME cli_errors
                  ${CMAKE_SOURCE_DIR})
 set_tests_properties(cli_errors PROPERTIES LABELS cli TIMEOUT 300)
 
+add_test(NAME cli_tune
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_tune.sh $<TARGET_FILE:sprun_cli> ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli_tune PROPERTIES LABELS cli TIMEOUT 300)
+
 if(Python3_FOUND)
   add_test(NAME e2e_models_tiny
            COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/models/e2e_check.py

@@ -102,6 +102,8 @@ static sprun_model *load_as(const char *path, const compare_opts *o, sprun_forma
     sprun_options_set_precision(opt, o->precision);
     sprun_options_set_threads(opt, o->threads);
     sprun_options_set_format(opt, format);
+    if (format != SPRUN_FORMAT_DENSE && o->tune_path)
+        sprun_options_set_tuning(opt, o->tune_path);
     if (sprun_model_load(path, opt, &m) != SPRUN_OK)
         m = NULL;
     sprun_options_destroy(opt);
