@@ -29,7 +29,7 @@ else
   dense=$out/resnet50.onnx
   shape="batch=1"
 fi
-tag=$(echo "$PRUNE" | tr -c 'A-Za-z0-9.' '_' | sed 's/_*$//')
+tag=$(echo "$PRUNE" | tr -c 'A-Za-z0-9.' '_' | sed 's/^_*//; s/_*$//')
 pruned=${dense%.onnx}-$tag.onnx
 [ -f "$pruned" ] || python3 models/prune.py "$dense" -o "$pruned" $PRUNE
 rm -rf "$out/inputs" && mkdir -p "$out/inputs"
