@@ -185,6 +185,11 @@ SPRUN_API sprun_code sprun_options_set_format(sprun_options *opt, sprun_format f
  * loads without timing. Applies under SPRUN_FORMAT_AUTO; NULL turns it off.
  * Planning takes longer the first time; the file may be shared by models. */
 SPRUN_API sprun_code sprun_options_set_tuning(sprun_options *opt, const char *cache_path);
+/* Cost-model calibration file for the backend's device (efficiencies and
+ * peaks of each kernel family, "key = value" lines as in
+ * the .cal files in bench/calibration); NULL uses the built-in table. A malformed file
+ * makes sprun_model_load fail with a message naming the line. */
+SPRUN_API sprun_code sprun_options_set_calibration(sprun_options *opt, const char *path);
 /* Disable load-time graph optimisations (BatchNorm folding, fusion); for
  * debugging and for comparing against an unoptimised graph. */
 SPRUN_API sprun_code sprun_options_set_optimize(sprun_options *opt, int32_t enabled);

@@ -2,7 +2,9 @@
 #include "runtime/cost_model.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /*
@@ -174,4 +176,108 @@ sprun_format sp_cost_choose(const sp_cost_device *dev, const sp_cost_problem *p,
                      d.t_total / b.t_total);
     }
     return b.format;
+}
+
+/* Field table for the calibration file: name, offset, count of doubles. */
+static const struct {
+    const char *key;
+    size_t off;
+    int count;
+} fields[] = {
+    {"bandwidth", offsetof(sp_cost_device, bandwidth), 1},
+    {"dense_peak", offsetof(sp_cost_device, dense_peak), 1},
+    {"sparse24_peak", offsetof(sp_cost_device, sparse24_peak), 1},
+    {"simt_peak", offsetof(sp_cost_device, simt_peak), 1},
+    {"e_dense", offsetof(sp_cost_device, e_dense), 1},
+    {"e_csr", offsetof(sp_cost_device, e_csr), 1},
+    {"e_bsr", offsetof(sp_cost_device, e_bsr), 4},
+    {"e_24", offsetof(sp_cost_device, e_24), 1},
+    {"e_mem", offsetof(sp_cost_device, e_mem), 1},
+    {"e_mem_sparse", offsetof(sp_cost_device, e_mem_sparse), 1},
+    {"overhead_s", offsetof(sp_cost_device, overhead_s), 1},
+    {"overhead_sparse_s", offsetof(sp_cost_device, overhead_sparse_s), 1},
+};
+
+int sp_cost_device_load(const char *path, sp_cost_device *dev, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot open calibration file '%s'", path);
+        return -1;
+    }
+    char line[512];
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char key[64];
+        int used = 0;
+        if (sscanf(line, " %63[A-Za-z0-9_] = %n", key, &used) < 1 || used == 0) {
+            if (strspn(line, " \t\r\n") != strlen(line)) {
+                snprintf(err, errlen, "%s:%d: expected 'key = value'", path, lineno);
+                rc = -1;
+            }
+            continue;
+        }
+        const char *v = line + used;
+        if (!strcmp(key, "name")) {
+            char name[sizeof dev->name];
+            if (sscanf(v, "%31s", name) != 1) {
+                snprintf(err, errlen, "%s:%d: name needs a value", path, lineno);
+                rc = -1;
+            } else
+                snprintf(dev->name, sizeof dev->name, "%s", name);
+            continue;
+        }
+        if (!strcmp(key, "csr_expands")) {
+            dev->csr_expands = atoi(v) != 0;
+            continue;
+        }
+        int found = 0;
+        for (size_t i = 0; i < sizeof fields / sizeof fields[0] && !found; i++) {
+            if (strcmp(key, fields[i].key))
+                continue;
+            found = 1;
+            double *dst = (double *)((char *)dev + fields[i].off);
+            for (int k = 0; k < fields[i].count; k++) {
+                char *end;
+                double x = strtod(v, &end);
+                if (end == v || !(x >= 0) || !isfinite(x)) {
+                    snprintf(err, errlen, "%s:%d: '%s' needs %d non-negative number%s", path, lineno, key,
+                             fields[i].count, fields[i].count > 1 ? "s" : "");
+                    rc = -1;
+                    break;
+                }
+                dst[k] = x;
+                v = end;
+            }
+        }
+        if (!found) {
+            snprintf(err, errlen, "%s:%d: unknown key '%s'", path, lineno, key);
+            rc = -1;
+        }
+    }
+    fclose(f);
+    /* efficiencies of zero would divide by zero in the estimates */
+    if (rc == 0 && (dev->e_dense <= 0 || dev->e_csr <= 0 || dev->e_24 <= 0 || dev->e_mem <= 0 ||
+                    dev->e_mem_sparse <= 0 || dev->bandwidth <= 0 || dev->dense_peak <= 0 || dev->simt_peak <= 0)) {
+        snprintf(err, errlen, "%s: peaks, bandwidth and efficiencies must be positive", path);
+        rc = -1;
+    }
+    return rc;
+}
+
+void sp_cost_device_write(const sp_cost_device *dev, FILE *f)
+{
+    fprintf(f, "name = %s\n", dev->name);
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        const double *src = (const double *)((const char *)dev + fields[i].off);
+        fprintf(f, "%s =", fields[i].key);
+        for (int k = 0; k < fields[i].count; k++)
+            fprintf(f, " %.6g", src[k]);
+        fprintf(f, "\n");
+    }
+    fprintf(f, "csr_expands = %d\n", dev->csr_expands);
 }

@@ -22,9 +22,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef struct sp_cost_device {
-    const char *name;
+    char name[32];
     double bandwidth;      /* bytes/s, measured (device-to-device copy or STREAM) */
     double dense_peak;     /* flop/s of the dense matrix unit for this precision */
     double sparse24_peak;  /* flop/s of 2:4 sparse tensor cores (counting dense flops / 2), 0 if none */
@@ -62,6 +63,15 @@ typedef struct sp_cost_estimate {
 /* The calibrated tables. */
 extern const sp_cost_device sp_cost_cpu_generic;
 extern const sp_cost_device sp_cost_h100_fp16;
+
+/* Reads a calibration file ("key = value" lines, '#' comments; keys are the
+ * field names above, e_bsr takes four values) over *dev, which holds the
+ * backend's built-in table: keys absent from the file keep their values.
+ * Returns 0, or -1 with a message naming the file, line and key. */
+int sp_cost_device_load(const char *path, sp_cost_device *dev, char *err, size_t errlen);
+
+/* Writes dev in the same format (the files in bench/calibration/). */
+void sp_cost_device_write(const sp_cost_device *dev, FILE *f);
 
 /* Estimate for one format (BSR: block = 4, 8, 16 or 32). Returns 0 when the
  * format cannot hold this weight (2:4 on a non-2:4 weight), 1 otherwise. */

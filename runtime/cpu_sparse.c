@@ -42,7 +42,7 @@ static unsigned allowed_formats(sprun_format forced, int is_24)
 }
 
 /* Best estimate among the allowed sparse formats only (dense excluded). */
-static int best_sparse(const sp_cost_problem *p, unsigned allowed, sp_cost_estimate *best)
+static int best_sparse(const sp_cost_device *dev, const sp_cost_problem *p, unsigned allowed, sp_cost_estimate *best)
 {
     sp_cost_estimate e;
     int found = 0;
@@ -51,7 +51,7 @@ static int best_sparse(const sp_cost_problem *p, unsigned allowed, sp_cost_estim
         if (!(allowed & (1u << fs[i])))
             continue;
         for (int b = 0; b < (fs[i] == SPRUN_FORMAT_BSR ? 4 : 1); b++)
-            if (sp_cost_estimate_format(&sp_cost_cpu_generic, p, fs[i], bsr_blocks[b], &e) &&
+            if (sp_cost_estimate_format(dev, p, fs[i], bsr_blocks[b], &e) &&
                 (!found || e.t_total < best->t_total)) {
                 *best = e;
                 found = 1;
@@ -98,7 +98,7 @@ static int pack_candidates(const struct sprun_model *m, sp_cpu_packed *packed, i
     sp_cost_problem pr = sp_weight_problem(r, 196, 4);
     sp_cost_estimate bsr = {0};
     int rc = pack_one(&m->graph, n, SPRUN_FORMAT_CSR, 0, &c[0], err);
-    if (rc == SPRUN_OK && best_sparse(&pr, 1u << SPRUN_FORMAT_BSR, &bsr))
+    if (rc == SPRUN_OK && best_sparse(&m->cost, &pr, 1u << SPRUN_FORMAT_BSR, &bsr))
         rc = pack_one(&m->graph, n, SPRUN_FORMAT_BSR, bsr.block, &c[1], err);
     if (rc == SPRUN_OK && r->is_24)
         rc = pack_one(&m->graph, n, SPRUN_FORMAT_24, 0, &c[2], err);
@@ -107,6 +107,9 @@ static int pack_candidates(const struct sprun_model *m, sp_cpu_packed *packed, i
 
 int sp_cpu_sparse_prepare(struct sprun_model *m, sp_cpu_packed *packed, sp_err *err)
 {
+    int rc0 = sp_model_set_cost(m, &sp_cost_cpu_generic, err);
+    if (rc0 != SPRUN_OK)
+        return rc0;
     packed->n = m->n_weights;
     packed->mat = calloc((size_t)(m->n_weights > 0 ? m->n_weights : 1), sizeof *packed->mat);
     if (!packed->mat)
@@ -143,9 +146,9 @@ int sp_cpu_sparse_prepare(struct sprun_model *m, sp_cpu_packed *packed, sp_err *
          * 128-token sequence; each plan re-decides with its real N. */
         sp_cost_problem pr = sp_weight_problem(r, !strcmp(n->op_type, "Conv") ? 196 : 128, 4);
         sp_cost_estimate best = {0}, dense;
-        if (!best_sparse(&pr, allowed, &best))
+        if (!best_sparse(&m->cost, &pr, allowed, &best))
             continue;
-        sp_cost_estimate_format(&sp_cost_cpu_generic, &pr, SPRUN_FORMAT_DENSE, 0, &dense);
+        sp_cost_estimate_format(&m->cost, &pr, SPRUN_FORMAT_DENSE, 0, &dense);
         if (forced == SPRUN_FORMAT_AUTO && best.t_total >= dense.t_total) {
             snprintf(r->reason, sizeof r->reason, "dense: predicted %.1f us vs best sparse %.1f us (density %.2f)",
                      dense.t_total * 1e6, best.t_total * 1e6, r->density);
@@ -220,7 +223,7 @@ const sp_sparse_matrix *sp_cpu_sparse_select(const struct sprun_model *m, const 
         info->kernel = "dense";
         sp_cost_problem pr = sp_weight_problem(r, n_cols > 0 ? n_cols : 1, 4);
         sp_cost_estimate dense, sp;
-        sp_cost_estimate_format(&sp_cost_cpu_generic, &pr, SPRUN_FORMAT_DENSE, 0, &dense);
+        sp_cost_estimate_format(&m->cost, &pr, SPRUN_FORMAT_DENSE, 0, &dense);
         info->predicted_us = dense.t_total * 1e6;
         if (packed->cand && n_cols > 0 && need > *scratch_bytes)
             *scratch_bytes = need; /* tuning may pick any candidate */
@@ -228,7 +231,7 @@ const sp_sparse_matrix *sp_cpu_sparse_select(const struct sprun_model *m, const 
         if (w->kind == SP_SPARSE_DENSE || n_cols <= 0)
             return NULL;
         int blk = w->kind == SP_SPARSE_BSR ? w->u.bsr.br : 0;
-        if (!sp_cost_estimate_format(&sp_cost_cpu_generic, &pr, r->format, blk, &sp))
+        if (!sp_cost_estimate_format(&m->cost, &pr, r->format, blk, &sp))
             return NULL;
         if (m->opt.format == SPRUN_FORMAT_AUTO && sp.t_total >= dense.t_total)
             return NULL; /* at this plan's N the dense op is predicted faster */

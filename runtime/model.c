@@ -308,3 +308,12 @@ sprun_code sprun_model_node_describe(const sprun_model *m, size_t idx, char *buf
     sp_err_set(&err, SPRUN_ERR_INVALID_ARGUMENT, "sprun_model_node_describe: index out of range");
     return (sprun_code)sp_err_publish(&err);
 }
+
+int sp_model_set_cost(struct sprun_model *m, const sp_cost_device *base, sp_err *err)
+{
+    m->cost = *base;
+    char msg[512];
+    if (m->opt.calibration_path[0] && sp_cost_device_load(m->opt.calibration_path, &m->cost, msg, sizeof msg) != 0)
+        return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "calibration: %s", msg);
+    return SPRUN_OK;
+}

@@ -30,7 +30,8 @@ struct sprun_options {
     int32_t threads;
     sprun_format format;
     int32_t optimize;
-    char tune_path[1024]; /* "" = tuning off */
+    char tune_path[1024];        /* "" = tuning off */
+    char calibration_path[1024]; /* "" = the backend's built-in cost table */
 };
 
 /* Per-weight analysis record (public view: sprun_weight_info). */
@@ -59,6 +60,7 @@ struct sprun_model {
     int n_weights;
     sprun_tensor_info *inputs, *outputs; /* static descriptions */
     struct sp_tune_cache *tune; /* measured kernel choices (tuning on), else NULL */
+    sp_cost_device cost;        /* cost-model table of the chosen backend (sp_model_set_cost) */
     int n_load_folded;
 };
 
@@ -133,6 +135,10 @@ extern const sp_backend_i sp_backend_cuda;
 /* True when a CUDA device is usable (driver present, device_id exists). */
 int sp_cuda_available(int device_id);
 #endif
+
+/* Sets m->cost to base overridden by the calibration file of the options,
+ * if any (backends call it from model_init with their built-in table). */
+int sp_model_set_cost(struct sprun_model *m, const sp_cost_device *base, sp_err *err);
 
 /* --- passes (runtime/passes.c) ------------------------------------------ */
 

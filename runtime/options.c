@@ -97,3 +97,13 @@ sprun_code sprun_options_set_tuning(sprun_options *o, const char *cache_path)
     snprintf(o->tune_path, sizeof o->tune_path, "%s", cache_path ? cache_path : "");
     return SPRUN_OK;
 }
+
+sprun_code sprun_options_set_calibration(sprun_options *o, const char *path)
+{
+    if (!o)
+        return bad("sprun_options_set_calibration: NULL options");
+    if (path && strlen(path) >= sizeof o->calibration_path)
+        return bad("sprun_options_set_calibration: path too long");
+    snprintf(o->calibration_path, sizeof o->calibration_path, "%s", path ? path : "");
+    return SPRUN_OK;
+}

@@ -104,6 +104,8 @@ static sprun_model *load_as(const char *path, const compare_opts *o, sprun_forma
     sprun_options_set_format(opt, format);
     if (format != SPRUN_FORMAT_DENSE && o->tune_path)
         sprun_options_set_tuning(opt, o->tune_path);
+    if (o->calibration_path)
+        sprun_options_set_calibration(opt, o->calibration_path);
     if (sprun_model_load(path, opt, &m) != SPRUN_OK)
         m = NULL;
     sprun_options_destroy(opt);

@@ -12,6 +12,7 @@ typedef struct compare_opts {
     double tolerance;    /* max rel-L2 between the plans' outputs */
     const char *json_path;
     const char *tune_path; /* tuning cache for the sparse plan, or NULL */
+    const char *calibration_path; /* cost-model table, or NULL */
 } compare_opts;
 
 /* Loads model_path twice (dense, and with o->format), runs both on inputs,

@@ -34,6 +34,7 @@ typedef struct cli {
     const char *out_path;
     const char *json_path;
     const char *tune_path;
+    const char *calibration_path;
     sprun_backend backend;
     sprun_precision precision;
     sprun_format format;
@@ -58,6 +59,7 @@ static void usage(FILE *f)
             "  --precision P         fp32 | fp16 | default (fp16 on GPU, fp32 on CPU)\n"
             "  --format F            auto | dense | csr | bsr | 24: weight format of sparse layers\n"
             "  --threads N           CPU threads (default: all cores)\n"
+            "  --calibration FILE    cost-model table for the device (bench/calibration/*.cal)\n"
             "  --tune FILE           time every candidate kernel of sparse layers at planning,\n"
             "                        keep the fastest, cache decisions in FILE for later loads\n"
             "  --runs N              run N times and print latency (median, p90)\n"
@@ -99,6 +101,9 @@ static int parse_args(int argc, char **argv, cli *c)
         } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             NEXT();
             c->out_path = argv[++i];
+        } else if (!strcmp(a, "--calibration")) {
+            NEXT();
+            c->calibration_path = argv[++i];
         } else if (!strcmp(a, "--tune")) {
             NEXT();
             c->tune_path = argv[++i];
@@ -514,7 +519,8 @@ int main(int argc, char **argv)
     sprun_options_set_format(opt, c.format);
     sprun_options_set_threads(opt, c.threads);
     sprun_options_set_optimize(opt, c.optimize);
-    if (c.tune_path && sprun_options_set_tuning(opt, c.tune_path) != SPRUN_OK) {
+    if ((c.tune_path && sprun_options_set_tuning(opt, c.tune_path) != SPRUN_OK) ||
+        (c.calibration_path && sprun_options_set_calibration(opt, c.calibration_path) != SPRUN_OK)) {
         fprintf(stderr, "sprun: %s\n", sprun_last_error());
         sprun_options_destroy(opt);
         return EXIT_USAGE;
@@ -557,7 +563,8 @@ int main(int argc, char **argv)
     }
     if (c.compare) {
         compare_opts co = {.backend = c.backend, .precision = c.precision, .format = c.format, .threads = c.threads,
-                           .runs = c.runs, .warmup = c.warmup, .json_path = c.json_path, .tune_path = c.tune_path};
+                           .runs = c.runs, .warmup = c.warmup, .json_path = c.json_path, .tune_path = c.tune_path,
+                           .calibration_path = c.calibration_path};
         co.tolerance = sprun_model_backend(m) == SPRUN_BACKEND_CPU || c.precision == SPRUN_PRECISION_FP32 ? 1e-4 : 2e-2;
         rc = sprun_cli_compare(c.model_path, tensors, (size_t)c.n_inputs, &co);
         goto done;

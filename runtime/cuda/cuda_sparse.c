@@ -30,24 +30,24 @@ static const char *ineligible(const sp_graph *g, const sp_node *n)
 }
 
 /* Best allowed sparse estimate (BSR only at the GPU's block sizes). */
-static int best_sparse(const sp_cost_problem *p, sprun_format forced, sp_cost_estimate *best)
+static int best_sparse(const sp_cost_device *dev, const sp_cost_problem *p, sprun_format forced, sp_cost_estimate *best)
 {
     int found = 0;
     sp_cost_estimate e;
     if ((forced == SPRUN_FORMAT_AUTO || forced == SPRUN_FORMAT_CSR) &&
-        sp_cost_estimate_format(&sp_cost_h100_fp16, p, SPRUN_FORMAT_CSR, 0, &e)) {
+        sp_cost_estimate_format(dev, p, SPRUN_FORMAT_CSR, 0, &e)) {
         *best = e;
         found = 1;
     }
     if (forced == SPRUN_FORMAT_AUTO || forced == SPRUN_FORMAT_BSR)
         for (size_t b = 0; b < sizeof gpu_blocks / sizeof gpu_blocks[0]; b++)
-            if (sp_cost_estimate_format(&sp_cost_h100_fp16, p, SPRUN_FORMAT_BSR, gpu_blocks[b], &e) &&
+            if (sp_cost_estimate_format(dev, p, SPRUN_FORMAT_BSR, gpu_blocks[b], &e) &&
                 (!found || e.t_total < best->t_total)) {
                 *best = e;
                 found = 1;
             }
     if ((forced == SPRUN_FORMAT_AUTO || forced == SPRUN_FORMAT_24) &&
-        sp_cost_estimate_format(&sp_cost_h100_fp16, p, SPRUN_FORMAT_24, 0, &e) && (!found || e.t_total < best->t_total)) {
+        sp_cost_estimate_format(dev, p, SPRUN_FORMAT_24, 0, &e) && (!found || e.t_total < best->t_total)) {
         *best = e;
         found = 1;
     }
@@ -107,6 +107,11 @@ static int upload_one(const sp_graph *g, const sp_node *n, const sp_cost_estimat
 int sp_cuda_sparse_prepare(struct sprun_model *m, int fp16, void *stream, sp_cuda_sparse_set *set, sp_err *err)
 {
     memset(set, 0, sizeof *set);
+    /* The built-in table is the H100's (the lent device); other GPUs need a
+     * calibration file (sprun_options_set_calibration). */
+    int rc0 = sp_model_set_cost(m, &sp_cost_h100_fp16, err);
+    if (rc0 != SPRUN_OK)
+        return rc0;
     set->n = m->n_weights;
     set->w = calloc((size_t)(m->n_weights > 0 ? m->n_weights : 1), sizeof *set->w);
     if (!set->w)
@@ -132,8 +137,8 @@ int sp_cuda_sparse_prepare(struct sprun_model *m, int fp16, void *stream, sp_cud
          * sequences of 128 tokens; each plan re-decides with its real N. */
         sp_cost_problem pr = sp_weight_problem(r, 4096, 2);
         sp_cost_estimate best, dense;
-        sp_cost_estimate_format(&sp_cost_h100_fp16, &pr, SPRUN_FORMAT_DENSE, 0, &dense);
-        if (!best_sparse(&pr, forced, &best)) {
+        sp_cost_estimate_format(&m->cost, &pr, SPRUN_FORMAT_DENSE, 0, &dense);
+        if (!best_sparse(&m->cost, &pr, forced, &best)) {
             snprintf(r->reason, sizeof r->reason, "dense: no GPU sparse format fits");
             continue;
         }
@@ -246,13 +251,13 @@ int sp_cuda_sparse_select(const struct sprun_model *m, const sp_cuda_sparse_set 
         info->n = rows;
         sp_cost_problem pr = sp_weight_problem(r, rows, 2);
         sp_cost_estimate dense, sp;
-        sp_cost_estimate_format(&sp_cost_h100_fp16, &pr, SPRUN_FORMAT_DENSE, 0, &dense);
+        sp_cost_estimate_format(&m->cost, &pr, SPRUN_FORMAT_DENSE, 0, &dense);
         info->predicted_us = dense.t_total * 1e6;
         const sp_cuda_sparse_w *sw = &set->w[i];
         if (sw->kind == SP_SPARSE_DENSE)
             return 0;
         int blk = sw->kind == SP_SPARSE_BSR ? sw->bsr.bs : 0;
-        if (!sp_cost_estimate_format(&sp_cost_h100_fp16, &pr, r->format, blk, &sp))
+        if (!sp_cost_estimate_format(&m->cost, &pr, r->format, blk, &sp))
             return 0;
         if (m->opt.format == SPRUN_FORMAT_AUTO && sp.t_total >= dense.t_total)
             return 0;
