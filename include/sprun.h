@@ -275,8 +275,10 @@ SPRUN_API sprun_code sprun_session_set_stream(sprun_session *sess, void *cuda_st
  * session. */
 SPRUN_API sprun_code sprun_session_run(sprun_session *sess, const sprun_tensor *inputs, size_t n_inputs);
 
-/* View of output idx of the last successful run: data is host memory owned
- * by the session, valid until the next run or destroy. */
+/* View of output idx of the last run, if it succeeded: data is host memory
+ * owned by the session, valid until the next run or destroy. After a failed
+ * run (bad inputs included) there is no output to view until a run
+ * succeeds. */
 SPRUN_API sprun_code sprun_session_output(const sprun_session *sess, size_t idx, sprun_tensor *out);
 
 /* Statistics of the current plan. */

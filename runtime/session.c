@@ -165,6 +165,9 @@ sprun_code sprun_session_run(sprun_session *s, const sprun_tensor *inputs, size_
                    g->n_inputs);
         return fail(&err);
     }
+    /* Outputs are those of the last *successful* run: any failure below,
+     * input validation included, leaves none to read. */
+    s->current = NULL;
     if (bind_inputs(s, inputs, n_inputs, bound, &err) != SPRUN_OK)
         return fail(&err);
     sp_plan *p = find_plan(s, bound, g->n_inputs);
@@ -203,7 +206,6 @@ sprun_code sprun_session_run(sprun_session *s, const sprun_tensor *inputs, size_
         s->n_profile = p->n_order;
         memset(s->profile_us, 0, (size_t)p->n_order * sizeof *s->profile_us);
     }
-    s->current = NULL;
     if (s->model->backend->run(s, p, bound, &err) != SPRUN_OK)
         return fail(&err);
     s->current = p;

@@ -1365,6 +1365,8 @@ static void test_session_bad_inputs(void **state)
     memcpy(in, ok, sizeof in);
     in[0].nbytes = 3;
     expect_invalid(sprun_session_run(s, in, 2), NULL);
+    /* ... leaves no stale output of the good run to read. */
+    expect_invalid(sprun_session_output(s, 0, &out), NULL);
 
     /* Other NULL handles. */
     expect_invalid(sprun_session_create(NULL, &s), NULL);
