@@ -15,6 +15,7 @@
 #pragma GCC optimize("no-trapping-math")
 #endif
 #include "kernels/cpu/nn_cpu.h"
+#include "kernels/cpu/tensor_cpu.h"
 #include "ops/op.h"
 #include "runtime/half.h"
 
@@ -269,11 +270,7 @@ static double clip_bound(const sp_tensor *in, int n_in, int i, double def)
 {
     if (i >= n_in || !in[i].data)
         return def;
-    switch (in[i].dtype) {
-    case SPRUN_DTYPE_FLOAT: return *(const float *)in[i].data;
-    case SPRUN_DTYPE_FLOAT16: return sp_f16_to_f32(*(const uint16_t *)in[i].data);
-    default: return sp_const_get_f64(in[i].dtype, in[i].data, 0);
-    }
+    return sp_ld_f64(in[i].dtype, in[i].data, 0);
 }
 
 static int act_run(const sp_node *n, const sp_tensor *in, int n_in, sp_tensor *out, int n_out, const sp_cpu_ctx *ctx,

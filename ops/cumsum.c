@@ -25,7 +25,7 @@ static int cs_infer(sp_graph *g, sp_node *n, sp_err *err)
         return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: axis must be a scalar", SP_LABEL(n));
     const void *ad = sp_node_const(g, n, 1);
     if (ad) {
-        int64_t av = sp_const_get_i64(a->dtype, ad, 0);
+        int64_t av = sp_ld_i64(a->dtype, ad, 0);
         if (sp_axis(av, x->shape.rank) < 0)
             return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: axis %lld out of range for rank %d",
                               SP_LABEL(n), (long long)av, x->shape.rank);

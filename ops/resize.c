@@ -211,7 +211,7 @@ static int rs_infer(sp_graph *g, sp_node *n, sp_err *err)
         if (ns > SP_MAX_RANK)
             return sp_err_set(err, SPRUN_ERR_SHAPE, "%s: too many scales", SP_LABEL(n));
         for (int64_t i = 0; i < ns; i++)
-            sc[i] = sp_const_get_f64(sv->dtype, d, i);
+            sc[i] = sp_ld_f64(sv->dtype, d, i);
     }
     if (zi >= 0 && (rc = sp_in_ints(g, n, zi, sz, SP_MAX_RANK, &nz, err)))
         return rc;

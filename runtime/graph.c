@@ -407,33 +407,6 @@ void sp_node_set_out(sp_graph *g, const sp_node *n, int i, int dtype, const sp_s
     v->shape = *shape;
 }
 
-int64_t sp_const_get_i64(int dtype, const void *data, int64_t i)
-{
-    switch (dtype) {
-    case SPRUN_DTYPE_INT64: return ((const int64_t *)data)[i];
-    case SPRUN_DTYPE_INT32: return ((const int32_t *)data)[i];
-    case SPRUN_DTYPE_INT16: return ((const int16_t *)data)[i];
-    case SPRUN_DTYPE_INT8: return ((const int8_t *)data)[i];
-    case SPRUN_DTYPE_UINT8:
-    case SPRUN_DTYPE_BOOL: return ((const uint8_t *)data)[i];
-    case SPRUN_DTYPE_UINT16: return ((const uint16_t *)data)[i];
-    case SPRUN_DTYPE_UINT32: return ((const uint32_t *)data)[i];
-    case SPRUN_DTYPE_UINT64: return (int64_t)((const uint64_t *)data)[i];
-    case SPRUN_DTYPE_FLOAT: return (int64_t)((const float *)data)[i];
-    case SPRUN_DTYPE_DOUBLE: return (int64_t)((const double *)data)[i];
-    default: return 0;
-    }
-}
-
-double sp_const_get_f64(int dtype, const void *data, int64_t i)
-{
-    switch (dtype) {
-    case SPRUN_DTYPE_FLOAT: return ((const float *)data)[i];
-    case SPRUN_DTYPE_DOUBLE: return ((const double *)data)[i];
-    default: return (double)sp_const_get_i64(dtype, data, i);
-    }
-}
-
 /* --- shapes ---------------------------------------------------------------- */
 
 int64_t sp_shape_numel(const sp_shape *s)

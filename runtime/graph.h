@@ -193,10 +193,8 @@ int64_t sp_attr_ints(const sp_node *n, const char *name, const int64_t **vals);
 int64_t sp_attr_floats(const sp_node *n, const char *name, const float **vals);
 const sp_value *sp_attr_tensor(const sp_node *n, const char *name);
 
-/* Reads element i of a constant integer tensor (int32/int64/uint8/bool...)
- * as int64; double for float types. */
-int64_t sp_const_get_i64(int dtype, const void *data, int64_t i);
-double sp_const_get_f64(int dtype, const void *data, int64_t i);
+/* Element i of a constant of any numeric dtype as int64 or double:
+ * sp_ld_i64 / sp_ld_f64 in kernels/cpu/tensor_cpu.h. */
 
 /* --- shapes ------------------------------------------------------------- */
 

@@ -16,6 +16,7 @@
  */
 #include "runtime/cuda/backend_cuda.h"
 
+#include "kernels/cpu/tensor_cpu.h"
 #include "ops/op.h"
 #include "runtime/cuda/cuda_kernels.h"
 #include "runtime/cuda/cuda_sparse.h"
@@ -682,7 +683,7 @@ static int scalar_const(const sp_graph *g, int v, float *out)
     const sp_value *val = &g->values[v];
     if (val->kind != SP_VAL_CONST || !val->data || sp_shape_numel(&val->shape) != 1)
         return 0;
-    *out = (float)sp_const_get_f64(val->dtype, val->data, 0);
+    *out = (float)sp_ld_f64(val->dtype, val->data, 0);
     return 1;
 }
 
@@ -1968,7 +1969,7 @@ static int lower_node(lower_ctx *lc, sp_err *err)
                 return unsupported(n, "axes must be constant", err);
             nax = sp_shape_numel(&av->shape);
             for (int64_t i = 0; i < nax && i < SP_MAX_RANK; i++)
-                axbuf[i] = sp_const_get_i64(av->dtype, av->data, i);
+                axbuf[i] = sp_ld_i64(av->dtype, av->data, i);
             ax = axbuf;
         }
         int mask[SP_MAX_RANK] = {0};
@@ -2183,7 +2184,7 @@ static int lower_node(lower_ctx *lc, sp_err *err)
                 return unsupported(n, "starts must be constant", err);
             ns = sp_shape_numel(&sv->shape);
             for (int64_t i = 0; i < ns && i < SP_MAX_RANK; i++) {
-                sts[i] = sp_const_get_i64(sv->dtype, sv->data, i);
+                sts[i] = sp_ld_i64(sv->dtype, sv->data, i);
                 axs[i] = i;
                 stp[i] = 1;
             }
@@ -2192,14 +2193,14 @@ static int lower_node(lower_ctx *lc, sp_err *err)
                 if (av->kind != SP_VAL_CONST)
                     return unsupported(n, "axes must be constant", err);
                 for (int64_t i = 0; i < ns && i < SP_MAX_RANK; i++)
-                    axs[i] = sp_const_get_i64(av->dtype, av->data, i);
+                    axs[i] = sp_ld_i64(av->dtype, av->data, i);
             }
             if (n->n_in > 4 && n->in[4] >= 0) {
                 const sp_value *pv = &g->values[n->in[4]];
                 if (pv->kind != SP_VAL_CONST)
                     return unsupported(n, "steps must be constant", err);
                 for (int64_t i = 0; i < ns && i < SP_MAX_RANK; i++)
-                    stp[i] = sp_const_get_i64(pv->dtype, pv->data, i);
+                    stp[i] = sp_ld_i64(pv->dtype, pv->data, i);
             }
         }
         for (int64_t i = 0; i < ns && i < SP_MAX_RANK; i++) {
