@@ -7,6 +7,7 @@
  */
 #include "sprun.h"
 
+#include "kernels/cpu/tensor_cpu.h"
 #include "loaders/onnx_tensor.h"
 #include "tools/clock.h"
 #include "tools/compare.h"
@@ -375,25 +376,13 @@ static int load_input(const cli *c, const sprun_model *m, const char *arg, int p
     return 0;
 }
 
+/* Element i as double for printing; dtypes the shared reader does not
+ * decode (bfloat16, uint64, string) print as NaN. */
 static double elem_f64(const sprun_tensor *t, size_t i)
 {
-    const void *d = t->data;
-    switch (t->dtype) {
-    case SPRUN_DTYPE_FLOAT: return ((const float *)d)[i];
-    case SPRUN_DTYPE_DOUBLE: return ((const double *)d)[i];
-    case SPRUN_DTYPE_INT64: return (double)((const int64_t *)d)[i];
-    case SPRUN_DTYPE_INT32: return ((const int32_t *)d)[i];
-    case SPRUN_DTYPE_INT8: return ((const int8_t *)d)[i];
-    case SPRUN_DTYPE_UINT8:
-    case SPRUN_DTYPE_BOOL: return ((const uint8_t *)d)[i];
-    case SPRUN_DTYPE_FLOAT16: {
-        uint16_t h = ((const uint16_t *)d)[i];
-        int e = (h >> 10) & 31, mnt = h & 1023;
-        double v = e == 0 ? ldexp(mnt, -24) : e == 31 ? (mnt ? NAN : INFINITY) : ldexp(mnt + 1024, e - 25);
-        return h & 0x8000 ? -v : v;
-    }
-    default: return NAN;
-    }
+    if (t->dtype == SPRUN_DTYPE_BFLOAT16 || t->dtype == SPRUN_DTYPE_UINT64 || t->dtype == SPRUN_DTYPE_STRING)
+        return NAN;
+    return sp_ld_f64(t->dtype, t->data, (int64_t)i);
 }
 
 static void print_output(const sprun_tensor *t)
