@@ -145,22 +145,38 @@ static const char *fmt_name(sprun_format f)
     }
 }
 
+int sp_cost_best_sparse(const sp_cost_device *dev, const sp_cost_problem *p, unsigned allowed, int min_block,
+                        sp_cost_estimate *best)
+{
+    sp_cost_estimate e;
+    int found = 0;
+    if ((allowed & (1u << SPRUN_FORMAT_CSR)) && sp_cost_estimate_format(dev, p, SPRUN_FORMAT_CSR, 0, &e)) {
+        *best = e;
+        found = 1;
+    }
+    if (allowed & (1u << SPRUN_FORMAT_BSR))
+        for (int blk = 4; blk <= 32; blk *= 2)
+            if (blk >= min_block && sp_cost_estimate_format(dev, p, SPRUN_FORMAT_BSR, blk, &e) &&
+                (!found || e.t_total < best->t_total)) {
+                *best = e;
+                found = 1;
+            }
+    if ((allowed & (1u << SPRUN_FORMAT_24)) && sp_cost_estimate_format(dev, p, SPRUN_FORMAT_24, 0, &e) &&
+        (!found || e.t_total < best->t_total)) {
+        *best = e;
+        found = 1;
+    }
+    return found;
+}
+
 sprun_format sp_cost_choose(const sp_cost_device *dev, const sp_cost_problem *p, unsigned allowed,
                             sp_cost_estimate *best, sp_cost_estimate *dense, char *reason, size_t reason_len)
 {
     sp_cost_estimate d, e;
     sp_cost_estimate_format(dev, p, SPRUN_FORMAT_DENSE, 0, &d);
     sp_cost_estimate b = d;
-    if (allowed & (1u << SPRUN_FORMAT_CSR))
-        if (sp_cost_estimate_format(dev, p, SPRUN_FORMAT_CSR, 0, &e) && e.t_total < b.t_total)
-            b = e;
-    if (allowed & (1u << SPRUN_FORMAT_BSR))
-        for (int blk = 4; blk <= 32; blk *= 2)
-            if (sp_cost_estimate_format(dev, p, SPRUN_FORMAT_BSR, blk, &e) && e.t_total < b.t_total)
-                b = e;
-    if (allowed & (1u << SPRUN_FORMAT_24))
-        if (sp_cost_estimate_format(dev, p, SPRUN_FORMAT_24, 0, &e) && e.t_total < b.t_total)
-            b = e;
+    if (sp_cost_best_sparse(dev, p, allowed, 4, &e) && e.t_total < b.t_total)
+        b = e;
     if (best)
         *best = b;
     if (dense)

@@ -78,6 +78,13 @@ void sp_cost_device_write(const sp_cost_device *dev, FILE *f);
 int sp_cost_estimate_format(const sp_cost_device *dev, const sp_cost_problem *p, sprun_format f, int block,
                             sp_cost_estimate *out);
 
+/* The fastest of the allowed sparse formats (bit 1 << format for CSR, BSR,
+ * 24; BSR tries the block sizes 4, 8, 16, 32 from min_block up), dense
+ * excluded. Returns 0 when none applies (e.g. 24 on a non-2:4 weight). Ties
+ * go to the earlier candidate in that order. */
+int sp_cost_best_sparse(const sp_cost_device *dev, const sp_cost_problem *p, unsigned allowed, int min_block,
+                        sp_cost_estimate *best);
+
 /* Chooses the fastest allowed format (allowed: bit (1 << format) for DENSE,
  * CSR, BSR, 24). Fills *best and a one-line reason ("csr: 0.42 ms vs dense
  * 0.95 ms, R3 2.26") and returns the chosen format. Dense always allowed. */

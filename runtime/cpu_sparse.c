@@ -12,8 +12,6 @@
 #include <string.h>
 #include <time.h>
 
-static const int bsr_blocks[4] = {4, 8, 16, 32};
-
 /* Why node n cannot run sparse on the CPU (NULL: it can). Static checks
  * that need no shapes. */
 static const char *ineligible(const sp_graph *g, const sp_node *n)
@@ -39,25 +37,6 @@ static unsigned allowed_formats(sprun_format forced, int is_24)
     default:
         return (1u << SPRUN_FORMAT_CSR) | (1u << SPRUN_FORMAT_BSR) | (is_24 ? 1u << SPRUN_FORMAT_24 : 0);
     }
-}
-
-/* Best estimate among the allowed sparse formats only (dense excluded). */
-static int best_sparse(const sp_cost_device *dev, const sp_cost_problem *p, unsigned allowed, sp_cost_estimate *best)
-{
-    sp_cost_estimate e;
-    int found = 0;
-    const sprun_format fs[] = {SPRUN_FORMAT_CSR, SPRUN_FORMAT_BSR, SPRUN_FORMAT_24};
-    for (int i = 0; i < 3; i++) {
-        if (!(allowed & (1u << fs[i])))
-            continue;
-        for (int b = 0; b < (fs[i] == SPRUN_FORMAT_BSR ? 4 : 1); b++)
-            if (sp_cost_estimate_format(dev, p, fs[i], bsr_blocks[b], &e) &&
-                (!found || e.t_total < best->t_total)) {
-                *best = e;
-                found = 1;
-            }
-    }
-    return found;
 }
 
 /* Packs node n's weight (GEMM view) into format f with fp32 values. */
@@ -98,7 +77,7 @@ static int pack_candidates(const struct sprun_model *m, sp_cpu_packed *packed, i
     sp_cost_problem pr = sp_weight_problem(r, 196, 4);
     sp_cost_estimate bsr = {0};
     int rc = pack_one(&m->graph, n, SPRUN_FORMAT_CSR, 0, &c[0], err);
-    if (rc == SPRUN_OK && best_sparse(&m->cost, &pr, 1u << SPRUN_FORMAT_BSR, &bsr))
+    if (rc == SPRUN_OK && sp_cost_best_sparse(&m->cost, &pr, 1u << SPRUN_FORMAT_BSR, 4, &bsr))
         rc = pack_one(&m->graph, n, SPRUN_FORMAT_BSR, bsr.block, &c[1], err);
     if (rc == SPRUN_OK && r->is_24)
         rc = pack_one(&m->graph, n, SPRUN_FORMAT_24, 0, &c[2], err);
@@ -146,7 +125,7 @@ int sp_cpu_sparse_prepare(struct sprun_model *m, sp_cpu_packed *packed, sp_err *
          * 128-token sequence; each plan re-decides with its real N. */
         sp_cost_problem pr = sp_weight_problem(r, !strcmp(n->op_type, "Conv") ? 196 : 128, 4);
         sp_cost_estimate best = {0}, dense;
-        if (!best_sparse(&m->cost, &pr, allowed, &best))
+        if (!sp_cost_best_sparse(&m->cost, &pr, allowed, 4, &best))
             continue;
         sp_cost_estimate_format(&m->cost, &pr, SPRUN_FORMAT_DENSE, 0, &dense);
         if (forced == SPRUN_FORMAT_AUTO && best.t_total >= dense.t_total) {

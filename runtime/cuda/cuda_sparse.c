@@ -8,8 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* BSR block sizes the GPU kernels take (tensor-core fragments of 16). */
-static const int gpu_blocks[] = {16, 32};
+/* Smallest BSR block the GPU kernels take (tensor-core fragments of 16;
+ * the cost tables go up to 32). */
+#define GPU_MIN_BLOCK 16
 
 static int is_conv(const sp_node *n) { return !strcmp(n->op_type, "Conv"); }
 
@@ -27,31 +28,6 @@ static const char *ineligible(const sp_graph *g, const sp_node *n)
         return NULL;
     }
     return sp_weight_gemm_ineligible(g, n);
-}
-
-/* Best allowed sparse estimate (BSR only at the GPU's block sizes). */
-static int best_sparse(const sp_cost_device *dev, const sp_cost_problem *p, sprun_format forced, sp_cost_estimate *best)
-{
-    int found = 0;
-    sp_cost_estimate e;
-    if ((forced == SPRUN_FORMAT_AUTO || forced == SPRUN_FORMAT_CSR) &&
-        sp_cost_estimate_format(dev, p, SPRUN_FORMAT_CSR, 0, &e)) {
-        *best = e;
-        found = 1;
-    }
-    if (forced == SPRUN_FORMAT_AUTO || forced == SPRUN_FORMAT_BSR)
-        for (size_t b = 0; b < sizeof gpu_blocks / sizeof gpu_blocks[0]; b++)
-            if (sp_cost_estimate_format(dev, p, SPRUN_FORMAT_BSR, gpu_blocks[b], &e) &&
-                (!found || e.t_total < best->t_total)) {
-                *best = e;
-                found = 1;
-            }
-    if ((forced == SPRUN_FORMAT_AUTO || forced == SPRUN_FORMAT_24) &&
-        sp_cost_estimate_format(dev, p, SPRUN_FORMAT_24, 0, &e) && (!found || e.t_total < best->t_total)) {
-        *best = e;
-        found = 1;
-    }
-    return found;
 }
 
 static const char *fmt_label(sprun_format f)
@@ -138,7 +114,11 @@ int sp_cuda_sparse_prepare(struct sprun_model *m, int fp16, void *stream, sp_cud
         sp_cost_problem pr = sp_weight_problem(r, 4096, 2);
         sp_cost_estimate best, dense;
         sp_cost_estimate_format(&m->cost, &pr, SPRUN_FORMAT_DENSE, 0, &dense);
-        if (!best_sparse(&m->cost, &pr, forced, &best)) {
+        if (!sp_cost_best_sparse(&m->cost, &pr,
+                                 forced == SPRUN_FORMAT_AUTO ? (1u << SPRUN_FORMAT_CSR) | (1u << SPRUN_FORMAT_BSR) |
+                                                                   (1u << SPRUN_FORMAT_24)
+                                                             : 1u << forced,
+                                 GPU_MIN_BLOCK, &best)) {
             snprintf(r->reason, sizeof r->reason, "dense: no GPU sparse format fits");
             continue;
         }
