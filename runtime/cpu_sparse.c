@@ -3,7 +3,6 @@
 
 #include "kernels/cpu/nn_cpu.h"
 #include "kernels/cpu/spmm_cpu.h"
-#include "loaders/sparse_pack.h"
 #include "runtime/cost_model.h"
 #include "runtime/tune_cache.h"
 
@@ -39,34 +38,6 @@ static unsigned allowed_formats(sprun_format forced, int is_24)
     }
 }
 
-/* Packs node n's weight (GEMM view) into format f with fp32 values. */
-static int pack_one(const sp_graph *g, const sp_node *n, sprun_format f, int block, sp_sparse_matrix *sm, sp_err *err)
-{
-    int64_t rows, k;
-    float *w = sp_weight_gemm_view(g, n, NULL, &rows, &k);
-    if (!w)
-        return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory packing weight of '%s'", n->name);
-    char msg[256] = "";
-    int rc;
-    memset(sm, 0, sizeof *sm);
-    if (f == SPRUN_FORMAT_CSR) {
-        sm->kind = SP_SPARSE_CSR;
-        rc = sp_pack_csr(w, rows, k, SP_VT_F32, &sm->u.csr, msg, sizeof msg);
-    } else if (f == SPRUN_FORMAT_BSR) {
-        sm->kind = SP_SPARSE_BSR;
-        rc = sp_pack_bsr(w, rows, k, block, block, SP_VT_F32, &sm->u.bsr, msg, sizeof msg);
-    } else {
-        sm->kind = SP_SPARSE_24;
-        rc = sp_pack_24(w, rows, k, SP_VT_F32, &sm->u.s24, msg, sizeof msg);
-    }
-    free(w);
-    if (rc != 0) {
-        sm->kind = SP_SPARSE_DENSE;
-        return sp_err_set(err, rc, "packing the weight of '%s': %s", n->name, msg);
-    }
-    return SPRUN_OK;
-}
-
 /* Tuning: packs every candidate format of weight i (CSR, BSR at the block
  * size the cost model likes best, 2:4 when the weight allows it). */
 static int pack_candidates(const struct sprun_model *m, sp_cpu_packed *packed, int i, sp_err *err)
@@ -76,11 +47,11 @@ static int pack_candidates(const struct sprun_model *m, sp_cpu_packed *packed, i
     sp_sparse_matrix *c = &packed->cand[i * SP_CPU_NCAND];
     sp_cost_problem pr = sp_weight_problem(r, 196, 4);
     sp_cost_estimate bsr = {0};
-    int rc = pack_one(&m->graph, n, SPRUN_FORMAT_CSR, 0, &c[0], err);
+    int rc = sp_weight_pack(&m->graph, n, SPRUN_FORMAT_CSR, 0, SP_VT_F32, &c[0], err);
     if (rc == SPRUN_OK && sp_cost_best_sparse(&m->cost, &pr, 1u << SPRUN_FORMAT_BSR, 4, &bsr))
-        rc = pack_one(&m->graph, n, SPRUN_FORMAT_BSR, bsr.block, &c[1], err);
+        rc = sp_weight_pack(&m->graph, n, SPRUN_FORMAT_BSR, bsr.block, SP_VT_F32, &c[1], err);
     if (rc == SPRUN_OK && r->is_24)
-        rc = pack_one(&m->graph, n, SPRUN_FORMAT_24, 0, &c[2], err);
+        rc = sp_weight_pack(&m->graph, n, SPRUN_FORMAT_24, 0, SP_VT_F32, &c[2], err);
     return rc;
 }
 
@@ -133,7 +104,7 @@ int sp_cpu_sparse_prepare(struct sprun_model *m, sp_cpu_packed *packed, sp_err *
                      dense.t_total * 1e6, best.t_total * 1e6, r->density);
             continue;
         }
-        int rc = pack_one(g, n, best.format, best.block, &packed->mat[i], err);
+        int rc = sp_weight_pack(g, n, best.format, best.block, SP_VT_F32, &packed->mat[i], err);
         if (rc != SPRUN_OK)
             return rc;
         r->format = best.format;

@@ -16,6 +16,7 @@
 #ifndef SPRUN_MODEL_H
 #define SPRUN_MODEL_H
 
+#include "loaders/sparse_format.h"
 #include "runtime/cost_model.h"
 #include "runtime/graph.h"
 #include "sprun.h"
@@ -171,6 +172,12 @@ int sp_model_analyse_weights(struct sprun_model *m, sp_err *err);
  * array (Conv: [M, C/g*kh*kw]; Gemm: honours transB; MatMul: transposed);
  * NULL when n has no constant float weight. Caller frees. */
 float *sp_weight_gemm_view(const sp_graph *g, const sp_node *n, int *value_idx, int64_t *m, int64_t *k);
+
+/* Packs node n's weight (GEMM view) into format f (CSR, BSR with square
+ * blocks of `block`, or 24) with values of type vt. *out owns the arrays
+ * (sp_sparse_free); on failure it owns nothing and err names the node. */
+int sp_weight_pack(const sp_graph *g, const sp_node *n, sprun_format f, int block, sp_sparse_vtype vt,
+                   sp_sparse_matrix *out, sp_err *err);
 
 /* The cost-model problem of weight record r at N columns. */
 sp_cost_problem sp_weight_problem(const sp_weight_record *r, int64_t n, size_t value_bytes);

@@ -8,6 +8,7 @@
  */
 #include "runtime/model.h"
 
+#include "loaders/sparse_pack.h"
 #include "loaders/sparsity_analysis.h"
 #include "runtime/half.h"
 
@@ -144,4 +145,20 @@ const char *sp_weight_gemm_ineligible(const sp_graph *g, const sp_node *n)
     if (!strcmp(n->op_type, "MatMul"))
         return w && w->shape.rank == 2 ? NULL : "MatMul weight is not 2-D";
     return "not a Conv/Gemm/MatMul";
+}
+
+int sp_weight_pack(const sp_graph *g, const sp_node *n, sprun_format f, int block, sp_sparse_vtype vt,
+                   sp_sparse_matrix *out, sp_err *err)
+{
+    const sp_sparse_kind kind = f == SPRUN_FORMAT_CSR ? SP_SPARSE_CSR : f == SPRUN_FORMAT_BSR ? SP_SPARSE_BSR
+                                                                                              : SP_SPARSE_24;
+    int64_t rows, k;
+    memset(out, 0, sizeof *out);
+    float *w = sp_weight_gemm_view(g, n, NULL, &rows, &k);
+    if (!w)
+        return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory reading the weight of '%s'", n->name);
+    char msg[256] = "";
+    int rc = sp_pack(w, rows, k, kind, block, block, vt, out, msg, sizeof msg);
+    free(w);
+    return rc != 0 ? sp_err_set(err, rc, "packing the weight of '%s': %s", n->name, msg) : SPRUN_OK;
 }

@@ -1,7 +1,6 @@
 /* cuda_sparse.c - choosing, uploading and launching sparse layers on the GPU. */
 #include "runtime/cuda/cuda_sparse.h"
 
-#include "loaders/sparse_pack.h"
 #include "runtime/cost_model.h"
 
 #include <stdio.h>
@@ -39,26 +38,10 @@ static const char *fmt_label(sprun_format f)
 static int upload_one(const sp_graph *g, const sp_node *n, const sp_cost_estimate *best, void *stream,
                       sp_cuda_sparse_w *out, size_t *bytes, sp_err *err)
 {
-    int64_t rows, k;
-    float *w = sp_weight_gemm_view(g, n, NULL, &rows, &k);
-    if (!w)
-        return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory reading the weight of '%s'", n->name);
-    sp_sparse_matrix sm = {0};
-    char msg[256] = "";
-    int rc;
-    if (best->format == SPRUN_FORMAT_CSR) {
-        sm.kind = SP_SPARSE_CSR;
-        rc = sp_pack_csr(w, rows, k, SP_VT_F16, &sm.u.csr, msg, sizeof msg);
-    } else if (best->format == SPRUN_FORMAT_BSR) {
-        sm.kind = SP_SPARSE_BSR;
-        rc = sp_pack_bsr(w, rows, k, best->block, best->block, SP_VT_F16, &sm.u.bsr, msg, sizeof msg);
-    } else {
-        sm.kind = SP_SPARSE_24;
-        rc = sp_pack_24(w, rows, k, SP_VT_F16, &sm.u.s24, msg, sizeof msg);
-    }
-    free(w);
-    if (rc != 0)
-        return sp_err_set(err, rc, "packing the weight of '%s': %s", n->name, msg);
+    sp_sparse_matrix sm;
+    int rc = sp_weight_pack(g, n, best->format, best->block, SP_VT_F16, &sm, err);
+    if (rc != SPRUN_OK)
+        return rc;
     sp_cuda_status st = {0};
     const int kind = sm.kind; /* sp_sparse_free below zeroes sm */
     memset(out, 0, sizeof *out);
