@@ -157,6 +157,10 @@ void sp_pass_remove_dead(sp_graph *g);
 int sp_plan_build(const struct sprun_model *m, const sprun_tensor *const *inputs, sp_plan **out, sp_err *err);
 void sp_plan_free(sp_plan *p);
 
+/* Union-find root of v with path halving (values that share one buffer:
+ * aliasing ops like Reshape). */
+int sp_union_root(int *parent, int v);
+
 typedef struct sp_buf_req {
     size_t size;
     int first, last; /* inclusive step range during which the buffer lives */

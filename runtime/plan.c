@@ -47,8 +47,7 @@ static int infer_node(sp_graph *g, int ni, sp_err *err)
     return rc;
 }
 
-/* Union-find over values for aliasing ops (Reshape & co share a buffer). */
-static int root_of(int *parent, int v)
+int sp_union_root(int *parent, int v)
 {
     while (parent[v] != v)
         v = parent[v] = parent[parent[v]];
@@ -93,7 +92,7 @@ static int plan_memory(sp_plan *p, sp_err *err)
             }
         if ((n->op->flags & SP_OPF_ALIAS) && n->n_in >= 1 && n->in[0] >= 0 && n->out[0] >= 0 &&
             g->values[n->in[0]].kind != SP_VAL_CONST)
-            parent[root_of(parent, n->out[0])] = root_of(parent, n->in[0]);
+            parent[sp_union_root(parent, n->out[0])] = sp_union_root(parent, n->in[0]);
     }
     for (int i = 0; i < g->n_outputs; i++)
         if (g->values[g->outputs[i]].kind != SP_VAL_CONST)
@@ -106,7 +105,7 @@ static int plan_memory(sp_plan *p, sp_err *err)
         const sp_value *val = &g->values[v];
         if (val->kind == SP_VAL_CONST || first[v] < 0)
             continue;
-        int r = root_of(parent, v);
+        int r = sp_union_root(parent, v);
         if (buf_of[r] < 0) {
             buf_of[r] = nb;
             req[nb].size = 0;
@@ -129,7 +128,7 @@ static int plan_memory(sp_plan *p, sp_err *err)
     for (int v = 0; v < nv; v++) {
         if (g->values[v].kind == SP_VAL_CONST || first[v] < 0)
             continue;
-        p->offset[v] = boff[buf_of[root_of(parent, v)]];
+        p->offset[v] = boff[buf_of[sp_union_root(parent, v)]];
     }
 done:
     free(parent);

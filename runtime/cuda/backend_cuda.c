@@ -1007,13 +1007,6 @@ static void assign_layouts(const sp_plan *p, cu_plan *cp)
     }
 }
 
-static int root_of(int *parent, int v)
-{
-    while (parent[v] != v)
-        v = parent[v] = parent[parent[v]];
-    return v;
-}
-
 /* Values read and written by order index s as lowered. */
 static int step_rw(const sp_plan *p, const cu_plan *cp, int s, int *rd, int *nrd, int *wr, int *nwr)
 {
@@ -1094,7 +1087,7 @@ static int plan_device_memory(const sp_plan *p, cu_plan *cp, const cu_model *cm,
         if (cp->role[s] == R_NORMAL && is_alias_op(n->op_type) && n->in[0] >= 0 && n->out[0] >= 0 &&
             g->values[n->in[0]].kind != SP_VAL_CONST && cp->layout[n->in[0]] == LAY_ROW &&
             vdtype(cm, &g->values[n->in[0]]) == vdtype(cm, &g->values[n->out[0]]))
-            parent[root_of(parent, n->out[0])] = root_of(parent, n->in[0]);
+            parent[sp_union_root(parent, n->out[0])] = sp_union_root(parent, n->in[0]);
     }
     for (int i = 0; i < g->n_outputs; i++)
         if (g->values[g->outputs[i]].kind != SP_VAL_CONST)
@@ -1106,7 +1099,7 @@ static int plan_device_memory(const sp_plan *p, cu_plan *cp, const cu_model *cm,
         const sp_value *val = &g->values[v];
         if (val->kind == SP_VAL_CONST || first[v] < 0)
             continue;
-        int r = root_of(parent, v);
+        int r = sp_union_root(parent, v);
         if (buf_of[r] < 0) {
             buf_of[r] = nb;
             req[nb].size = 0;
@@ -1128,7 +1121,7 @@ static int plan_device_memory(const sp_plan *p, cu_plan *cp, const cu_model *cm,
         goto done;
     for (int v = 0; v < nv; v++)
         if (g->values[v].kind != SP_VAL_CONST && first[v] >= 0)
-            cp->doff[v] = boff[buf_of[root_of(parent, v)]];
+            cp->doff[v] = boff[buf_of[sp_union_root(parent, v)]];
     cp->act_bytes = align_up(cp->act_bytes);
 done:
     free(parent);
