@@ -32,87 +32,8 @@ report="$O/report.md"
 ldd "$B/bin/sprun" | grep "not found" >> "$report"
 
 echo "== cases"
-python3 - "$W" <<'EOF'
-import sys, os
-import numpy as np
-from onnx import helper, TensorProto, numpy_helper, save
-w = sys.argv[1]; cases = []
-rng = np.random.default_rng(0)
-F = TensorProto.FLOAT
-def model(name, nodes, inputs, outputs, inits=(), shapes=""):
-    g = helper.make_graph(nodes, name, [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
-                          [helper.make_tensor_value_info(n, t, None) for n, t in outputs],
-                          [numpy_helper.from_array(a, n) for n, a in inits])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]); m.ir_version = 8
-    p = os.path.join(w, name + ".onnx"); save(m, p); cases.append(p + " " + shapes)
-r = lambda *s: (rng.standard_normal(s) * 0.5).astype(np.float32)
-N = helper.make_node
-# conv families (NHWC inside), pooling, head
-model("conv_bias_relu", [N("Conv", ["x", "w", "b"], ["c"], pads=[1,1,1,1]), N("Relu", ["c"], ["y"])],
-      [("x", F, [2, 16, 12, 12])], [("y", F)], [("w", r(32, 16, 3, 3)), ("b", r(32))])
-model("conv_residual", [N("Conv", ["x", "w", "b"], ["c"], strides=[2,2], pads=[1,1,1,1]),
-      N("Conv", ["x", "w2", "b2"], ["d"], strides=[2,2]), N("Add", ["c", "d"], ["s"]), N("Relu", ["s"], ["y"])],
-      [("x", F, [2, 8, 15, 15])], [("y", F)], [("w", r(24, 8, 3, 3)), ("b", r(24)), ("w2", r(24, 8, 1, 1)), ("b2", r(24))])
-model("conv_group_nobias", [N("Conv", ["x", "w"], ["y"], group=4, pads=[1,1,1,1])],
-      [("x", F, [1, 16, 9, 9])], [("y", F)], [("w", r(16, 4, 3, 3))])
-model("pools_gemm", [N("Conv", ["x", "w", "b"], ["c"], pads=[3,3,3,3], strides=[2,2]),
-      N("MaxPool", ["c"], ["p"], kernel_shape=[3,3], strides=[2,2], pads=[1,1,1,1]),
-      N("AveragePool", ["p"], ["q"], kernel_shape=[2,2], strides=[1,1]),
-      N("GlobalAveragePool", ["q"], ["g"]), N("Flatten", ["g"], ["f"]),
-      N("Gemm", ["f", "fw", "fb"], ["y"], transB=1)],
-      [("x", F, [3, 3, 32, 32])], [("y", F)], [("w", r(16, 3, 7, 7)), ("b", r(16)), ("fw", r(10, 16)), ("fb", r(10))])
-model("nhwc_reshape", [N("Conv", ["x", "w", "b"], ["c"]), N("Reshape", ["c", "sh"], ["y"])],
-      [("x", F, [2, 4, 5, 5])], [("y", F)], [("w", r(6, 4, 1, 1)), ("b", r(6)), ("sh", np.array([2, -1], np.int64))])
-model("nhwc_out_mul", [N("Conv", ["x", "w", "b"], ["c"]), N("Mul", ["c", "k"], ["y"])],
-      [("x", F, [2, 4, 5, 5])], [("y", F)], [("w", r(6, 4, 1, 1)), ("b", r(6)), ("k", r(1, 6, 1, 1))])
-# matmuls
-model("matmul_bias_gelu", [N("MatMul", ["x", "w"], ["m"]), N("Add", ["bb", "m"], ["h"]),
-      N("Div", ["h", "s2"], ["d"]), N("Erf", ["d"], ["e"]), N("Add", ["e", "one"], ["a"]), N("Mul", ["h", "a"], ["p"]),
-      N("Mul", ["p", "half"], ["y"])], [("x", F, [2, 7, 32])], [("y", F)],
-      [("w", r(32, 48)), ("bb", r(48)), ("s2", np.array(1.4142135381698608, np.float32)),
-       ("one", np.array(1.0, np.float32)), ("half", np.array(0.5, np.float32))])
-model("matmul_relu_residual", [N("MatMul", ["x", "w"], ["m"]), N("Add", ["m", "x"], ["s"]), N("Relu", ["s"], ["y"])],
-      [("x", F, [5, 32])], [("y", F)], [("w", r(32, 32))])
-model("gemm_trans", [N("Gemm", ["a", "w", "c"], ["y"], transA=1, alpha=0.5, beta=2.0)],
-      [("a", F, [16, 6])], [("y", F)], [("w", r(16, 12)), ("c", r(6, 12))])
-model("attention_core", [N("MatMul", ["q", "k"], ["s"]), N("Div", ["s", "sc"], ["d"]), N("Add", ["d", "m"], ["a"]),
-      N("Softmax", ["a"], ["p"], axis=-1), N("MatMul", ["p", "v"], ["y"])],
-      [("q", F, [2, 3, 8, 16]), ("k", F, [2, 3, 16, 8]), ("v", F, [2, 3, 8, 16]), ("m", F, [2, 1, 1, 8])], [("y", F)],
-      [("sc", np.array(4.0, np.float32))])
-model("softmax_long", [N("Softmax", ["x"], ["y"], axis=-1)], [("x", F, [3, 3000])], [("y", F)])
-model("layernorm_res", [N("Add", ["x", "r"], ["s"]), N("LayerNormalization", ["s", "g", "b"], ["y"], axis=-1, epsilon=1e-5)],
-      [("x", F, [4, 7, 96]), ("r", F, [4, 7, 96])], [("y", F)], [("g", r(96)), ("b", r(96))])
-model("layernorm_long", [N("LayerNormalization", ["x", "g"], ["y"], axis=-1)], [("x", F, [3, 5000])], [("y", F)], [("g", r(5000))])
-# elementwise, shape ops
-model("eltwise_bcast", [N("Sub", ["x", "c"], ["a"]), N("Pow", ["a", "two"], ["b"]), N("Sqrt", ["b"], ["q"]),
-      N("Max", ["q", "x"], ["m"]), N("Sigmoid", ["m"], ["t"]), N("Tanh", ["t"], ["u"]), N("Clip", ["u", "lo", "hi"], ["y"])],
-      [("x", F, [2, 3, 4, 5]), ("c", F, [3, 1, 5])], [("y", F)],
-      [("two", np.array(2.0, np.float32)), ("lo", np.array(-0.2, np.float32)), ("hi", np.array(0.4, np.float32))])
-model("transpose_slice_concat", [N("Transpose", ["x"], ["t"], perm=[0, 2, 3, 1]),
-      N("Slice", ["t", "st", "en", "ax", "sp"], ["s"]), N("Concat", ["s", "z"], ["y"], axis=1)],
-      [("x", F, [2, 3, 10, 6]), ("z", F, [2, 2, 3, 3])], [("y", F)],
-      [("st", np.array([1, 0], np.int64)), ("en", np.array([8, 100], np.int64)), ("ax", np.array([1, 2], np.int64)),
-       ("sp", np.array([3, 2], np.int64))])
-model("gather_cast_where", [N("Gather", ["tab", "ids"], ["e"], axis=0), N("Cast", ["ids"], ["f"], to=F),
-      N("Unsqueeze", ["f", "ax"], ["fu"]), N("Mul", ["e", "fu"], ["m"]), N("Greater", ["m", "zero"], ["c"]) if False else N("Identity", ["m"], ["mi"]),
-      N("Expand", ["row", "shp"], ["ex"]), N("Add", ["mi", "ex"], ["a"]), N("ReduceMean", ["a"], ["y"], axes=[-1], keepdims=1)],
-      [("ids", TensorProto.INT64, [3, 5])], [("y", F)],
-      [("tab", r(16, 24)), ("ax", np.array([2], np.int64)), ("row", r(1, 24)), ("shp", np.array([3, 5, 24], np.int64)),
-       ("rax", np.array([-1], np.int64)), ("zero", np.array(0.0, np.float32))], shapes="")
-model("where_op", [N("Where", ["c", "x", "z"], ["y"])], [("c", TensorProto.BOOL, [4, 1]), ("x", F, [4, 6]), ("z", F, [6])], [("y", F)])
-open(os.path.join(w, "ops.txt"), "w").write("\n".join(cases) + "\n")
-print(len(cases), "op cases")
-EOF
-python3 "$R/models/resnet50.py" --tiny -o "$W/r50-tiny.onnx" > /dev/null
-python3 "$R/models/transformer.py" --tiny -o "$W/bert-tiny.onnx" > /dev/null
-{ cat "$W/ops.txt"
-  echo "$W/r50-tiny.onnx input=2x3x32x32"
-  echo "$W/bert-tiny.onnx input_ids=2x32 attention_mask=2x32"; } > "$W/cases.txt"
-if [ "${SPRUN_GPU_QUICK:-0}" != 1 ]; then
-  python3 "$R/models/resnet50.py" -o "$W/r50.onnx" > /dev/null
-  python3 "$R/models/transformer.py" -o "$W/bert.onnx" > /dev/null
-  { echo "$W/r50.onnx input=1x3x224x224"; echo "$W/bert.onnx input_ids=1x128 attention_mask=1x128"; } >> "$W/cases.txt"
-fi
+full=--full; [ "${SPRUN_GPU_QUICK:-0}" = 1 ] && full=
+python3 "$R/tests/gpu/make_cases.py" "$W" $full || echo "make_cases.py exit $? (no cases.txt: test_cuda_backend skips)" >> "$report"
 
 if [ "${SPRUN_GPU_BENCH_ONLY:-0}" != 1 ]; then
 echo "== tests"
@@ -121,7 +42,8 @@ echo "test_cuda_backend exit ${PIPESTATUS[0]}" >> "$O/test_cuda_backend.log"
 { echo; echo "## test_cuda_backend"; echo '```'; grep -E "FAIL|passed" "$O/test_cuda_backend.log"; tail -1 "$O/test_cuda_backend.log"; echo '```'; } >> "$report"
 for t in "$B"/tests/test_spmm*; do
   [ -x "$t" ] || continue
-  timeout 120 "$t" > "$O/$(basename "$t").log" 2>&1; echo "$(basename "$t") exit $?" >> "$report"
+  timeout 120 "$t" > "$O/$(basename "$t").log" 2>&1; rc=$?  # before $(basename) resets $?
+  echo "$(basename "$t") exit $rc" >> "$report"
 done
 # ONNX node conformance on the GPU (carry tests/node_tests in the build folder;
 # /usr/share/libonnx-testdata is not on the device: copy its data/node (27 MB) into a

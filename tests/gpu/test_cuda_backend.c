@@ -1,8 +1,12 @@
 /*
  * test_cuda_backend.c - the CUDA backend against the CPU backend.
  *
- * Cases come from a list file (argv[1], or $SPRUN_CUDA_CASES; tests/gpu/
- * run.sh writes one with per-op graphs and whole models):
+ * Cases come from a list file: argv[1], or $SPRUN_CUDA_CASES, or, with
+ * neither, one that tests/gpu/make_cases.py (per-op graphs and the tiny
+ * ResNet-50 / BERT) writes into a fresh temporary folder, so plain
+ * `ctest -L gpu` runs real cases. The script is looked up under
+ * $SPRUN_SOURCE_DIR, else the source tree this test was built from.
+ * A case line:
  *     path/to/model.onnx [name=DxDx..] ...
  * For each case: seeded random inputs (floats ~N(0,1); integer inputs in
  * [0, 16), or ones with a zero tail when the name contains "mask"), the CPU
@@ -10,7 +14,9 @@
  * 1e-2) and fp32 (<= 1e-4), each checked for the graph-replay path (run
  * twice: capture, then replay with fresh inputs) and the eager profiled
  * path. Outputs are poisoned between runs so unwritten elements show.
- * Exit: 0 all pass, 1 a failure, 77 no GPU or no case list (skipped).
+ * Exit: 0 all pass, 1 a failure (the generator's included), 77 skipped: no
+ * GPU, a given list that cannot be opened, or no python3 / onnx / numpy /
+ * make_cases.py to generate one.
  */
 #include "runtime/half.h"
 #include "sprun.h"
@@ -23,6 +29,13 @@
 
 #ifdef SPRUN_HAVE_CUDA
 #include <cuda_runtime_api.h>
+#include <dirent.h>
+#include <errno.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
+#ifndef SPRUN_SOURCE_DIR
+#define SPRUN_SOURCE_DIR "."
 #endif
 
 static uint64_t rng = 88172645463325252ULL;
@@ -236,25 +249,10 @@ done:
     sprun_options_destroy(o);
     return ok;
 }
-#endif
 
-int main(int argc, char **argv)
+/* Runs every case of the list f; returns the failures, adds the passes to *npass. */
+static int run_cases(FILE *f, int *npass)
 {
-#ifndef SPRUN_HAVE_CUDA
-    printf("no CUDA in this build: skipped\n");
-    return 77;
-#else
-    int ndev = 0;
-    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
-        printf("no GPU: skipped\n");
-        return 77;
-    }
-    const char *list = argc > 1 ? argv[1] : getenv("SPRUN_CUDA_CASES");
-    FILE *f = list ? fopen(list, "r") : NULL;
-    if (!f) {
-        printf("no case list (argv[1] or SPRUN_CUDA_CASES; tests/gpu/run.sh makes one): skipped\n");
-        return 77;
-    }
     char line[4096];
     int pass = 0, fail = 0;
     while (fgets(line, sizeof line, f)) {
@@ -332,8 +330,124 @@ int main(int argc, char **argv)
         for (int i = 0; i < in.n; i++)
             free(in.t[i].data);
     }
+    *npass += pass;
+    return fail;
+}
+
+/* Removes the flat folder dir that make_cases() made. */
+static void remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char p[4400];
+    while (d && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+    if (d)
+        closedir(d);
+    rmdir(dir);
+}
+
+/* No list given: python3 tests/gpu/make_cases.py DIR into a fresh DIR under
+ * $TMPDIR (or /tmp), returned in dir. Returns 0 when DIR/cases.txt is
+ * written, 77 (skip) when python3, its onnx / numpy or the script is
+ * missing, 1 when the generator fails. */
+static int make_cases(char *dir, size_t cap)
+{
+    const char *src = getenv("SPRUN_SOURCE_DIR");
+    char script[4096];
+    snprintf(script, sizeof script, "%s/tests/gpu/make_cases.py", src && *src ? src : SPRUN_SOURCE_DIR);
+    if (access(script, R_OK)) {
+        printf("no case list and no %s to make one (set SPRUN_SOURCE_DIR to the source tree): skipped\n", script);
+        return 77;
+    }
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, cap, "%s/sprun-cuda-cases-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        printf("FAIL cannot make a folder for the cases (%s): %s\n", dir, strerror(errno));
+        return 1;
+    }
+    printf("cases: python3 %s %s\n", script, dir);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        printf("FAIL fork for make_cases.py: %s\n", strerror(errno));
+        rmdir(dir);
+        return 1;
+    }
+    if (pid == 0) {
+        execlp("python3", "python3", script, dir, (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (code == 0)
+        return 0;
+    remove_dir(dir);
+    if (code == 127) {
+        printf("no case list and no python3 on PATH to run make_cases.py: skipped\n");
+        return 77;
+    }
+    if (code == 77) {
+        printf("no case list: python3 cannot import onnx / numpy for make_cases.py (pip install onnx numpy): "
+               "skipped\n");
+        return 77;
+    }
+    printf("FAIL make_cases.py %s %d\n", WIFEXITED(st) ? "exit" : "killed, status", WIFEXITED(st) ? code : st);
+    return 1;
+}
+#endif
+
+int main(int argc, char **argv)
+{
+#ifndef SPRUN_HAVE_CUDA
+    (void)argc;
+    (void)argv;
+    printf("no CUDA in this build: skipped\n");
+    return 77;
+#else
+    int ndev = 0;
+    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+        printf("no GPU: skipped\n");
+        return 77;
+    }
+    const char *list = argc > 1 ? argv[1] : getenv("SPRUN_CUDA_CASES");
+    if (argc <= 1 && list && !*list)
+        list = NULL; /* an empty SPRUN_CUDA_CASES is no list */
+    char dir[4096] = "", made[4200];
+    if (!list) {
+        int rc = make_cases(dir, sizeof dir);
+        if (rc)
+            return rc;
+        snprintf(made, sizeof made, "%s/cases.txt", dir);
+        list = made;
+    }
+    FILE *f = fopen(list, "r");
+    if (!f && *dir) {
+        printf("FAIL make_cases.py wrote no %s: %s\n", list, strerror(errno));
+        remove_dir(dir);
+        return 1;
+    }
+    if (!f) {
+        printf("cannot open the case list %s: skipped\n", list);
+        return 77;
+    }
+    int pass = 0, fail = run_cases(f, &pass);
     fclose(f);
+    if (*dir && pass + fail == 0) {
+        printf("FAIL make_cases.py listed no cases in %s\n", list);
+        fail = 1;
+    }
     printf("test_cuda_backend: %d passed, %d failed\n", pass, fail);
+    if (*dir && fail)
+        printf("cases kept in %s (rerun: %s %s)\n", dir, argv[0], list);
+    else if (*dir)
+        remove_dir(dir);
     return fail ? 1 : 0;
 #endif
 }
