@@ -26,6 +26,13 @@
  *     sprun_model_destroy(model);                 // frees all host and GPU memory
  *     sprun_options_destroy(opt);
  *
+ * Device I/O (CUDA backend). Inputs already on the GPU are passed with
+ * .memory = SPRUN_MEMORY_DEVICE (copied device-to-device, no host copy);
+ * sprun_session_set_output_memory(sess, SPRUN_MEMORY_DEVICE) leaves the
+ * outputs on the GPU (views of device memory, no device-to-host copy) and
+ * lets runs return without waiting: call sprun_session_synchronize, or
+ * consume them on the session's stream.
+ *
  * Errors. Every fallible call returns a sprun_code; SPRUN_OK is zero. The
  * message of the last failing call on the calling thread is returned by
  * sprun_last_error() and names what failed (the file, the node, the op, the
@@ -114,8 +121,19 @@ SPRUN_API size_t sprun_dtype_size(sprun_dtype dtype);
 /* Lower-case name ("float32", "int64", ...). Static string. Thread-safe. */
 SPRUN_API const char *sprun_dtype_name(sprun_dtype dtype);
 
-/* A dense tensor in host memory, row-major. Used both to pass inputs (the
- * caller owns `data`) and to view outputs (the session owns `data`). */
+/* Where a tensor's data lives. Zero is host memory, so a zero-initialised
+ * sprun_tensor (`= {0}`, designated initialisers, memset) is a host tensor
+ * as before this field existed. */
+typedef enum sprun_memory {
+    SPRUN_MEMORY_HOST = 0,   /* host memory, pageable or pinned */
+    SPRUN_MEMORY_DEVICE = 1, /* CUDA memory of the model's device (cudaMalloc, cudaMallocAsync, managed) */
+} sprun_memory;
+
+/* A dense row-major tensor. Used both to pass inputs (the caller owns
+ * `data`) and to view outputs (the session owns `data`). `memory` says
+ * whether `data` is a host or a device address: device inputs are accepted
+ * by CUDA sessions (see sprun_session_run), device outputs are produced
+ * after sprun_session_set_output_memory(sess, SPRUN_MEMORY_DEVICE). */
 typedef struct sprun_tensor {
     const char *name;
     sprun_dtype dtype;
@@ -123,6 +141,7 @@ typedef struct sprun_tensor {
     int64_t dims[SPRUN_MAX_RANK];
     void *data;
     size_t nbytes;
+    sprun_memory memory; /* SPRUN_MEMORY_HOST (0) unless set */
 } sprun_tensor;
 
 /* Static description of a model input or output. A dimension that is
@@ -264,21 +283,67 @@ SPRUN_API sprun_code sprun_session_create(const sprun_model *model, sprun_sessio
 SPRUN_API void sprun_session_destroy(sprun_session *sess);
 
 /* CUDA backend: run on this cudaStream_t (NULL = the session's own stream).
- * Ignored by the CPU backend. */
+ * Changing it drops the session's plans (graphs are captured per stream),
+ * with their outputs. Ignored by the CPU backend. */
 SPRUN_API sprun_code sprun_session_set_stream(sprun_session *sess, void *cuda_stream);
 
 /* Runs the model. inputs[i].name selects the model input (NULL names are
  * taken in model input order); dtype, shape and nbytes must match the model
  * (symbolic dims take the given sizes). The first run with a new set of
  * input shapes plans memory (and, on CUDA, captures a graph); later runs with
- * the same shapes reuse the plan and allocate nothing. Not thread-safe per
- * session. */
+ * the same shapes reuse the plan and allocate nothing. The caller keeps
+ * ownership of every input; host inputs may be reused as soon as the call
+ * returns. Not thread-safe per session.
+ *
+ * Device inputs (inputs[i].memory = SPRUN_MEMORY_DEVICE), CUDA sessions only:
+ * data must be memory of the model's device (another device's memory or a
+ * host pointer is refused with SPRUN_ERR_INVALID_ARGUMENT naming the input).
+ * It is copied device-to-device into the plan's memory on the session's
+ * stream, before the captured graph is launched: no host staging, no
+ * pageable copy. Stream order applies: the data must be complete when the
+ * session's stream reaches the run (written on that stream, see
+ * sprun_session_set_stream, or synchronized before the call) and must not
+ * change until the run has finished on the stream (sprun_session_synchronize,
+ * or any host-output run, which returns finished). One exception reads
+ * device memory from the host: an input whose values decide shapes (a
+ * Reshape target fed at run time) is copied back, synchronously, when a plan
+ * is built and at each run to find the plan for its values. CPU sessions
+ * refuse device inputs with SPRUN_ERR_INVALID_ARGUMENT naming the input. */
 SPRUN_API sprun_code sprun_session_run(sprun_session *sess, const sprun_tensor *inputs, size_t n_inputs);
 
-/* View of output idx of the last run, if it succeeded: data is host memory
- * owned by the session, valid until the next run or destroy. After a failed
- * run (bad inputs included) there is no output to view until a run
- * succeeds. */
+/* Where the outputs of the session's next runs go. SPRUN_MEMORY_HOST (the
+ * default): every output is copied to session-owned host memory and the run
+ * returns with its work finished. SPRUN_MEMORY_DEVICE (CUDA sessions only;
+ * CPU sessions refuse it with SPRUN_ERR_INVALID_ARGUMENT): outputs stay in
+ * the plan's device memory, no device-to-host copy is made, and the run
+ * returns as soon as its work is enqueued on the session's stream, without
+ * synchronizing (except while profiling, whose timings need it). The caller
+ * then either calls sprun_session_synchronize before touching the outputs
+ * from the host or another stream, or consumes them with work enqueued on
+ * the session's stream (its own, given with sprun_session_set_stream).
+ * CUDA failures that happen after the run returned are reported by the next
+ * sprun_session_synchronize or run. Setting HOST is accepted by every
+ * backend. Takes effect at the next run; the views of the last run keep the
+ * memory they were made in. Not thread-safe per session. */
+SPRUN_API sprun_code sprun_session_set_output_memory(sprun_session *sess, sprun_memory memory);
+
+/* Waits until every run of the session has finished on its stream (the one
+ * given with sprun_session_set_stream, else the session's own) and reports a
+ * CUDA failure that happened meanwhile (SPRUN_ERR_BACKEND, naming the call).
+ * CPU sessions return SPRUN_OK at once (their runs are synchronous). Not
+ * thread-safe per session. */
+SPRUN_API sprun_code sprun_session_synchronize(sprun_session *sess);
+
+/* View of output idx of the last run, if it succeeded, owned by the
+ * session: out->memory says where data is. Host views (the default) are
+ * valid until the next run, sprun_session_set_stream or destroy. Device views
+ * (after sprun_session_set_output_memory(DEVICE)) point into the plan's
+ * device memory, row-major in the dtype out->dtype says (fp32 outputs stay
+ * fp32 under fp16 compute: the bytes a host view would hold); they are
+ * read-only, complete once the run has finished on the session's stream, and
+ * valid until the next run's work on that stream overwrites them, or
+ * sprun_session_set_stream or destroy frees them. After a failed run (bad
+ * inputs included) there is no output to view until a run succeeds. */
 SPRUN_API sprun_code sprun_session_output(const sprun_session *sess, size_t idx, sprun_tensor *out);
 
 /* Statistics of the current plan. */

@@ -247,13 +247,19 @@ static int cpu_run(struct sprun_session *s, sp_plan *p, const sprun_tensor *cons
     return SPRUN_OK;
 }
 
+/* No device memory: the device I/O hooks stay NULL, so sessions refuse
+ * SPRUN_MEMORY_DEVICE inputs and outputs before reaching cpu_run. */
 const sp_backend_i sp_backend_cpu = {
-    /* .name         = */ "cpu",
-    /* .model_init   = */ cpu_model_init,
-    /* .model_free   = */ cpu_model_free,
-    /* .session_init = */ cpu_session_init,
-    /* .session_free = */ cpu_session_free,
-    /* .plan_init    = */ cpu_plan_init,
-    /* .plan_free    = */ cpu_plan_free,
-    /* .run          = */ cpu_run,
+    /* .name          = */ "cpu",
+    /* .model_init    = */ cpu_model_init,
+    /* .model_free    = */ cpu_model_free,
+    /* .session_init  = */ cpu_session_init,
+    /* .session_free  = */ cpu_session_free,
+    /* .plan_init     = */ cpu_plan_init,
+    /* .plan_free     = */ cpu_plan_free,
+    /* .run           = */ cpu_run,
+    /* .device_check  = */ NULL,
+    /* .device_read   = */ NULL,
+    /* .device_output = */ NULL,
+    /* .synchronize   = */ NULL,
 };

@@ -108,6 +108,8 @@ struct sprun_session {
     uint64_t tick;
     void *backend_session;
     void *stream; /* user-supplied cudaStream_t or NULL */
+    sprun_memory out_memory;     /* where the next runs put outputs (sprun_session_set_output_memory) */
+    sprun_memory current_memory; /* where the outputs of `current` are */
     int profiling;
     double *profile_us; /* per entry of current->order */
     int n_profile;
@@ -125,9 +127,27 @@ struct sp_backend_i {
     /* Called after the generic plan is built (shapes, order, offsets). */
     int (*plan_init)(struct sprun_session *s, sp_plan *p, sp_err *err);
     void (*plan_free)(struct sprun_session *s, sp_plan *p);
-    /* Runs plan p: inputs[i] is the caller's host tensor for graph input i
-     * (already validated); writes every graph output into p->out_host. */
+    /* Runs plan p: inputs[i] is the caller's tensor for graph input i
+     * (already validated; in device memory when its .memory says so, which
+     * only a backend with device I/O below is given). Writes every graph
+     * output into p->out_host and finishes; or, when s->out_memory is
+     * SPRUN_MEMORY_DEVICE, leaves them in device memory (device_output)
+     * and returns without waiting for the device. */
     int (*run)(struct sprun_session *s, sp_plan *p, const sprun_tensor *const *inputs, sp_err *err);
+
+    /* Device I/O. All NULL in a backend without device memory (the CPU's):
+     * its sessions refuse SPRUN_MEMORY_DEVICE inputs and outputs. */
+    /* Whether ptr is device memory this session can read as an input; err
+     * says why not (session.c prefixes the input's name). */
+    int (*device_check)(const struct sprun_session *s, const void *ptr, sp_err *err);
+    /* Copies bytes at device address src to host dst in the session's
+     * stream order and waits (inputs whose values the planner reads). */
+    int (*device_read)(struct sprun_session *s, void *dst, const void *src, size_t bytes, sp_err *err);
+    /* Device address of graph output idx of plan p (valid after a
+     * device-output run of p; NULL for an empty output). */
+    void *(*device_output)(const struct sprun_session *s, const sp_plan *p, int idx);
+    /* Waits for the session's enqueued work; reports asynchronous failures. */
+    int (*synchronize)(struct sprun_session *s, sp_err *err);
 };
 
 extern const sp_backend_i sp_backend_cpu;

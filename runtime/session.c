@@ -4,6 +4,11 @@
  * Plans are cached per set of input shapes (up to SP_MAX_PLANS, least
  * recently used evicted), so a serving loop that alternates between a few
  * batch sizes plans each once and then allocates nothing per run.
+ *
+ * Device I/O: inputs in device memory are checked here (refused by backends
+ * without device memory) and handed to backend->run as they are; the planner
+ * sees host copies of the few it may read (host_view). Where outputs go is
+ * the session's out_memory, recorded per run in current_memory.
  */
 #include "runtime/model.h"
 
@@ -128,6 +133,68 @@ static int bind_inputs(const sprun_session *s, const sprun_tensor *inputs, size_
                               sp_shape_str(&gs, got, sizeof got), sp_dtype_name(v->dtype), bytes, t->nbytes);
         if (bytes && !t->data)
             return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "input '%s': data is NULL", v->name);
+        if (t->memory != SPRUN_MEMORY_HOST && t->memory != SPRUN_MEMORY_DEVICE)
+            return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT,
+                              "input '%s': memory %d is neither SPRUN_MEMORY_HOST nor SPRUN_MEMORY_DEVICE", v->name,
+                              (int)t->memory);
+        if (t->memory == SPRUN_MEMORY_DEVICE && !s->model->backend->device_check)
+            return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT,
+                              "input '%s': data is in device memory (SPRUN_MEMORY_DEVICE) but the %s backend reads "
+                              "inputs from host memory only",
+                              v->name, s->model->backend->name);
+        if (t->memory == SPRUN_MEMORY_DEVICE && bytes && s->model->backend->device_check(s, t->data, err) != SPRUN_OK)
+            return sp_err_prefix(err, "input '%s' (SPRUN_MEMORY_DEVICE)", v->name);
+    }
+    return SPRUN_OK;
+}
+
+/* The planner reads the values of a graph input only to bake them into a
+ * plan when a shape depends on them (plan.c's promotable_input: at most
+ * 4096 elements of at most 8 bytes), and find_plan compares them. For device
+ * inputs it gets host copies, read from the device when first needed. */
+#define SP_PLANNER_READ_MAX ((size_t)4096 * 8)
+
+typedef struct host_view {
+    const sprun_tensor *bound[16]; /* the caller's tensor, or t[k] */
+    sprun_tensor t[16];            /* host copy of a device input */
+    void *buf[16];
+} host_view;
+
+static void host_view_init(host_view *hv, const sprun_tensor *const *bound, int n)
+{
+    for (int k = 0; k < n && k < 16; k++) {
+        hv->bound[k] = bound[k];
+        hv->buf[k] = NULL;
+    }
+}
+
+static void host_view_free(host_view *hv, int n)
+{
+    for (int k = 0; k < n && k < 16; k++)
+        free(hv->buf[k]);
+}
+
+/* Makes hv->bound[k] a host tensor for every device input k in mask: a
+ * copy of its data when the planner may read it, else without data. */
+static int host_view_read(sprun_session *s, host_view *hv, int n, unsigned mask, sp_err *err)
+{
+    for (int k = 0; k < n && k < 16; k++) {
+        const sprun_tensor *t = hv->bound[k];
+        if (!(mask & (1u << k)) || t->memory != SPRUN_MEMORY_DEVICE)
+            continue;
+        hv->t[k] = *t;
+        hv->t[k].memory = SPRUN_MEMORY_HOST;
+        hv->t[k].data = NULL;
+        if (t->nbytes && t->nbytes <= SP_PLANNER_READ_MAX) {
+            if (!(hv->buf[k] = malloc(t->nbytes)))
+                return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory reading input '%s' back",
+                                  s->model->graph.values[s->model->graph.inputs[k]].name);
+            if (s->model->backend->device_read(s, hv->buf[k], t->data, t->nbytes, err) != SPRUN_OK)
+                return sp_err_prefix(err, "reading device input '%s' for the planner",
+                                     s->model->graph.values[s->model->graph.inputs[k]].name);
+            hv->t[k].data = hv->buf[k];
+        }
+        hv->bound[k] = &hv->t[k];
     }
     return SPRUN_OK;
 }
@@ -170,8 +237,17 @@ sprun_code sprun_session_run(sprun_session *s, const sprun_tensor *inputs, size_
     s->current = NULL;
     if (bind_inputs(s, inputs, n_inputs, bound, &err) != SPRUN_OK)
         return fail(&err);
-    sp_plan *p = find_plan(s, bound, g->n_inputs);
-    if (!p) {
+    unsigned on_device = 0, promoted = 0;
+    for (int k = 0; k < g->n_inputs; k++)
+        if (bound[k]->memory == SPRUN_MEMORY_DEVICE)
+            on_device |= 1u << k;
+    for (int i = 0; i < s->n_plans; i++)
+        promoted |= s->plans[i]->promoted;
+    host_view hv;
+    host_view_init(&hv, bound, g->n_inputs);
+    int rc = host_view_read(s, &hv, g->n_inputs, on_device & promoted, &err);
+    sp_plan *p = rc == SPRUN_OK ? find_plan(s, hv.bound, g->n_inputs) : NULL;
+    if (rc == SPRUN_OK && !p) {
         if (s->n_plans == SP_MAX_PLANS) {
             int lru = 0;
             for (int i = 1; i < s->n_plans; i++)
@@ -179,37 +255,83 @@ sprun_code sprun_session_run(sprun_session *s, const sprun_tensor *inputs, size_
                     lru = i;
             drop_plan(s, lru);
         }
-        if (sp_plan_build(s->model, bound, &p, &err) != SPRUN_OK) {
+        if ((rc = host_view_read(s, &hv, g->n_inputs, on_device, &err)) != SPRUN_OK)
+            goto done;
+        if ((rc = sp_plan_build(s->model, hv.bound, &p, &err)) != SPRUN_OK) {
             /* The inputs were validated above: an op refusing its
              * attributes or shapes while planning is the model's fault,
              * not the caller's, so it is not INVALID_ARGUMENT. */
             if (err.code == SPRUN_ERR_INVALID_ARGUMENT)
-                err.code = SPRUN_ERR_SHAPE;
-            return fail(&err);
+                rc = err.code = SPRUN_ERR_SHAPE;
+            goto done;
         }
-        if (s->model->backend->plan_init(s, p, &err) != SPRUN_OK) {
+        if ((rc = s->model->backend->plan_init(s, p, &err)) != SPRUN_OK) {
             sp_plan_free(p);
-            return fail(&err);
+            goto done;
         }
         s->plans[s->n_plans++] = p;
     }
+    if (rc != SPRUN_OK)
+        goto done;
     p->last_used = ++s->tick;
     if (s->profiling) {
         if (s->n_profile < p->n_order) {
             double *np = realloc(s->profile_us, (size_t)p->n_order * sizeof *np);
             if (!np) {
-                sp_err_set(&err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory for the profile");
-                return fail(&err);
+                rc = sp_err_set(&err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory for the profile");
+                goto done;
             }
             s->profile_us = np;
         }
         s->n_profile = p->n_order;
         memset(s->profile_us, 0, (size_t)p->n_order * sizeof *s->profile_us);
     }
-    if (s->model->backend->run(s, p, bound, &err) != SPRUN_OK)
-        return fail(&err);
+    if ((rc = s->model->backend->run(s, p, bound, &err)) != SPRUN_OK)
+        goto done;
     s->current = p;
+    s->current_memory = s->out_memory;
+done:
+    host_view_free(&hv, g->n_inputs);
+    if (rc != SPRUN_OK)
+        return fail(&err);
     sp_err_publish(NULL);
+    return SPRUN_OK;
+}
+
+sprun_code sprun_session_set_output_memory(sprun_session *s, sprun_memory memory)
+{
+    sp_err err = {0};
+    if (!s) {
+        sp_err_set(&err, SPRUN_ERR_INVALID_ARGUMENT, "sprun_session_set_output_memory: NULL session");
+        return fail(&err);
+    }
+    if (memory != SPRUN_MEMORY_HOST && memory != SPRUN_MEMORY_DEVICE) {
+        sp_err_set(&err, SPRUN_ERR_INVALID_ARGUMENT,
+                   "sprun_session_set_output_memory: memory %d is neither SPRUN_MEMORY_HOST nor SPRUN_MEMORY_DEVICE",
+                   (int)memory);
+        return fail(&err);
+    }
+    if (memory == SPRUN_MEMORY_DEVICE && !s->model->backend->device_output) {
+        sp_err_set(&err, SPRUN_ERR_INVALID_ARGUMENT,
+                   "sprun_session_set_output_memory: the %s backend has no device memory to leave outputs in",
+                   s->model->backend->name);
+        return fail(&err);
+    }
+    s->out_memory = memory;
+    return SPRUN_OK;
+}
+
+sprun_code sprun_session_synchronize(sprun_session *s)
+{
+    sp_err err = {0};
+    if (!s) {
+        sp_err_set(&err, SPRUN_ERR_INVALID_ARGUMENT, "sprun_session_synchronize: NULL session");
+        return fail(&err);
+    }
+    if (s->model->backend->synchronize && s->model->backend->synchronize(s, &err) != SPRUN_OK) {
+        sp_err_prefix(&err, "sprun_session_synchronize");
+        return fail(&err);
+    }
     return SPRUN_OK;
 }
 
@@ -231,6 +353,10 @@ sprun_code sprun_session_output(const sprun_session *s, size_t idx, sprun_tensor
         out->dims[d] = v->shape.d[d];
     out->data = p->out_host[idx];
     out->nbytes = p->out_bytes[idx];
+    if (s->current_memory == SPRUN_MEMORY_DEVICE) {
+        out->data = s->model->backend->device_output(s, p, (int)idx);
+        out->memory = SPRUN_MEMORY_DEVICE;
+    }
     return SPRUN_OK;
 }
 

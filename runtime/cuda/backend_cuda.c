@@ -12,6 +12,10 @@
  * residual Add+LayerNorm), cuDNN algorithms found once, cuBLASLt
  * heuristics, then the step list. The first run captures it into a CUDA
  * graph on the session's stream; later runs are H2D, graph launch, D2H.
+ * Device I/O (sprun_tensor.memory, sprun_session_set_output_memory): a
+ * device input is copied D2D where the H2D copy would land, outside the
+ * graph; device outputs are returned where the D2H copy would read them,
+ * and the run then returns without synchronizing.
  * Profiling runs the steps eagerly with an event per node.
  */
 #include "runtime/cuda/backend_cuda.h"
@@ -521,6 +525,7 @@ typedef struct cu_io {
     int value;
     dptr dev;    /* where the H2D / D2H copy lands or reads */
     size_t bytes;
+    void *konst; /* a constant output's device copy (cu_plan.konst), for device outputs */
 } cu_io;
 
 typedef struct cu_plan {
@@ -552,6 +557,7 @@ typedef struct cu_plan {
     float *tms;
     int n_tms;
     void *ptr_pool; /* pointer arrays of the ST_BATCHED_PTR steps */
+    char *konst;    /* device copies of the outputs that are constants in this plan */
     /* lowering state */
     size_t scratch_cur;
     void *find_buf;
@@ -2455,6 +2461,7 @@ static void cu_plan_free(struct sprun_session *s, sp_plan *p)
         free(st->boff);
     }
     cudaFree(cp->ptr_pool);
+    cudaFree(cp->konst);
     for (int i = 0; i < cp->n_ev; i++)
         cudaEventDestroy(cp->ev[i]);
     free(cp->ev);
@@ -2476,6 +2483,31 @@ static void cu_plan_free(struct sprun_session *s, sp_plan *p)
     free(cp->out);
     free(cp);
     p->backend_plan = NULL;
+}
+
+/* Outputs that are constants in plan p have no arena copy; device-output
+ * runs return these copies, uploaded once (host-output runs copy v->data). */
+static int upload_const_outputs(const sp_plan *p, cu_plan *cp, sp_err *err)
+{
+    const sp_node *node = NULL;
+    const sp_graph *g = &p->g;
+    size_t total = 0;
+    for (int i = 0; i < g->n_outputs; i++)
+        if (g->values[g->outputs[i]].kind == SP_VAL_CONST && cp->out[i].bytes)
+            total += align_up(cp->out[i].bytes);
+    if (!total)
+        return SPRUN_OK;
+    CU_RT(cudaMalloc((void **)&cp->konst, total));
+    size_t off = 0;
+    for (int i = 0; i < g->n_outputs; i++) {
+        const sp_value *v = &g->values[g->outputs[i]];
+        if (v->kind != SP_VAL_CONST || !cp->out[i].bytes)
+            continue;
+        cp->out[i].konst = cp->konst + off;
+        CU_RT(cudaMemcpy(cp->out[i].konst, v->data, cp->out[i].bytes, cudaMemcpyHostToDevice));
+        off += align_up(cp->out[i].bytes);
+    }
+    return SPRUN_OK;
 }
 
 static int cu_plan_init(struct sprun_session *s, sp_plan *p, sp_err *err)
@@ -2592,6 +2624,8 @@ static int cu_plan_init(struct sprun_session *s, sp_plan *p, sp_err *err)
             cp->io_bytes += align_up(cp->out[i].bytes);
         }
     }
+    if ((rc = upload_const_outputs(p, cp, err)) != SPRUN_OK)
+        goto fail;
     /* steps */
     cudnnSetStream(cs->dnn, s->stream ? (cudaStream_t)s->stream : cs->own);
     lower_ctx lc = {p, cp, cm, cs, -1, s->model};
@@ -2701,6 +2735,12 @@ fail:
     return rc;
 }
 
+static cudaStream_t session_stream(const struct sprun_session *s)
+{
+    const cu_session *cs = s->backend_session;
+    return s->stream ? (cudaStream_t)s->stream : cs->own;
+}
+
 static int cu_run(struct sprun_session *s, sp_plan *p, const sprun_tensor *const *inputs, sp_err *err)
 {
     const sp_node *node = NULL;
@@ -2708,14 +2748,18 @@ static int cu_run(struct sprun_session *s, sp_plan *p, const sprun_tensor *const
     cu_session *cs = s->backend_session;
     cu_plan *cp = p->backend_plan;
     const sp_graph *g = &p->g;
-    cudaStream_t sm = s->stream ? (cudaStream_t)s->stream : cs->own;
+    cudaStream_t sm = session_stream(s);
+    int dev_out = s->out_memory == SPRUN_MEMORY_DEVICE;
     CU_RT(cudaSetDevice(cm->device));
     CU_DNN(cudnnSetStream(cs->dnn, sm));
     CU_BLAS(cublasSetStream(cs->blas, sm));
+    /* in stream order before the graph: a device input is one D2D copy */
     for (int i = 0; i < g->n_inputs; i++)
         if (cp->in[i].dev.base && cp->in[i].bytes)
             CU_RT(cudaMemcpyAsync(resolve(cp, cp->in[i].dev), inputs[i]->data, cp->in[i].bytes,
-                                  cudaMemcpyHostToDevice, sm));
+                                  inputs[i]->memory == SPRUN_MEMORY_DEVICE ? cudaMemcpyDeviceToDevice
+                                                                           : cudaMemcpyHostToDevice,
+                                  sm));
     int rc;
     if (s->profiling) {
         if (cp->n_ev < 2 * p->n_order) {
@@ -2772,12 +2816,15 @@ static int cu_run(struct sprun_session *s, sp_plan *p, const sprun_tensor *const
         }
     }
     cp->n_runs++;
-    for (int i = 0; i < g->n_outputs; i++) {
+    for (int i = 0; i < g->n_outputs && !dev_out; i++) {
         if (!cp->out[i].dev.base || !cp->out[i].bytes)
             continue;
         CU_RT(cudaMemcpyAsync(p->out_host[i], resolve(cp, cp->out[i].dev), cp->out[i].bytes, cudaMemcpyDeviceToHost,
                               sm));
     }
+    /* device outputs: done once enqueued, unless timings must be read */
+    if (dev_out && !s->profiling && !cp->tms)
+        return SPRUN_OK;
     CU_RT(cudaStreamSynchronize(sm));
     if (cp->tms && cp->exec && !s->profiling && cp->n_tms < 100000) {
         float ms = 0.f;
@@ -2785,7 +2832,7 @@ static int cu_run(struct sprun_session *s, sp_plan *p, const sprun_tensor *const
             cp->tms[cp->n_tms++] = ms;
         (void)cudaGetLastError();
     }
-    for (int i = 0; i < g->n_outputs; i++) {
+    for (int i = 0; i < g->n_outputs && !dev_out; i++) {
         const sp_value *v = &g->values[g->outputs[i]];
         if (v->kind == SP_VAL_CONST && v->data && p->out_bytes[i])
             memcpy(p->out_host[i], v->data, p->out_bytes[i]);
@@ -2801,13 +2848,71 @@ static int cu_run(struct sprun_session *s, sp_plan *p, const sprun_tensor *const
     return SPRUN_OK;
 }
 
+/* --- device I/O (sp_backend_i's device_* hooks) ------------------------- */
+
+static int cu_device_check(const struct sprun_session *s, const void *ptr, sp_err *err)
+{
+    const cu_model *cm = s->model->backend_model;
+    struct cudaPointerAttributes a;
+    memset(&a, 0, sizeof a);
+    cudaError_t e = cudaPointerGetAttributes(&a, ptr);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "data %p is not a CUDA address (cudaPointerGetAttributes: %s)",
+                          ptr, cudaGetErrorString(e));
+    }
+    if (a.type == cudaMemoryTypeManaged)
+        return SPRUN_OK;
+    if (a.type != cudaMemoryTypeDevice)
+        return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "data %p is %s, not device memory", ptr,
+                          a.type == cudaMemoryTypeHost ? "pinned host memory" : "host memory");
+    if (a.device != cm->device)
+        return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "data %p is memory of device %d; the model runs on device %d",
+                          ptr, a.device, cm->device);
+    return SPRUN_OK;
+}
+
+static int cu_device_read(struct sprun_session *s, void *dst, const void *src, size_t bytes, sp_err *err)
+{
+    const sp_node *node = NULL;
+    const cu_model *cm = s->model->backend_model;
+    cudaStream_t sm = session_stream(s);
+    CU_RT(cudaSetDevice(cm->device));
+    CU_RT(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, sm));
+    CU_RT(cudaStreamSynchronize(sm));
+    return SPRUN_OK;
+}
+
+static void *cu_device_output(const struct sprun_session *s, const sp_plan *p, int idx)
+{
+    (void)s;
+    const cu_plan *cp = p->backend_plan;
+    const cu_io *o = &cp->out[idx];
+    if (!o->bytes)
+        return NULL;
+    return o->konst ? o->konst : resolve(cp, o->dev);
+}
+
+static int cu_synchronize(struct sprun_session *s, sp_err *err)
+{
+    const sp_node *node = NULL;
+    const cu_model *cm = s->model->backend_model;
+    CU_RT(cudaSetDevice(cm->device));
+    CU_RT(cudaStreamSynchronize(session_stream(s)));
+    return SPRUN_OK;
+}
+
 const sp_backend_i sp_backend_cuda = {
-    /* .name         = */ "cuda",
-    /* .model_init   = */ cu_model_init,
-    /* .model_free   = */ cu_model_free,
-    /* .session_init = */ cu_session_init,
-    /* .session_free = */ cu_session_free,
-    /* .plan_init    = */ cu_plan_init,
-    /* .plan_free    = */ cu_plan_free,
-    /* .run          = */ cu_run,
+    /* .name          = */ "cuda",
+    /* .model_init    = */ cu_model_init,
+    /* .model_free    = */ cu_model_free,
+    /* .session_init  = */ cu_session_init,
+    /* .session_free  = */ cu_session_free,
+    /* .plan_init     = */ cu_plan_init,
+    /* .plan_free     = */ cu_plan_free,
+    /* .run           = */ cu_run,
+    /* .device_check  = */ cu_device_check,
+    /* .device_read   = */ cu_device_read,
+    /* .device_output = */ cu_device_output,
+    /* .synchronize   = */ cu_synchronize,
 };
