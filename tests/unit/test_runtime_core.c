@@ -1061,7 +1061,7 @@ static void test_api_fuse_conv_residual_relu(void **state)
     for (int swap = 0; swap <= 1; swap++) {
         mb *b = mb_create(13);
         float w[2 * 2 * 3 * 3], bias[2];
-        fill_random(w, 18);
+        fill_random(w, 36);
         fill_random(bias, 2);
         mb_input(b, "x", F32, 4, DIMS(1, 2, 5, 5));
         mb_input(b, "r", F32, 4, DIMS(1, 2, 5, 5));
