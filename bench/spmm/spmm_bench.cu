@@ -370,6 +370,16 @@ static void bench_shape(const Shape &s, const double *sps, int nsp) {
             });
             record(s.group, names[i], m, k, s.n[i], "sprun 2:4", 50, 0.5, (double)d.bytes, us,
                    cub[i]);
+            { /* the sm_80 mma.sp kernel on its own, for comparison with the wgmma one */
+                const double um = time_us([&] {
+                    if (sp_cuda_24_spmm_path(&d, &a[i], SP_CUDA_24_MMA, &st)) {
+                        printf("2:4 mma: %s\n", st.msg);
+                        exit(1);
+                    }
+                });
+                record(s.group, names[i], m, k, s.n[i], "sprun 2:4 mma.sp", 50, 0.5,
+                       (double)d.bytes, um, cub[i]);
+            }
             if (s.group == 0 && s.n[i] <= 128) /* split-K tuning sweep, log only */
                 for (int h = 1; h <= 8; h *= 2) {
                     sp_cuda_spmm_set_split_hint(h);

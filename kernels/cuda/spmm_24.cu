@@ -165,7 +165,8 @@ extern "C" int sp_cuda_24_upload(const sp_24 *w, sp_cuda_24 *out, void *stream,
         return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "2:4 upload: bad sp_24");
     if (w->vtype != SP_VT_F16)
         return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "2:4 upload: fp16 values only");
-    const int64_t mt = (w->m + 15) / 16, kt = (w->kp + 31) / 32;
+    /* an even number of 32-column tiles: the wgmma kernel takes them in pairs */
+    const int64_t mt = (w->m + 15) / 16, kt = (((w->kp + 31) / 32) + 1) & ~(int64_t)1;
     if (mt > INT32_MAX || kt > INT32_MAX || mt * kt > INT32_MAX / 36)
         return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "2:4 upload: matrix too large");
     const size_t bytes = (size_t)(mt * kt) * 576;
@@ -251,13 +252,20 @@ extern "C" void sp_cuda_24_free(sp_cuda_24 *w) {
     memset(w, 0, sizeof *w);
 }
 
-extern "C" int sp_cuda_24_spmm(const sp_cuda_24 *w, const sp_cuda_spmm_args *a,
-                               sp_cuda_status *st) {
+extern "C" int sp_cuda_24_spmm_path(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, int path,
+                                    sp_cuda_status *st) {
     if (!w || !w->tiles) return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "2:4 spmm: no weight");
     Epi e;
     int rc = make_epi(a, w->m, w->k, &e, st);
     if (rc) return rc;
     if (a->n == 0) return 0;
+    const bool wg_ok = sm90_ok() && x_vec_ok(a, w->k);
+    if (path == SP_CUDA_24_WGMMA && !wg_ok)
+        return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED,
+                            "2:4 spmm: the wgmma kernel needs an sm_90 GPU and K, ldx multiples "
+                            "of 8 with X 16-byte aligned");
+    if (path == SP_CUDA_24_WGMMA || (path == SP_CUDA_24_AUTO && wg_ok && a->n > 128))
+        return run24_sm90(w, a, e, st);
     /* Small N is bound by reading W: few columns per CTA, K split over 4 warps
      * (and over CTAs) so every SM streams W. Large N: 128 x 128 CTA tiles. */
     if (a->n <= 16) return run24<2, 2, 2, 1, 4, 2, 3>(w, a, e, 2, st);
@@ -265,4 +273,9 @@ extern "C" int sp_cuda_24_spmm(const sp_cuda_24 *w, const sp_cuda_spmm_args *a,
     if (a->n <= 128) return run24<2, 4, 2, 2, 2, 2, 3>(w, a, e, 1, st);
     /* 256 x 128 tiles: L2 traffic W*N/128 + X*M/256 */
     return run24<4, 8, 4, 2, 1, 2, 3>(w, a, e, 1, st);
+}
+
+extern "C" int sp_cuda_24_spmm(const sp_cuda_24 *w, const sp_cuda_spmm_args *a,
+                               sp_cuda_status *st) {
+    return sp_cuda_24_spmm_path(w, a, SP_CUDA_24_AUTO, st);
 }

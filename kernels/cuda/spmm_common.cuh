@@ -119,6 +119,140 @@ __device__ __forceinline__ __half epi_value(const Epi &e, float v, int64_t m, in
     return __float2half_rn(v);
 }
 
+/* Barrier over the NT threads that store a tile: the whole CTA (BAR == 0)
+ * or named barrier BAR (warp-specialized kernels whose producer warps left) */
+template <int BAR, int NT> __device__ __forceinline__ void tile_sync() {
+    if constexpr (BAR == 0) __syncthreads();
+    else asm volatile("bar.sync %0, %1;\n" ::"n"(BAR), "n"(NT) : "memory");
+}
+
+/* Writes a CTA's fp32 output tile cs[BN][CLD] (row nl = output row n0 + nl,
+ * column ml = output feature m0 + ml): straight through the epilogue when the
+ * launch has no split-K, else adds it into the workspace, and the last CTA of
+ * the tile to arrive applies the epilogue and clears the workspace. Threads
+ * tid = 0..NT-1 call it together (it synchronizes with tile_sync<BAR, NT>). */
+template <int BM, int BN, int CLD, int NT, int BAR = 0>
+__device__ void store_ctile(const float *cs, int64_t m0, int64_t n0, const Epi &e, int tid) {
+    if (gridDim.z == 1 || e.ws == nullptr) {
+        /* 16-byte chunks of 8 features: thread tid keeps chunk tid % CH (its
+         * bias loaded once) and walks rows tid / CH, + NT / CH, ... */
+        constexpr int CH = BM / 8;
+        const bool vec = NT % CH == 0 && e.m % 8 == 0 && e.ldy % 8 == 0 &&
+                         ((uintptr_t)e.y & 15) == 0 && ((uintptr_t)e.bias & 15) == 0 &&
+                         (!e.residual || (e.ldr % 8 == 0 && ((uintptr_t)e.residual & 15) == 0));
+        if (vec) {
+            const int c = tid % CH;
+            const int64_t mm = m0 + c * 8;
+            if (mm >= e.m) return;
+            float b[8];
+#pragma unroll
+            for (int q = 0; q < 8; q++) b[q] = 0.0f;
+            if (e.bias) {
+                const uint4 bv = *reinterpret_cast<const uint4 *>(e.bias + mm);
+                const __half2 *bh = reinterpret_cast<const __half2 *>(&bv);
+#pragma unroll
+                for (int q = 0; q < 4; q++) {
+                    const float2 f = __half22float2(bh[q]);
+                    b[2 * q] = f.x;
+                    b[2 * q + 1] = f.y;
+                }
+            }
+#pragma unroll 4
+            for (int nl = tid / CH; nl < BN; nl += NT / CH) {
+                const int64_t nn = n0 + nl;
+                if (nn >= e.n) break;
+                const float4 v0 = *reinterpret_cast<const float4 *>(&cs[nl * CLD + c * 8]);
+                const float4 v1 = *reinterpret_cast<const float4 *>(&cs[nl * CLD + c * 8 + 4]);
+                float v[8] = {v0.x + b[0], v0.y + b[1], v0.z + b[2], v0.w + b[3],
+                              v1.x + b[4], v1.y + b[5], v1.z + b[6], v1.w + b[7]};
+                if (e.residual) {
+                    const uint4 rv = *reinterpret_cast<const uint4 *>(e.residual + nn * e.ldr + mm);
+                    const __half2 *rh = reinterpret_cast<const __half2 *>(&rv);
+#pragma unroll
+                    for (int q = 0; q < 4; q++) {
+                        const float2 f = __half22float2(rh[q]);
+                        v[2 * q] += f.x;
+                        v[2 * q + 1] += f.y;
+                    }
+                }
+                uint4 out;
+                __half2 *oh = reinterpret_cast<__half2 *>(&out);
+#pragma unroll
+                for (int q = 0; q < 4; q++) {
+                    float x0 = v[2 * q], x1 = v[2 * q + 1];
+                    if (e.act == SP_CUDA_ACT_RELU) {
+                        x0 = fmaxf(x0, 0.0f);
+                        x1 = fmaxf(x1, 0.0f);
+                    }
+                    oh[q] = __floats2half2_rn(x0, x1);
+                }
+                *reinterpret_cast<uint4 *>(e.y + nn * e.ldy + mm) = out;
+            }
+            return;
+        }
+        /* otherwise pairs of outputs: half2 stores when the row stride allows */
+        const bool v2 = (e.ldy % 2) == 0 && (((uintptr_t)e.y) & 3) == 0;
+        for (int i = tid; i < BN * BM / 2; i += NT) {
+            const int nl = i / (BM / 2), ml = (i % (BM / 2)) * 2;
+            const int64_t mm = m0 + ml, nn = n0 + nl;
+            if (nn >= e.n || mm >= e.m) continue;
+            const __half h0 = epi_value(e, cs[nl * CLD + ml], mm, nn);
+            if (mm + 1 < e.m) {
+                const __half h1 = epi_value(e, cs[nl * CLD + ml + 1], mm + 1, nn);
+                if (v2)
+                    *reinterpret_cast<__half2 *>(&e.y[nn * e.ldy + mm]) = __halves2half2(h0, h1);
+                else {
+                    e.y[nn * e.ldy + mm] = h0;
+                    e.y[nn * e.ldy + mm + 1] = h1;
+                }
+            } else {
+                e.y[nn * e.ldy + mm] = h0;
+            }
+        }
+        return;
+    }
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if (e.m % 4 == 0) { /* 16-byte vector atomics (sm_90) */
+        for (int i = tid; i < BN * BM / 4; i += NT) {
+            const int nl = i / (BM / 4), ml = (i % (BM / 4)) * 4;
+            const int64_t mm = m0 + ml, nn = n0 + nl;
+            if (mm < e.m && nn < e.n)
+                atomicAdd(reinterpret_cast<float4 *>(&e.ws[nn * e.m + mm]),
+                          *reinterpret_cast<const float4 *>(&cs[nl * CLD + ml]));
+        }
+    } else
+#endif
+    {
+        for (int i = tid; i < BN * BM; i += NT) {
+            const int nl = i / BM, ml = i % BM;
+            const int64_t mm = m0 + ml, nn = n0 + nl;
+            if (mm < e.m && nn < e.n) atomicAdd(&e.ws[nn * e.m + mm], cs[nl * CLD + ml]);
+        }
+    }
+    __threadfence();
+    tile_sync<BAR, NT>();
+    __shared__ unsigned int last;
+    if (tid == 0) {
+        unsigned int *cnt = &e.counters[blockIdx.y * gridDim.x + blockIdx.x];
+        const unsigned int prev = atomicAdd(cnt, 1u);
+        last = (prev == gridDim.z - 1);
+        if (last) *cnt = 0; /* ready for the next launch */
+    }
+    tile_sync<BAR, NT>();
+    if (!last) return;
+    __threadfence();
+    for (int i = tid; i < BN * BM; i += NT) {
+        const int nl = i / BM, ml = i % BM;
+        const int64_t mm = m0 + ml, nn = n0 + nl;
+        if (mm < e.m && nn < e.n) {
+            float *w = &e.ws[nn * e.m + mm];
+            const float v = __ldcg(w);
+            __stcg(w, 0.0f);
+            e.y[nn * e.ldy + mm] = epi_value(e, v, mm, nn);
+        }
+    }
+}
+
 /* ---- the skeleton -------------------------------------------------------- */
 template <template <int> class FT, int WM, int WN, int WARPS_M, int WARPS_N, int WARPS_K,
           int KSUB, int STAGES, bool VEC>
@@ -298,69 +432,7 @@ struct Kernel {
                 }
         __syncthreads();
 
-        const int64_t m0 = (int64_t)mb * BM;
-        if (gridDim.z == 1 || e.ws == nullptr) {
-            /* pairs of outputs: half2 stores when the row stride allows */
-            const bool v2 = (e.ldy % 2) == 0 && (((uintptr_t)e.y) & 3) == 0;
-            for (int i = threadIdx.x; i < BN * BM / 2; i += NT) {
-                const int nl = i / (BM / 2), ml = (i % (BM / 2)) * 2;
-                const int64_t mm = m0 + ml, nn = n0 + nl;
-                if (nn >= e.n || mm >= e.m) continue;
-                const __half h0 = epi_value(e, cs[nl * CLD + ml], mm, nn);
-                if (mm + 1 < e.m) {
-                    const __half h1 = epi_value(e, cs[nl * CLD + ml + 1], mm + 1, nn);
-                    if (v2)
-                        *reinterpret_cast<__half2 *>(&e.y[nn * e.ldy + mm]) = __halves2half2(h0, h1);
-                    else {
-                        e.y[nn * e.ldy + mm] = h0;
-                        e.y[nn * e.ldy + mm + 1] = h1;
-                    }
-                } else {
-                    e.y[nn * e.ldy + mm] = h0;
-                }
-            }
-            return;
-        }
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-        if (e.m % 4 == 0) { /* 16-byte vector atomics (sm_90) */
-            for (int i = threadIdx.x; i < BN * BM / 4; i += NT) {
-                const int nl = i / (BM / 4), ml = (i % (BM / 4)) * 4;
-                const int64_t mm = m0 + ml, nn = n0 + nl;
-                if (mm < e.m && nn < e.n)
-                    atomicAdd(reinterpret_cast<float4 *>(&e.ws[nn * e.m + mm]),
-                              *reinterpret_cast<const float4 *>(&cs[nl * CLD + ml]));
-            }
-        } else
-#endif
-        {
-            for (int i = threadIdx.x; i < BN * BM; i += NT) {
-                const int nl = i / BM, ml = i % BM;
-                const int64_t mm = m0 + ml, nn = n0 + nl;
-                if (mm < e.m && nn < e.n) atomicAdd(&e.ws[nn * e.m + mm], cs[nl * CLD + ml]);
-            }
-        }
-        __threadfence();
-        __syncthreads();
-        __shared__ unsigned int last;
-        if (threadIdx.x == 0) {
-            unsigned int *cnt = &e.counters[blockIdx.y * gridDim.x + blockIdx.x];
-            const unsigned int prev = atomicAdd(cnt, 1u);
-            last = (prev == gridDim.z - 1);
-            if (last) *cnt = 0; /* ready for the next launch */
-        }
-        __syncthreads();
-        if (!last) return;
-        __threadfence();
-        for (int i = threadIdx.x; i < BN * BM; i += NT) {
-            const int nl = i / BM, ml = i % BM;
-            const int64_t mm = m0 + ml, nn = n0 + nl;
-            if (mm < e.m && nn < e.n) {
-                float *w = &e.ws[nn * e.m + mm];
-                const float v = __ldcg(w);
-                __stcg(w, 0.0f);
-                e.y[nn * e.ldy + mm] = epi_value(e, v, mm, nn);
-            }
-        }
+        store_ctile<BM, BN, CLD, NT>(cs, (int64_t)mb * BM, n0, e, threadIdx.x);
     }
 };
 
@@ -376,6 +448,9 @@ int sm_count();
  * split keeping >= min_stages stages */
 int pick_split(int64_t ctas_xy, int nstages, int slots, int min_stages);
 int make_epi(const sp_cuda_spmm_args *a, int64_t m, int64_t k, Epi *e, sp_cuda_status *st);
+/* spmm_24_sm90.cu: the device is sm_90 (Hopper), where the wgmma kernel runs */
+bool sm90_ok();
+int run24_sm90(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e, sp_cuda_status *st);
 
 /* X can take the 16-byte cp.async path */
 inline bool x_vec_ok(const sp_cuda_spmm_args *a, int64_t k) {

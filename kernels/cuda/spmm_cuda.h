@@ -107,7 +107,7 @@ void sp_cuda_spmm_set_split_hint(int ctas_per_sm);
 /* ---- 2:4 ---------------------------------------------------------------- */
 typedef struct sp_cuda_24 {
     int64_t m, k;   /* logical shape */
-    int64_t mt, kt; /* 16-row tiles, 32-column tiles (K padded with zeros) */
+    int64_t mt, kt; /* 16-row tiles, 32-column tiles (K padded with zeros; kt even) */
     void *tiles;    /* [mt][kt] tiles of 576 B: 32 lanes x 16 B values, then
                        16 x 4 B metadata words (lane gid*2 + (tig & 1)) */
     size_t bytes;   /* device bytes of tiles */
@@ -119,6 +119,12 @@ typedef struct sp_cuda_24 {
 int sp_cuda_24_upload(const sp_24 *w, sp_cuda_24 *out, void *stream, sp_cuda_status *st);
 void sp_cuda_24_free(sp_cuda_24 *w);
 int sp_cuda_24_spmm(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, sp_cuda_status *st);
+/* Kernel choice for tests and benchmarks: AUTO (what sp_cuda_24_spmm does:
+ * wgmma on sm_90 for N > 128 when X is 16-byte aligned with K % 8 == 0, else
+ * mma.sp), WGMMA (fails with SP_CUDA_E_UNSUPPORTED where it cannot run), MMA. */
+enum { SP_CUDA_24_AUTO = 0, SP_CUDA_24_WGMMA = 1, SP_CUDA_24_MMA = 2 };
+int sp_cuda_24_spmm_path(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, int path,
+                         sp_cuda_status *st);
 
 /* ---- BSR ---------------------------------------------------------------- */
 typedef struct sp_cuda_bsr {

@@ -26,9 +26,11 @@
 #include "kernels/cuda/spmm_cuda.h"
 #include "tests/gpu/spmm_testlib.h"
 
-enum { K_24, K_BSR16, K_BSR32, K_BSR64, K_CSR_TC, K_CSR_SIMT, K_CSR_SIMT32, K_COUNT };
+enum { K_24, K_BSR16, K_BSR32, K_BSR64, K_CSR_TC, K_CSR_SIMT, K_CSR_SIMT32, K_24_MMA, K_24_WG,
+       K_COUNT };
 static const char *kname[K_COUNT] = {"2:4", "bsr16", "bsr32", "bsr64", "csr-tc", "csr-simt",
-                                     "csr-simt-f32"};
+                                     "csr-simt-f32", "2:4-mma", "2:4-wgmma"};
+static int is24(int kind) { return kind == K_24 || kind == K_24_MMA || kind == K_24_WG; }
 static const char *pname[4] = {"random", "empty-rows", "dense-row", "single-nz"};
 
 static int failures = 0, passes = 0;
@@ -50,7 +52,7 @@ static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, dou
     const int64_t ldx = k + ldx_pad;
     float *w = (float *)malloc((size_t)(m * k) * 4);
     int bs = kind == K_BSR16 ? 16 : kind == K_BSR32 ? 32 : 64;
-    if (kind == K_24) tl_gen_24(w, m, k, pattern);
+    if (is24(kind)) tl_gen_24(w, m, k, pattern);
     else if (kind >= K_BSR16 && kind <= K_BSR64) tl_gen_blocks(w, m, k, bs, density, pattern);
     else tl_gen_unstructured(w, m, k, density, pattern);
 
@@ -104,7 +106,7 @@ static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, dou
     memset(&wb, 0, sizeof wb);
     memset(&wc, 0, sizeof wc);
     int rc = 0;
-    if (kind == K_24) {
+    if (is24(kind)) {
         sp_24 h;
         if (tl_pack_24(w, m, k, &h)) { printf("bad 2:4 pattern\n"); exit(1); }
         rc = sp_cuda_24_upload(&h, &w24, NULL, &st);
@@ -133,6 +135,8 @@ static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, dou
         a.bias = db; a.residual = dr; a.ldr = m; a.act = act;
         a.workspace = ws; a.workspace_bytes = wsb; a.stream = NULL;
         if (kind == K_24) rc = sp_cuda_24_spmm(&w24, &a, &st);
+        else if (kind == K_24_MMA) rc = sp_cuda_24_spmm_path(&w24, &a, SP_CUDA_24_MMA, &st);
+        else if (kind == K_24_WG) rc = sp_cuda_24_spmm_path(&w24, &a, SP_CUDA_24_WGMMA, &st);
         else if (kind >= K_BSR16 && kind <= K_BSR64) rc = sp_cuda_bsr_spmm(&wb, &a, &st);
         else rc = sp_cuda_csr_spmm(&wc, &a, kind == K_CSR_TC ? SP_CUDA_CSR_TC : SP_CUDA_CSR_SIMT, &st);
         cudaError_t se = cudaDeviceSynchronize();
@@ -197,13 +201,17 @@ int main(int argc, char **argv) {
     printf("device: %s (sm_%d%d, %d SMs)\n", prop.name, prop.major, prop.minor,
            prop.multiProcessorCount);
     const bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    const bool wg_ok = prop.major == 9 && prop.minor == 0;
     tl_seed(12345);
     /* shapes: ragged everything; N spans every kernel configuration
      * (<=16, <=32, <=64/128, large); K % 8 != 0 takes the scalar X path */
     struct { int64_t m, k, n; } shapes[] = {
         {16, 32, 8},    {17, 33, 5},     {64, 128, 16},  {100, 200, 30},  {256, 512, 64},
         {130, 70, 129}, {96, 1000, 1},   {33, 4100, 17}, {300, 256, 300}, {512, 1024, 128},
-        {1, 8, 1},      {257, 576, 700}, {200, 4096, 16}};
+        {1, 8, 1},      {257, 576, 700}, {200, 4096, 16},
+        /* big enough for the wgmma kernel's 256 x 128 tiles (2:4 kinds only) */
+        {1500, 264, 5000}, {2048, 256, 4096}};
+    const int nbig = 2;
     const int nshape = sizeof shapes / sizeof shapes[0];
     const double dens[] = {0.5, 0.2, 0.05};
     int c = 0;
@@ -211,6 +219,9 @@ int main(int argc, char **argv) {
         for (int s = 0; s < nshape; s++) {
             if (quick && s % 3) continue;
             const int64_t m = shapes[s].m, k = shapes[s].k, n = shapes[s].n;
+            if (s >= nshape - nbig && !is24(kind)) continue;
+            /* the wgmma kernel takes 16-byte rows of X only (sm_90 only) */
+            if (kind == K_24_WG && (k % 8 || !wg_ok)) continue;
             const int pattern = (s + kind) % 4;
             const double d = dens[(s + kind) % 3];
             const int epi = (c * 5 + s) % 8;          /* bias | residual | relu */

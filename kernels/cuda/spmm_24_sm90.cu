@@ -1,0 +1,361 @@
+/*
+ * spmm_24_sm90.cu - 2:4 SpMM on Hopper's warpgroup sparse tensor cores
+ * (wgmma.mma_async.sp m64n128k32, sm_90a), for products with N > 128.
+ * Same weight layout as spmm_24.cu (576-byte 16 x 32 tiles in mma fragment
+ * order, kt even), same arguments and epilogue; sp_cuda_24_spmm picks this
+ * kernel on sm_90 when X's rows are 16-byte aligned, else the mma.sp one.
+ *
+ * GEMM view: M = output features (W rows), N = activation rows, K.
+ *  - A CTA computes a BM x 128 output tile, BM = 64 * MI * WGS, with one
+ *    producer warpgroup and WGS consumer warpgroups (setmaxnreg moves the
+ *    registers to the consumers).
+ *  - Producer (one lane): per 64-column step of K, waits for a free stage,
+ *    arms the stage's "full" mbarrier with its byte count and issues two TMA
+ *    loads: X (2-D box of 64 columns x 128 rows, 128-byte swizzle, zeros past
+ *    N and K) and W (3-D box: 2 consecutive 576-byte tiles x BM/16 tile rows,
+ *    zeros past M). STAGES deep.
+ *  - Consumers: warpgroup g owns MI slabs of 64 rows; warp w of it holds rows
+ *    16w..16w+15 of each slab = one 576-byte tile per 32 columns, so its A
+ *    operand (compressed values + metadata) is one 16-byte and one 4-byte
+ *    shared load per k32 step, fed to wgmma from registers; B (X, K-major) is
+ *    read by the tensor cores through a swizzled shared-memory descriptor.
+ *    After the stage's wgmmas complete the consumers release it ("empty").
+ *  - The tile goes through shared memory to spmm_common.cuh's store_ctile
+ *    (bias, residual, ReLU, fp16; split-K over gridDim.z through the
+ *    workspace when the tiles alone do not fill the GPU).
+ * Measured against cuBLAS and cuSPARSELt: bench/results/spmm-h100-*.md.
+ */
+#include "kernels/cuda/spmm_common.cuh"
+
+#include <cuda.h>
+#include <cudaTypedefs.h>
+
+namespace spmm {
+
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define SP_WGMMA_OK 1
+#endif
+
+/* smem matrix descriptor: K-major, 128-byte swizzle, 8-row groups 1024 B apart */
+__device__ __forceinline__ uint64_t desc_sw128(uint32_t saddr) {
+    uint64_t d = (uint64_t)((saddr & 0x3FFFF) >> 4);
+    d |= (uint64_t)1 << 16;             /* leading byte offset: unused with swizzle */
+    d |= (uint64_t)(1024 >> 4) << 32;   /* stride byte offset */
+    d |= (uint64_t)1 << 62;             /* 128-byte swizzle */
+    return d;
+}
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void wgmma_wait() {
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+template <int R> __device__ __forceinline__ void acc_fence(float (&d)[R]) {
+#pragma unroll
+    for (int i = 0; i < R; i++) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+#ifdef SP_WGMMA_OK
+/* D[64 x 64] += A(64 x 32, 2:4, registers) * B(32 x 64, shared, K-major) */
+__device__ __forceinline__ void wgmma_sp_m64n64k32(float (&d)[32], const uint4 &a, uint64_t bdesc,
+                                                 uint32_t e) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+        "wgmma.mma_async.sp.sync.aligned.m64n64k32.f32.f16.f16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+        "{%32, %33, %34, %35}, %36, %37, 0, p, 1, 1, 0;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+        : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(bdesc), "r"(e));
+}
+
+/* D[64 x 128] += A(64 x 32, 2:4, registers) * B(32 x 128, shared, K-major) */
+__device__ __forceinline__ void wgmma_sp_m64n128k32(float (&d)[64], const uint4 &a, uint64_t bdesc,
+                                                 uint32_t e) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+        "wgmma.mma_async.sp.sync.aligned.m64n128k32.f32.f16.f16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+        "{%64, %65, %66, %67}, %68, %69, 0, p, 1, 1, 0;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+          "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+          "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+          "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(bdesc), "r"(e));
+}
+
+
+template <int BN>
+__device__ __forceinline__ void wgmma_sp(float (&d)[BN / 2], const uint4 &a, uint64_t b, uint32_t e) {
+    if constexpr (BN == 64) wgmma_sp_m64n64k32(d, a, b, e);
+    else wgmma_sp_m64n128k32(d, a, b, e);
+}
+#endif
+
+/* ---- warp-specialized version: TMA + mbarriers ----------------------------
+ * Warpgroup 0 is the producer: one lane waits for a free stage, arms its
+ * "full" barrier with the stage's byte count, and issues the copies (X by a
+ * 2-D TMA load in 128-byte swizzle, zero-filled past N and K; W as one bulk
+ * copy per 576-byte tile, spread over the warp's lanes). Warpgroups 1..WGS
+ * consume: wait "full", run the wgmmas, and once the tensor cores are done
+ * with a stage arrive on its "empty" barrier. The producer warps then leave;
+ * the consumers store the tile (named barrier 1). */
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count));
+}
+__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes)
+                 : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+    asm volatile(
+        "{\n.reg .pred done;\n"
+        "WAIT_%=:\n"
+        "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+        "@!done bra WAIT_%=;\n}\n" ::"r"(bar),
+        "r"(parity)
+        : "memory");
+}
+__device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap *map, int c0, int c1,
+                                            uint32_t bar) {
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, "
+        "{%2, %3}], [%4];\n" ::"r"(dst),
+        "l"((uint64_t)map), "r"(c0), "r"(c1), "r"(bar)
+        : "memory");
+}
+__device__ __forceinline__ void tma_load_3d(uint32_t dst, const CUtensorMap *map, int c0, int c1,
+                                            int c2, uint32_t bar) {
+    asm volatile(
+        "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, "
+        "{%2, %3, %4}], [%5];\n" ::"r"(dst),
+        "l"((uint64_t)map), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
+        : "memory");
+}
+
+template <int WGS, int MI, int BN_, int STAGES> struct K24t {
+    static constexpr int BN = BN_;
+    static constexpr int NT = 128 * (WGS + 1);
+    static constexpr int NC = 128 * WGS; /* consumer threads */
+    static constexpr int BM = 64 * MI * WGS;
+    static constexpr int TR = BM / 16;
+    static constexpr int XST = BN * 128;
+    static constexpr int WST = 2 * TR * 576;
+    static constexpr int STB = ((XST + WST + 1023) / 1024) * 1024;
+    static constexpr int CLD = BM + 4;
+    static constexpr int CBYTES = BN * CLD * 4;
+    static constexpr int PIPE = STAGES * STB;
+    static constexpr int BARS = PIPE > CBYTES ? PIPE : CBYTES; /* barriers after this */
+    static constexpr int SMEM = BARS + 2 * STAGES * 8 + 1024;
+    static constexpr int NACC = BN / 2;
+
+    __device__ static void run(const CUtensorMap *xmap, const CUtensorMap *wmap, int mt, int kt,
+                               const Epi &e) {
+#ifdef SP_WGMMA_OK
+        extern __shared__ unsigned char smem_raw[];
+        unsigned char *sm = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
+        const uint32_t sb = smem_u32(sm);
+        const uint32_t full0 = sb + BARS, empty0 = full0 + STAGES * 8;
+        const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+        const int mt0 = blockIdx.x * TR;
+        const int64_t n0 = (int64_t)blockIdx.y * BN;
+        const int nk_all = kt / 2;
+        const int per = (nk_all + gridDim.z - 1) / gridDim.z;
+        const int j0 = blockIdx.z * per;
+        const int nk = max(0, min(nk_all, j0 + per) - j0);
+        if (threadIdx.x == 0) {
+            for (int i = 0; i < STAGES; i++) {
+                mbar_init(full0 + i * 8, 1);
+                mbar_init(empty0 + i * 8, NC);
+            }
+            asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+        }
+        __syncthreads();
+
+        if (warp < 4) { /* producer */
+            asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+            if (warp == 0 && lane == 0) {
+                for (int s = 0; s < nk; s++) {
+                    const int st = s % STAGES, j = j0 + s;
+                    const uint32_t full = full0 + st * 8;
+                    if (s >= STAGES) mbar_wait(empty0 + st * 8, ((s / STAGES) - 1) & 1);
+                    mbar_expect_tx(full, (uint32_t)(XST + WST));
+                    /* X rows n0.., columns 64j..: zero past N and K */
+                    tma_load_2d(sb + st * STB, xmap, j * 64, (int)n0, full);
+                    /* W tiles (mt0.., 2j..2j+1) as [TR][2][576 B]: zero past M */
+                    tma_load_3d(sb + st * STB + XST, wmap, 0, 2 * j, mt0, full);
+                }
+            }
+        } else {
+        asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+        const int tid = threadIdx.x - 128;
+        const int g = (warp - 4) >> 2, w4 = warp & 3;
+        float acc[MI][NACC];
+#pragma unroll
+        for (int mi = 0; mi < MI; mi++)
+#pragma unroll
+            for (int i = 0; i < NACC; i++) acc[mi][i] = 0.0f;
+        const int aoff = lane * 16, eoff = 512 + ((lane >> 2) * 2 + (lane & 1)) * 4;
+        for (int s = 0; s < nk; s++) {
+            const int st = s % STAGES;
+            mbar_wait(full0 + st * 8, (s / STAGES) & 1);
+            const unsigned char *wsm = sm + st * STB + XST;
+            uint4 a[2][MI];
+            uint32_t me[2][MI];
+#pragma unroll
+            for (int kk = 0; kk < 2; kk++)
+#pragma unroll
+                for (int mi = 0; mi < MI; mi++) {
+                    const unsigned char *t = wsm + (((g * MI + mi) * 4 + w4) * 2 + kk) * 576;
+                    a[kk][mi] = *reinterpret_cast<const uint4 *>(t + aoff);
+                    me[kk][mi] = *reinterpret_cast<const uint32_t *>(t + eoff);
+                }
+            const uint32_t xb = sb + st * STB;
+#pragma unroll
+            for (int mi = 0; mi < MI; mi++) acc_fence(acc[mi]);
+            wgmma_fence();
+#pragma unroll
+            for (int mi = 0; mi < MI; mi++) wgmma_sp<BN>(acc[mi], a[0][mi], desc_sw128(xb), me[0][mi]);
+#pragma unroll
+            for (int mi = 0; mi < MI; mi++)
+                wgmma_sp<BN>(acc[mi], a[1][mi], desc_sw128(xb + 64), me[1][mi]);
+            wgmma_commit();
+            /* Wait for this stage's wgmmas before the next stage's A registers
+             * are loaded: ptxas does not protect register operands of an
+             * in-flight wgmma (measured: keeping one batch in flight while
+             * reloading them gave wrong results with two slabs per
+             * warpgroup). The other consumer warpgroup keeps the tensor
+             * cores busy meanwhile. */
+            wgmma_wait<0>();
+            mbar_arrive(empty0 + st * 8);
+#pragma unroll
+            for (int mi = 0; mi < MI; mi++) acc_fence(acc[mi]);
+        }
+        wgmma_wait<0>();
+#pragma unroll
+        for (int mi = 0; mi < MI; mi++) acc_fence(acc[mi]);
+        tile_sync<1, NC>(); /* every consumer is done with the stages: they become the C tile */
+        float *cs = reinterpret_cast<float *>(sm);
+        const int gid = lane >> 2, tig = lane & 3;
+#pragma unroll
+        for (int mi = 0; mi < MI; mi++)
+#pragma unroll
+            for (int jn = 0; jn < BN / 8; jn++)
+#pragma unroll
+                for (int q = 0; q < 4; q++) {
+                    const int ml = (g * MI + mi) * 64 + w4 * 16 + gid + (q >> 1) * 8;
+                    const int nl = jn * 8 + tig * 2 + (q & 1);
+                    cs[nl * CLD + ml] = acc[mi][jn * 4 + q];
+                }
+        tile_sync<1, NC>();
+        store_ctile<BM, BN, CLD, NC, 1>(cs, (int64_t)mt0 * 16, n0, e, tid);
+        }
+#else
+        (void)xmap; (void)wmap; (void)mt; (void)kt; (void)e;
+        __trap();
+#endif
+    }
+};
+
+template <class KT>
+__global__ void __launch_bounds__(KT::NT, 1)
+k24t_entry(const __grid_constant__ CUtensorMap xmap, const __grid_constant__ CUtensorMap wmap,
+           int mt, int kt, Epi e) {
+    KT::run(&xmap, &wmap, mt, kt, e);
+}
+
+/* cuTensorMapEncodeTiled from the driver, found through the runtime (no -lcuda) */
+static PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
+    static PFN_cuTensorMapEncodeTiled_v12000 fn = nullptr;
+    static int tried = 0;
+    if (!tried) {
+        void *p = nullptr;
+        cudaDriverEntryPointQueryResult q;
+        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault,
+                                             &q) == cudaSuccess &&
+            q == cudaDriverEntryPointSuccess)
+            fn = (PFN_cuTensorMapEncodeTiled_v12000)p;
+        tried = 1;
+    }
+    return fn;
+}
+
+template <class KT>
+static int launch24t(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e,
+                     sp_cuda_status *st) {
+    const int64_t gx = (w->m + KT::BM - 1) / KT::BM;
+    const int64_t gy = (a->n + KT::BN - 1) / KT::BN;
+    if (gy > 65535) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "2:4 spmm: n too large");
+    PFN_cuTensorMapEncodeTiled_v12000 enc = encode_fn();
+    if (!enc)
+        return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "2:4 spmm: cuTensorMapEncodeTiled unavailable");
+    CUtensorMap xmap, wmap;
+    /* X: [n][k] fp16, rows ldx apart; boxes of 64 columns x BN rows, 128-byte swizzle */
+    const cuuint64_t xdims[2] = {(cuuint64_t)w->k, (cuuint64_t)a->n};
+    const cuuint64_t xstr[1] = {(cuuint64_t)a->ldx * 2};
+    const cuuint32_t xbox[2] = {64, (cuuint32_t)KT::BN};
+    /* W: [mt][kt] tiles of 576 B seen as 144 x 32-bit words; boxes of 2 tiles x TR rows */
+    const cuuint64_t wdims[3] = {144, (cuuint64_t)w->kt, (cuuint64_t)w->mt};
+    const cuuint64_t wstr[2] = {576, (cuuint64_t)w->kt * 576};
+    const cuuint32_t wbox[3] = {144, 2, (cuuint32_t)KT::TR};
+    const cuuint32_t estr[3] = {1, 1, 1};
+    CUresult r = enc(&xmap, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, const_cast<void *>(a->x), xdims,
+                     xstr, xbox, estr, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                     CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r == CUDA_SUCCESS)
+        r = enc(&wmap, CU_TENSOR_MAP_DATA_TYPE_UINT32, 3, w->tiles, wdims, wstr, wbox, estr,
+                CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
+                CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS)
+        return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "2:4 spmm: cuTensorMapEncodeTiled failed");
+    static int ready = 0;
+    if (!ready) {
+        cudaError_t err = SP_CUDA_CHECK(
+            st, cudaFuncSetAttribute(k24t_entry<KT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     KT::SMEM));
+        if (err != cudaSuccess) return (int)err;
+        ready = 1;
+    }
+    const int nk = (int)(w->kt / 2);
+    const int z = e.ws ? pick_split(gx * gy, nk, sm_count(), 4) : 1;
+    k24t_entry<KT><<<dim3((unsigned)gx, (unsigned)gy, (unsigned)z), KT::NT, KT::SMEM,
+                     (cudaStream_t)a->stream>>>(xmap, wmap, (int)w->mt, (int)w->kt, e);
+    return (int)SP_CUDA_CHECK(st, cudaGetLastError());
+}
+
+bool sm90_ok() {
+    static int cached = -1;
+    if (cached < 0) {
+        int dev = 0, major = 0, minor = 0;
+        cached = cudaGetDevice(&dev) == cudaSuccess &&
+                 cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) ==
+                     cudaSuccess &&
+                 cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) ==
+                     cudaSuccess &&
+                 major == 9 && minor == 0;
+    }
+    return cached == 1;
+}
+
+int run24_sm90(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e, sp_cuda_status *st) {
+    /* CTA tiles of 256 x 128 (two consumer warpgroups x two 64-row slabs)
+     * where they fill the GPU without wasting rows, else 128 x 128, or 64 x 128
+     * for narrow weights; split-K makes up for too few tiles (measured on the
+     * H100: bench/results/spmm-h100-*.md) */
+    const int64_t nt = (a->n + 127) / 128;
+    const int64_t big = ((w->m + 255) / 256) * nt;
+    if (w->m <= 64) return launch24t<K24t<1, 1, 128, 8>>(w, a, e, st);
+    if (big >= sm_count() && (w->m % 256 == 0 || w->m >= 1024))
+        return launch24t<K24t<2, 2, 128, 5>>(w, a, e, st);
+    return launch24t<K24t<2, 1, 128, 6>>(w, a, e, st);
+}
+
+} // namespace spmm
