@@ -43,8 +43,12 @@ const sp_cost_device sp_cost_cpu_generic = {
  * 2026-11-25.md), M = K = 4096:
  *   cuBLAS: 177.9 us at N = 4096 (773 TFLOP/s, E 0.78); 18.5 us at N = 16,
  *           62 % of the bandwidth floor.
- *   sprun 2:4: 458.6 us at N = 4096 -> E 0.15 of the sparse peak on half
- *           the flops; 20.3 us at N = 16 -> 32 % of its bandwidth floor.
+ *   sprun 2:4 (wgmma.sp kernel, spmm_24_sm90.cu, measured 2026-11-25 in a
+ *           later session): 171.3 us at N = 4096 -> 401 TFLOP/s useful, E 0.40
+ *           of the sparse peak on half the flops (the mma.sp kernel it
+ *           replaces for N > 128: 459 us, E 0.15); 20.5 us at N = 16 -> 32 %
+ *           of its bandwidth floor; ResNet-50 / BERT layer shapes reach
+ *           20-65 % of their floor (e_mem_sparse below).
  *   sprun BSR32 at 90 %: 333.9 us at N = 4096 -> 41 TFLOP/s useful, E 0.042.
  *   sprun CSR (tensor-core path): ~1360 us at N = 4096 at 70 % and at 90 %:
  *           flat in density, i.e. dense work at E ~ 0.10.
@@ -60,7 +64,7 @@ const sp_cost_device sp_cost_h100_fp16 = {
     .e_dense = 0.78,
     .e_csr = 0.10,
     .e_bsr = {0.02, 0.03, 0.04, 0.042},
-    .e_24 = 0.15,
+    .e_24 = 0.40,
     .e_mem = 0.62,
     .e_mem_sparse = 0.30,
     .overhead_s = 4e-6,
