@@ -21,7 +21,7 @@ if(SPRUN_HAVE_CUDA)
                    --xfail ${CMAKE_CURRENT_SOURCE_DIR}/conformance/expected_failures_gpu.txt)
   add_test(NAME onnx_node_conformance_gpu_fp16
            COMMAND node_tests --dir ${NODE_TEST_DIR} --backend cuda --precision fp16 --rtol 1e-2 --atol 1e-3
-                   --xfail ${CMAKE_CURRENT_SOURCE_DIR}/conformance/expected_failures_gpu.txt)
+                   --xfail ${CMAKE_CURRENT_SOURCE_DIR}/conformance/expected_failures_gpu_fp16.txt)
   set_tests_properties(onnx_node_conformance_gpu_fp32 onnx_node_conformance_gpu_fp16
                        PROPERTIES LABELS "gpu;conformance" SKIP_RETURN_CODE 77 TIMEOUT 1200)
 endif()

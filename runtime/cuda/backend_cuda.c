@@ -111,6 +111,24 @@ static int cu_supports(const char *op)
     return 0;
 }
 
+/* Node-level limits of ops the backend otherwise runs: Dropout's mask output
+ * (the backend aliases Dropout to its input and writes no mask), and Pow with
+ * an integer exponent (the elementwise kernels read both operands as the
+ * compute type). Such nodes are reported as unsupported, never run wrongly. */
+static int cu_supports_node(const sp_graph *g, const sp_node *n)
+{
+    if (!cu_supports(n->op_type))
+        return 0;
+    if (!strcmp(n->op_type, "Dropout") && n->n_out > 1 && n->out[1] >= 0)
+        return 0;
+    if (!strcmp(n->op_type, "Pow") && n->n_in > 1 && n->in[1] >= 0) {
+        const int dt = g->values[n->in[1]].dtype;
+        if (dt != 0 && dt != SPRUN_DTYPE_FLOAT && dt != SPRUN_DTYPE_FLOAT16 && dt != SPRUN_DTYPE_DOUBLE)
+            return 0;
+    }
+    return 1;
+}
+
 static int is_alias_op(const char *op)
 {
     return !strcmp(op, "Reshape") || !strcmp(op, "Flatten") || !strcmp(op, "Squeeze") || !strcmp(op, "Unsqueeze") ||
@@ -349,7 +367,7 @@ static int cu_model_init(struct sprun_model *m, sp_err *err)
     int n_bad = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         const sp_node *n = &g->nodes[i];
-        if (n->dead || !n->op || (n->op->flags & SP_OPF_SHAPE_ONLY) || cu_supports(n->op_type))
+        if (n->dead || !n->op || (n->op->flags & SP_OPF_SHAPE_ONLY) || cu_supports_node(g, n))
             continue;
         if (!n_bad)
             sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "the CUDA backend has no implementation of:");
@@ -2549,7 +2567,7 @@ static int cu_plan_init(struct sprun_session *s, sp_plan *p, sp_err *err)
     int n_bad = 0;
     for (int i = 0; i < p->n_order; i++) {
         const sp_node *n = ord_node(p, i);
-        if (cu_supports(n->op_type))
+        if (cu_supports_node(&p->g, n))
             continue;
         char label[256];
         if (!n_bad++)

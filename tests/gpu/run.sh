@@ -50,9 +50,10 @@ done
 # carried folder and point NODE_DIR at it)
 if [ -x "$B/tests/node_tests" ] && [ -d "${NODE_DIR:-/usr/share/libonnx-testdata/data/node}" ]; then
   for prec in fp32 fp16; do
-    tol=""; [ $prec = fp16 ] && tol="--rtol 1e-2 --atol 1e-3"
+    tol=""; xf="$R/tests/conformance/expected_failures_gpu.txt"
+    [ $prec = fp16 ] && { tol="--rtol 1e-2 --atol 1e-3"; xf="$R/tests/conformance/expected_failures_gpu_fp16.txt"; }
     timeout 300 "$B/tests/node_tests" --dir "${NODE_DIR:-/usr/share/libonnx-testdata/data/node}" --backend cuda \
-      --precision $prec $tol --xfail "$R/tests/conformance/expected_failures_gpu.txt" > "$O/node_tests_$prec.log" 2>&1
+      --precision $prec $tol --xfail "$xf" > "$O/node_tests_$prec.log" 2>&1
     { echo; echo "## ONNX node tests, CUDA $prec"; echo '```'; grep -E "^FAIL|passed" "$O/node_tests_$prec.log" | tail -40; echo '```'; } >> "$report"
   done
 fi
