@@ -119,6 +119,50 @@ __device__ __forceinline__ __half epi_value(const Epi &e, float v, int64_t m, in
     return __float2half_rn(v);
 }
 
+/* 8 consecutive features [mm, mm + 8) of output row nn, 16-byte aligned:
+ * bias (preloaded by load_bias8), residual, activation, one 16-byte store */
+__device__ __forceinline__ void load_bias8(const Epi &e, int64_t mm, float (&b)[8]) {
+#pragma unroll
+    for (int q = 0; q < 8; q++) b[q] = 0.0f;
+    if (e.bias) {
+        const uint4 bv = *reinterpret_cast<const uint4 *>(e.bias + mm);
+        const __half2 *bh = reinterpret_cast<const __half2 *>(&bv);
+#pragma unroll
+        for (int q = 0; q < 4; q++) {
+            const float2 f = __half22float2(bh[q]);
+            b[2 * q] = f.x;
+            b[2 * q + 1] = f.y;
+        }
+    }
+}
+__device__ __forceinline__ void store8(const Epi &e, float4 v0, float4 v1, const float (&b)[8],
+                                       int64_t mm, int64_t nn) {
+    float v[8] = {v0.x + b[0], v0.y + b[1], v0.z + b[2], v0.w + b[3],
+                  v1.x + b[4], v1.y + b[5], v1.z + b[6], v1.w + b[7]};
+    if (e.residual) {
+        const uint4 rv = *reinterpret_cast<const uint4 *>(e.residual + nn * e.ldr + mm);
+        const __half2 *rh = reinterpret_cast<const __half2 *>(&rv);
+#pragma unroll
+        for (int q = 0; q < 4; q++) {
+            const float2 f = __half22float2(rh[q]);
+            v[2 * q] += f.x;
+            v[2 * q + 1] += f.y;
+        }
+    }
+    uint4 out;
+    __half2 *oh = reinterpret_cast<__half2 *>(&out);
+#pragma unroll
+    for (int q = 0; q < 4; q++) {
+        float x0 = v[2 * q], x1 = v[2 * q + 1];
+        if (e.act == SP_CUDA_ACT_RELU) {
+            x0 = fmaxf(x0, 0.0f);
+            x1 = fmaxf(x1, 0.0f);
+        }
+        oh[q] = __floats2half2_rn(x0, x1);
+    }
+    *reinterpret_cast<uint4 *>(e.y + nn * e.ldy + mm) = out;
+}
+
 /* Barrier over the NT threads that store a tile: the whole CTA (BAR == 0)
  * or named barrier BAR (warp-specialized kernels whose producer warps left) */
 template <int BAR, int NT> __device__ __forceinline__ void tile_sync() {
@@ -133,60 +177,26 @@ template <int BAR, int NT> __device__ __forceinline__ void tile_sync() {
  * tid = 0..NT-1 call it together (it synchronizes with tile_sync<BAR, NT>). */
 template <int BM, int BN, int CLD, int NT, int BAR = 0>
 __device__ void store_ctile(const float *cs, int64_t m0, int64_t n0, const Epi &e, int tid) {
+    /* 16-byte chunks of 8 features: thread tid keeps chunk tid % CH (its
+     * bias loaded once) and walks rows tid / CH, + NT / CH, ... */
+    constexpr int CH = BM / 8;
+    const bool vec = NT % CH == 0 && e.m % 8 == 0 && e.ldy % 8 == 0 &&
+                     ((uintptr_t)e.y & 15) == 0 && ((uintptr_t)e.bias & 15) == 0 &&
+                     (!e.residual || (e.ldr % 8 == 0 && ((uintptr_t)e.residual & 15) == 0));
     if (gridDim.z == 1 || e.ws == nullptr) {
-        /* 16-byte chunks of 8 features: thread tid keeps chunk tid % CH (its
-         * bias loaded once) and walks rows tid / CH, + NT / CH, ... */
-        constexpr int CH = BM / 8;
-        const bool vec = NT % CH == 0 && e.m % 8 == 0 && e.ldy % 8 == 0 &&
-                         ((uintptr_t)e.y & 15) == 0 && ((uintptr_t)e.bias & 15) == 0 &&
-                         (!e.residual || (e.ldr % 8 == 0 && ((uintptr_t)e.residual & 15) == 0));
         if (vec) {
             const int c = tid % CH;
             const int64_t mm = m0 + c * 8;
             if (mm >= e.m) return;
             float b[8];
-#pragma unroll
-            for (int q = 0; q < 8; q++) b[q] = 0.0f;
-            if (e.bias) {
-                const uint4 bv = *reinterpret_cast<const uint4 *>(e.bias + mm);
-                const __half2 *bh = reinterpret_cast<const __half2 *>(&bv);
-#pragma unroll
-                for (int q = 0; q < 4; q++) {
-                    const float2 f = __half22float2(bh[q]);
-                    b[2 * q] = f.x;
-                    b[2 * q + 1] = f.y;
-                }
-            }
+            load_bias8(e, mm, b);
 #pragma unroll 4
             for (int nl = tid / CH; nl < BN; nl += NT / CH) {
                 const int64_t nn = n0 + nl;
                 if (nn >= e.n) break;
                 const float4 v0 = *reinterpret_cast<const float4 *>(&cs[nl * CLD + c * 8]);
                 const float4 v1 = *reinterpret_cast<const float4 *>(&cs[nl * CLD + c * 8 + 4]);
-                float v[8] = {v0.x + b[0], v0.y + b[1], v0.z + b[2], v0.w + b[3],
-                              v1.x + b[4], v1.y + b[5], v1.z + b[6], v1.w + b[7]};
-                if (e.residual) {
-                    const uint4 rv = *reinterpret_cast<const uint4 *>(e.residual + nn * e.ldr + mm);
-                    const __half2 *rh = reinterpret_cast<const __half2 *>(&rv);
-#pragma unroll
-                    for (int q = 0; q < 4; q++) {
-                        const float2 f = __half22float2(rh[q]);
-                        v[2 * q] += f.x;
-                        v[2 * q + 1] += f.y;
-                    }
-                }
-                uint4 out;
-                __half2 *oh = reinterpret_cast<__half2 *>(&out);
-#pragma unroll
-                for (int q = 0; q < 4; q++) {
-                    float x0 = v[2 * q], x1 = v[2 * q + 1];
-                    if (e.act == SP_CUDA_ACT_RELU) {
-                        x0 = fmaxf(x0, 0.0f);
-                        x1 = fmaxf(x1, 0.0f);
-                    }
-                    oh[q] = __floats2half2_rn(x0, x1);
-                }
-                *reinterpret_cast<uint4 *>(e.y + nn * e.ldy + mm) = out;
+                store8(e, v0, v1, b, mm, nn);
             }
             return;
         }
@@ -241,6 +251,25 @@ __device__ void store_ctile(const float *cs, int64_t m0, int64_t n0, const Epi &
     tile_sync<BAR, NT>();
     if (!last) return;
     __threadfence();
+    if (vec) { /* the sums, 8 features at a time, clearing the workspace behind */
+        const int c = tid % CH;
+        const int64_t mm = m0 + c * 8;
+        if (mm >= e.m) return;
+        float b[8];
+        load_bias8(e, mm, b);
+        float *__restrict__ ws = e.ws;
+#pragma unroll 4
+        for (int nl = tid / CH; nl < BN; nl += NT / CH) {
+            const int64_t nn = n0 + nl;
+            if (nn >= e.n) break;
+            float4 *w = reinterpret_cast<float4 *>(ws + nn * e.m + mm);
+            const float4 v0 = __ldcg(w), v1 = __ldcg(w + 1);
+            __stcg(w, make_float4(0.f, 0.f, 0.f, 0.f));
+            __stcg(w + 1, make_float4(0.f, 0.f, 0.f, 0.f));
+            store8(e, v0, v1, b, mm, nn);
+        }
+        return;
+    }
     for (int i = tid; i < BN * BM; i += NT) {
         const int nl = i / BM, ml = i % BM;
         const int64_t mm = m0 + ml, nn = n0 + nl;
