@@ -1,17 +1,17 @@
 /*
  * spmm_24_sm90.cu - 2:4 SpMM on Hopper's warpgroup sparse tensor cores
- * (wgmma.mma_async.sp m64n128k32, sm_90a), for products with N > 128.
+ * (wgmma.mma_async.sp m64nNk32, sm_90a), for products with N > 32.
  * Same weight layout as spmm_24.cu (576-byte 16 x 32 tiles in mma fragment
  * order, kt even), same arguments and epilogue; sp_cuda_24_spmm picks this
  * kernel on sm_90 when X's rows are 16-byte aligned, else the mma.sp one.
  *
  * GEMM view: M = output features (W rows), N = activation rows, K.
- *  - A CTA computes a BM x 128 output tile, BM = 64 * MI * WGS, with one
+ *  - A CTA computes a BM x BN output tile, BM = 64 * MI * WGS, with one
  *    producer warpgroup and WGS consumer warpgroups (setmaxnreg moves the
  *    registers to the consumers).
  *  - Producer (one lane): per 64-column step of K, waits for a free stage,
  *    arms the stage's "full" mbarrier with its byte count and issues two TMA
- *    loads: X (2-D box of 64 columns x 128 rows, 128-byte swizzle, zeros past
+ *    loads: X (2-D box of 64 columns x BN rows, 128-byte swizzle, zeros past
  *    N and K) and W (3-D box: 2 consecutive 576-byte tiles x BM/16 tile rows,
  *    zeros past M). STAGES deep.
  *  - Consumers: warpgroup g owns MI slabs of 64 rows; warp w of it holds rows
@@ -346,16 +346,23 @@ bool sm90_ok() {
 }
 
 int run24_sm90(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e, sp_cuda_status *st) {
-    /* CTA tiles of 256 x 128 (two consumer warpgroups x two 64-row slabs)
-     * where they fill the GPU without wasting rows, else 128 x 128, or 64 x 128
-     * for narrow weights; split-K makes up for too few tiles (measured on the
-     * H100: bench/results/spmm-h100-*.md) */
-    const int64_t nt = (a->n + 127) / 128;
-    const int64_t big = ((w->m + 255) / 256) * nt;
-    if (w->m <= 64) return launch24t<K24t<1, 1, 128, 8>>(w, a, e, st);
-    if (big >= sm_count() && (w->m % 256 == 0 || w->m >= 1024))
+    /* The largest CTA tile that still gives about one CTA per SM without
+     * split-K: 256 x 128, 128 x 128, 128 x 64, else 64 x 64 (split-K makes up
+     * the rest); 64-row tiles for weights of at most 64 rows. Measured on the
+     * H100 (bench/results/spmm-h100-*.md): e.g. M = K = 4096, N = 128:
+     * 64 x 64 tiles 18.3 us vs 128 x 64 26.0 us; M = 512, K = 4608, N = 1568:
+     * 128 x 64 22.3 us vs 128 x 128 34.6 us. */
+    const int64_t m = w->m, n = a->n, want = (sm_count() * 3) / 4;
+    auto tiles = [&](int64_t bm, int64_t bn) { return ((m + bm - 1) / bm) * ((n + bn - 1) / bn); };
+    if (m <= 64) {
+        if (tiles(64, 128) >= want) return launch24t<K24t<1, 1, 128, 8>>(w, a, e, st);
+        return launch24t<K24t<1, 1, 64, 8>>(w, a, e, st);
+    }
+    if ((m % 256 == 0 || m >= 1024) && tiles(256, 128) >= want)
         return launch24t<K24t<2, 2, 128, 5>>(w, a, e, st);
-    return launch24t<K24t<2, 1, 128, 6>>(w, a, e, st);
+    if (tiles(128, 128) >= want) return launch24t<K24t<2, 1, 128, 6>>(w, a, e, st);
+    if (tiles(128, 64) >= want) return launch24t<K24t<2, 1, 64, 8>>(w, a, e, st);
+    return launch24t<K24t<1, 1, 64, 8>>(w, a, e, st);
 }
 
 } // namespace spmm

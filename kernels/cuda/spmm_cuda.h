@@ -120,7 +120,7 @@ int sp_cuda_24_upload(const sp_24 *w, sp_cuda_24 *out, void *stream, sp_cuda_sta
 void sp_cuda_24_free(sp_cuda_24 *w);
 int sp_cuda_24_spmm(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, sp_cuda_status *st);
 /* Kernel choice for tests and benchmarks: AUTO (what sp_cuda_24_spmm does:
- * wgmma on sm_90 for N > 128 when X is 16-byte aligned with K % 8 == 0, else
+ * wgmma on sm_90 for N > 32 when X is 16-byte aligned with K % 8 == 0, else
  * mma.sp), WGMMA (fails with SP_CUDA_E_UNSUPPORTED where it cannot run), MMA. */
 enum { SP_CUDA_24_AUTO = 0, SP_CUDA_24_WGMMA = 1, SP_CUDA_24_MMA = 2 };
 int sp_cuda_24_spmm_path(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, int path,

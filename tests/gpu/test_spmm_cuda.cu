@@ -209,9 +209,10 @@ int main(int argc, char **argv) {
         {16, 32, 8},    {17, 33, 5},     {64, 128, 16},  {100, 200, 30},  {256, 512, 64},
         {130, 70, 129}, {96, 1000, 1},   {33, 4100, 17}, {300, 256, 300}, {512, 1024, 128},
         {1, 8, 1},      {257, 576, 700}, {200, 4096, 16},
-        /* big enough for the wgmma kernel's 256 x 128 tiles (2:4 kinds only) */
-        {1500, 264, 5000}, {2048, 256, 4096}};
-    const int nbig = 2;
+        /* big enough for the wgmma kernel's 256 x 128, 128 x 128 and 64 x 128
+         * tiles (2:4 kinds only) */
+        {1500, 264, 5000}, {2048, 256, 4096}, {512, 256, 4096}, {64, 136, 12800}};
+    const int nbig = 4;
     const int nshape = sizeof shapes / sizeof shapes[0];
     const double dens[] = {0.5, 0.2, 0.05};
     int c = 0;
