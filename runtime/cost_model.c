@@ -43,12 +43,13 @@ const sp_cost_device sp_cost_cpu_generic = {
  * 2026-11-25.md), M = K = 4096:
  *   cuBLAS: 177.9 us at N = 4096 (773 TFLOP/s, E 0.78); 18.5 us at N = 16,
  *           62 % of the bandwidth floor.
- *   sprun 2:4 (wgmma.sp kernel, spmm_24_sm90.cu, measured 2026-11-25 in a
- *           later session): 171.3 us at N = 4096 -> 401 TFLOP/s useful, E 0.40
- *           of the sparse peak on half the flops (the mma.sp kernel it
- *           replaces for N > 128: 459 us, E 0.15); 20.5 us at N = 16 -> 32 %
- *           of its bandwidth floor; ResNet-50 / BERT layer shapes reach
- *           20-65 % of their floor (e_mem_sparse below).
+ *   sprun 2:4 (wgmma.sp kernel, spmm_24_sm90.cu, bench/results/spmm-h100-
+ *           2026-11-25-wgmma.md, commit f5b6f1e): 151.9 us at N = 4096 ->
+ *           452 TFLOP/s useful, E 0.46 of the sparse peak on half the flops
+ *           (0.44 at N = 1024); 15.7 us at N = 128 -> 45 % of its bandwidth
+ *           floor, 30-83 % on ResNet-50 / BERT layers with N >= 1568
+ *           (e_mem_24 0.45). The mma.sp kernel it replaces for N > 32 had
+ *           E 0.15 and 17 % of the floor at N = 128.
  *   sprun BSR32 at 90 %: 333.9 us at N = 4096 -> 41 TFLOP/s useful, E 0.042.
  *   sprun CSR (tensor-core path): ~1360 us at N = 4096 at 70 % and at 90 %:
  *           flat in density, i.e. dense work at E ~ 0.10.
@@ -64,9 +65,10 @@ const sp_cost_device sp_cost_h100_fp16 = {
     .e_dense = 0.78,
     .e_csr = 0.10,
     .e_bsr = {0.02, 0.03, 0.04, 0.042},
-    .e_24 = 0.40,
+    .e_24 = 0.44,
     .e_mem = 0.62,
     .e_mem_sparse = 0.30,
+    .e_mem_24 = 0.45,
     .overhead_s = 4e-6,
     .overhead_sparse_s = 6e-6,
     .csr_expands = 1,
@@ -133,7 +135,10 @@ int sp_cost_estimate_format(const sp_cost_device *dev, const sp_cost_problem *p,
     out->work_bytes = wbytes + act_bytes;
     int dense = f == SPRUN_FORMAT_DENSE;
     out->t_compute = flops / (peak * eff);
-    out->t_memory = out->work_bytes / (dev->bandwidth * (dense ? dev->e_mem : dev->e_mem_sparse));
+    double e_mem = dense ? dev->e_mem : dev->e_mem_sparse;
+    if (f == SPRUN_FORMAT_24 && dev->e_mem_24 > 0)
+        e_mem = dev->e_mem_24;
+    out->t_memory = out->work_bytes / (dev->bandwidth * e_mem);
     out->t_total = fmax(out->t_compute, out->t_memory) + (dense ? dev->overhead_s : dev->overhead_sparse_s);
     return 1;
 }
@@ -214,6 +219,7 @@ static const struct {
     {"e_24", offsetof(sp_cost_device, e_24), 1},
     {"e_mem", offsetof(sp_cost_device, e_mem), 1},
     {"e_mem_sparse", offsetof(sp_cost_device, e_mem_sparse), 1},
+    {"e_mem_24", offsetof(sp_cost_device, e_mem_24), 1},
     {"overhead_s", offsetof(sp_cost_device, overhead_s), 1},
     {"overhead_sparse_s", offsetof(sp_cost_device, overhead_sparse_s), 1},
 };

@@ -34,6 +34,7 @@ typedef struct sp_cost_device {
     double e_dense, e_csr, e_bsr[4] /* blocks 4, 8, 16, 32 */, e_24;
     double e_mem;          /* fraction of bandwidth the dense kernel reaches when memory-bound */
     double e_mem_sparse;   /* same for the sparse kernels (indices, gathers, split-K) */
+    double e_mem_24;       /* same for the 2:4 kernel; 0 = e_mem_sparse */
     double overhead_s;     /* fixed per-call cost of the dense kernel (launch, threading) */
     double overhead_sparse_s; /* fixed per-call cost of a sparse kernel */
     /* 1 when the CSR kernel expands tiles into dense tensor-core fragments, so

@@ -65,7 +65,8 @@ static void expect_same(const sp_cost_device *a, const sp_cost_device *b)
 {
     assert_string_equal(a->name, b->name);
     assert_true(a->bandwidth == b->bandwidth && a->dense_peak == b->dense_peak && a->e_dense == b->e_dense);
-    assert_true(a->e_csr == b->e_csr && a->e_24 == b->e_24 && a->e_mem_sparse == b->e_mem_sparse);
+    assert_true(a->e_csr == b->e_csr && a->e_24 == b->e_24 && a->e_mem_sparse == b->e_mem_sparse &&
+                a->e_mem_24 == b->e_mem_24);
     for (int i = 0; i < 4; i++)
         assert_true(a->e_bsr[i] == b->e_bsr[i]);
     assert_int_equal(a->csr_expands, b->csr_expands);
