@@ -1,35 +1,37 @@
 /*
  * im2col.cu - patch gather for sparse k x k convolutions on NHWC fp16
- * activations. Output column order is ONNX's weight order (ci, ky, kx), so a
- * weight pruned 2:4 along ONNX's K stays 2:4 in the GEMM the SpMM computes.
- * Threads walk (row, ky, kx, ci) with ci fastest: reads of the input are
- * coalesced (C contiguous in NHWC); writes are strided by kh*kw.
+ * activations (the index arithmetic is im2col_gather.h, shared with the CPU
+ * tests). Output column order is ONNX's weight order (ci, ky, kx), so a weight
+ * pruned 2:4 along ONNX's K stays 2:4 in the GEMM the SpMM computes.
+ * Each thread writes V consecutive columns of one row: 16-byte stores when
+ * K % 8 == 0 and the buffer is 16-byte aligned (coalesced across the warp),
+ * single elements otherwise; reads hit the few input pixels of a patch, which
+ * the neighbouring threads share through L1.
  */
 #include <cuda_fp16.h>
 #include <stdint.h>
 
+#include "kernels/cuda/im2col_gather.h"
 #include "runtime/cuda/cuda_sparse.h"
 
-__global__ void im2col_nhwc_kernel(const __half *__restrict__ x, __half *__restrict__ col, int64_t total, int64_t h,
-                                   int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
-                                   int64_t pw, int64_t dh, int64_t dw, int64_t oh, int64_t ow)
+template <int V>
+__global__ void im2col_nhwc_kernel(const uint16_t *__restrict__ x, uint16_t *__restrict__ col, int64_t chunks,
+                                   int32_t kchunks, sp_im2col_geom g)
 {
-    const int64_t K = c * kh * kw;
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
-        int64_t ci = i % c;
-        int64_t t = i / c;
-        int64_t kx = t % kw;
-        t /= kw;
-        int64_t ky = t % kh;
-        int64_t row = t / kh;
-        int64_t ox = row % ow;
-        int64_t oy = (row / ow) % oh;
-        int64_t b = row / (ow * oh);
-        int64_t iy = oy * sh - ph + ky * dh, ix = ox * sw - pw + kx * dw;
-        __half v = __float2half(0.f);
-        if (iy >= 0 && iy < h && ix >= 0 && ix < w)
-            v = x[((b * h + iy) * w + ix) * c + ci];
-        col[row * K + (ci * kh + ky) * kw + kx] = v;
+    const int32_t K = g.c * g.kh * g.kw;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < chunks; i += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t row = i / kchunks;
+        const int32_t j0 = (int32_t)(i - row * kchunks) * V;
+        if (V == 8) {
+            uint4 v;
+            sp_im2col_gather(x, &g, row, j0, 8, reinterpret_cast<uint16_t *>(&v));
+            *reinterpret_cast<uint4 *>(col + row * K + j0) = v;
+        } else {
+            uint16_t v[V];
+            sp_im2col_gather(x, &g, row, j0, V, v);
+            for (int q = 0; q < V; q++)
+                col[row * K + j0 + q] = v[q];
+        }
     }
 }
 
@@ -37,14 +39,26 @@ extern "C" int sp_cuda_im2col_nhwc(const void *x, void *col, int64_t b, int64_t 
                                    int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
                                    int64_t oh, int64_t ow, void *stream)
 {
-    int64_t total = b * oh * ow * kh * kw * c;
-    if (total <= 0)
+    const int64_t rows = b * oh * ow, K = c * kh * kw;
+    if (rows <= 0 || K <= 0)
         return 0;
-    int threads = 256;
-    int64_t blocks = (total + threads - 1) / threads;
+    if (K > INT32_MAX || h > INT32_MAX || w > INT32_MAX || oh > INT32_MAX || ow > INT32_MAX)
+        return (int)cudaErrorInvalidValue;
+    const sp_im2col_geom g = {(int32_t)h,  (int32_t)w,  (int32_t)c,  (int32_t)kh, (int32_t)kw, (int32_t)sh, (int32_t)sw,
+                              (int32_t)ph, (int32_t)pw, (int32_t)dh, (int32_t)dw, (int32_t)oh, (int32_t)ow};
+    const bool vec = K % 8 == 0 && ((uintptr_t)col & 15) == 0;
+    const int32_t kchunks = (int32_t)(vec ? K / 8 : K);
+    const int64_t chunks = rows * kchunks;
+    const int threads = 256;
+    int64_t blocks = (chunks + threads - 1) / threads;
     if (blocks > 65535LL * 32)
         blocks = 65535LL * 32;
-    im2col_nhwc_kernel<<<(unsigned)blocks, threads, 0, (cudaStream_t)stream>>>(
-        (const __half *)x, (__half *)col, total, h, w, c, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow);
+    cudaStream_t s = (cudaStream_t)stream;
+    if (vec)
+        im2col_nhwc_kernel<8><<<(unsigned)blocks, threads, 0, s>>>((const uint16_t *)x, (uint16_t *)col, chunks,
+                                                                   kchunks, g);
+    else
+        im2col_nhwc_kernel<1><<<(unsigned)blocks, threads, 0, s>>>((const uint16_t *)x, (uint16_t *)col, chunks,
+                                                                   kchunks, g);
     return (int)cudaGetLastError();
 }
