@@ -14,7 +14,7 @@ export LD_LIBRARY_PATH=$CSL:$LD_LIBRARY_PATH
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,temperature.gpu --format=csv | tee "$OUT/gpu.txt"
 if command -v cuobjdump >/dev/null; then
   cuobjdump -sass "$B/spmm_bench" > /tmp/sass.full 2>&1
-  { echo "tensor-core instructions:"; grep -oE "HMMA[.A-Z0-9]*" /tmp/sass.full | sort | uniq -c
+  { echo "tensor-core instructions:"; grep -oE "HG?MMA[.A-Z0-9]*" /tmp/sass.full | sort | uniq -c
     echo "local memory instructions: $(grep -cE '\b(LDL|STL)\b' /tmp/sass.full)"; } > "$OUT/sass.txt"
   cat "$OUT/sass.txt"
 fi
