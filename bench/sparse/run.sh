@@ -5,6 +5,8 @@
 # the device (models/*.py need only onnx + numpy). Writes a Markdown table.
 #
 #   bench/sparse/run.sh BUILD_DIR OUT_DIR [QUICK=1 for batch 1 only]
+# SPRUN_COMMIT names the commit the binaries were built from (the device's copy of
+# the tree may carry no current .git).
 set -u
 B=$(cd "${1:?build dir}" && pwd)
 O=${2:?out dir}
@@ -18,7 +20,7 @@ md="$O/sparse-models.md"
 {
   echo "# Sparse vs dense plans: sprun --compare"
   echo
-  echo "$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1), $(date -u +%F), commit $(git -C "$R" rev-parse --short HEAD 2>/dev/null || echo unknown); fp16, CUDA-graph replay, median / p90 of $RUNS runs after warm-up, wall clock around sprun_session_run (includes H2D/D2H of inputs/outputs)."
+  echo "$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1), $(date -u +%F), commit ${SPRUN_COMMIT:-$(git -C "$R" rev-parse --short HEAD 2>/dev/null || echo unknown)}; fp16, CUDA-graph replay, median / p90 of $RUNS runs after warm-up, wall clock around sprun_session_run (includes H2D/D2H of inputs/outputs)."
   echo
   echo "| model | pruning | --format | batch | dense median us | sparse median us | speedup | max rel-L2 | layers sparse |"
   echo "|---|---|---|---|---|---|---|---|---|"

@@ -61,6 +61,41 @@ static void test_choices_follow_work_over_efficiency(void **state)
     assert_int_equal(sp_cost_choose(&sp_cost_h100_fp16, &p, all, &best, &dense, why, sizeof why), SPRUN_FORMAT_BSR);
 }
 
+/* The H100 table against what the 2:4 kernel measured (bench/results/
+ * spmm-h100-2026-11-25-wgmma.md): 2:4 wins on the big square product, where
+ * it ran at 1.17x of cuBLAS, and on 4096 x 4096 at N = 128 (1.11x); dense wins
+ * on BERT's 768 x 768 at N = 4096 (0.80x) and on ResNet-50's layer-1 1x1 conv
+ * at N = 100352 (0.67x). Predicted 2:4 times: 163.8 / 21.8 / 16.0 / 54.4 us against
+ * measured 151.9 / 15.7 / 16.9 / 35.7 us; the check allows 0.6-1.6x. */
+static void test_h100_24_choices_match_measurements(void **state)
+{
+    (void)state;
+    const unsigned all = 1u << SPRUN_FORMAT_24;
+    char why[160];
+    sp_cost_estimate best, dense;
+    struct {
+        int64_t m, k, n;
+        sprun_format want;
+        double measured_24_us;
+    } cases[] = {
+        {4096, 4096, 4096, SPRUN_FORMAT_24, 151.9},
+        {4096, 4096, 128, SPRUN_FORMAT_24, 15.7},
+        {768, 768, 4096, SPRUN_FORMAT_DENSE, 16.9},
+        {256, 64, 100352, SPRUN_FORMAT_DENSE, 35.7},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sp_cost_problem p = {.m = cases[i].m, .k = cases[i].k, .n = cases[i].n, .density = 0.5, .is_24 = 1,
+                             .value_bytes = 2};
+        assert_int_equal(sp_cost_choose(&sp_cost_h100_fp16, &p, all, &best, &dense, why, sizeof why), cases[i].want);
+        sp_cost_estimate e24;
+        assert_int_equal(sp_cost_estimate_format(&sp_cost_h100_fp16, &p, SPRUN_FORMAT_24, 0, &e24), 1);
+        const double pred_us = e24.t_total * 1e6, rel = pred_us / cases[i].measured_24_us;
+        if (rel < 0.6 || rel > 1.6)
+            fail_msg("2:4 %lldx%lld N=%lld: predicted %.1f us, measured %.1f us", (long long)p.m, (long long)p.k,
+                     (long long)p.n, pred_us, cases[i].measured_24_us);
+    }
+}
+
 static void expect_same(const sp_cost_device *a, const sp_cost_device *b)
 {
     assert_string_equal(a->name, b->name);
@@ -129,6 +164,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_choices_follow_work_over_efficiency),
+        cmocka_unit_test(test_h100_24_choices_match_measurements),
         cmocka_unit_test(test_calibration_files_match_builtin),
         cmocka_unit_test(test_calibration_errors),
     };
