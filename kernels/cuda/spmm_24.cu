@@ -22,15 +22,15 @@
 namespace spmm {
 
 int sm_count() {
-    static int cached = 0;
-    if (!cached) {
-        int dev = 0, n = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess ||
-            cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
-            n = 100;
-        cached = n;
-    }
-    return cached;
+    static int cached[kDevSlots];
+    const int slot = dev_slot();
+    if (slot >= 0 && cached[slot]) return cached[slot];
+    int dev = 0, n = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n < 1)
+        n = 100;
+    if (slot >= 0) cached[slot] = n;
+    return n;
 }
 
 static int g_split_hint = 0; /* sp_cuda_spmm_set_split_hint */

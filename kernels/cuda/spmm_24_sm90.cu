@@ -316,13 +316,14 @@ static int launch24t(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi 
                 CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (r != CUDA_SUCCESS)
         return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "2:4 spmm: cuTensorMapEncodeTiled failed");
-    static int ready = 0;
-    if (!ready) {
+    static unsigned char ready[kDevSlots]; /* per device; idempotent, so a race is benign */
+    const int slot = dev_slot();
+    if (slot < 0 || !ready[slot]) {
         cudaError_t err = SP_CUDA_CHECK(
             st, cudaFuncSetAttribute(k24t_entry<KT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                      KT::SMEM));
         if (err != cudaSuccess) return (int)err;
-        ready = 1;
+        if (slot >= 0) ready[slot] = 1;
     }
     const int nk = (int)(w->kt / 2);
     const int z = e.ws ? pick_split(gx * gy, nk, sm_count(), 4) : 1;
@@ -332,17 +333,18 @@ static int launch24t(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi 
 }
 
 bool sm90_ok() {
-    static int cached = -1;
-    if (cached < 0) {
-        int dev = 0, major = 0, minor = 0;
-        cached = cudaGetDevice(&dev) == cudaSuccess &&
-                 cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) ==
-                     cudaSuccess &&
-                 cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) ==
-                     cudaSuccess &&
-                 major == 9 && minor == 0;
-    }
-    return cached == 1;
+    static signed char cached[kDevSlots]; /* 0 unknown, 1 no, 2 yes; per device */
+    const int slot = dev_slot();
+    if (slot >= 0 && cached[slot]) return cached[slot] == 2;
+    int dev = 0, major = 0, minor = 0;
+    const bool ok = cudaGetDevice(&dev) == cudaSuccess &&
+                    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) ==
+                        cudaSuccess &&
+                    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) ==
+                        cudaSuccess &&
+                    major == 9 && minor == 0;
+    if (slot >= 0) cached[slot] = ok ? 2 : 1;
+    return ok;
 }
 
 int run24_sm90(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e, sp_cuda_status *st) {

@@ -472,6 +472,14 @@ __global__ void __launch_bounds__(K::NT) kernel_entry(typename K::Params_t p, co
 }
 
 /* ---- host side ----------------------------------------------------------- */
+/* Launch setup (shared-memory limits, occupancy, SM counts) is cached per
+ * device: the runtime may serve several GPUs from one process. Slot of the
+ * current device in a cache of kDevSlots entries, or -1 (do not cache). */
+constexpr int kDevSlots = 32;
+inline int dev_slot() {
+    int d = 0;
+    return (cudaGetDevice(&d) == cudaSuccess && d >= 0 && d < kDevSlots) ? d : -1;
+}
 int sm_count();
 /* split-K factor: as many CTAs as fit resident at once (`slots`), each
  * split keeping >= min_stages stages */
@@ -492,8 +500,10 @@ int launch(const typename KT::Params_t &p, int64_t gx, int nchunks_max, int per_
     const int64_t gy = (a->n + KT::BN - 1) / KT::BN;
     if (gx <= 0 || gy <= 0) return 0;
     if (gy > 65535) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "spmm: n too large");
-    /* once per instantiation (benign race: both steps are idempotent) */
-    static int occ = 0;
+    /* once per instantiation and device (benign race: both steps are idempotent) */
+    static int occ_cache[kDevSlots];
+    const int slot = dev_slot();
+    int occ = slot >= 0 ? occ_cache[slot] : 0;
     if (!occ) {
         if (KT::SMEM > 32 * 1024) {
             cudaError_t err = SP_CUDA_CHECK(
@@ -506,6 +516,7 @@ int launch(const typename KT::Params_t &p, int64_t gx, int nchunks_max, int per_
                                                           KT::SMEM) != cudaSuccess || o < 1)
             o = 1;
         occ = o;
+        if (slot >= 0) occ_cache[slot] = o;
     }
     const int nst = (nchunks_max + KT::WARPS_K_ - 1) / KT::WARPS_K_;
     /* per_sm caps the resident CTAs a split may count on (measured: at
