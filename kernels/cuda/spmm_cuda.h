@@ -177,6 +177,31 @@ enum { SP_CUDA_CSR_AUTO = 0, SP_CUDA_CSR_TC = 1, SP_CUDA_CSR_SIMT = 2 };
 int sp_cuda_csr_spmm(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, int path,
                      sp_cuda_status *st);
 
+/* ---- SDDMM -------------------------------------------------------------- */
+/* Sampled dense-dense product on a CSR pattern [m, n] (sparse attention
+ * scores): out[p] = scale * sum_k A[i, k] * B[col_idx[p], k] for every stored
+ * position p of row i; fp16 A, B and out, fp32 accumulation. A [m, k] and
+ * B [n, k] are row-major with leading dimensions lda, ldb >= k (Q and K of
+ * attention as they are); row_ptr [m + 1] and col_idx [nnz] are int32 device
+ * arrays that the caller keeps valid (the pattern is not validated on the
+ * device: columns must lie in [0, n)). out holds nnz values in pattern order.
+ * Launch only: no allocation, no synchronization (graph-capturable). Float64
+ * reference: kernels/cpu/sddmm_ref.h. */
+typedef struct sp_cuda_sddmm_args {
+    int64_t m, n, k, nnz;
+    const int32_t *row_ptr;
+    const int32_t *col_idx;
+    const void *a;
+    int64_t lda;
+    const void *b;
+    int64_t ldb;
+    void *out;
+    float scale;
+    void *stream; /* cudaStream_t; NULL = legacy default stream */
+} sp_cuda_sddmm_args;
+
+int sp_cuda_sddmm(const sp_cuda_sddmm_args *args, sp_cuda_status *st);
+
 #ifdef __cplusplus
 }
 #endif
