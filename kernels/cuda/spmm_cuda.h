@@ -40,11 +40,16 @@
  * a zeroed or already freed struct.
  *
  * Kernels (sm_80+, tuned for sm_90 / H100):
- *  - 2:4 on the sparse tensor cores: mma.sp::ordered_metadata m16n8k32 with
- *    the weight as the sparse A operand and X^T as B. W is re-packed at upload
- *    into register-fragment order: each 16 x 32 tile is 512 B of values
- *    (16 B per lane, one coalesced load) + 64 B of metadata = 1.125 bytes per
- *    weight element, the minimum for 2:4 fp16.
+ *  - 2:4 on the sparse tensor cores, the weight as the sparse A operand and
+ *    X^T as B. W is re-packed at upload into register-fragment order: each
+ *    16 x 32 tile is 512 B of values (16 B per lane, one coalesced load) +
+ *    64 B of metadata = 1.125 bytes per weight element, the minimum for 2:4
+ *    fp16. Two kernels read that layout: on sm_90 for N > 32,
+ *    wgmma.mma_async.sp with TMA loads and producer/consumer warpgroups
+ *    (spmm_24_sm90.cu); elsewhere mma.sp::ordered_metadata m16n8k32
+ *    (spmm_24.cu).
+ *  - SDDMM (sp_cuda_sddmm, sddmm.cu): dot products of A and B rows sampled
+ *    at a CSR pattern, for sparse attention.
  *  - BSR on the dense tensor cores (mma.sync m16n8k16), square blocks of 16,
  *    32 or 64, values re-packed into fragment order per block.
  *  - CSR, two paths chosen per call by sp_cuda_csr_spmm:
