@@ -202,6 +202,9 @@ SPRUN_API sprun_code sprun_options_set_format(sprun_options *opt, sprun_format f
  * the fastest is kept; decisions are appended to cache_path (created if
  * missing) keyed by device, GEMM shape and sparsity, and reused by later
  * loads without timing. Applies under SPRUN_FORMAT_AUTO; NULL turns it off.
+ * On CUDA every candidate format is uploaded at load, and the dense
+ * candidate is timed as a cuBLAS GEMM of the layer's shape (k x k convs: plus
+ * the patch gather both paths pay); on the CPU as the layer's own dense op.
  * Planning takes longer the first time; the file may be shared by models. */
 SPRUN_API sprun_code sprun_options_set_tuning(sprun_options *opt, const char *cache_path);
 /* Cost-model calibration file for the backend's device (efficiencies and

@@ -2,6 +2,7 @@
 #include "runtime/cuda/cuda_sparse.h"
 
 #include "runtime/cost_model.h"
+#include "runtime/tune_cache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +45,6 @@ static int upload_one(const sp_graph *g, const sp_node *n, const sp_cost_estimat
         return rc;
     sp_cuda_status st = {0};
     const int kind = sm.kind; /* sp_sparse_free below zeroes sm */
-    memset(out, 0, sizeof *out);
     if (sm.kind == SP_SPARSE_CSR) {
         rc = sp_cuda_csr_upload(&sm.u.csr, 1, &out->csr, stream, &st);
         *bytes += out->csr.bytes;
@@ -59,8 +59,33 @@ static int upload_one(const sp_graph *g, const sp_node *n, const sp_cost_estimat
     if (rc != 0)
         return sp_err_set(err, rc == cudaErrorMemoryAllocation ? SPRUN_ERR_OUT_OF_MEMORY : SPRUN_ERR_BACKEND,
                           "uploading the %s weight of '%s': %s", fmt_label(best->format), n->name, st.msg);
-    out->kind = kind;
+    out->have |= 1u << kind;
     return SPRUN_OK;
+}
+
+/* Tuning: the candidates other than the cost model's choice (already
+ * uploaded): CSR, BSR at the block size the model likes best, 2:4 when the
+ * weight is 2:4. */
+static int upload_candidates(const struct sprun_model *m, const sp_weight_record *r, const sp_node *n, void *stream,
+                             sp_cuda_sparse_w *out, size_t *bytes, sp_err *err)
+{
+    sp_cost_problem pr = sp_weight_problem(r, 4096, 2);
+    sp_cost_estimate e = {0};
+    int rc = SPRUN_OK;
+    if (!(out->have & (1u << SP_SPARSE_CSR))) {
+        e.format = SPRUN_FORMAT_CSR;
+        e.block = 0;
+        rc = upload_one(&m->graph, n, &e, stream, out, bytes, err);
+    }
+    if (rc == SPRUN_OK && !(out->have & (1u << SP_SPARSE_BSR)) &&
+        sp_cost_best_sparse(&m->cost, &pr, 1u << SPRUN_FORMAT_BSR, GPU_MIN_BLOCK, &e))
+        rc = upload_one(&m->graph, n, &e, stream, out, bytes, err);
+    if (rc == SPRUN_OK && r->is_24 && !(out->have & (1u << SP_SPARSE_24))) {
+        memset(&e, 0, sizeof e);
+        e.format = SPRUN_FORMAT_24;
+        rc = upload_one(&m->graph, n, &e, stream, out, bytes, err);
+    }
+    return rc;
 }
 
 int sp_cuda_sparse_prepare(struct sprun_model *m, int fp16, void *stream, sp_cuda_sparse_set *set, sp_err *err)
@@ -105,19 +130,25 @@ int sp_cuda_sparse_prepare(struct sprun_model *m, int fp16, void *stream, sp_cud
             snprintf(r->reason, sizeof r->reason, "dense: no GPU sparse format fits");
             continue;
         }
-        if (forced == SPRUN_FORMAT_AUTO && best.t_total >= dense.t_total) {
+        const int tuning = m->tune && forced == SPRUN_FORMAT_AUTO;
+        if (forced == SPRUN_FORMAT_AUTO && best.t_total >= dense.t_total && !tuning) {
             snprintf(r->reason, sizeof r->reason,
                      "dense: predicted %.1f us vs best sparse (%s) %.1f us at N=4096, density %.2f",
                      dense.t_total * 1e6, fmt_label(best.format), best.t_total * 1e6, r->density);
             continue;
         }
         int rc = upload_one(g, n, &best, stream, &set->w[i], &set->device_bytes, err);
+        if (rc == SPRUN_OK && tuning) /* every candidate, to be timed when a plan needs the layer */
+            rc = upload_candidates(m, r, n, stream, &set->w[i], &set->device_bytes, err);
         if (rc != SPRUN_OK)
             return rc;
+        set->w[i].kind = best.format == SPRUN_FORMAT_CSR   ? SP_SPARSE_CSR
+                         : best.format == SPRUN_FORMAT_BSR ? SP_SPARSE_BSR
+                                                           : SP_SPARSE_24;
         r->format = best.format;
         snprintf(r->reason, sizeof r->reason, "%s%.0d: predicted %.1f us vs dense %.1f us at N=4096%s",
                  fmt_label(best.format), best.block, best.t_total * 1e6, dense.t_total * 1e6,
-                 forced != SPRUN_FORMAT_AUTO ? " (forced)" : "");
+                 forced != SPRUN_FORMAT_AUTO ? " (forced)" : tuning ? " (each plan times the candidates)" : "");
     }
     return SPRUN_OK;
 }
@@ -126,13 +157,10 @@ void sp_cuda_sparse_release(sp_cuda_sparse_set *set)
 {
     if (!set->w)
         return;
-    for (int i = 0; i < set->n; i++) {
-        if (set->w[i].kind == SP_SPARSE_CSR)
-            sp_cuda_csr_free(&set->w[i].csr);
-        else if (set->w[i].kind == SP_SPARSE_BSR)
-            sp_cuda_bsr_free(&set->w[i].bsr);
-        else if (set->w[i].kind == SP_SPARSE_24)
-            sp_cuda_24_free(&set->w[i].s24);
+    for (int i = 0; i < set->n; i++) { /* each free accepts a zeroed struct */
+        sp_cuda_csr_free(&set->w[i].csr);
+        sp_cuda_bsr_free(&set->w[i].bsr);
+        sp_cuda_24_free(&set->w[i].s24);
     }
     free(set->w);
     memset(set, 0, sizeof *set);
@@ -184,6 +212,55 @@ static int conv_geometry(const sp_node *n, const sp_shape *x, const sp_shape *ws
     return 1;
 }
 
+static const char *const kind_label[4] = {"dense", "csr", "bsr", "2:4"};
+
+/* Tuning (m->tune): the cached choice for this layer's device, shape and
+ * sparsity, else every uploaded candidate measured now against the dense
+ * GEMM and the fastest recorded. Returns the SP_SPARSE_* kind to run
+ * (SP_SPARSE_DENSE: the dense path), or -1 when it could not measure. */
+static int tuned_kind(const struct sprun_model *m, const sp_weight_record *r, const sp_cuda_sparse_layer *L,
+                      sp_step_info *info)
+{
+    int dev = 0;
+    struct cudaDeviceProp prop;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaGetDeviceProperties(&prop, dev) != cudaSuccess)
+        return -1;
+    char key[384], choice[16];
+    snprintf(key, sizeof key, "cuda-%s M=%lld K=%lld N=%lld nnz=%lld 2:4=%d zb16=%.3f conv=%lldx%lld/%lld", prop.name,
+             (long long)r->m, (long long)r->k, (long long)L->n, (long long)r->nnz, r->is_24, r->zero_block_frac[2],
+             (long long)L->kh, (long long)L->kw, (long long)L->sh);
+    int pick = -1;
+    if (sp_tune_cache_get(m->tune, key, choice, sizeof choice)) {
+        for (int k = 0; k < 4; k++)
+            if (!strcmp(choice, kind_label[k]) && (k == SP_SPARSE_DENSE || (L->w->have & (1u << k))))
+                pick = k;
+        if (pick < 0)
+            return -1; /* a choice this load cannot run */
+        if (pick != SP_SPARSE_DENSE)
+            info->kernel = kind_label[pick];
+        return pick;
+    }
+    double us[4];
+    if (sp_cuda_sparse_time(L, us) != 0 || us[0] <= 0)
+        return -1;
+    char note[160];
+    int used = snprintf(note, sizeof note, "dense=%.1fus", us[0]);
+    pick = SP_SPARSE_DENSE;
+    for (int k = 1; k < 4; k++) {
+        if (us[k] <= 0)
+            continue;
+        if (used > 0 && (size_t)used < sizeof note)
+            used += snprintf(note + used, sizeof note - (size_t)used, " %s=%.1fus", kind_label[k], us[k]);
+        if (us[k] < us[pick])
+            pick = k;
+    }
+    sp_tune_cache_put(m->tune, key, kind_label[pick], note);
+    if (pick != SP_SPARSE_DENSE)
+        info->kernel = kind_label[pick];
+    info->predicted_us = us[pick];
+    return pick;
+}
+
 int sp_cuda_sparse_select(const struct sprun_model *m, const sp_cuda_sparse_set *set, const sp_plan *p, int ni,
                           sp_cuda_sparse_layer *L, sp_step_info *info)
 {
@@ -219,12 +296,8 @@ int sp_cuda_sparse_select(const struct sprun_model *m, const sp_cuda_sparse_set 
         const sp_cuda_sparse_w *sw = &set->w[i];
         if (sw->kind == SP_SPARSE_DENSE)
             return 0;
-        int blk = sw->kind == SP_SPARSE_BSR ? sw->bsr.bs : 0;
-        if (!sp_cost_estimate_format(&m->cost, &pr, r->format, blk, &sp))
-            return 0;
-        if (m->opt.format == SPRUN_FORMAT_AUTO && sp.t_total >= dense.t_total)
-            return 0;
         L->w = sw;
+        L->kind = sw->kind;
         L->n = rows;
         L->m = r->m;
         L->k = r->k;
@@ -236,6 +309,21 @@ int sp_cuda_sparse_select(const struct sprun_model *m, const sp_cuda_sparse_set 
                 L->col_bytes = (size_t)(rows * r->k) * 2;
         }
         L->ws_bytes = sp_cuda_spmm_workspace_bytes(L->m, L->n);
+        if (m->tune && m->opt.format == SPRUN_FORMAT_AUTO) {
+            const int kind = tuned_kind(m, r, L, info);
+            if (kind == SP_SPARSE_DENSE)
+                return 0;
+            if (kind > 0) {
+                L->kind = kind;
+                return 1;
+            }
+            /* kind < 0: could not measure; the cost model decides */
+        }
+        int blk = sw->kind == SP_SPARSE_BSR ? sw->bsr.bs : 0;
+        if (!sp_cost_estimate_format(&m->cost, &pr, r->format, blk, &sp))
+            return 0;
+        if (m->opt.format == SPRUN_FORMAT_AUTO && sp.t_total >= dense.t_total)
+            return 0;
         info->kernel = sw->kind == SP_SPARSE_CSR ? "csr" : sw->kind == SP_SPARSE_BSR ? "bsr" : "2:4";
         info->predicted_us = sp.t_total * 1e6;
         return 1;
@@ -258,7 +346,7 @@ int sp_cuda_sparse_launch(const sp_cuda_sparse_layer *L, const sp_node *n, const
                            .stream = stream};
     sp_cuda_status st = {0};
     int rc;
-    switch (L->w->kind) {
+    switch (L->kind) {
     case SP_SPARSE_CSR: rc = sp_cuda_csr_spmm(&L->w->csr, &a, SP_CUDA_CSR_AUTO, &st); break;
     case SP_SPARSE_BSR: rc = sp_cuda_bsr_spmm(&L->w->bsr, &a, &st); break;
     case SP_SPARSE_24: rc = sp_cuda_24_spmm(&L->w->s24, &a, &st); break;

@@ -24,7 +24,8 @@ extern "C" {
 #endif
 
 typedef struct sp_cuda_sparse_w {
-    int kind; /* SP_SPARSE_DENSE (not sparse), CSR, BSR, 24 */
+    int kind;      /* the format the cost model (or --format) chose: SP_SPARSE_DENSE (not sparse), CSR, BSR, 24 */
+    unsigned have; /* formats uploaded, bit 1 << SP_SPARSE_*: kind's only, or every candidate when tuning */
     sp_cuda_csr csr;
     sp_cuda_bsr bsr;
     sp_cuda_24 s24;
@@ -45,6 +46,7 @@ void sp_cuda_sparse_release(sp_cuda_sparse_set *set);
 /* Geometry of a sparse layer in a plan, filled by sp_cuda_sparse_select. */
 typedef struct sp_cuda_sparse_layer {
     const sp_cuda_sparse_w *w;
+    int kind;            /* the format this layer runs (one of w->have) */
     int64_t n, m, k;     /* Y[n, m] = X[n, k] W^T */
     int im2col;          /* k x k conv: gather patches first */
     int64_t batch, h, wd, c, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow; /* conv geometry (NHWC) */
@@ -54,9 +56,20 @@ typedef struct sp_cuda_sparse_layer {
 
 /* For node ni of plan p (shapes concrete): whether it runs sparse, and how.
  * Returns 1 and fills *L and the step info, or 0 to run the dense path
- * (info still gets the GEMM view and the dense prediction). */
+ * (info still gets the GEMM view and the dense prediction). With tuning on
+ * (m->tune, format AUTO) the choice is the tune cache's, or else measured
+ * now (sp_cuda_sparse_time) and recorded; a measuring failure leaves the
+ * cost model's choice and *tune_err says why (may be NULL). */
 int sp_cuda_sparse_select(const struct sprun_model *m, const sp_cuda_sparse_set *set, const sp_plan *p, int ni,
                           sp_cuda_sparse_layer *L, sp_step_info *info);
+
+/* Tuning measurement for one layer geometry (L filled by select, L->kind
+ * ignored): median time in microseconds of the dense product (a cuBLAS fp16
+ * GEMM of the same M, N, K, plus the patch gather for k x k convs, which the
+ * dense GEMM path pays too) in us[0] and of each uploaded sparse format kind
+ * in us[kind] (negative where not uploaded), on a private stream with
+ * random activations. Returns 0, or a cudaError_t / cublas status. */
+int sp_cuda_sparse_time(const sp_cuda_sparse_layer *L, double us[4]);
 
 /* Launches the layer: x is the NHWC / [n, k] fp16 input, y the [n, m]
  * output, bias [m] or NULL, residual [n, m] or NULL, act SP_CUDA_ACT_*.

@@ -195,7 +195,7 @@ static sprun_tensor dio_tensor(const char *name, sprun_dtype dt, int rank, const
 
 /* --- the models ------------------------------------------------------------ */
 
-static dio_pb dio_model_main(void)
+static inline dio_pb dio_model_main(void)
 {
     dio_pb g = {0}, attrs = {0};
     float w[4 * 3 * 3 * 3], bias[4], wm[64 * 16];
@@ -227,7 +227,7 @@ static dio_pb dio_model_main(void)
     return dio_finish(&g);
 }
 
-static dio_pb dio_model_reshape(void)
+static inline dio_pb dio_model_reshape(void)
 {
     dio_pb g = {0};
     dio_value(&g, 11, "x", DIO_F32, 2, (const int64_t[]){6, 8});
