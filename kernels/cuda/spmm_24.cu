@@ -52,7 +52,7 @@ int make_epi(const sp_cuda_spmm_args *a, int64_t m, int64_t k, Epi *e, sp_cuda_s
         return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "spmm: NULL x/y or negative n");
     if (a->ldx < k || a->ldy < m || (a->residual && a->ldr < m))
         return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "spmm: leading dimension too small");
-    if (a->act != SP_CUDA_ACT_NONE && a->act != SP_CUDA_ACT_RELU)
+    if (a->act < SP_CUDA_ACT_NONE || a->act > SP_CUDA_ACT_LEAKYRELU)
         return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "spmm: unknown activation");
     e->bias = (const __half *)a->bias;
     e->residual = (const __half *)a->residual;
@@ -62,6 +62,8 @@ int make_epi(const sp_cuda_spmm_args *a, int64_t m, int64_t k, Epi *e, sp_cuda_s
     e->m = m;
     e->n = a->n;
     e->act = a->act;
+    e->alpha = a->alpha;
+    e->beta = a->beta;
     e->ws = nullptr;
     e->counters = nullptr;
     if (a->workspace && a->workspace_bytes >= sp_cuda_spmm_workspace_bytes(m, a->n)) {

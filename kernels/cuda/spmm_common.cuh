@@ -108,15 +108,31 @@ struct Epi {
     int64_t ldy;
     int64_t m, n;
     int act;
+    float alpha, beta;
     float *ws;              /* split-K partials [n][m] fp32, or NULL */
     unsigned int *counters; /* one per (bx, by) tile */
 };
 
+/* the activation, as ops/op.h's sp_act_apply computes it on the CPU */
+__device__ __forceinline__ float act_apply(int act, float x, float alpha, float beta) {
+    switch (act) {
+    case SP_CUDA_ACT_RELU: return fmaxf(x, 0.0f);
+    case SP_CUDA_ACT_CLIP: return fminf(fmaxf(x, alpha), beta);
+    case SP_CUDA_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    case SP_CUDA_ACT_GELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    case SP_CUDA_ACT_TANH: return tanhf(x);
+    case SP_CUDA_ACT_HARDSWISH: return x * fminf(fmaxf(x / 6.0f + 0.5f, 0.0f), 1.0f);
+    case SP_CUDA_ACT_HARDSIGMOID: return fminf(fmaxf(alpha * x + beta, 0.0f), 1.0f);
+    case SP_CUDA_ACT_LEAKYRELU: return x >= 0.0f ? x : alpha * x;
+    default: return x;
+    }
+}
+__device__ __forceinline__ float epi_act(const Epi &e, float x) { return act_apply(e.act, x, e.alpha, e.beta); }
+
 __device__ __forceinline__ __half epi_value(const Epi &e, float v, int64_t m, int64_t n) {
     if (e.bias) v += __half2float(e.bias[m]);
     if (e.residual) v += __half2float(e.residual[n * e.ldr + m]);
-    if (e.act == SP_CUDA_ACT_RELU) v = fmaxf(v, 0.0f);
-    return __float2half_rn(v);
+    return __float2half_rn(epi_act(e, v));
 }
 
 /* 8 consecutive features [mm, mm + 8) of output row nn, 16-byte aligned:
@@ -153,12 +169,7 @@ __device__ __forceinline__ void store8(const Epi &e, float4 v0, float4 v1, const
     __half2 *oh = reinterpret_cast<__half2 *>(&out);
 #pragma unroll
     for (int q = 0; q < 4; q++) {
-        float x0 = v[2 * q], x1 = v[2 * q + 1];
-        if (e.act == SP_CUDA_ACT_RELU) {
-            x0 = fmaxf(x0, 0.0f);
-            x1 = fmaxf(x1, 0.0f);
-        }
-        oh[q] = __floats2half2_rn(x0, x1);
+        oh[q] = __floats2half2_rn(epi_act(e, v[2 * q]), epi_act(e, v[2 * q + 1]));
     }
     *reinterpret_cast<uint4 *>(e.y + nn * e.ldy + mm) = out;
 }

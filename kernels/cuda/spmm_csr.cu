@@ -157,7 +157,7 @@ __global__ void __launch_bounds__(256)
              const T *__restrict__ val, const int32_t *__restrict__ order, int64_t m, int64_t k,
              int64_t n, const T *__restrict__ x, int64_t ldx, T *__restrict__ y, int64_t ldy,
              const T *__restrict__ bias, const T *__restrict__ res, int64_t ldr, int act,
-             int rows_per_cta) {
+             float alpha, float beta, int rows_per_cta) {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     T *xs = reinterpret_cast<T *>(smem_raw);
     const int64_t n0 = (int64_t)blockIdx.y * NT;
@@ -200,8 +200,7 @@ __global__ void __launch_bounds__(256)
                 float v = acc[t];
                 if (bias) v += tof<T>(bias[row]);
                 if (res) v += tof<T>(res[(n0 + t) * ldr + row]);
-                if (act == SP_CUDA_ACT_RELU) v = fmaxf(v, 0.0f);
-                y[(n0 + t) * ldy + row] = fromf<T>(v);
+                y[(n0 + t) * ldy + row] = fromf<T>(act_apply(act, v, alpha, beta));
             }
     }
 }
@@ -225,12 +224,12 @@ static int run_simt_t(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, const ID
         csr_simt<T, IDX, NT, true><<<dim3((unsigned)gx, (unsigned)gy), 256, smem, s>>>(
             w->row_ptr, col, (const T *)w->values, w->row_order, w->m, w->k, a->n,
             (const T *)a->x, a->ldx, (T *)a->y, a->ldy, (const T *)a->bias,
-            (const T *)a->residual, a->ldr, a->act, rows_per_cta);
+            (const T *)a->residual, a->ldr, a->act, a->alpha, a->beta, rows_per_cta);
     } else {
         csr_simt<T, IDX, NT, false><<<dim3((unsigned)gx, (unsigned)gy), 256, 0, s>>>(
             w->row_ptr, col, (const T *)w->values, w->row_order, w->m, w->k, a->n,
             (const T *)a->x, a->ldx, (T *)a->y, a->ldy, (const T *)a->bias,
-            (const T *)a->residual, a->ldr, a->act, rows_per_cta);
+            (const T *)a->residual, a->ldr, a->act, a->alpha, a->beta, rows_per_cta);
     }
     return (int)SP_CUDA_CHECK(st, cudaGetLastError());
 }
@@ -409,7 +408,7 @@ extern "C" int sp_cuda_csr_spmm(const sp_cuda_csr *w, const sp_cuda_spmm_args *a
         if (a->n <= 128) return run_tc<1, 4, 2, 2, 2, 3>(w, a, e, 1, st);
         return run_tc<2, 8, 4, 2, 1, 3>(w, a, e, 1, st);
     }
-    if (a->act != SP_CUDA_ACT_NONE && a->act != SP_CUDA_ACT_RELU)
+    if (a->act < SP_CUDA_ACT_NONE || a->act > SP_CUDA_ACT_LEAKYRELU)
         return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "csr spmm: unknown activation");
     if (w->vtype == SP_VT_F16) return run_simt<__half>(w, a, st);
     return run_simt<float>(w, a, st);

@@ -83,7 +83,19 @@
 extern "C" {
 #endif
 
-enum { SP_CUDA_ACT_NONE = 0, SP_CUDA_ACT_RELU = 1 };
+/* Activations of the epilogue: the IR's SP_ACT_* values (runtime/graph.h),
+ * with the same alpha / beta meanings. */
+enum {
+    SP_CUDA_ACT_NONE = 0,
+    SP_CUDA_ACT_RELU = 1,
+    SP_CUDA_ACT_CLIP = 2,        /* min alpha, max beta */
+    SP_CUDA_ACT_SIGMOID = 3,
+    SP_CUDA_ACT_GELU = 4,        /* erf form */
+    SP_CUDA_ACT_TANH = 5,
+    SP_CUDA_ACT_HARDSWISH = 6,
+    SP_CUDA_ACT_HARDSIGMOID = 7, /* max(0, min(1, alpha x + beta)) */
+    SP_CUDA_ACT_LEAKYRELU = 8    /* alpha */
+};
 
 typedef struct sp_cuda_spmm_args {
     int64_t n;            /* N: rows of X, Y and residual */
@@ -95,6 +107,7 @@ typedef struct sp_cuda_spmm_args {
     const void *residual; /* [n, m] with ldr, element type of Y, or NULL */
     int64_t ldr;
     int act;              /* SP_CUDA_ACT_* */
+    float alpha, beta;    /* the activation's parameters (CLIP, HARDSIGMOID, LEAKYRELU) */
     void *workspace;      /* sp_cuda_spmm_workspace_bytes(m, n) bytes, zeroed once */
     size_t workspace_bytes;
     void *stream;         /* cudaStream_t; NULL = legacy default stream */

@@ -1325,13 +1325,12 @@ static int emit_lt(lower_ctx *lc, const sp_node *n, int dt, dptr y, dptr a, int 
 /* Runs node n as a sparse layer when the model chose a sparse format for its
  * weight and the cost model says it wins at this plan's N (or the format is
  * forced): emits one ST_SPMM step and sets *done. The sparse kernels' epilogue
- * takes bias, a same-shape residual and ReLU. */
+ * takes bias, a same-shape residual and every fused activation (alpha, beta
+ * from the node's fusion record). */
 static int try_sparse(lower_ctx *lc, const sp_node *n, dptr x, dptr y, dptr bias, dptr res, int *done, sp_err *err)
 {
     const sp_node *node = n;
     *done = 0;
-    if (n->fusion.act != SP_ACT_NONE && n->fusion.act != SP_ACT_RELU)
-        return SPRUN_OK;
     sp_plan *p = (sp_plan *)lc->p; /* the step table is the backend's to fill */
     sp_cuda_sparse_layer L;
     if (!sp_cuda_sparse_select(lc->m, &lc->cm->sparse, p, p->order[lc->ord], &L, &p->step[lc->ord]))
@@ -1350,7 +1349,7 @@ static int try_sparse(lower_ctx *lc, const sp_node *n, dptr x, dptr y, dptr bias
     st->a = x;
     st->c = bias;
     st->d = res;
-    st->act = n->fusion.act == SP_ACT_RELU ? SP_CUDA_ACT_RELU : SP_CUDA_ACT_NONE;
+    st->act = n->fusion.act; /* SP_CUDA_ACT_* are the IR's SP_ACT_* values */
     st->col = L.col_bytes ? scratch_alloc(lc->cp, L.col_bytes) : (dptr){0, 0};
     *done = 1;
     return SPRUN_OK;

@@ -214,6 +214,18 @@ static int conv_geometry(const sp_node *n, const sp_shape *x, const sp_shape *ws
 
 static const char *const kind_label[4] = {"dense", "csr", "bsr", "2:4"};
 
+/* ST_SPMM passes the node's fused activation straight to the kernels */
+_Static_assert((int)SP_CUDA_ACT_NONE == (int)SP_ACT_NONE &&
+                   (int)SP_CUDA_ACT_RELU == (int)SP_ACT_RELU &&
+                   (int)SP_CUDA_ACT_CLIP == (int)SP_ACT_CLIP &&
+                   (int)SP_CUDA_ACT_SIGMOID == (int)SP_ACT_SIGMOID &&
+                   (int)SP_CUDA_ACT_GELU == (int)SP_ACT_GELU &&
+                   (int)SP_CUDA_ACT_TANH == (int)SP_ACT_TANH &&
+                   (int)SP_CUDA_ACT_HARDSWISH == (int)SP_ACT_HARDSWISH &&
+                   (int)SP_CUDA_ACT_HARDSIGMOID == (int)SP_ACT_HARDSIGMOID &&
+                   (int)SP_CUDA_ACT_LEAKYRELU == (int)SP_ACT_LEAKYRELU,
+               "SP_CUDA_ACT_* must equal the IR's SP_ACT_*");
+
 /* Tuning (m->tune): the cached choice for this layer's device, shape and
  * sparsity, else every uploaded candidate measured now against the dense
  * GEMM and the fastest recorded. Returns the SP_SPARSE_* kind to run
@@ -342,8 +354,8 @@ int sp_cuda_sparse_launch(const sp_cuda_sparse_layer *L, const sp_node *n, const
         x = col;
     }
     sp_cuda_spmm_args a = {.n = L->n, .x = x, .ldx = L->k, .y = y, .ldy = L->m, .bias = bias, .residual = residual,
-                           .ldr = L->m, .act = act, .workspace = ws, .workspace_bytes = ws ? L->ws_bytes : 0,
-                           .stream = stream};
+                           .ldr = L->m, .act = act, .alpha = n->fusion.alpha, .beta = n->fusion.beta,
+                           .workspace = ws, .workspace_bytes = ws ? L->ws_bytes : 0, .stream = stream};
     sp_cuda_status st = {0};
     int rc;
     switch (L->kind) {

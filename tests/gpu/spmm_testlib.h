@@ -151,8 +151,24 @@ static void tl_free_24(sp_24 *o) {
 }
 
 /* ---- float64 reference: y[n][m] = act(W x[n] + bias + res) -------------- */
+/* the epilogue activations (SP_CUDA_ACT_* = the IR's SP_ACT_*), in double */
+static double tl_act(int act, double v, double alpha, double beta) {
+    switch (act) {
+    case 1: return v > 0 ? v : 0;                                        /* relu */
+    case 2: return v < alpha ? alpha : (v > beta ? beta : v);             /* clip */
+    case 3: return 1.0 / (1.0 + exp(-v));                                 /* sigmoid */
+    case 4: return 0.5 * v * (1.0 + erf(v / sqrt(2.0)));                  /* gelu */
+    case 5: return tanh(v);                                               /* tanh */
+    case 6: return v * fmin(1.0, fmax(0.0, v / 6.0 + 0.5));               /* hardswish */
+    case 7: return fmin(1.0, fmax(0.0, alpha * v + beta));                /* hardsigmoid */
+    case 8: return v >= 0 ? v : alpha * v;                                /* leakyrelu */
+    default: return v;
+    }
+}
+
 static void tl_reference(const float *w, int64_t m, int64_t k, const float *x, int64_t n,
-                         const float *bias, const float *res, int act, double *y) {
+                         const float *bias, const float *res, int act, double *y,
+                         double alpha = 0.0, double beta = 0.0) {
     for (int64_t i = 0; i < n; i++)
         for (int64_t r = 0; r < m; r++) {
             double s = 0.0;
@@ -161,8 +177,7 @@ static void tl_reference(const float *w, int64_t m, int64_t k, const float *x, i
                 if (wr[c] != 0.0f) s += (double)wr[c] * (double)xr[c];
             if (bias) s += bias[r];
             if (res) s += res[i * m + r];
-            if (act == 1 && s < 0) s = 0;
-            y[i * m + r] = s;
+            y[i * m + r] = tl_act(act, s, alpha, beta);
         }
 }
 

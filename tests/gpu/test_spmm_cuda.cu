@@ -3,7 +3,9 @@
  * on tensor cores, CSR on CUDA cores in fp16 and fp32) against a float64
  * CPU reference, on random nonzero data, many shapes: ragged M, K, N, K not
  * a multiple of 8 (scalar X path), ldx > K, empty rows, a dense row, a
- * single nonzero; with and without bias / residual / ReLU and with and
+ * single nonzero; with and without bias / residual / an activation (each of
+ * the epilogue's eight in turn: ReLU, Clip, Sigmoid, GELU, Tanh, HardSwish,
+ * HardSigmoid, LeakyReLU) and with and
  * without the split-K workspace. Y is poisoned with NaN before each run and
  * every launch runs twice (the second run checks that split-K left its
  * workspace clean).
@@ -61,7 +63,13 @@ static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, dou
     float *xc = (float *)malloc((size_t)(n * k) * 4); /* compact copy for the reference */
     for (int64_t i = 0; i < n; i++) memcpy(xc + i * k, x + i * ldx, (size_t)k * 4);
     float *bias = NULL, *res = NULL;
-    const int act = (epi & 4) ? 1 : 0;
+    /* epi bit 4: an activation, cycling through every one the epilogue has */
+    static const struct { int act; float alpha, beta; } acts[] = {
+        {1, 0, 0}, {2, -0.5f, 0.7f}, {3, 0, 0}, {4, 0, 0}, {5, 0, 0}, {6, 0, 0}, {7, 0.2f, 0.5f}, {8, 0.1f, 0}};
+    static int act_turn = 0;
+    const int ai = (epi & 4) ? (act_turn++ % 8) : -1;
+    const int act = ai >= 0 ? acts[ai].act : 0;
+    const float alpha = ai >= 0 ? acts[ai].alpha : 0.0f, beta = ai >= 0 ? acts[ai].beta : 0.0f;
     if (epi & 1) {
         bias = (float *)malloc((size_t)m * 4);
         for (int64_t i = 0; i < m; i++) bias[i] = tl_round(tl_val());
@@ -71,7 +79,7 @@ static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, dou
         for (int64_t i = 0; i < n * m; i++) res[i] = tl_round(tl_val());
     }
     double *ref = (double *)malloc((size_t)(n * m) * 8);
-    tl_reference(w, m, k, xc, n, bias, res, act, ref);
+    tl_reference(w, m, k, xc, n, bias, res, act, ref, alpha, beta);
 
     /* device buffers in the kernel's element type */
     auto up = [&](const float *h, int64_t cnt) -> void * {
@@ -132,7 +140,7 @@ static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, dou
         sp_cuda_spmm_args a;
         memset(&a, 0, sizeof a);
         a.n = n; a.x = dx; a.ldx = ldx; a.y = dy; a.ldy = m;
-        a.bias = db; a.residual = dr; a.ldr = m; a.act = act;
+        a.bias = db; a.residual = dr; a.ldr = m; a.act = act; a.alpha = alpha; a.beta = beta;
         a.workspace = ws; a.workspace_bytes = wsb; a.stream = NULL;
         if (kind == K_24) rc = sp_cuda_24_spmm(&w24, &a, &st);
         else if (kind == K_24_MMA) rc = sp_cuda_24_spmm_path(&w24, &a, SP_CUDA_24_MMA, &st);
@@ -178,9 +186,9 @@ static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, dou
                    (long long)(first / m), (long long)(first % m), yh[first], ref[first],
                    (long long)bad);
     }
-    printf("%-4s %-13s M=%5lld K=%5lld N=%5lld %-10s dens=%.2f epi=%d ws=%d ldx+%d  relL2=%.2e\n",
+    printf("%-4s %-13s M=%5lld K=%5lld N=%5lld %-10s dens=%.2f epi=%d act=%d ws=%d ldx+%d  relL2=%.2e\n",
            ok ? "PASS" : "FAIL", kname[kind], (long long)m, (long long)k, (long long)n,
-           pname[pattern], density, epi, use_ws, ldx_pad, worst_l2);
+           pname[pattern], density, epi, act, use_ws, ldx_pad, worst_l2);
     if (ok) passes++;
     else failures++;
     sp_cuda_24_free(&w24);
