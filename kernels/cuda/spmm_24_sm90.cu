@@ -100,8 +100,8 @@ __device__ __forceinline__ void wgmma_sp(float (&d)[BN / 2], const uint4 &a, uin
 /* ---- warp-specialized version: TMA + mbarriers ----------------------------
  * Warpgroup 0 is the producer: one lane waits for a free stage, arms its
  * "full" barrier with the stage's byte count, and issues the copies (X by a
- * 2-D TMA load in 128-byte swizzle, zero-filled past N and K; W as one bulk
- * copy per 576-byte tile, spread over the warp's lanes). Warpgroups 1..WGS
+ * 2-D TMA load in 128-byte swizzle, zero-filled past N and K; W by a 3-D TMA
+ * load of 2 x TR tiles of 576 bytes, zero-filled past M). Warpgroups 1..WGS
  * consume: wait "full", run the wgmmas, and once the tensor cores are done
  * with a stage arrive on its "empty" barrier. The producer warps then leave;
  * the consumers store the tile (named barrier 1). */
@@ -195,68 +195,65 @@ template <int WGS, int MI, int BN_, int STAGES> struct K24t {
                 }
             }
         } else {
-        asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
-        const int tid = threadIdx.x - 128;
-        const int g = (warp - 4) >> 2, w4 = warp & 3;
-        float acc[MI][NACC];
-#pragma unroll
-        for (int mi = 0; mi < MI; mi++)
-#pragma unroll
-            for (int i = 0; i < NACC; i++) acc[mi][i] = 0.0f;
-        const int aoff = lane * 16, eoff = 512 + ((lane >> 2) * 2 + (lane & 1)) * 4;
-        for (int s = 0; s < nk; s++) {
-            const int st = s % STAGES;
-            mbar_wait(full0 + st * 8, (s / STAGES) & 1);
-            const unsigned char *wsm = sm + st * STB + XST;
-            uint4 a[2][MI];
-            uint32_t me[2][MI];
-#pragma unroll
-            for (int kk = 0; kk < 2; kk++)
-#pragma unroll
-                for (int mi = 0; mi < MI; mi++) {
-                    const unsigned char *t = wsm + (((g * MI + mi) * 4 + w4) * 2 + kk) * 576;
-                    a[kk][mi] = *reinterpret_cast<const uint4 *>(t + aoff);
-                    me[kk][mi] = *reinterpret_cast<const uint32_t *>(t + eoff);
-                }
-            const uint32_t xb = sb + st * STB;
-#pragma unroll
-            for (int mi = 0; mi < MI; mi++) acc_fence(acc[mi]);
-            wgmma_fence();
-#pragma unroll
-            for (int mi = 0; mi < MI; mi++) wgmma_sp<BN>(acc[mi], a[0][mi], desc_sw128(xb), me[0][mi]);
+            asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+            const int tid = threadIdx.x - 128;
+            const int g = (warp - 4) >> 2, w4 = warp & 3;
+            float acc[MI][NACC];
 #pragma unroll
             for (int mi = 0; mi < MI; mi++)
-                wgmma_sp<BN>(acc[mi], a[1][mi], desc_sw128(xb + 64), me[1][mi]);
-            wgmma_commit();
-            /* Wait for this stage's wgmmas before the next stage's A registers
-             * are loaded: ptxas does not protect register operands of an
-             * in-flight wgmma (measured: keeping one batch in flight while
-             * reloading them gave wrong results with two slabs per
-             * warpgroup). The other consumer warpgroup keeps the tensor
-             * cores busy meanwhile. */
-            wgmma_wait<0>();
-            mbar_arrive(empty0 + st * 8);
 #pragma unroll
-            for (int mi = 0; mi < MI; mi++) acc_fence(acc[mi]);
-        }
-        wgmma_wait<0>();
+                for (int i = 0; i < NACC; i++) acc[mi][i] = 0.0f;
+            const int aoff = lane * 16, eoff = 512 + ((lane >> 2) * 2 + (lane & 1)) * 4;
+            for (int s = 0; s < nk; s++) {
+                const int st = s % STAGES;
+                mbar_wait(full0 + st * 8, (s / STAGES) & 1);
+                const unsigned char *wsm = sm + st * STB + XST;
+                uint4 a[2][MI];
+                uint32_t me[2][MI];
 #pragma unroll
-        for (int mi = 0; mi < MI; mi++) acc_fence(acc[mi]);
-        tile_sync<1, NC>(); /* every consumer is done with the stages: they become the C tile */
-        float *cs = reinterpret_cast<float *>(sm);
-        const int gid = lane >> 2, tig = lane & 3;
+                for (int kk = 0; kk < 2; kk++)
 #pragma unroll
-        for (int mi = 0; mi < MI; mi++)
+                    for (int mi = 0; mi < MI; mi++) {
+                        const unsigned char *t = wsm + (((g * MI + mi) * 4 + w4) * 2 + kk) * 576;
+                        a[kk][mi] = *reinterpret_cast<const uint4 *>(t + aoff);
+                        me[kk][mi] = *reinterpret_cast<const uint32_t *>(t + eoff);
+                    }
+                const uint32_t xb = sb + st * STB;
 #pragma unroll
-            for (int jn = 0; jn < BN / 8; jn++)
+                for (int mi = 0; mi < MI; mi++) acc_fence(acc[mi]);
+                wgmma_fence();
 #pragma unroll
-                for (int q = 0; q < 4; q++) {
-                    const int ml = (g * MI + mi) * 64 + w4 * 16 + gid + (q >> 1) * 8;
-                    const int nl = jn * 8 + tig * 2 + (q & 1);
-                    cs[nl * CLD + ml] = acc[mi][jn * 4 + q];
-                }
-        tile_sync<1, NC>();
-        store_ctile<BM, BN, CLD, NC, 1>(cs, (int64_t)mt0 * 16, n0, e, tid);
+                for (int mi = 0; mi < MI; mi++) wgmma_sp<BN>(acc[mi], a[0][mi], desc_sw128(xb), me[0][mi]);
+#pragma unroll
+                for (int mi = 0; mi < MI; mi++)
+                    wgmma_sp<BN>(acc[mi], a[1][mi], desc_sw128(xb + 64), me[1][mi]);
+                wgmma_commit();
+                /* Wait for this stage's wgmmas before the next stage's A registers
+                 * are loaded: ptxas does not protect register operands of an
+                 * in-flight wgmma (measured: keeping one batch in flight while
+                 * reloading them gave wrong results with two slabs per
+                 * warpgroup). The other consumer warpgroup keeps the tensor
+                 * cores busy meanwhile. */
+                wgmma_wait<0>();
+                mbar_arrive(empty0 + st * 8);
+#pragma unroll
+                for (int mi = 0; mi < MI; mi++) acc_fence(acc[mi]);
+            }
+            tile_sync<1, NC>(); /* every consumer is done with the stages: they become the C tile */
+            float *cs = reinterpret_cast<float *>(sm);
+            const int gid = lane >> 2, tig = lane & 3;
+#pragma unroll
+            for (int mi = 0; mi < MI; mi++)
+#pragma unroll
+                for (int jn = 0; jn < BN / 8; jn++)
+#pragma unroll
+                    for (int q = 0; q < 4; q++) {
+                        const int ml = (g * MI + mi) * 64 + w4 * 16 + gid + (q >> 1) * 8;
+                        const int nl = jn * 8 + tig * 2 + (q & 1);
+                        cs[nl * CLD + ml] = acc[mi][jn * 4 + q];
+                    }
+            tile_sync<1, NC>();
+            store_ctile<BM, BN, CLD, NC, 1>(cs, (int64_t)mt0 * 16, n0, e, tid);
         }
 #else
         (void)xmap; (void)wmap; (void)mt; (void)kt; (void)e;
