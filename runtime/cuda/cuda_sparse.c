@@ -336,35 +336,42 @@ int sp_cuda_sparse_select(const struct sprun_model *m, const sp_cuda_sparse_set 
             return 0;
         if (m->opt.format == SPRUN_FORMAT_AUTO && sp.t_total >= dense.t_total)
             return 0;
-        info->kernel = sw->kind == SP_SPARSE_CSR ? "csr" : sw->kind == SP_SPARSE_BSR ? "bsr" : "2:4";
+        info->kernel = kind_label[sw->kind];
         info->predicted_us = sp.t_total * 1e6;
         return 1;
     }
     return 0;
 }
 
-int sp_cuda_sparse_launch(const sp_cuda_sparse_layer *L, const sp_node *n, const void *x, void *y, const void *bias,
-                          const void *residual, int act, void *col, void *ws, void *stream, sp_err *err)
+int sp_cuda_sparse_product(const sp_cuda_sparse_layer *L, int kind, const void *x, void *col, sp_cuda_spmm_args *a,
+                           sp_cuda_status *st)
 {
     if (L->im2col) {
         int e = sp_cuda_im2col_nhwc(x, col, L->batch, L->h, L->wd, L->c, L->kh, L->kw, L->sh, L->sw, L->ph, L->pw,
-                                    L->dh, L->dw, L->oh, L->ow, stream);
+                                    L->dh, L->dw, L->oh, L->ow, a->stream);
         if (e != 0)
-            return sp_err_set(err, SPRUN_ERR_BACKEND, "node '%s': im2col launch failed (CUDA error %d)", n->name, e);
+            return SP_CUDA_FAIL(st, e, "im2col launch failed");
         x = col;
     }
-    sp_cuda_spmm_args a = {.n = L->n, .x = x, .ldx = L->k, .y = y, .ldy = L->m, .bias = bias, .residual = residual,
-                           .ldr = L->m, .act = act, .alpha = n->fusion.alpha, .beta = n->fusion.beta,
-                           .workspace = ws, .workspace_bytes = ws ? L->ws_bytes : 0, .stream = stream};
-    sp_cuda_status st = {0};
-    int rc;
-    switch (L->kind) {
-    case SP_SPARSE_CSR: rc = sp_cuda_csr_spmm(&L->w->csr, &a, SP_CUDA_CSR_AUTO, &st); break;
-    case SP_SPARSE_BSR: rc = sp_cuda_bsr_spmm(&L->w->bsr, &a, &st); break;
-    case SP_SPARSE_24: rc = sp_cuda_24_spmm(&L->w->s24, &a, &st); break;
-    default: return sp_err_set(err, SPRUN_ERR_INTERNAL, "node '%s': no sparse weight", n->name);
+    a->n = L->n;
+    a->x = x;
+    a->ldx = L->k;
+    switch (kind) {
+    case SP_SPARSE_CSR: return sp_cuda_csr_spmm(&L->w->csr, a, SP_CUDA_CSR_AUTO, st);
+    case SP_SPARSE_BSR: return sp_cuda_bsr_spmm(&L->w->bsr, a, st);
+    case SP_SPARSE_24: return sp_cuda_24_spmm(&L->w->s24, a, st);
+    default: return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "no sparse weight of that format");
     }
-    if (rc != 0)
-        return sp_err_set(err, SPRUN_ERR_BACKEND, "node '%s': sparse SpMM failed: %s", n->name, st.msg);
+}
+
+int sp_cuda_sparse_launch(const sp_cuda_sparse_layer *L, const sp_node *n, const void *x, void *y, const void *bias,
+                          const void *residual, int act, void *col, void *ws, void *stream, sp_err *err)
+{
+    sp_cuda_spmm_args a = {.y = y, .ldy = L->m, .bias = bias, .residual = residual, .ldr = L->m, .act = act,
+                           .alpha = n->fusion.alpha, .beta = n->fusion.beta, .workspace = ws,
+                           .workspace_bytes = ws ? L->ws_bytes : 0, .stream = stream};
+    sp_cuda_status st = {0};
+    if (sp_cuda_sparse_product(L, L->kind, x, col, &a, &st) != 0)
+        return sp_err_set(err, SPRUN_ERR_BACKEND, "node '%s': sparse layer failed: %s", n->name, st.msg);
     return SPRUN_OK;
 }

@@ -78,6 +78,13 @@ int sp_cuda_sparse_time(const sp_cuda_sparse_layer *L, double us[4]);
 int sp_cuda_sparse_launch(const sp_cuda_sparse_layer *L, const sp_node *n, const void *x, void *y, const void *bias,
                           const void *residual, int act, void *col, void *ws, void *stream, sp_err *err);
 
+/* The layer's product with format kind (one of L->w->have): for k x k convs
+ * the patch gather of x into col first, then the SpMM; a->n, a->x and a->ldx
+ * are set here, the rest (y, epilogue, workspace, stream) by the caller.
+ * Launch only. Returns 0, or a cudaError_t / SP_CUDA_E_* recorded in *st. */
+int sp_cuda_sparse_product(const sp_cuda_sparse_layer *L, int kind, const void *x, void *col, sp_cuda_spmm_args *a,
+                           sp_cuda_status *st);
+
 /* Patch gather for k x k convs, fp16, NHWC input [b, h, w, c] -> col
  * [b*oh*ow, c*kh*kw] with column index (ci*kh + y)*kw + x (ONNX order);
  * zero padding. Returns a cudaError_t. */

@@ -36,6 +36,12 @@ static int cmp_double(const void *a, const void *b)
 static int run_once(const tune_ctx *c)
 {
     const sp_cuda_sparse_layer *L = c->L;
+    if (c->kind != SP_SPARSE_DENSE) {
+        sp_cuda_spmm_args a = {.y = c->y, .ldy = L->m, .workspace = c->ws, .workspace_bytes = L->ws_bytes,
+                               .stream = c->s};
+        sp_cuda_status st = {0};
+        return sp_cuda_sparse_product(L, c->kind, c->in, c->col, &a, &st);
+    }
     const void *x = c->in;
     if (L->im2col) {
         int e = sp_cuda_im2col_nhwc(c->in, c->col, L->batch, L->h, L->wd, L->c, L->kh, L->kw, L->sh, L->sw, L->ph,
@@ -44,23 +50,12 @@ static int run_once(const tune_ctx *c)
             return e;
         x = c->col;
     }
-    if (c->kind == SP_SPARSE_DENSE) {
-        /* Y[n, m] = X[n, k] W^T: column-major C[m x n] = W^T(k x m)^T X^T(k x n) */
-        const float one = 1.0f, zero = 0.0f;
-        cublasStatus_t st = cublasGemmEx(c->h, CUBLAS_OP_T, CUBLAS_OP_N, (int)L->m, (int)L->n, (int)L->k, &one, c->wd,
-                                         CUDA_R_16F, (int)L->k, x, CUDA_R_16F, (int)L->k, &zero, c->y, CUDA_R_16F,
-                                         (int)L->m, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-        return st == CUBLAS_STATUS_SUCCESS ? 0 : 1000 + (int)st;
-    }
-    sp_cuda_spmm_args a = {.n = L->n, .x = x, .ldx = L->k, .y = c->y, .ldy = L->m, .workspace = c->ws,
-                           .workspace_bytes = L->ws_bytes, .stream = c->s};
-    sp_cuda_status st = {0};
-    switch (c->kind) {
-    case SP_SPARSE_CSR: return sp_cuda_csr_spmm(&L->w->csr, &a, SP_CUDA_CSR_AUTO, &st);
-    case SP_SPARSE_BSR: return sp_cuda_bsr_spmm(&L->w->bsr, &a, &st);
-    case SP_SPARSE_24: return sp_cuda_24_spmm(&L->w->s24, &a, &st);
-    default: return 1;
-    }
+    /* Y[n, m] = X[n, k] W^T: column-major C[m x n] = W^T(k x m)^T X^T(k x n) */
+    const float one = 1.0f, zero = 0.0f;
+    cublasStatus_t st = cublasGemmEx(c->h, CUBLAS_OP_T, CUBLAS_OP_N, (int)L->m, (int)L->n, (int)L->k, &one, c->wd,
+                                     CUDA_R_16F, (int)L->k, x, CUDA_R_16F, (int)L->k, &zero, c->y, CUDA_R_16F,
+                                     (int)L->m, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    return st == CUBLAS_STATUS_SUCCESS ? 0 : 1000 + (int)st;
 }
 
 static int time_one(tune_ctx *c, cudaEvent_t e0, cudaEvent_t e1, double *us)
