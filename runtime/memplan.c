@@ -90,3 +90,55 @@ int sp_memplan_assign(const sp_buf_req *bufs, int n, size_t align, int64_t *offs
     free(placed);
     return SPRUN_OK;
 }
+
+int sp_memplan_classes(const sp_graph *g, int *parent, const int *first, const int *last,
+                       size_t (*bytes_of)(const void *ctx, const sp_value *v), const void *ctx, size_t align,
+                       int64_t *off, size_t *total, sp_err *err)
+{
+    const int nv = g->n_values;
+    for (int v = 0; v < nv; v++)
+        off[v] = -1;
+    const size_t cnt = (size_t)(nv > 0 ? nv : 1);
+    int *buf_of = malloc(cnt * sizeof *buf_of);
+    sp_buf_req *req = calloc(cnt, sizeof *req);
+    int64_t *boff = malloc(cnt * sizeof *boff);
+    if (!buf_of || !req || !boff) {
+        free(buf_of);
+        free(req);
+        free(boff);
+        return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory planning memory for %d values", nv);
+    }
+    int nb = 0;
+    for (int v = 0; v < nv; v++)
+        buf_of[v] = -1;
+    for (int v = 0; v < nv; v++) {
+        const sp_value *val = &g->values[v];
+        if (val->kind == SP_VAL_CONST || first[v] < 0)
+            continue;
+        int r = sp_union_root(parent, v);
+        if (buf_of[r] < 0) {
+            buf_of[r] = nb;
+            req[nb].size = 0;
+            req[nb].first = first[v];
+            req[nb].last = last[v] > first[v] ? last[v] : first[v];
+            nb++;
+        }
+        sp_buf_req *b = &req[buf_of[r]];
+        size_t bytes = bytes_of(ctx, val);
+        if (bytes > b->size)
+            b->size = bytes;
+        if (first[v] < b->first)
+            b->first = first[v];
+        if (last[v] > b->last)
+            b->last = last[v];
+    }
+    int rc = sp_memplan_assign(req, nb, align, boff, total, err);
+    if (rc == SPRUN_OK)
+        for (int v = 0; v < nv; v++)
+            if (g->values[v].kind != SP_VAL_CONST && first[v] >= 0)
+                off[v] = boff[buf_of[sp_union_root(parent, v)]];
+    free(buf_of);
+    free(req);
+    free(boff);
+    return rc;
+}

@@ -189,6 +189,17 @@ typedef struct sp_buf_req {
  * greedy by decreasing size, lowest fitting offset. *total = arena size. */
 int sp_memplan_assign(const sp_buf_req *bufs, int n, size_t align, int64_t *offsets, size_t *total, sp_err *err);
 
+/* The planners' last step, shared by the CPU plan and the CUDA backend: one
+ * buffer per alias class (values with the same sp_union_root in parent),
+ * living from the earliest first[] to the latest last[] of its members and as
+ * large as the largest member (bytes_of(ctx, value)); constants and values
+ * with first[v] < 0 get none. Lays the buffers out with sp_memplan_assign and
+ * writes off[v] (-1 where no buffer; all -1 on failure) and *total. parent
+ * is path-compressed. */
+int sp_memplan_classes(const sp_graph *g, int *parent, const int *first, const int *last,
+                       size_t (*bytes_of)(const void *ctx, const sp_value *v), const void *ctx, size_t align,
+                       int64_t *off, size_t *total, sp_err *err);
+
 /* --- sparsity analysis glue (runtime/weights.c) -------------------------- */
 int sp_model_analyse_weights(struct sprun_model *m, sp_err *err);
 

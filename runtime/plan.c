@@ -54,6 +54,12 @@ int sp_union_root(int *parent, int v)
     return v;
 }
 
+static size_t value_bytes(const void *ctx, const sp_value *v)
+{
+    (void)ctx;
+    return (size_t)sp_shape_numel(&v->shape) * sp_dtype_size(v->dtype);
+}
+
 static int plan_memory(sp_plan *p, sp_err *err)
 {
     sp_graph *g = &p->g;
@@ -61,12 +67,9 @@ static int plan_memory(sp_plan *p, sp_err *err)
     int *parent = malloc((size_t)nv * sizeof *parent);
     int *first = malloc((size_t)nv * sizeof *first);
     int *last = malloc((size_t)nv * sizeof *last);
-    int *buf_of = malloc((size_t)nv * sizeof *buf_of);
-    sp_buf_req *req = malloc((size_t)nv * sizeof *req);
-    int64_t *boff = malloc((size_t)nv * sizeof *boff);
     p->offset = malloc((size_t)nv * sizeof *p->offset);
     int rc = SPRUN_OK;
-    if (!parent || !first || !last || !buf_of || !req || !boff || !p->offset) {
+    if (!parent || !first || !last || !p->offset) {
         rc = sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory planning memory for %d values", nv);
         goto done;
     }
@@ -74,7 +77,6 @@ static int plan_memory(sp_plan *p, sp_err *err)
         parent[v] = v;
         first[v] = -1;
         last[v] = -1;
-        p->offset[v] = -1;
     }
     /* Graph inputs exist from step 0; node s of the order runs at step s+1. */
     for (int i = 0; i < g->n_inputs; i++)
@@ -98,45 +100,11 @@ static int plan_memory(sp_plan *p, sp_err *err)
         if (g->values[g->outputs[i]].kind != SP_VAL_CONST)
             last[g->outputs[i]] = p->n_order + 1;
     /* One buffer per alias class, living from its earliest def to last use. */
-    int nb = 0;
-    for (int v = 0; v < nv; v++)
-        buf_of[v] = -1;
-    for (int v = 0; v < nv; v++) {
-        const sp_value *val = &g->values[v];
-        if (val->kind == SP_VAL_CONST || first[v] < 0)
-            continue;
-        int r = sp_union_root(parent, v);
-        if (buf_of[r] < 0) {
-            buf_of[r] = nb;
-            req[nb].size = 0;
-            req[nb].first = first[v];
-            req[nb].last = last[v] > first[v] ? last[v] : first[v];
-            nb++;
-        }
-        sp_buf_req *b = &req[buf_of[r]];
-        size_t bytes = (size_t)sp_shape_numel(&val->shape) * sp_dtype_size(val->dtype);
-        if (bytes > b->size)
-            b->size = bytes;
-        if (first[v] < b->first)
-            b->first = first[v];
-        if (last[v] > b->last)
-            b->last = last[v];
-    }
-    rc = sp_memplan_assign(req, nb, 64, boff, &p->arena_bytes, err);
-    if (rc != SPRUN_OK)
-        goto done;
-    for (int v = 0; v < nv; v++) {
-        if (g->values[v].kind == SP_VAL_CONST || first[v] < 0)
-            continue;
-        p->offset[v] = boff[buf_of[sp_union_root(parent, v)]];
-    }
+    rc = sp_memplan_classes(g, parent, first, last, value_bytes, NULL, 64, p->offset, &p->arena_bytes, err);
 done:
     free(parent);
     free(first);
     free(last);
-    free(buf_of);
-    free(req);
-    free(boff);
     return rc;
 }
 

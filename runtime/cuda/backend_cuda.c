@@ -1068,6 +1068,12 @@ static int step_rw(const sp_plan *p, const cu_plan *cp, int s, int *rd, int *nrd
     }
 }
 
+/* bytes of a value in device memory (fp16 storage for float values in fp16 mode) */
+static size_t device_value_bytes(const void *ctx, const sp_value *v)
+{
+    return (size_t)sp_shape_numel(&v->shape) * sp_dtype_size(vdtype((const cu_model *)ctx, v));
+}
+
 static int plan_device_memory(const sp_plan *p, cu_plan *cp, const cu_model *cm, sp_err *err)
 {
     const sp_graph *g = &p->g;
@@ -1079,19 +1085,16 @@ static int plan_device_memory(const sp_plan *p, cu_plan *cp, const cu_model *cm,
             maxio = n->n_in + n->n_out + 4;
     }
     int *parent = malloc((size_t)nv * sizeof *parent), *first = malloc((size_t)nv * sizeof *first);
-    int *last = malloc((size_t)nv * sizeof *last), *buf_of = malloc((size_t)nv * sizeof *buf_of);
-    sp_buf_req *req = malloc((size_t)nv * sizeof *req);
-    int64_t *boff = malloc((size_t)nv * sizeof *boff);
+    int *last = malloc((size_t)nv * sizeof *last);
     int *rd = malloc((size_t)maxio * sizeof *rd), *wr = malloc((size_t)maxio * sizeof *wr);
     int rc = SPRUN_OK;
-    if (!parent || !first || !last || !buf_of || !req || !boff || !rd || !wr) {
+    if (!parent || !first || !last || !rd || !wr) {
         rc = sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory planning device memory");
         goto done;
     }
     for (int v = 0; v < nv; v++) {
         parent[v] = v;
         first[v] = last[v] = -1;
-        cp->doff[v] = -1;
     }
     for (int i = 0; i < g->n_inputs; i++)
         first[g->inputs[i]] = last[g->inputs[i]] = 0;
@@ -1116,44 +1119,14 @@ static int plan_device_memory(const sp_plan *p, cu_plan *cp, const cu_model *cm,
     for (int i = 0; i < g->n_outputs; i++)
         if (g->values[g->outputs[i]].kind != SP_VAL_CONST)
             last[g->outputs[i]] = p->n_order + 1;
-    int nb = 0;
-    for (int v = 0; v < nv; v++)
-        buf_of[v] = -1;
-    for (int v = 0; v < nv; v++) {
-        const sp_value *val = &g->values[v];
-        if (val->kind == SP_VAL_CONST || first[v] < 0)
-            continue;
-        int r = sp_union_root(parent, v);
-        if (buf_of[r] < 0) {
-            buf_of[r] = nb;
-            req[nb].size = 0;
-            req[nb].first = first[v];
-            req[nb].last = last[v] > first[v] ? last[v] : first[v];
-            nb++;
-        }
-        sp_buf_req *b = &req[buf_of[r]];
-        size_t bytes = (size_t)sp_shape_numel(&val->shape) * sp_dtype_size(vdtype(cm, val));
-        if (bytes > b->size)
-            b->size = bytes;
-        if (first[v] < b->first)
-            b->first = first[v];
-        if (last[v] > b->last)
-            b->last = last[v];
-    }
-    rc = sp_memplan_assign(req, nb, CU_ALIGN, boff, &cp->act_bytes, err);
+    rc = sp_memplan_classes(g, parent, first, last, device_value_bytes, cm, CU_ALIGN, cp->doff, &cp->act_bytes, err);
     if (rc != SPRUN_OK)
         goto done;
-    for (int v = 0; v < nv; v++)
-        if (g->values[v].kind != SP_VAL_CONST && first[v] >= 0)
-            cp->doff[v] = boff[buf_of[sp_union_root(parent, v)]];
     cp->act_bytes = align_up(cp->act_bytes);
 done:
     free(parent);
     free(first);
     free(last);
-    free(buf_of);
-    free(req);
-    free(boff);
     free(rd);
     free(wr);
     return rc;
