@@ -38,20 +38,18 @@ static unsigned allowed_formats(sprun_format forced, int is_24)
     }
 }
 
-/* Tuning: packs every candidate format of weight i (CSR, BSR at the block
- * size the cost model likes best, 2:4 when the weight allows it). */
+/* Tuning: packs every candidate format of weight i (sp_weight_candidates at
+ * a 14 x 14 map, blocks from 4). */
 static int pack_candidates(const struct sprun_model *m, sp_cpu_packed *packed, int i, sp_err *err)
 {
     const sp_weight_record *r = &m->weights[i];
     const sp_node *n = &m->graph.nodes[r->node];
     sp_sparse_matrix *c = &packed->cand[i * SP_CPU_NCAND];
-    sp_cost_problem pr = sp_weight_problem(r, 196, 4);
-    sp_cost_estimate bsr = {0};
-    int rc = sp_weight_pack(&m->graph, n, SPRUN_FORMAT_CSR, 0, SP_VT_F32, &c[0], err);
-    if (rc == SPRUN_OK && sp_cost_best_sparse(&m->cost, &pr, 1u << SPRUN_FORMAT_BSR, 4, &bsr))
-        rc = sp_weight_pack(&m->graph, n, SPRUN_FORMAT_BSR, bsr.block, SP_VT_F32, &c[1], err);
-    if (rc == SPRUN_OK && r->is_24)
-        rc = sp_weight_pack(&m->graph, n, SPRUN_FORMAT_24, 0, SP_VT_F32, &c[2], err);
+    sp_cost_estimate cand[3];
+    const int nc = sp_weight_candidates(&m->cost, r, 196, 4, 4, cand);
+    int rc = SPRUN_OK;
+    for (int k = 0; k < nc && rc == SPRUN_OK; k++)
+        rc = sp_weight_pack(&m->graph, n, cand[k].format, cand[k].block, SP_VT_F32, &c[k], err);
     return rc;
 }
 

@@ -21,8 +21,9 @@
 typedef struct sp_cpu_packed {
     sp_sparse_matrix *mat; /* [n_weights] */
     /* With tuning on: every candidate format of each eligible weight,
-     * [n_weights][SP_CPU_NCAND] (CSR, BSR at its best block size, 2:4 when
-     * the weight is 2:4), kind DENSE where a candidate does not apply. */
+     * [n_weights][SP_CPU_NCAND] in sp_weight_candidates' order (CSR, BSR at
+     * its best block size, 2:4 when the weight is 2:4), the unused slots
+     * kind DENSE. */
     sp_sparse_matrix *cand;
     int n;
 } sp_cpu_packed;

@@ -217,6 +217,13 @@ int sp_weight_pack(const sp_graph *g, const sp_node *n, sprun_format f, int bloc
 /* The cost-model problem of weight record r at N columns. */
 sp_cost_problem sp_weight_problem(const sp_weight_record *r, int64_t n, size_t value_bytes);
 
+/* The sparse formats tuning times for weight r, in this order: CSR; BSR at
+ * the block size (>= min_block) the cost model of dev likes best at n
+ * columns, when it has one; 2:4 when r is 2:4. Fills out[0..] (format and
+ * block) and returns how many (at most 3). */
+int sp_weight_candidates(const sp_cost_device *dev, const sp_weight_record *r, int64_t n, size_t value_bytes,
+                         int min_block, sp_cost_estimate out[3]);
+
 /* Why a Gemm/MatMul node cannot run as an SpMM Y = X W^T with a bias /
  * residual epilogue (NULL if it can); other ops get "not a Conv/Gemm/MatMul".
  * Conv's conditions are each backend's own. */

@@ -131,6 +131,22 @@ sp_cost_problem sp_weight_problem(const sp_weight_record *r, int64_t n, size_t v
     return p;
 }
 
+int sp_weight_candidates(const sp_cost_device *dev, const sp_weight_record *r, int64_t n, size_t value_bytes,
+                         int min_block, sp_cost_estimate out[3])
+{
+    const sp_cost_problem pr = sp_weight_problem(r, n, value_bytes);
+    int c = 0;
+    memset(&out[c], 0, sizeof out[c]);
+    out[c++].format = SPRUN_FORMAT_CSR;
+    if (sp_cost_best_sparse(dev, &pr, 1u << SPRUN_FORMAT_BSR, min_block, &out[c]))
+        c++;
+    if (r->is_24) {
+        memset(&out[c], 0, sizeof out[c]);
+        out[c++].format = SPRUN_FORMAT_24;
+    }
+    return c;
+}
+
 const char *sp_weight_gemm_ineligible(const sp_graph *g, const sp_node *n)
 {
     const sp_value *w = sp_node_in(g, n, 1);

@@ -63,28 +63,19 @@ static int upload_one(const sp_graph *g, const sp_node *n, const sp_cost_estimat
     return SPRUN_OK;
 }
 
-/* Tuning: the candidates other than the cost model's choice (already
- * uploaded): CSR, BSR at the block size the model likes best, 2:4 when the
- * weight is 2:4. */
+/* Tuning: the candidates (sp_weight_candidates at the load-time nominal N)
+ * other than the cost model's choice, which is already uploaded. */
 static int upload_candidates(const struct sprun_model *m, const sp_weight_record *r, const sp_node *n, void *stream,
                              sp_cuda_sparse_w *out, size_t *bytes, sp_err *err)
 {
-    sp_cost_problem pr = sp_weight_problem(r, 4096, 2);
-    sp_cost_estimate e = {0};
+    static const int kind_of[] = {[SPRUN_FORMAT_CSR] = SP_SPARSE_CSR, [SPRUN_FORMAT_BSR] = SP_SPARSE_BSR,
+                                  [SPRUN_FORMAT_24] = SP_SPARSE_24};
+    sp_cost_estimate cand[3];
+    const int nc = sp_weight_candidates(&m->cost, r, 4096, 2, GPU_MIN_BLOCK, cand);
     int rc = SPRUN_OK;
-    if (!(out->have & (1u << SP_SPARSE_CSR))) {
-        e.format = SPRUN_FORMAT_CSR;
-        e.block = 0;
-        rc = upload_one(&m->graph, n, &e, stream, out, bytes, err);
-    }
-    if (rc == SPRUN_OK && !(out->have & (1u << SP_SPARSE_BSR)) &&
-        sp_cost_best_sparse(&m->cost, &pr, 1u << SPRUN_FORMAT_BSR, GPU_MIN_BLOCK, &e))
-        rc = upload_one(&m->graph, n, &e, stream, out, bytes, err);
-    if (rc == SPRUN_OK && r->is_24 && !(out->have & (1u << SP_SPARSE_24))) {
-        memset(&e, 0, sizeof e);
-        e.format = SPRUN_FORMAT_24;
-        rc = upload_one(&m->graph, n, &e, stream, out, bytes, err);
-    }
+    for (int k = 0; k < nc && rc == SPRUN_OK; k++)
+        if (!(out->have & (1u << kind_of[cand[k].format])))
+            rc = upload_one(&m->graph, n, &cand[k], stream, out, bytes, err);
     return rc;
 }
 
