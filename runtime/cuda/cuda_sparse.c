@@ -334,12 +334,17 @@ int sp_cuda_sparse_select(const struct sprun_model *m, const sp_cuda_sparse_set 
     return 0;
 }
 
+int sp_cuda_sparse_gather(const sp_cuda_sparse_layer *L, const void *x, void *col, void *stream)
+{
+    return sp_cuda_im2col_nhwc(x, col, L->batch, L->h, L->wd, L->c, L->kh, L->kw, L->sh, L->sw, L->ph, L->pw, L->dh,
+                               L->dw, L->oh, L->ow, stream);
+}
+
 int sp_cuda_sparse_product(const sp_cuda_sparse_layer *L, int kind, const void *x, void *col, sp_cuda_spmm_args *a,
                            sp_cuda_status *st)
 {
     if (L->im2col) {
-        int e = sp_cuda_im2col_nhwc(x, col, L->batch, L->h, L->wd, L->c, L->kh, L->kw, L->sh, L->sw, L->ph, L->pw,
-                                    L->dh, L->dw, L->oh, L->ow, a->stream);
+        int e = sp_cuda_sparse_gather(L, x, col, a->stream);
         if (e != 0)
             return SP_CUDA_FAIL(st, e, "im2col launch failed");
         x = col;

@@ -78,6 +78,10 @@ int sp_cuda_sparse_time(const sp_cuda_sparse_layer *L, double us[4]);
 int sp_cuda_sparse_launch(const sp_cuda_sparse_layer *L, const sp_node *n, const void *x, void *y, const void *bias,
                           const void *residual, int act, void *col, void *ws, void *stream, sp_err *err);
 
+/* A k x k conv layer's patch gather: NHWC x -> col [n, k] (L->col_bytes).
+ * Launch only; returns a cudaError_t. */
+int sp_cuda_sparse_gather(const sp_cuda_sparse_layer *L, const void *x, void *col, void *stream);
+
 /* The layer's product with format kind (one of L->w->have): for k x k convs
  * the patch gather of x into col first, then the SpMM; a->n, a->x and a->ldx
  * are set here, the rest (y, epilogue, workspace, stream) by the caller.

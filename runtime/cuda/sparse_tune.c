@@ -44,8 +44,7 @@ static int run_once(const tune_ctx *c)
     }
     const void *x = c->in;
     if (L->im2col) {
-        int e = sp_cuda_im2col_nhwc(c->in, c->col, L->batch, L->h, L->wd, L->c, L->kh, L->kw, L->sh, L->sw, L->ph,
-                                    L->pw, L->dh, L->dw, L->oh, L->ow, c->s);
+        int e = sp_cuda_sparse_gather(L, c->in, c->col, c->s);
         if (e != 0)
             return e;
         x = c->col;
