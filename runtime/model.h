@@ -169,6 +169,10 @@ int sp_pass_fold_batchnorm(sp_graph *g, int *n_folded, sp_err *err);
 /* Fuses residual Add and activation into Conv/Gemm/MatMul (shapes must be
  * concrete: plan time). */
 int sp_pass_fuse_epilogues(sp_graph *g, int *n_fused, sp_err *err);
+/* Rewrites Div(x, sqrt 2) -> Erf -> Add(1) -> Mul(x) -> Mul(0.5) (also with
+ * Mul(x, 1/sqrt 2) first) into one Gelu node; the intermediate values must
+ * have no other consumers. Run at load, before epilogue fusion. */
+int sp_pass_fuse_gelu(sp_graph *g, int *n_fused, sp_err *err);
 /* Marks nodes whose outputs nobody uses as dead. */
 void sp_pass_remove_dead(sp_graph *g);
 

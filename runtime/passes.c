@@ -2,7 +2,10 @@
  * passes.c - graph rewrites shared by every backend.
  *
  * BatchNorm folding runs at load (weights are constant, so the folded
- * weights are computed once per model). Epilogue fusion runs per plan, when
+ * weights are computed once per model), and so does GELU recognition: the
+ * erf form exporters write, x * 0.5 * (1 + erf(x / sqrt 2)) as five nodes,
+ * becomes one Gelu node, which epilogue fusion can then fold into the
+ * MatMul/Gemm before it. Epilogue fusion runs per plan, when
  * shapes are concrete, because whether an Add is a same-shape residual or a
  * broadcast bias can only be told from shapes.
  */
@@ -189,6 +192,80 @@ static int activation_of(const sp_graph *g, const sp_node *n, int *act, float *a
     } else
         return 0;
     return 1;
+}
+
+/* Value v is a one-element float constant: its value in *c. */
+static int scalar_f32(const sp_graph *g, int v, float *c)
+{
+    if (!is_f32_const(g, v) || sp_shape_numel(&g->values[v].shape) != 1)
+        return 0;
+    *c = *(const float *)g->values[v].data;
+    return 1;
+}
+
+/* The live node that is the only consumer of value v (and v is no graph
+ * output), of type op_type; -1 otherwise. */
+static int sole_consumer_of_type(const sp_graph *g, int v, const char *op_type)
+{
+    int ci;
+    if (v < 0 || g->values[v].is_output || consumers(g, v, &ci) != 1 || strcmp(g->nodes[ci].op_type, op_type))
+        return -1;
+    return ci;
+}
+
+/* The other input of binary node n besides v (-1 when n does not read v). */
+static int other_input(const sp_node *n, int v)
+{
+    if (n->n_in != 2)
+        return -1;
+    return n->in[0] == v ? n->in[1] : n->in[1] == v ? n->in[0] : -1;
+}
+
+int sp_pass_fuse_gelu(sp_graph *g, int *n_fused, sp_err *err)
+{
+    int fused = 0;
+    const sp_op_def *gelu = sp_op_find("", "Gelu");
+    for (int di = 0; di < g->n_nodes && gelu; di++) {
+        sp_node *d = &g->nodes[di];
+        float c;
+        /* x / sqrt(2)  or  x * (1 / sqrt(2)) */
+        if (d->dead || d->n_in != 2 || d->n_out != 1 || !scalar_f32(g, d->in[1], &c))
+            continue;
+        if (!((!strcmp(d->op_type, "Div") && fabsf(c - 1.41421356f) < 1e-3f) ||
+              (!strcmp(d->op_type, "Mul") && fabsf(c - 0.70710678f) < 1e-3f)))
+            continue;
+        const int x = d->in[0];
+        const int ei = sole_consumer_of_type(g, d->out[0], "Erf");
+        if (ei < 0)
+            continue;
+        const int ai = sole_consumer_of_type(g, g->nodes[ei].out[0], "Add");
+        if (ai < 0 || !scalar_f32(g, other_input(&g->nodes[ai], g->nodes[ei].out[0]), &c) || c != 1.f)
+            continue;
+        const int m1 = sole_consumer_of_type(g, g->nodes[ai].out[0], "Mul");
+        if (m1 < 0 || other_input(&g->nodes[m1], g->nodes[ai].out[0]) != x)
+            continue;
+        const int m2 = sole_consumer_of_type(g, g->nodes[m1].out[0], "Mul");
+        if (m2 < 0 || !scalar_f32(g, other_input(&g->nodes[m2], g->nodes[m1].out[0]), &c) || c != 0.5f)
+            continue;
+        const int y = g->nodes[m2].out[0];
+        if (g->values[x].dtype != g->values[y].dtype)
+            continue;
+        char *t = malloc(sizeof "Gelu");
+        if (!t)
+            return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory fusing GELU at '%s'", d->name);
+        memcpy(t, "Gelu", sizeof "Gelu");
+        free(d->op_type);
+        d->op_type = t;
+        d->op = gelu;
+        d->n_in = 1; /* in[0] stays x */
+        d->out[0] = y;
+        g->values[y].producer = di;
+        g->nodes[ei].dead = g->nodes[ai].dead = g->nodes[m1].dead = g->nodes[m2].dead = 1;
+        fused++;
+    }
+    if (n_fused)
+        *n_fused = fused;
+    return SPRUN_OK;
 }
 
 static int is_gemm_like(const sp_node *n)

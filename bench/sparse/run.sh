@@ -22,8 +22,10 @@ md="$O/sparse-models.md"
   echo
   echo "$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1), $(date -u +%F), commit ${SPRUN_COMMIT:-$(git -C "$R" rev-parse --short HEAD 2>/dev/null || echo unknown)}; fp16, CUDA-graph replay, median / p90 of $RUNS runs after warm-up, wall clock around sprun_session_run (includes H2D/D2H of inputs/outputs)."
   echo
-  echo "| model | pruning | --format | batch | dense median us | sparse median us | speedup | max rel-L2 | layers sparse |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "End to end: host inputs and outputs (pageable copies included). Device I/O: inputs already on the GPU, outputs left there (sprun_session_set_output_memory), run + synchronize: what a serving process that keeps tensors on the GPU sees."
+  echo
+  echo "| model | pruning | --format | batch | dense e2e us | sparse e2e us | e2e speedup | dense device-I/O us | sparse device-I/O us | device-I/O speedup | max rel-L2 | layers sparse |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 } > "$md"
 
 build() { # name script args...
@@ -42,12 +44,15 @@ compare() { # model pruning batch format inputs...
 import json, sys
 d = json.load(open(sys.argv[1]))
 n_sp = sum(1 for l in d["layers"] if l["kernel"] not in ("", "dense", "cudnn", "cublas"))
+dv = d.get("device_io")
+dev = (f"{dv['dense_median_us']:.1f} | {dv['sparse_median_us']:.1f} | "
+       f"**{dv['dense_median_us']/dv['sparse_median_us']:.2f}x**") if dv else "- | - | -"
 print(f"| {sys.argv[2].split('-')[0]} | {sys.argv[3]} | {sys.argv[5]} | {sys.argv[4]} | {d['dense_median_us']:.1f} | "
-      f"{d['sparse_median_us']:.1f} | {d['dense_median_us']/d['sparse_median_us']:.2f}x | {d['max_rel_l2']:.2g} | "
-      f"{n_sp}/{len(d['layers'])} |")
+      f"{d['sparse_median_us']:.1f} | {d['dense_median_us']/d['sparse_median_us']:.2f}x | {dev} | "
+      f"{d['max_rel_l2']:.2g} | {n_sp}/{len(d['layers'])} |")
 PY
   else
-    echo "| $m | $label | $f | $b | failed: $(tail -1 "$O/cmp-$m-$f-b$b.txt" | cut -c1-120) | | | | |" >> "$md"
+    echo "| $m | $label | $f | $b | failed: $(tail -1 "$O/cmp-$m-$f-b$b.txt" | cut -c1-120) | | | | | | | |" >> "$md"
   fi
 }
 

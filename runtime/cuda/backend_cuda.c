@@ -8,15 +8,15 @@
  * device pool (Conv weights re-laid out KCRS -> KRSC for NHWC).
  * Plan (per session and input shapes): per-value layout (row-major, or
  * NHWC for 4-D conv activations), a device memory plan over the steps as
- * lowered (after the backend's own fusions: GELU, scale+mask+Softmax,
- * residual Add+LayerNorm), cuDNN algorithms found once, cuBLASLt
+ * lowered (after the backend's own fusions: scale+mask+Softmax, residual
+ * Add+LayerNorm; GELU is one node already, runtime/passes.c), cuDNN algorithms found once, cuBLASLt
  * heuristics, then the step list. The first run captures it into a CUDA
  * graph on the session's stream; later runs are H2D, graph launch, D2H.
  * Device I/O (sprun_tensor.memory, sprun_session_set_output_memory): a
  * device input is copied D2D where the H2D copy would land, outside the
  * graph; device outputs are returned where the D2H copy would read them,
  * and the run then returns without synchronizing.
- * Profiling runs the steps eagerly with an event per node.
+ * Profiling replays the steps as a graph with an event pair per node.
  */
 #include "runtime/cuda/backend_cuda.h"
 
@@ -24,6 +24,7 @@
 #include "ops/op.h"
 #include "runtime/cuda/cuda_kernels.h"
 #include "runtime/cuda/cuda_sparse.h"
+#include "runtime/cuda/tune_memo.h"
 #include "runtime/cuda/cuda_status.h"
 #include "runtime/half.h"
 #include "runtime/model.h"
@@ -486,7 +487,7 @@ static int cu_session_init(struct sprun_session *s, sp_err *err)
 /* ------------------------------------------------------------------------ */
 
 enum { LAY_ROW = 0, LAY_NHWC = 1, LAY_ANY = 2 };
-enum { R_NORMAL = 0, R_NOP, R_GELU, R_SOFTMAX, R_LNRES, R_BMM, R_COUNT };
+enum { R_NORMAL = 0, R_NOP, R_SOFTMAX, R_LNRES, R_BMM, R_COUNT };
 
 /* A device address resolved at launch: arena-relative or absolute. */
 typedef struct dptr {
@@ -751,42 +752,6 @@ static void find_fusions(const sp_plan *p, cu_plan *cp, const int *uses)
     const sp_graph *g = &p->g;
     for (int s = 0; s < p->n_order; s++) {
         const sp_node *n = ord_node(p, s);
-        float c;
-        /* GELU: Div(x, sqrt2) -> Erf -> Add(1) -> Mul(x) -> Mul(0.5) */
-        if (!strcmp(n->op_type, "Div") && n->n_in == 2 && scalar_const(g, n->in[1], &c) &&
-            fabsf(c - 1.41421356f) < 1e-3f && cp->role[s] == R_NORMAL) {
-            int x = n->in[0];
-            int e = sole_consumer(p, cp, uses, n->out[0]);
-            if (e < 0 || strcmp(ord_node(p, e)->op_type, "Erf"))
-                continue;
-            int a = sole_consumer(p, cp, uses, ord_node(p, e)->out[0]);
-            if (a < 0 || strcmp(ord_node(p, a)->op_type, "Add"))
-                continue;
-            const sp_node *an = ord_node(p, a);
-            int other = an->in[0] == ord_node(p, e)->out[0] ? an->in[1] : an->in[0];
-            if (!scalar_const(g, other, &c) || c != 1.f)
-                continue;
-            int m1 = sole_consumer(p, cp, uses, an->out[0]);
-            if (m1 < 0 || strcmp(ord_node(p, m1)->op_type, "Mul"))
-                continue;
-            const sp_node *mn = ord_node(p, m1);
-            if (!(mn->in[0] == x || mn->in[1] == x))
-                continue;
-            int m2 = sole_consumer(p, cp, uses, mn->out[0]);
-            if (m2 < 0 || strcmp(ord_node(p, m2)->op_type, "Mul"))
-                continue;
-            const sp_node *m2n = ord_node(p, m2);
-            other = m2n->in[0] == mn->out[0] ? m2n->in[1] : m2n->in[0];
-            if (!scalar_const(g, other, &c) || c != 0.5f)
-                continue;
-            if (!sp_shape_equal(&g->values[x].shape, &g->values[m2n->out[0]].shape))
-                continue;
-            cp->role[s] = R_GELU;
-            cp->fx[4 * s] = x;
-            cp->fx[4 * s + 1] = m2n->out[0];
-            cp->role[e] = cp->role[a] = cp->role[m1] = cp->role[m2] = R_NOP;
-            continue;
-        }
         /* [Div|Mul by scalar] -> Add(mask) -> Softmax(last axis) */
         if (!strcmp(n->op_type, "Softmax") && cp->role[s] == R_NORMAL) {
             const sp_value *sv = &g->values[n->in[0]];
@@ -1010,10 +975,7 @@ static void assign_layouts(const sp_plan *p, cu_plan *cp)
             continue;
         int y = n->out[0], lay = LAY_ROW;
         const char *t = n->op_type;
-        if (cp->role[s] == R_GELU) {
-            y = cp->fx[4 * s + 1];
-            lay = cp->layout[cp->fx[4 * s]];
-        } else if (cp->role[s] != R_NORMAL)
+        if (cp->role[s] != R_NORMAL)
             lay = LAY_ROW;
         else if (!strcmp(t, "Conv"))
             lay = LAY_NHWC;
@@ -1038,10 +1000,6 @@ static int step_rw(const sp_plan *p, const cu_plan *cp, int s, int *rd, int *nrd
     *nrd = *nwr = 0;
     switch (cp->role[s]) {
     case R_NOP: return 0;
-    case R_GELU:
-        rd[(*nrd)++] = cp->fx[4 * s];
-        wr[(*nwr)++] = cp->fx[4 * s + 1];
-        return 0;
     case R_BMM:
         for (int k = 0; k < 2; k++)
             rd[(*nrd)++] = cp->fx[4 * s + k] >= 0 ? ord_node(p, cp->fx[4 * s + k])->in[0] : n->in[k];
@@ -1810,25 +1768,13 @@ static int lower_node(lower_ctx *lc, sp_err *err)
         return SPRUN_OK;
     if (role == R_BMM)
         return lower_bmm(lc, n, err);
-    int yv_i = role == R_GELU ? cp->fx[4 * s + 1] : n->out[0];
+    int yv_i = n->out[0];
     const sp_value *yv = &g->values[yv_i];
     int dt = vdtype(lc->cm, yv);
     dptr y = yv->kind == SP_VAL_CONST ? (dptr){0, 0} : darena(cp->doff[yv_i]);
     int64_t ys[SP_MAX_RANK];
     layout_strides(&yv->shape, cp->layout[yv_i], ys);
 
-    if (role == R_GELU) {
-        dptr x;
-        if ((rc = operand(lc, cp->fx[4 * s], LAY_ANY, &x, NULL, err)) != SPRUN_OK)
-            return rc;
-        ADD_STEP(st, ST_UNARY);
-        st->op = SPK_GELU;
-        st->out = y;
-        st->a = x;
-        st->dtype = dt;
-        st->rows = sp_shape_numel(&yv->shape);
-        return SPRUN_OK;
-    }
     if (role == R_SOFTMAX || !strcmp(t, "Softmax")) {
         int r = yv->shape.rank;
         if (sp_axis(sp_attr_int(n, "axis", -1), r) != r - 1)
@@ -2314,11 +2260,11 @@ static int launch_all(const cu_plan *cp, cu_session *cs, const sp_plan *p, cudaS
         const cu_step *st = &cp->st[i];
         if (st->skip)
             continue;
-        if (profile && st->ord != cur) {
+        if (profile && st->ord != cur) { /* external: event nodes when captured into a graph */
             if (cur >= 0)
-                cudaEventRecord(cp->ev[2 * cur + 1], sm);
+                cudaEventRecordWithFlags(cp->ev[2 * cur + 1], sm, cudaEventRecordExternal);
             if (st->ord >= 0)
-                cudaEventRecord(cp->ev[2 * st->ord], sm);
+                cudaEventRecordWithFlags(cp->ev[2 * st->ord], sm, cudaEventRecordExternal);
             cur = st->ord;
         }
         int rc = launch_step(cp, cs, p, st, sm, err);
@@ -2326,32 +2272,100 @@ static int launch_all(const cu_plan *cp, cu_session *cs, const sp_plan *p, cudaS
             return rc;
     }
     if (profile && cur >= 0)
-        cudaEventRecord(cp->ev[2 * cur + 1], sm);
+        cudaEventRecordWithFlags(cp->ev[2 * cur + 1], sm, cudaEventRecordExternal);
     return SPRUN_OK;
 }
 
-/* Device time (ms) of steps idx[0..n) over 10 launches after 3 warm-ups;
- * negative when a launch fails (that variant is then never chosen). */
+/* A profiled run: the steps with an event pair around each node, captured
+ * into a graph and replayed, so a node's time is its kernels' device time
+ * as in a normal run, without the host's launch gaps an eager run would add
+ * to every node. A plan's first run and plans that cannot be captured run
+ * eagerly (their per-node times then include launch gaps). */
+static int profile_run(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_t sm, sp_err *err)
+{
+    /* as for the plan's own graph: the first run is eager (steps may set
+     * themselves up on it), and the graph is replayed once (it may reuse
+     * its input buffers for later values, so a second replay reads others) */
+    if (!cp->no_graph && cp->n_runs > 0) {
+        cudaGraph_t graph = NULL;
+        cudaGraphExec_t exec = NULL;
+        if (cudaStreamBeginCapture(sm, cudaStreamCaptureModeThreadLocal) == cudaSuccess) {
+            int rc = launch_all(cp, cs, p, sm, 1, err);
+            cudaError_t e = cudaStreamEndCapture(sm, &graph);
+            if (rc == SPRUN_OK && e == cudaSuccess && cudaGraphInstantiate(&exec, graph, 0) != cudaSuccess)
+                exec = NULL;
+            if (graph)
+                cudaGraphDestroy(graph);
+            if (rc != SPRUN_OK)
+                memset(err, 0, sizeof *err); /* the eager run below reports real failures */
+        }
+        (void)cudaGetLastError();
+        if (exec) {
+            cudaError_t e = cudaGraphUpload(exec, sm);
+            if (e == cudaSuccess)
+                e = cudaGraphLaunch(exec, sm);
+            if (e == cudaSuccess)
+                e = cudaStreamSynchronize(sm);
+            cudaGraphExecDestroy(exec);
+            if (e != cudaSuccess)
+                return sp_err_set(err, SPRUN_ERR_BACKEND, "profiled graph replay failed: %s", cudaGetErrorString(e));
+            return SPRUN_OK;
+        }
+    }
+    return launch_all(cp, cs, p, sm, 1, err);
+}
+
+/* Device time (ms) of one launch of steps idx[0..n): the fastest of 3
+ * rounds of 5 launches after 3 warm-ups (a single round was noisy enough
+ * to pick variants several times slower); negative when a launch fails
+ * (that variant is then never chosen). */
 static float time_steps(const cu_plan *cp, cu_session *cs, const sp_plan *p, const int *idx, int n, cudaStream_t sm,
                         cudaEvent_t *ev)
 {
     sp_err e = {0};
-    for (int it = 0; it < 13; it++) {
-        if (it == 3)
-            cudaEventRecord(ev[0], sm);
-        for (int k = 0; k < n; k++)
-            if (launch_step(cp, cs, p, &cp->st[idx[k]], sm, &e) != SPRUN_OK) {
-                cudaStreamSynchronize(sm);
-                (void)cudaGetLastError();
-                return -1.f;
-            }
+    float best = -1.f;
+    for (int round = 0; round < 4; round++) { /* round 0 warms up */
+        cudaEventRecord(ev[0], sm);
+        for (int it = 0; it < (round ? 5 : 3); it++)
+            for (int k = 0; k < n; k++)
+                if (launch_step(cp, cs, p, &cp->st[idx[k]], sm, &e) != SPRUN_OK) {
+                    cudaStreamSynchronize(sm);
+                    (void)cudaGetLastError();
+                    return -1.f;
+                }
+        cudaEventRecord(ev[1], sm);
+        float ms = -1.f;
+        if (cudaEventSynchronize(ev[1]) != cudaSuccess || cudaEventElapsedTime(&ms, ev[0], ev[1]) != cudaSuccess) {
+            (void)cudaGetLastError();
+            return -1.f;
+        }
+        if (round && (best < 0.f || ms / 5 < best))
+            best = ms / 5;
     }
-    cudaEventRecord(ev[1], sm);
-    float ms = -1.f;
-    if (cudaEventSynchronize(ev[1]) != cudaSuccess || cudaEventElapsedTime(&ms, ev[0], ev[1]) != cudaSuccess)
-        ms = -1.f;
-    (void)cudaGetLastError();
-    return ms;
+    return best;
+}
+
+/* Memo key of a tuning decision about the node of step st (what: "lt<i>"
+ * for the i-th cuBLASLt step of the node, "conv" for GEMM vs cuDNN): the
+ * device, the node's name and op, its input, weight and output shapes and
+ * the step's dtype. 0 when the key does not fit. */
+static int tune_key(const sp_plan *p, const cu_step *st, const char *what, char *buf, size_t len)
+{
+    int dev = 0;
+    if (st->ord < 0 || cudaGetDevice(&dev) != cudaSuccess)
+        return 0;
+    const sp_node *n = ord_node(p, st->ord);
+    int used = snprintf(buf, len, "dev%d|%s|%s|%s|dt%d", dev, n->op_type, n->name, what, st->dtype);
+    for (int k = 0; k < n->n_in + n->n_out && used > 0 && (size_t)used < len; k++) {
+        int v = k < n->n_in ? n->in[k] : n->out[k - n->n_in];
+        used += snprintf(buf + used, len - (size_t)used, "|");
+        if (v < 0)
+            continue;
+        const sp_shape *sh = &p->g.values[v].shape;
+        for (int d = 0; d < sh->rank && (size_t)used < len; d++)
+            used += snprintf(buf + used, len - (size_t)used, "%lldx", (long long)sh->d[d]);
+    }
+    return used > 0 && (size_t)used < len;
 }
 
 /* Plan-time autotuning on the real buffers (contents are whatever the arena
@@ -2372,33 +2386,54 @@ static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_
     }
     cublasSetStream(cs->blas, sm);
     cudnnSetStream(cs->dnn, sm);
+    char key[512], what[32];
     for (int i = 0; i < cp->n_st; i++) {
         cu_step *st = &cp->st[i];
         if (st->kind != ST_LT || st->n_cand < 2)
             continue;
+        int nth = 0; /* which cuBLASLt step of its node */
+        for (int j = i - 1; j >= 0 && cp->st[j].ord == st->ord; j--)
+            nth += cp->st[j].kind == ST_LT;
+        snprintf(what, sizeof what, "lt%d/%d", nth, st->n_cand);
+        const int keyed = tune_key(p, st, what, key, sizeof key);
         int best = 0;
-        float bt = -1.f;
-        for (int c = 0; c < st->n_cand; c++) {
-            st->lalgo = st->cand[c];
-            float t = time_steps(cp, cs, p, &i, 1, sm, ev);
-            if (t >= 0.f && (bt < 0.f || t < bt)) {
-                bt = t;
-                best = c;
+        if (!keyed || !sp_cuda_tune_memo_get(key, &best) || best < 0 || best >= st->n_cand) {
+            best = 0;
+            float bt = -1.f;
+            for (int c = 0; c < st->n_cand; c++) {
+                st->lalgo = st->cand[c];
+                float t = time_steps(cp, cs, p, &i, 1, sm, ev);
+                if (t >= 0.f && (bt < 0.f || t < bt)) {
+                    bt = t;
+                    best = c;
+                }
             }
+            if (keyed && bt >= 0.f)
+                sp_cuda_tune_memo_put(key, best);
         }
         st->lalgo = st->cand[best];
     }
     int *idx = malloc((size_t)(cp->n_st > 0 ? cp->n_st : 1) * sizeof *idx);
     for (int g = 1; idx && g <= cp->n_alt; g++) {
-        float t[3] = {0, -1.f, -1.f};
-        for (int v = 1; v <= 2; v++) {
-            int n = 0;
-            for (int i = 0; i < cp->n_st; i++)
-                if (cp->st[i].alt == g && cp->st[i].var == v)
-                    idx[n++] = i;
-            t[v] = n ? time_steps(cp, cs, p, idx, n, sm, ev) : -1.f;
+        int first = -1;
+        for (int i = 0; i < cp->n_st && first < 0; i++)
+            if (cp->st[i].alt == g)
+                first = i;
+        const int keyed = first >= 0 && tune_key(p, &cp->st[first], "conv", key, sizeof key);
+        int lose;
+        if (!keyed || !sp_cuda_tune_memo_get(key, &lose) || (lose != 1 && lose != 2)) {
+            float t[3] = {0, -1.f, -1.f};
+            for (int v = 1; v <= 2; v++) {
+                int n = 0;
+                for (int i = 0; i < cp->n_st; i++)
+                    if (cp->st[i].alt == g && cp->st[i].var == v)
+                        idx[n++] = i;
+                t[v] = n ? time_steps(cp, cs, p, idx, n, sm, ev) : -1.f;
+            }
+            lose = (t[1] >= 0.f && (t[2] < 0.f || t[1] <= t[2])) ? 2 : 1;
+            if (keyed && (t[1] >= 0.f || t[2] >= 0.f))
+                sp_cuda_tune_memo_put(key, lose);
         }
-        int lose = (t[1] >= 0.f && (t[2] < 0.f || t[1] <= t[2])) ? 2 : 1;
         for (int i = 0; i < cp->n_st; i++)
             if (cp->st[i].alt == g && cp->st[i].var == lose)
                 cp->st[i].skip = 1;
@@ -2712,10 +2747,10 @@ static int cu_plan_init(struct sprun_session *s, sp_plan *p, sp_err *err)
             nfused[cp->role[i]]++;
         fprintf(stderr,
                 "sprun cuda plan: %d nodes -> %d launches; arena %zu = act %zu + io %zu + scratch %zu; "
-                "fused away %d (gelu %d, softmax %d, add+layernorm %d, head transposes into matmuls %d); "
+                "fused away %d (softmax %d, add+layernorm %d, head transposes into matmuls %d); "
                 "%d constants uploaded for this plan\n",
                 p->n_order, cp->n_st, cp->arena_bytes, cp->act_bytes, cp->io_bytes, cp->scratch_bytes, nfused[R_NOP],
-                nfused[R_GELU], nfused[R_SOFTMAX], nfused[R_LNRES], nfused[R_BMM], cp->n_pc);
+                nfused[R_SOFTMAX], nfused[R_LNRES], nfused[R_BMM], cp->n_pc);
     }
     free(uses);
     return SPRUN_OK;
@@ -2765,7 +2800,7 @@ static int cu_run(struct sprun_session *s, sp_plan *p, const sprun_tensor *const
                 cp->n_ev++;
             }
         }
-        if ((rc = launch_all(cp, cs, p, sm, 1, err)) != SPRUN_OK)
+        if ((rc = profile_run(cp, cs, p, sm, err)) != SPRUN_OK)
             return rc;
     } else {
         if (cp->exec && cp->captured_on != sm) {
