@@ -581,6 +581,7 @@ typedef struct cu_plan {
     size_t scratch_cur;
     void *find_buf;
     size_t find_bytes;
+    int find_warm; /* a cuDNN search already ran in this plan (the GPU is warm) */
     void *spmm_ws; /* split-K workspace shared by the ST_SPMM steps: zeroed once, kept zeroed by the kernels */
     size_t spmm_ws_bytes;
 } cu_plan;
@@ -1249,6 +1250,7 @@ static int get2(const sp_node *n, const char *name, int64_t def, int64_t *out)
 static int emit_lt(lower_ctx *lc, const sp_node *n, int dt, dptr y, dptr a, int transA, dptr w, int transW,
                    int64_t M, int64_t N, int64_t K, dptr bias, dptr res, float alpha, float beta, int act,
                    float aa, float ab, sp_err *err);
+static int tune_key(const sp_plan *p, const cu_step *st, const char *what, char *buf, size_t len);
 
 /* Largest im2col buffer a conv may use to run as one cuBLASLt GEMM. */
 #define IM2COL_MAX_BYTES ((size_t)256 << 20)
@@ -1412,25 +1414,43 @@ static int lower_conv(lower_ctx *lc, const sp_node *n, sp_err *err)
         CU_RT(cudaMemset(lc->cp->find_buf, 0, need));
     }
     char *fb = lc->cp->find_buf;
-    cudnnConvolutionFwdAlgoPerf_t perf[16];
-    int got = 0;
-    CU_DNN(cudnnFindConvolutionForwardAlgorithmEx(lc->cs->dnn, st->xd, fb, st->wd, resolve(lc->cp, w), st->cd,
-                                                  st->yd, fb + align_up(xb), 16, &got, perf,
-                                                  fb + align_up(xb) + align_up(yb), FIND_WS_LIMIT));
-    int pick = -1;
-    for (int i = 0; i < got && pick < 0; i++) {
-        if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > FIND_WS_LIMIT)
-            continue;
-        if (!lc->cm->fp16 && perf[i].mathType != CUDNN_FMA_MATH)
-            continue;
-        pick = i;
+    /* Remembered per device and layer for the process (tune_memo.c): two
+     * plans of one model run the same algorithm on the same conv. */
+    char key[512];
+    int memo = 0;
+    const int keyed = tune_key(lc->p, st, "cudnn", key, sizeof key);
+    if (keyed && sp_cuda_tune_memo_get(key, &memo) && memo >= 0) {
+        st->algo = (cudnnConvolutionFwdAlgo_t)(memo / 8);
+        CU_DNN(cudnnSetConvolutionMathType(st->cd, (cudnnMathType_t)(memo % 8)));
+        CU_DNN(cudnnGetConvolutionForwardWorkspaceSize(lc->cs->dnn, st->xd, st->wd, st->cd, st->yd, st->algo,
+                                                       &st->ws_bytes));
+    } else {
+        cudnnConvolutionFwdAlgoPerf_t perf[16];
+        int got = 0;
+        /* the plan's first search only warms the GPU up (its clocks ramp
+         * while the first algorithms are timed, which favoured later ones) */
+        for (int pass = lc->cp->find_warm ? 1 : 0; pass < 2; pass++)
+            CU_DNN(cudnnFindConvolutionForwardAlgorithmEx(lc->cs->dnn, st->xd, fb, st->wd, resolve(lc->cp, w), st->cd,
+                                                          st->yd, fb + align_up(xb), 16, &got, perf,
+                                                          fb + align_up(xb) + align_up(yb), FIND_WS_LIMIT));
+        lc->cp->find_warm = 1;
+        int pick = -1;
+        for (int i = 0; i < got && pick < 0; i++) {
+            if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > FIND_WS_LIMIT)
+                continue;
+            if (!lc->cm->fp16 && perf[i].mathType != CUDNN_FMA_MATH)
+                continue;
+            pick = i;
+        }
+        if (pick < 0)
+            return sp_err_set(err, SPRUN_ERR_BACKEND, "node %s (Conv): cuDNN found no usable algorithm (%d tried)",
+                              n->name, got);
+        st->algo = perf[pick].algo;
+        st->ws_bytes = perf[pick].memory;
+        CU_DNN(cudnnSetConvolutionMathType(st->cd, perf[pick].mathType));
+        if (keyed)
+            sp_cuda_tune_memo_put(key, (int)perf[pick].algo * 8 + (int)perf[pick].mathType);
     }
-    if (pick < 0)
-        return sp_err_set(err, SPRUN_ERR_BACKEND, "node %s (Conv): cuDNN found no usable algorithm (%d tried)",
-                          n->name, got);
-    st->algo = perf[pick].algo;
-    st->ws_bytes = perf[pick].memory;
-    CU_DNN(cudnnSetConvolutionMathType(st->cd, perf[pick].mathType));
     st->ws = st->ws_bytes ? scratch_alloc(lc->cp, st->ws_bytes) : (dptr){0, 0};
     st->fused_act = st->act == SP_ACT_RELU;
     for (int i = first_dnn; alt && i < lc->cp->n_st; i++) {
@@ -2255,16 +2275,18 @@ static int launch_step(const cu_plan *cp, cu_session *cs, const sp_plan *p, cons
 static int launch_all(const cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_t sm, int profile,
                       sp_err *err)
 {
+    /* profile 2: being captured, the events become graph nodes (external) */
+    const unsigned evflags = profile == 2 ? cudaEventRecordExternal : cudaEventRecordDefault;
     int cur = -2;
     for (int i = 0; i < cp->n_st; i++) {
         const cu_step *st = &cp->st[i];
         if (st->skip)
             continue;
-        if (profile && st->ord != cur) { /* external: event nodes when captured into a graph */
+        if (profile && st->ord != cur) {
             if (cur >= 0)
-                cudaEventRecordWithFlags(cp->ev[2 * cur + 1], sm, cudaEventRecordExternal);
+                cudaEventRecordWithFlags(cp->ev[2 * cur + 1], sm, evflags);
             if (st->ord >= 0)
-                cudaEventRecordWithFlags(cp->ev[2 * st->ord], sm, cudaEventRecordExternal);
+                cudaEventRecordWithFlags(cp->ev[2 * st->ord], sm, evflags);
             cur = st->ord;
         }
         int rc = launch_step(cp, cs, p, st, sm, err);
@@ -2272,7 +2294,7 @@ static int launch_all(const cu_plan *cp, cu_session *cs, const sp_plan *p, cudaS
             return rc;
     }
     if (profile && cur >= 0)
-        cudaEventRecordWithFlags(cp->ev[2 * cur + 1], sm, cudaEventRecordExternal);
+        cudaEventRecordWithFlags(cp->ev[2 * cur + 1], sm, evflags);
     return SPRUN_OK;
 }
 
@@ -2290,7 +2312,7 @@ static int profile_run(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream
         cudaGraph_t graph = NULL;
         cudaGraphExec_t exec = NULL;
         if (cudaStreamBeginCapture(sm, cudaStreamCaptureModeThreadLocal) == cudaSuccess) {
-            int rc = launch_all(cp, cs, p, sm, 1, err);
+            int rc = launch_all(cp, cs, p, sm, 2, err);
             cudaError_t e = cudaStreamEndCapture(sm, &graph);
             if (rc == SPRUN_OK && e == cudaSuccess && cudaGraphInstantiate(&exec, graph, 0) != cudaSuccess)
                 exec = NULL;
