@@ -79,6 +79,13 @@ void sp_cost_device_write(const sp_cost_device *dev, FILE *f);
 int sp_cost_estimate_format(const sp_cost_device *dev, const sp_cost_problem *p, sprun_format f, int block,
                             sp_cost_estimate *out);
 
+/* Time (s) of a separate elementwise pass over an m x n output (read and
+ * write once, at the dense kernels' memory efficiency, plus a launch): what
+ * a layer pays when its kernel cannot fuse the layer's activation into its
+ * epilogue (cuBLASLt/cuDNN fuse only ReLU; the sparse kernels fuse every
+ * activation of the IR). */
+double sp_cost_unfused_epilogue_s(const sp_cost_device *dev, int64_t m, int64_t n, size_t value_bytes);
+
 /* The fastest of the allowed sparse formats (bit 1 << format for CSR, BSR,
  * 24; BSR tries the block sizes 4, 8, 16, 32 from min_block up), dense
  * excluded. Returns 0 when none applies (e.g. 24 on a non-2:4 weight). Ties

@@ -169,6 +169,10 @@ int sp_pass_fold_batchnorm(sp_graph *g, int *n_folded, sp_err *err);
 /* Fuses residual Add and activation into Conv/Gemm/MatMul (shapes must be
  * concrete: plan time). */
 int sp_pass_fuse_epilogues(sp_graph *g, int *n_fused, sp_err *err);
+/* The activation GEMM-like node pi has fused (after sp_pass_fuse_epilogues)
+ * or will fuse (before: a sole-consumer Add, then an activation), as an
+ * SP_ACT_* value. Read-only. */
+int sp_pass_epilogue_act(const sp_graph *g, int pi);
 /* Rewrites Div(x, sqrt 2) -> Erf -> Add(1) -> Mul(x) -> Mul(0.5) (also with
  * Mul(x, 1/sqrt 2) first) into one Gelu node; the intermediate values must
  * have no other consumers. Run at load, before epilogue fusion. */

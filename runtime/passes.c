@@ -273,6 +273,28 @@ static int is_gemm_like(const sp_node *n)
     return !strcmp(n->op_type, "Conv") || !strcmp(n->op_type, "Gemm") || !strcmp(n->op_type, "MatMul");
 }
 
+int sp_pass_epilogue_act(const sp_graph *g, int pi)
+{
+    const sp_node *p = &g->nodes[pi];
+    if (p->fusion.act != SP_ACT_NONE || p->n_out != 1)
+        return p->fusion.act;
+    int y = p->out[0], adds = p->fusion.residual_input >= 0;
+    for (;;) { /* at most one Add (bias or residual), then the activation */
+        int ci;
+        if (y < 0 || g->values[y].is_output || consumers(g, y, &ci) != 1)
+            return SP_ACT_NONE;
+        const sp_node *c = &g->nodes[ci];
+        if (!strcmp(c->op_type, "Add") && !adds && c->n_out == 1) {
+            adds = 1;
+            y = c->out[0];
+            continue;
+        }
+        int act;
+        float a, b;
+        return c->n_in >= 1 && c->in[0] == y && activation_of(g, c, &act, &a, &b) ? act : SP_ACT_NONE;
+    }
+}
+
 int sp_pass_fuse_epilogues(sp_graph *g, int *n_fused, sp_err *err)
 {
     int fused = 0;

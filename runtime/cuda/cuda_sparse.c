@@ -30,6 +30,17 @@ static const char *ineligible(const sp_graph *g, const sp_node *n)
     return sp_weight_gemm_ineligible(g, n);
 }
 
+/* The dense path (cuBLASLt, cuDNN) fuses only ReLU; another activation of
+ * the layer costs it a separate pass over the output, which the sparse
+ * kernels' epilogue saves. Added to the dense estimate. */
+static void add_unfused_act(const sp_cost_device *dev, const sp_graph *g, int node, int64_t m, int64_t n,
+                            sp_cost_estimate *dense)
+{
+    const int act = sp_pass_epilogue_act(g, node);
+    if (act != SP_ACT_NONE && act != SP_ACT_RELU)
+        dense->t_total += sp_cost_unfused_epilogue_s(dev, m, n, 2);
+}
+
 static const char *fmt_label(sprun_format f)
 {
     return f == SPRUN_FORMAT_CSR ? "csr" : f == SPRUN_FORMAT_BSR ? "bsr" : f == SPRUN_FORMAT_24 ? "2:4" : "dense";
@@ -113,6 +124,7 @@ int sp_cuda_sparse_prepare(struct sprun_model *m, int fp16, void *stream, sp_cud
         sp_cost_problem pr = sp_weight_problem(r, 4096, 2);
         sp_cost_estimate best, dense;
         sp_cost_estimate_format(&m->cost, &pr, SPRUN_FORMAT_DENSE, 0, &dense);
+        add_unfused_act(&m->cost, g, r->node, r->m, 4096, &dense);
         if (!sp_cost_best_sparse(&m->cost, &pr,
                                  forced == SPRUN_FORMAT_AUTO ? (1u << SPRUN_FORMAT_CSR) | (1u << SPRUN_FORMAT_BSR) |
                                                                    (1u << SPRUN_FORMAT_24)
@@ -295,6 +307,7 @@ int sp_cuda_sparse_select(const struct sprun_model *m, const sp_cuda_sparse_set 
         sp_cost_problem pr = sp_weight_problem(r, rows, 2);
         sp_cost_estimate dense, sp;
         sp_cost_estimate_format(&m->cost, &pr, SPRUN_FORMAT_DENSE, 0, &dense);
+        add_unfused_act(&m->cost, &p->g, ni, r->m, rows, &dense);
         info->predicted_us = dense.t_total * 1e6;
         const sp_cuda_sparse_w *sw = &set->w[i];
         if (sw->kind == SP_SPARSE_DENSE)

@@ -96,6 +96,29 @@ static void test_h100_24_choices_match_measurements(void **state)
     }
 }
 
+/* A layer whose activation the dense libraries cannot fuse (GELU after
+ * BERT's 3072 x 768 GEMM) pays a separate pass over its output; with it the
+ * dense estimate exceeds 2:4's (measured on the H100 at batch 32, 2026-11-25:
+ * dense GEMM + GELU pass 81.2 us, 2:4 with GELU in its epilogue 50.8 us),
+ * while the 768 x 768 GEMMs without one stay dense (13.7-14.9 us dense vs
+ * 16.1-17.6 us 2:4 in the same run). */
+static void test_unfused_activation_tips_the_choice(void **state)
+{
+    (void)state;
+    const sp_cost_device *dev = &sp_cost_h100_fp16;
+    const double pass_us = sp_cost_unfused_epilogue_s(dev, 3072, 4096, 2) * 1e6;
+    assert_true(pass_us > 15.0 && pass_us < 40.0); /* measured 24 us (ncu, GELU over 3072 x 4096 fp16) */
+    sp_cost_problem up = {.m = 3072, .k = 768, .n = 4096, .density = 0.5, .is_24 = 1, .value_bytes = 2};
+    sp_cost_estimate d, s24;
+    assert_int_equal(sp_cost_estimate_format(dev, &up, SPRUN_FORMAT_DENSE, 0, &d), 1);
+    assert_int_equal(sp_cost_estimate_format(dev, &up, SPRUN_FORMAT_24, 0, &s24), 1);
+    assert_true(d.t_total * 1e6 + pass_us > s24.t_total * 1e6);
+    sp_cost_problem qkv = {.m = 768, .k = 768, .n = 4096, .density = 0.5, .is_24 = 1, .value_bytes = 2};
+    assert_int_equal(sp_cost_estimate_format(dev, &qkv, SPRUN_FORMAT_DENSE, 0, &d), 1);
+    assert_int_equal(sp_cost_estimate_format(dev, &qkv, SPRUN_FORMAT_24, 0, &s24), 1);
+    assert_true(d.t_total < s24.t_total);
+}
+
 static void expect_same(const sp_cost_device *a, const sp_cost_device *b)
 {
     assert_string_equal(a->name, b->name);
@@ -165,6 +188,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_choices_follow_work_over_efficiency),
         cmocka_unit_test(test_h100_24_choices_match_measurements),
+        cmocka_unit_test(test_unfused_activation_tips_the_choice),
         cmocka_unit_test(test_calibration_files_match_builtin),
         cmocka_unit_test(test_calibration_errors),
     };

@@ -1003,6 +1003,87 @@ static void test_pass_remove_dead(void **state)
     sp_graph_free(&g);
 }
 
+#ifdef SPRUN_HAVE_CUDA
+#include "runtime/cuda/tune_memo.h"
+/* The CUDA backend's process-wide memo of tuning decisions (plain C). */
+static void test_cuda_tune_memo(void **state)
+{
+    (void)state;
+    int c = -7;
+    assert_int_equal(sp_cuda_tune_memo_get("test|nothing", &c), 0);
+    assert_int_equal(c, -7);
+    char key[64];
+    for (int i = 0; i < 200; i++) { /* past the first growth */
+        snprintf(key, sizeof key, "test|layer%d", i);
+        sp_cuda_tune_memo_put(key, i * 3);
+    }
+    assert_int_equal(sp_cuda_tune_memo_get("test|layer137", &c), 1);
+    assert_int_equal(c, 411);
+    sp_cuda_tune_memo_put("test|layer137", 5); /* replaces */
+    assert_int_equal(sp_cuda_tune_memo_get("test|layer137", &c), 1);
+    assert_int_equal(c, 5);
+}
+#endif
+
+/* Builds MatMul -> Add(bias) -> x*0.5*(1+erf(x/sqrt2)) (add_one: the
+ * constant added to erf, 1 for a real GELU). Returns the MatMul's index. */
+static int gelu_graph(sp_graph *g, float add_one, int *div_node, int *y_out)
+{
+    const float w[4] = {1, 2, 3, 4}, bias[2] = {0.5f, -0.5f};
+    const float sqrt2 = 1.41421356f, half = 0.5f;
+    int x = input_value(g, "x", 2, DIMS(1, 2));
+    int wv = const_f32(g, "w", 2, DIMS(2, 2), w), bv = const_f32(g, "b", 1, DIMS(2), bias);
+    int c2 = const_f32(g, "sqrt2", 0, NULL, &sqrt2), c1 = const_f32(g, "one", 0, NULL, &add_one);
+    int ch = const_f32(g, "half", 0, NULL, &half);
+    int h = sp_graph_value(g, "h", NULL), hb = sp_graph_value(g, "hb", NULL), d = sp_graph_value(g, "d", NULL);
+    int e = sp_graph_value(g, "e", NULL), a = sp_graph_value(g, "a", NULL), m = sp_graph_value(g, "m", NULL);
+    int y = sp_graph_value(g, "y", NULL);
+    int mm = add_node(g, "mm", "MatMul", (const int[]){x, wv}, 2, &h, 1);
+    add_node(g, "bias", "Add", (const int[]){h, bv}, 2, &hb, 1);
+    *div_node = add_node(g, "div", "Div", (const int[]){hb, c2}, 2, &d, 1);
+    add_node(g, "erf", "Erf", &d, 1, &e, 1);
+    add_node(g, "add1", "Add", (const int[]){e, c1}, 2, &a, 1);
+    add_node(g, "mulx", "Mul", (const int[]){hb, a}, 2, &m, 1);
+    add_node(g, "half", "Mul", (const int[]){m, ch}, 2, &y, 1);
+    mark_output(g, y);
+    *y_out = y;
+    return mm;
+}
+
+static void test_pass_fuse_gelu(void **state)
+{
+    (void)state;
+    sp_graph g;
+    sp_graph_init(&g);
+    int div, y, fused = -1;
+    sp_err err = {0};
+    int mm = gelu_graph(&g, 1.f, &div, &y);
+    assert_int_equal(sp_pass_epilogue_act(&g, mm), SP_ACT_NONE); /* five nodes: no activation yet */
+    assert_int_equal(sp_pass_fuse_gelu(&g, &fused, &err), SPRUN_OK);
+    assert_int_equal(fused, 1);
+    const sp_node *n = &g.nodes[div];
+    assert_string_equal(n->op_type, "Gelu");
+    assert_non_null(n->op);
+    assert_int_equal(n->n_in, 1);
+    assert_int_equal(n->out[0], y);
+    assert_int_equal(g.values[y].producer, div);
+    for (int i = div + 1; i < g.n_nodes; i++)
+        assert_true(g.nodes[i].dead);
+    /* what the plan's epilogue fusion will fold into the MatMul */
+    assert_int_equal(sp_pass_epilogue_act(&g, mm), SP_ACT_GELU);
+    sp_graph_free(&g);
+
+    /* not GELU: 2 + erf(...) */
+    sp_graph_init(&g);
+    mm = gelu_graph(&g, 2.f, &div, &y);
+    assert_int_equal(sp_pass_fuse_gelu(&g, &fused, &err), SPRUN_OK);
+    assert_int_equal(fused, 0);
+    assert_string_equal(g.nodes[div].op_type, "Div");
+    for (int i = 0; i < g.n_nodes; i++)
+        assert_false(g.nodes[i].dead);
+    sp_graph_free(&g);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Passes through the public API: optimised == unoptimised                   */
 /* ------------------------------------------------------------------------ */
@@ -1708,6 +1789,10 @@ int main(void)
         cmocka_unit_test(test_memplan_random),
         cmocka_unit_test(test_pass_fold_batchnorm_graph),
         cmocka_unit_test(test_pass_fold_batchnorm_refusals),
+        cmocka_unit_test(test_pass_fuse_gelu),
+#ifdef SPRUN_HAVE_CUDA
+        cmocka_unit_test(test_cuda_tune_memo),
+#endif
         cmocka_unit_test(test_pass_remove_dead),
         cmocka_unit_test(test_api_batchnorm_folding),
         cmocka_unit_test(test_api_fuse_conv_residual_relu),
