@@ -56,10 +56,14 @@ const sp_cost_device sp_cost_cpu_generic = {
  * So on this GPU the sparse kernels win only where they are memory-bound
  * (small N) at high sparsity; the selector keeps the rest dense.
  */
+double sp_cost_memory_pass_s(const sp_cost_device *dev, double bytes)
+{
+    return bytes / (dev->bandwidth * dev->e_mem) + dev->overhead_s;
+}
+
 double sp_cost_unfused_epilogue_s(const sp_cost_device *dev, int64_t m, int64_t n, size_t value_bytes)
 {
-    const double bytes = 2.0 * (double)m * (double)n * (double)value_bytes;
-    return bytes / (dev->bandwidth * dev->e_mem) + dev->overhead_s;
+    return sp_cost_memory_pass_s(dev, 2.0 * (double)m * (double)n * (double)value_bytes);
 }
 
 const sp_cost_device sp_cost_h100_fp16 = {

@@ -86,6 +86,11 @@ int sp_cost_estimate_format(const sp_cost_device *dev, const sp_cost_problem *p,
  * activation of the IR). */
 double sp_cost_unfused_epilogue_s(const sp_cost_device *dev, int64_t m, int64_t n, size_t value_bytes);
 
+/* Time (s) of a memory-bound helper kernel moving `bytes` (read + written)
+ * at the dense kernels' memory efficiency, plus a launch: an activation
+ * pass, or the patch gather (im2col) in front of a sparse k x k conv. */
+double sp_cost_memory_pass_s(const sp_cost_device *dev, double bytes);
+
 /* The fastest of the allowed sparse formats (bit 1 << format for CSR, BSR,
  * 24; BSR tries the block sizes 4, 8, 16, 32 from min_block up), dense
  * excluded. Returns 0 when none applies (e.g. 24 on a non-2:4 weight). Ties

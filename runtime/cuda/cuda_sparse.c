@@ -125,6 +125,14 @@ int sp_cuda_sparse_prepare(struct sprun_model *m, int fp16, void *stream, sp_cud
         sp_cost_estimate best, dense;
         sp_cost_estimate_format(&m->cost, &pr, SPRUN_FORMAT_DENSE, 0, &dense);
         add_unfused_act(&m->cost, g, r->node, r->m, 4096, &dense);
+        /* the sparse side's patch gather of a k x k conv, at the nominal N:
+         * writes N x K, reads about N x K / (kh kw) */
+        double gather = 0;
+        const sp_value *wv = sp_node_in(g, n, 1);
+        if (is_conv(n) && wv->shape.rank == 4 && wv->shape.d[2] * wv->shape.d[3] > 1) {
+            const double col = 2.0 * 4096 * (double)r->k;
+            gather = sp_cost_memory_pass_s(&m->cost, col + col / (double)(wv->shape.d[2] * wv->shape.d[3]));
+        }
         if (!sp_cost_best_sparse(&m->cost, &pr,
                                  forced == SPRUN_FORMAT_AUTO ? (1u << SPRUN_FORMAT_CSR) | (1u << SPRUN_FORMAT_BSR) |
                                                                    (1u << SPRUN_FORMAT_24)
@@ -133,6 +141,7 @@ int sp_cuda_sparse_prepare(struct sprun_model *m, int fp16, void *stream, sp_cud
             snprintf(r->reason, sizeof r->reason, "dense: no GPU sparse format fits");
             continue;
         }
+        best.t_total += gather;
         const int tuning = m->tune && forced == SPRUN_FORMAT_AUTO;
         if (forced == SPRUN_FORMAT_AUTO && best.t_total >= dense.t_total && !tuning) {
             snprintf(r->reason, sizeof r->reason,
@@ -338,6 +347,11 @@ int sp_cuda_sparse_select(const struct sprun_model *m, const sp_cuda_sparse_set 
         int blk = sw->kind == SP_SPARSE_BSR ? sw->bsr.bs : 0;
         if (!sp_cost_estimate_format(&m->cost, &pr, r->format, blk, &sp))
             return 0;
+        /* a k x k (or strided) conv gathers its patches first: read the
+         * input, write the patch matrix (the dense path's cuDNN does not) */
+        if (L->im2col)
+            sp.t_total += sp_cost_memory_pass_s(&m->cost, 2.0 * (double)(L->batch * L->h * L->wd * L->c) +
+                                                              (double)L->col_bytes);
         if (m->opt.format == SPRUN_FORMAT_AUTO && sp.t_total >= dense.t_total)
             return 0;
         info->kernel = kind_label[sw->kind];
