@@ -370,6 +370,29 @@ static void bench_shape(const Shape &s, const double *sps, int nsp) {
             });
             record(s.group, names[i], m, k, s.n[i], "sprun 2:4", 50, 0.5, (double)d.bytes, us,
                    cub[i]);
+            { /* with the fused epilogues models use (ResNet: bias + residual + ReLU;
+               * BERT: bias + GELU), so an epilogue that slows the kernel shows here */
+                void *bias = nullptr, *res = nullptr;
+                CK(cudaMalloc(&bias, (size_t)m * 2));
+                CK(cudaMemset(bias, 0, (size_t)m * 2));
+                CK(cudaMalloc(&res, (size_t)(s.n[i] * m) * 2));
+                CK(cudaMemset(res, 0, (size_t)(s.n[i] * m) * 2));
+                sp_cuda_spmm_args e = a[i];
+                e.bias = bias;
+                e.residual = res;
+                e.ldr = m;
+                e.act = SP_CUDA_ACT_RELU;
+                const double ur = time_us([&] { sp_cuda_24_spmm(&d, &e, &st); });
+                record(s.group, names[i], m, k, s.n[i], "sprun 2:4 +b+res+relu", 50, 0.5,
+                       (double)d.bytes + (double)(s.n[i] * m) * 2, ur, cub[i]);
+                e.residual = nullptr;
+                e.act = SP_CUDA_ACT_GELU;
+                const double ug = time_us([&] { sp_cuda_24_spmm(&d, &e, &st); });
+                record(s.group, names[i], m, k, s.n[i], "sprun 2:4 +b+gelu", 50, 0.5, (double)d.bytes,
+                       ug, cub[i]);
+                cudaFree(bias);
+                cudaFree(res);
+            }
             { /* the sm_80 mma.sp kernel on its own, for comparison with the wgmma one */
                 const double um = time_us([&] {
                     if (sp_cuda_24_spmm_path(&d, &a[i], SP_CUDA_24_MMA, &st)) {
