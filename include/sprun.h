@@ -263,6 +263,9 @@ typedef struct sprun_weight_info {
     double zero_block_frac[4]; /* fraction of all-zero square blocks of 4, 8, 16, 32 */
     sprun_format format;     /* the format the backend chose for this weight */
     const char *reason;      /* why that format (owned by the model) */
+    int32_t is_2_4_c;        /* Conv with a k x k kernel: every group of 4 input channels at each kernel
+                                position has <= 2 nonzeros (TensorRT / NVIDIA ASP 2:4 for convs); the CUDA
+                                backend runs such weights 2:4. Other layers: equal to is_2_4 */
 } sprun_weight_info;
 
 SPRUN_API size_t sprun_model_weight_count(const sprun_model *model);

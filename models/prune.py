@@ -12,7 +12,10 @@ as [N, K] (transposed when transB=0); MatMul's constant [K, N] transposed to [N,
   --unstructured S   zero the S fraction of smallest |w|, threshold per layer
   --block RxC:S      zero the S fraction of RxC blocks (R rows x C along K) with the
                      smallest L2 norm; ragged edge blocks take part as they are
-  --2:4 / --nm N:M   keep the N largest |w| of every M consecutive weights along K
+  --2:4 / --nm N:M   keep the N largest |w| of every M consecutive weights along K; for a
+                     Conv, along its input channels at each kernel position (the K order
+                     (kh, kw, c) of KRSC weights: TensorRT's and NVIDIA ASP's convention,
+                     the same as K for 1x1 convs)
 By default the first Conv and the classifier (the Gemm/MatMul whose output reaches a
 graph output through bias/reshape-like ops only) stay dense; --exclude REGEX (on node or
 weight name) adds more, --prune-all drops the defaults.  FLOPs are 2*M*K*rows of every
@@ -54,6 +57,18 @@ class Layer:
         if self.op == "Conv":
             return v.reshape(shape)
         return np.ascontiguousarray(v.T if self.transpose else v)
+
+    def channel_view(self, w):
+        """[M, K] with a 4-D Conv weight's K in (kh, kw, c) order (N:M pruning runs along C)."""
+        if self.op == "Conv" and w.ndim == 4:
+            return np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(w.shape[0], -1)
+        return self.view(w)
+
+    def from_channel_view(self, v, shape):
+        if self.op == "Conv" and len(shape) == 4:
+            m, c, kh, kw = shape
+            return np.ascontiguousarray(v.reshape(m, kh, kw, c).transpose(0, 3, 1, 2))
+        return self.from_view(v, shape)
 
 
 def find_layers(model):
@@ -170,7 +185,8 @@ def check_pattern(model, method, excludes=(), defaults=True):
     kind, args = method
     problems = []
     for l in (l for l in layers if l.excluded is None):
-        v = l.view(numpy_helper.to_array(inits[l.weight]))
+        w = numpy_helper.to_array(inits[l.weight])
+        v = l.channel_view(w) if kind == "nm" else l.view(w)
         m, k = v.shape
         if kind == "unstructured":
             sp = 1 - np.count_nonzero(v) / v.size
@@ -314,9 +330,12 @@ def prune_model(model, method, excludes=(), defaults=True, shapes=None):
         w = numpy_helper.to_array(t)
         v = l.view(w)
         if method is not None and l.excluded is None:
-            v = apply_method(v, method)
-            new = numpy_helper.from_array(l.from_view(v, w.shape), t.name)
-            t.CopyFrom(new)
+            if method[0] == "nm":
+                pruned = l.from_channel_view(apply_method(l.channel_view(w), method), w.shape)
+            else:
+                pruned = l.from_view(apply_method(v, method), w.shape)
+            t.CopyFrom(numpy_helper.from_array(pruned, t.name))
+            v = l.view(pruned)
         l.flops = layer_flops(l, v.shape[0], v.size, tensor_shapes)
         rows.append(dict(name=l.name, op=l.op, m=v.shape[0], k=v.shape[1], size=v.size,
                          zeros=int(v.size - np.count_nonzero(v)), flops=l.flops, excluded=l.excluded))

@@ -49,7 +49,7 @@ static int pack_candidates(const struct sprun_model *m, sp_cpu_packed *packed, i
     const int nc = sp_weight_candidates(&m->cost, r, 196, 4, 4, cand);
     int rc = SPRUN_OK;
     for (int k = 0; k < nc && rc == SPRUN_OK; k++)
-        rc = sp_weight_pack(&m->graph, n, cand[k].format, cand[k].block, SP_VT_F32, &c[k], err);
+        rc = sp_weight_pack(&m->graph, n, cand[k].format, cand[k].block, 0, SP_VT_F32, &c[k], err);
     return rc;
 }
 
@@ -102,7 +102,7 @@ int sp_cpu_sparse_prepare(struct sprun_model *m, sp_cpu_packed *packed, sp_err *
                      dense.t_total * 1e6, best.t_total * 1e6, r->density);
             continue;
         }
-        int rc = sp_weight_pack(g, n, best.format, best.block, SP_VT_F32, &packed->mat[i], err);
+        int rc = sp_weight_pack(g, n, best.format, best.block, 0, SP_VT_F32, &packed->mat[i], err);
         if (rc != SPRUN_OK)
             return rc;
         r->format = best.format;

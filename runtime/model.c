@@ -271,6 +271,7 @@ sprun_code sprun_model_weight_info(const sprun_model *m, size_t idx, sprun_weigh
     info->nnz = w->nnz;
     info->density = w->density;
     info->is_2_4 = w->is_24;
+    info->is_2_4_c = w->is_24_c;
     for (int i = 0; i < 4; i++)
         info->zero_block_frac[i] = w->zero_block_frac[i];
     info->format = w->format;

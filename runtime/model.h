@@ -43,6 +43,10 @@ typedef struct sp_weight_record {
     int64_t m, k, nnz;
     double density;
     int is_24;
+    /* Conv with a k x k kernel: 2:4 along the input channels of every kernel
+     * position, i.e. in the (ky, kx, ci) K order of KRSC weights (TensorRT's
+     * and NVIDIA ASP's convention); other layers: equal to is_24. */
+    int is_24_c;
     double zero_block_frac[4];
     sprun_format format; /* chosen by the backend */
     char reason[160];
@@ -216,10 +220,17 @@ int sp_model_analyse_weights(struct sprun_model *m, sp_err *err);
  * NULL when n has no constant float weight. Caller frees. */
 float *sp_weight_gemm_view(const sp_graph *g, const sp_node *n, int *value_idx, int64_t *m, int64_t *k);
 
-/* Packs node n's weight (GEMM view) into format f (CSR, BSR with square
- * blocks of `block`, or 24) with values of type vt. *out owns the arrays
- * (sp_sparse_free); on failure it owns nothing and err names the node. */
-int sp_weight_pack(const sp_graph *g, const sp_node *n, sprun_format f, int block, sp_sparse_vtype vt,
+/* The same with a Conv's K in (ky, kx, ci) order (rsc != 0; the order of
+ * KRSC weights and of sp_cuda_im2col_nhwc's rsc gather); other ops and
+ * rsc == 0: sp_weight_gemm_view. */
+float *sp_weight_gemm_view_order(const sp_graph *g, const sp_node *n, int rsc, int *value_idx, int64_t *m,
+                                 int64_t *k);
+
+/* Packs node n's weight (GEMM view, a Conv's K in (ky, kx, ci) order when
+ * rsc != 0) into format f (CSR, BSR with square blocks of `block`, or 24)
+ * with values of type vt. *out owns the arrays (sp_sparse_free); on failure
+ * it owns nothing and err names the node. */
+int sp_weight_pack(const sp_graph *g, const sp_node *n, sprun_format f, int block, int rsc, sp_sparse_vtype vt,
                    sp_sparse_matrix *out, sp_err *err);
 
 /* The cost-model problem of weight record r at N columns. */

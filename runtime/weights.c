@@ -75,6 +75,46 @@ float *sp_weight_gemm_view(const sp_graph *g, const sp_node *n, int *value_idx, 
     return t;
 }
 
+float *sp_weight_gemm_view_order(const sp_graph *g, const sp_node *n, int rsc, int *value_idx, int64_t *m,
+                                 int64_t *k)
+{
+    float *w = sp_weight_gemm_view(g, n, value_idx, m, k);
+    const sp_value *wv = sp_node_in(g, n, 1);
+    if (!w || !rsc || strcmp(n->op_type, "Conv") || wv->shape.rank != 4)
+        return w;
+    const int64_t c = wv->shape.d[1], khw = wv->shape.d[2] * wv->shape.d[3];
+    if (khw == 1)
+        return w;
+    float *row = malloc((size_t)*k * sizeof *row);
+    if (!row) {
+        free(w);
+        return NULL;
+    }
+    for (int64_t r = 0; r < *m; r++) { /* (ci, q) -> (q, ci), q = ky * kw + kx */
+        float *wr = w + r * *k;
+        for (int64_t ci = 0; ci < c; ci++)
+            for (int64_t q = 0; q < khw; q++)
+                row[q * c + ci] = wr[ci * khw + q];
+        memcpy(wr, row, (size_t)*k * sizeof *row);
+    }
+    free(row);
+    return w;
+}
+
+/* 2:4 along K of the [m, k] matrix w (the groups of sp_weight_analyze). */
+static int is_24_rows(const float *w, int64_t m, int64_t k)
+{
+    for (int64_t r = 0; r < m; r++)
+        for (int64_t g = 0; g < k; g += 4) {
+            int nz = 0;
+            for (int64_t j = g; j < g + 4 && j < k; j++)
+                nz += w[r * k + j] != 0.0f;
+            if (nz > 2)
+                return 0;
+        }
+    return 1;
+}
+
 int sp_model_analyse_weights(struct sprun_model *m, sp_err *err)
 {
     const sp_graph *g = &m->graph;
@@ -102,6 +142,17 @@ int sp_model_analyse_weights(struct sprun_model *m, sp_err *err)
         free(w);
         if (rc != 0)
             return sp_err_set(err, rc, "weight analysis of node '%s': %s", n->name, msg);
+        int is_24_c = st.is_24;
+        const sp_value *wv = sp_node_in(g, n, 1);
+        if (!strcmp(n->op_type, "Conv") && wv->shape.rank == 4 && wv->shape.d[2] * wv->shape.d[3] > 1) {
+            int64_t r2, k2;
+            float *wc = sp_weight_gemm_view_order(g, n, 1, NULL, &r2, &k2);
+            if (!wc)
+                return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory analysing the weight of '%s'",
+                                  n->name);
+            is_24_c = is_24_rows(wc, r2, k2);
+            free(wc);
+        }
         sp_weight_record *r = &m->weights[m->n_weights++];
         r->node = i;
         r->value = vi;
@@ -115,6 +166,7 @@ int sp_model_analyse_weights(struct sprun_model *m, sp_err *err)
         r->nnz = st.nnz;
         r->density = st.density;
         r->is_24 = st.is_24;
+        r->is_24_c = is_24_c;
         for (int b = 0; b < 4; b++)
             r->zero_block_frac[b] = st.zero_block_frac[b];
         r->format = SPRUN_FORMAT_DENSE;
@@ -163,14 +215,14 @@ const char *sp_weight_gemm_ineligible(const sp_graph *g, const sp_node *n)
     return "not a Conv/Gemm/MatMul";
 }
 
-int sp_weight_pack(const sp_graph *g, const sp_node *n, sprun_format f, int block, sp_sparse_vtype vt,
+int sp_weight_pack(const sp_graph *g, const sp_node *n, sprun_format f, int block, int rsc, sp_sparse_vtype vt,
                    sp_sparse_matrix *out, sp_err *err)
 {
     const sp_sparse_kind kind = f == SPRUN_FORMAT_CSR ? SP_SPARSE_CSR : f == SPRUN_FORMAT_BSR ? SP_SPARSE_BSR
                                                                                               : SP_SPARSE_24;
     int64_t rows, k;
     memset(out, 0, sizeof *out);
-    float *w = sp_weight_gemm_view(g, n, NULL, &rows, &k);
+    float *w = sp_weight_gemm_view_order(g, n, rsc, NULL, &rows, &k);
     if (!w)
         return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory reading the weight of '%s'", n->name);
     char msg[256] = "";

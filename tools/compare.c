@@ -81,7 +81,7 @@ static const char *structure(const sprun_weight_info *w, char *buf, size_t len)
 {
     if (w->density > 0.999)
         snprintf(buf, len, "dense");
-    else if (w->is_2_4)
+    else if (w->is_2_4 || w->is_2_4_c)
         snprintf(buf, len, "2:4");
     else if (w->zero_block_frac[2] > 0.5 * (1 - w->density))
         snprintf(buf, len, "blocks16");

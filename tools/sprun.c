@@ -475,7 +475,8 @@ static void print_info(const sprun_model *m)
     size_t nn = sprun_model_node_count(m);
     printf("nodes after load-time passes: %zu\n", nn);
     size_t nw = sprun_model_weight_count(m);
-    printf("\nper-weight sparsity analysis (GEMM view: M = output features, K = reduction)\n");
+    printf("\nper-weight sparsity analysis (GEMM view: M = output features, K = reduction; 2:4 \"C\": along a "
+           "conv's input channels only)\n");
     printf("%-36s %-6s %6s %6s %8s %5s %6s %6s %6s %6s  %-6s %s\n", "node", "op", "M", "K", "density", "2:4",
            "zb4", "zb8", "zb16", "zb32", "format", "why");
     int64_t total = 0, nnz = 0;
@@ -483,7 +484,7 @@ static void print_info(const sprun_model *m)
         sprun_weight_info w;
         sprun_model_weight_info(m, i, &w);
         printf("%-36.36s %-6s %6lld %6lld %8.4f %5s %6.3f %6.3f %6.3f %6.3f  %-6s %s\n", w.node_name, w.op_type,
-               (long long)w.m, (long long)w.k, w.density, w.is_2_4 ? "yes" : "no", w.zero_block_frac[0],
+               (long long)w.m, (long long)w.k, w.density, w.is_2_4 ? "yes" : w.is_2_4_c ? "C" : "no", w.zero_block_frac[0],
                w.zero_block_frac[1], w.zero_block_frac[2], w.zero_block_frac[3], formats[w.format],
                w.reason ? w.reason : "");
         total += w.m * w.k;

@@ -46,12 +46,17 @@ static const char *fmt_label(sprun_format f)
     return f == SPRUN_FORMAT_CSR ? "csr" : f == SPRUN_FORMAT_BSR ? "bsr" : f == SPRUN_FORMAT_24 ? "2:4" : "dense";
 }
 
+/* 2:4 on the GPU: along ONNX's K, or for a k x k conv along its input
+ * channels (the gather then produces (kh, kw, c) columns). */
+static int gpu_is_24(const sp_weight_record *r) { return r->is_24 || r->is_24_c; }
+
 /* Packs the GEMM view of node n's weight into format f and uploads it. */
-static int upload_one(const sp_graph *g, const sp_node *n, const sp_cost_estimate *best, void *stream,
-                      sp_cuda_sparse_w *out, size_t *bytes, sp_err *err)
+static int upload_one(const sp_graph *g, const sp_node *n, const sp_weight_record *r, const sp_cost_estimate *best,
+                      void *stream, sp_cuda_sparse_w *out, size_t *bytes, sp_err *err)
 {
     sp_sparse_matrix sm;
-    int rc = sp_weight_pack(g, n, best->format, best->block, SP_VT_F16, &sm, err);
+    const int rsc = best->format == SPRUN_FORMAT_24 && !r->is_24 && r->is_24_c;
+    int rc = sp_weight_pack(g, n, best->format, best->block, rsc, SP_VT_F16, &sm, err);
     if (rc != SPRUN_OK)
         return rc;
     sp_cuda_status st = {0};
@@ -65,6 +70,7 @@ static int upload_one(const sp_graph *g, const sp_node *n, const sp_cost_estimat
     } else {
         rc = sp_cuda_24_upload(&sm.u.s24, &out->s24, stream, &st);
         *bytes += out->s24.bytes;
+        out->s24_rsc = rsc;
     }
     sp_sparse_free(&sm);
     if (rc != 0)
@@ -82,11 +88,13 @@ static int upload_candidates(const struct sprun_model *m, const sp_weight_record
     static const int kind_of[] = {[SPRUN_FORMAT_CSR] = SP_SPARSE_CSR, [SPRUN_FORMAT_BSR] = SP_SPARSE_BSR,
                                   [SPRUN_FORMAT_24] = SP_SPARSE_24};
     sp_cost_estimate cand[3];
-    const int nc = sp_weight_candidates(&m->cost, r, 4096, 2, GPU_MIN_BLOCK, cand);
+    sp_weight_record rg = *r;
+    rg.is_24 = gpu_is_24(r);
+    const int nc = sp_weight_candidates(&m->cost, &rg, 4096, 2, GPU_MIN_BLOCK, cand);
     int rc = SPRUN_OK;
     for (int k = 0; k < nc && rc == SPRUN_OK; k++)
         if (!(out->have & (1u << kind_of[cand[k].format])))
-            rc = upload_one(&m->graph, n, &cand[k], stream, out, bytes, err);
+            rc = upload_one(&m->graph, n, r, &cand[k], stream, out, bytes, err);
     return rc;
 }
 
@@ -113,8 +121,8 @@ int sp_cuda_sparse_prepare(struct sprun_model *m, int fp16, void *stream, sp_cud
             why = "fp32 precision: sparse GPU kernels are fp16";
         if (!why && forced == SPRUN_FORMAT_DENSE)
             why = "forced";
-        if (!why && forced == SPRUN_FORMAT_24 && !r->is_24)
-            why = "weight is not 2:4 along K";
+        if (!why && forced == SPRUN_FORMAT_24 && !gpu_is_24(r))
+            why = "weight is not 2:4 along K (nor, for a conv, along its input channels)";
         if (why) {
             snprintf(r->reason, sizeof r->reason, "dense (cuDNN/cuBLAS): %s", why);
             continue;
@@ -122,6 +130,7 @@ int sp_cuda_sparse_prepare(struct sprun_model *m, int fp16, void *stream, sp_cud
         /* Nominal N for the load-time choice: a 14x14 map at batch 32, or 32
          * sequences of 128 tokens; each plan re-decides with its real N. */
         sp_cost_problem pr = sp_weight_problem(r, 4096, 2);
+        pr.is_24 = gpu_is_24(r);
         sp_cost_estimate best, dense;
         sp_cost_estimate_format(&m->cost, &pr, SPRUN_FORMAT_DENSE, 0, &dense);
         add_unfused_act(&m->cost, g, r->node, r->m, 4096, &dense);
@@ -149,7 +158,7 @@ int sp_cuda_sparse_prepare(struct sprun_model *m, int fp16, void *stream, sp_cud
                      dense.t_total * 1e6, fmt_label(best.format), best.t_total * 1e6, r->density);
             continue;
         }
-        int rc = upload_one(g, n, &best, stream, &set->w[i], &set->device_bytes, err);
+        int rc = upload_one(g, n, r, &best, stream, &set->w[i], &set->device_bytes, err);
         if (rc == SPRUN_OK && tuning) /* every candidate, to be timed when a plan needs the layer */
             rc = upload_candidates(m, r, n, stream, &set->w[i], &set->device_bytes, err);
         if (rc != SPRUN_OK)
@@ -251,7 +260,7 @@ static int tuned_kind(const struct sprun_model *m, const sp_weight_record *r, co
         return -1;
     char key[384], choice[16];
     snprintf(key, sizeof key, "cuda-%s M=%lld K=%lld N=%lld nnz=%lld 2:4=%d zb16=%.3f conv=%lldx%lld/%lld", prop.name,
-             (long long)r->m, (long long)r->k, (long long)L->n, (long long)r->nnz, r->is_24, r->zero_block_frac[2],
+             (long long)r->m, (long long)r->k, (long long)L->n, (long long)r->nnz, gpu_is_24(r), r->zero_block_frac[2],
              (long long)L->kh, (long long)L->kw, (long long)L->sh);
     int pick = -1;
     if (sp_tune_cache_get(m->tune, key, choice, sizeof choice)) {
@@ -314,6 +323,7 @@ int sp_cuda_sparse_select(const struct sprun_model *m, const sp_cuda_sparse_set 
         }
         info->n = rows;
         sp_cost_problem pr = sp_weight_problem(r, rows, 2);
+        pr.is_24 = gpu_is_24(r);
         sp_cost_estimate dense, sp;
         sp_cost_estimate_format(&m->cost, &pr, SPRUN_FORMAT_DENSE, 0, &dense);
         add_unfused_act(&m->cost, &p->g, ni, r->m, rows, &dense);
@@ -361,17 +371,18 @@ int sp_cuda_sparse_select(const struct sprun_model *m, const sp_cuda_sparse_set 
     return 0;
 }
 
-int sp_cuda_sparse_gather(const sp_cuda_sparse_layer *L, const void *x, void *col, void *stream)
+int sp_cuda_sparse_gather(const sp_cuda_sparse_layer *L, int kind, const void *x, void *col, void *stream)
 {
+    const int rsc = kind == SP_SPARSE_24 && L->w && L->w->s24_rsc;
     return sp_cuda_im2col_nhwc(x, col, L->batch, L->h, L->wd, L->c, L->kh, L->kw, L->sh, L->sw, L->ph, L->pw, L->dh,
-                               L->dw, L->oh, L->ow, stream);
+                               L->dw, L->oh, L->ow, rsc, stream);
 }
 
 int sp_cuda_sparse_product(const sp_cuda_sparse_layer *L, int kind, const void *x, void *col, sp_cuda_spmm_args *a,
                            sp_cuda_status *st)
 {
     if (L->im2col) {
-        int e = sp_cuda_sparse_gather(L, x, col, a->stream);
+        int e = sp_cuda_sparse_gather(L, kind, x, col, a->stream);
         if (e != 0)
             return SP_CUDA_FAIL(st, e, "im2col launch failed");
         x = col;

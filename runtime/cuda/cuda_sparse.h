@@ -4,14 +4,16 @@
  * Model level (once, shared by every session): for each analysed weight the
  * cost model (runtime/cost_model.c, H100 fp16 table) or the user's --format
  * picks dense, CSR, BSR or 2:4; sparse weights are packed (fp16 values, K in
- * ONNX order c, kh, kw) and uploaded in the layouts of kernels/cuda/
- * spmm_cuda.h. Plan level: the backend asks, per node, whether to run it
+ * ONNX order c, kh, kw, except a k x k conv's 2:4 weight that is 2:4 only
+ * along its input channels: K in (kh, kw, c) order) and uploaded in the
+ * layouts of kernels/cuda/spmm_cuda.h. Plan level: the backend asks, per node, whether to run it
  * sparse at this plan's N (re-deciding with the real N unless forced).
  *
  * Activations are N-major (NHWC / [tokens, hidden]): a 1x1 stride-1 conv or a
  * Gemm/MatMul is one SpMM over X [N, K]; a k x k conv first gathers its
- * patches with sp_cuda_im2col_nhwc into a scratch buffer of N x K (ONNX K
- * order, so 2:4 groups stay intact), then runs the same SpMM.
+ * patches with sp_cuda_im2col_nhwc into a scratch buffer of N x K (in the
+ * packed weight's K order, so 2:4 groups stay intact), then runs the same
+ * SpMM.
  */
 #ifndef SPRUN_CUDA_SPARSE_H
 #define SPRUN_CUDA_SPARSE_H
@@ -29,6 +31,7 @@ typedef struct sp_cuda_sparse_w {
     sp_cuda_csr csr;
     sp_cuda_bsr bsr;
     sp_cuda_24 s24;
+    int s24_rsc;   /* s24's K is in (kh, kw, c) order (a conv 2:4 along its input channels) */
 } sp_cuda_sparse_w;
 
 typedef struct sp_cuda_sparse_set {
@@ -78,9 +81,11 @@ int sp_cuda_sparse_time(const sp_cuda_sparse_layer *L, double us[4]);
 int sp_cuda_sparse_launch(const sp_cuda_sparse_layer *L, const sp_node *n, const void *x, void *y, const void *bias,
                           const void *residual, int act, void *col, void *ws, void *stream, sp_err *err);
 
-/* A k x k conv layer's patch gather: NHWC x -> col [n, k] (L->col_bytes).
- * Launch only; returns a cudaError_t. */
-int sp_cuda_sparse_gather(const sp_cuda_sparse_layer *L, const void *x, void *col, void *stream);
+/* A k x k conv layer's patch gather: NHWC x -> col [n, k] (L->col_bytes),
+ * in the K order of the layer's weight in format kind (SP_SPARSE_DENSE:
+ * ONNX order, as cuBLAS's timing reference uses). Launch only; returns a
+ * cudaError_t. */
+int sp_cuda_sparse_gather(const sp_cuda_sparse_layer *L, int kind, const void *x, void *col, void *stream);
 
 /* The layer's product with format kind (one of L->w->have): for k x k convs
  * the patch gather of x into col first, then the SpMM; a->n, a->x and a->ldx
@@ -90,11 +95,12 @@ int sp_cuda_sparse_product(const sp_cuda_sparse_layer *L, int kind, const void *
                            sp_cuda_status *st);
 
 /* Patch gather for k x k convs, fp16, NHWC input [b, h, w, c] -> col
- * [b*oh*ow, c*kh*kw] with column index (ci*kh + y)*kw + x (ONNX order);
- * zero padding. Returns a cudaError_t. */
+ * [b*oh*ow, c*kh*kw] with column index (ci*kh + y)*kw + x (ONNX order,
+ * rsc = 0) or (y*kw + x)*c + ci (rsc = 1, the order of weights pruned 2:4
+ * along their input channels); zero padding. Returns a cudaError_t. */
 int sp_cuda_im2col_nhwc(const void *x, void *col, int64_t b, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw,
                         int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t oh, int64_t ow,
-                        void *stream);
+                        int rsc, void *stream);
 
 #ifdef __cplusplus
 }

@@ -44,7 +44,7 @@ static int run_once(const tune_ctx *c)
     }
     const void *x = c->in;
     if (L->im2col) {
-        int e = sp_cuda_sparse_gather(L, c->in, c->col, c->s);
+        int e = sp_cuda_sparse_gather(L, SP_SPARSE_DENSE, c->in, c->col, c->s);
         if (e != 0)
             return e;
         x = c->col;

@@ -9,6 +9,9 @@
  *   3. again with the same file: same outputs, and no line is added (the
  *      decisions are reused, nothing is measured again);
  *   4. with 2:4 forced: the sparse kernels inside the model agree too.
+ * All of it twice: the Conv pruned 2:4 along ONNX's K (ci, ky, kx), then
+ * along its input channels at each kernel position (TensorRT / ASP; packed
+ * and gathered in (ky, kx, ci) order).
  * The model is built in memory (tests/unit/test_device_io_model.h).
  * Exit codes: 0 passed, 1 failed, 77 no GPU.
  */
@@ -49,14 +52,30 @@ static void prune24_rows(float *w, int64_t rows, int64_t k)
         }
 }
 
-static dio_pb tune_model(void)
+/* zero two of every four input channels at each kernel position of the
+ * [C, C, 3, 3] conv weight (which two varies) */
+static void prune24_channels(float *w)
+{
+    for (int64_t m = 0; m < C; m++)
+        for (int64_t ci = 0; ci < C; ci++)
+            for (int64_t pos = 0; pos < 9; pos++) {
+                const int64_t z = (m + pos + ci / 4) % 3, q = ci % 4;
+                if (q != z && q != z + 1)
+                    w[(m * C + ci) * 9 + pos] = 0.0f;
+            }
+}
+
+static dio_pb tune_model(int along_c)
 {
     dio_pb g = {0}, attrs = {0};
     static float wc[C * C * 9], bc[C], wm[TK * TN], wmt[TN * TK];
     dio_weights(wc, C * C * 9, 7);
     dio_weights(bc, C, 8);
     dio_weights(wmt, TN * TK, 9);
-    prune24_rows(wc, C, C * 9);
+    if (along_c)
+        prune24_channels(wc);
+    else
+        prune24_rows(wc, C, C * 9);
     prune24_rows(wmt, TN, TK); /* [N, K] view: rows are output features */
     for (int64_t n = 0; n < TN; n++)
         for (int64_t k = 0; k < TK; k++)
@@ -151,11 +170,13 @@ static void compare(const char *what, const outs *o, const outs *ref)
     CHECK(ey <= 1e-2 && ez <= 1e-2, "%s: outputs differ from the dense plan's", what);
 }
 
+static void run_all(int along_c);
+
 int main(void)
 {
     sprun_options *probe = NULL;
     sprun_model *pm = NULL;
-    dio_pb model = tune_model();
+    dio_pb model = tune_model(0);
     sprun_options_create(&probe);
     sprun_options_set_backend(probe, SPRUN_BACKEND_CUDA);
     if (sprun_model_load_buffer(model.b, model.n, probe, &pm) == SPRUN_ERR_NO_DEVICE) {
@@ -166,18 +187,33 @@ int main(void)
     }
     sprun_model_destroy(pm);
     sprun_options_destroy(probe);
+    free(model.b);
+    for (int along_c = 0; along_c < 2; along_c++) {
+        printf("== conv pruned 2:4 along %s\n", along_c ? "its input channels" : "ONNX's K");
+        run_all(along_c);
+    }
+    printf("test_cuda_tune: %s\n", failures ? "FAILED" : "all passed");
+    return failures ? 1 : 0;
+}
 
+static void run_all(int along_c)
+{
+    dio_pb model = tune_model(along_c);
     const int64_t xd[] = {BATCH, C, HW, HW}, td[] = {BATCH * 16, TK};
     sprun_tensor in[2] = {dio_tensor("x", SPRUN_DTYPE_FLOAT, 4, xd), dio_tensor("t", SPRUN_DTYPE_FLOAT, 2, td)};
-    if (!in[0].data || !in[1].data)
-        return 1;
+    if (!in[0].data || !in[1].data) {
+        failures++;
+        return;
+    }
     dio_weights(in[0].data, in[0].nbytes / 4, 11);
     dio_weights(in[1].data, in[1].nbytes / 4, 12);
 
     char cache[] = "/tmp/sprun-tune-XXXXXX";
     int fd = mkstemp(cache);
-    if (fd < 0)
-        return 1;
+    if (fd < 0) {
+        failures++;
+        return;
+    }
     close(fd);
     unlink(cache); /* the backend creates it */
 
@@ -206,7 +242,9 @@ int main(void)
         fclose(f);
     }
     unlink(cache);
-    printf("test_cuda_tune: %s\n", failures ? "FAILED" : "all passed");
     free(model.b);
-    return failures ? 1 : 0;
+    free(in[0].data);
+    free(in[1].data);
+    free(dense.y), free(dense.z), free(tuned.y), free(tuned.z), free(again.y), free(again.z), free(forced.y),
+        free(forced.z);
 }

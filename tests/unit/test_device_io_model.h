@@ -182,7 +182,7 @@ static void dio_weights(float *w, size_t n, uint32_t seed)
 
 /* A host tensor with room for its values (data malloc'ed, NULL if out of
  * memory); memory is SPRUN_MEMORY_HOST. */
-static sprun_tensor dio_tensor(const char *name, sprun_dtype dt, int rank, const int64_t *dims)
+static inline sprun_tensor dio_tensor(const char *name, sprun_dtype dt, int rank, const int64_t *dims)
 {
     sprun_tensor t = {.name = name, .dtype = dt, .rank = rank};
     size_t n = 1;

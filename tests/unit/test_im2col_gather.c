@@ -1,7 +1,8 @@
 /*
  * test_im2col_gather.c - the index arithmetic of the GPU's sparse-conv patch
  * gather (kernels/cuda/im2col_gather.h, the code the CUDA kernel runs) against
- * the direct formula, on random NHWC inputs (never zero, so a wrong source
+ * the direct formula, in both column orders (ONNX's and (ky, kx, ci)), on
+ * random NHWC inputs (never zero, so a wrong source
  * element shows) over strides, pads, dilations, ragged channel counts and
  * every chunk width the kernel uses (8 when K % 8 == 0, else 1), plus odd
  * widths that cross channel boundaries. Exact (bit patterns) comparison.
@@ -26,10 +27,16 @@ static uint32_t next(void)
     return rng;
 }
 
-/* element (row, j) by the definition: ONNX order (ci, ky, kx) */
+/* element (row, j) by the definition: ONNX order (ci, ky, kx), or
+ * (ky, kx, ci) when g->rsc */
 static uint16_t direct(const uint16_t *x, const sp_im2col_geom *g, int64_t row, int32_t j)
 {
-    const int32_t kx = j % g->kw, ky = (j / g->kw) % g->kh, ci = j / (g->kw * g->kh);
+    int32_t kx = j % g->kw, ky = (j / g->kw) % g->kh, ci = j / (g->kw * g->kh);
+    if (g->rsc) {
+        ci = j % g->c;
+        kx = (j / g->c) % g->kw;
+        ky = j / (g->c * g->kw);
+    }
     const int64_t ox = row % g->ow, oy = (row / g->ow) % g->oh, b = row / ((int64_t)g->ow * g->oh);
     const int64_t iy = oy * g->sh - g->ph + (int64_t)ky * g->dh, ix = ox * g->sw - g->pw + (int64_t)kx * g->dw;
     if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
@@ -37,7 +44,7 @@ static uint16_t direct(const uint16_t *x, const sp_im2col_geom *g, int64_t row, 
     return x[((b * g->h + iy) * g->w + ix) * g->c + ci];
 }
 
-static void check_geometry(int batch, sp_im2col_geom g)
+static void check_order(int batch, sp_im2col_geom g)
 {
     const int64_t nx = (int64_t)batch * g.h * g.w * g.c, rows = (int64_t)batch * g.oh * g.ow;
     const int32_t K = g.c * g.kh * g.kw;
@@ -58,17 +65,33 @@ static void check_geometry(int batch, sp_im2col_geom g)
                 sp_im2col_gather(x, &g, row, j0, cnt, buf);
                 for (int q = 0; q < cnt; q++)
                     if (buf[q] != direct(x, &g, row, j0 + q))
-                        fail_msg("row %lld col %d (chunk %d): got %u, want %u (c %d k %dx%d s %d,%d p %d,%d d %d,%d)",
-                                 (long long)row, j0 + q, v, buf[q], direct(x, &g, row, j0 + q), g.c, g.kh, g.kw,
-                                 g.sh, g.sw, g.ph, g.pw, g.dh, g.dw);
+                        fail_msg("row %lld col %d (chunk %d, rsc %d): got %u, want %u (c %d k %dx%d s %d,%d p %d,%d "
+                                 "d %d,%d)",
+                                 (long long)row, j0 + q, v, g.rsc, buf[q], direct(x, &g, row, j0 + q), g.c, g.kh,
+                                 g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw);
+                /* the kernel's 16-byte path: 8 channels of one pixel */
+                if (g.rsc && v == 8 && g.c % 8 == 0) {
+                    const int64_t off = sp_im2col_rsc_run8(&g, row, j0);
+                    for (int q = 0; q < 8; q++)
+                        if ((off < 0 ? 0 : x[off + q]) != direct(x, &g, row, j0 + q))
+                            fail_msg("run8: row %lld col %d", (long long)row, j0 + q);
+                }
             }
     }
     free(x);
 }
 
+static void check_geometry(int batch, sp_im2col_geom g)
+{
+    for (int rsc = 0; rsc < 2; rsc++) {
+        g.rsc = rsc;
+        check_order(batch, g);
+    }
+}
+
 static sp_im2col_geom geom(int h, int w, int c, int kh, int kw, int s, int p, int d)
 {
-    sp_im2col_geom g = {h, w, c, kh, kw, s, s, p, p, d, d, 0, 0};
+    sp_im2col_geom g = {h, w, c, kh, kw, s, s, p, p, d, d, 0, 0, 0};
     g.oh = (h + 2 * p - d * (kh - 1) - 1) / s + 1;
     g.ow = (w + 2 * p - d * (kw - 1) - 1) / s + 1;
     return g;
