@@ -36,10 +36,11 @@ prune() { # src dst args...
   local s="$W/$1.onnx" d="$W/$2.onnx"; shift 2
   [ -f "$d" ] || python3 "$R/models/prune.py" "$s" -o "$d" "$@" >/dev/null
 }
-compare() { # model pruning batch format inputs...
+compare() { # model pruning batch format inputs... (format "24i": 2:4 with the implicit-GEMM conv)
   local m=$1 label=$2 b=$3 f=$4; shift 4
-  local j="$O/cmp-$m-$f-b$b.json"
-  if "$SPRUN" --compare "$W/$m.onnx" "$@" --format "$f" --runs "$RUNS" --json "$j" > "$O/cmp-$m-$f-b$b.txt" 2>&1; then
+  local j="$O/cmp-$m-$f-b$b.json" mode="" fa=$f
+  [ "$f" = 24i ] && { mode=implicit; fa=24; }
+  if SPRUN_SPARSE_CONV=$mode "$SPRUN" --compare "$W/$m.onnx" "$@" --format "$fa" --runs "$RUNS" --json "$j" > "$O/cmp-$m-$f-b$b.txt" 2>&1; then
     python3 - "$j" "$m" "$label" "$b" "$f" >> "$md" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -72,7 +73,7 @@ for b in $batches; do
   python3 "$R/models/make_input.py" "$W/bert.onnx" -o "$W/bert-in-$b" --shape batch=$b --shape seq=128 >/dev/null
   for v in "resnet50-u80:80% unstructured:auto" "resnet50-u90:90% unstructured:auto" "resnet50-24:2:4:auto" \
            "resnet50-b16:16x16 blocks 70%:auto" "resnet50-u90:90% unstructured:csr" "resnet50-24:2:4:24" \
-           "resnet50-b16:16x16 blocks 70%:bsr"; do
+           "resnet50-b16:16x16 blocks 70%:bsr" "resnet50-24:2:4:24i"; do
     IFS=: read -r m l1 l2 f <<< "$v"
     [ "$f" ] || { f=$l2; l2=""; }
     compare "$m" "$l1${l2:+:$l2}" "$b" "$f" "input=$W/r50-in-$b.bin"

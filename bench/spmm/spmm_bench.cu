@@ -41,15 +41,7 @@
 #include "kernels/cuda/spmm_cuda.h"
 #include "tests/gpu/spmm_testlib.h"
 
-#define CK(call)                                                                          \
-    do {                                                                                  \
-        cudaError_t e_ = (call);                                                          \
-        if (e_ != cudaSuccess) {                                                          \
-            fprintf(stderr, "CUDA %s at %s:%d: %s\n", cudaGetErrorString(e_), __FILE__,   \
-                    __LINE__, #call);                                                     \
-            exit(1);                                                                      \
-        }                                                                                 \
-    } while (0)
+/* CK (CUDA runtime calls) comes from spmm_testlib.h */
 #define CKB(call)                                                                         \
     do {                                                                                  \
         cublasStatus_t s_ = (call);                                                       \

@@ -29,6 +29,7 @@
 
 #include <cuda.h>
 #include <cudaTypedefs.h>
+#include <string.h>
 
 namespace spmm {
 
@@ -141,7 +142,30 @@ __device__ __forceinline__ void tma_load_3d(uint32_t dst, const CUtensorMap *map
         : "memory");
 }
 
-template <int WGS, int MI, int BN_, int STAGES> struct K24t {
+/* Implicit-GEMM convolution (K24t with IM): X is not a patch matrix but the
+ * NHWC input itself; row n of the GEMM is output pixel (b, oy, ox) and its
+ * 64-column K chunk j is channels [c0, c0 + 64) of kernel position (ky, kx)
+ * (K in (ky, kx, ci) order, C % 64 == 0, so a chunk never straddles two
+ * positions). The producer warps gather each chunk row with 16-byte cp.async
+ * copies (zero-filled for padding and rows past N) straight into the 128-byte
+ * swizzled layout the TMA would write; no patch matrix exists in memory. */
+struct ConvG {
+    const __half *x; /* NHWC input, 16-byte aligned */
+    int h, w, c, oh, ow, kw, sh, sw, ph, pw, dh, dw;
+};
+
+/* cp.async of 16 bytes (src_bytes 0: 16 zero bytes) and an arrive on `bar`
+ * when this thread's earlier cp.asyncs have landed (no pending-count
+ * increment: the barrier's count includes these arrivals) */
+__device__ __forceinline__ void cp_async16_sw(uint32_t dst, const void *src, int src_bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes)
+                 : "memory");
+}
+__device__ __forceinline__ void cp_async_bar_arrive_noinc(uint32_t bar) {
+    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
+}
+
+template <int WGS, int MI, int BN_, int STAGES, bool IM = false> struct K24t {
     static constexpr int BN = BN_;
     static constexpr int NT = 128 * (WGS + 1);
     static constexpr int NC = 128 * WGS; /* consumer threads */
@@ -156,9 +180,10 @@ template <int WGS, int MI, int BN_, int STAGES> struct K24t {
     static constexpr int BARS = PIPE > CBYTES ? PIPE : CBYTES; /* barriers after this */
     static constexpr int SMEM = BARS + 2 * STAGES * 8 + 1024;
     static constexpr int NACC = BN / 2;
+    static constexpr bool IM_ = IM;
 
     __device__ static void run(const CUtensorMap *xmap, const CUtensorMap *wmap, int mt, int kt,
-                               const Epi &e) {
+                               const Epi &e, const ConvG &cg) {
 #ifdef SP_WGMMA_OK
         extern __shared__ unsigned char smem_raw[];
         unsigned char *sm = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
@@ -173,7 +198,8 @@ template <int WGS, int MI, int BN_, int STAGES> struct K24t {
         const int nk = max(0, min(nk_all, j0 + per) - j0);
         if (threadIdx.x == 0) {
             for (int i = 0; i < STAGES; i++) {
-                mbar_init(full0 + i * 8, 1);
+                /* IM: the W copy's arrive and one cp.async arrive per producer thread */
+                mbar_init(full0 + i * 8, IM ? 1 + 128 : 1);
                 mbar_init(empty0 + i * 8, NC);
             }
             asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
@@ -182,7 +208,43 @@ template <int WGS, int MI, int BN_, int STAGES> struct K24t {
 
         if (warp < 4) { /* producer */
             asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
-            if (warp == 0 && lane == 0) {
+            if constexpr (IM) {
+                /* thread p copies 16-byte column chunk u = p % 8 of rows p / 8,
+                 * p / 8 + 16, ... of each stage's [BN][64] X tile */
+                const int p = threadIdx.x, u = p & 7;
+                const int cblocks = cg.c >> 6;
+                for (int s = 0; s < nk; s++) {
+                    const int st = s % STAGES, j = j0 + s;
+                    const uint32_t full = full0 + st * 8;
+                    if (s >= STAGES) mbar_wait(empty0 + st * 8, ((s / STAGES) - 1) & 1);
+                    if (p == 0) {
+                        mbar_expect_tx(full, (uint32_t)WST);
+                        tma_load_3d(sb + st * STB + XST, wmap, 0, 2 * j, mt0, full);
+                    }
+                    const int q = j / cblocks, c0 = (j - q * cblocks) * 64 + u * 8;
+                    const int ky = q / cg.kw, kx = q - ky * cg.kw;
+                    const int dy = ky * cg.dh - cg.ph, dx = kx * cg.dw - cg.pw;
+                    const uint32_t xs = sb + st * STB;
+#pragma unroll 1
+                    for (int r = p >> 3; r < BN; r += 16) {
+                        const int64_t n = n0 + r;
+                        const void *src = cg.x;
+                        int bytes = 0;
+                        if (n < e.n) {
+                            const int64_t t = n / cg.ow;
+                            const int ox = (int)(n - t * cg.ow), oy = (int)(t % cg.oh);
+                            const int64_t b = t / cg.oh;
+                            const int iy = oy * cg.sh + dy, ix = ox * cg.sw + dx;
+                            if (iy >= 0 && iy < cg.h && ix >= 0 && ix < cg.w) {
+                                src = cg.x + ((b * cg.h + iy) * cg.w + ix) * cg.c + c0;
+                                bytes = 16;
+                            }
+                        }
+                        cp_async16_sw(xs + r * 128 + ((u ^ (r & 7)) << 4), src, bytes);
+                    }
+                    cp_async_bar_arrive_noinc(full);
+                }
+            } else if (warp == 0 && lane == 0) {
                 for (int s = 0; s < nk; s++) {
                     const int st = s % STAGES, j = j0 + s;
                     const uint32_t full = full0 + st * 8;
@@ -207,6 +269,9 @@ template <int WGS, int MI, int BN_, int STAGES> struct K24t {
             for (int s = 0; s < nk; s++) {
                 const int st = s % STAGES;
                 mbar_wait(full0 + st * 8, (s / STAGES) & 1);
+                /* X came through the generic proxy (cp.async): order it before
+                 * the tensor cores' async-proxy reads */
+                if constexpr (IM) asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
                 const unsigned char *wsm = sm + st * STB + XST;
                 uint4 a[2][MI];
                 uint32_t me[2][MI];
@@ -256,7 +321,7 @@ template <int WGS, int MI, int BN_, int STAGES> struct K24t {
             store_ctile<BM, BN, CLD, NC, 1>(cs, (int64_t)mt0 * 16, n0, e, tid);
         }
 #else
-        (void)xmap; (void)wmap; (void)mt; (void)kt; (void)e;
+        (void)xmap; (void)wmap; (void)mt; (void)kt; (void)e; (void)cg;
         __trap();
 #endif
     }
@@ -265,8 +330,8 @@ template <int WGS, int MI, int BN_, int STAGES> struct K24t {
 template <class KT>
 __global__ void __launch_bounds__(KT::NT, 1)
 k24t_entry(const __grid_constant__ CUtensorMap xmap, const __grid_constant__ CUtensorMap wmap,
-           int mt, int kt, Epi e) {
-    KT::run(&xmap, &wmap, mt, kt, e);
+           int mt, int kt, Epi e, ConvG cg) {
+    KT::run(&xmap, &wmap, mt, kt, e, cg);
 }
 
 /* cuTensorMapEncodeTiled from the driver, found through the runtime (no -lcuda) */
@@ -287,7 +352,7 @@ static PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
 
 template <class KT>
 static int launch24t(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e,
-                     sp_cuda_status *st) {
+                     sp_cuda_status *st, const ConvG &cg = ConvG{}) {
     const int64_t gx = (w->m + KT::BM - 1) / KT::BM;
     const int64_t gy = (a->n + KT::BN - 1) / KT::BN;
     if (gy > 65535) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "2:4 spmm: n too large");
@@ -304,9 +369,13 @@ static int launch24t(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi 
     const cuuint64_t wstr[2] = {576, (cuuint64_t)w->kt * 576};
     const cuuint32_t wbox[3] = {144, 2, (cuuint32_t)KT::TR};
     const cuuint32_t estr[3] = {1, 1, 1};
-    CUresult r = enc(&xmap, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, const_cast<void *>(a->x), xdims,
-                     xstr, xbox, estr, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                     CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    CUresult r = CUDA_SUCCESS;
+    if (KT::IM_) /* the X map is unused: the producers gather X themselves */
+        memset(&xmap, 0, sizeof xmap);
+    else
+        r = enc(&xmap, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, const_cast<void *>(a->x), xdims, xstr, xbox,
+                estr, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (r == CUDA_SUCCESS)
         r = enc(&wmap, CU_TENSOR_MAP_DATA_TYPE_UINT32, 3, w->tiles, wdims, wstr, wbox, estr,
                 CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
@@ -325,7 +394,7 @@ static int launch24t(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi 
     const int nk = (int)(w->kt / 2);
     const int z = e.ws ? pick_split(gx * gy, nk, sm_count(), 4) : 1;
     k24t_entry<KT><<<dim3((unsigned)gx, (unsigned)gy, (unsigned)z), KT::NT, KT::SMEM,
-                     (cudaStream_t)a->stream>>>(xmap, wmap, (int)w->mt, (int)w->kt, e);
+                     (cudaStream_t)a->stream>>>(xmap, wmap, (int)w->mt, (int)w->kt, e, cg);
     return (int)SP_CUDA_CHECK(st, cudaGetLastError());
 }
 
@@ -344,7 +413,9 @@ bool sm90_ok() {
     return ok;
 }
 
-int run24_sm90(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e, sp_cuda_status *st) {
+template <bool IM>
+static int route24(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e, sp_cuda_status *st,
+                   const ConvG &cg) {
     /* The largest CTA tile that still gives about one CTA per SM without
      * split-K: 256 x 128, 128 x 128, 128 x 64, else 64 x 64 (split-K makes up
      * the rest); 64-row tiles for weights of at most 64 rows. Measured on the
@@ -354,14 +425,40 @@ int run24_sm90(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e, sp
     const int64_t m = w->m, n = a->n, want = (sm_count() * 3) / 4;
     auto tiles = [&](int64_t bm, int64_t bn) { return ((m + bm - 1) / bm) * ((n + bn - 1) / bn); };
     if (m <= 64) {
-        if (tiles(64, 128) >= want) return launch24t<K24t<1, 1, 128, 8>>(w, a, e, st);
-        return launch24t<K24t<1, 1, 64, 8>>(w, a, e, st);
+        if (tiles(64, 128) >= want) return launch24t<K24t<1, 1, 128, 8, IM>>(w, a, e, st, cg);
+        return launch24t<K24t<1, 1, 64, 8, IM>>(w, a, e, st, cg);
     }
     if ((m % 256 == 0 || m >= 1024) && tiles(256, 128) >= want)
-        return launch24t<K24t<2, 2, 128, 5>>(w, a, e, st);
-    if (tiles(128, 128) >= want) return launch24t<K24t<2, 1, 128, 6>>(w, a, e, st);
-    if (tiles(128, 64) >= want) return launch24t<K24t<2, 1, 64, 8>>(w, a, e, st);
-    return launch24t<K24t<1, 1, 64, 8>>(w, a, e, st);
+        return launch24t<K24t<2, 2, 128, 5, IM>>(w, a, e, st, cg);
+    if (tiles(128, 128) >= want) return launch24t<K24t<2, 1, 128, 6, IM>>(w, a, e, st, cg);
+    if (tiles(128, 64) >= want) return launch24t<K24t<2, 1, 64, 8, IM>>(w, a, e, st, cg);
+    return launch24t<K24t<1, 1, 64, 8, IM>>(w, a, e, st, cg);
+}
+
+int run24_sm90(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e, sp_cuda_status *st) {
+    return route24<false>(w, a, e, st, ConvG{});
 }
 
 } // namespace spmm
+
+extern "C" int sp_cuda_24_conv_implicit(const sp_cuda_24 *w, const sp_cuda_conv_geom *g,
+                                        const sp_cuda_spmm_args *a, sp_cuda_status *st) {
+    using namespace spmm;
+    if (!w || !w->tiles || !g) return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "2:4 conv: no weight or geometry");
+    Epi e;
+    int rc = make_epi(a, w->m, w->k, &e, st);
+    if (rc) return rc;
+    if (a->n == 0) return 0;
+    if (!sm90_ok())
+        return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "2:4 implicit-GEMM conv: needs an sm_90 GPU");
+    if (g->c % 64 || ((uintptr_t)a->x & 15) || w->k != g->c * g->kh * g->kw || a->n != g->b * g->oh * g->ow)
+        return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED,
+                            "2:4 implicit-GEMM conv: needs C %% 64 == 0, a 16-byte aligned input and "
+                            "K = C * kh * kw, N = b * oh * ow");
+    if (g->h > INT32_MAX / 2 || g->w > INT32_MAX / 2 || g->oh > INT32_MAX / 2 || g->ow > INT32_MAX / 2)
+        return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "2:4 implicit-GEMM conv: image too large");
+    const ConvG cg = {(const __half *)a->x, (int)g->h,  (int)g->w,  (int)g->c,  (int)g->oh, (int)g->ow, (int)g->kw,
+                      (int)g->sh,           (int)g->sw, (int)g->ph, (int)g->pw, (int)g->dh, (int)g->dw};
+    return route24<true>(w, a, e, st, cg);
+}
+

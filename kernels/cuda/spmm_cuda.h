@@ -144,6 +144,20 @@ enum { SP_CUDA_24_AUTO = 0, SP_CUDA_24_WGMMA = 1, SP_CUDA_24_MMA = 2 };
 int sp_cuda_24_spmm_path(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, int path,
                          sp_cuda_status *st);
 
+/* A convolution as an implicit GEMM (no patch matrix): Y[b*oh*ow, m] =
+ * conv(X, W) for an NHWC fp16 input X [b, h, w, c] (a->x, 16-byte aligned)
+ * and a 2:4 weight whose K runs in (ky, kx, ci) order (KRSC; kh * kw * c
+ * columns); a->n = b * oh * ow, a->ldx is ignored; the epilogue is the
+ * SpMM's. sm_90 only (the wgmma kernel, its producer warps gathering the
+ * patches), c % 64 == 0; otherwise SP_CUDA_E_UNSUPPORTED. */
+typedef struct sp_cuda_conv_geom {
+    int64_t b, h, w, c;   /* input */
+    int64_t oh, ow;       /* output */
+    int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+} sp_cuda_conv_geom;
+int sp_cuda_24_conv_implicit(const sp_cuda_24 *w, const sp_cuda_conv_geom *g, const sp_cuda_spmm_args *a,
+                             sp_cuda_status *st);
+
 /* ---- BSR ---------------------------------------------------------------- */
 typedef struct sp_cuda_bsr {
     int64_t m, k;

@@ -342,6 +342,12 @@ int sp_cuda_sparse_select(const struct sprun_model *m, const sp_cuda_sparse_set 
             L->im2col = !(L->kh == 1 && L->kw == 1 && L->sh == 1 && L->sw == 1 && L->ph == 0 && L->pw == 0);
             if (L->im2col)
                 L->col_bytes = (size_t)(rows * r->k) * 2;
+            /* The 2:4 implicit-GEMM conv (no patch matrix) needs the weight's K
+             * in (kh, kw, c) order and C % 64 == 0. Opt-in while it has not run
+             * on a GPU: SPRUN_SPARSE_CONV=implicit. */
+            const char *mode = getenv("SPRUN_SPARSE_CONV");
+            L->implicit = L->im2col && mode && !strcmp(mode, "implicit") && (sw->have & (1u << SP_SPARSE_24)) &&
+                          L->c % 64 == 0 && (sw->s24_rsc || L->kh * L->kw == 1) && L->dh > 0 && L->dw > 0;
         }
         L->ws_bytes = sp_cuda_spmm_workspace_bytes(L->m, L->n);
         if (m->tune && m->opt.format == SPRUN_FORMAT_AUTO) {
@@ -359,7 +365,7 @@ int sp_cuda_sparse_select(const struct sprun_model *m, const sp_cuda_sparse_set 
             return 0;
         /* a k x k (or strided) conv gathers its patches first: read the
          * input, write the patch matrix (the dense path's cuDNN does not) */
-        if (L->im2col)
+        if (L->im2col && !(L->implicit && sw->kind == SP_SPARSE_24))
             sp.t_total += sp_cost_memory_pass_s(&m->cost, 2.0 * (double)(L->batch * L->h * L->wd * L->c) +
                                                               (double)L->col_bytes);
         if (m->opt.format == SPRUN_FORMAT_AUTO && sp.t_total >= dense.t_total)
@@ -381,6 +387,14 @@ int sp_cuda_sparse_gather(const sp_cuda_sparse_layer *L, int kind, const void *x
 int sp_cuda_sparse_product(const sp_cuda_sparse_layer *L, int kind, const void *x, void *col, sp_cuda_spmm_args *a,
                            sp_cuda_status *st)
 {
+    if (L->im2col && L->implicit && kind == SP_SPARSE_24) {
+        const sp_cuda_conv_geom g = {L->batch, L->h, L->wd, L->c, L->oh, L->ow, L->kh,
+                                     L->kw,    L->sh, L->sw, L->ph, L->pw, L->dh, L->dw};
+        a->n = L->n;
+        a->x = x;
+        a->ldx = L->k;
+        return sp_cuda_24_conv_implicit(&L->w->s24, &g, a, st);
+    }
     if (L->im2col) {
         int e = sp_cuda_sparse_gather(L, kind, x, col, a->stream);
         if (e != 0)

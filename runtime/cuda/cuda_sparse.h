@@ -52,6 +52,7 @@ typedef struct sp_cuda_sparse_layer {
     int kind;            /* the format this layer runs (one of w->have) */
     int64_t n, m, k;     /* Y[n, m] = X[n, k] W^T */
     int im2col;          /* k x k conv: gather patches first */
+    int implicit;        /* ... except its 2:4 product, an implicit GEMM (sp_cuda_24_conv_implicit) */
     int64_t batch, h, wd, c, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow; /* conv geometry (NHWC) */
     size_t col_bytes;    /* scratch for the patch matrix */
     size_t ws_bytes;     /* SpMM workspace */

@@ -40,7 +40,7 @@ echo "== tests"
 timeout 300 "$B/tests/test_cuda_backend" "$W/cases.txt" 2>&1 | tee "$O/test_cuda_backend.log"
 echo "test_cuda_backend exit ${PIPESTATUS[0]}" >> "$O/test_cuda_backend.log"
 { echo; echo "## test_cuda_backend"; echo '```'; grep -E "FAIL|passed" "$O/test_cuda_backend.log"; tail -1 "$O/test_cuda_backend.log"; echo '```'; } >> "$report"
-for t in "$B"/tests/test_spmm* "$B"/tests/test_sddmm* "$B"/tests/test_device_io "$B"/tests/test_cuda_tune; do
+for t in "$B"/tests/test_spmm* "$B"/tests/test_sddmm* "$B"/tests/test_conv_implicit "$B"/tests/test_device_io "$B"/tests/test_cuda_tune; do
   [ -x "$t" ] || continue
   timeout 120 "$t" > "$O/$(basename "$t").log" 2>&1; rc=$?  # before $(basename) resets $?
   echo "$(basename "$t") exit $rc" >> "$report"

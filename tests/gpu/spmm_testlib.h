@@ -17,6 +17,16 @@
 #include "loaders/sparse_format.h"
 #include "loaders/sparse_pack.h"
 
+/* A CUDA runtime call that must succeed: else print where and exit(1). */
+#define CK(call)                                                                                          \
+    do {                                                                                                  \
+        cudaError_t e_ = (call);                                                                          \
+        if (e_ != cudaSuccess) {                                                                          \
+            printf("CUDA error %s at %s:%d: %s\n", cudaGetErrorString(e_), __FILE__, __LINE__, #call);    \
+            exit(1);                                                                                      \
+        }                                                                                                 \
+    } while (0)
+
 /* ---- random numbers (xorshift64*, deterministic per seed) ---------------- */
 static uint64_t tl_state = 0x9E3779B97F4A7C15ull;
 static void tl_seed(uint64_t s) { tl_state = s * 0x9E3779B97F4A7C15ull + 1; }

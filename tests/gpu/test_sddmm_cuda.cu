@@ -22,15 +22,6 @@
 #include "kernels/cuda/spmm_cuda.h"
 #include "tests/gpu/spmm_testlib.h"
 
-#define CK(call)                                                                                          \
-    do {                                                                                                  \
-        cudaError_t e_ = (call);                                                                          \
-        if (e_ != cudaSuccess) {                                                                          \
-            printf("CUDA error %s at %s:%d: %s\n", cudaGetErrorString(e_), __FILE__, __LINE__, #call);    \
-            exit(1);                                                                                      \
-        }                                                                                                 \
-    } while (0)
-
 static int passes = 0, failures = 0;
 
 /* pattern: 0 random (density d), 1 empty rows + a dense row, 2 one position */

@@ -37,16 +37,6 @@ static const char *pname[4] = {"random", "empty-rows", "dense-row", "single-nz"}
 
 static int failures = 0, passes = 0;
 
-#define CK(call)                                                                     \
-    do {                                                                             \
-        cudaError_t e_ = (call);                                                     \
-        if (e_ != cudaSuccess) {                                                     \
-            printf("CUDA error %s at %s:%d: %s\n", cudaGetErrorString(e_), __FILE__, \
-                   __LINE__, #call);                                                 \
-            exit(1);                                                                 \
-        }                                                                            \
-    } while (0)
-
 static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, double density,
                      int epi, int use_ws, int ldx_pad) {
     const bool f32 = kind == K_CSR_SIMT32;
