@@ -22,8 +22,10 @@ check "first tuned compare agrees with dense (exit 0)" "[ $? -eq 0 ]"
 lines=$(wc -l < "$W/tune.txt" 2>/dev/null || echo 0)
 check "decisions written ($lines lines)" "[ $lines -gt 0 ]"
 check "each decision names a known kernel" "! cut -f2 '$W/tune.txt' | grep -qvE '^(dense|csr|bsr|2:4)$'"
-"$SPRUN" --compare "$W/r80.onnx" "$W/in.bin" --tune "$W/tune.txt" --runs 3 > "$W/out2.txt" 2>&1
+"$SPRUN" --compare "$W/r80.onnx" "$W/in.bin" --tune "$W/tune.txt" --runs 3 --json "$W/c.json" > "$W/out2.txt" 2>&1
 check "second tuned compare agrees with dense (exit 0)" "[ $? -eq 0 ]"
+check "compare reports the compute advantage and how much of it the speedup realizes" \
+    "grep -q 'compute advantage); realized' '$W/out2.txt' && python3 -c \"import json,sys; d=json.load(open('$W/c.json')); sys.exit(not (d['compute_advantage'] > 1 and d['realized_speedup'] > 0 and len(d['layers']) > 0))\""
 lines2=$(wc -l < "$W/tune.txt")
 check "second load reuses the cache (no new lines)" "[ $lines2 -eq $lines ]"
 "$SPRUN" "$W/r80.onnx" "$W/in.bin" --tune /nonexistent-dir/x/tune.txt -q > /dev/null 2>&1
