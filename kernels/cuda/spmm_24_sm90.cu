@@ -227,16 +227,15 @@ template <int WGS, int MI, int BN_, int STAGES, bool IM = false> struct K24t {
                     const uint32_t xs = sb + st * STB;
 #pragma unroll 1
                     for (int r = p >> 3; r < BN; r += 16) {
-                        const int64_t n = n0 + r;
+                        const int n = (int)n0 + r; /* N < 2^31 (checked at launch): 32-bit divisions */
                         const void *src = cg.x;
                         int bytes = 0;
-                        if (n < e.n) {
-                            const int64_t t = n / cg.ow;
-                            const int ox = (int)(n - t * cg.ow), oy = (int)(t % cg.oh);
-                            const int64_t b = t / cg.oh;
+                        if (n < (int)e.n) {
+                            const int t = n / cg.ow, ox = n - t * cg.ow;
+                            const int b = t / cg.oh, oy = t - b * cg.oh;
                             const int iy = oy * cg.sh + dy, ix = ox * cg.sw + dx;
                             if (iy >= 0 && iy < cg.h && ix >= 0 && ix < cg.w) {
-                                src = cg.x + ((b * cg.h + iy) * cg.w + ix) * cg.c + c0;
+                                src = cg.x + (((int64_t)b * cg.h + iy) * cg.w + ix) * cg.c + c0;
                                 bytes = 16;
                             }
                         }
@@ -455,8 +454,9 @@ extern "C" int sp_cuda_24_conv_implicit(const sp_cuda_24 *w, const sp_cuda_conv_
         return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED,
                             "2:4 implicit-GEMM conv: needs C %% 64 == 0, a 16-byte aligned input and "
                             "K = C * kh * kw, N = b * oh * ow");
-    if (g->h > INT32_MAX / 2 || g->w > INT32_MAX / 2 || g->oh > INT32_MAX / 2 || g->ow > INT32_MAX / 2)
-        return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "2:4 implicit-GEMM conv: image too large");
+    if (g->h > INT32_MAX / 2 || g->w > INT32_MAX / 2 || g->oh > INT32_MAX / 2 || g->ow > INT32_MAX / 2 ||
+        a->n > INT32_MAX - 256)
+        return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "2:4 implicit-GEMM conv: image or batch too large");
     const ConvG cg = {(const __half *)a->x, (int)g->h,  (int)g->w,  (int)g->c,  (int)g->oh, (int)g->ow, (int)g->kw,
                       (int)g->sh,           (int)g->sw, (int)g->ph, (int)g->pw, (int)g->dh, (int)g->dw};
     return route24<true>(w, a, e, st, cg);
