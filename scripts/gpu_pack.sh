@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# scripts/gpu_pack.sh - build here (no GPU needed) and pack what a device call
+# needs into build-pack/ (git-ignored; pass it to the device tool as `carry`):
+# the CLI, the GPU tests, the libraries the device lacks (OpenBLAS, gfortran,
+# quadmath), the ONNX node-test data, and the SpMM benchmark with the test
+# it shares sources with (bench/spmm/build.sh; skipped when the cuSPARSELt
+# wheel is not unpacked, see that script's header).
+#
+#   bash scripts/gpu_pack.sh            # -> build-pack/b.tar.xz (~25 MB), build-pack/spmm.tar.xz
+#
+# On the device, from the repository root, one call runs everything:
+#   bash scripts/gpu_run.sh [COMMIT]     # results under $OUT
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cmake -S . -B build-dev -DSPRUN_BUILD_TESTS=ON > /dev/null
+cmake --build build-dev -j"$(nproc)"
+rm -rf build-gpu && mkdir -p build-gpu/bin build-gpu/tests build-gpu/lib build-pack
+cp build-dev/bin/sprun build-gpu/bin/
+for t in test_cuda_backend test_spmm_cuda test_sddmm_cuda test_conv_implicit test_device_io test_cuda_tune node_tests; do
+  cp "build-dev/tests/$t" build-gpu/tests/
+done
+strip build-gpu/bin/* build-gpu/tests/*
+for l in $(ldd build-gpu/bin/sprun | awk '/openblas|gfortran|quadmath/{print $3}'); do cp -L "$l" build-gpu/lib/; done
+[ -d /usr/share/libonnx-testdata/data/node ] && cp -r /usr/share/libonnx-testdata/data/node build-gpu/node
+git rev-parse --short HEAD > build-gpu/COMMIT 2>/dev/null || echo unknown > build-gpu/COMMIT
+# every binary links the whole library (~33 MB each): a large xz window shares it across them
+tar -C build-gpu -c . | xz -T"$(nproc)" --lzma2=preset=6,dict=192MiB > build-pack/b.tar.xz
+rm -f build-pack/spmm.tar.xz
+if [ -d "${CUSPARSELT_DIR:-/tmp/csl/nvidia/cusparselt}" ]; then
+  bash bench/spmm/build.sh .devbuild
+  strip .devbuild/spmm_bench .devbuild/test_spmm_cuda
+  tar -C .devbuild -c spmm_bench test_spmm_cuda | xz -T"$(nproc)" --lzma2=preset=6,dict=64MiB > build-pack/spmm.tar.xz
+else
+  echo "gpu_pack: no cuSPARSELt wheel unpacked: no SpMM benchmark in the pack" >&2
+fi
+ls -la build-pack/
+echo "carry: [\"build-pack\"] (the limit is 64 MiB)"

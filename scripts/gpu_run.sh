@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# scripts/gpu_run.sh - the device side of scripts/gpu_pack.sh, in one call:
+# unpack build-pack/b.tar.xz, run the GPU tests and the ONNX node tests on the
+# GPU (tests/gpu/run.sh, quick mode: per-op cases and tiny models), the sparse
+# vs dense model benchmark (bench/sparse/run.sh) and, when the pack has it
+# (build-pack/spmm.tar.xz), the SpMM benchmark (bench/spmm/run.sh). Each part writes under $OUT;
+# STEPS selects parts (default "tests sparse spmm").
+#
+#   bash scripts/gpu_run.sh            (about 8-9 minutes for all three on an H100)
+set -u
+R=$(pwd)
+O=${OUT:-/tmp/sprun-out}
+mkdir -p "$O" /tmp/b
+tar -C /tmp/b -xJf build-pack/b.tar.xz
+export LD_LIBRARY_PATH=/tmp/b/lib:${LD_LIBRARY_PATH:-}
+C=$(cat /tmp/b/COMMIT 2>/dev/null || echo unknown)
+STEPS=${STEPS:-tests sparse spmm}
+T0=$(date +%s)
+for step in $STEPS; do
+  case $step in
+  tests)
+    SPRUN_GPU_QUICK=1 NODE_DIR=/tmp/b/node bash tests/gpu/run.sh /tmp/b "$O/tests" > "$O/tests.log" 2>&1
+    grep -hE "passed|exit|^FAIL" "$O/tests/report.md" "$O"/tests/*.log | sort -u | head -40
+    (cd "$O" && tar czf tests.tgz tests && rm -rf tests) ;;
+  sparse)
+    SPRUN_COMMIT=$C RUNS=${RUNS:-20} bash bench/sparse/run.sh /tmp/b "$O/sparse" > "$O/sparse.log" 2>&1
+    tail -n 30 "$O/sparse/sparse-models.md"
+    (cd "$O" && cp sparse/sparse-models.md . && tar czf sparse.tgz sparse && rm -rf sparse) ;;
+  spmm)
+    if [ -f build-pack/spmm.tar.xz ]; then
+      mkdir -p /tmp/spmmb && tar -C /tmp/spmmb -xJf build-pack/spmm.tar.xz
+      SPMM_BUILD=/tmp/spmmb SPMM_COMMIT=$C OUT=$O/spmm bash bench/spmm/run.sh > "$O/spmm.log" 2>&1
+      tail -n 5 "$O/spmm.log"
+      (cd "$O" && tar czf spmm.tgz spmm && rm -rf spmm)
+    fi ;;
+  esac
+  echo "== $step done at $(( $(date +%s) - T0 )) s"
+done
