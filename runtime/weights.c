@@ -75,44 +75,47 @@ float *sp_weight_gemm_view(const sp_graph *g, const sp_node *n, int *value_idx, 
     return t;
 }
 
+/* Kernel positions kh * kw of node n's weight when it is a k x k Conv
+ * (rank 4, kh * kw > 1), whose K order (ci, ky, kx) differs from
+ * (ky, kx, ci); else 0. */
+static int64_t conv_positions(const sp_graph *g, const sp_node *n)
+{
+    const sp_value *wv = sp_node_in(g, n, 1);
+    if (strcmp(n->op_type, "Conv") || !wv || wv->shape.rank != 4)
+        return 0;
+    const int64_t khw = wv->shape.d[2] * wv->shape.d[3];
+    return khw > 1 ? khw : 0;
+}
+
+/* Rows of the [m, k] view w from K order (ci, q) to (q, ci), q = ky * kw + kx,
+ * in place; k = c * khw. 0, or -1 out of memory (w unchanged). */
+static int rows_to_rsc(float *w, int64_t m, int64_t k, int64_t khw)
+{
+    const int64_t c = k / khw;
+    float *row = malloc((size_t)k * sizeof *row);
+    if (!row)
+        return -1;
+    for (int64_t r = 0; r < m; r++) {
+        float *wr = w + r * k;
+        for (int64_t ci = 0; ci < c; ci++)
+            for (int64_t q = 0; q < khw; q++)
+                row[q * c + ci] = wr[ci * khw + q];
+        memcpy(wr, row, (size_t)k * sizeof *row);
+    }
+    free(row);
+    return 0;
+}
+
 float *sp_weight_gemm_view_order(const sp_graph *g, const sp_node *n, int rsc, int *value_idx, int64_t *m,
                                  int64_t *k)
 {
     float *w = sp_weight_gemm_view(g, n, value_idx, m, k);
-    const sp_value *wv = sp_node_in(g, n, 1);
-    if (!w || !rsc || strcmp(n->op_type, "Conv") || wv->shape.rank != 4)
-        return w;
-    const int64_t c = wv->shape.d[1], khw = wv->shape.d[2] * wv->shape.d[3];
-    if (khw == 1)
-        return w;
-    float *row = malloc((size_t)*k * sizeof *row);
-    if (!row) {
+    const int64_t khw = rsc ? conv_positions(g, n) : 0;
+    if (w && khw && rows_to_rsc(w, *m, *k, khw) != 0) {
         free(w);
         return NULL;
     }
-    for (int64_t r = 0; r < *m; r++) { /* (ci, q) -> (q, ci), q = ky * kw + kx */
-        float *wr = w + r * *k;
-        for (int64_t ci = 0; ci < c; ci++)
-            for (int64_t q = 0; q < khw; q++)
-                row[q * c + ci] = wr[ci * khw + q];
-        memcpy(wr, row, (size_t)*k * sizeof *row);
-    }
-    free(row);
     return w;
-}
-
-/* 2:4 along K of the [m, k] matrix w (the groups of sp_weight_analyze). */
-static int is_24_rows(const float *w, int64_t m, int64_t k)
-{
-    for (int64_t r = 0; r < m; r++)
-        for (int64_t g = 0; g < k; g += 4) {
-            int nz = 0;
-            for (int64_t j = g; j < g + 4 && j < k; j++)
-                nz += w[r * k + j] != 0.0f;
-            if (nz > 2)
-                return 0;
-        }
-    return 1;
 }
 
 int sp_model_analyse_weights(struct sprun_model *m, sp_err *err)
@@ -136,23 +139,23 @@ int sp_model_analyse_weights(struct sprun_model *m, sp_err *err)
         float *w = sp_weight_gemm_view(g, n, &vi, &rows, &k);
         if (!w)
             continue;
-        sp_weight_stats st;
+        sp_weight_stats st, st_c;
         char msg[256] = "";
         int rc = sp_weight_analyze(w, rows, k, &st, msg, sizeof msg);
+        int is_24_c = st.is_24;
+        /* a k x k conv: 2:4 in (ky, kx, ci) order too (the same weight, permuted in place) */
+        const int64_t khw = conv_positions(g, n);
+        if (rc == 0 && khw) {
+            if (rows_to_rsc(w, rows, k, khw) != 0) {
+                rc = SPRUN_ERR_OUT_OF_MEMORY;
+                snprintf(msg, sizeof msg, "out of memory permuting to (kh, kw, c) order");
+            } else
+                rc = sp_weight_analyze(w, rows, k, &st_c, msg, sizeof msg);
+            is_24_c = rc == 0 && st_c.is_24;
+        }
         free(w);
         if (rc != 0)
             return sp_err_set(err, rc, "weight analysis of node '%s': %s", n->name, msg);
-        int is_24_c = st.is_24;
-        const sp_value *wv = sp_node_in(g, n, 1);
-        if (!strcmp(n->op_type, "Conv") && wv->shape.rank == 4 && wv->shape.d[2] * wv->shape.d[3] > 1) {
-            int64_t r2, k2;
-            float *wc = sp_weight_gemm_view_order(g, n, 1, NULL, &r2, &k2);
-            if (!wc)
-                return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory analysing the weight of '%s'",
-                                  n->name);
-            is_24_c = is_24_rows(wc, r2, k2);
-            free(wc);
-        }
         sp_weight_record *r = &m->weights[m->n_weights++];
         r->node = i;
         r->value = vi;
