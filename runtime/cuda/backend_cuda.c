@@ -2390,6 +2390,28 @@ static int tune_key(const sp_plan *p, const cu_step *st, const char *what, char 
     return used > 0 && (size_t)used < len;
 }
 
+/* Warms the GPU up before variants are timed: from idle its clocks take
+ * milliseconds to rise, and a variant timed meanwhile looked several times
+ * slower than it is (H100, ResNet-50 batch 32: a 3x3 conv kept at 304 us
+ * where its twin layer ran 27 us). Whole-plan launches, both variants of
+ * every alternative, until 25 ms of GPU time. */
+static void warm_up(const cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_t sm, cudaEvent_t *ev)
+{
+    sp_err e = {0};
+    float total = 0.f, ms = 0.f;
+    for (int it = 0; it < 50 && total < 25.f; it++) {
+        cudaEventRecord(ev[0], sm);
+        if (launch_all(cp, cs, p, sm, 0, &e) != SPRUN_OK)
+            break;
+        cudaEventRecord(ev[1], sm);
+        if (cudaEventSynchronize(ev[1]) != cudaSuccess || cudaEventElapsedTime(&ms, ev[0], ev[1]) != cudaSuccess)
+            break;
+        total += ms;
+    }
+    cudaStreamSynchronize(sm);
+    (void)cudaGetLastError();
+}
+
 /* Plan-time autotuning on the real buffers (contents are whatever the arena
  * holds; GEMM and convolution speed does not depend on it): cuBLASLt's
  * heuristic candidates per GEMM, then conv-as-GEMM against cuDNN. */
@@ -2408,25 +2430,7 @@ static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_
     }
     cublasSetStream(cs->blas, sm);
     cudnnSetStream(cs->dnn, sm);
-    /* Warm the GPU up first: from idle its clocks take milliseconds to rise,
-     * and a variant timed meanwhile looked several times slower than it is
-     * (H100, ResNet-50 batch 32: a 3x3 conv kept at 304 us where its twin
-     * layer ran 27 us). Whole-plan launches, both variants, until 25 ms. */
-    {
-        sp_err e = {0};
-        float total = 0.f, ms = 0.f;
-        for (int it = 0; it < 50 && total < 25.f; it++) {
-            cudaEventRecord(ev[0], sm);
-            if (launch_all(cp, cs, p, sm, 0, &e) != SPRUN_OK)
-                break;
-            cudaEventRecord(ev[1], sm);
-            if (cudaEventSynchronize(ev[1]) != cudaSuccess || cudaEventElapsedTime(&ms, ev[0], ev[1]) != cudaSuccess)
-                break;
-            total += ms;
-        }
-        cudaStreamSynchronize(sm);
-        (void)cudaGetLastError();
-    }
+    int warm = 0; /* warm_up ran: once, before the first decision that is measured (none when all are memoized) */
     char key[512], what[32];
     for (int i = 0; i < cp->n_st; i++) {
         cu_step *st = &cp->st[i];
@@ -2439,6 +2443,8 @@ static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_
         const int keyed = tune_key(p, st, what, key, sizeof key);
         int best = 0;
         if (!keyed || !sp_cuda_tune_memo_get(key, &best) || best < 0 || best >= st->n_cand) {
+            if (!warm++)
+                warm_up(cp, cs, p, sm, ev);
             best = 0;
             float bt = -1.f;
             for (int c = 0; c < st->n_cand; c++) {
@@ -2463,6 +2469,8 @@ static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_
         const int keyed = first >= 0 && tune_key(p, &cp->st[first], "conv", key, sizeof key);
         int lose;
         if (!keyed || !sp_cuda_tune_memo_get(key, &lose) || (lose != 1 && lose != 2)) {
+            if (!warm++)
+                warm_up(cp, cs, p, sm, ev);
             float t[3] = {0, -1.f, -1.f};
             for (int v = 1; v <= 2; v++) {
                 int n = 0;

@@ -387,23 +387,20 @@ int sp_cuda_sparse_gather(const sp_cuda_sparse_layer *L, int kind, const void *x
 int sp_cuda_sparse_product(const sp_cuda_sparse_layer *L, int kind, const void *x, void *col, sp_cuda_spmm_args *a,
                            sp_cuda_status *st)
 {
+    a->n = L->n;
+    a->x = x;
+    a->ldx = L->k;
     if (L->im2col && L->implicit && kind == SP_SPARSE_24) {
         const sp_cuda_conv_geom g = {L->batch, L->h, L->wd, L->c, L->oh, L->ow, L->kh,
                                      L->kw,    L->sh, L->sw, L->ph, L->pw, L->dh, L->dw};
-        a->n = L->n;
-        a->x = x;
-        a->ldx = L->k;
         return sp_cuda_24_conv_implicit(&L->w->s24, &g, a, st);
     }
     if (L->im2col) {
         int e = sp_cuda_sparse_gather(L, kind, x, col, a->stream);
         if (e != 0)
             return SP_CUDA_FAIL(st, e, "im2col launch failed");
-        x = col;
+        a->x = col;
     }
-    a->n = L->n;
-    a->x = x;
-    a->ldx = L->k;
     switch (kind) {
     case SP_SPARSE_CSR: return sp_cuda_csr_spmm(&L->w->csr, a, SP_CUDA_CSR_AUTO, st);
     case SP_SPARSE_BSR: return sp_cuda_bsr_spmm(&L->w->bsr, a, st);
