@@ -29,15 +29,15 @@ static void summarize(double *lat, int runs, timing *t)
     t->p90 = lat[(runs * 9) / 10 < runs ? (runs * 9) / 10 : runs - 1];
 }
 
-/* Times both plans with their runs interleaved (dense, sparse, dense, ...),
- * so clock and thermal drift and the order of measurement affect both
- * alike instead of favouring the plan timed first. */
 /* One run, finished (device-output runs return before the GPU is done). */
 static int run_sync(sprun_session *s, const sprun_tensor *in, size_t n_in)
 {
     return sprun_session_run(s, in, n_in) == SPRUN_OK && sprun_session_synchronize(s) == SPRUN_OK ? 0 : -1;
 }
 
+/* Times both plans with their runs interleaved (dense, sparse, dense, ...),
+ * so clock and thermal drift and the order of measurement affect both
+ * alike instead of favouring the plan timed first. */
 static int time_pair(sprun_session *ds, sprun_session *ss, const sprun_tensor *in, size_t n_in, int warmup, int runs,
                      timing *td, timing *ts)
 {
@@ -61,6 +61,14 @@ static int time_pair(sprun_session *ds, sprun_session *ss, const sprun_tensor *i
     free(ld);
     free(ls);
     return rc;
+}
+
+/* The two plans' rows of the latency table and the speedup. */
+static void print_pair(const timing *td, const timing *ts)
+{
+    printf("  %-8s %12.1f %12.1f\n", "dense", td->median, td->p90);
+    printf("  %-8s %12.1f %12.1f\n", "sparse", ts->median, ts->p90);
+    printf("  speedup (dense median / sparse median): %.2fx\n", td->median / ts->median);
 }
 
 /* Relative L2 error of output idx of a against b (float outputs only). */
@@ -212,14 +220,10 @@ int sprun_cli_compare(const char *model_path, const sprun_tensor *inputs, size_t
     }
     printf("  end to end (host inputs and outputs, wall clock around sprun_session_run):\n");
     printf("  %-8s %12s %12s\n", "plan", "median us", "p90 us");
-    printf("  %-8s %12.1f %12.1f\n", "dense", td.median, td.p90);
-    printf("  %-8s %12.1f %12.1f\n", "sparse", ts.median, ts.p90);
-    printf("  speedup (dense median / sparse median): %.2fx\n", td.median / ts.median);
+    print_pair(&td, &ts);
     if (have_dev > 0) {
         printf("  device-resident I/O (inputs already on the GPU, outputs left there; run + synchronize):\n");
-        printf("  %-8s %12.1f %12.1f\n", "dense", tdd.median, tdd.p90);
-        printf("  %-8s %12.1f %12.1f\n", "sparse", tsd.median, tsd.p90);
-        printf("  speedup (dense median / sparse median): %.2fx\n", tdd.median / tsd.median);
+        print_pair(&tdd, &tsd);
     }
     printf("\n");
     if (o->json_path && !(json = fopen(o->json_path, "w")))
