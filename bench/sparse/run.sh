@@ -38,10 +38,10 @@ prune() { # src dst args...
   local s="$W/$1.onnx" d="$W/$2.onnx"; shift 2
   [ -f "$d" ] || python3 "$R/models/prune.py" "$s" -o "$d" "$@" >/dev/null
 }
-compare() { # model pruning batch format inputs... (format "24i": 2:4 with the implicit-GEMM conv)
+compare() { # model pruning batch format inputs... (format "24x": 2:4 with convs through a patch matrix, not the implicit GEMM)
   local m=$1 label=$2 b=$3 f=$4; shift 4
   local j="$O/cmp-$m-$f-b$b.json" mode="" fa=$f
-  [ "$f" = 24i ] && { mode=implicit; fa=24; }
+  [ "$f" = 24x ] && { mode=explicit; fa=24; }
   if SPRUN_SPARSE_CONV=$mode "$SPRUN" --compare "$W/$m.onnx" "$@" --format "$fa" --runs "$RUNS" --json "$j" > "$O/cmp-$m-$f-b$b.txt" 2>&1; then
     python3 - "$j" "$m" "$label" "$b" "$f" >> "$md" <<'PY'
 import json, sys
@@ -78,7 +78,7 @@ for b in $batches; do
   python3 "$R/models/make_input.py" "$W/bert.onnx" -o "$W/bert-in-$b" --shape batch=$b --shape seq=128 >/dev/null
   for v in "resnet50-u80:80% unstructured:auto" "resnet50-u90:90% unstructured:auto" "resnet50-24:2:4:auto" \
            "resnet50-b16:16x16 blocks 70%:auto" "resnet50-u90:90% unstructured:csr" "resnet50-24:2:4:24" \
-           "resnet50-b16:16x16 blocks 70%:bsr" "resnet50-24:2:4:24i"; do
+           "resnet50-b16:16x16 blocks 70%:bsr" "resnet50-24:2:4:24x"; do
     IFS=: read -r m l1 l2 f <<< "$v"
     [ "$f" ] || { f=$l2; l2=""; }
     compare "$m" "$l1${l2:+:$l2}" "$b" "$f" "input=$W/r50-in-$b.bin"
@@ -90,4 +90,37 @@ for b in $batches; do
       "attention_mask=$W/bert-in-$b/attention_mask.bin" --shape input_ids=${b}x128 --shape attention_mask=${b}x128
   done
 done
+# PyTorch dense peer, same call: the same architectures, fp16, CUDA-graph replay, inputs on the GPU
+if python3 "$R/bench/models/torch_peer.py" --runs 100 --resnet-batches "${batches// /,}" \
+     --bert-shapes "$(for b in $batches; do printf '%sx128,' "$b"; done)" --json "$O/torch.json" > "$O/torch.log" 2>&1; then
+  python3 - "$O" >> "$md" <<'PY'
+import glob, json, os, sys
+o = sys.argv[1]
+t = json.load(open(os.path.join(o, "torch.json")))
+peer = {(r["model"].split("-")[0], r["shape"].split("s")[0].lstrip("b")): r for r in t["rows"]}
+print()
+print(f"PyTorch {t['torch']} dense peer ({t['device']}), same call: fp16, CUDA-graph replay, CUDA events, "
+      "inputs on the GPU (bench/models/torch_peer.py, 100 runs). Speedups below divide PyTorch's graph "
+      "median by sprun's device-I/O median (wall clock around run + synchronize, so launch and sync "
+      "overhead count against sprun only).")
+print()
+print("| model | pruning file | --format | batch | PyTorch graph us | sprun dense us | sprun sparse us | dense vs PyTorch | sparse vs PyTorch |")
+print("|---|---|---|---|---|---|---|---|---|")
+for f in sorted(glob.glob(os.path.join(o, "cmp-*.json"))):
+    parts = os.path.basename(f)[:-5].split("-")
+    if len(parts) != 5:
+        continue
+    _, m, pr, fmt, b = parts
+    d = json.load(open(f))
+    dv = d.get("device_io")
+    r = peer.get((m, b.lstrip("b")))
+    if not dv or not r:
+        continue
+    g = r["graph_med"]
+    print(f"| {m} | {pr} | {fmt} | {b.lstrip('b')} | {g:.1f} | {dv['dense_median_us']:.1f} | {dv['sparse_median_us']:.1f} | "
+          f"{g / dv['dense_median_us']:.2f}x | {g / dv['sparse_median_us']:.2f}x |")
+PY
+else
+  echo; echo "PyTorch peer failed: $(tail -1 "$O/torch.log")"
+fi >> "$md"
 cat "$md"

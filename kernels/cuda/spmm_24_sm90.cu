@@ -142,6 +142,24 @@ __device__ __forceinline__ void tma_load_3d(uint32_t dst, const CUtensorMap *map
         : "memory");
 }
 
+/* TMA im2col load of a [pixels][channels] box (the map's pixelsPerColumn x
+ * channelsPerPixel) starting at window corner (w, h) of image n, channel c,
+ * read at kernel offset (ow, oh) */
+__device__ __forceinline__ void tma_im2col_4d(uint32_t dst, const CUtensorMap *map, int c, int w, int h,
+                                              int n, uint16_t ow, uint16_t oh, uint32_t bar) {
+    asm volatile(
+        "cp.async.bulk.tensor.4d.shared::cluster.global.im2col.mbarrier::complete_tx::bytes [%0], [%1, "
+        "{%2, %3, %4, %5}], [%6], {%7, %8};\n" ::"r"(dst),
+        "l"((uint64_t)map), "r"(c), "r"(w), "r"(h), "r"(n), "r"(bar), "h"(ow), "h"(oh)
+        : "memory");
+}
+
+/* Where K24t's X tiles come from: TMA tiles of a patch matrix in memory
+ * (IM_TILES), or, for the implicit-GEMM convolution, gathered from the NHWC
+ * input by the producer warps' cp.async copies (IM_GATHER) or by the copy
+ * engine in im2col mode (IM_TMA). */
+enum { IM_TILES = 0, IM_GATHER = 1, IM_TMA = 2 };
+
 /* Implicit-GEMM convolution (K24t with IM): X is not a patch matrix but the
  * NHWC input itself; row n of the GEMM is output pixel (b, oy, ox) and its
  * 64-column K chunk j is channels [c0, c0 + 64) of kernel position (ky, kx)
@@ -152,20 +170,23 @@ __device__ __forceinline__ void tma_load_3d(uint32_t dst, const CUtensorMap *map
 struct ConvG {
     const __half *x; /* NHWC input, 16-byte aligned */
     int h, w, c, oh, ow, kw, sh, sw, ph, pw, dh, dw;
+    int b, kh; /* batch, kernel height (the im2col map's extent) */
 };
 
-/* cp.async of 16 bytes (src_bytes 0: 16 zero bytes) and an arrive on `bar`
- * when this thread's earlier cp.asyncs have landed (no pending-count
- * increment: the barrier's count includes these arrivals) */
+/* cp.async of 16 bytes (src_bytes 0: 16 zero bytes) */
 __device__ __forceinline__ void cp_async16_sw(uint32_t dst, const void *src, int src_bytes) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes)
                  : "memory");
 }
-__device__ __forceinline__ void cp_async_bar_arrive_noinc(uint32_t bar) {
-    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
-}
+/* One output row of the implicit GEMM: its output pixel's top-left input
+ * coordinates and the element offset of that input pixel (iy far negative
+ * for rows past N: every copy of theirs is zero-filled) */
+struct RowT {
+    int64_t off;
+    int iy, ix;
+};
 
-template <int WGS, int MI, int BN_, int STAGES, bool IM = false> struct K24t {
+template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES> struct K24t {
     static constexpr int BN = BN_;
     static constexpr int NT = 128 * (WGS + 1);
     static constexpr int NC = 128 * WGS; /* consumer threads */
@@ -178,9 +199,9 @@ template <int WGS, int MI, int BN_, int STAGES, bool IM = false> struct K24t {
     static constexpr int CBYTES = BN * CLD * 4;
     static constexpr int PIPE = STAGES * STB;
     static constexpr int BARS = PIPE > CBYTES ? PIPE : CBYTES; /* barriers after this */
-    static constexpr int SMEM = BARS + 2 * STAGES * 8 + 1024;
+    static constexpr int SMEM = BARS + 2 * STAGES * 8 + (IM == IM_GATHER ? BN * (int)sizeof(RowT) : 0) + 1024;
     static constexpr int NACC = BN / 2;
-    static constexpr bool IM_ = IM;
+    static constexpr int IM_ = IM;
 
     __device__ static void run(const CUtensorMap *xmap, const CUtensorMap *wmap, int mt, int kt,
                                const Epi &e, const ConvG &cg) {
@@ -198,8 +219,8 @@ template <int WGS, int MI, int BN_, int STAGES, bool IM = false> struct K24t {
         const int nk = max(0, min(nk_all, j0 + per) - j0);
         if (threadIdx.x == 0) {
             for (int i = 0; i < STAGES; i++) {
-                /* IM: the W copy's arrive and one cp.async arrive per producer thread */
-                mbar_init(full0 + i * 8, IM ? 1 + 128 : 1);
+                /* IM_GATHER: the W copy's arrive and one arrive per producer thread */
+                mbar_init(full0 + i * 8, IM == IM_GATHER ? 1 + 128 : 1);
                 mbar_init(empty0 + i * 8, NC);
             }
             asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
@@ -208,42 +229,88 @@ template <int WGS, int MI, int BN_, int STAGES, bool IM = false> struct K24t {
 
         if (warp < 4) { /* producer */
             asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
-            if constexpr (IM) {
-                /* thread p copies 16-byte column chunk u = p % 8 of rows p / 8,
-                 * p / 8 + 16, ... of each stage's [BN][64] X tile */
+            if constexpr (IM == IM_GATHER) {
+                /* Thread p copies 16-byte column chunk u = p % 8 of rows
+                 * p / 8, p / 8 + 16, ... of each stage's [BN][64] X tile. A
+                 * row's output pixel is the same at every stage, so its
+                 * input pixel offset and top-left input coordinates are
+                 * worked out once (the row table; the divisions per row and
+                 * stage had made the producer the bottleneck) and a stage
+                 * adds its kernel position's offset. The copies complete
+                 * into the generic proxy: each thread waits for its own
+                 * stage s - LAG, fences them into the async proxy (the
+                 * wgmma reads them) and only then arrives on that stage's
+                 * "full" barrier; LAG stages stay in flight meanwhile. */
+                constexpr int LAG = STAGES - 1, RPT = BN / 16;
                 const int p = threadIdx.x, u = p & 7;
+                RowT *tab = reinterpret_cast<RowT *>(sm + BARS + 2 * STAGES * 8);
+                for (int r = p; r < BN; r += 128) {
+                    const int n = (int)n0 + r; /* N < 2^31 (checked at launch) */
+                    RowT t = {0, -(1 << 29), 0};
+                    if (n < (int)e.n) {
+                        const int q = n / cg.ow, ox = n - q * cg.ow;
+                        const int b = q / cg.oh, oy = q - b * cg.oh;
+                        t.iy = oy * cg.sh - cg.ph;
+                        t.ix = ox * cg.sw - cg.pw;
+                        t.off = (((int64_t)b * cg.h + t.iy) * cg.w + t.ix) * cg.c;
+                    }
+                    tab[r] = t;
+                }
+                asm volatile("bar.sync 2, 128;\n" ::: "memory");
+                const int cblocks = cg.c >> 6;
+                for (int s = 0; s < nk + LAG; s++) {
+                    if (s < nk) {
+                        const int st = s % STAGES, j = j0 + s;
+                        const uint32_t full = full0 + st * 8;
+                        if (s >= STAGES) mbar_wait(empty0 + st * 8, ((s / STAGES) - 1) & 1);
+                        if (p == 0) {
+                            mbar_expect_tx(full, (uint32_t)WST);
+                            tma_load_3d(sb + st * STB + XST, wmap, 0, 2 * j, mt0, full);
+                        }
+                        const int q = j / cblocks, c0 = (j - q * cblocks) * 64 + u * 8;
+                        const int ky = q / cg.kw, kx = q - ky * cg.kw;
+                        const int dy = ky * cg.dh, dx = kx * cg.dw;
+                        const int64_t doff = ((int64_t)dy * cg.w + dx) * cg.c + c0;
+                        const uint32_t xs = sb + st * STB;
+#pragma unroll
+                        for (int i = 0; i < RPT; i++) {
+                            const int r = (p >> 3) + 16 * i;
+                            const RowT t = tab[r];
+                            const int iy = t.iy + dy, ix = t.ix + dx;
+                            const bool in = (unsigned)iy < (unsigned)cg.h && (unsigned)ix < (unsigned)cg.w;
+                            cp_async16_sw(xs + r * 128 + ((u ^ (r & 7)) << 4), in ? cg.x + (t.off + doff) : cg.x,
+                                          in ? 16 : 0);
+                        }
+                    }
+                    asm volatile("cp.async.commit_group;\n" ::: "memory");
+                    if (s >= LAG) {
+                        asm volatile("cp.async.wait_group %0;\n" ::"n"(LAG) : "memory");
+                        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+                        mbar_arrive(full0 + ((s - LAG) % STAGES) * 8);
+                    }
+                }
+            } else if (IM == IM_TMA && warp == 0 && lane == 0) {
+                /* The copy engine gathers the patches (TMA im2col mode): the
+                 * tile's BN output pixels start at window corner (ox * sw -
+                 * pw, oy * sh - ph) of image b; a stage's K chunk is 64
+                 * channels at kernel offset (kx * dw, ky * dh), zero-filled
+                 * outside the image and past the last one. */
+                const int n = (int)n0, q0 = n / cg.ow, ox = n - q0 * cg.ow;
+                const int b = q0 / cg.oh, oy = q0 - b * cg.oh;
+                const int wx = ox * cg.sw - cg.pw, hy = oy * cg.sh - cg.ph;
                 const int cblocks = cg.c >> 6;
                 for (int s = 0; s < nk; s++) {
                     const int st = s % STAGES, j = j0 + s;
                     const uint32_t full = full0 + st * 8;
                     if (s >= STAGES) mbar_wait(empty0 + st * 8, ((s / STAGES) - 1) & 1);
-                    if (p == 0) {
-                        mbar_expect_tx(full, (uint32_t)WST);
-                        tma_load_3d(sb + st * STB + XST, wmap, 0, 2 * j, mt0, full);
-                    }
-                    const int q = j / cblocks, c0 = (j - q * cblocks) * 64 + u * 8;
+                    mbar_expect_tx(full, (uint32_t)(XST + WST));
+                    const int q = j / cblocks, c0 = (j - q * cblocks) * 64;
                     const int ky = q / cg.kw, kx = q - ky * cg.kw;
-                    const int dy = ky * cg.dh - cg.ph, dx = kx * cg.dw - cg.pw;
-                    const uint32_t xs = sb + st * STB;
-#pragma unroll 1
-                    for (int r = p >> 3; r < BN; r += 16) {
-                        const int n = (int)n0 + r; /* N < 2^31 (checked at launch): 32-bit divisions */
-                        const void *src = cg.x;
-                        int bytes = 0;
-                        if (n < (int)e.n) {
-                            const int t = n / cg.ow, ox = n - t * cg.ow;
-                            const int b = t / cg.oh, oy = t - b * cg.oh;
-                            const int iy = oy * cg.sh + dy, ix = ox * cg.sw + dx;
-                            if (iy >= 0 && iy < cg.h && ix >= 0 && ix < cg.w) {
-                                src = cg.x + (((int64_t)b * cg.h + iy) * cg.w + ix) * cg.c + c0;
-                                bytes = 16;
-                            }
-                        }
-                        cp_async16_sw(xs + r * 128 + ((u ^ (r & 7)) << 4), src, bytes);
-                    }
-                    cp_async_bar_arrive_noinc(full);
+                    tma_im2col_4d(sb + st * STB, xmap, c0, wx, hy, b, (uint16_t)(kx * cg.dw),
+                                  (uint16_t)(ky * cg.dh), full);
+                    tma_load_3d(sb + st * STB + XST, wmap, 0, 2 * j, mt0, full);
                 }
-            } else if (warp == 0 && lane == 0) {
+            } else if (IM == IM_TILES && warp == 0 && lane == 0) {
                 for (int s = 0; s < nk; s++) {
                     const int st = s % STAGES, j = j0 + s;
                     const uint32_t full = full0 + st * 8;
@@ -268,9 +335,6 @@ template <int WGS, int MI, int BN_, int STAGES, bool IM = false> struct K24t {
             for (int s = 0; s < nk; s++) {
                 const int st = s % STAGES;
                 mbar_wait(full0 + st * 8, (s / STAGES) & 1);
-                /* X came through the generic proxy (cp.async): order it before
-                 * the tensor cores' async-proxy reads */
-                if constexpr (IM) asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
                 const unsigned char *wsm = sm + st * STB + XST;
                 uint4 a[2][MI];
                 uint32_t me[2][MI];
@@ -333,20 +397,28 @@ k24t_entry(const __grid_constant__ CUtensorMap xmap, const __grid_constant__ CUt
     KT::run(&xmap, &wmap, mt, kt, e, cg);
 }
 
-/* cuTensorMapEncodeTiled from the driver, found through the runtime (no -lcuda) */
-static PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
-    static PFN_cuTensorMapEncodeTiled_v12000 fn = nullptr;
-    static int tried = 0;
-    if (!tried) {
+/* A driver entry point (CUDA 12.0 ABI), found through the runtime (no -lcuda);
+ * looked up once per process per name (a race only repeats the lookup) */
+static void *driver_fn(const char *name, void **cache, int *tried) {
+    if (!*tried) {
         void *p = nullptr;
         cudaDriverEntryPointQueryResult q;
-        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault,
-                                             &q) == cudaSuccess &&
+        if (cudaGetDriverEntryPointByVersion(name, &p, 12000, cudaEnableDefault, &q) == cudaSuccess &&
             q == cudaDriverEntryPointSuccess)
-            fn = (PFN_cuTensorMapEncodeTiled_v12000)p;
-        tried = 1;
+            *cache = p;
+        *tried = 1;
     }
-    return fn;
+    return *cache;
+}
+static PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
+    static void *fn = nullptr;
+    static int tried = 0;
+    return (PFN_cuTensorMapEncodeTiled_v12000)driver_fn("cuTensorMapEncodeTiled", &fn, &tried);
+}
+static PFN_cuTensorMapEncodeIm2col_v12000 encode_im2col_fn() {
+    static void *fn = nullptr;
+    static int tried = 0;
+    return (PFN_cuTensorMapEncodeIm2col_v12000)driver_fn("cuTensorMapEncodeIm2col", &fn, &tried);
 }
 
 template <class KT>
@@ -369,9 +441,24 @@ static int launch24t(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi 
     const cuuint32_t wbox[3] = {144, 2, (cuuint32_t)KT::TR};
     const cuuint32_t estr[3] = {1, 1, 1};
     CUresult r = CUDA_SUCCESS;
-    if (KT::IM_) /* the X map is unused: the producers gather X themselves */
+    if (KT::IM_ == IM_GATHER) { /* the X map is unused: the producers gather X themselves */
         memset(&xmap, 0, sizeof xmap);
-    else
+    } else if (KT::IM_ == IM_TMA) {
+        PFN_cuTensorMapEncodeIm2col_v12000 enc2 = encode_im2col_fn();
+        if (!enc2)
+            return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "2:4 conv: cuTensorMapEncodeIm2col unavailable");
+        /* NHWC input as {C, W, H, N}; window corners run over [-pad, extent - 1 + pad_end - (k - 1) * dil]
+         * in steps of the stride (pad_end = pad: symmetric padding only) */
+        const cuuint64_t dims[4] = {(cuuint64_t)cg.c, (cuuint64_t)cg.w, (cuuint64_t)cg.h, (cuuint64_t)cg.b};
+        const cuuint64_t str[3] = {(cuuint64_t)cg.c * 2, (cuuint64_t)cg.c * cg.w * 2,
+                                   (cuuint64_t)cg.c * cg.w * cg.h * 2};
+        const int lo[2] = {-cg.pw, -cg.ph};
+        const int hi[2] = {cg.pw - (cg.kw - 1) * cg.dw, cg.ph - (cg.kh - 1) * cg.dh};
+        const cuuint32_t es[4] = {1, (cuuint32_t)cg.sw, (cuuint32_t)cg.sh, 1};
+        r = enc2(&xmap, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 4, const_cast<__half *>(cg.x), dims, str, lo, hi, 64,
+                 (cuuint32_t)KT::BN, es, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                 CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    } else
         r = enc(&xmap, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, const_cast<void *>(a->x), xdims, xstr, xbox,
                 estr, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
                 CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
@@ -412,7 +499,7 @@ bool sm90_ok() {
     return ok;
 }
 
-template <bool IM>
+template <int IM>
 static int route24(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e, sp_cuda_status *st,
                    const ConvG &cg) {
     /* The largest CTA tile that still gives about one CTA per SM without
@@ -435,10 +522,12 @@ static int route24(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e
 }
 
 int run24_sm90(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e, sp_cuda_status *st) {
-    return route24<false>(w, a, e, st, ConvG{});
+    return route24<IM_TILES>(w, a, e, st, ConvG{});
 }
 
 } // namespace spmm
+
+extern "C" int sp_cuda_24_conv_implicit_ok(void) { return spmm::sm90_ok() ? 1 : 0; }
 
 extern "C" int sp_cuda_24_conv_implicit(const sp_cuda_24 *w, const sp_cuda_conv_geom *g,
                                         const sp_cuda_spmm_args *a, sp_cuda_status *st) {
@@ -458,7 +547,17 @@ extern "C" int sp_cuda_24_conv_implicit(const sp_cuda_24 *w, const sp_cuda_conv_
         a->n > INT32_MAX - 256)
         return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "2:4 implicit-GEMM conv: image or batch too large");
     const ConvG cg = {(const __half *)a->x, (int)g->h,  (int)g->w,  (int)g->c,  (int)g->oh, (int)g->ow, (int)g->kw,
-                      (int)g->sh,           (int)g->sw, (int)g->ph, (int)g->pw, (int)g->dh, (int)g->dw};
-    return route24<true>(w, a, e, st, cg);
+                      (int)g->sh,           (int)g->sw, (int)g->ph, (int)g->pw, (int)g->dh, (int)g->dw,
+                      (int)g->b,            (int)g->kh};
+    /* The copy engine's im2col mode takes window corners within [-128, 127]
+     * of the image's edges, strides up to 8 and symmetric padding (the
+     * output extent must be the one its traversal produces) */
+    const bool tma_ok = g->pw <= 128 && g->ph <= 128 && (g->kw - 1) * g->dw - g->pw <= 128 &&
+                        (g->kh - 1) * g->dh - g->ph <= 128 && g->sw <= 8 && g->sh <= 8 && g->b <= INT32_MAX &&
+                        (g->kw - 1) * g->dw < 65536 && (g->kh - 1) * g->dh < 65536 &&
+                        g->ow == (g->w + 2 * g->pw - (g->kw - 1) * g->dw - 1) / g->sw + 1 &&
+                        g->oh == (g->h + 2 * g->ph - (g->kh - 1) * g->dh - 1) / g->sh + 1;
+    if (g->gather != SP_CUDA_GATHER_COPIES && tma_ok) return route24<IM_TMA>(w, a, e, st, cg);
+    return route24<IM_GATHER>(w, a, e, st, cg);
 }
 

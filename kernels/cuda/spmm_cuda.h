@@ -148,15 +148,23 @@ int sp_cuda_24_spmm_path(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, int pa
  * conv(X, W) for an NHWC fp16 input X [b, h, w, c] (a->x, 16-byte aligned)
  * and a 2:4 weight whose K runs in (ky, kx, ci) order (KRSC; kh * kw * c
  * columns); a->n = b * oh * ow, a->ldx is ignored; the epilogue is the
- * SpMM's. sm_90 only (the wgmma kernel, its producer warps gathering the
- * patches), c % 64 == 0; otherwise SP_CUDA_E_UNSUPPORTED. */
+ * SpMM's. sm_90 only (the wgmma kernel), c % 64 == 0; otherwise
+ * SP_CUDA_E_UNSUPPORTED. The patches are gathered by the copy engine in
+ * im2col mode (symmetric padding, strides up to 8, window corners within
+ * 128 pixels of the edges) or else, and when `gather` is
+ * SP_CUDA_GATHER_COPIES, by the producer warps' 16-byte copies. */
+enum { SP_CUDA_GATHER_AUTO = 0, SP_CUDA_GATHER_COPIES = 1 };
 typedef struct sp_cuda_conv_geom {
     int64_t b, h, w, c;   /* input */
     int64_t oh, ow;       /* output */
     int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+    int gather;           /* SP_CUDA_GATHER_* */
 } sp_cuda_conv_geom;
 int sp_cuda_24_conv_implicit(const sp_cuda_24 *w, const sp_cuda_conv_geom *g, const sp_cuda_spmm_args *a,
                              sp_cuda_status *st);
+/* 1 when the current device runs sp_cuda_24_conv_implicit (sm_90), else 0.
+ * Thread-safe (cached per device). */
+int sp_cuda_24_conv_implicit_ok(void);
 
 /* ---- BSR ---------------------------------------------------------------- */
 typedef struct sp_cuda_bsr {

@@ -39,6 +39,7 @@
 #define FIND_WS_LIMIT ((size_t)256 << 20)
 #define BLAS_WS_BYTES ((size_t)8 << 20)
 #define LT_CANDIDATES 6
+#define DNN_CANDIDATES 4
 
 static size_t align_up(size_t x) { return (x + CU_ALIGN - 1) & ~(size_t)(CU_ALIGN - 1); }
 
@@ -519,6 +520,11 @@ typedef struct cu_step {
     cudnnConvolutionFwdAlgo_t algo;
     size_t ws_bytes;
     int fused_act; /* cudnnConvolutionBiasActivationForward */
+    /* cuDNN's fastest algorithms by its own search, timed again once the
+     * arena exists (tune_plan); ws_bytes covers every one */
+    cudnnConvolutionFwdAlgo_t dalgo[DNN_CANDIDATES];
+    cudnnMathType_t dmath[DNN_CANDIDATES];
+    int n_dnn;
     /* cuBLASLt */
     cublasLtMatmulDesc_t md;
     cublasLtMatrixLayout_t la, lb, lc;
@@ -1100,6 +1106,9 @@ typedef struct lower_ctx {
     cu_session *cs;
     int ord;
     const struct sprun_model *m;
+    /* a sparse step lowered as an alternative (sp_cuda_sparse_layer.measure):
+     * its group, and the first step of the node's dense lowering that follows */
+    int pend_alt, pend_first;
 } lower_ctx;
 
 static cu_step *add_step(cu_plan *cp, int kind, int ord)
@@ -1283,7 +1292,20 @@ static int try_sparse(lower_ctx *lc, const sp_node *n, dptr x, dptr y, dptr bias
     st->c = bias;
     st->d = res;
     st->act = n->fusion.act; /* SP_CUDA_ACT_* are the IR's SP_ACT_* values */
-    st->col = L.col_bytes ? scratch_alloc(lc->cp, L.col_bytes) : (dptr){0, 0};
+    /* the patch matrix, except where the 2:4 implicit GEMM needs none */
+    const int patches = L.col_bytes && !(L.implicit && L.kind == SP_SPARSE_24);
+    const size_t scratch0 = lc->cp->scratch_cur;
+    st->col = patches ? scratch_alloc(lc->cp, L.col_bytes) : (dptr){0, 0};
+    if (L.measure) {
+        /* the node's dense lowering follows as the other variant(s) of this
+         * group (lower_plan files them); tune_plan keeps the faster. Only one
+         * runs, so both use the same scratch. */
+        st->alt = lc->pend_alt = ++lc->cp->n_alt;
+        st->var = 3;
+        lc->pend_first = lc->cp->n_st;
+        lc->cp->scratch_cur = scratch0;
+        return SPRUN_OK;
+    }
     *done = 1;
     return SPRUN_OK;
 }
@@ -1434,22 +1456,34 @@ static int lower_conv(lower_ctx *lc, const sp_node *n, sp_err *err)
                                                           st->yd, fb + align_up(xb), 16, &got, perf,
                                                           fb + align_up(xb) + align_up(yb), FIND_WS_LIMIT));
         lc->cp->find_warm = 1;
-        int pick = -1;
-        for (int i = 0; i < got && pick < 0; i++) {
+        /* cuDNN's search times each algorithm once, from wherever the clocks
+         * are: its order is a shortlist, and tune_plan times the usable
+         * leaders again inside the plan (measured on the H100: a ResNet-50
+         * 3x3 conv kept at 300-600 us where its twin layers ran 27 us) */
+        st->n_dnn = 0;
+        st->ws_bytes = 0;
+        for (int i = 0; i < got && st->n_dnn < DNN_CANDIDATES; i++) {
             if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > FIND_WS_LIMIT)
                 continue;
             if (!lc->cm->fp16 && perf[i].mathType != CUDNN_FMA_MATH)
                 continue;
-            pick = i;
+            int dup = 0;
+            for (int c = 0; c < st->n_dnn; c++)
+                dup |= st->dalgo[c] == perf[i].algo && st->dmath[c] == perf[i].mathType;
+            if (dup)
+                continue;
+            st->dalgo[st->n_dnn] = perf[i].algo;
+            st->dmath[st->n_dnn++] = perf[i].mathType;
+            if (perf[i].memory > st->ws_bytes)
+                st->ws_bytes = perf[i].memory;
         }
-        if (pick < 0)
+        if (!st->n_dnn)
             return sp_err_set(err, SPRUN_ERR_BACKEND, "node %s (Conv): cuDNN found no usable algorithm (%d tried)",
                               n->name, got);
-        st->algo = perf[pick].algo;
-        st->ws_bytes = perf[pick].memory;
-        CU_DNN(cudnnSetConvolutionMathType(st->cd, perf[pick].mathType));
-        if (keyed)
-            sp_cuda_tune_memo_put(key, (int)perf[pick].algo * 8 + (int)perf[pick].mathType);
+        st->algo = st->dalgo[0];
+        CU_DNN(cudnnSetConvolutionMathType(st->cd, st->dmath[0]));
+        if (keyed && st->n_dnn == 1)
+            sp_cuda_tune_memo_put(key, (int)st->dalgo[0] * 8 + (int)st->dmath[0]);
     }
     st->ws = st->ws_bytes ? scratch_alloc(lc->cp, st->ws_bytes) : (dptr){0, 0};
     st->fused_act = st->act == SP_ACT_RELU;
@@ -2337,33 +2371,62 @@ static int profile_run(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream
     return launch_all(cp, cs, p, sm, 1, err);
 }
 
+/* Launches steps idx[0..n) `reps` times; 0 on success */
+static int launch_reps(const cu_plan *cp, cu_session *cs, const sp_plan *p, const int *idx, int n, int reps,
+                       cudaStream_t sm)
+{
+    sp_err e = {0};
+    for (int it = 0; it < reps; it++)
+        for (int k = 0; k < n; k++)
+            if (launch_step(cp, cs, p, &cp->st[idx[k]], sm, &e) != SPRUN_OK)
+                return -1;
+    return 0;
+}
+
 /* Device time (ms) of one launch of steps idx[0..n): the fastest of 3
- * rounds of 5 launches after 3 warm-ups (a single round was noisy enough
- * to pick variants several times slower); negative when a launch fails
- * (that variant is then never chosen). */
+ * replays of a CUDA graph holding 5 launches, after one warm-up replay (a
+ * single round was noisy enough to pick variants several times slower).
+ * Timed as a graph, the way the plan runs: launched one by one from the
+ * host, cuDNN's and cuBLASLt's host overhead (tens of us a call) kept the
+ * GPU waiting, and the events measured the host (H100: a 20 us conv timed
+ * at 60-85 us, and the plan kept a 86 us variant). Where capture fails, the
+ * launches are timed directly. Negative when a launch fails (that variant
+ * is then never chosen). */
 static float time_steps(const cu_plan *cp, cu_session *cs, const sp_plan *p, const int *idx, int n, cudaStream_t sm,
                         cudaEvent_t *ev)
 {
-    sp_err e = {0};
     float best = -1.f;
+    cudaGraph_t graph = NULL;
+    cudaGraphExec_t exec = NULL;
+    if (cudaStreamBeginCapture(sm, cudaStreamCaptureModeThreadLocal) == cudaSuccess) {
+        const int rc = launch_reps(cp, cs, p, idx, n, 5, sm);
+        const cudaError_t e = cudaStreamEndCapture(sm, &graph);
+        if (rc || e != cudaSuccess || cudaGraphInstantiate(&exec, graph, 0) != cudaSuccess)
+            exec = NULL;
+        if (graph)
+            cudaGraphDestroy(graph);
+        (void)cudaGetLastError();
+    }
     for (int round = 0; round < 4; round++) { /* round 0 warms up */
         cudaEventRecord(ev[0], sm);
-        for (int it = 0; it < (round ? 5 : 3); it++)
-            for (int k = 0; k < n; k++)
-                if (launch_step(cp, cs, p, &cp->st[idx[k]], sm, &e) != SPRUN_OK) {
-                    cudaStreamSynchronize(sm);
-                    (void)cudaGetLastError();
-                    return -1.f;
-                }
+        int rc;
+        if (exec)
+            rc = cudaGraphLaunch(exec, sm) == cudaSuccess ? 0 : -1;
+        else
+            rc = launch_reps(cp, cs, p, idx, n, round ? 5 : 3, sm);
         cudaEventRecord(ev[1], sm);
         float ms = -1.f;
-        if (cudaEventSynchronize(ev[1]) != cudaSuccess || cudaEventElapsedTime(&ms, ev[0], ev[1]) != cudaSuccess) {
+        if (rc || cudaEventSynchronize(ev[1]) != cudaSuccess || cudaEventElapsedTime(&ms, ev[0], ev[1]) != cudaSuccess) {
+            cudaStreamSynchronize(sm);
             (void)cudaGetLastError();
-            return -1.f;
+            best = -1.f;
+            break;
         }
         if (round && (best < 0.f || ms / 5 < best))
             best = ms / 5;
     }
+    if (exec)
+        cudaGraphExecDestroy(exec);
     return best;
 }
 
@@ -2412,20 +2475,61 @@ static void warm_up(const cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStr
     (void)cudaGetLastError();
 }
 
+/* SPRUN_CUDA_DEBUG: one line per tuning decision (node, what was timed,
+ * each candidate's time in us, the pick; "memo" when remembered from an
+ * earlier plan of the process) */
+static void trace_decision(const sp_plan *p, const cu_step *st, const char *what, const float *ms, int n, int pick)
+{
+    static int on = -1;
+    if (on < 0)
+        on = getenv("SPRUN_CUDA_DEBUG") != NULL;
+    if (!on || st->ord < 0)
+        return;
+    fprintf(stderr, "sprun cuda tune: %s %s:", ord_node(p, st->ord)->name, what);
+    for (int c = 0; ms && c < n; c++)
+        fprintf(stderr, " %.1f", ms[c] * 1e3);
+    fprintf(stderr, "%s -> %d\n", ms ? "" : " memo", pick);
+}
+
 /* Plan-time autotuning on the real buffers (contents are whatever the arena
  * holds; GEMM and convolution speed does not depend on it): cuBLASLt's
  * heuristic candidates per GEMM, then conv-as-GEMM against cuDNN. */
+/* Alternatives decided without timing: convs as GEMMs where they can be,
+ * sparse layers where the cost model predicts them faster. */
+static void untuned_choice(cu_plan *cp, const sp_plan *p)
+{
+    for (int i = 0; i < cp->n_st; i++)
+        cp->st[i].skip = cp->st[i].var == 2;
+    for (int i = 0; i < cp->n_st; i++) {
+        const cu_step *sp = &cp->st[i];
+        if (sp->var != 3)
+            continue;
+        int dense_var = 2;
+        for (int j = 0; j < cp->n_st; j++)
+            if (cp->st[j].alt == sp->alt && cp->st[j].var == 1)
+                dense_var = 1;
+        for (int j = 0; j < cp->n_st; j++)
+            if (cp->st[j].alt == sp->alt)
+                cp->st[j].skip = cp->st[j].var != (sp->sl.cost_sparse ? 3 : dense_var);
+        if (!sp->sl.cost_sparse && sp->ord >= 0) {
+            sp_step_info *info = &((sp_plan *)p)->step[sp->ord];
+            info->kernel = sp->sl.dense_kernel;
+            info->predicted_us = sp->sl.dense_pred_us;
+        }
+    }
+}
+
 static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_t sm)
 {
     const char *env = getenv("SPRUN_CUDA_TUNE");
     if (env && !strcmp(env, "0")) {
-        for (int i = 0; i < cp->n_st; i++) /* untuned: convs as GEMMs where they can be */
-            cp->st[i].skip = cp->st[i].var == 2;
+        untuned_choice(cp, p);
         return;
     }
     cudaEvent_t ev[2];
     if (cudaEventCreate(&ev[0]) != cudaSuccess || cudaEventCreate(&ev[1]) != cudaSuccess) {
         (void)cudaGetLastError();
+        untuned_choice(cp, p);
         return;
     }
     cublasSetStream(cs->blas, sm);
@@ -2446,10 +2550,10 @@ static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_
             if (!warm++)
                 warm_up(cp, cs, p, sm, ev);
             best = 0;
-            float bt = -1.f;
+            float bt = -1.f, tc[LT_CANDIDATES];
             for (int c = 0; c < st->n_cand; c++) {
                 st->lalgo = st->cand[c];
-                float t = time_steps(cp, cs, p, &i, 1, sm, ev);
+                float t = tc[c] = time_steps(cp, cs, p, &i, 1, sm, ev);
                 if (t >= 0.f && (bt < 0.f || t < bt)) {
                     bt = t;
                     best = c;
@@ -2457,35 +2561,120 @@ static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_
             }
             if (keyed && bt >= 0.f)
                 sp_cuda_tune_memo_put(key, best);
-        }
+            trace_decision(p, st, what, tc, st->n_cand, best);
+        } else
+            trace_decision(p, st, what, NULL, 0, best);
         st->lalgo = st->cand[best];
     }
+    /* cuDNN's shortlist per conv, before GEMM vs cuDNN is decided */
+    for (int i = 0; i < cp->n_st; i++) {
+        cu_step *st = &cp->st[i];
+        if (st->kind != ST_CONV || st->n_dnn < 2)
+            continue;
+        const int keyed = tune_key(p, st, "cudnn", key, sizeof key);
+        if (!warm++)
+            warm_up(cp, cs, p, sm, ev);
+        int best = 0;
+        float bt = -1.f, tc[DNN_CANDIDATES];
+        for (int c = 0; c < st->n_dnn; c++) {
+            st->algo = st->dalgo[c];
+            tc[c] = -1.f;
+            if (cudnnSetConvolutionMathType(st->cd, st->dmath[c]) != CUDNN_STATUS_SUCCESS)
+                continue;
+            float t = tc[c] = time_steps(cp, cs, p, &i, 1, sm, ev);
+            if (t >= 0.f && (bt < 0.f || t < bt)) {
+                bt = t;
+                best = c;
+            }
+        }
+        st->algo = st->dalgo[best];
+        cudnnSetConvolutionMathType(st->cd, st->dmath[best]);
+        if (keyed && bt >= 0.f)
+            sp_cuda_tune_memo_put(key, (int)st->dalgo[best] * 8 + (int)st->dmath[best]);
+        snprintf(what, sizeof what, "cudnn algos %d/%d/%d/%d", (int)st->dalgo[0], st->n_dnn > 1 ? (int)st->dalgo[1] : -1,
+                 st->n_dnn > 2 ? (int)st->dalgo[2] : -1, st->n_dnn > 3 ? (int)st->dalgo[3] : -1);
+        trace_decision(p, st, what, tc, st->n_dnn, best);
+    }
     int *idx = malloc((size_t)(cp->n_st > 0 ? cp->n_st : 1) * sizeof *idx);
+    /* Alternatives of one node: conv as GEMM (var 1) vs cuDNN (var 2), then
+     * the dense winner vs the sparse layer (var 3). Decided in that order so
+     * the dense choice is the one the dense plan of the same model makes
+     * (same memo key). */
     for (int g = 1; idx && g <= cp->n_alt; g++) {
-        int first = -1;
-        for (int i = 0; i < cp->n_st && first < 0; i++)
-            if (cp->st[i].alt == g)
-                first = i;
-        const int keyed = first >= 0 && tune_key(p, &cp->st[first], "conv", key, sizeof key);
-        int lose;
-        if (!keyed || !sp_cuda_tune_memo_get(key, &lose) || (lose != 1 && lose != 2)) {
+        int first = -1, present[4] = {0};
+        for (int i = 0; i < cp->n_st; i++)
+            if (cp->st[i].alt == g) {
+                present[cp->st[i].var & 3] = 1;
+                if (first < 0 && cp->st[i].var != 3)
+                    first = i;
+            }
+        if (first < 0)
+            continue; /* a group whose steps joined another one's (lower_plan) */
+        float t[4] = {-1.f, -1.f, -1.f, -1.f};
+        int dense_var = present[1] ? 1 : 2;
+        if (present[1] && present[2]) {
+            const int keyed = tune_key(p, &cp->st[first], "conv", key, sizeof key);
+            int lose;
+            if (!keyed || !sp_cuda_tune_memo_get(key, &lose) || (lose != 1 && lose != 2)) {
+                if (!warm++)
+                    warm_up(cp, cs, p, sm, ev);
+                for (int v = 1; v <= 2; v++) {
+                    int n = 0;
+                    for (int i = 0; i < cp->n_st; i++)
+                        if (cp->st[i].alt == g && cp->st[i].var == v)
+                            idx[n++] = i;
+                    t[v] = n ? time_steps(cp, cs, p, idx, n, sm, ev) : -1.f;
+                }
+                lose = (t[1] >= 0.f && (t[2] < 0.f || t[1] <= t[2])) ? 2 : 1;
+                if (keyed && (t[1] >= 0.f || t[2] >= 0.f))
+                    sp_cuda_tune_memo_put(key, lose);
+                trace_decision(p, &cp->st[first], "gemm/cudnn", t + 1, 2, lose == 2 ? 0 : 1);
+            } else
+                trace_decision(p, &cp->st[first], "gemm/cudnn", NULL, 0, lose == 2 ? 0 : 1);
+            dense_var = lose == 2 ? 1 : 2;
+            for (int i = 0; i < cp->n_st; i++)
+                if (cp->st[i].alt == g && cp->st[i].var == lose)
+                    cp->st[i].skip = 1;
+        }
+        if (!present[3])
+            continue;
+        /* dense (its winning variant) vs sparse: 0 dense, 1 sparse */
+        const int keyed = tune_key(p, &cp->st[first], "sparse", key, sizeof key);
+        int sparse_wins;
+        if (!keyed || !sp_cuda_tune_memo_get(key, &sparse_wins) || (sparse_wins != 0 && sparse_wins != 1)) {
             if (!warm++)
                 warm_up(cp, cs, p, sm, ev);
-            float t[3] = {0, -1.f, -1.f};
-            for (int v = 1; v <= 2; v++) {
+            float ts[2];
+            for (int w = 0; w < 2; w++) {
+                const int v = w ? 3 : dense_var;
+                if (!w && t[v] >= 0.f) { /* timed above */
+                    ts[w] = t[v];
+                    continue;
+                }
                 int n = 0;
                 for (int i = 0; i < cp->n_st; i++)
                     if (cp->st[i].alt == g && cp->st[i].var == v)
                         idx[n++] = i;
-                t[v] = n ? time_steps(cp, cs, p, idx, n, sm, ev) : -1.f;
+                ts[w] = n ? time_steps(cp, cs, p, idx, n, sm, ev) : -1.f;
             }
-            lose = (t[1] >= 0.f && (t[2] < 0.f || t[1] <= t[2])) ? 2 : 1;
-            if (keyed && (t[1] >= 0.f || t[2] >= 0.f))
-                sp_cuda_tune_memo_put(key, lose);
+            sparse_wins = ts[1] >= 0.f && (ts[0] < 0.f || ts[1] < ts[0]);
+            if (keyed && (ts[0] >= 0.f || ts[1] >= 0.f))
+                sp_cuda_tune_memo_put(key, sparse_wins);
+            trace_decision(p, &cp->st[first], "dense/sparse", ts, 2, sparse_wins);
+        } else
+            trace_decision(p, &cp->st[first], "dense/sparse", NULL, 0, sparse_wins);
+        for (int i = 0; i < cp->n_st; i++) {
+            cu_step *st = &cp->st[i];
+            if (st->alt != g)
+                continue;
+            if (sparse_wins ? st->var != 3 : st->var == 3)
+                st->skip = 1;
+            if (!sparse_wins && st->var == 3 && st->ord >= 0) { /* the step info says what runs */
+                sp_step_info *info = &((sp_plan *)p)->step[st->ord];
+                info->kernel = st->sl.dense_kernel;
+                info->predicted_us = st->sl.dense_pred_us;
+            }
         }
-        for (int i = 0; i < cp->n_st; i++)
-            if (cp->st[i].alt == g && cp->st[i].var == lose)
-                cp->st[i].skip = 1;
     }
     free(idx);
     cudaEventDestroy(ev[0]);
@@ -2702,7 +2891,7 @@ static int cu_plan_init(struct sprun_session *s, sp_plan *p, sp_err *err)
         goto fail;
     /* steps */
     cudnnSetStream(cs->dnn, s->stream ? (cudaStream_t)s->stream : cs->own);
-    lower_ctx lc = {p, cp, cm, cs, -1, s->model};
+    lower_ctx lc = {p, cp, cm, cs, -1, s->model, 0, 0};
     for (int i = 0; i < g->n_inputs; i++) {
         const sp_value *v = &g->values[g->inputs[i]];
         if (vdtype(cm, v) == v->dtype || cp->doff[g->inputs[i]] < 0)
@@ -2718,6 +2907,14 @@ static int cu_plan_init(struct sprun_session *s, sp_plan *p, sp_err *err)
         cp->scratch_cur = 0;
         if ((rc = lower_node(&lc, err)) != SPRUN_OK)
             goto fail;
+        if (lc.pend_alt) { /* the dense lowering after a sparse alternative joins its group */
+            for (int k = lc.pend_first; k < cp->n_st; k++) {
+                if (!cp->st[k].alt)
+                    cp->st[k].var = 1; /* else the conv's own GEMM (1) / cuDNN (2) variants */
+                cp->st[k].alt = lc.pend_alt;
+            }
+            lc.pend_alt = 0;
+        }
     }
     lc.ord = -1;
     cp->scratch_cur = 0;

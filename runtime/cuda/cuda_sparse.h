@@ -52,18 +52,30 @@ typedef struct sp_cuda_sparse_layer {
     int kind;            /* the format this layer runs (one of w->have) */
     int64_t n, m, k;     /* Y[n, m] = X[n, k] W^T */
     int im2col;          /* k x k conv: gather patches first */
-    int implicit;        /* ... except its 2:4 product, an implicit GEMM (sp_cuda_24_conv_implicit) */
+    int implicit;        /* ... except its 2:4 product, an implicit GEMM (sp_cuda_24_conv_implicit;
+                            2: gathered by the producer warps' copies, SPRUN_SPARSE_CONV=implicit-copies) */
     int64_t batch, h, wd, c, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow; /* conv geometry (NHWC) */
     size_t col_bytes;    /* scratch for the patch matrix */
     size_t ws_bytes;     /* SpMM workspace */
+    int measure;         /* format AUTO with plan-time tuning: the plan times this sparse layer against its
+                            dense lowering and keeps the faster (cost_sparse: the cost model's guess) */
+    int cost_sparse;
+    const char *dense_kernel; /* the dense path's label and predicted time, for the step info */
+    double dense_pred_us;
 } sp_cuda_sparse_layer;
+
+/* Plan-time tuning is on unless SPRUN_CUDA_TUNE=0 (the backend's timing of
+ * cuBLASLt algorithms, conv as GEMM vs cuDNN, and sparse vs dense). */
+int sp_cuda_plan_tuning(void);
 
 /* For node ni of plan p (shapes concrete): whether it runs sparse, and how.
  * Returns 1 and fills *L and the step info, or 0 to run the dense path
- * (info still gets the GEMM view and the dense prediction). With tuning on
+ * (info still gets the GEMM view and the dense prediction). With --tune
  * (m->tune, format AUTO) the choice is the tune cache's, or else measured
  * now (sp_cuda_sparse_time) and recorded; a measuring failure leaves the
- * cost model's choice and *tune_err says why (may be NULL). */
+ * cost model's choice. Without --tune, format AUTO and plan-time tuning on,
+ * every layer with a sparse weight returns 1 with L->measure set: the
+ * backend lowers it both ways and times them in the plan. */
 int sp_cuda_sparse_select(const struct sprun_model *m, const sp_cuda_sparse_set *set, const sp_plan *p, int ni,
                           sp_cuda_sparse_layer *L, sp_step_info *info);
 

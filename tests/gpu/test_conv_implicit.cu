@@ -6,8 +6,9 @@
  * order the weight's K runs in), then a dense product. Geometries: 3x3 with
  * pad 1 at stride 1 and 2, a 1x1 stride-2 conv, dilation 2, rectangular
  * images, a batch whose rows end inside a tile; M = 64 (its own tile
- * shapes), 128 and 256; with and without bias + residual + ReLU. The output
- * is NaN-poisoned before each run.
+ * shapes), 128 and 256; with and without bias + residual + ReLU; each
+ * through both gathers (the copy engine's im2col mode and the producer
+ * warps' copies). The output is NaN-poisoned before each run.
  *
  * Pass: relative L2 <= 2e-3 (fp16 output rounding alone is <= 4.9e-4).
  * Exit codes: 0 all passed, 1 a failure, 77 no sm_90 GPU.
@@ -27,7 +28,7 @@
 static int passes = 0, failures = 0;
 
 static void run_case(int64_t b, int64_t h, int64_t w, int64_t c, int64_t m, int64_t k, int64_t s, int64_t p,
-                     int64_t d, int epi) {
+                     int64_t d, int epi, int gather) {
     const int64_t oh = (h + 2 * p - d * (k - 1) - 1) / s + 1, ow = (w + 2 * p - d * (k - 1) - 1) / s + 1;
     const int64_t n = b * oh * ow, kk = c * k * k, nx = b * h * w * c;
     uint16_t *xh = (uint16_t *)malloc((size_t)nx * 2);
@@ -90,7 +91,7 @@ static void run_case(int64_t b, int64_t h, int64_t w, int64_t c, int64_t m, int6
         a.residual = dr;
         a.act = SP_CUDA_ACT_RELU;
     }
-    const sp_cuda_conv_geom cg = {b, h, w, c, oh, ow, k, k, s, s, p, p, d, d};
+    const sp_cuda_conv_geom cg = {b, h, w, c, oh, ow, k, k, s, s, p, p, d, d, gather};
     const int rc = sp_cuda_24_conv_implicit(&dw, &cg, &a, &st);
     const cudaError_t se = cudaDeviceSynchronize();
     double num = 0, den = 0;
@@ -104,8 +105,8 @@ static void run_case(int64_t b, int64_t h, int64_t w, int64_t c, int64_t m, int6
     }
     const double rel = rc || se ? INFINITY : sqrt(num / (den + 1e-300));
     const int ok = rel <= 2e-3;
-    printf("%s conv b=%lld %lldx%lldx%lld -> M=%lld k=%lld s=%lld p=%lld d=%lld epi=%d N=%lld: rel-L2 %.2e%s%s\n",
-           ok ? "PASS" : "FAIL", (long long)b, (long long)h, (long long)w, (long long)c, (long long)m,
+    printf("%s conv %s b=%lld %lldx%lldx%lld -> M=%lld k=%lld s=%lld p=%lld d=%lld epi=%d N=%lld: rel-L2 %.2e%s%s\n",
+           ok ? "PASS" : "FAIL", gather ? "copies" : "im2col-TMA", (long long)b, (long long)h, (long long)w, (long long)c, (long long)m,
            (long long)k, (long long)s, (long long)p, (long long)d, epi, (long long)n, rel, rc ? " launch: " : "",
            rc ? st.msg : se ? cudaGetErrorString(se) : "");
     ok ? passes++ : failures++;
@@ -124,12 +125,16 @@ int main(void) {
         return 77;
     }
     tl_seed(11);
-    run_case(2, 14, 14, 64, 64, 3, 1, 1, 1, 0);  /* ResNet layer1-like 3x3, M = 64 */
-    run_case(2, 14, 14, 64, 64, 3, 1, 1, 1, 1);  /* with bias + residual + ReLU */
-    run_case(3, 9, 11, 128, 128, 3, 2, 1, 1, 1); /* stride 2, rectangular, ragged N */
-    run_case(1, 12, 12, 64, 256, 3, 1, 2, 2, 0); /* dilation 2 */
-    run_case(2, 8, 8, 256, 128, 1, 2, 0, 1, 1);  /* strided 1x1 (downsample) */
-    run_case(1, 7, 7, 512, 256, 3, 1, 1, 1, 0);  /* layer4-like, K = 4608 */
+    for (int gather = 0; gather < 2; gather++) { /* the copy engine's im2col mode, then the producers' copies */
+        run_case(2, 14, 14, 64, 64, 3, 1, 1, 1, 0, gather);  /* ResNet layer1-like 3x3, M = 64 */
+        run_case(2, 14, 14, 64, 64, 3, 1, 1, 1, 1, gather);  /* with bias + residual + ReLU */
+        run_case(3, 9, 11, 128, 128, 3, 2, 1, 1, 1, gather); /* stride 2, rectangular, ragged N */
+        run_case(1, 12, 12, 64, 256, 3, 1, 2, 2, 0, gather); /* dilation 2 */
+        run_case(2, 8, 8, 256, 128, 1, 2, 0, 1, 1, gather);  /* strided 1x1 (downsample) */
+        run_case(1, 7, 7, 512, 256, 3, 1, 1, 1, 0, gather);  /* layer4-like, K = 4608 */
+        run_case(4, 10, 6, 64, 128, 3, 1, 1, 1, 1, gather);  /* rows of one tile span several images */
+        run_case(2, 13, 13, 64, 64, 5, 2, 2, 1, 0, gather);  /* 5x5, stride 2, odd extent */
+    }
     printf("test_conv_implicit: %d passed, %d failed\n", passes, failures);
     return failures ? 1 : 0;
 }
