@@ -186,6 +186,11 @@ struct RowT {
     int iy, ix;
 };
 
+/* A register set's index as a type, so a generic lambda indexes it statically */
+template <int V> struct RegSet {
+    __host__ __device__ constexpr operator int() const { return V; }
+};
+
 template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES> struct K24t {
     static constexpr int BN = BN_;
     static constexpr int NT = 128 * (WGS + 1);
@@ -332,41 +337,76 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES> struct K24t {
 #pragma unroll
                 for (int i = 0; i < NACC; i++) acc[mi][i] = 0.0f;
             const int aoff = lane * 16, eoff = 512 + ((lane >> 2) * 2 + (lane & 1)) * 4;
-            for (int s = 0; s < nk; s++) {
+            /* One stage's wgmmas stay in flight while the next stage's A
+             * fragments and metadata load into the other register set
+             * (a[set], me[set]; stages alternate sets, so the loop runs two
+             * stages per turn and every index is static). ptxas does not
+             * know a wgmma reads its register operands after issue: a set
+             * stays live (reg_fence) until the wait that retires its stage,
+             * or its registers would be reused (measured: reloading the
+             * registers of an in-flight batch gave wrong results). */
+            uint4 a[2][2][MI];
+            uint32_t me[2][2][MI];
+            auto load = [&](auto set, int s) {
                 const int st = s % STAGES;
                 mbar_wait(full0 + st * 8, (s / STAGES) & 1);
                 const unsigned char *wsm = sm + st * STB + XST;
-                uint4 a[2][MI];
-                uint32_t me[2][MI];
 #pragma unroll
                 for (int kk = 0; kk < 2; kk++)
 #pragma unroll
                     for (int mi = 0; mi < MI; mi++) {
                         const unsigned char *t = wsm + (((g * MI + mi) * 4 + w4) * 2 + kk) * 576;
-                        a[kk][mi] = *reinterpret_cast<const uint4 *>(t + aoff);
-                        me[kk][mi] = *reinterpret_cast<const uint32_t *>(t + eoff);
+                        a[set][kk][mi] = *reinterpret_cast<const uint4 *>(t + aoff);
+                        me[set][kk][mi] = *reinterpret_cast<const uint32_t *>(t + eoff);
                     }
-                const uint32_t xb = sb + st * STB;
+            };
+            auto issue = [&](auto set, int s) {
+                const uint32_t xb = sb + (s % STAGES) * STB;
 #pragma unroll
                 for (int mi = 0; mi < MI; mi++) acc_fence(acc[mi]);
                 wgmma_fence();
 #pragma unroll
-                for (int mi = 0; mi < MI; mi++) wgmma_sp<BN>(acc[mi], a[0][mi], desc_sw128(xb), me[0][mi]);
+                for (int mi = 0; mi < MI; mi++)
+                    wgmma_sp<BN>(acc[mi], a[set][0][mi], desc_sw128(xb), me[set][0][mi]);
 #pragma unroll
                 for (int mi = 0; mi < MI; mi++)
-                    wgmma_sp<BN>(acc[mi], a[1][mi], desc_sw128(xb + 64), me[1][mi]);
+                    wgmma_sp<BN>(acc[mi], a[set][1][mi], desc_sw128(xb + 64), me[set][1][mi]);
                 wgmma_commit();
-                /* Wait for this stage's wgmmas before the next stage's A registers
-                 * are loaded: ptxas does not protect register operands of an
-                 * in-flight wgmma (measured: keeping one batch in flight while
-                 * reloading them gave wrong results with two slabs per
-                 * warpgroup). The other consumer warpgroup keeps the tensor
-                 * cores busy meanwhile. */
-                wgmma_wait<0>();
-                mbar_arrive(empty0 + st * 8);
+            };
+            auto reg_fence = [&](auto set) {
 #pragma unroll
-                for (int mi = 0; mi < MI; mi++) acc_fence(acc[mi]);
+                for (int kk = 0; kk < 2; kk++)
+#pragma unroll
+                    for (int mi = 0; mi < MI; mi++)
+                        asm volatile("" : "+r"(a[set][kk][mi].x), "+r"(a[set][kk][mi].y), "+r"(a[set][kk][mi].z),
+                                     "+r"(a[set][kk][mi].w), "+r"(me[set][kk][mi]));
+            };
+            /* retire the older in-flight stage s: its set is free, its smem goes back */
+            auto retire = [&](auto set, int s) {
+                wgmma_wait<1>();
+                reg_fence(set);
+                mbar_arrive(empty0 + (s % STAGES) * 8);
+            };
+            constexpr RegSet<0> S0{};
+            constexpr RegSet<1> S1{};
+            if (nk > 0) load(S0, 0);
+            for (int s = 0; s < nk; s += 2) {
+                issue(S0, s);
+                if (s > 0) retire(S1, s - 1);
+                if (s + 1 >= nk) break;
+                load(S1, s + 1);
+                issue(S1, s + 1);
+                retire(S0, s);
+                if (s + 2 < nk) load(S0, s + 2);
             }
+            if (nk > 0) {
+                wgmma_wait<0>();
+                reg_fence(S0);
+                reg_fence(S1);
+                mbar_arrive(empty0 + ((nk - 1) % STAGES) * 8);
+            }
+#pragma unroll
+            for (int mi = 0; mi < MI; mi++) acc_fence(acc[mi]);
             tile_sync<1, NC>(); /* every consumer is done with the stages: they become the C tile */
             float *cs = reinterpret_cast<float *>(sm);
             const int gid = lane >> 2, tig = lane & 3;

@@ -10,10 +10,13 @@
  * sparse at this plan's N (re-deciding with the real N unless forced).
  *
  * Activations are N-major (NHWC / [tokens, hidden]): a 1x1 stride-1 conv or a
- * Gemm/MatMul is one SpMM over X [N, K]; a k x k conv first gathers its
- * patches with sp_cuda_im2col_nhwc into a scratch buffer of N x K (in the
- * packed weight's K order, so 2:4 groups stay intact), then runs the same
- * SpMM.
+ * Gemm/MatMul is one SpMM over X [N, K]; a k x k (or strided) 2:4 conv on
+ * sm_90 is an implicit GEMM over the NHWC input (sp_cuda_24_conv_implicit);
+ * other k x k convs first gather their patches with sp_cuda_im2col_nhwc into
+ * a scratch buffer of N x K (in the packed weight's K order, so 2:4 groups
+ * stay intact), then run the same SpMM. Under format AUTO with plan-time
+ * tuning, the backend lowers a sparse layer and its dense twin as
+ * alternatives and keeps the faster (sp_cuda_sparse_layer.measure).
  */
 #ifndef SPRUN_CUDA_SPARSE_H
 #define SPRUN_CUDA_SPARSE_H
