@@ -171,6 +171,23 @@ struct ConvG {
     const __half *x; /* NHWC input, 16-byte aligned */
     int h, w, c, oh, ow, kw, sh, sw, ph, pw, dh, dw;
     int b, kh; /* batch, kernel height (the im2col map's extent) */
+
+    /* GEMM row n (output pixel): its image and the window's top-left input
+     * coordinates (negative inside the padding) */
+    __device__ void corner(int n, int &img, int &ix, int &iy) const {
+        const int q = n / ow, ox = n - q * ow;
+        img = q / oh;
+        ix = ox * sw - pw;
+        iy = (q - img * oh) * sh - ph;
+    }
+    /* K chunk j (64 columns): its first channel and its kernel position's
+     * offset from the window corner, in input pixels */
+    __device__ void chunk(int j, int &c0, int &dx, int &dy) const {
+        const int cb = c >> 6, q = j / cb, ky = q / kw;
+        c0 = (j - q * cb) * 64;
+        dx = (q - ky * kw) * dw;
+        dy = ky * dh;
+    }
 };
 
 /* cp.async of 16 bytes (src_bytes 0: 16 zero bytes) */
@@ -253,16 +270,13 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES> struct K24t {
                     const int n = (int)n0 + r; /* N < 2^31 (checked at launch) */
                     RowT t = {0, -(1 << 29), 0};
                     if (n < (int)e.n) {
-                        const int q = n / cg.ow, ox = n - q * cg.ow;
-                        const int b = q / cg.oh, oy = q - b * cg.oh;
-                        t.iy = oy * cg.sh - cg.ph;
-                        t.ix = ox * cg.sw - cg.pw;
+                        int b;
+                        cg.corner(n, b, t.ix, t.iy);
                         t.off = (((int64_t)b * cg.h + t.iy) * cg.w + t.ix) * cg.c;
                     }
                     tab[r] = t;
                 }
                 asm volatile("bar.sync 2, 128;\n" ::: "memory");
-                const int cblocks = cg.c >> 6;
                 for (int s = 0; s < nk + LAG; s++) {
                     if (s < nk) {
                         const int st = s % STAGES, j = j0 + s;
@@ -272,10 +286,9 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES> struct K24t {
                             mbar_expect_tx(full, (uint32_t)WST);
                             tma_load_3d(sb + st * STB + XST, wmap, 0, 2 * j, mt0, full);
                         }
-                        const int q = j / cblocks, c0 = (j - q * cblocks) * 64 + u * 8;
-                        const int ky = q / cg.kw, kx = q - ky * cg.kw;
-                        const int dy = ky * cg.dh, dx = kx * cg.dw;
-                        const int64_t doff = ((int64_t)dy * cg.w + dx) * cg.c + c0;
+                        int c0, dx, dy;
+                        cg.chunk(j, c0, dx, dy);
+                        const int64_t doff = ((int64_t)dy * cg.w + dx) * cg.c + c0 + u * 8;
                         const uint32_t xs = sb + st * STB;
 #pragma unroll
                         for (int i = 0; i < RPT; i++) {
@@ -300,19 +313,16 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES> struct K24t {
                  * pw, oy * sh - ph) of image b; a stage's K chunk is 64
                  * channels at kernel offset (kx * dw, ky * dh), zero-filled
                  * outside the image and past the last one. */
-                const int n = (int)n0, q0 = n / cg.ow, ox = n - q0 * cg.ow;
-                const int b = q0 / cg.oh, oy = q0 - b * cg.oh;
-                const int wx = ox * cg.sw - cg.pw, hy = oy * cg.sh - cg.ph;
-                const int cblocks = cg.c >> 6;
+                int b, wx, hy;
+                cg.corner((int)n0, b, wx, hy);
                 for (int s = 0; s < nk; s++) {
                     const int st = s % STAGES, j = j0 + s;
                     const uint32_t full = full0 + st * 8;
                     if (s >= STAGES) mbar_wait(empty0 + st * 8, ((s / STAGES) - 1) & 1);
                     mbar_expect_tx(full, (uint32_t)(XST + WST));
-                    const int q = j / cblocks, c0 = (j - q * cblocks) * 64;
-                    const int ky = q / cg.kw, kx = q - ky * cg.kw;
-                    tma_im2col_4d(sb + st * STB, xmap, c0, wx, hy, b, (uint16_t)(kx * cg.dw),
-                                  (uint16_t)(ky * cg.dh), full);
+                    int c0, dx, dy;
+                    cg.chunk(j, c0, dx, dy);
+                    tma_im2col_4d(sb + st * STB, xmap, c0, wx, hy, b, (uint16_t)dx, (uint16_t)dy, full);
                     tma_load_3d(sb + st * STB + XST, wmap, 0, 2 * j, mt0, full);
                 }
             } else if (IM == IM_TILES && warp == 0 && lane == 0) {

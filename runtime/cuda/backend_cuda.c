@@ -2491,9 +2491,17 @@ static void trace_decision(const sp_plan *p, const cu_step *st, const char *what
     fprintf(stderr, "%s -> %d\n", ms ? "" : " memo", pick);
 }
 
-/* Plan-time autotuning on the real buffers (contents are whatever the arena
- * holds; GEMM and convolution speed does not depend on it): cuBLASLt's
- * heuristic candidates per GEMM, then conv-as-GEMM against cuDNN. */
+/* A sparse alternative lost: the node's step info names the dense kernel
+ * that runs instead */
+static void info_dense(const sp_plan *p, const cu_step *sparse)
+{
+    if (sparse->ord < 0)
+        return;
+    sp_step_info *info = &((sp_plan *)p)->step[sparse->ord];
+    info->kernel = sparse->sl.dense_kernel;
+    info->predicted_us = sparse->sl.dense_pred_us;
+}
+
 /* Alternatives decided without timing: convs as GEMMs where they can be,
  * sparse layers where the cost model predicts them faster. */
 static void untuned_choice(cu_plan *cp, const sp_plan *p)
@@ -2511,18 +2519,31 @@ static void untuned_choice(cu_plan *cp, const sp_plan *p)
         for (int j = 0; j < cp->n_st; j++)
             if (cp->st[j].alt == sp->alt)
                 cp->st[j].skip = cp->st[j].var != (sp->sl.cost_sparse ? 3 : dense_var);
-        if (!sp->sl.cost_sparse && sp->ord >= 0) {
-            sp_step_info *info = &((sp_plan *)p)->step[sp->ord];
-            info->kernel = sp->sl.dense_kernel;
-            info->predicted_us = sp->sl.dense_pred_us;
-        }
+        if (!sp->sl.cost_sparse)
+            info_dense(p, sp);
     }
 }
 
+/* Device time (ms) of variant v of alternative group g (its steps in
+ * order; idx is scratch for n_st indices), negative when it has none or a
+ * launch failed */
+static float time_variant(const cu_plan *cp, cu_session *cs, const sp_plan *p, int g, int v, int *idx,
+                          cudaStream_t sm, cudaEvent_t *ev)
+{
+    int n = 0;
+    for (int i = 0; i < cp->n_st; i++)
+        if (cp->st[i].alt == g && cp->st[i].var == v)
+            idx[n++] = i;
+    return n ? time_steps(cp, cs, p, idx, n, sm, ev) : -1.f;
+}
+
+/* Plan-time autotuning on the real buffers (contents are whatever the arena
+ * holds; GEMM and convolution speed does not depend on it): cuBLASLt's
+ * heuristic candidates per GEMM, cuDNN's shortlist per conv, then each
+ * node's alternatives (conv as GEMM or cuDNN, dense or sparse). */
 static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_t sm)
 {
-    const char *env = getenv("SPRUN_CUDA_TUNE");
-    if (env && !strcmp(env, "0")) {
+    if (!sp_cuda_plan_tuning()) {
         untuned_choice(cp, p);
         return;
     }
@@ -2618,13 +2639,8 @@ static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_
             if (!keyed || !sp_cuda_tune_memo_get(key, &lose) || (lose != 1 && lose != 2)) {
                 if (!warm++)
                     warm_up(cp, cs, p, sm, ev);
-                for (int v = 1; v <= 2; v++) {
-                    int n = 0;
-                    for (int i = 0; i < cp->n_st; i++)
-                        if (cp->st[i].alt == g && cp->st[i].var == v)
-                            idx[n++] = i;
-                    t[v] = n ? time_steps(cp, cs, p, idx, n, sm, ev) : -1.f;
-                }
+                for (int v = 1; v <= 2; v++)
+                    t[v] = time_variant(cp, cs, p, g, v, idx, sm, ev);
                 lose = (t[1] >= 0.f && (t[2] < 0.f || t[1] <= t[2])) ? 2 : 1;
                 if (keyed && (t[1] >= 0.f || t[2] >= 0.f))
                     sp_cuda_tune_memo_put(key, lose);
@@ -2644,19 +2660,9 @@ static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_
         if (!keyed || !sp_cuda_tune_memo_get(key, &sparse_wins) || (sparse_wins != 0 && sparse_wins != 1)) {
             if (!warm++)
                 warm_up(cp, cs, p, sm, ev);
-            float ts[2];
-            for (int w = 0; w < 2; w++) {
-                const int v = w ? 3 : dense_var;
-                if (!w && t[v] >= 0.f) { /* timed above */
-                    ts[w] = t[v];
-                    continue;
-                }
-                int n = 0;
-                for (int i = 0; i < cp->n_st; i++)
-                    if (cp->st[i].alt == g && cp->st[i].var == v)
-                        idx[n++] = i;
-                ts[w] = n ? time_steps(cp, cs, p, idx, n, sm, ev) : -1.f;
-            }
+            float ts[2]; /* dense (timed above where it had a rival), sparse */
+            ts[0] = t[dense_var] >= 0.f ? t[dense_var] : time_variant(cp, cs, p, g, dense_var, idx, sm, ev);
+            ts[1] = time_variant(cp, cs, p, g, 3, idx, sm, ev);
             sparse_wins = ts[1] >= 0.f && (ts[0] < 0.f || ts[1] < ts[0]);
             if (keyed && (ts[0] >= 0.f || ts[1] >= 0.f))
                 sp_cuda_tune_memo_put(key, sparse_wins);
@@ -2669,11 +2675,8 @@ static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_
                 continue;
             if (sparse_wins ? st->var != 3 : st->var == 3)
                 st->skip = 1;
-            if (!sparse_wins && st->var == 3 && st->ord >= 0) { /* the step info says what runs */
-                sp_step_info *info = &((sp_plan *)p)->step[st->ord];
-                info->kernel = st->sl.dense_kernel;
-                info->predicted_us = st->sl.dense_pred_us;
-            }
+            if (!sparse_wins && st->var == 3)
+                info_dense(p, st);
         }
     }
     free(idx);
