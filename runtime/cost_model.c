@@ -114,7 +114,10 @@ int sp_cost_estimate_format(const sp_cost_device *dev, const sp_cost_problem *p,
     case SPRUN_FORMAT_CSR: {
         double nnz = p->density * m * k;
         flops = dev->csr_expands ? dense_flops : 2.0 * nnz * n;
-        wbytes = nnz * (vb + (p->k <= 65536 ? 2.0 : 4.0)) + (m + 1) * 4.0;
+        /* tensor-core tiles (spmm_csr.cu): a 128-byte bitmap per 16 x 64
+         * tile + the values; CUDA-core CSR: value + 2- or 4-byte column */
+        wbytes = dev->csr_expands ? m * k / 8.0 + nnz * vb
+                                  : nnz * (vb + (p->k <= 65536 ? 2.0 : 4.0)) + (m + 1) * 4.0;
         peak = dev->csr_expands ? dev->dense_peak : dev->simt_peak;
         eff = dev->e_csr;
         break;

@@ -34,6 +34,7 @@ int sm_count() {
 }
 
 static int g_split_hint = 0; /* sp_cuda_spmm_set_split_hint */
+static int g_no_meta = 0;    /* sp_cuda_spmm_set_meta_preload */
 
 int pick_split(int64_t ctas_xy, int nstages, int slots, int min_stages) {
     if (g_split_hint > 0) slots = sm_count() * g_split_hint;
@@ -66,6 +67,7 @@ int make_epi(const sp_cuda_spmm_args *a, int64_t m, int64_t k, Epi *e, sp_cuda_s
     e->beta = a->beta;
     e->ws = nullptr;
     e->counters = nullptr;
+    e->no_meta = g_no_meta;
     if (a->workspace && a->workspace_bytes >= sp_cuda_spmm_workspace_bytes(m, a->n)) {
         e->ws = (float *)a->workspace;
         e->counters = (unsigned int *)((char *)a->workspace + (size_t)(m * a->n) * 4);
@@ -86,10 +88,11 @@ template <int WM_> struct F24 {
     template <int BM> __host__ __device__ static constexpr int wchunk() { return (BM / 16) * 576; }
     __device__ static int row_block(const Params &, int bx) { return bx; }
     __device__ static int nchunks(const Params &p, int) { return p.kt; }
-    __device__ static int chunk_k0(const Params &, int, int c) { return c * 32; }
+    static constexpr int META_CAP = 0;
+    __device__ static int chunk_k0(const Params &, int, int c, const Meta &) { return c * 32; }
     /* the CTA's BM/16 tiles of chunks [c0, c0 + CPS) into shared memory */
     template <int BM, int CPS, int NT> struct WPre {};
-    template <class Q> __device__ static void w_pre(const Params &, Q &, int, int, int) {}
+    template <class Q> __device__ static void w_pre(const Params &, Q &, int, int, int, const Meta &) {}
     template <int BM, int CPS, int NT>
     __device__ static void load_w(const Params &p, const WPre<BM, CPS, NT> &, unsigned char *dst,
                                   int mb, int c0, int cend) {
@@ -145,6 +148,8 @@ static int run24(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e, 
 } // namespace spmm
 
 using namespace spmm;
+
+extern "C" void sp_cuda_spmm_set_meta_preload(int on) { spmm::g_no_meta = on ? 0 : 1; }
 
 extern "C" void sp_cuda_spmm_set_split_hint(int ctas_per_sm) {
     spmm::g_split_hint = ctas_per_sm > 0 ? ctas_per_sm : 0;

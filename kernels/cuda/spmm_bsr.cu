@@ -30,11 +30,21 @@ template <int WM_> struct FBsr {
     __device__ static int nchunks(const Params &p, int mb) {
         return __ldg(p.block_ptr + mb + 1) - __ldg(p.block_ptr + mb);
     }
-    __device__ static int chunk_k0(const Params &p, int mb, int c) {
+    /* the block columns of the CTA's chunks, in shared memory */
+    static constexpr int META_CAP = 1024;
+    template <int BM>
+    __device__ static int meta_load(const Params &p, int *ms, int mb, int cbeg, int cend) {
+        if (cend - cbeg > META_CAP) return -1;
+        const int64_t b0 = __ldg(p.block_ptr + mb) + cbeg;
+        for (int i = threadIdx.x; i < cend - cbeg; i += blockDim.x) ms[i] = __ldg(p.block_col + b0 + i);
+        return 0;
+    }
+    __device__ static int chunk_k0(const Params &p, int mb, int c, const Meta &mt) {
+        if (mt.ptr) return mt.ptr[c - mt.cbeg] * CW;
         return __ldg(p.block_col + __ldg(p.block_ptr + mb) + c) * CW;
     }
     template <int BM, int CPS, int NT> struct WPre {};
-    template <class Q> __device__ static void w_pre(const Params &, Q &, int, int, int) {}
+    template <class Q> __device__ static void w_pre(const Params &, Q &, int, int, int, const Meta &) {}
     template <int BM, int CPS, int NT>
     __device__ static void load_w(const Params &p, const WPre<BM, CPS, NT> &, unsigned char *dst,
                                   int mb, int c0, int cend) {

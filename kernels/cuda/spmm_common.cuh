@@ -26,10 +26,20 @@
  *   __device__ static int row_block(p, bx)  CTA's m-block (BM rows; BSR
  *                                         walks block rows by row_order)
  *   __device__ static int nchunks(p, mb)  chunks of that m-block
- *   __device__ static int chunk_k0(p, mb, c)
+ *   __device__ static int chunk_k0(p, mb, c, meta)
+ *   static constexpr int META_CAP;        ints of per-CTA metadata (0: none)
+ *   template <int BM> __device__ static int meta_load(p, int *smem, mb,
+ *       cbeg, cend)                       copies the index data the CTA's
+ *       chunks [cbeg, cend) need (BSR block columns, tiled-CSR tile
+ *       offsets) into shared memory once, before the pipeline starts, when
+ *       it fits in META_CAP ints, and returns its row stride (-1 when it
+ *       does not fit: every thread the same answer; then chunk_k0 and w_pre
+ *       read global memory, as before). Read a stage ahead from global, each
+ *       stage of a short-K, small-N product waited a full memory latency
+ *       for its offsets before it could issue its copies.
  * and either (W_SMEM = true: W staged in shared memory with X)
  *   template <int BM, int CPS, int NT> struct WPre; w_pre(p, WPre&, mb, c0,
- *       cend) (offsets read one stage ahead), load_w(p, WPre, smem, mb, c0,
+ *       cend, meta) (offsets a stage ahead), load_w(p, WPre, smem, mb, c0,
  *       cend) (cp.async), mma_s(p, smem chunk, acc, X rows, wm, mtile0, lane)
  * or (W_SMEM = false: W read straight into registers one chunk ahead)
  *   __device__ static void load(p, Frag&, mb, mtile0, c, lane)
@@ -111,6 +121,8 @@ struct Epi {
     float alpha, beta;
     float *ws;              /* split-K partials [n][m] fp32, or NULL */
     unsigned int *counters; /* one per (bx, by) tile */
+    int no_meta;            /* 1: formats read their index data from global
+                               memory a stage ahead (sp_cuda_spmm_set_meta_preload) */
 };
 
 /* the activation, as ops/op.h's sp_act_apply computes it on the CPU */
@@ -319,6 +331,13 @@ __device__ void store_ctile(const float *cs, int64_t m0, int64_t n0, const Epi &
 }
 
 /* ---- the skeleton -------------------------------------------------------- */
+/* metadata of a CTA's chunks in shared memory (ptr == nullptr: read it from
+ * global memory); entry (row r, chunk c) at ptr[r * stride + c - cbeg] */
+struct Meta {
+    const int *ptr;
+    int cbeg, stride;
+};
+
 template <template <int> class FT, int WM, int WN, int WARPS_M, int WARPS_N, int WARPS_K,
           int KSUB, int STAGES, bool VEC>
 struct Kernel {
@@ -342,7 +361,9 @@ struct Kernel {
     static constexpr int WBYTES = STAGES * CPS * WCH;
     static constexpr int CLD = BM + 4; /* fp32 C tile [BN][CLD] */
     static constexpr int CBYTES = BN * CLD * 4;
-    static constexpr int SMEM = (XBYTES + WBYTES) > CBYTES ? (XBYTES + WBYTES) : CBYTES;
+    static constexpr int MBYTES = F::META_CAP * 4;
+    static constexpr int SMEM =
+        (XBYTES + WBYTES + MBYTES) > CBYTES ? (XBYTES + WBYTES + MBYTES) : CBYTES;
     static constexpr int V = CW / 8; /* 16-byte pieces per row of a chunk */
     static constexpr int XPIECES = CPS * BN * V;
     static constexpr int XR = (XPIECES + NT - 1) / NT;
@@ -353,12 +374,13 @@ struct Kernel {
     struct XPre {
         int kc[XR];
     };
-    __device__ static void x_pre(const Params_t &p, XPre &q, int mb, int c0, int cend) {
+    __device__ static void x_pre(const Params_t &p, XPre &q, int mb, int c0, int cend,
+                                 const Meta &mt) {
 #pragma unroll
         for (int r = 0; r < XR; r++) {
             const int i = threadIdx.x + r * NT;
             const int c = c0 + i / (BN * V);
-            q.kc[r] = (i < XPIECES && c < cend) ? F::chunk_k0(p, mb, c) : -1;
+            q.kc[r] = (i < XPIECES && c < cend) ? F::chunk_k0(p, mb, c, mt) : -1;
         }
     }
     __device__ static void load_x(const XPre &q, __half *xs, const __half *x, int64_t ldx,
@@ -410,6 +432,15 @@ struct Kernel {
         const int cbeg = st_begin * CPS;
         const int cend = min(nch, st_end * CPS);
         const int mtile0 = mb * (BM / 16) + wm * WM;
+        Meta mt = {nullptr, cbeg, 0};
+        if constexpr (F::META_CAP > 0) {
+            if (!e.no_meta) {
+                int *ms = reinterpret_cast<int *>(smem_raw + XBYTES + WBYTES);
+                mt.stride = F::template meta_load<BM>(p, ms, mb, cbeg, cend);
+                if (mt.stride >= 0) mt.ptr = ms;
+                __syncthreads();
+            }
+        }
 
         float acc[WM][WN][4];
 #pragma unroll
@@ -424,17 +455,17 @@ struct Kernel {
 #pragma unroll
         for (int s = 0; s < STAGES - 1; s++) {
             if (s < nst) {
-                x_pre(p, pre, mb, cbeg + s * CPS, cend);
+                x_pre(p, pre, mb, cbeg + s * CPS, cend, mt);
                 load_x(pre, xs + s * XSTAGE, x, ldx, e.n, k, n0);
                 if constexpr (F::W_SMEM) {
-                    F::w_pre(p, wpre, mb, cbeg + s * CPS, cend);
+                    F::w_pre(p, wpre, mb, cbeg + s * CPS, cend, mt);
                     F::load_w(p, wpre, wsm + s * CPS * WCH, mb, cbeg + s * CPS, cend);
                 }
             }
             cp_async_commit();
         }
-        x_pre(p, pre, mb, cbeg + (STAGES - 1) * CPS, cend);
-        if constexpr (F::W_SMEM) F::w_pre(p, wpre, mb, cbeg + (STAGES - 1) * CPS, cend);
+        x_pre(p, pre, mb, cbeg + (STAGES - 1) * CPS, cend, mt);
+        if constexpr (F::W_SMEM) F::w_pre(p, wpre, mb, cbeg + (STAGES - 1) * CPS, cend, mt);
         typename F::Frag cur, nxt;
         if constexpr (!F::W_SMEM) {
             const int c = cbeg + wk;
@@ -450,9 +481,9 @@ struct Kernel {
                     if constexpr (F::W_SMEM) {
                         F::load_w(p, wpre, wsm + (sl % STAGES) * CPS * WCH, mb, cbeg + sl * CPS,
                                   cend);
-                        F::w_pre(p, wpre, mb, cbeg + (sl + 1) * CPS, cend);
+                        F::w_pre(p, wpre, mb, cbeg + (sl + 1) * CPS, cend, mt);
                     }
-                    x_pre(p, pre, mb, cbeg + (sl + 1) * CPS, cend);
+                    x_pre(p, pre, mb, cbeg + (sl + 1) * CPS, cend, mt);
                 }
                 cp_async_commit();
             }

@@ -12,8 +12,17 @@
  *     the tile's values follow lane by lane, p increasing, padded to 16 B.
  *     The CTA copies whole tiles (bitmap + values, sizes read a stage ahead)
  *     into shared memory with cp.async beside X; a lane then expands its own
- *     32 elements straight into its A registers (one prefix sum of
- *     popcounts over the warp, predicated shared loads). (A position-major
+ *     32 elements straight into its A registers: one prefix sum of
+ *     popcounts over the warp gives its run of values; each byte of its
+ *     bitmap is one A fragment (16-column step), whose first value sits
+ *     popc(lower bytes) into the run, and inside the byte the offset
+ *     advances by one per set bit (four independent chains, predicated
+ *     shared loads; 7-10 % faster than a popcount per position, H200
+ *     2026-11-25). (A 3-byte-per-nonzero layout expanded by scattering
+ *     into a zeroed per-warp copy, work proportional to the nonzeros, was
+ *     tried the same day and measured 1.0-1.25x slower at every N and
+ *     density from 50 to 90 %: the scatter's stores, the barriers and the
+ *     larger worst-case stage slot cost more than the popcounts.) (A position-major
  *     value order expanded by ballots was tried on 2026-11-25 and measured
  *     1.2-1.4x slower on the H100: the serial offset chain costs more than
  *     the bank conflicts it removes.) W costs 128 B per
@@ -44,14 +53,29 @@ template <int WM_> struct FCsrT {
     template <int BM> __host__ __device__ static constexpr int wchunk() { return (BM / 16) * SLOT; }
     __device__ static int row_block(const Params &, int bx) { return bx; }
     __device__ static int nchunks(const Params &p, int) { return p.kt; }
-    __device__ static int chunk_k0(const Params &, int, int c) { return c * 64; }
+    __device__ static int chunk_k0(const Params &, int, int c, const Meta &) { return c * 64; }
+    /* the tile offsets of the CTA's BM/16 tile rows over chunks [cbeg, cend]
+     * (one past the end: a tile's size is the next offset minus its own) */
+    static constexpr int META_CAP = 2048;
+    template <int BM>
+    __device__ static int meta_load(const Params &p, int *ms, int mb, int cbeg, int cend) {
+        constexpr int MT = BM / 16;
+        const int stride = cend - cbeg + 1;
+        if (MT * stride > META_CAP) return -1;
+        for (int i = threadIdx.x; i < MT * stride; i += blockDim.x) {
+            const int t = i / stride, mt = mb * MT + t;
+            ms[i] = mt < p.mt ? __ldg(p.off + (int64_t)mt * p.kt + cbeg + i % stride) : 0;
+        }
+        return stride;
+    }
     /* a warp copies whole tiles; their piece offsets are read a stage ahead */
     template <int BM, int CPS, int NT> struct WPre {
         static constexpr int MT = BM / 16, T = CPS * MT, NW = NT / 32, TPW = (T + NW - 1) / NW;
         int b[TPW], e[TPW];
     };
     template <int BM, int CPS, int NT>
-    __device__ static void w_pre(const Params &p, WPre<BM, CPS, NT> &q, int mb, int c0, int cend) {
+    __device__ static void w_pre(const Params &p, WPre<BM, CPS, NT> &q, int mb, int c0, int cend,
+                                 const Meta &md) {
         using Q = WPre<BM, CPS, NT>;
         const int warp = threadIdx.x >> 5;
 #pragma unroll
@@ -59,9 +83,15 @@ template <int WM_> struct FCsrT {
             const int j = warp + r * Q::NW;
             const int c = c0 + j / Q::MT, mt = mb * Q::MT + j % Q::MT;
             if (j < Q::T && c < cend && mt < p.mt) {
-                const int64_t ti = (int64_t)mt * p.kt + c;
-                q.b[r] = __ldg(p.off + ti);
-                q.e[r] = __ldg(p.off + ti + 1);
+                if (md.ptr) {
+                    const int *o = md.ptr + (j % Q::MT) * md.stride + (c - md.cbeg);
+                    q.b[r] = o[0];
+                    q.e[r] = o[1];
+                } else {
+                    const int64_t ti = (int64_t)mt * p.kt + c;
+                    q.b[r] = __ldg(p.off + ti);
+                    q.e[r] = __ldg(p.off + ti + 1);
+                }
             } else {
                 q.b[r] = q.e[r] = 0;
             }
@@ -99,15 +129,22 @@ template <int WM_> struct FCsrT {
             }
             const unsigned short *v =
                 reinterpret_cast<const unsigned short *>(slot + 128) + (incl - cnt);
+            const int og[4] = {0, __popc(bits & 0xffu), __popc(bits & 0xffffu),
+                               __popc(bits & 0xffffffu)};
             uint32_t a[4][4];
 #pragma unroll
-            for (int q = 0; q < 16; q++) {
-                const int p0 = 2 * q, p1 = 2 * q + 1;
-                const uint32_t lo =
-                    (bits >> p0) & 1u ? (uint32_t)v[__popc(bits & ((1u << p0) - 1u))] : 0u;
-                const uint32_t hi =
-                    (bits >> p1) & 1u ? (uint32_t)v[__popc(bits & ((1u << p1) - 1u))] : 0u;
-                a[q >> 2][q & 3] = lo | (hi << 16);
+            for (int g = 0; g < 4; g++) {
+                int o = og[g];
+#pragma unroll
+                for (int r = 0; r < 4; r++) {
+                    const uint32_t b0 = (bits >> (8 * g + 2 * r)) & 1u;
+                    const uint32_t lo = b0 ? (uint32_t)v[o] : 0u;
+                    o += (int)b0;
+                    const uint32_t b1 = (bits >> (8 * g + 2 * r + 1)) & 1u;
+                    const uint32_t hi = b1 ? (uint32_t)v[o] : 0u;
+                    o += (int)b1;
+                    a[g][r] = lo | (hi << 16);
+                }
             }
 #pragma unroll
             for (int j = 0; j < WN; j++) {
@@ -139,6 +176,51 @@ static int run_tc(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, const Epi &e
             p, gx, (int)w->kt, per_sm, a, w->k, e, st);
     return launch<Kernel<FCsrT, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, false>>(
         p, gx, (int)w->kt, per_sm, a, w->k, e, st);
+}
+
+/* Launch configurations of the tiled path, one per range of N: warp tile
+ * WM x WN (16-row tiles x 8-column steps), warps along M, N and K, pipeline
+ * stages, CTAs per SM a split-K may count on. A CTA expands each of its
+ * tiles WARPS_N times (once per warp column), so all four keep WARPS_N = 1
+ * and give a warp all the CTA's columns. Chosen by spmm_bench --csr-sweep on
+ * the H200, 2026-11-25 (M = K = 4096, 50-90 %, 20 configurations): against
+ * the former choices (a tile expanded two to four times per CTA column at
+ * N >= 32) 1.17x at N = 16, 1.21x at 32, 1.41x at 64, 1.35x at 128, 1.27x
+ * at 1024 (50 %). */
+struct TcCfg {
+    int wm, wn, warps_m, warps_n, warps_k, stages, per_sm;
+};
+static constexpr TcCfg kTcCfg[] = {
+    {1, 2, 4, 1, 2, 4, 2},  /* N <= 16 */
+    {1, 4, 4, 1, 2, 4, 2},  /* N <= 32 */
+    {1, 8, 8, 1, 1, 3, 1},  /* N <= 64 */
+    {1, 16, 8, 1, 1, 3, 1}, /* larger N */
+};
+static const int kTcCfgs = (int)(sizeof kTcCfg / sizeof kTcCfg[0]);
+
+static int run_tc_cfg(int i, const sp_cuda_csr *w, const sp_cuda_spmm_args *a, const Epi &e,
+                      sp_cuda_status *st) {
+#define SP_TC(I, WM, WN, M, N, K, S)                                                           \
+    case I:                                                                                    \
+        static_assert(WM == kTcCfg[I].wm && WN == kTcCfg[I].wn && M == kTcCfg[I].warps_m &&    \
+                          N == kTcCfg[I].warps_n && K == kTcCfg[I].warps_k &&                  \
+                          S == kTcCfg[I].stages,                                               \
+                      "kTcCfg row and instantiation differ");                                  \
+        return run_tc<WM, WN, M, N, K, S>(w, a, e, kTcCfg[I].per_sm, st);
+    switch (i) {
+        SP_TC(0, 1, 2, 4, 1, 2, 4) SP_TC(1, 1, 4, 4, 1, 2, 4) SP_TC(2, 1, 8, 8, 1, 1, 3)
+        SP_TC(3, 1, 16, 8, 1, 1, 3)
+    default: return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "csr spmm: no such tiled configuration");
+    }
+#undef SP_TC
+}
+
+/* the configuration sp_cuda_csr_spmm takes for n columns */
+static int tc_default_cfg(int64_t n) {
+    if (n <= 16) return 0;
+    if (n <= 32) return 1;
+    if (n <= 64) return 2;
+    return 3;
 }
 
 /* ---- SIMT path --------------------------------------------------------- */
@@ -403,13 +485,26 @@ extern "C" int sp_cuda_csr_spmm(const sp_cuda_csr *w, const sp_cuda_spmm_args *a
         Epi e;
         int rc = make_epi(a, w->m, w->k, &e, st);
         if (rc) return rc;
-        if (a->n <= 16) return run_tc<1, 2, 2, 1, 4, 3>(w, a, e, 2, st);
-        if (a->n <= 32) return run_tc<1, 4, 2, 1, 4, 3>(w, a, e, 2, st);
-        if (a->n <= 128) return run_tc<1, 4, 2, 2, 2, 3>(w, a, e, 1, st);
-        return run_tc<2, 8, 4, 2, 1, 3>(w, a, e, 1, st);
+        return run_tc_cfg(tc_default_cfg(a->n), w, a, e, st);
     }
     if (a->act < SP_CUDA_ACT_NONE || a->act > SP_CUDA_ACT_LEAKYRELU)
         return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "csr spmm: unknown activation");
     if (w->vtype == SP_VT_F16) return run_simt<__half>(w, a, st);
     return run_simt<float>(w, a, st);
+}
+
+extern "C" int sp_cuda_csr_tc_configs(void) { return kTcCfgs; }
+
+extern "C" int sp_cuda_csr_spmm_tc_config(const sp_cuda_csr *w, const sp_cuda_spmm_args *a,
+                                          int config, sp_cuda_status *st) {
+    if (!w || !w->row_ptr) return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "csr spmm: no weight");
+    if (!w->tiles || w->vtype != SP_VT_F16)
+        return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "csr spmm: tiles not built");
+    if (config < 0 || config >= kTcCfgs)
+        return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "csr spmm: no such tiled configuration");
+    Epi e;
+    int rc = make_epi(a, w->m, w->k, &e, st);
+    if (rc) return rc;
+    if (a->n == 0) return 0;
+    return run_tc_cfg(config, w, a, e, st);
 }

@@ -121,6 +121,12 @@ size_t sp_cuda_spmm_workspace_bytes(int64_t m, int64_t n);
  * instead of the resident slots the occupancy API reports (0 restores it). Process-wide, not
  * thread-safe; the runtime never calls it. */
 void sp_cuda_spmm_set_split_hint(int ctas_per_sm);
+/* Benchmark knob: 0 makes the BSR and tiled-CSR kernels read their index
+ * data (block columns, tile offsets) from global memory a stage ahead
+ * instead of copying a CTA's share into shared memory once at its start
+ * (1, the default). Process-wide, not thread-safe; the runtime never calls
+ * it. */
+void sp_cuda_spmm_set_meta_preload(int on);
 
 /* ---- 2:4 ---------------------------------------------------------------- */
 typedef struct sp_cuda_24 {
@@ -216,6 +222,12 @@ enum { SP_CUDA_CSR_AUTO = 0, SP_CUDA_CSR_TC = 1, SP_CUDA_CSR_SIMT = 2 };
  * SIMT; TC fails with SP_CUDA_E_UNSUPPORTED without tiles. */
 int sp_cuda_csr_spmm(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, int path,
                      sp_cuda_status *st);
+/* For benchmarks and tests: the tiled path in one of its
+ * sp_cuda_csr_tc_configs() launch configurations (table in spmm_csr.cu),
+ * whatever n is. Same contract as sp_cuda_csr_spmm. */
+int sp_cuda_csr_tc_configs(void);
+int sp_cuda_csr_spmm_tc_config(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, int config,
+                               sp_cuda_status *st);
 
 /* ---- SDDMM -------------------------------------------------------------- */
 /* Sampled dense-dense product on a CSR pattern [m, n] (sparse attention

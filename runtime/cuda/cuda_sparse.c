@@ -377,11 +377,20 @@ int sp_cuda_sparse_select(const struct sprun_model *m, const sp_cuda_sparse_set 
         }
         L->ws_bytes = sp_cuda_spmm_workspace_bytes(L->m, L->n);
         if (m->tune && m->opt.format == SPRUN_FORMAT_AUTO) {
+            const char *dense_label = info->kernel;
+            const double dense_pred = info->predicted_us;
             const int kind = tuned_kind(m, r, L, info);
             if (kind == SP_SPARSE_DENSE)
                 return 0;
             if (kind > 0) {
+                /* the tune file picked the format, against a GEMM; the plan
+                 * still times it against the dense lowering it would
+                 * replace (cuDNN or GEMM, whichever the plan keeps) */
                 L->kind = kind;
+                L->cost_sparse = 1;
+                L->dense_kernel = dense_label;
+                L->dense_pred_us = dense_pred;
+                L->measure = sp_cuda_plan_tuning();
                 return 1;
             }
             /* kind < 0: could not measure; the cost model decides */

@@ -36,6 +36,7 @@ static int is24(int kind) { return kind == K_24 || kind == K_24_MMA || kind == K
 static const char *pname[4] = {"random", "empty-rows", "dense-row", "single-nz"};
 
 static int failures = 0, passes = 0;
+static int g_tc_cfg = -1; /* >= 0: K_CSR_TC runs this launch configuration */
 
 static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, double density,
                      int epi, int use_ws, int ldx_pad) {
@@ -136,6 +137,7 @@ static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, dou
         else if (kind == K_24_MMA) rc = sp_cuda_24_spmm_path(&w24, &a, SP_CUDA_24_MMA, &st);
         else if (kind == K_24_WG) rc = sp_cuda_24_spmm_path(&w24, &a, SP_CUDA_24_WGMMA, &st);
         else if (kind >= K_BSR16 && kind <= K_BSR64) rc = sp_cuda_bsr_spmm(&wb, &a, &st);
+        else if (kind == K_CSR_TC && g_tc_cfg >= 0) rc = sp_cuda_csr_spmm_tc_config(&wc, &a, g_tc_cfg, &st);
         else rc = sp_cuda_csr_spmm(&wc, &a, kind == K_CSR_TC ? SP_CUDA_CSR_TC : SP_CUDA_CSR_SIMT, &st);
         cudaError_t se = cudaDeviceSynchronize();
         if (rc || se != cudaSuccess) {
@@ -176,6 +178,7 @@ static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, dou
                    (long long)(first / m), (long long)(first % m), yh[first], ref[first],
                    (long long)bad);
     }
+    if (kind == K_CSR_TC && g_tc_cfg >= 0) printf("[tc config %d] ", g_tc_cfg);
     printf("%-4s %-13s M=%5lld K=%5lld N=%5lld %-10s dens=%.2f epi=%d act=%d ws=%d ldx+%d  relL2=%.2e\n",
            ok ? "PASS" : "FAIL", kname[kind], (long long)m, (long long)k, (long long)n,
            pname[pattern], density, epi, act, use_ws, ldx_pad, worst_l2);
@@ -232,6 +235,14 @@ int main(int argc, char **argv) {
                 for (int p = 0; p < 4; p++) run_case(kind, m, k, n, p, d, 7, 1, 0);
             c++;
         }
+    /* every launch configuration of the tiled CSR path, whatever N it serves */
+    for (int cfg = 0; cfg < sp_cuda_csr_tc_configs(); cfg++) {
+        g_tc_cfg = cfg;
+        run_case(K_CSR_TC, 130, 70, 129, 0, 0.5, 5, 1, 8);
+        run_case(K_CSR_TC, 33, 4100, 17, 1, 0.2, 2, 0, 0);
+        run_case(K_CSR_TC, 257, 576, 300, 2, 0.05, 7, 1, 0);
+        g_tc_cfg = -1;
+    }
     printf("\n%d passed, %d failed\n", passes, failures);
     return failures ? 1 : 0;
 }
