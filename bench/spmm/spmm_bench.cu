@@ -396,6 +396,16 @@ static void bench_shape(const Shape &s, const double *sps, int nsp) {
                 record(s.group, names[i], m, k, s.n[i], "sprun 2:4 mma.sp", 50, 0.5,
                        (double)d.bytes, um, cub[i]);
             }
+            if (s.group == 0 && s.n[i] <= 1024) { /* tile shape sweep, log only */
+                static const char *tn[10] = {"auto", "64x16", "128x16", "64x32", "128x32", "64x64",
+                                             "128x64", "64x128", "128x128", "256x128"};
+                for (int h = 1; h <= 9; h++) {
+                    sp_cuda_24_set_tile_hint(h);
+                    const double t = time_us([&] { sp_cuda_24_spmm(&d, &a[i], &st); });
+                    printf("    tune: 2:4 N=%lld tile %s: %.2f us\n", (long long)s.n[i], tn[h], t);
+                }
+                sp_cuda_24_set_tile_hint(0);
+            }
             if (s.group == 0 && s.n[i] <= 128) /* split-K tuning sweep, log only */
                 for (int h = 1; h <= 8; h *= 2) {
                     sp_cuda_spmm_set_split_hint(h);

@@ -271,7 +271,7 @@ extern "C" int sp_cuda_24_spmm_path(const sp_cuda_24 *w, const sp_cuda_spmm_args
         return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED,
                             "2:4 spmm: the wgmma kernel needs an sm_90 GPU and K, ldx multiples "
                             "of 8 with X 16-byte aligned");
-    if (path == SP_CUDA_24_WGMMA || (path == SP_CUDA_24_AUTO && wg_ok && a->n > 32))
+    if (path == SP_CUDA_24_WGMMA || (path == SP_CUDA_24_AUTO && wg_ok))
         return run24_sm90(w, a, e, st);
     /* Small N is bound by reading W: few columns per CTA, K split over 4 warps
      * (and over CTAs) so every SM streams W. Large N: 128 x 128 CTA tiles. */

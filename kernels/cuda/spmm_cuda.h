@@ -44,7 +44,7 @@
  *    X^T as B. W is re-packed at upload into register-fragment order: each
  *    16 x 32 tile is 512 B of values (16 B per lane, one coalesced load) +
  *    64 B of metadata = 1.125 bytes per weight element, the minimum for 2:4
- *    fp16. Two kernels read that layout: on sm_90 for N > 32,
+ *    fp16. Two kernels read that layout: on sm_90 (X 16-byte aligned),
  *    wgmma.mma_async.sp with TMA loads and producer/consumer warpgroups
  *    (spmm_24_sm90.cu); elsewhere mma.sp::ordered_metadata m16n8k32
  *    (spmm_24.cu).
@@ -127,6 +127,11 @@ void sp_cuda_spmm_set_split_hint(int ctas_per_sm);
  * (1, the default). Process-wide, not thread-safe; the runtime never calls
  * it. */
 void sp_cuda_spmm_set_meta_preload(int on);
+/* Benchmark knob for the sm_90 2:4 kernel: 1-9 force one CTA tile (BM x BN:
+ * 64x16, 128x16, 64x32, 128x32, 64x64, 128x64, 64x128, 128x128, 256x128),
+ * 0 restores the choice by M and N. Process-wide, not thread-safe; the
+ * runtime never calls it. */
+void sp_cuda_24_set_tile_hint(int hint);
 
 /* ---- 2:4 ---------------------------------------------------------------- */
 typedef struct sp_cuda_24 {
@@ -144,7 +149,7 @@ int sp_cuda_24_upload(const sp_24 *w, sp_cuda_24 *out, void *stream, sp_cuda_sta
 void sp_cuda_24_free(sp_cuda_24 *w);
 int sp_cuda_24_spmm(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, sp_cuda_status *st);
 /* Kernel choice for tests and benchmarks: AUTO (what sp_cuda_24_spmm does:
- * wgmma on sm_90 for N > 32 when X is 16-byte aligned with K % 8 == 0, else
+ * wgmma on sm_90 when X is 16-byte aligned with K % 8 == 0, else
  * mma.sp), WGMMA (fails with SP_CUDA_E_UNSUPPORTED where it cannot run), MMA. */
 enum { SP_CUDA_24_AUTO = 0, SP_CUDA_24_WGMMA = 1, SP_CUDA_24_MMA = 2 };
 int sp_cuda_24_spmm_path(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, int path,
