@@ -48,7 +48,8 @@ const sp_cost_device sp_cost_cpu_generic = {
  *           452 TFLOP/s useful, E 0.46 of the sparse peak on half the flops
  *           (0.44 at N = 1024); 15.7 us at N = 128 -> 45 % of its bandwidth
  *           floor, 30-83 % on ResNet-50 / BERT layers with N >= 1568
- *           (e_mem_24 0.45). The mma.sp kernel it replaces for N > 32 had
+ *           (e_mem_24 0.45). The mma.sp kernel it replaced (now used off
+ *           sm_90 and for unaligned X only) had
  *           E 0.15 and 17 % of the floor at N = 128.
  *   sprun BSR32 at 90 %: 333.9 us at N = 4096 -> 41 TFLOP/s useful, E 0.042.
  *   sprun CSR (tensor-core path): ~1360 us at N = 4096 at 70 % and at 90 %:
