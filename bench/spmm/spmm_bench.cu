@@ -299,6 +299,25 @@ struct Shape {
     int64_t n[4];
 };
 
+/* Per-N operands for a weight of m x k: X [n, k] random fp16, Y and a
+ * second output [n, m], a zeroed split-K workspace, and the SpMM arguments
+ * pointing at them */
+static void make_operands(int64_t m, int64_t k, int64_t n, void **dx, void **dy, void **dy2, void **ws,
+                          sp_cuda_spmm_args *a) {
+    float *x = (float *)malloc((size_t)(n * k) * 4);
+    for (int64_t j = 0; j < n * k; j++) x[j] = tl_val();
+    *dx = dev_h(x, n * k);
+    free(x);
+    CK(cudaMalloc(dy, (size_t)(n * m) * 2));
+    CK(cudaMalloc(dy2, (size_t)(n * m) * 2));
+    const size_t wsb = sp_cuda_spmm_workspace_bytes(m, n);
+    CK(cudaMalloc(ws, wsb));
+    CK(cudaMemset(*ws, 0, wsb));
+    memset(a, 0, sizeof *a);
+    a->n = n; a->x = *dx; a->ldx = k; a->y = *dy; a->ldy = m; a->ldr = m;
+    a->workspace = *ws; a->workspace_bytes = wsb; a->stream = g_stream;
+}
+
 /* one weight shape over several N: cuBLAS, 2:4 (ours, cuSPARSELt), and for
  * each sparsity CSR (ours TC, ours SIMT for N <= 128, cuSPARSE) and BSR
  * 16/32 (ours). Each weight is generated and uploaded once for all N. */
@@ -314,18 +333,7 @@ static void bench_shape(const Shape &s, const double *sps, int nsp) {
         snprintf(names[i], sizeof names[i], s.name, (long long)n);
         printf("== %s: M=%lld K=%lld N=%lld\n", names[i], (long long)m, (long long)k,
                (long long)n);
-        float *x = (float *)malloc((size_t)(n * k) * 4);
-        for (int64_t j = 0; j < n * k; j++) x[j] = tl_val();
-        dx[i] = dev_h(x, n * k);
-        free(x);
-        CK(cudaMalloc(&dy[i], (size_t)(n * m) * 2));
-        CK(cudaMalloc(&dy2[i], (size_t)(n * m) * 2));
-        const size_t wsb = sp_cuda_spmm_workspace_bytes(m, n);
-        CK(cudaMalloc(&ws[i], wsb));
-        CK(cudaMemset(ws[i], 0, wsb));
-        memset(&a[i], 0, sizeof a[i]);
-        a[i].n = n; a[i].x = dx[i]; a[i].ldx = k; a[i].y = dy[i]; a[i].ldy = m; a[i].ldr = m;
-        a[i].workspace = ws[i]; a[i].workspace_bytes = wsb; a[i].stream = g_stream;
+        make_operands(m, k, n, &dx[i], &dy[i], &dy2[i], &ws[i], &a[i]);
     }
     sp_cuda_status st;
     memset(&st, 0, sizeof st);
@@ -570,21 +578,7 @@ static void csr_sweep() {
     float *w = (float *)malloc((size_t)(m * k) * 4);
     void *dx[6], *dy[6], *dref[6], *ws[6];
     sp_cuda_spmm_args a[6];
-    for (int i = 0; i < 6; i++) {
-        const int64_t n = ns[i];
-        float *x = (float *)malloc((size_t)(n * k) * 4);
-        for (int64_t j = 0; j < n * k; j++) x[j] = tl_val();
-        dx[i] = dev_h(x, n * k);
-        free(x);
-        CK(cudaMalloc(&dy[i], (size_t)(n * m) * 2));
-        CK(cudaMalloc(&dref[i], (size_t)(n * m) * 2));
-        const size_t wsb = sp_cuda_spmm_workspace_bytes(m, n);
-        CK(cudaMalloc(&ws[i], wsb));
-        CK(cudaMemset(ws[i], 0, wsb));
-        memset(&a[i], 0, sizeof a[i]);
-        a[i].n = n; a[i].x = dx[i]; a[i].ldx = k; a[i].y = dy[i]; a[i].ldy = m; a[i].ldr = m;
-        a[i].workspace = ws[i]; a[i].workspace_bytes = wsb; a[i].stream = g_stream;
-    }
+    for (int i = 0; i < 6; i++) make_operands(m, k, ns[i], &dx[i], &dy[i], &dref[i], &ws[i], &a[i]);
     printf("csr sweep, M = K = 4096, us (cold L2, median); each configuration with its tile\n"
            "offsets preloaded into shared memory (default) and read from global memory a stage\n"
            "ahead; ERR = rel L2 vs cuBLAS above 2e-3\n");

@@ -10,8 +10,8 @@
  *         row = gid + 8*(reg&1),  col = 16*kk + 8*(reg>>1) + 2*tig + h.
  *     bitmap word l of the tile has bit p set iff that element is nonzero;
  *     the tile's values follow lane by lane, p increasing, padded to 16 B.
- *     The CTA copies whole tiles (bitmap + values, sizes read a stage ahead)
- *     into shared memory with cp.async beside X; a lane then expands its own
+ *     The CTA copies whole tiles (bitmap + values; their offsets copied into
+ *     shared memory once per CTA, spmm_common.cuh's meta_load) into shared memory with cp.async beside X; a lane then expands its own
  *     32 elements straight into its A registers: one prefix sum of
  *     popcounts over the warp gives its run of values; each byte of its
  *     bitmap is one A fragment (16-column step), whose first value sits
@@ -185,7 +185,7 @@ static int run_tc(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, const Epi &e
  * and give a warp all the CTA's columns. Chosen by spmm_bench --csr-sweep on
  * the H200, 2026-11-25 (M = K = 4096, 50-90 %, 20 configurations): against
  * the former choices (a tile expanded two to four times per CTA column at
- * N >= 32) 1.17x at N = 16, 1.21x at 32, 1.41x at 64, 1.35x at 128, 1.27x
+ * N >= 32) 1.17x at N = 16, 1.22x at 32, 1.41x at 64, 1.35x at 128, 1.27x
  * at 1024 (50 %). */
 struct TcCfg {
     int wm, wn, warps_m, warps_n, warps_k, stages, per_sm;
@@ -479,14 +479,7 @@ extern "C" int sp_cuda_csr_spmm(const sp_cuda_csr *w, const sp_cuda_spmm_args *a
         const bool tc_ok = w->tiles && w->vtype == SP_VT_F16;
         path = tc_ok ? SP_CUDA_CSR_TC : SP_CUDA_CSR_SIMT;
     }
-    if (path == SP_CUDA_CSR_TC) {
-        if (!w->tiles || w->vtype != SP_VT_F16)
-            return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "csr spmm: tiles not built");
-        Epi e;
-        int rc = make_epi(a, w->m, w->k, &e, st);
-        if (rc) return rc;
-        return run_tc_cfg(tc_default_cfg(a->n), w, a, e, st);
-    }
+    if (path == SP_CUDA_CSR_TC) return sp_cuda_csr_spmm_tc_config(w, a, tc_default_cfg(a->n), st);
     if (a->act < SP_CUDA_ACT_NONE || a->act > SP_CUDA_ACT_LEAKYRELU)
         return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "csr spmm: unknown activation");
     if (w->vtype == SP_VT_F16) return run_simt<__half>(w, a, st);

@@ -2492,27 +2492,29 @@ static void trace_decision(const sp_plan *p, const cu_step *st, const char *what
 }
 
 /* A sparse alternative lost: the node's step info names the dense kernel
- * that runs instead; dense_var 1 means a conv lowered as a GEMM */
-static void info_dense(const sp_plan *p, const cu_step *sparse, int dense_var)
+ * that runs instead */
+static void info_dense(const sp_plan *p, const cu_step *sparse)
 {
     if (sparse->ord < 0)
         return;
     sp_step_info *info = &((sp_plan *)p)->step[sparse->ord];
-    info->kernel = dense_var == 1 && sparse->sl.dense_kernel && !strcmp(sparse->sl.dense_kernel, "cudnn")
-                       ? "gemm"
-                       : sparse->sl.dense_kernel;
+    info->kernel = sparse->sl.dense_kernel;
     info->predicted_us = sparse->sl.dense_pred_us;
 }
 
-/* A dense conv runs as a GEMM (im2col where needed, then cuBLAS), not
- * through cuDNN: its step info says so (a sparse label is left alone) */
-static void info_conv_gemm(const sp_plan *p, const cu_step *st)
+/* Once the alternatives are decided: a dense conv that runs as a GEMM
+ * (im2col where needed, then cuBLAS; variant 1) rather than through cuDNN
+ * is named so in its step info (a sparse label is left alone) */
+static void info_conv_gemm(cu_plan *cp, const sp_plan *p)
 {
-    if (st->ord < 0)
-        return;
-    sp_step_info *info = &((sp_plan *)p)->step[st->ord];
-    if (info->kernel && !strcmp(info->kernel, "cudnn"))
-        info->kernel = "gemm";
+    for (int i = 0; i < cp->n_st; i++) {
+        const cu_step *st = &cp->st[i];
+        if (st->var != 1 || st->skip || st->ord < 0)
+            continue;
+        sp_step_info *info = &((sp_plan *)p)->step[st->ord];
+        if (info->kernel && !strcmp(info->kernel, "cudnn"))
+            info->kernel = "gemm";
+    }
 }
 
 /* Alternatives decided without timing: convs as GEMMs where they can be,
@@ -2533,11 +2535,9 @@ static void untuned_choice(cu_plan *cp, const sp_plan *p)
             if (cp->st[j].alt == sp->alt)
                 cp->st[j].skip = cp->st[j].var != (sp->sl.cost_sparse ? 3 : dense_var);
         if (!sp->sl.cost_sparse)
-            info_dense(p, sp, dense_var);
+            info_dense(p, sp);
     }
-    for (int i = 0; i < cp->n_st; i++)
-        if (cp->st[i].var == 1 && !cp->st[i].skip)
-            info_conv_gemm(p, &cp->st[i]);
+    info_conv_gemm(cp, p);
 }
 
 /* Device time (ms) of variant v of alternative group g (its steps in
@@ -2668,11 +2668,8 @@ static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_
                 if (cp->st[i].alt == g && cp->st[i].var == lose)
                     cp->st[i].skip = 1;
         }
-        if (!present[3]) {
-            if (dense_var == 1)
-                info_conv_gemm(p, &cp->st[first]);
+        if (!present[3])
             continue;
-        }
         /* dense (its winning variant) vs sparse: 0 dense, 1 sparse */
         const int keyed = tune_key(p, &cp->st[first], "sparse", key, sizeof key);
         int sparse_wins;
@@ -2695,9 +2692,10 @@ static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_
             if (sparse_wins ? st->var != 3 : st->var == 3)
                 st->skip = 1;
             if (!sparse_wins && st->var == 3)
-                info_dense(p, st, dense_var);
+                info_dense(p, st);
         }
     }
+    info_conv_gemm(cp, p);
     free(idx);
     cudaEventDestroy(ev[0]);
     cudaEventDestroy(ev[1]);
