@@ -635,19 +635,73 @@ static void csr_sweep() {
     free(w);
 }
 
+/* every BSR launch configuration against cuBLAS, block sizes 16 and 32 (log only) */
+static void bsr_sweep() {
+    const int64_t m = 4096, k = 4096;
+    const int64_t ns[4] = {16, 128, 1024, 4096};
+    const double sps[3] = {50, 70, 90};
+    const int ncfg = sp_cuda_bsr_configs();
+    sp_cuda_status st;
+    memset(&st, 0, sizeof st);
+    float *w = (float *)malloc((size_t)(m * k) * 4);
+    void *dx[4], *dy[4], *dref[4], *ws[4];
+    sp_cuda_spmm_args a[4];
+    for (int i = 0; i < 4; i++) make_operands(m, k, ns[i], &dx[i], &dy[i], &dref[i], &ws[i], &a[i]);
+    printf("bsr sweep, M = K = 4096, us (cold L2, median), block sparsity; configuration\n"
+           "c<i> of spmm_bsr.cu's table; ERR = rel L2 vs cuBLAS above 2e-3, - = does not fit\n");
+    for (int bs = 16; bs <= 32; bs *= 2)
+        for (int si = 0; si < 3; si++) {
+            tl_gen_blocks(w, m, k, bs, 1.0 - sps[si] / 100.0, TL_RANDOM);
+            void *dw = dev_h(w, m * k);
+            sp_bsr hb;
+            tl_pack_bsr(w, m, k, bs, &hb);
+            sp_cuda_bsr db;
+            if (sp_cuda_bsr_upload(&hb, &db, g_stream, &st)) { printf("upload: %s\n", st.msg); exit(1); }
+            for (int i = 0; i < 4; i++) {
+                const double cb = cublas_time(dw, dx[i], dref[i], m, k, ns[i]);
+                const double td = time_us([&] { sp_cuda_bsr_spmm(&db, &a[i], &st); });
+                printf("BSR%d sp=%2.0f N=%5lld cuBLAS %8.2f default %8.2f |", bs, sps[si],
+                       (long long)ns[i], cb, td);
+                double best = 1e30;
+                int bi = -1;
+                for (int c = 0; c < ncfg; c++) {
+                    CK(cudaMemset(dy[i], 0xff, (size_t)(ns[i] * m) * 2));
+                    if (sp_cuda_bsr_spmm_config(&db, &a[i], c, &st)) {
+                        printf(" c%d -", c);
+                        continue;
+                    }
+                    CK(cudaStreamSynchronize(g_stream));
+                    const double err = rel_err(dy[i], dref[i], ns[i] * m);
+                    const double t = time_us([&] { sp_cuda_bsr_spmm_config(&db, &a[i], c, &st); });
+                    printf(" c%d %.2f%s", c, t, err < 2e-3 ? "" : "(ERR)");
+                    if (err < 2e-3 && t < best) { best = t; bi = c; }
+                }
+                printf(" | best c%d %.2f = x%.2f cuBLAS, x%.2f default\n", bi, best, cb / best, td / best);
+                fflush(stdout);
+            }
+            sp_cuda_bsr_free(&db);
+            tl_free_bsr(&hb);
+            cudaFree(dw);
+        }
+    for (int i = 0; i < 4; i++) { cudaFree(dx[i]); cudaFree(dy[i]); cudaFree(dref[i]); cudaFree(ws[i]); }
+    free(w);
+}
+
 int main(int argc, char **argv) {
     int ndev = 0;
     if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
         printf("no GPU: skipped\n");
         return 77;
     }
-    bool quick = false, only_square = false, profile = false, csr_sweep_only = false;
+    bool quick = false, only_square = false, profile = false, csr_sweep_only = false,
+         bsr_sweep_only = false;
     const char *md = NULL, *commit = "unknown", *date = "unknown";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = true;
         else if (!strcmp(argv[i], "--square")) only_square = true;
         else if (!strcmp(argv[i], "--profile")) profile = true;
         else if (!strcmp(argv[i], "--csr-sweep")) csr_sweep_only = true;
+        else if (!strcmp(argv[i], "--bsr-sweep")) bsr_sweep_only = true;
         else if (!strcmp(argv[i], "--md") && i + 1 < argc) md = argv[++i];
         else if (!strcmp(argv[i], "--commit") && i + 1 < argc) commit = argv[++i];
         else if (!strcmp(argv[i], "--date") && i + 1 < argc) date = argv[++i];
@@ -672,6 +726,10 @@ int main(int argc, char **argv) {
 
     if (csr_sweep_only) {
         csr_sweep();
+        return 0;
+    }
+    if (bsr_sweep_only) {
+        bsr_sweep();
         return 0;
     }
     if (profile) { /* one call of each kernel, for ncu: no timing, no peers */

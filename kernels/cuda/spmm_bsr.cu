@@ -82,31 +82,103 @@ template <int WM_> struct FBsr {
     }
 };
 
-template <int WM, int WN, int WARPS_N, int WARPS_K, int KSUB, int STAGES>
+template <int WM, int WN, int WARPS_N, int WARPS_K, int KSUB, int STAGES, bool VEC>
 static int run_bsr(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &e, int per_sm,
                    int maxblk, sp_cuda_status *st) {
-    typename FBsr<WM>::Params p;
-    p.frags = (const uint4 *)w->frags;
-    p.block_ptr = w->block_ptr;
-    p.block_col = w->block_col;
-    p.row_order = w->row_order;
-    if (x_vec_ok(a, w->k))
-        return launch<Kernel<FBsr, WM, WN, 1, WARPS_N, WARPS_K, KSUB, STAGES, true>>(
-            p, w->mb, maxblk, per_sm, a, w->k, e, st);
-    return launch<Kernel<FBsr, WM, WN, 1, WARPS_N, WARPS_K, KSUB, STAGES, false>>(
-        p, w->mb, maxblk, per_sm, a, w->k, e, st);
+    using KT = Kernel<FBsr, WM, WN, 1, WARPS_N, WARPS_K, KSUB, STAGES, VEC>;
+    /* a configuration whose accumulators or stages do not fit this block size */
+    if constexpr (WM * WN > 32 || KT::SMEM > 227 * 1024) {
+        return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED,
+                            "bsr spmm: launch configuration does not fit this block size");
+    } else {
+        typename FBsr<WM>::Params p;
+        p.frags = (const uint4 *)w->frags;
+        p.block_ptr = w->block_ptr;
+        p.block_col = w->block_col;
+        p.row_order = w->row_order;
+        return launch<KT>(p, w->mb, maxblk, per_sm, a, w->k, e, st);
+    }
 }
 
-/* per block size: small N splits a row's blocks over 4 warps, large N splits
- * the 128 columns of X over 4 warps */
+/* Launch configurations: warp tile (WM = bs/16 16-row tiles, the whole block
+ * row) x WN 8-column steps, warps along N and K, blocks per warp per stage,
+ * pipeline stages, CTAs per SM a split-K may count on. A CTA owns one block
+ * row; its warps along K take different blocks of it. spmm_bench --bsr-sweep
+ * times them all; bench/results/bsr-sweep-h200-2026-11-26.md has the sweep
+ * of 13 configurations (block sizes 16 and 32, 50-90 %, N = 16 to 4096,
+ * M = K = 4096, H200) from which these 7 and the choice in bsr_default_cfg
+ * come. Against the former choices (which took 256 columns of X per CTA at
+ * N > 64, and for 16-wide blocks 8 blocks per stage on 4 warps at N <= 16):
+ * 0.97-1.13x at N = 16, 1.65-2.32x at N = 128, 1.18-2.03x at N >= 1024. */
+struct BsrCfg {
+    int wn, warps_n, warps_k, ksub, stages, per_sm;
+};
+static constexpr BsrCfg kBsrCfg[] = {
+    {2, 1, 4, 1, 4, 2}, /* 0: BN 16, 4 blocks per stage */
+    {2, 1, 8, 1, 4, 1}, /* 1: BN 16, 8 warps, 8 blocks per stage */
+    {2, 1, 8, 2, 3, 1}, /* 2: BN 16, 8 warps, 16 blocks per stage */
+    {4, 2, 2, 1, 3, 1}, /* 3: BN 64 */
+    {4, 2, 2, 2, 3, 1}, /* 4: BN 64, 4 blocks per stage */
+    {2, 4, 1, 1, 3, 1}, /* 5: BN 64, 4 warps along N */
+    {4, 4, 2, 1, 3, 1}, /* 6: BN 128, 8 warps */
+};
+static const int kBsrCfgs = (int)(sizeof kBsrCfg / sizeof kBsrCfg[0]);
+
+/* instantiation of configuration I (its row of kBsrCfg spelled out) */
+#define SP_BSR_CFGS(X)                                                                         \
+    X(0, 2, 1, 4, 1, 4) X(1, 2, 1, 8, 1, 4) X(2, 2, 1, 8, 2, 3) X(3, 4, 2, 2, 1, 3)           \
+    X(4, 4, 2, 2, 2, 3) X(5, 2, 4, 1, 1, 3) X(6, 4, 4, 2, 1, 3)
+#define SP_BSR_CHECK(I, WN, N, K, KS, S)                                                      \
+    static_assert(WN == kBsrCfg[I].wn && N == kBsrCfg[I].warps_n && K == kBsrCfg[I].warps_k && \
+                      KS == kBsrCfg[I].ksub && S == kBsrCfg[I].stages,                        \
+                  "kBsrCfg row and instantiation differ");
+SP_BSR_CFGS(SP_BSR_CHECK)
+#undef SP_BSR_CHECK
+
+template <int WM, bool VEC>
+static int run_bsr_cfg(int i, const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &e,
+                       int maxblk, sp_cuda_status *st) {
+#define SP_BSR_CASE(I, WN, N, K, KS, S)                                                       \
+    case I: return run_bsr<WM, WN, N, K, KS, S, VEC>(w, a, e, kBsrCfg[I].per_sm, maxblk, st);
+    switch (i) {
+        SP_BSR_CFGS(SP_BSR_CASE)
+    default: return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "bsr spmm: no such launch configuration");
+    }
+#undef SP_BSR_CASE
+}
+
+/* a configuration index as a type, so a generic lambda takes it statically */
+template <int V> struct CfgId {
+    static constexpr int value = V;
+};
+
+/* The configuration sp_cuda_bsr_spmm takes for block size 16 * WM and n
+ * columns: the best of the sweep at N = 16, 128 and 1024-4096 (50-90 %;
+ * where two were within 5 %, the one ahead at the lower sparsities).
+ * 64-wide blocks were not swept and keep the former choices. */
+template <int WM> constexpr int bsr_default_cfg(int64_t n) {
+    if constexpr (WM == 1) return n <= 16 ? 2 : n <= 128 ? 4 : 6;
+    else if constexpr (WM == 2) return n <= 16 ? 1 : n <= 128 ? 3 : 5;
+    else return n <= 16 ? 0 : n <= 64 ? 3 : 5;
+}
+
+/* X rows that are not 16-byte aligned take the scalar copies, in the default
+ * configuration for n only (the others are not instantiated for them) */
 template <int WM>
-static int dispatch_bsr(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &e,
+static int dispatch_bsr(int cfg, const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &e,
                         int maxblk, sp_cuda_status *st) {
-    constexpr int KS = WM == 1 ? 2 : 1; /* 16-wide blocks: two per warp per stage */
-    if (a->n <= 16) return run_bsr<WM, 2, 1, 4, KS, 4>(w, a, e, 2, maxblk, st);
-    if (a->n <= 64) return run_bsr<WM, 4, 2, 2, KS, 3>(w, a, e, 1, maxblk, st);
-    if constexpr (WM >= 4) return run_bsr<WM, 2, 4, 1, 1, 3>(w, a, e, 1, maxblk, st);
-    else return run_bsr<WM, 8, 4, 1, 2, 3>(w, a, e, 1, maxblk, st);
+    if (cfg < 0) cfg = bsr_default_cfg<WM>(a->n);
+    if (x_vec_ok(a, w->k)) return run_bsr_cfg<WM, true>(cfg, w, a, e, maxblk, st);
+    const int d = bsr_default_cfg<WM>(a->n);
+    auto run = [&](auto id) {
+        constexpr int I = decltype(id)::value;
+        constexpr BsrCfg c = kBsrCfg[I];
+        return run_bsr<WM, c.wn, c.warps_n, c.warps_k, c.ksub, c.stages, false>(w, a, e, c.per_sm,
+                                                                               maxblk, st);
+    };
+    if (d == bsr_default_cfg<WM>(16)) return run(CfgId<bsr_default_cfg<WM>(16)>{});
+    if (d == bsr_default_cfg<WM>(128)) return run(CfgId<bsr_default_cfg<WM>(128)>{});
+    return run(CfgId<bsr_default_cfg<WM>(1 << 20)>{});
 }
 
 } // namespace spmm
@@ -212,8 +284,7 @@ extern "C" void sp_cuda_bsr_free(sp_cuda_bsr *w) {
     memset(w, 0, sizeof *w);
 }
 
-extern "C" int sp_cuda_bsr_spmm(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a,
-                                sp_cuda_status *st) {
+static int bsr_spmm(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, int cfg, sp_cuda_status *st) {
     if (!w || !w->block_ptr) return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "bsr spmm: no weight");
     Epi e;
     int rc = make_epi(a, w->m, w->k, &e, st);
@@ -223,9 +294,23 @@ extern "C" int sp_cuda_bsr_spmm(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a
      * row's own block list evenly) */
     const int maxblk = (int)(w->nblocks / (w->mb ? w->mb : 1)) + 1;
     switch (w->bs) {
-    case 16: return dispatch_bsr<1>(w, a, e, maxblk, st);
-    case 32: return dispatch_bsr<2>(w, a, e, maxblk, st);
-    case 64: return dispatch_bsr<4>(w, a, e, maxblk, st);
+    case 16: return dispatch_bsr<1>(cfg, w, a, e, maxblk, st);
+    case 32: return dispatch_bsr<2>(cfg, w, a, e, maxblk, st);
+    case 64: return dispatch_bsr<4>(cfg, w, a, e, maxblk, st);
     }
     return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "bsr spmm: block size");
+}
+
+extern "C" int sp_cuda_bsr_spmm(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a,
+                                sp_cuda_status *st) {
+    return bsr_spmm(w, a, -1, st);
+}
+
+extern "C" int sp_cuda_bsr_configs(void) { return kBsrCfgs; }
+
+extern "C" int sp_cuda_bsr_spmm_config(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, int config,
+                                       sp_cuda_status *st) {
+    if (config < 0 || config >= kBsrCfgs)
+        return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "bsr spmm: no such launch configuration");
+    return bsr_spmm(w, a, config, st);
 }

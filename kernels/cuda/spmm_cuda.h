@@ -192,6 +192,14 @@ typedef struct sp_cuda_bsr {
 int sp_cuda_bsr_upload(const sp_bsr *w, sp_cuda_bsr *out, void *stream, sp_cuda_status *st);
 void sp_cuda_bsr_free(sp_cuda_bsr *w);
 int sp_cuda_bsr_spmm(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, sp_cuda_status *st);
+/* For benchmarks and tests: one of sp_cuda_bsr_configs() launch
+ * configurations (table in spmm_bsr.cu), whatever n is; fails with
+ * SP_CUDA_E_UNSUPPORTED where it does not fit the block size. X rows that
+ * are not 16-byte aligned take the default configuration for n. Same
+ * contract as sp_cuda_bsr_spmm. */
+int sp_cuda_bsr_configs(void);
+int sp_cuda_bsr_spmm_config(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, int config,
+                            sp_cuda_status *st);
 
 /* ---- CSR ---------------------------------------------------------------- */
 typedef struct sp_cuda_csr {

@@ -35,8 +35,9 @@ static const char *kname[K_COUNT] = {"2:4", "bsr16", "bsr32", "bsr64", "csr-tc",
 static int is24(int kind) { return kind == K_24 || kind == K_24_MMA || kind == K_24_WG; }
 static const char *pname[4] = {"random", "empty-rows", "dense-row", "single-nz"};
 
-static int failures = 0, passes = 0;
+static int failures = 0, passes = 0, unfits = 0;
 static int g_tc_cfg = -1; /* >= 0: K_CSR_TC runs this launch configuration */
+static int g_bsr_cfg = -1; /* >= 0: the BSR kinds run this launch configuration */
 
 static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, double density,
                      int epi, int use_ws, int ldx_pad) {
@@ -124,7 +125,7 @@ static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, dou
     float *yh = (float *)malloc((size_t)(n * m) * 4);
     uint16_t *yh16 = (uint16_t *)malloc((size_t)(n * m) * 2);
     double worst_l2 = 0;
-    bool ok = rc == 0;
+    bool ok = rc == 0, unfit = false;
     if (rc) printf("upload failed: %s\n", st.msg);
     for (int rep = 0; rep < 2 && ok; rep++) {
         CK(cudaMemset(dy, 0xff, (size_t)(n * m) * es)); /* NaN in fp16 and fp32 */
@@ -136,10 +137,16 @@ static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, dou
         if (kind == K_24) rc = sp_cuda_24_spmm(&w24, &a, &st);
         else if (kind == K_24_MMA) rc = sp_cuda_24_spmm_path(&w24, &a, SP_CUDA_24_MMA, &st);
         else if (kind == K_24_WG) rc = sp_cuda_24_spmm_path(&w24, &a, SP_CUDA_24_WGMMA, &st);
+        else if (kind >= K_BSR16 && kind <= K_BSR64 && g_bsr_cfg >= 0)
+            rc = sp_cuda_bsr_spmm_config(&wb, &a, g_bsr_cfg, &st);
         else if (kind >= K_BSR16 && kind <= K_BSR64) rc = sp_cuda_bsr_spmm(&wb, &a, &st);
         else if (kind == K_CSR_TC && g_tc_cfg >= 0) rc = sp_cuda_csr_spmm_tc_config(&wc, &a, g_tc_cfg, &st);
         else rc = sp_cuda_csr_spmm(&wc, &a, kind == K_CSR_TC ? SP_CUDA_CSR_TC : SP_CUDA_CSR_SIMT, &st);
         cudaError_t se = cudaDeviceSynchronize();
+        if (rc == SP_CUDA_E_UNSUPPORTED && se == cudaSuccess && g_bsr_cfg >= 0) {
+            unfit = true; /* the configuration does not fit this block size, and says so */
+            break;
+        }
         if (rc || se != cudaSuccess) {
             printf("launch failed: rc=%d %s %s\n", rc, st.msg, cudaGetErrorString(se));
             ok = false;
@@ -179,10 +186,12 @@ static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, dou
                    (long long)bad);
     }
     if (kind == K_CSR_TC && g_tc_cfg >= 0) printf("[tc config %d] ", g_tc_cfg);
+    if (kind >= K_BSR16 && kind <= K_BSR64 && g_bsr_cfg >= 0) printf("[bsr config %d] ", g_bsr_cfg);
     printf("%-4s %-13s M=%5lld K=%5lld N=%5lld %-10s dens=%.2f epi=%d act=%d ws=%d ldx+%d  relL2=%.2e\n",
-           ok ? "PASS" : "FAIL", kname[kind], (long long)m, (long long)k, (long long)n,
+           unfit ? "UNFIT" : ok ? "PASS" : "FAIL", kname[kind], (long long)m, (long long)k, (long long)n,
            pname[pattern], density, epi, act, use_ws, ldx_pad, worst_l2);
-    if (ok) passes++;
+    if (unfit) unfits++;
+    else if (ok) passes++;
     else failures++;
     sp_cuda_24_free(&w24);
     sp_cuda_bsr_free(&wb);
@@ -243,6 +252,17 @@ int main(int argc, char **argv) {
         run_case(K_CSR_TC, 257, 576, 300, 2, 0.05, 7, 1, 0);
         g_tc_cfg = -1;
     }
-    printf("\n%d passed, %d failed\n", passes, failures);
+    /* every BSR launch configuration that fits the block size (one that
+     * does not must say so), whatever N it serves */
+    for (int cfg = 0; cfg < sp_cuda_bsr_configs(); cfg++) {
+        g_bsr_cfg = cfg;
+        for (int kind = K_BSR16; kind <= K_BSR64; kind++) {
+            run_case(kind, 130, 200, 129, cfg % 4, 0.5, 5, 1, 8);
+            run_case(kind, 257, 576, 300, (cfg + 1) % 4, 0.2, 2, cfg % 2, 0);
+        }
+        g_bsr_cfg = -1;
+    }
+    printf("\n%d passed, %d failed, %d BSR configurations refused as not fitting their block size\n",
+           passes, failures, unfits);
     return failures ? 1 : 0;
 }
