@@ -18,7 +18,9 @@
  *     popc(lower bytes) into the run, and inside the byte the offset
  *     advances by one per set bit (four independent chains, predicated
  *     shared loads; 7-10 % faster than a popcount per position, H200
- *     2026-11-25). (A 3-byte-per-nonzero layout expanded by scattering
+ *     2026-11-25; with 32-bit shared addresses advanced in place, take16,
+ *     about 4 instructions per position instead of 9: 3-15 % faster at
+ *     N <= 32, H200 2026-11-26). (A 3-byte-per-nonzero layout expanded by scattering
  *     into a zeroed per-warp copy, work proportional to the nonzeros, was
  *     tried the same day and measured 1.0-1.25x slower at every N and
  *     density from 50 to 90 %: the scatter's stores, the barriers and the
@@ -38,6 +40,23 @@
 #include <string.h>
 
 namespace spmm {
+
+/* The fp16 bits at shared address ad if `set` is nonzero (ad then moves to
+ * the next value), else 0: a predicate, a predicated load and a predicated
+ * add per position. (Indexing a generic pointer by a running count, as
+ * before, compiled to about 9 instructions per position.) Volatile: the load
+ * must stay after the barrier that published the stage. */
+__device__ __forceinline__ uint32_t take16(uint32_t set, uint32_t &ad) {
+    uint32_t v;
+    asm volatile("{\n.reg .pred p;\n"
+                 "setp.ne.u32 p, %2, 0;\n"
+                 "mov.u32 %0, 0;\n"
+                 "@p ld.shared.u16 %0, [%1];\n"
+                 "@p add.u32 %1, %1, 2;\n}\n"
+                 : "=r"(v), "+r"(ad)
+                 : "r"(set));
+    return v;
+}
 
 template <int WM_> struct FCsrT {
     static constexpr int WM = WM_;
@@ -127,25 +146,20 @@ template <int WM_> struct FCsrT {
                 const int o = __shfl_up_sync(0xffffffffu, incl, d);
                 if (lane >= d) incl += o;
             }
-            const unsigned short *v =
-                reinterpret_cast<const unsigned short *>(slot + 128) + (incl - cnt);
-            const int og[4] = {0, __popc(bits & 0xffu), __popc(bits & 0xffffu),
-                               __popc(bits & 0xffffffu)};
+            /* each byte's run starts popc(lower bytes) values in; four
+             * independent chains of 32-bit shared addresses */
+            const uint32_t v0 = smem_u32(slot + 128) + 2u * (uint32_t)(incl - cnt);
+            uint32_t ad[4] = {v0, v0 + 2u * __popc(bits & 0xffu), v0 + 2u * __popc(bits & 0xffffu),
+                              v0 + 2u * __popc(bits & 0xffffffu)};
             uint32_t a[4][4];
 #pragma unroll
-            for (int g = 0; g < 4; g++) {
-                int o = og[g];
+            for (int g = 0; g < 4; g++)
 #pragma unroll
                 for (int r = 0; r < 4; r++) {
-                    const uint32_t b0 = (bits >> (8 * g + 2 * r)) & 1u;
-                    const uint32_t lo = b0 ? (uint32_t)v[o] : 0u;
-                    o += (int)b0;
-                    const uint32_t b1 = (bits >> (8 * g + 2 * r + 1)) & 1u;
-                    const uint32_t hi = b1 ? (uint32_t)v[o] : 0u;
-                    o += (int)b1;
+                    const uint32_t lo = take16(bits & (1u << (8 * g + 2 * r)), ad[g]);
+                    const uint32_t hi = take16(bits & (2u << (8 * g + 2 * r)), ad[g]);
                     a[g][r] = lo | (hi << 16);
                 }
-            }
 #pragma unroll
             for (int j = 0; j < WN; j++) {
                 const __half *row = xw + (j * 8 + (lane & 7)) * LD + (lane >> 3) * 8;
@@ -186,15 +200,19 @@ static int run_tc(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, const Epi &e
  * the H200, 2026-11-25 (M = K = 4096, 50-90 %, 20 configurations): against
  * the former choices (a tile expanded two to four times per CTA column at
  * N >= 32) 1.17x at N = 16, 1.22x at 32, 1.41x at 64, 1.35x at 128, 1.27x
- * at 1024 (50 %). */
+ * at 1024 (50 %). Re-swept 2026-11-26 after the take16 expansion (H200,
+ * bench/results/csr-sweep-h200-2026-11-26.md): N > 256 now takes the
+ * 64-column configuration (5-12 % ahead of the 128-column one at N = 1024);
+ * two chunks per warp per stage, or two tiles per warp, were 1.1-4x slower
+ * at every N and were not kept. */
 struct TcCfg {
     int wm, wn, warps_m, warps_n, warps_k, stages, per_sm;
 };
 static constexpr TcCfg kTcCfg[] = {
     {1, 2, 4, 1, 2, 4, 2},  /* N <= 16 */
     {1, 4, 4, 1, 2, 4, 2},  /* N <= 32 */
-    {1, 8, 8, 1, 1, 3, 1},  /* N <= 64 */
-    {1, 16, 8, 1, 1, 3, 1}, /* larger N */
+    {1, 8, 8, 1, 1, 3, 1},  /* N <= 64, and N > 256 */
+    {1, 16, 8, 1, 1, 3, 1}, /* 64 < N <= 256 */
 };
 static const int kTcCfgs = (int)(sizeof kTcCfg / sizeof kTcCfg[0]);
 
@@ -219,7 +237,7 @@ static int run_tc_cfg(int i, const sp_cuda_csr *w, const sp_cuda_spmm_args *a, c
 static int tc_default_cfg(int64_t n) {
     if (n <= 16) return 0;
     if (n <= 32) return 1;
-    if (n <= 64) return 2;
+    if (n <= 64 || n > 256) return 2;
     return 3;
 }
 
