@@ -6,6 +6,7 @@
  *   spmm_bench [--quick] [--square] [--md FILE] [--date D] [--commit C]
  *   spmm_bench --profile      one call of 2:4 and CSR-TC at N = 16, 4096 (for ncu)
  *   spmm_bench --csr-sweep    the tiled CSR path's launch configurations (log only)
+ *   spmm_bench --bsr-sweep    the BSR launch configurations, blocks of 16 and 32 (log only)
  *
  * Peers, each set up once per shape, outside the timed region:
  *  - cuBLAS: cublasGemmEx, fp16 in/out, fp32 compute, W^T*X ("TN").

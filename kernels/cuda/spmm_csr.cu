@@ -1,5 +1,5 @@
 /*
- * spmm_csr.cu - unstructured (CSR) SpMM, two paths.
+ * spmm_csr.cu - unstructured (CSR) SpMM, two paths (the second with two kernels).
  *
  * (a) Tensor cores on the tiled bitmap layout "TB16x64" built at upload
  *     (after Flash-LLM's idea: load the weight sparse, expand it on chip,
@@ -30,9 +30,14 @@
  *     the bank conflicts it removes.) W costs 128 B per
  *     tile + 2 B per nonzero (1.125 B/element at 50 %, 0.325 at 90 %),
  *     against 4-6 B per nonzero for CSR.
- * (b) CUDA cores ("SIMT"): a warp per row in row_order, lanes over the row's
- *     nonzeros, a tile of NT rows of X in shared memory, fp16 or fp32.
- *     Serves very sparse weights, fp32, and huge K.
+ * (b) CUDA cores ("SIMT"), for fp32 weights and weights uploaded without
+ *     tiles: a warp per row in row_order, lanes over the row's nonzeros.
+ *     fp16 weights with 16-bit columns whose K fits take the "XS" kernel
+ *     (16 tokens of X staged transposed, 4 nonzeros per 8-byte load; see
+ *     csr_xs); the rest the older kernel with NT rows of X in shared memory.
+ *     XS against the older kernel, H200, M = K = 4096: 49 vs 157 us at
+ *     N = 16, 50 %; 19 vs 75 us at 98 %; 99 vs 345 us at N = 128, 98 %.
+ *     Neither beats (a) where tiles exist.
  */
 #include "kernels/cuda/spmm_common.cuh"
 
@@ -346,6 +351,175 @@ template <class T> static int run_simt(const sp_cuda_csr *w, const sp_cuda_spmm_
     return run_simt_t<T, int32_t, 1>(w, a, w->col32, st);
 }
 
+/* ---- SIMT path with X staged transposed ("XS", fp16, 16-bit columns) ----
+ * A CTA copies 16 rows of X (tokens n0..n0+15, all K) into shared memory as
+ * xs[k][16]: the 16 tokens of one column of W's are 32 contiguous bytes, two
+ * 16-byte loads per nonzero. Warps then take W's rows in row_order (longest
+ * first, round-robin over the grid); lanes take groups of 4 nonzeros with
+ * 8-byte loads of values and columns (the arrays are padded to a multiple of
+ * 4) and accumulate the 16 outputs in fp32; a transposing butterfly leaves
+ * output t of the row on lanes 2t and 2t + 1. Work and bytes are
+ * proportional to the nonzeros (4 B each), so at small N, where SpMM is
+ * bound by reading W, it wins wherever W's nonzeros take fewer bytes than
+ * the dense weight. */
+constexpr int XS_NT = 16;
+constexpr int XS_THREADS = 512;
+constexpr int XS_U = 4; /* groups of 4 nonzeros in flight per lane */
+constexpr size_t XS_SMEM_MAX = 200 * 1024;
+
+__device__ __forceinline__ void xs_fma(float (&acc)[XS_NT], float v, const __half *xrow) {
+    const uint4 q0 = reinterpret_cast<const uint4 *>(xrow)[0];
+    const uint4 q1 = reinterpret_cast<const uint4 *>(xrow)[1];
+    const __half2 *h0 = reinterpret_cast<const __half2 *>(&q0);
+    const __half2 *h1 = reinterpret_cast<const __half2 *>(&q1);
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const float2 f = __half22float2(h0[i]), g = __half22float2(h1[i]);
+        acc[2 * i] = fmaf(v, f.x, acc[2 * i]);
+        acc[2 * i + 1] = fmaf(v, f.y, acc[2 * i + 1]);
+        acc[8 + 2 * i] = fmaf(v, g.x, acc[8 + 2 * i]);
+        acc[8 + 2 * i + 1] = fmaf(v, g.y, acc[8 + 2 * i + 1]);
+    }
+}
+
+template <bool VEC>
+__global__ void __launch_bounds__(XS_THREADS)
+    csr_xs(const int32_t *__restrict__ row_ptr, const uint16_t *__restrict__ col,
+           const __half *__restrict__ val, const int32_t *__restrict__ order, int m, int k,
+           int64_t n, const __half *__restrict__ x, int64_t ldx, __half *__restrict__ y,
+           int64_t ldy, const __half *__restrict__ bias, const __half *__restrict__ res,
+           int64_t ldr, int act, float alpha, float beta) {
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    __half *xs = reinterpret_cast<__half *>(smem_raw);
+    const int64_t n0 = (int64_t)blockIdx.y * XS_NT;
+    const int nv = (int)(n - n0 < XS_NT ? n - n0 : XS_NT);
+    /* item i = (column block, token t), t fastest: neighbouring threads
+     * store neighbouring halves */
+    if (VEC) {
+        /* 8 loads in flight per thread before their stores: one at a time,
+         * the copy waited a memory latency per 16 bytes (about 15 us for
+         * K = 4096, H200) */
+        const int items = (k / 8) * XS_NT;
+        for (int i0 = threadIdx.x; i0 < items; i0 += 8 * XS_THREADS) {
+            uint4 q[8];
+#pragma unroll
+            for (int r = 0; r < 8; r++) {
+                const int i = i0 + r * XS_THREADS, t = i & (XS_NT - 1), kb = i / XS_NT;
+                q[r] = make_uint4(0u, 0u, 0u, 0u);
+                if (i < items && t < nv) q[r] = __ldg(reinterpret_cast<const uint4 *>(x + (n0 + t) * ldx) + kb);
+            }
+#pragma unroll
+            for (int r = 0; r < 8; r++) {
+                const int i = i0 + r * XS_THREADS, t = i & (XS_NT - 1), kb = i / XS_NT;
+                if (i >= items) break;
+                const __half *h = reinterpret_cast<const __half *>(&q[r]);
+#pragma unroll
+                for (int j = 0; j < 8; j++) xs[(kb * 8 + j) * XS_NT + t] = h[j];
+            }
+        }
+    } else {
+        for (int i = threadIdx.x; i < k * XS_NT; i += XS_THREADS) {
+            const int t = i & (XS_NT - 1), kk = i / XS_NT;
+            xs[kk * XS_NT + t] = t < nv ? x[(n0 + t) * ldx + kk] : __float2half(0.0f);
+        }
+    }
+    __syncthreads();
+    const int lane = threadIdx.x & 31;
+    constexpr int NW = XS_THREADS / 32;
+    const uint2 *val4 = reinterpret_cast<const uint2 *>(val);
+    const uint2 *col4 = reinterpret_cast<const uint2 *>(col);
+    for (int oi = blockIdx.x * NW + (threadIdx.x >> 5); oi < m; oi += gridDim.x * NW) {
+        const int row = __ldg(order + oi);
+        const int b = __ldg(row_ptr + row), en = __ldg(row_ptr + row + 1);
+        float acc[XS_NT];
+#pragma unroll
+        for (int t = 0; t < XS_NT; t++) acc[t] = 0.0f;
+        const int gend = (en + 3) >> 2;
+        for (int g = (b >> 2) + lane; g < gend; g += 32 * XS_U) {
+            uint2 vv[XS_U], cc[XS_U];
+#pragma unroll
+            for (int u = 0; u < XS_U; u++) {
+                const int gg = g + 32 * u;
+                vv[u] = gg < gend ? __ldg(val4 + gg) : make_uint2(0u, 0u);
+                cc[u] = gg < gend ? __ldg(col4 + gg) : make_uint2(0u, 0u);
+            }
+#pragma unroll
+            for (int u = 0; u < XS_U; u++) {
+                const int j0 = 4 * (g + 32 * u);
+                const __half *hv = reinterpret_cast<const __half *>(&vv[u]);
+                const uint16_t *hc = reinterpret_cast<const uint16_t *>(&cc[u]);
+#pragma unroll
+                for (int e = 0; e < 4; e++)
+                    if (j0 + e >= b && j0 + e < en)
+                        xs_fma(acc, __half2float(hv[e]), xs + (int)hc[e] * XS_NT);
+            }
+        }
+        /* butterfly: each step keeps half of the outputs and adds the
+         * partner lane's copy of them; lane bits 4..1 pick output t */
+#pragma unroll
+        for (int s = 3; s >= 0; s--) {
+            const int w = 1 << s; /* outputs kept: acc[0..w) after the step */
+            const bool up = (lane >> (s + 1)) & 1;
+#pragma unroll
+            for (int i = 0; i < w; i++) {
+                const float send = up ? acc[i] : acc[i + w];
+                const float keep = up ? acc[i + w] : acc[i];
+                acc[i] = keep + __shfl_xor_sync(0xffffffffu, send, 2 * w);
+            }
+        }
+        acc[0] += __shfl_xor_sync(0xffffffffu, acc[0], 1);
+        const int t = lane >> 1;
+        if ((lane & 1) == 0 && t < nv) {
+            float v = acc[0];
+            if (bias) v += __half2float(bias[row]);
+            if (res) v += __half2float(res[(n0 + t) * ldr + row]);
+            y[(n0 + t) * ldy + row] = __float2half_rn(act_apply(act, v, alpha, beta));
+        }
+    }
+}
+
+/* the XS path serves this weight (fp16 values, 16-bit columns, X of 16
+ * tokens fits in shared memory) */
+static bool xs_ok(const sp_cuda_csr *w) {
+    return w->vtype == SP_VT_F16 && w->col16 && (size_t)w->k * XS_NT * 2 <= XS_SMEM_MAX &&
+           w->m <= INT32_MAX;
+}
+
+template <bool VEC> static int run_xs_t(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, sp_cuda_status *st) {
+    const size_t smem = (size_t)w->k * XS_NT * 2;
+    static int occ_cache[kDevSlots]; /* per device; idempotent, so a race is benign */
+    const int slot = dev_slot();
+    int occ = slot >= 0 ? occ_cache[slot] : 0;
+    if (!occ) {
+        cudaError_t e = SP_CUDA_CHECK(st, cudaFuncSetAttribute(csr_xs<VEC>,
+                                                               cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                               (int)XS_SMEM_MAX));
+        if (e) return (int)e;
+        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, csr_xs<VEC>, XS_THREADS, XS_SMEM_MAX) !=
+                cudaSuccess ||
+            occ < 1)
+            occ = 1;
+        if (slot >= 0) occ_cache[slot] = occ;
+    }
+    const int64_t gy = (a->n + XS_NT - 1) / XS_NT;
+    if (gy > 65535) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "csr spmm: n too large");
+    /* about one wave: every CTA stages X, so more CTAs only add copies */
+    int64_t gx = ((int64_t)occ * sm_count() + gy - 1) / gy;
+    const int64_t gmax = (w->m + XS_THREADS / 32 - 1) / (XS_THREADS / 32);
+    if (gx > gmax) gx = gmax;
+    if (gx < 1) gx = 1;
+    csr_xs<VEC><<<dim3((unsigned)gx, (unsigned)gy), XS_THREADS, smem, (cudaStream_t)a->stream>>>(
+        w->row_ptr, w->col16, (const __half *)w->values, w->row_order, (int)w->m, (int)w->k, a->n,
+        (const __half *)a->x, a->ldx, (__half *)a->y, a->ldy, (const __half *)a->bias,
+        (const __half *)a->residual, a->ldr, a->act, a->alpha, a->beta);
+    return (int)SP_CUDA_CHECK(st, cudaGetLastError());
+}
+
+static int run_xs(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, sp_cuda_status *st) {
+    if (x_vec_ok(a, w->k)) return run_xs_t<true>(w, a, st);
+    return run_xs_t<false>(w, a, st);
+}
+
 } // namespace spmm
 
 using namespace spmm;
@@ -438,12 +612,17 @@ extern "C" int sp_cuda_csr_upload(const sp_csr *w, int with_tiles, sp_cuda_csr *
     const size_t es = w->vtype == SP_VT_F16 ? 2 : 4;
     const size_t nz = (size_t)(w->nnz ? w->nnz : 1);
     const size_t pb = (size_t)(w->m + 1) * 4, ob = (size_t)w->m * 4;
-    const size_t cb = w->col_idx16 ? nz * 2 : nz * 4;
+    /* values and columns padded with zeros to a multiple of 4 entries: the
+     * XS path reads them 4 at a time */
+    const size_t nzp = (nz + 3) / 4 * 4;
+    const size_t cb = w->col_idx16 ? nzp * 2 : nzp * 4;
     void *colp = nullptr;
     cudaError_t e = SP_CUDA_CHECK(st, cudaMalloc(&out->row_ptr, pb));
     if (!e) e = SP_CUDA_CHECK(st, cudaMalloc(&out->row_order, ob));
     if (!e) e = SP_CUDA_CHECK(st, cudaMalloc(&colp, cb));
-    if (!e) e = SP_CUDA_CHECK(st, cudaMalloc(&out->values, nz * es));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMalloc(&out->values, nzp * es));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMemsetAsync(colp, 0, cb, s));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMemsetAsync(out->values, 0, nzp * es, s));
     if (w->col_idx16) out->col16 = (uint16_t *)colp;
     else out->col32 = (int32_t *)colp;
     if (!e) e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->row_ptr, w->row_ptr, pb,
@@ -490,16 +669,17 @@ extern "C" int sp_cuda_csr_spmm(const sp_cuda_csr *w, const sp_cuda_spmm_args *a
         return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "csr spmm: bad arguments");
     if (a->n == 0) return 0;
     if (path == SP_CUDA_CSR_AUTO) {
-        /* measured on the H100 (bench/results/spmm-h100-2026-11-25.md): the
-         * tiled path beats the SIMT path at every N and sparsity up to 98 %
-         * (3.3x at N = 16, 98 %), so SIMT only serves fp32 and weights
-         * uploaded without tiles */
+        /* measured on the H200 (bench/results/spmm-h200-2026-11-26-*.md):
+         * the tiled path beats both SIMT kernels at every N and sparsity up
+         * to 95 % (at 98 %, N = 16: 18.2 us vs 19.1 for the XS kernel), so
+         * SIMT serves fp32 and weights uploaded without tiles */
         const bool tc_ok = w->tiles && w->vtype == SP_VT_F16;
         path = tc_ok ? SP_CUDA_CSR_TC : SP_CUDA_CSR_SIMT;
     }
     if (path == SP_CUDA_CSR_TC) return sp_cuda_csr_spmm_tc_config(w, a, tc_default_cfg(a->n), st);
     if (a->act < SP_CUDA_ACT_NONE || a->act > SP_CUDA_ACT_LEAKYRELU)
         return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "csr spmm: unknown activation");
+    if (xs_ok(w)) return run_xs(w, a, st);
     if (w->vtype == SP_VT_F16) return run_simt<__half>(w, a, st);
     return run_simt<float>(w, a, st);
 }
