@@ -4,7 +4,8 @@
  * X [N, K] row-major, Y [N, M] row-major, W [M, K] (Y = X W^T).
  *
  *   spmm_bench [--quick] [--square] [--md FILE] [--date D] [--commit C]
- *   spmm_bench --profile      one call of 2:4 and CSR-TC at N = 16, 4096 (for ncu)
+ *   spmm_bench --profile      one call of 2:4 and CSR-TC at N = 16, 4096, and CSR-XS at
+ *                             N = 16, 98 % (for ncu)
  *   spmm_bench --csr-sweep    the tiled CSR path's launch configurations (log only)
  *   spmm_bench --bsr-sweep    the BSR launch configurations, blocks of 16 and 32 (log only)
  *
@@ -767,6 +768,14 @@ int main(int argc, char **argv) {
             sp_cuda_csr_spmm(&dc, &a, SP_CUDA_CSR_TC, &st);
             sp_cuda_csr_free(&dc);
             tl_free_csr(&hc);
+            if (n <= 16) { /* the CUDA-core XS kernel at 98 % */
+                tl_gen_unstructured(w, m, k, 0.02, TL_RANDOM);
+                tl_pack_csr(w, m, k, SP_VT_F16, &hc);
+                sp_cuda_csr_upload(&hc, 0, &dc, g_stream, &st);
+                sp_cuda_csr_spmm(&dc, &a, SP_CUDA_CSR_SIMT, &st);
+                sp_cuda_csr_free(&dc);
+                tl_free_csr(&hc);
+            }
             CK(cudaStreamSynchronize(g_stream));
             printf("profile N=%lld: %s\n", (long long)n, st.code ? st.msg : "ok");
             free(w); free(x); cudaFree(dx); cudaFree(dy); cudaFree(ws);
