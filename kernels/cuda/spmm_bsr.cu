@@ -106,7 +106,7 @@ static int run_bsr(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &
  * row; its warps along K take different blocks of it. spmm_bench --bsr-sweep
  * times them all; bench/results/bsr-sweep-h200-2026-11-26.md has the sweep
  * of 13 configurations (block sizes 16 and 32, 50-90 %, N = 16 to 4096,
- * M = K = 4096, H200) from which these 7 and the choice in bsr_default_cfg
+ * M = K = 4096, H200) from which these 7 and the defaults in kBsrDefault
  * come. Against the former choices (which took 256 columns of X per CTA at
  * N > 64, and for 16-wide blocks 8 blocks per stage on 4 warps at N <= 16):
  * 0.97-1.13x at N = 16, 1.65-2.32x at N = 128, 1.18-2.03x at N >= 1024. */
@@ -147,19 +147,29 @@ static int run_bsr_cfg(int i, const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, 
 #undef SP_BSR_CASE
 }
 
-/* a configuration index as a type, so a generic lambda takes it statically */
-template <int V> struct CfgId {
-    static constexpr int value = V;
+/* The configuration sp_cuda_bsr_spmm takes, per block size (16, 32, 64):
+ * cfg[0] for n <= n_max[0], cfg[1] for n <= n_max[1], else cfg[2]. For 16-
+ * and 32-wide blocks the best of the sweep at N = 16, 128 and 1024-4096
+ * (50-90 %; where two were within 5 %, the one ahead at the lower
+ * sparsities); 64-wide blocks were not swept and keep the former choices. */
+struct BsrDefault {
+    int64_t n_max[2];
+    int cfg[3];
 };
+static constexpr BsrDefault kBsrDefault[3] = {
+    {{16, 128}, {2, 4, 6}},
+    {{16, 128}, {1, 3, 5}},
+    {{16, 64}, {0, 3, 5}},
+};
+constexpr int bsr_wm_index(int wm) { return wm == 1 ? 0 : wm == 2 ? 1 : 2; }
 
-/* The configuration sp_cuda_bsr_spmm takes for block size 16 * WM and n
- * columns: the best of the sweep at N = 16, 128 and 1024-4096 (50-90 %;
- * where two were within 5 %, the one ahead at the lower sparsities).
- * 64-wide blocks were not swept and keep the former choices. */
-template <int WM> constexpr int bsr_default_cfg(int64_t n) {
-    if constexpr (WM == 1) return n <= 16 ? 2 : n <= 128 ? 4 : 6;
-    else if constexpr (WM == 2) return n <= 16 ? 1 : n <= 128 ? 3 : 5;
-    else return n <= 16 ? 0 : n <= 64 ? 3 : 5;
+/* configuration I with the scalar X copies */
+template <int WM, int I>
+static int run_bsr_scalar(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &e, int maxblk,
+                          sp_cuda_status *st) {
+    constexpr BsrCfg c = kBsrCfg[I];
+    return run_bsr<WM, c.wn, c.warps_n, c.warps_k, c.ksub, c.stages, false>(w, a, e, c.per_sm, maxblk,
+                                                                           st);
 }
 
 /* X rows that are not 16-byte aligned take the scalar copies, in the default
@@ -167,18 +177,14 @@ template <int WM> constexpr int bsr_default_cfg(int64_t n) {
 template <int WM>
 static int dispatch_bsr(int cfg, const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &e,
                         int maxblk, sp_cuda_status *st) {
-    if (cfg < 0) cfg = bsr_default_cfg<WM>(a->n);
-    if (x_vec_ok(a, w->k)) return run_bsr_cfg<WM, true>(cfg, w, a, e, maxblk, st);
-    const int d = bsr_default_cfg<WM>(a->n);
-    auto run = [&](auto id) {
-        constexpr int I = decltype(id)::value;
-        constexpr BsrCfg c = kBsrCfg[I];
-        return run_bsr<WM, c.wn, c.warps_n, c.warps_k, c.ksub, c.stages, false>(w, a, e, c.per_sm,
-                                                                               maxblk, st);
-    };
-    if (d == bsr_default_cfg<WM>(16)) return run(CfgId<bsr_default_cfg<WM>(16)>{});
-    if (d == bsr_default_cfg<WM>(128)) return run(CfgId<bsr_default_cfg<WM>(128)>{});
-    return run(CfgId<bsr_default_cfg<WM>(1 << 20)>{});
+    constexpr BsrDefault d = kBsrDefault[bsr_wm_index(WM)];
+    const int slot = a->n <= d.n_max[0] ? 0 : a->n <= d.n_max[1] ? 1 : 2;
+    if (x_vec_ok(a, w->k)) return run_bsr_cfg<WM, true>(cfg < 0 ? d.cfg[slot] : cfg, w, a, e, maxblk, st);
+    switch (slot) {
+    case 0: return run_bsr_scalar<WM, d.cfg[0]>(w, a, e, maxblk, st);
+    case 1: return run_bsr_scalar<WM, d.cfg[1]>(w, a, e, maxblk, st);
+    default: return run_bsr_scalar<WM, d.cfg[2]>(w, a, e, maxblk, st);
+    }
 }
 
 } // namespace spmm
