@@ -545,15 +545,10 @@ static int launch24t(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi 
                 CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (r != CUDA_SUCCESS)
         return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "2:4 spmm: cuTensorMapEncodeTiled failed");
-    static unsigned char ready[kDevSlots]; /* per device; idempotent, so a race is benign */
-    const int slot = dev_slot();
-    if (slot < 0 || !ready[slot]) {
-        cudaError_t err = SP_CUDA_CHECK(
-            st, cudaFuncSetAttribute(k24t_entry<KT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                     KT::SMEM));
-        if (err != cudaSuccess) return (int)err;
-        if (slot >= 0) ready[slot] = 1;
-    }
+    static int occ_cache[kDevSlots]; /* per instantiation; the limit is what matters here */
+    int occ = 0;
+    const int orc = occupancy_once(k24t_entry<KT>, KT::NT, KT::SMEM, occ_cache, &occ, st);
+    if (orc) return orc;
     const int nk = (int)(w->kt / 2);
     const int z = e.ws ? pick_split(gx * gy, nk, sm_count(), 4) : 1;
     k24t_entry<KT><<<dim3((unsigned)gx, (unsigned)gy, (unsigned)z), KT::NT, KT::SMEM,

@@ -561,30 +561,40 @@ inline bool x_vec_ok(const sp_cuda_spmm_args *a, int64_t k) {
     return k % 8 == 0 && a->ldx % 8 == 0 && ((uintptr_t)a->x & 15) == 0;
 }
 
+/* *occ = CTAs of kernel fn (threads each, smem dynamic bytes) resident per
+ * SM, at least 1; the first call per device raises fn's dynamic
+ * shared-memory limit to smem when above 32 KB, and the answer is kept in
+ * cache[kDevSlots] (one array per kernel; a race only repeats idempotent
+ * steps). 0, or the cudaError_t of the attribute call. */
+template <class Fn>
+int occupancy_once(Fn *fn, int threads, int smem, int *cache, int *occ, sp_cuda_status *st) {
+    const int slot = dev_slot();
+    if (slot >= 0 && cache[slot]) {
+        *occ = cache[slot];
+        return 0;
+    }
+    if (smem > 32 * 1024) {
+        cudaError_t err =
+            SP_CUDA_CHECK(st, cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        if (err != cudaSuccess) return (int)err;
+    }
+    int o = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&o, fn, threads, smem) != cudaSuccess || o < 1) o = 1;
+    if (slot >= 0) cache[slot] = o;
+    *occ = o;
+    return 0;
+}
+
 template <class KT>
 int launch(const typename KT::Params_t &p, int64_t gx, int nchunks_max, int per_sm,
            const sp_cuda_spmm_args *a, int64_t k, Epi e, sp_cuda_status *st) {
     const int64_t gy = (a->n + KT::BN - 1) / KT::BN;
     if (gx <= 0 || gy <= 0) return 0;
     if (gy > 65535) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "spmm: n too large");
-    /* once per instantiation and device (benign race: both steps are idempotent) */
-    static int occ_cache[kDevSlots];
-    const int slot = dev_slot();
-    int occ = slot >= 0 ? occ_cache[slot] : 0;
-    if (!occ) {
-        if (KT::SMEM > 32 * 1024) {
-            cudaError_t err = SP_CUDA_CHECK(
-                st, cudaFuncSetAttribute(kernel_entry<KT>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, KT::SMEM));
-            if (err != cudaSuccess) return (int)err;
-        }
-        int o = 0;
-        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&o, kernel_entry<KT>, KT::NT,
-                                                          KT::SMEM) != cudaSuccess || o < 1)
-            o = 1;
-        occ = o;
-        if (slot >= 0) occ_cache[slot] = o;
-    }
+    static int occ_cache[kDevSlots]; /* per instantiation */
+    int occ = 0;
+    const int rc = occupancy_once(kernel_entry<KT>, KT::NT, KT::SMEM, occ_cache, &occ, st);
+    if (rc) return rc;
     const int nst = (nchunks_max + KT::WARPS_K_ - 1) / KT::WARPS_K_;
     /* per_sm caps the resident CTAs a split may count on (measured: at
      * N = 128 one CTA per SM beats two, the split-K traffic costs more) */

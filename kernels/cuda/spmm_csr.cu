@@ -11,7 +11,8 @@
  *     bitmap word l of the tile has bit p set iff that element is nonzero;
  *     the tile's values follow lane by lane, p increasing, padded to 16 B.
  *     The CTA copies whole tiles (bitmap + values; their offsets copied into
- *     shared memory once per CTA, spmm_common.cuh's meta_load) into shared memory with cp.async beside X; a lane then expands its own
+ *     shared memory once per CTA, spmm_common.cuh's meta_load) into shared
+ *     memory with cp.async beside X; a lane then expands its own
  *     32 elements straight into its A registers: one prefix sum of
  *     popcounts over the warp gives its run of values; each byte of its
  *     bitmap is one A fragment (16-column step), whose first value sits
@@ -359,9 +360,10 @@ template <class T> static int run_simt(const sp_cuda_csr *w, const sp_cuda_spmm_
  * 8-byte loads of values and columns (the arrays are padded to a multiple of
  * 4) and accumulate the 16 outputs in fp32; a transposing butterfly leaves
  * output t of the row on lanes 2t and 2t + 1. Work and bytes are
- * proportional to the nonzeros (4 B each), so at small N, where SpMM is
- * bound by reading W, it wins wherever W's nonzeros take fewer bytes than
- * the dense weight. */
+ * proportional to the nonzeros (4 B each); it was written to win at small N
+ * wherever they take fewer bytes than the dense weight, but it is latency-
+ * bound (ncu, bench/results/csr-simt-xs-h200-2026-11-26.md) and loses to
+ * the tiled path at every N and sparsity measured. */
 constexpr int XS_NT = 16;
 constexpr int XS_THREADS = 512;
 constexpr int XS_U = 4; /* groups of 4 nonzeros in flight per lane */
@@ -487,20 +489,11 @@ static bool xs_ok(const sp_cuda_csr *w) {
 
 template <bool VEC> static int run_xs_t(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, sp_cuda_status *st) {
     const size_t smem = (size_t)w->k * XS_NT * 2;
-    static int occ_cache[kDevSlots]; /* per device; idempotent, so a race is benign */
-    const int slot = dev_slot();
-    int occ = slot >= 0 ? occ_cache[slot] : 0;
-    if (!occ) {
-        cudaError_t e = SP_CUDA_CHECK(st, cudaFuncSetAttribute(csr_xs<VEC>,
-                                                               cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                               (int)XS_SMEM_MAX));
-        if (e) return (int)e;
-        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, csr_xs<VEC>, XS_THREADS, XS_SMEM_MAX) !=
-                cudaSuccess ||
-            occ < 1)
-            occ = 1;
-        if (slot >= 0) occ_cache[slot] = occ;
-    }
+    /* limit and occupancy for the largest X the path takes, whatever this K */
+    static int occ_cache[kDevSlots];
+    int occ = 0;
+    const int rc = occupancy_once(csr_xs<VEC>, XS_THREADS, (int)XS_SMEM_MAX, occ_cache, &occ, st);
+    if (rc) return rc;
     const int64_t gy = (a->n + XS_NT - 1) / XS_NT;
     if (gy > 65535) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "csr spmm: n too large");
     /* about one wave: every CTA stages X, so more CTAs only add copies */
