@@ -235,10 +235,25 @@ template <int V> struct RegSet {
     __host__ __device__ constexpr operator int() const { return V; }
 };
 
-template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES> struct K24t {
+/* CPS: CTAs resident per SM. With 1 the CTA owns the register file (the
+ * consumers raise theirs to 232); with 2 or 3 each CTA gets 1/CPS of it
+ * and fewer stages, so one CTA's epilogue (C tile through shared memory,
+ * residual reads, stores) overlaps another's loads and wgmmas: what
+ * layers with a short K (ResNet's 1x1 convs, K = 64..256: one to four
+ * stages per tile) need, where a lone CTA alternates between loading and
+ * storing with the other idle. */
+template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> struct K24t {
     static constexpr int BN = BN_;
     static constexpr int NT = 128 * (WGS + 1);
     static constexpr int NC = 128 * WGS; /* consumer threads */
+    static constexpr int CPS_ = CPS;
+    /* registers per thread: at launch (what __launch_bounds__(NT, CPS)
+     * allows), the producer's after setmaxnreg.dec, the consumers' after
+     * .inc (what the producer gave up, shared among the consumer warpgroups) */
+    static constexpr int R_LAUNCH = ((65536 / (CPS * NT)) / 8) * 8;
+    static constexpr int R_PROD = 40;
+    static constexpr int R_CONS_ = ((R_LAUNCH + (R_LAUNCH - R_PROD) / WGS) / 8) * 8;
+    static constexpr int R_CONS = CPS == 1 ? 232 : (R_CONS_ > 232 ? 232 : R_CONS_);
     static constexpr int BM = 64 * MI * WGS;
     static constexpr int TR = BM / 16;
     static constexpr int XST = BN * 128;
@@ -251,6 +266,7 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES> struct K24t {
     static constexpr int SMEM = BARS + 2 * STAGES * 8 + (IM == IM_GATHER ? BN * (int)sizeof(RowT) : 0) + 1024;
     static constexpr int NACC = BN / 2;
     static constexpr int IM_ = IM;
+    static_assert(CPS == 1 || (SMEM + 1024) * CPS <= 228 * 1024, "K24t: CPS CTAs do not fit an SM's shared memory");
 
     __device__ static void run(const CUtensorMap *xmap, const CUtensorMap *wmap, int mt, int kt,
                                const Epi &e, const ConvG &cg) {
@@ -277,7 +293,7 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES> struct K24t {
         __syncthreads();
 
         if (warp < 4) { /* producer */
-            asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+            asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(R_PROD));
             if constexpr (IM == IM_GATHER) {
                 /* Thread p copies 16-byte column chunk u = p % 8 of rows
                  * p / 8, p / 8 + 16, ... of each stage's [BN][64] X tile. A
@@ -365,7 +381,7 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES> struct K24t {
                 }
             }
         } else {
-            asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+            asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(R_CONS));
             const int tid = threadIdx.x - 128;
             const int g = (warp - 4) >> 2, w4 = warp & 3;
             float acc[MI][NACC];
@@ -468,7 +484,7 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES> struct K24t {
 };
 
 template <class KT>
-__global__ void __launch_bounds__(KT::NT, 1)
+__global__ void __launch_bounds__(KT::NT, KT::CPS_)
 k24t_entry(const __grid_constant__ CUtensorMap xmap, const __grid_constant__ CUtensorMap wmap,
            int mt, int kt, Epi e, ConvG cg) {
     KT::run(&xmap, &wmap, mt, kt, e, cg);
@@ -550,7 +566,7 @@ static int launch24t(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi 
     const int orc = occupancy_once(k24t_entry<KT>, KT::NT, KT::SMEM, occ_cache, &occ, st);
     if (orc) return orc;
     const int nk = (int)(w->kt / 2);
-    const int z = e.ws ? pick_split(gx * gy, nk, sm_count(), 4) : 1;
+    const int z = e.ws ? pick_split(gx * gy, nk, sm_count() * KT::CPS_, 4) : 1;
     k24t_entry<KT><<<dim3((unsigned)gx, (unsigned)gy, (unsigned)z), KT::NT, KT::SMEM,
                      (cudaStream_t)a->stream>>>(xmap, wmap, (int)w->mt, (int)w->kt, e, cg);
     return (int)SP_CUDA_CHECK(st, cudaGetLastError());
@@ -576,7 +592,9 @@ static int g_tile_hint = 0; /* sp_cuda_24_set_tile_hint */
 template <int IM>
 static int route24(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e, sp_cuda_status *st,
                    const ConvG &cg) {
-    switch (g_tile_hint) { /* benchmarks: one tile shape, whatever M and N */
+    /* a configuration the caller chose (plan-time tuning), else the
+     * benchmarks' process-wide hint: one tile shape, whatever M and N */
+    switch (a->config > 0 && a->config <= SP_CUDA_24_TILE_HINTS ? a->config : g_tile_hint) {
     case 1: return launch24t<K24t<1, 1, 16, 8, IM>>(w, a, e, st, cg);
     case 2: return launch24t<K24t<2, 1, 16, 8, IM>>(w, a, e, st, cg);
     case 3: return launch24t<K24t<1, 1, 32, 8, IM>>(w, a, e, st, cg);
@@ -586,6 +604,12 @@ static int route24(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e
     case 7: return launch24t<K24t<1, 1, 128, 8, IM>>(w, a, e, st, cg);
     case 8: return launch24t<K24t<2, 1, 128, 6, IM>>(w, a, e, st, cg);
     case 9: return launch24t<K24t<2, 2, 128, 5, IM>>(w, a, e, st, cg);
+    case 10: return launch24t<K24t<1, 1, 128, 4, IM, 2>>(w, a, e, st, cg);
+    case 11: return launch24t<K24t<1, 2, 128, 4, IM, 2>>(w, a, e, st, cg);
+    case 12: return launch24t<K24t<1, 1, 64, 4, IM, 3>>(w, a, e, st, cg);
+    case 13: return launch24t<K24t<1, 1, 64, 4, IM, 4>>(w, a, e, st, cg);
+    case 14: return launch24t<K24t<2, 1, 64, 4, IM, 2>>(w, a, e, st, cg);
+    case 15: return launch24t<K24t<1, 2, 64, 4, IM, 2>>(w, a, e, st, cg);
     default: break;
     }
     /* The largest CTA tile that still gives about one CTA per SM without
@@ -594,7 +618,7 @@ static int route24(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e
      * H100 (bench/results/spmm-h100-*.md): e.g. M = K = 4096, N = 128:
      * 64 x 64 tiles 18.3 us vs 128 x 64 26.0 us; M = 512, K = 4608, N = 1568:
      * 128 x 64 22.3 us vs 128 x 128 34.6 us. */
-    const int64_t m = w->m, n = a->n, want = (sm_count() * 3) / 4;
+    const int64_t m = w->m, n = a->n, k = w->k, want = (sm_count() * 3) / 4;
     auto tiles = [&](int64_t bm, int64_t bn) { return ((m + bm - 1) / bm) * ((n + bn - 1) / bn); };
     /* N <= 32: bound by streaming W; 16- or 32-column tiles, 8 stages of
      * TMA copies in flight per CTA, split-K filling the GPU */
@@ -606,6 +630,18 @@ static int route24(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e
         if (m <= 64) return launch24t<K24t<1, 1, 32, 8, IM>>(w, a, e, st, cg);
         return launch24t<K24t<2, 1, 32, 8, IM>>(w, a, e, st, cg);
     }
+    /* Short-K or residual layers with tiles for every SM twice over: small
+     * tiles, 4 CTAs per SM, so epilogues overlap other CTAs' loads (H200,
+     * bench/results/spmm24-cps-h200-2026-11-26.md: ResNet-50's M = 64
+     * layers at batch 32 1.2-1.8x faster than one 64 x 128 CTA per SM; with
+     * bias + residual + ReLU 1.3-2.2x at M <= 1024, K <= 1152); without a
+     * residual and K <= 1152, 128 x 128 tiles of one consumer warpgroup, 2
+     * CTAs per SM. Plan-time tuning times the others per layer. */
+    const int64_t sms = sm_count();
+    if (tiles(64, 64) >= 2 * sms && (m <= 64 || (e.residual && k <= 1152 && m <= 1024)))
+        return launch24t<K24t<1, 1, 64, 4, IM, 4>>(w, a, e, st, cg);
+    if (m > 64 && k <= 1152 && tiles(128, 128) >= sms)
+        return launch24t<K24t<1, 2, 128, 4, IM, 2>>(w, a, e, st, cg);
     if (m <= 64) {
         if (tiles(64, 128) >= want) return launch24t<K24t<1, 1, 128, 8, IM>>(w, a, e, st, cg);
         return launch24t<K24t<1, 1, 64, 8, IM>>(w, a, e, st, cg);
@@ -625,7 +661,17 @@ int run24_sm90(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e, sp
 
 extern "C" int sp_cuda_24_conv_implicit_ok(void) { return spmm::sm90_ok() ? 1 : 0; }
 
-extern "C" void sp_cuda_24_set_tile_hint(int hint) { spmm::g_tile_hint = hint >= 0 && hint <= 9 ? hint : 0; }
+extern "C" int sp_cuda_24_tune_configs(int *cfg, int max) {
+    /* the rule's choice, then the configurations that won somewhere in the
+     * sweep (bench/results/spmm24-cps-h200-2026-11-26.md) */
+    static const int won[] = {0, 13, 11, 12, 14, 9, 8, 6};
+    const int n = spmm::sm90_ok() ? (int)(sizeof won / sizeof won[0]) : 1;
+    int i = 0;
+    for (; i < n && i < max; i++) cfg[i] = won[i];
+    return i;
+}
+
+extern "C" void sp_cuda_24_set_tile_hint(int hint) { spmm::g_tile_hint = hint >= 0 && hint <= SP_CUDA_24_TILE_HINTS ? hint : 0; }
 
 extern "C" int sp_cuda_24_conv_implicit(const sp_cuda_24 *w, const sp_cuda_conv_geom *g,
                                         const sp_cuda_spmm_args *a, sp_cuda_status *st) {

@@ -111,6 +111,10 @@ typedef struct sp_cuda_spmm_args {
     void *workspace;      /* sp_cuda_spmm_workspace_bytes(m, n) bytes, zeroed once */
     size_t workspace_bytes;
     void *stream;         /* cudaStream_t; NULL = legacy default stream */
+    int config;           /* launch configuration: 0 = chosen from the shape; the sm_90 2:4 kernel
+                             (sp_cuda_24_spmm, sp_cuda_24_conv_implicit) also takes
+                             1..SP_CUDA_24_TILE_HINTS (see sp_cuda_24_set_tile_hint), which the
+                             runtime's plan-time tuning times per layer; other kernels ignore it */
 } sp_cuda_spmm_args;
 
 /* Workspace needed for split-K on an [m] x [n] output (fp32 partials and one
@@ -127,11 +131,20 @@ void sp_cuda_spmm_set_split_hint(int ctas_per_sm);
  * (1, the default). Process-wide, not thread-safe; the runtime never calls
  * it. */
 void sp_cuda_spmm_set_meta_preload(int on);
-/* Benchmark knob for the sm_90 2:4 kernel: 1-9 force one CTA tile (BM x BN:
- * 64x16, 128x16, 64x32, 128x32, 64x64, 128x64, 64x128, 128x128, 256x128),
- * 0 restores the choice by M and N. Process-wide, not thread-safe; the
- * runtime never calls it. */
+/* Benchmark knob for the sm_90 2:4 kernel: 1-SP_CUDA_24_TILE_HINTS force
+ * one launch configuration (CTA tile BM x BN, CTAs per SM): 1-9 one CTA per
+ * SM, 64x16, 128x16, 64x32, 128x32, 64x64, 128x64, 64x128, 128x128,
+ * 256x128; 10-15 several, 64x128/2, 128x128/2, 64x64/3, 64x64/4,
+ * 128x64/2 (two consumer warpgroups), 128x64/2 (one). 0 restores
+ * the choice by M, N and K. Process-wide, not thread-safe; the runtime
+ * never calls it. */
+#define SP_CUDA_24_TILE_HINTS 15
 void sp_cuda_24_set_tile_hint(int hint);
+/* The 2:4 launch configurations worth timing per layer on this GPU (for
+ * sp_cuda_spmm_args.config), 0 (the shape's rule) first: fills cfg[0..max)
+ * and returns how many; 1 where only the rule applies (not sm_90).
+ * Thread-safe. */
+int sp_cuda_24_tune_configs(int *cfg, int max);
 
 /* ---- 2:4 ---------------------------------------------------------------- */
 typedef struct sp_cuda_24 {

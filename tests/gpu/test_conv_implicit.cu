@@ -28,7 +28,7 @@
 static int passes = 0, failures = 0;
 
 static void run_case(int64_t b, int64_t h, int64_t w, int64_t c, int64_t m, int64_t k, int64_t s, int64_t p,
-                     int64_t d, int epi, int gather) {
+                     int64_t d, int epi, int gather, int config = 0) {
     const int64_t oh = (h + 2 * p - d * (k - 1) - 1) / s + 1, ow = (w + 2 * p - d * (k - 1) - 1) / s + 1;
     const int64_t n = b * oh * ow, kk = c * k * k, nx = b * h * w * c;
     uint16_t *xh = (uint16_t *)malloc((size_t)nx * 2);
@@ -91,6 +91,7 @@ static void run_case(int64_t b, int64_t h, int64_t w, int64_t c, int64_t m, int6
         a.residual = dr;
         a.act = SP_CUDA_ACT_RELU;
     }
+    a.config = config;
     const sp_cuda_conv_geom cg = {b, h, w, c, oh, ow, k, k, s, s, p, p, d, d, gather};
     const int rc = sp_cuda_24_conv_implicit(&dw, &cg, &a, &st);
     const cudaError_t se = cudaDeviceSynchronize();
@@ -105,6 +106,7 @@ static void run_case(int64_t b, int64_t h, int64_t w, int64_t c, int64_t m, int6
     }
     const double rel = rc || se ? INFINITY : sqrt(num / (den + 1e-300));
     const int ok = rel <= 2e-3;
+    if (config) printf("[config %d] ", config);
     printf("%s conv %s b=%lld %lldx%lldx%lld -> M=%lld k=%lld s=%lld p=%lld d=%lld epi=%d N=%lld: rel-L2 %.2e%s%s\n",
            ok ? "PASS" : "FAIL", gather ? "copies" : "im2col-TMA", (long long)b, (long long)h, (long long)w, (long long)c, (long long)m,
            (long long)k, (long long)s, (long long)p, (long long)d, epi, (long long)n, rel, rc ? " launch: " : "",
@@ -134,6 +136,11 @@ int main(void) {
         run_case(1, 7, 7, 512, 256, 3, 1, 1, 1, 0, gather);  /* layer4-like, K = 4608 */
         run_case(4, 10, 6, 64, 128, 3, 1, 1, 1, 1, gather);  /* rows of one tile span several images */
         run_case(2, 13, 13, 64, 64, 5, 2, 2, 1, 0, gather);  /* 5x5, stride 2, odd extent */
+    }
+    /* every launch configuration plan-time tuning may pick, both gathers */
+    for (int cfg = 1; cfg <= SP_CUDA_24_TILE_HINTS; cfg++) {
+        run_case(3, 9, 11, 128, 128, 3, 2, 1, 1, 1, cfg % 2, cfg);
+        run_case(2, 14, 14, 64, 64, 3, 1, 1, 1, 1, (cfg + 1) % 2, cfg);
     }
     printf("test_conv_implicit: %d passed, %d failed\n", passes, failures);
     return failures ? 1 : 0;

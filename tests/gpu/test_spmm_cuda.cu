@@ -38,6 +38,7 @@ static const char *pname[4] = {"random", "empty-rows", "dense-row", "single-nz"}
 static int failures = 0, passes = 0, unfits = 0;
 static int g_tc_cfg = -1; /* >= 0: K_CSR_TC runs this launch configuration */
 static int g_bsr_cfg = -1; /* >= 0: the BSR kinds run this launch configuration */
+static int g_cfg24 = 0;    /* sp_cuda_spmm_args.config of the 2:4 kinds */
 
 static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, double density,
                      int epi, int use_ws, int ldx_pad) {
@@ -133,6 +134,7 @@ static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, dou
         memset(&a, 0, sizeof a);
         a.n = n; a.x = dx; a.ldx = ldx; a.y = dy; a.ldy = m;
         a.bias = db; a.residual = dr; a.ldr = m; a.act = act; a.alpha = alpha; a.beta = beta;
+        a.config = is24(kind) ? g_cfg24 : 0;
         a.workspace = ws; a.workspace_bytes = wsb; a.stream = NULL;
         if (kind == K_24) rc = sp_cuda_24_spmm(&w24, &a, &st);
         else if (kind == K_24_MMA) rc = sp_cuda_24_spmm_path(&w24, &a, SP_CUDA_24_MMA, &st);
@@ -261,6 +263,18 @@ int main(int argc, char **argv) {
             run_case(kind, 257, 576, 300, (cfg + 1) % 4, 0.2, 2, cfg % 2, 0);
         }
         g_bsr_cfg = -1;
+    }
+    /* every launch configuration of the sm_90 2:4 kernel (CTA tiles, CTAs
+     * per SM), whatever M, N and K it serves */
+    for (int h = 1; wg_ok && h <= SP_CUDA_24_TILE_HINTS; h++) {
+        g_cfg24 = h;
+        printf("[2:4 config %d] ", h);
+        run_case(K_24_WG, 130, 264, 129, h % 4, 0.5, 7, h % 2, 8);
+        printf("[2:4 config %d] ", h);
+        run_case(K_24_WG, 300, 1024, 700, (h + 1) % 4, 0.5, 5, 0, 0);
+        printf("[2:4 config %d] ", h);
+        run_case(K_24_WG, 64, 64, 3001, (h + 2) % 4, 0.5, 7, 0, 0);
+        g_cfg24 = 0;
     }
     printf("\n%d passed, %d failed, %d BSR configurations refused as not fitting their block size\n",
            passes, failures, unfits);
