@@ -449,12 +449,32 @@ int sp_cuda_sparse_product(const sp_cuda_sparse_layer *L, int kind, const void *
     }
 }
 
+const char *sp_cuda_sparse_label(const sp_cuda_sparse_layer *L)
+{
+    static const char *const c24[] = {"2:4",     "2:4/c1",  "2:4/c2",  "2:4/c3",  "2:4/c4",  "2:4/c5",
+                                      "2:4/c6",  "2:4/c7",  "2:4/c8",  "2:4/c9",  "2:4/c10", "2:4/c11",
+                                      "2:4/c12", "2:4/c13", "2:4/c14", "2:4/c15"};
+    if (L->kind == SP_SPARSE_24 && L->config > 0 && L->config < (int)(sizeof c24 / sizeof c24[0]))
+        return c24[L->config];
+    return L->kind >= 0 && L->kind < (int)(sizeof kind_label / sizeof kind_label[0]) ? kind_label[L->kind] : "sparse";
+}
+
+int sp_cuda_sparse_configs(const sp_cuda_sparse_layer *L, int *cfg, int max)
+{
+    if (max < 1)
+        return 0;
+    if (L->kind == SP_SPARSE_24)
+        return sp_cuda_24_tune_configs(cfg, max);
+    cfg[0] = 0;
+    return 1;
+}
+
 int sp_cuda_sparse_launch(const sp_cuda_sparse_layer *L, const sp_node *n, const void *x, void *y, const void *bias,
                           const void *residual, int act, void *col, void *ws, void *stream, sp_err *err)
 {
     sp_cuda_spmm_args a = {.y = y, .ldy = L->m, .bias = bias, .residual = residual, .ldr = L->m, .act = act,
                            .alpha = n->fusion.alpha, .beta = n->fusion.beta, .workspace = ws,
-                           .workspace_bytes = ws ? L->ws_bytes : 0, .stream = stream};
+                           .workspace_bytes = ws ? L->ws_bytes : 0, .stream = stream, .config = L->config};
     sp_cuda_status st = {0};
     if (sp_cuda_sparse_product(L, L->kind, x, col, &a, &st) != 0)
         return sp_err_set(err, SPRUN_ERR_BACKEND, "node '%s': sparse layer failed: %s", n->name, st.msg);

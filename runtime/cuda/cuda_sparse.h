@@ -65,7 +65,17 @@ typedef struct sp_cuda_sparse_layer {
     int cost_sparse;
     const char *dense_kernel; /* the dense path's label and predicted time, for the step info */
     double dense_pred_us;
+    int config;          /* the kernel's launch configuration (sp_cuda_spmm_args.config): 0 = the
+                            shape's rule; plan-time tuning sets the fastest of sp_cuda_sparse_configs */
 } sp_cuda_sparse_layer;
+
+/* The launch configurations of L's kernel worth timing at plan time, 0 (the
+ * shape's rule) first: fills cfg[0..max) and returns how many (1: nothing
+ * to choose). Thread-safe. */
+int sp_cuda_sparse_configs(const sp_cuda_sparse_layer *L, int *cfg, int max);
+/* L's kernel as the step info shows it: the format ("csr", "bsr", "2:4"),
+ * with "/c<config>" when a launch configuration was chosen. Static string. */
+const char *sp_cuda_sparse_label(const sp_cuda_sparse_layer *L);
 
 /* Plan-time tuning is on unless SPRUN_CUDA_TUNE=0 (the backend's timing of
  * cuBLASLt algorithms, conv as GEMM vs cuDNN, and sparse vs dense). */
