@@ -305,7 +305,7 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
                  * into the generic proxy: each thread waits for its own
                  * stage s - LAG, fences them into the async proxy (the
                  * wgmma reads them) and only then arrives on that stage's
-                 * "full" barrier; LAG stages stay in flight meanwhile. */
+                 * "full" barrier; up to LAG stages stay in flight. */
                 constexpr int LAG = STAGES - 1, RPT = BN / 16;
                 const int p = threadIdx.x, u = p & 7;
                 RowT *tab = reinterpret_cast<RowT *>(sm + BARS + 2 * STAGES * 8);
@@ -321,6 +321,15 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
                 }
                 asm volatile("bar.sync 2, 128;\n" ::: "memory");
                 for (int s = 0; s < nk + LAG; s++) {
+                    /* stage s - LAG's copies first: the consumers release
+                     * stage s - STAGES (waited for below) only once they
+                     * have issued stage s - LAG; waiting first deadlocked
+                     * whenever a CTA had more than STAGES stages */
+                    if (s >= LAG) {
+                        asm volatile("cp.async.wait_group %0;\n" ::"n"(LAG - 1) : "memory");
+                        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+                        mbar_arrive(full0 + ((s - LAG) % STAGES) * 8);
+                    }
                     if (s < nk) {
                         const int st = s % STAGES, j = j0 + s;
                         const uint32_t full = full0 + st * 8;
@@ -344,11 +353,6 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
                         }
                     }
                     asm volatile("cp.async.commit_group;\n" ::: "memory");
-                    if (s >= LAG) {
-                        asm volatile("cp.async.wait_group %0;\n" ::"n"(LAG) : "memory");
-                        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-                        mbar_arrive(full0 + ((s - LAG) % STAGES) * 8);
-                    }
                 }
             } else if (IM == IM_TMA && warp == 0 && lane == 0) {
                 /* The copy engine gathers the patches (TMA im2col mode): the
