@@ -716,6 +716,68 @@ static void tile24_sweep() {
     }
 }
 
+/* --csr-slot-sweep: the tiled CSR path with full-size tile slots (as before
+ * compact slots) against the compact slot its largest tile fits, and the
+ * compact one at several split-K targets (sp_cuda_spmm_set_split_hint),
+ * M = K = 4096, next to cuBLAS. Log only. */
+static void csr_slot_sweep() {
+    const int64_t m = 4096, k = 4096;
+    const int64_t ns[4] = {16, 32, 64, 128};
+    const double sps[6] = {50, 70, 80, 90, 95, 98};
+    const int hints[5] = {1, 2, 3, 4, 6};
+    sp_cuda_status st;
+    memset(&st, 0, sizeof st);
+    float *w = (float *)malloc((size_t)(m * k) * 4);
+    void *dx[4], *dy[4], *dref[4], *ws[4];
+    sp_cuda_spmm_args a[4];
+    for (int i = 0; i < 4; i++) make_operands(m, k, ns[i], &dx[i], &dy[i], &dref[i], &ws[i], &a[i]);
+    tl_gen_unstructured(w, m, k, 1.0, TL_RANDOM);
+    void *dwd = dev_h(w, m * k);
+    double cb[4];
+    for (int i = 0; i < 4; i++) cb[i] = cublas_time(dwd, dx[i], dref[i], m, k, ns[i]);
+    cudaFree(dwd);
+    printf("csr slot sweep, M = K = 4096, us (cold L2, median); full = full-size slots, compact = default,\n"
+           "s<h> = compact with the split aimed at h CTAs per SM; ERR: rel L2 vs cuBLAS above 2e-3\n");
+    printf("| sparsity %% | N | tile_max | cuBLAS | full | compact | s1 | s2 | s3 | s4 | s6 | best x cuBLAS |\n");
+    for (int si = 0; si < 6; si++) {
+        tl_gen_unstructured(w, m, k, 1.0 - sps[si] / 100.0, TL_RANDOM);
+        void *dw = dev_h(w, m * k);
+        sp_csr hc;
+        tl_pack_csr(w, m, k, SP_VT_F16, &hc);
+        sp_cuda_csr dc;
+        if (sp_cuda_csr_upload(&hc, 1, &dc, g_stream, &st)) { printf("upload: %s\n", st.msg); exit(1); }
+        for (int i = 0; i < 4; i++) {
+            cublas_time(dw, dx[i], dref[i], m, k, ns[i]);
+            auto run = [&] { sp_cuda_csr_spmm(&dc, &a[i], SP_CUDA_CSR_TC, &st); };
+            auto one = [&](double *best) {
+                CK(cudaMemset(dy[i], 0xff, (size_t)(ns[i] * m) * 2));
+                run();
+                const double err = rel_err(dy[i], dref[i], ns[i] * m);
+                const double t = time_us(run);
+                printf(err > 2e-3 ? " ERR %.2f |" : " %.2f |", t);
+                if (best && err <= 2e-3 && t < *best) *best = t;
+            };
+            printf("| %.0f | %lld | %d | %.2f |", sps[si], (long long)ns[i], dc.tile_max, cb[i]);
+            double best = 1e30;
+            sp_cuda_csr_set_compact_slots(0);
+            one(nullptr);
+            sp_cuda_csr_set_compact_slots(1);
+            one(&best);
+            for (int h = 0; h < 5; h++) {
+                sp_cuda_spmm_set_split_hint(hints[h]);
+                one(&best);
+            }
+            sp_cuda_spmm_set_split_hint(0);
+            printf(" %.2f |\n", cb[i] / best);
+            fflush(stdout);
+        }
+        sp_cuda_csr_free(&dc);
+        tl_free_csr(&hc);
+        cudaFree(dw);
+    }
+    free(w);
+}
+
 static void bsr_sweep() {
     const int64_t m = 4096, k = 4096;
     const int64_t ns[4] = {16, 128, 1024, 4096};
@@ -773,16 +835,18 @@ int main(int argc, char **argv) {
         printf("no GPU: skipped\n");
         return 77;
     }
-    bool quick = false, only_square = false, profile = false, csr_sweep_only = false,
-         bsr_sweep_only = false, tile24_sweep_only = false;
+    bool quick = false, only_square = false, profile = false, profile_csr16 = false, csr_sweep_only = false,
+         bsr_sweep_only = false, tile24_sweep_only = false, csr_slot_only = false;
     const char *md = NULL, *commit = "unknown", *date = "unknown";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = true;
         else if (!strcmp(argv[i], "--square")) only_square = true;
         else if (!strcmp(argv[i], "--profile")) profile = true;
+        else if (!strcmp(argv[i], "--profile-csr16")) profile_csr16 = true;
         else if (!strcmp(argv[i], "--csr-sweep")) csr_sweep_only = true;
         else if (!strcmp(argv[i], "--bsr-sweep")) bsr_sweep_only = true;
         else if (!strcmp(argv[i], "--tile24-sweep")) tile24_sweep_only = true;
+        else if (!strcmp(argv[i], "--csr-slot-sweep")) csr_slot_only = true;
         else if (!strcmp(argv[i], "--md") && i + 1 < argc) md = argv[++i];
         else if (!strcmp(argv[i], "--commit") && i + 1 < argc) commit = argv[++i];
         else if (!strcmp(argv[i], "--date") && i + 1 < argc) date = argv[++i];
@@ -815,6 +879,54 @@ int main(int argc, char **argv) {
     }
     if (tile24_sweep_only) {
         tile24_sweep();
+        return 0;
+    }
+    if (csr_slot_only) {
+        csr_slot_sweep();
+        return 0;
+    }
+    if (profile_csr16) { /* for ncu: tiled CSR at N = 16 over densities, BSR32 at 98 % beside it */
+        const int64_t m = 4096, k = 4096, n = 16;
+        float *w = (float *)malloc((size_t)(m * k) * 4);
+        float *x = (float *)malloc((size_t)(n * k) * 4);
+        for (int64_t j = 0; j < n * k; j++) x[j] = tl_val();
+        void *dx = dev_h(x, n * k), *dy, *ws;
+        CK(cudaMalloc(&dy, (size_t)(n * m) * 2));
+        const size_t wsb = sp_cuda_spmm_workspace_bytes(m, n);
+        CK(cudaMalloc(&ws, wsb));
+        CK(cudaMemset(ws, 0, wsb));
+        sp_cuda_spmm_args a;
+        memset(&a, 0, sizeof a);
+        a.n = n; a.x = dx; a.ldx = k; a.y = dy; a.ldy = m; a.workspace = ws;
+        a.workspace_bytes = wsb; a.stream = g_stream;
+        sp_cuda_status st;
+        memset(&st, 0, sizeof st);
+        const double dens[3] = {0.5, 0.1, 0.02};
+        const bool notime = getenv("SPMM_NO_TIME") != NULL; /* under ncu: two calls of each, untimed */
+        for (int i = 0; i < 3; i++) {
+            tl_gen_unstructured(w, m, k, dens[i], TL_RANDOM);
+            sp_csr hc;
+            tl_pack_csr(w, m, k, SP_VT_F16, &hc);
+            sp_cuda_csr dc;
+            sp_cuda_csr_upload(&hc, 1, &dc, g_stream, &st);
+            for (int r = 0; r < 2; r++) sp_cuda_csr_spmm(&dc, &a, SP_CUDA_CSR_TC, &st);
+            CK(cudaStreamSynchronize(g_stream));
+            if (!notime)
+                printf("csr-tc density %.2f: %.2f us (events)\n", dens[i],
+                       time_us([&] { sp_cuda_csr_spmm(&dc, &a, SP_CUDA_CSR_TC, &st); }));
+            sp_cuda_csr_free(&dc);
+            tl_free_csr(&hc);
+        }
+        tl_gen_blocks(w, m, k, 32, 0.02, TL_RANDOM);
+        sp_bsr hb;
+        tl_pack_bsr(w, m, k, 32, &hb);
+        sp_cuda_bsr db;
+        sp_cuda_bsr_upload(&hb, &db, g_stream, &st);
+        for (int r = 0; r < 2; r++) sp_cuda_bsr_spmm(&db, &a, &st);
+        CK(cudaStreamSynchronize(g_stream));
+        if (!notime)
+            printf("bsr32 density 0.02: %.2f us (events)\n", time_us([&] { sp_cuda_bsr_spmm(&db, &a, &st); }));
+        printf("profile-csr16: %s\n", st.code ? st.msg : "ok");
         return 0;
     }
     if (profile) { /* one call of each kernel, for ncu: no timing, no peers */

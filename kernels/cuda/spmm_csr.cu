@@ -64,16 +64,22 @@ __device__ __forceinline__ uint32_t take16(uint32_t set, uint32_t &ad) {
     return v;
 }
 
-template <int WM_> struct FCsrT {
+/* SLOT16: a tile's shared-memory slot in 16-byte pieces (8 of bitmap, then
+ * values): 136 holds any tile (1024 values); the compact slots 64 (448
+ * values) and 24 (128) serve weights whose largest tile fits (sp_cuda_csr.
+ * tile_max), so that the stages of a sparse weight take a fraction of the
+ * shared memory and more CTAs fit an SM. */
+struct CsrTileParams {
+    const uint4 *tiles;
+    const int32_t *off;
+    int mt, kt;
+};
+template <int WM_, int SLOT16> struct FCsrT {
     static constexpr int WM = WM_;
     static constexpr int CW = 64;
     static constexpr bool W_SMEM = true;
-    static constexpr int SLOT = 136 * 16; /* bitmap + up to 1024 values */
-    struct Params {
-        const uint4 *tiles;
-        const int32_t *off;
-        int mt, kt;
-    };
+    static constexpr int SLOT = SLOT16 * 16;
+    using Params = CsrTileParams; /* one type for every slot size */
     struct Frag {};
     template <int BM> __host__ __device__ static constexpr int wchunk() { return (BM / 16) * SLOT; }
     __device__ static int row_block(const Params &, int bx) { return bx; }
@@ -181,21 +187,35 @@ template <int WM_> struct FCsrT {
     }
 };
 
+template <int WM> using FCsr136 = FCsrT<WM, 136>;
+template <int WM> using FCsr64 = FCsrT<WM, 64>;
+template <int WM> using FCsr24 = FCsrT<WM, 24>;
+
+static int g_compact_slots = 1; /* sp_cuda_csr_set_compact_slots */
+
 template <int WM, int WN, int WARPS_M, int WARPS_N, int WARPS_K, int STAGES>
-static int run_tc(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, const Epi &e, int per_sm,
+static int run_tc(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, const Epi &e, const int (&per_sm)[3],
                   sp_cuda_status *st) {
-    typename FCsrT<WM>::Params p;
+    CsrTileParams p;
     p.tiles = (const uint4 *)w->tiles;
     p.off = w->tile_off;
     p.mt = (int)w->mt;
     p.kt = (int)w->kt;
     constexpr int BM = 16 * WM * WARPS_M;
     const int64_t gx = (w->m + BM - 1) / BM;
-    if (x_vec_ok(a, w->k))
-        return launch<Kernel<FCsrT, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, true>>(
-            p, gx, (int)w->kt, per_sm, a, w->k, e, st);
-    return launch<Kernel<FCsrT, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, false>>(
-        p, gx, (int)w->kt, per_sm, a, w->k, e, st);
+    if (x_vec_ok(a, w->k)) {
+        /* the smallest slot the largest tile fits (16-byte X rows only) */
+        if (g_compact_slots && w->tile_max > 0 && w->tile_max <= 24)
+            return launch<Kernel<FCsr24, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, true>>(
+                p, gx, (int)w->kt, per_sm[2], a, w->k, e, st);
+        if (g_compact_slots && w->tile_max > 0 && w->tile_max <= 64)
+            return launch<Kernel<FCsr64, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, true>>(
+                p, gx, (int)w->kt, per_sm[1], a, w->k, e, st);
+        return launch<Kernel<FCsr136, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, true>>(
+            p, gx, (int)w->kt, per_sm[0], a, w->k, e, st);
+    }
+    return launch<Kernel<FCsr136, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, false>>(
+        p, gx, (int)w->kt, per_sm[0], a, w->k, e, st);
 }
 
 /* Launch configurations of the tiled path, one per range of N: warp tile
@@ -212,13 +232,14 @@ static int run_tc(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, const Epi &e
  * two chunks per warp per stage, or two tiles per warp, were 1.1-4x slower
  * at every N and were not kept. */
 struct TcCfg {
-    int wm, wn, warps_m, warps_n, warps_k, stages, per_sm;
+    int wm, wn, warps_m, warps_n, warps_k, stages;
+    int per_sm[3]; /* with the full slot, the 64-piece one, the 24-piece one */
 };
 static constexpr TcCfg kTcCfg[] = {
-    {1, 2, 4, 1, 2, 4, 2},  /* N <= 16 */
-    {1, 4, 4, 1, 2, 4, 2},  /* N <= 32 */
-    {1, 8, 8, 1, 1, 3, 1},  /* N <= 64, and N > 256 */
-    {1, 16, 8, 1, 1, 3, 1}, /* 64 < N <= 256 */
+    {1, 2, 4, 1, 2, 4, {2, 3, 4}},  /* N <= 16 */
+    {1, 4, 4, 1, 2, 4, {2, 3, 4}},  /* N <= 32 */
+    {1, 8, 8, 1, 1, 3, {1, 2, 2}},  /* N <= 64, and N > 256 */
+    {1, 16, 8, 1, 1, 3, {1, 1, 2}}, /* 64 < N <= 256 */
 };
 static const int kTcCfgs = (int)(sizeof kTcCfg / sizeof kTcCfg[0]);
 
@@ -541,7 +562,8 @@ static int build_tiles(const sp_csr *w, sp_cuda_csr *out, cudaStream_t s, sp_cud
         return SP_CUDA_FAIL(st, cudaErrorMemoryAllocation, "csr upload: host malloc");
     }
     const uint16_t *vals = (const uint16_t *)w->values;
-    int64_t o = 0; /* in 16-byte pieces */
+    int64_t o = 0;    /* in 16-byte pieces */
+    int64_t tmax = 0; /* the largest tile, in pieces */
     for (int64_t m = 0; m < mt; m++) {
         memset(dp, 0, (size_t)16 * kt * 64);
         for (int r = 0; r < 16 && m * 16 + r < w->m; r++) {
@@ -572,6 +594,7 @@ static int build_tiles(const sp_csr *w, sp_cuda_csr *out, cudaStream_t s, sp_cud
                 bm[lane] = bits;
             }
             o += 8 + (nv + 7) / 8;
+            if (8 + (nv + 7) / 8 > tmax) tmax = 8 + (nv + 7) / 8;
         }
     }
     off[ntiles] = (int32_t)o;
@@ -589,6 +612,7 @@ static int build_tiles(const sp_csr *w, sp_cuda_csr *out, cudaStream_t s, sp_cud
     out->mt = mt;
     out->kt = kt;
     out->tile_bytes = bb + pb;
+    out->tile_max = (int32_t)tmax;
     return 0;
 }
 
@@ -678,6 +702,8 @@ extern "C" int sp_cuda_csr_spmm(const sp_cuda_csr *w, const sp_cuda_spmm_args *a
 }
 
 extern "C" int sp_cuda_csr_tc_configs(void) { return kTcCfgs; }
+
+extern "C" void sp_cuda_csr_set_compact_slots(int on) { spmm::g_compact_slots = on ? 1 : 0; }
 
 extern "C" int sp_cuda_csr_spmm_tc_config(const sp_cuda_csr *w, const sp_cuda_spmm_args *a,
                                           int config, sp_cuda_status *st) {

@@ -234,6 +234,8 @@ typedef struct sp_cuda_csr {
                             by lane (positions increasing), zero-padded to
                             a whole piece */
     int32_t *tile_off;   /* [mt*kt + 1], in 16-byte pieces */
+    int32_t tile_max;    /* the largest tile, in 16-byte pieces (picks the
+                            kernel's shared-memory slot size) */
     size_t bytes;        /* device bytes of the path(s) built */
     size_t tile_bytes;   /* of which the tiled layout */
 } sp_cuda_csr;
@@ -254,6 +256,11 @@ int sp_cuda_csr_spmm(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, int path,
 int sp_cuda_csr_tc_configs(void);
 int sp_cuda_csr_spmm_tc_config(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, int config,
                                sp_cuda_status *st);
+/* Benchmark and test knob: 0 makes the tiled path stage every weight in
+ * full-size tile slots (the kernels before compact slots), 1 (default)
+ * restores the smallest slot the weight's largest tile fits. Process-wide,
+ * not thread-safe; the runtime never calls it. */
+void sp_cuda_csr_set_compact_slots(int on);
 
 /* ---- SDDMM -------------------------------------------------------------- */
 /* Sampled dense-dense product on a CSR pattern [m, n] (sparse attention

@@ -251,7 +251,9 @@ int main(int argc, char **argv) {
         g_tc_cfg = cfg;
         run_case(K_CSR_TC, 130, 70, 129, 0, 0.5, 5, 1, 8);
         run_case(K_CSR_TC, 33, 4100, 17, 1, 0.2, 2, 0, 0);
-        run_case(K_CSR_TC, 257, 576, 300, 2, 0.05, 7, 1, 0);
+        run_case(K_CSR_TC, 257, 576, 300, 2, 0.05, 7, 1, 0); /* 24-piece slots */
+        run_case(K_CSR_TC, 256, 512, 64, 0, 0.2, 7, 1, 0);   /* 64-piece slots */
+        run_case(K_CSR_TC, 256, 512, 40, 1, 0.5, 5, 0, 0);   /* full slots */
         g_tc_cfg = -1;
     }
     /* every BSR launch configuration that fits the block size (one that
