@@ -566,6 +566,19 @@ static void write_md(FILE *f, const char *dev, const char *date, const char *com
     }
 }
 
+/* A random unstructured weight of the given density in w (host), packed to
+ * CSR in *h and uploaded with tiles to *d (exits on failure); returns its
+ * dense fp16 device copy (for cuBLAS and error checks; cudaFree it) */
+static void *csr_weight(float *w, int64_t m, int64_t k, double density, sp_csr *h, sp_cuda_csr *d) {
+    sp_cuda_status st;
+    memset(&st, 0, sizeof st);
+    tl_gen_unstructured(w, m, k, density, TL_RANDOM);
+    void *dw = dev_h(w, m * k);
+    tl_pack_csr(w, m, k, SP_VT_F16, h);
+    if (sp_cuda_csr_upload(h, 1, d, g_stream, &st)) { printf("upload: %s\n", st.msg); exit(1); }
+    return dw;
+}
+
 /* --csr-sweep: every launch configuration of the tiled CSR path against
  * cuBLAS on M = K = 4096, for N and sparsities where the memory-bound regime
  * decides; each configuration's output checked against cuBLAS on the same
@@ -585,12 +598,9 @@ static void csr_sweep() {
            "offsets preloaded into shared memory (default) and read from global memory a stage\n"
            "ahead; ERR = rel L2 vs cuBLAS above 2e-3\n");
     for (int si = 0; si < 5; si++) {
-        tl_gen_unstructured(w, m, k, 1.0 - sps[si] / 100.0, TL_RANDOM);
-        void *dw = dev_h(w, m * k);
         sp_csr h;
-        tl_pack_csr(w, m, k, SP_VT_F16, &h);
         sp_cuda_csr d;
-        if (sp_cuda_csr_upload(&h, 1, &d, g_stream, &st)) { printf("upload: %s\n", st.msg); exit(1); }
+        void *dw = csr_weight(w, m, k, 1.0 - sps[si] / 100.0, &h, &d);
         for (int i = 0; i < 6; i++) {
             const double cb = cublas_time(dw, dx[i], dref[i], m, k, ns[i]);
             printf("sp=%2.0f N=%5lld cuBLAS %8.2f |", sps[si], (long long)ns[i], cb);
@@ -638,6 +648,22 @@ static void csr_sweep() {
 }
 
 /* every BSR launch configuration against cuBLAS, block sizes 16 and 32 (log only) */
+/* ResNet-50 (torchvision v1.5) weight layers as GEMMs: M = out channels,
+ * K = in channels * kh * kw, N = batch * hw (the output's H * W) */
+static const struct { const char *nm; int64_t m, k, hw; } kRn50[] = {
+    {"l1 1x1 64>64", 64, 64, 3136},       {"l1 3x3 64", 64, 576, 3136},
+    {"l1 1x1 64>256", 256, 64, 3136},     {"l1 1x1 256>64", 64, 256, 3136},
+    {"l2 1x1 256>128", 128, 256, 3136},   {"l2 3x3 128", 128, 1152, 784},
+    {"l2 1x1 128>512", 512, 128, 784},    {"l2 1x1 512>128", 128, 512, 784},
+    {"l2 ds 256>512", 512, 256, 784},     {"l3 3x3 256", 256, 2304, 196},
+    {"l3 1x1 256>1024", 1024, 256, 196},  {"l3 1x1 1024>256", 256, 1024, 196},
+    {"l4 3x3 512", 512, 4608, 49},        {"l4 1x1 512>2048", 2048, 512, 49},
+    {"l4 1x1 2048>512", 512, 2048, 49},   {"fc 2048>1000", 1000, 2048, 1}};
+static const int kRn50n = (int)(sizeof kRn50 / sizeof kRn50[0]);
+/* BERT-base's weight layers (N = tokens) */
+static const struct { const char *nm; int64_t m, k; } kBert[] = {
+    {"BERT 768x768", 768, 768}, {"BERT 3072x768", 3072, 768}, {"BERT 768x3072", 768, 3072}};
+
 /* --tile24-sweep: every launch configuration of the sm_90 2:4 kernel
  * (sp_cuda_24_set_tile_hint 1..SP_CUDA_24_TILE_HINTS) on the ResNet-50
  * layer shapes at batch 32, BERT-base's at 128 and 4096 tokens and the
@@ -645,19 +671,14 @@ static void csr_sweep() {
  * next to cuBLAS and cuSPARSELt (plain). Log only: what route24's rules are
  * made from. ERR: rel L2 against the default configuration above 2e-3. */
 static void tile24_sweep() {
-    struct { const char *nm; int64_t m, k, n; } sh[] = {
-        {"RN50 l1 1x1 64>64", 64, 64, 100352},      {"RN50 l1 3x3 64", 64, 576, 100352},
-        {"RN50 l1 1x1 64>256", 256, 64, 100352},    {"RN50 l1 1x1 256>64", 64, 256, 100352},
-        {"RN50 l2 1x1 256>128", 128, 256, 100352},  {"RN50 l2 3x3 128", 128, 1152, 25088},
-        {"RN50 l2 1x1 128>512", 512, 128, 25088},   {"RN50 l2 1x1 512>128", 128, 512, 25088},
-        {"RN50 l2 ds 256>512", 512, 256, 25088},    {"RN50 l3 3x3 256", 256, 2304, 6272},
-        {"RN50 l3 1x1 256>1024", 1024, 256, 6272},  {"RN50 l3 1x1 1024>256", 256, 1024, 6272},
-        {"RN50 l4 3x3 512", 512, 4608, 1568},       {"RN50 l4 1x1 512>2048", 2048, 512, 1568},
-        {"RN50 l4 1x1 2048>512", 512, 2048, 1568},  {"BERT 768x768", 768, 768, 4096},
-        {"BERT 3072x768", 3072, 768, 4096},         {"BERT 768x3072", 768, 3072, 4096},
-        {"BERT 768x768", 768, 768, 128},            {"BERT 3072x768", 3072, 768, 128},
-        {"4096^2", 4096, 4096, 128},                {"4096^2", 4096, 4096, 1024},
-        {"4096^2", 4096, 4096, 4096}};
+    struct Sh { const char *nm; int64_t m, k, n; };
+    Sh sh[32];
+    int ns = 0;
+    for (int i = 0; i < kRn50n - 1; i++) /* the convolutions, batch 32 */
+        sh[ns++] = {kRn50[i].nm, kRn50[i].m, kRn50[i].k, kRn50[i].hw * 32};
+    for (int t = 0; t < 2; t++)
+        for (int i = 0; i < 3 - t; i++) sh[ns++] = {kBert[i].nm, kBert[i].m, kBert[i].k, t ? 128 : 4096};
+    for (int64_t n : {128, 1024, 4096}) sh[ns++] = {"4096^2", 4096, 4096, n};
     const int nh = SP_CUDA_24_TILE_HINTS;
     sp_cuda_status st;
     memset(&st, 0, sizeof st);
@@ -665,7 +686,7 @@ static void tile24_sweep() {
     printf("| shape | M | K | N | epilogue | cuBLAS | cuSPARSELt | default |");
     for (int h = 1; h <= nh; h++) printf(" h%d |", h);
     printf(" best |\n");
-    for (size_t si = 0; si < sizeof sh / sizeof sh[0]; si++) {
+    for (int si = 0; si < ns; si++) {
         const int64_t m = sh[si].m, k = sh[si].k, n = sh[si].n;
         float *w = (float *)malloc((size_t)(m * k) * 4);
         tl_gen_24(w, m, k, TL_RANDOM);
@@ -740,12 +761,9 @@ static void csr_slot_sweep() {
            "s<h> = compact with the split aimed at h CTAs per SM; ERR: rel L2 vs cuBLAS above 2e-3\n");
     printf("| sparsity %% | N | tile_max | cuBLAS | full | compact | s1 | s2 | s3 | s4 | s6 | best x cuBLAS |\n");
     for (int si = 0; si < 6; si++) {
-        tl_gen_unstructured(w, m, k, 1.0 - sps[si] / 100.0, TL_RANDOM);
-        void *dw = dev_h(w, m * k);
         sp_csr hc;
-        tl_pack_csr(w, m, k, SP_VT_F16, &hc);
         sp_cuda_csr dc;
-        if (sp_cuda_csr_upload(&hc, 1, &dc, g_stream, &st)) { printf("upload: %s\n", st.msg); exit(1); }
+        void *dw = csr_weight(w, m, k, 1.0 - sps[si] / 100.0, &hc, &dc);
         for (int i = 0; i < 4; i++) {
             cublas_time(dw, dx[i], dref[i], m, k, ns[i]);
             auto run = [&] { sp_cuda_csr_spmm(&dc, &a[i], SP_CUDA_CSR_TC, &st); };
@@ -835,21 +853,25 @@ int main(int argc, char **argv) {
         printf("no GPU: skipped\n");
         return 77;
     }
-    bool quick = false, only_square = false, profile = false, profile_csr16 = false, csr_sweep_only = false,
-         bsr_sweep_only = false, tile24_sweep_only = false, csr_slot_only = false;
+    bool quick = false, only_square = false, profile = false, profile_csr16 = false;
+    /* the sweeps: one mode each, log only */
+    static const struct { const char *flag; void (*run)(); } sweeps[] = {
+        {"--csr-sweep", csr_sweep}, {"--bsr-sweep", bsr_sweep}, {"--tile24-sweep", tile24_sweep},
+        {"--csr-slot-sweep", csr_slot_sweep}};
+    void (*sweep)() = nullptr;
     const char *md = NULL, *commit = "unknown", *date = "unknown";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = true;
         else if (!strcmp(argv[i], "--square")) only_square = true;
         else if (!strcmp(argv[i], "--profile")) profile = true;
         else if (!strcmp(argv[i], "--profile-csr16")) profile_csr16 = true;
-        else if (!strcmp(argv[i], "--csr-sweep")) csr_sweep_only = true;
-        else if (!strcmp(argv[i], "--bsr-sweep")) bsr_sweep_only = true;
-        else if (!strcmp(argv[i], "--tile24-sweep")) tile24_sweep_only = true;
-        else if (!strcmp(argv[i], "--csr-slot-sweep")) csr_slot_only = true;
         else if (!strcmp(argv[i], "--md") && i + 1 < argc) md = argv[++i];
         else if (!strcmp(argv[i], "--commit") && i + 1 < argc) commit = argv[++i];
         else if (!strcmp(argv[i], "--date") && i + 1 < argc) date = argv[++i];
+        else {
+            for (const auto &sw : sweeps)
+                if (!strcmp(argv[i], sw.flag)) sweep = sw.run;
+        }
     }
     cudaDeviceProp prop;
     CK(cudaGetDeviceProperties(&prop, 0));
@@ -869,36 +891,16 @@ int main(int argc, char **argv) {
     CK(cudaMemset(g_flush, 1, FLUSH_BYTES));
     tl_seed(7);
 
-    if (csr_sweep_only) {
-        csr_sweep();
-        return 0;
-    }
-    if (bsr_sweep_only) {
-        bsr_sweep();
-        return 0;
-    }
-    if (tile24_sweep_only) {
-        tile24_sweep();
-        return 0;
-    }
-    if (csr_slot_only) {
-        csr_slot_sweep();
+    if (sweep) {
+        sweep();
         return 0;
     }
     if (profile_csr16) { /* for ncu: tiled CSR at N = 16 over densities, BSR32 at 98 % beside it */
         const int64_t m = 4096, k = 4096, n = 16;
         float *w = (float *)malloc((size_t)(m * k) * 4);
-        float *x = (float *)malloc((size_t)(n * k) * 4);
-        for (int64_t j = 0; j < n * k; j++) x[j] = tl_val();
-        void *dx = dev_h(x, n * k), *dy, *ws;
-        CK(cudaMalloc(&dy, (size_t)(n * m) * 2));
-        const size_t wsb = sp_cuda_spmm_workspace_bytes(m, n);
-        CK(cudaMalloc(&ws, wsb));
-        CK(cudaMemset(ws, 0, wsb));
+        void *dx, *dy, *dy2, *ws;
         sp_cuda_spmm_args a;
-        memset(&a, 0, sizeof a);
-        a.n = n; a.x = dx; a.ldx = k; a.y = dy; a.ldy = m; a.workspace = ws;
-        a.workspace_bytes = wsb; a.stream = g_stream;
+        make_operands(m, k, n, &dx, &dy, &dy2, &ws, &a);
         sp_cuda_status st;
         memset(&st, 0, sizeof st);
         const double dens[3] = {0.5, 0.1, 0.02};
@@ -934,17 +936,9 @@ int main(int argc, char **argv) {
         for (int i = 0; i < 2; i++) {
             const int64_t m = 4096, k = 4096, n = pn[i];
             float *w = (float *)malloc((size_t)(m * k) * 4);
-            float *x = (float *)malloc((size_t)(n * k) * 4);
-            for (int64_t j = 0; j < n * k; j++) x[j] = tl_val();
-            void *dx = dev_h(x, n * k), *dy, *ws;
-            CK(cudaMalloc(&dy, (size_t)(n * m) * 2));
-            const size_t wsb = sp_cuda_spmm_workspace_bytes(m, n);
-            CK(cudaMalloc(&ws, wsb));
-            CK(cudaMemset(ws, 0, wsb));
+            void *dx, *dy, *dy2, *ws;
             sp_cuda_spmm_args a;
-            memset(&a, 0, sizeof a);
-            a.n = n; a.x = dx; a.ldx = k; a.y = dy; a.ldy = m; a.workspace = ws;
-            a.workspace_bytes = wsb; a.stream = g_stream;
+            make_operands(m, k, n, &dx, &dy, &dy2, &ws, &a);
             sp_cuda_status st;
             memset(&st, 0, sizeof st);
             tl_gen_24(w, m, k, TL_DENSE_ROW);
@@ -973,7 +967,7 @@ int main(int argc, char **argv) {
             }
             CK(cudaStreamSynchronize(g_stream));
             printf("profile N=%lld: %s\n", (long long)n, st.code ? st.msg : "ok");
-            free(w); free(x); cudaFree(dx); cudaFree(dy); cudaFree(ws);
+            free(w); cudaFree(dx); cudaFree(dy); cudaFree(dy2); cudaFree(ws);
         }
         return 0;
     }
@@ -984,27 +978,15 @@ int main(int argc, char **argv) {
     }
     if (!only_square) {
         const double sp80[1] = {80};
-        /* ResNet-50 (torchvision v1.5): bottleneck convs as GEMMs, M = out
-         * channels, K = in channels * kh * kw, N = batch * H * W */
-        struct { const char *nm; int64_t m, k, hw; } rn[] = {
-            {"l1 1x1 64>64", 64, 64, 3136},       {"l1 3x3 64", 64, 576, 3136},
-            {"l1 1x1 64>256", 256, 64, 3136},     {"l1 1x1 256>64", 64, 256, 3136},
-            {"l2 3x3 128", 128, 1152, 784},       {"l2 1x1 128>512", 512, 128, 784},
-            {"l2 1x1 512>128", 128, 512, 784},    {"l3 3x3 256", 256, 2304, 196},
-            {"l3 1x1 256>1024", 1024, 256, 196},  {"l3 1x1 1024>256", 256, 1024, 196},
-            {"l4 3x3 512", 512, 4608, 49},        {"l4 1x1 512>2048", 2048, 512, 49},
-            {"l4 1x1 2048>512", 512, 2048, 49},   {"fc 2048>1000", 1000, 2048, 1}};
-        static char rnames[14][64];
-        for (size_t i = 0; i < sizeof rn / sizeof rn[0]; i++) {
-            snprintf(rnames[i], sizeof rnames[i], "RN50 %s N=%%lld", rn[i].nm);
-            Shape s = {1, rnames[i], rn[i].m, rn[i].k, 2, {rn[i].hw, rn[i].hw * 32}};
+        static char rnames[kRn50n][64], bnames[3][64];
+        for (int i = 0; i < kRn50n; i++) {
+            snprintf(rnames[i], sizeof rnames[i], "RN50 %s N=%%lld", kRn50[i].nm);
+            Shape s = {1, rnames[i], kRn50[i].m, kRn50[i].k, 2, {kRn50[i].hw, kRn50[i].hw * 32}};
             bench_shape(s, sp80, 1);
         }
-        struct { const char *nm; int64_t m, k; } bert[] = {
-            {"BERT 768x768 N=%lld", 768, 768}, {"BERT 3072x768 N=%lld", 3072, 768},
-            {"BERT 768x3072 N=%lld", 768, 3072}};
         for (int i = 0; i < 3; i++) {
-            Shape s = {2, bert[i].nm, bert[i].m, bert[i].k, 2, {128, 4096}};
+            snprintf(bnames[i], sizeof bnames[i], "%s N=%%lld", kBert[i].nm);
+            Shape s = {2, bnames[i], kBert[i].m, kBert[i].k, 2, {128, 4096}};
             bench_shape(s, sp80, 1);
         }
     }
