@@ -524,7 +524,7 @@ static void write_md(FILE *f, const char *dev, const char *date, const char *com
         static const char *title[3] = {"M = K = 4096", "ResNet-50 layers (GEMM view, N = batch·H·W)",
                                        "BERT-base layers (N = tokens)"};
         fprintf(f, "## %s\n\n", title[g]);
-        fprintf(f, "| shape | M | K | N | kernel | sparsity % | µs | TFLOP/s | floor % | ×cuBLAS |\n");
+        fprintf(f, "| shape | M | K | N | kernel | sparsity %% | µs | TFLOP/s | floor %% | ×cuBLAS |\n");
         fprintf(f, "|---|---|---|---|---|---|---|---|---|---|\n");
         for (const Result &r : g_res)
             if (r.group == g)

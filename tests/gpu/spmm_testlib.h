@@ -50,9 +50,9 @@ static uint16_t tl_h(float f) {
     return u;
 }
 static float tl_f(uint16_t u) {
-    __half h;
-    memcpy(&h, &u, 2);
-    return __half2float(h);
+    __half_raw r;
+    r.x = u;
+    return __half2float(__half(r));
 }
 static float tl_round(float f) { return tl_f(tl_h(f)); }
 
