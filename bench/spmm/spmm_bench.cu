@@ -566,6 +566,20 @@ static void write_md(FILE *f, const char *dev, const char *date, const char *com
     }
 }
 
+/* The operands of a sweep: make_operands for each of up to 6 N, freed on
+ * scope exit */
+struct SweepOps {
+    int count;
+    void *dx[6], *dy[6], *dref[6], *ws[6];
+    sp_cuda_spmm_args a[6];
+    SweepOps(int64_t m, int64_t k, const int64_t *ns, int cnt) : count(cnt) {
+        for (int i = 0; i < count; i++) make_operands(m, k, ns[i], &dx[i], &dy[i], &dref[i], &ws[i], &a[i]);
+    }
+    ~SweepOps() {
+        for (int i = 0; i < count; i++) { cudaFree(dx[i]); cudaFree(dy[i]); cudaFree(dref[i]); cudaFree(ws[i]); }
+    }
+};
+
 /* A random unstructured weight of the given density in w (host), packed to
  * CSR in *h and uploaded with tiles to *d (exits on failure); returns its
  * dense fp16 device copy (for cuBLAS and error checks; cudaFree it) */
@@ -591,9 +605,9 @@ static void csr_sweep() {
     sp_cuda_status st;
     memset(&st, 0, sizeof st);
     float *w = (float *)malloc((size_t)(m * k) * 4);
-    void *dx[6], *dy[6], *dref[6], *ws[6];
-    sp_cuda_spmm_args a[6];
-    for (int i = 0; i < 6; i++) make_operands(m, k, ns[i], &dx[i], &dy[i], &dref[i], &ws[i], &a[i]);
+    SweepOps ops(m, k, ns, 6);
+    void **dx = ops.dx, **dy = ops.dy, **dref = ops.dref;
+    sp_cuda_spmm_args *a = ops.a;
     printf("csr sweep, M = K = 4096, us (cold L2, median); each configuration with its tile\n"
            "offsets preloaded into shared memory (default) and read from global memory a stage\n"
            "ahead; ERR = rel L2 vs cuBLAS above 2e-3\n");
@@ -643,7 +657,6 @@ static void csr_sweep() {
         sp_cuda_bsr_free(&db);
         tl_free_bsr(&hb);
     }
-    for (int i = 0; i < 6; i++) { cudaFree(dx[i]); cudaFree(dy[i]); cudaFree(dref[i]); cudaFree(ws[i]); }
     free(w);
 }
 
@@ -749,9 +762,9 @@ static void csr_slot_sweep() {
     sp_cuda_status st;
     memset(&st, 0, sizeof st);
     float *w = (float *)malloc((size_t)(m * k) * 4);
-    void *dx[4], *dy[4], *dref[4], *ws[4];
-    sp_cuda_spmm_args a[4];
-    for (int i = 0; i < 4; i++) make_operands(m, k, ns[i], &dx[i], &dy[i], &dref[i], &ws[i], &a[i]);
+    SweepOps ops(m, k, ns, 4);
+    void **dx = ops.dx, **dy = ops.dy, **dref = ops.dref;
+    sp_cuda_spmm_args *a = ops.a;
     tl_gen_unstructured(w, m, k, 1.0, TL_RANDOM);
     void *dwd = dev_h(w, m * k);
     double cb[4];
@@ -804,9 +817,9 @@ static void bsr_sweep() {
     sp_cuda_status st;
     memset(&st, 0, sizeof st);
     float *w = (float *)malloc((size_t)(m * k) * 4);
-    void *dx[4], *dy[4], *dref[4], *ws[4];
-    sp_cuda_spmm_args a[4];
-    for (int i = 0; i < 4; i++) make_operands(m, k, ns[i], &dx[i], &dy[i], &dref[i], &ws[i], &a[i]);
+    SweepOps ops(m, k, ns, 4);
+    void **dx = ops.dx, **dy = ops.dy, **dref = ops.dref;
+    sp_cuda_spmm_args *a = ops.a;
     printf("bsr sweep, M = K = 4096, us (cold L2, median), block sparsity; configuration\n"
            "c<i> of spmm_bsr.cu's table; ERR = rel L2 vs cuBLAS above 2e-3, - = does not fit\n");
     for (int bs = 16; bs <= 32; bs *= 2)
@@ -843,7 +856,6 @@ static void bsr_sweep() {
             tl_free_bsr(&hb);
             cudaFree(dw);
         }
-    for (int i = 0; i < 4; i++) { cudaFree(dx[i]); cudaFree(dy[i]); cudaFree(dref[i]); cudaFree(ws[i]); }
     free(w);
 }
 

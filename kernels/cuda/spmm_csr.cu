@@ -203,18 +203,18 @@ static int run_tc(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, const Epi &e
     p.kt = (int)w->kt;
     constexpr int BM = 16 * WM * WARPS_M;
     const int64_t gx = (w->m + BM - 1) / BM;
-    if (x_vec_ok(a, w->k)) {
-        /* the smallest slot the largest tile fits (16-byte X rows only) */
-        if (g_compact_slots && w->tile_max > 0 && w->tile_max <= 24)
-            return launch<Kernel<FCsr24, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, true>>(
-                p, gx, (int)w->kt, per_sm[2], a, w->k, e, st);
-        if (g_compact_slots && w->tile_max > 0 && w->tile_max <= 64)
-            return launch<Kernel<FCsr64, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, true>>(
-                p, gx, (int)w->kt, per_sm[1], a, w->k, e, st);
-        return launch<Kernel<FCsr136, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, true>>(
+    if (!x_vec_ok(a, w->k))
+        return launch<Kernel<FCsr136, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, false>>(
             p, gx, (int)w->kt, per_sm[0], a, w->k, e, st);
-    }
-    return launch<Kernel<FCsr136, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, false>>(
+    /* the smallest slot the largest tile fits (16-byte X rows only) */
+    const int slot = !g_compact_slots || w->tile_max <= 0 ? 136 : w->tile_max <= 24 ? 24 : w->tile_max <= 64 ? 64 : 136;
+    if (slot == 24)
+        return launch<Kernel<FCsr24, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, true>>(
+            p, gx, (int)w->kt, per_sm[2], a, w->k, e, st);
+    if (slot == 64)
+        return launch<Kernel<FCsr64, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, true>>(
+            p, gx, (int)w->kt, per_sm[1], a, w->k, e, st);
+    return launch<Kernel<FCsr136, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, true>>(
         p, gx, (int)w->kt, per_sm[0], a, w->k, e, st);
 }
 
@@ -593,8 +593,9 @@ static int build_tiles(const sp_csr *w, sp_cuda_csr *out, cudaStream_t s, sp_cud
                 }
                 bm[lane] = bits;
             }
-            o += 8 + (nv + 7) / 8;
-            if (8 + (nv + 7) / 8 > tmax) tmax = 8 + (nv + 7) / 8;
+            const int64_t pieces = 8 + (nv + 7) / 8;
+            o += pieces;
+            if (pieces > tmax) tmax = pieces;
         }
     }
     off[ntiles] = (int32_t)o;

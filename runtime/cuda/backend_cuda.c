@@ -2643,30 +2643,28 @@ static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_
         const int keyed = tune_key(p, st, "config", key, sizeof key);
         int best = 0;
         if (keyed && sp_cuda_tune_memo_get(key, &best) && best >= 0 && best < nc) {
-            st->sl.config = cfg[best];
             trace_decision(p, st, "config", NULL, 0, cfg[best]);
-            continue;
-        }
-        if (!warm++)
-            warm_up(cp, cs, p, sm, ev);
-        float bt = -1.f, tc[16];
-        best = 0;
-        for (int c = 0; c < nc; c++) {
-            st->sl.config = cfg[c];
-            tc[c] = time_steps(cp, cs, p, &i, 1, sm, ev);
-            if (tc[c] >= 0.f && (bt < 0.f || tc[c] < bt)) {
-                bt = tc[c];
-                best = c;
+        } else {
+            if (!warm++)
+                warm_up(cp, cs, p, sm, ev);
+            float bt = -1.f, tc[16];
+            best = 0;
+            for (int c = 0; c < nc; c++) {
+                st->sl.config = cfg[c];
+                tc[c] = time_steps(cp, cs, p, &i, 1, sm, ev);
+                if (tc[c] >= 0.f && (bt < 0.f || tc[c] < bt)) {
+                    bt = tc[c];
+                    best = c;
+                }
             }
+            if (keyed && bt >= 0.f)
+                sp_cuda_tune_memo_put(key, best);
+            trace_decision(p, st, "config", tc, nc, cfg[best]);
         }
         st->sl.config = cfg[best];
-        if (keyed && bt >= 0.f)
-            sp_cuda_tune_memo_put(key, best);
-        trace_decision(p, st, "config", tc, nc, cfg[best]);
+        if (st->ord >= 0) /* the step info names the configuration (a dense winner overrides it) */
+            ((sp_plan *)p)->step[st->ord].kernel = sp_cuda_sparse_label(&st->sl);
     }
-    for (int i = 0; i < cp->n_st; i++) /* the step info names the configuration (a dense winner overrides it) */
-        if (cp->st[i].kind == ST_SPMM && cp->st[i].ord >= 0)
-            ((sp_plan *)p)->step[cp->st[i].ord].kernel = sp_cuda_sparse_label(&cp->st[i].sl);
     int *idx = malloc((size_t)(cp->n_st > 0 ? cp->n_st : 1) * sizeof *idx);
     /* Alternatives of one node: conv as GEMM (var 1) vs cuDNN (var 2), then
      * the dense winner vs the sparse layer (var 3). Decided in that order so

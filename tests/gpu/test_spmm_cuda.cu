@@ -189,6 +189,7 @@ static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, dou
     }
     if (kind == K_CSR_TC && g_tc_cfg >= 0) printf("[tc config %d] ", g_tc_cfg);
     if (kind >= K_BSR16 && kind <= K_BSR64 && g_bsr_cfg >= 0) printf("[bsr config %d] ", g_bsr_cfg);
+    if (is24(kind) && g_cfg24) printf("[2:4 config %d] ", g_cfg24);
     printf("%-4s %-13s M=%5lld K=%5lld N=%5lld %-10s dens=%.2f epi=%d act=%d ws=%d ldx+%d  relL2=%.2e\n",
            unfit ? "UNFIT" : ok ? "PASS" : "FAIL", kname[kind], (long long)m, (long long)k, (long long)n,
            pname[pattern], density, epi, act, use_ws, ldx_pad, worst_l2);
@@ -270,11 +271,8 @@ int main(int argc, char **argv) {
      * per SM), whatever M, N and K it serves */
     for (int h = 1; wg_ok && h <= SP_CUDA_24_TILE_HINTS; h++) {
         g_cfg24 = h;
-        printf("[2:4 config %d] ", h);
         run_case(K_24_WG, 130, 264, 129, h % 4, 0.5, 7, h % 2, 8);
-        printf("[2:4 config %d] ", h);
         run_case(K_24_WG, 300, 1024, 700, (h + 1) % 4, 0.5, 5, 0, 0);
-        printf("[2:4 config %d] ", h);
         run_case(K_24_WG, 64, 64, 3001, (h + 2) % 4, 0.5, 7, 0, 0);
         g_cfg24 = 0;
     }
