@@ -28,6 +28,7 @@
  */
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
+#include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 #include <cusparse.h>
 #ifndef SPMM_BENCH_NO_CUSPARSELT
@@ -96,7 +97,38 @@ struct Result {
 };
 static std::vector<Result> g_res;
 
+/* How time_us measures (--profile24): TM_COLD the benchmark's way (one call
+ * after an L2 flush, median of many); TM_RANGE one warm-up call, then one
+ * inside the profiler range (ncu --profile-from-start off), returning 0;
+ * TM_BACK2BACK warm L2, 20 calls between two events, the mean per call. */
+enum { TM_COLD, TM_RANGE, TM_BACK2BACK };
+static int g_time_mode = TM_COLD;
+
 template <class F> static double time_us(F f) {
+    if (g_time_mode == TM_RANGE) {
+        f();
+        CK(cudaStreamSynchronize(g_stream));
+        CK(cudaProfilerStart());
+        f();
+        CK(cudaStreamSynchronize(g_stream));
+        CK(cudaProfilerStop());
+        return 0;
+    }
+    if (g_time_mode == TM_BACK2BACK) {
+        cudaEvent_t a, b;
+        CK(cudaEventCreate(&a));
+        CK(cudaEventCreate(&b));
+        for (int r = 0; r < 3; r++) f();
+        CK(cudaEventRecord(a, g_stream));
+        for (int r = 0; r < 20; r++) f();
+        CK(cudaEventRecord(b, g_stream));
+        CK(cudaEventSynchronize(b));
+        float ms = 0;
+        CK(cudaEventElapsedTime(&ms, a, b));
+        cudaEventDestroy(a);
+        cudaEventDestroy(b);
+        return 1000.0 * ms / 20;
+    }
     cudaEvent_t a, b;
     CK(cudaEventCreate(&a));
     CK(cudaEventCreate(&b));
@@ -859,6 +891,65 @@ static void bsr_sweep() {
     free(w);
 }
 
+/* --profile24: on shapes where our 2:4 kernel trails cuSPARSELt, ours (the
+ * rule's choice and the configurations in SPMM_P24_CONFIGS, e.g. "9,11"),
+ * cuSPARSELt with its plan searched beforehand (outside any range) and
+ * cuBLAS. By default each runs once inside the profiler range, for ncu
+ * --profile-from-start off; with SPMM_P24_TIME set, each is timed cold (the
+ * benchmark's way) and back to back with a warm L2 instead. Log only. */
+static void profile24() {
+    struct Sh { int64_t m, k, n; };
+    static const Sh sh[] = {{4096, 4096, 128}, {4096, 4096, 1024}, {3072, 768, 4096}, {768, 768, 4096}};
+    int cfg[16], ncfg = 0;
+    for (const char *c = getenv("SPMM_P24_CONFIGS"); c && *c && ncfg < 16;) {
+        char *end;
+        const long v = strtol(c, &end, 10);
+        if (end == c) break;
+        cfg[ncfg++] = (int)v;
+        c = *end ? end + 1 : end;
+    }
+    const bool timed = getenv("SPMM_P24_TIME") != NULL;
+    sp_cuda_status st;
+    memset(&st, 0, sizeof st);
+    for (const Sh &s : sh) {
+        float *w = (float *)malloc((size_t)(s.m * s.k) * 4);
+        tl_gen_24(w, s.m, s.k, TL_RANDOM);
+        void *dw = dev_h(w, s.m * s.k);
+        sp_24 h24;
+        tl_pack_24(w, s.m, s.k, &h24);
+        sp_cuda_24 d;
+        if (sp_cuda_24_upload(&h24, &d, g_stream, &st)) { printf("upload: %s\n", st.msg); exit(1); }
+        tl_free_24(&h24);
+        void *dx, *dy, *dy2, *ws;
+        sp_cuda_spmm_args a;
+        make_operands(s.m, s.k, s.n, &dx, &dy, &dy2, &ws, &a);
+        for (int mode : {TM_COLD, TM_BACK2BACK}) {
+            if (!timed && mode != TM_COLD) break;
+            g_time_mode = timed ? mode : TM_RANGE;
+            printf("profile24 M=%lld K=%lld N=%lld %s: ours (rule) %.2f", (long long)s.m, (long long)s.k,
+                   (long long)s.n, !timed ? "(profiled)" : mode == TM_COLD ? "cold us" : "back-to-back us",
+                   time_us([&] { sp_cuda_24_spmm(&d, &a, &st); }));
+            sp_cuda_24_set_pdl(0);
+            printf(", without PDL %.2f", time_us([&] { sp_cuda_24_spmm(&d, &a, &st); }));
+            sp_cuda_24_set_pdl(1);
+            for (int i = 0; i < ncfg; i++) {
+                a.config = cfg[i];
+                printf(", c%d %.2f", cfg[i], time_us([&] { sp_cuda_24_spmm(&d, &a, &st); }));
+            }
+            a.config = 0;
+            double clt = 0;
+            const double lt = cusparselt_time(dw, dx, dy2, s.m, s.k, s.n, &clt);
+            printf(", cuSPARSELt %.2f, cuBLAS %.2f\n", lt, cublas_time(dw, dx, dy2, s.m, s.k, s.n));
+            fflush(stdout);
+        }
+        g_time_mode = TM_COLD;
+        sp_cuda_24_free(&d);
+        free(w);
+        cudaFree(dw); cudaFree(dx); cudaFree(dy); cudaFree(dy2); cudaFree(ws);
+    }
+    printf("profile24: %s\n", st.code ? st.msg : "ok");
+}
+
 int main(int argc, char **argv) {
     int ndev = 0;
     if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
@@ -869,7 +960,7 @@ int main(int argc, char **argv) {
     /* the sweeps: one mode each, log only */
     static const struct { const char *flag; void (*run)(); } sweeps[] = {
         {"--csr-sweep", csr_sweep}, {"--bsr-sweep", bsr_sweep}, {"--tile24-sweep", tile24_sweep},
-        {"--csr-slot-sweep", csr_slot_sweep}};
+        {"--csr-slot-sweep", csr_slot_sweep}, {"--profile24", profile24}};
     void (*sweep)() = nullptr;
     const char *md = NULL, *commit = "unknown", *date = "unknown";
     for (int i = 1; i < argc; i++) {

@@ -23,6 +23,10 @@
  *  - The tile goes through shared memory to spmm_common.cuh's store_ctile
  *    (bias, residual, ReLU, fp16; split-K over gridDim.z through the
  *    workspace when the tiles alone do not fill the GPU).
+ *  - Launched with programmatic dependent launch: a CTA may start while the
+ *    previous kernel in the stream finishes, loads its first stages of the
+ *    (constant) weight, and waits for that kernel (griddepcontrol.wait)
+ *    before it reads X or the residual or writes anything.
  * Measured against cuBLAS and cuSPARSELt: bench/results/spmm-h100-*.md.
  */
 #include "kernels/cuda/spmm_common.cuh"
@@ -169,6 +173,19 @@ __device__ __forceinline__ void tma_load_3d(uint32_t dst, const CUtensorMap *map
         : "memory");
 }
 
+/* Programmatic dependent launch (sm_90): a kernel launched with
+ * cudaLaunchAttributeProgrammaticStreamSerialization may start while the
+ * kernel before it in the stream is still finishing. griddepcontrol.wait
+ * blocks the calling thread until that kernel has completed and its writes
+ * are visible (a no-op when launched without the attribute), so every
+ * thread waits before it reads an activation or writes an output; only
+ * the constant weight is loaded before. launch_dependents lets the next
+ * kernel's CTAs start once every CTA of this grid has issued it or exited;
+ * that kernel still waits for this grid's completion before touching
+ * memory that this one writes. */
+__device__ __forceinline__ void grid_dep_wait() { asm volatile("griddepcontrol.wait;\n" ::: "memory"); }
+__device__ __forceinline__ void grid_dep_launch() { asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory"); }
+
 /* TMA im2col load of a [pixels][channels] box (the map's pixelsPerColumn x
  * channelsPerPixel) starting at window corner (w, h) of image n, channel c,
  * read at kernel offset (ow, oh) */
@@ -268,6 +285,24 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
     static constexpr int IM_ = IM;
     static_assert(CPS == 1 || (SMEM + 1024) * CPS <= 228 * 1024, "K24t: CPS CTAs do not fit an SM's shared memory");
 
+#ifdef SP_WGMMA_OK
+    /* The producer lane's start: arms the first stages' "full" barriers with
+     * their whole byte count and issues their W copies (the weight is
+     * constant: no kernel before this one writes it), then waits for the
+     * previous kernel (grid_dep_wait) before any X copy. Returns how many
+     * stages it armed. */
+    __device__ static int prefetch_w(uint32_t sb, uint32_t full0, const CUtensorMap *wmap, int j0, int nk,
+                                     int mt0) {
+        const int pre = nk < STAGES ? nk : STAGES;
+        for (int s = 0; s < pre; s++) {
+            mbar_expect_tx(full0 + s * 8, (uint32_t)(XST + WST));
+            tma_load_3d(sb + s * STB + XST, wmap, 0, 2 * (j0 + s), mt0, full0 + s * 8);
+        }
+        grid_dep_wait();
+        return pre;
+    }
+#endif
+
     __device__ static void run(const CUtensorMap *xmap, const CUtensorMap *wmap, int mt, int kt,
                                const Epi &e, const ConvG &cg) {
 #ifdef SP_WGMMA_OK
@@ -308,6 +343,7 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
                  * "full" barrier; up to LAG stages stay in flight. */
                 constexpr int LAG = STAGES - 1, RPT = BN / 16;
                 const int p = threadIdx.x, u = p & 7;
+                grid_dep_wait(); /* the input is the previous kernel's output */
                 RowT *tab = reinterpret_cast<RowT *>(sm + BARS + 2 * STAGES * 8);
                 for (int r = p; r < BN; r += 128) {
                     const int n = (int)n0 + r; /* N < 2^31 (checked at launch) */
@@ -362,30 +398,37 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
                  * outside the image and past the last one. */
                 int b, wx, hy;
                 cg.corner((int)n0, b, wx, hy);
+                const int pre = prefetch_w(sb, full0, wmap, j0, nk, mt0);
                 for (int s = 0; s < nk; s++) {
                     const int st = s % STAGES, j = j0 + s;
                     const uint32_t full = full0 + st * 8;
-                    if (s >= STAGES) mbar_wait(empty0 + st * 8, ((s / STAGES) - 1) & 1);
-                    mbar_expect_tx(full, (uint32_t)(XST + WST));
+                    if (s >= pre) {
+                        mbar_wait(empty0 + st * 8, ((s / STAGES) - 1) & 1);
+                        mbar_expect_tx(full, (uint32_t)(XST + WST));
+                        tma_load_3d(sb + st * STB + XST, wmap, 0, 2 * j, mt0, full);
+                    }
                     int c0, dx, dy;
                     cg.chunk(j, c0, dx, dy);
                     tma_im2col_4d(sb + st * STB, xmap, c0, wx, hy, b, (uint16_t)dx, (uint16_t)dy, full);
-                    tma_load_3d(sb + st * STB + XST, wmap, 0, 2 * j, mt0, full);
                 }
             } else if (IM == IM_TILES && warp == 0 && lane == 0) {
+                const int pre = prefetch_w(sb, full0, wmap, j0, nk, mt0);
                 for (int s = 0; s < nk; s++) {
                     const int st = s % STAGES, j = j0 + s;
                     const uint32_t full = full0 + st * 8;
-                    if (s >= STAGES) mbar_wait(empty0 + st * 8, ((s / STAGES) - 1) & 1);
-                    mbar_expect_tx(full, (uint32_t)(XST + WST));
+                    if (s >= pre) {
+                        mbar_wait(empty0 + st * 8, ((s / STAGES) - 1) & 1);
+                        mbar_expect_tx(full, (uint32_t)(XST + WST));
+                        /* W tiles (mt0.., 2j..2j+1) as [TR][2][576 B]: zero past M */
+                        tma_load_3d(sb + st * STB + XST, wmap, 0, 2 * j, mt0, full);
+                    }
                     /* X rows n0.., columns 64j..: zero past N and K */
                     tma_load_2d(sb + st * STB, xmap, j * 64, (int)n0, full);
-                    /* W tiles (mt0.., 2j..2j+1) as [TR][2][576 B]: zero past M */
-                    tma_load_3d(sb + st * STB + XST, wmap, 0, 2 * j, mt0, full);
                 }
             }
         } else {
             asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(R_CONS));
+            grid_dep_wait(); /* the epilogue reads the residual and writes Y, the workspace */
             const int tid = threadIdx.x - 128;
             const int g = (warp - 4) >> 2, w4 = warp & 3;
             float acc[MI][NACC];
@@ -464,6 +507,7 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
             }
 #pragma unroll
             for (int mi = 0; mi < MI; mi++) acc_fence(acc[mi]);
+            grid_dep_launch(); /* only the epilogue is left: the next kernel may start its prologue */
             tile_sync<1, NC>(); /* every consumer is done with the stages: they become the C tile */
             float *cs = reinterpret_cast<float *>(sm);
             const int gid = lane >> 2, tig = lane & 3;
@@ -518,6 +562,8 @@ static PFN_cuTensorMapEncodeIm2col_v12000 encode_im2col_fn() {
     return (PFN_cuTensorMapEncodeIm2col_v12000)driver_fn("cuTensorMapEncodeIm2col", &fn, &tried);
 }
 
+static int g_pdl = 1; /* sp_cuda_24_set_pdl */
+
 template <class KT>
 static int launch24t(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e,
                      sp_cuda_status *st, const ConvG &cg = ConvG{}) {
@@ -571,9 +617,19 @@ static int launch24t(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi 
     if (orc) return orc;
     const int nk = (int)(w->kt / 2);
     const int z = e.ws ? pick_split(gx * gy, nk, sm_count() * KT::CPS_, 4) : 1;
-    k24t_entry<KT><<<dim3((unsigned)gx, (unsigned)gy, (unsigned)z), KT::NT, KT::SMEM,
-                     (cudaStream_t)a->stream>>>(xmap, wmap, (int)w->mt, (int)w->kt, e, cg);
-    return (int)SP_CUDA_CHECK(st, cudaGetLastError());
+    /* with programmatic dependent launch (g_pdl): see grid_dep_wait */
+    cudaLaunchConfig_t lc;
+    memset(&lc, 0, sizeof lc);
+    lc.gridDim = dim3((unsigned)gx, (unsigned)gy, (unsigned)z);
+    lc.blockDim = dim3(KT::NT);
+    lc.dynamicSmemBytes = KT::SMEM;
+    lc.stream = (cudaStream_t)a->stream;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    lc.attrs = attr;
+    lc.numAttrs = g_pdl ? 1 : 0;
+    return (int)SP_CUDA_CHECK(st, cudaLaunchKernelEx(&lc, k24t_entry<KT>, xmap, wmap, (int)w->mt, (int)w->kt, e, cg));
 }
 
 bool sm90_ok() {
@@ -674,6 +730,8 @@ extern "C" int sp_cuda_24_tune_configs(int *cfg, int max) {
     for (; i < n && i < max; i++) cfg[i] = won[i];
     return i;
 }
+
+extern "C" void sp_cuda_24_set_pdl(int on) { spmm::g_pdl = on ? 1 : 0; }
 
 extern "C" void sp_cuda_24_set_tile_hint(int hint) { spmm::g_tile_hint = hint >= 0 && hint <= SP_CUDA_24_TILE_HINTS ? hint : 0; }
 

@@ -140,6 +140,13 @@ void sp_cuda_spmm_set_meta_preload(int on);
  * never calls it. */
 #define SP_CUDA_24_TILE_HINTS 15
 void sp_cuda_24_set_tile_hint(int hint);
+/* Benchmark knob for the sm_90 2:4 kernel: 1 (the default) launches it
+ * with programmatic dependent launch, so it starts while the previous
+ * kernel in the stream finishes, loads its first stages of the constant
+ * weight, and waits for that kernel only before it reads activations or
+ * writes outputs; 0 launches it plainly (the stream's full ordering).
+ * Process-wide, not thread-safe; the runtime never calls it. */
+void sp_cuda_24_set_pdl(int on);
 /* The 2:4 launch configurations worth timing per layer on this GPU (for
  * sp_cuda_spmm_args.config), 0 (the shape's rule) first: fills cfg[0..max)
  * and returns how many; 1 where only the rule applies (not sm_90).
