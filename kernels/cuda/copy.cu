@@ -29,6 +29,7 @@ template <> __device__ __forceinline__ uint8_t conv<double, uint8_t>(double v) {
 template <typename S, typename D>
 __global__ void k_copy(D *__restrict__ dst, const S *__restrict__ src, spk_view v, int64_t n)
 {
+    spk::pdl_begin();
     SPK_GRID_STRIDE(i, n)
     {
         int64_t off[2];
@@ -40,6 +41,7 @@ __global__ void k_copy(D *__restrict__ dst, const S *__restrict__ src, spk_view 
 template <typename S, typename D>
 __global__ void k_copy_flat(D *__restrict__ dst, const S *__restrict__ src, int64_t n)
 {
+    spk::pdl_begin();
     SPK_GRID_STRIDE(i, n) dst[i] = conv<S, D>(src[i]);
 }
 
@@ -50,9 +52,9 @@ template <typename S, typename D> int launch(void *dst, const void *src, const s
         return 0;
     int flat = v->rank == 1 && v->s[0][0] == 1 && v->s[1][0] == 1;
     if (flat)
-        k_copy_flat<S, D><<<spk::grid_for(n, 256), 256, 0, st>>>((D *)dst, (const S *)src, n);
+        spk::launch(k_copy_flat<S, D>, spk::grid_for(n, 256), 256, 0, st, (D *)dst, (const S *)src, n);
     else
-        k_copy<S, D><<<spk::grid_for(n, 256), 256, 0, st>>>((D *)dst, (const S *)src, *v, n);
+        spk::launch(k_copy<S, D>, spk::grid_for(n, 256), 256, 0, st, (D *)dst, (const S *)src, *v, n);
     return spk::ret();
 }
 
@@ -95,6 +97,7 @@ int dsize(int dt)
 
 template <typename T> __global__ void k_fill(T *dst, int64_t n, float v)
 {
+    spk::pdl_begin();
     SPK_GRID_STRIDE(i, n) spk::st(dst + i, v);
 }
 
@@ -124,8 +127,8 @@ extern "C" int spk_fill(spk_stream s, void *dst, int dtype, int64_t n, float val
     if (n <= 0)
         return 0;
     switch (dtype) {
-    case SPRUN_DTYPE_FLOAT16: k_fill<__half><<<spk::grid_for(n, 256), 256, 0, st>>>((__half *)dst, n, value); break;
-    case SPRUN_DTYPE_FLOAT: k_fill<float><<<spk::grid_for(n, 256), 256, 0, st>>>((float *)dst, n, value); break;
+    case SPRUN_DTYPE_FLOAT16: spk::launch(k_fill<__half>, spk::grid_for(n, 256), 256, 0, st, (__half *)dst, n, value); break;
+    case SPRUN_DTYPE_FLOAT: spk::launch(k_fill<float>, spk::grid_for(n, 256), 256, 0, st, (float *)dst, n, value); break;
     default: return SPK_E_UNSUPPORTED;
     }
     return spk::ret();
@@ -138,6 +141,7 @@ namespace {
 template <typename T>
 __global__ void k_im2col(T *__restrict__ out, const T *__restrict__ in, spk_conv g, int64_t n)
 {
+    spk::pdl_begin();
     int64_t cols = g.kpad, real = (int64_t)g.r * g.s * g.c;
     SPK_GRID_STRIDE(t, n)
     {
@@ -166,9 +170,9 @@ extern "C" int spk_im2col_nhwc(spk_stream s, int dtype, void *out, const void *i
     if (n == 0)
         return 0;
     if (dtype == SPRUN_DTYPE_FLOAT16)
-        k_im2col<__half><<<spk::grid_for(n, 256), 256, 0, st>>>((__half *)out, (const __half *)in, *g, n);
+        spk::launch(k_im2col<__half>, spk::grid_for(n, 256), 256, 0, st, (__half *)out, (const __half *)in, *g, n);
     else if (dtype == SPRUN_DTYPE_FLOAT)
-        k_im2col<float><<<spk::grid_for(n, 256), 256, 0, st>>>((float *)out, (const float *)in, *g, n);
+        spk::launch(k_im2col<float>, spk::grid_for(n, 256), 256, 0, st, (float *)out, (const float *)in, *g, n);
     else
         return SPK_E_UNSUPPORTED;
     return spk::ret();

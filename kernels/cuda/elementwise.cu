@@ -58,6 +58,7 @@ template <typename T>
 __global__ void k_binary(int op, T *__restrict__ out, const T *__restrict__ a, const T *__restrict__ b, spk_view v,
                          int64_t n)
 {
+    spk::pdl_begin();
     SPK_GRID_STRIDE(i, n)
     {
         int64_t off[3];
@@ -71,11 +72,13 @@ template <typename T>
 __global__ void k_binary_flat(int op, T *__restrict__ out, const T *__restrict__ a, const T *__restrict__ b,
                               int a_step, int b_step, int64_t n)
 {
+    spk::pdl_begin();
     SPK_GRID_STRIDE(i, n) spk::st(out + i, binop(op, spk::ld(a + i * a_step), spk::ld(b + i * b_step)));
 }
 
 __global__ void k_binary_i64(int op, int64_t *out, const int64_t *a, const int64_t *b, spk_view v, int64_t n)
 {
+    spk::pdl_begin();
     SPK_GRID_STRIDE(i, n)
     {
         int64_t off[3];
@@ -91,16 +94,17 @@ template <typename T> int launch_binary(int op, void *out, const void *a, const 
         return 0;
     if (v->rank == 1 && v->s[0][0] == 1 && (v->s[1][0] == 1 || v->s[1][0] == 0) &&
         (v->s[2][0] == 1 || v->s[2][0] == 0))
-        k_binary_flat<T><<<spk::grid_for(n, 256), 256, 0, st>>>(op, (T *)out, (const T *)a, (const T *)b,
+        spk::launch(k_binary_flat<T>, spk::grid_for(n, 256), 256, 0, st, op, (T *)out, (const T *)a, (const T *)b,
                                                                  (int)v->s[1][0], (int)v->s[2][0], n);
     else
-        k_binary<T><<<spk::grid_for(n, 256), 256, 0, st>>>(op, (T *)out, (const T *)a, (const T *)b, *v, n);
+        spk::launch(k_binary<T>, spk::grid_for(n, 256), 256, 0, st, op, (T *)out, (const T *)a, (const T *)b, *v, n);
     return spk::ret();
 }
 
 template <typename T>
 __global__ void k_where(T *out, const uint8_t *c, const T *x, const T *y, spk_view v, int64_t n)
 {
+    spk::pdl_begin();
     SPK_GRID_STRIDE(i, n)
     {
         int64_t off[4];
@@ -134,6 +138,7 @@ __device__ __forceinline__ float unop(int op, float x, float alpha, float beta)
 template <typename T>
 __global__ void k_unary(int op, T *__restrict__ out, const T *__restrict__ in, int64_t n, float alpha, float beta)
 {
+    spk::pdl_begin();
     SPK_GRID_STRIDE(i, n) spk::st(out + i, unop(op, spk::ld(in + i), alpha, beta));
 }
 
@@ -141,6 +146,7 @@ __global__ void k_unary(int op, T *__restrict__ out, const T *__restrict__ in, i
 __global__ void k_unary_h8(int op, uint4 *__restrict__ out, const uint4 *__restrict__ in, int64_t n8, float alpha,
                            float beta)
 {
+    spk::pdl_begin();
     SPK_GRID_STRIDE(i, n8)
     {
         uint4 v = in[i];
@@ -160,7 +166,7 @@ template <typename T> int launch_unary(int op, void *out, const void *in, int64_
 {
     if (n == 0)
         return 0;
-    k_unary<T><<<spk::grid_for(n, 256), 256, 0, st>>>(op, (T *)out, (const T *)in, n, a, b);
+    spk::launch(k_unary<T>, spk::grid_for(n, 256), 256, 0, st, op, (T *)out, (const T *)in, n, a, b);
     return spk::ret();
 }
 
@@ -168,6 +174,7 @@ template <typename T>
 __global__ void k_bias_act(T *__restrict__ y, int64_t rows, int64_t cols, const T *__restrict__ bias,
                            const T *__restrict__ res, int a, float alpha, float beta)
 {
+    spk::pdl_begin();
     int64_t n = rows * cols;
     SPK_GRID_STRIDE(i, n)
     {
@@ -187,7 +194,7 @@ int launch_bias_act(void *y, int64_t rows, int64_t cols, const void *bias, const
     int64_t n = rows * cols;
     if (n == 0)
         return 0;
-    k_bias_act<T><<<spk::grid_for(n, 256), 256, 0, st>>>((T *)y, rows, cols, (const T *)bias, (const T *)res, a,
+    spk::launch(k_bias_act<T>, spk::grid_for(n, 256), 256, 0, st, (T *)y, rows, cols, (const T *)bias, (const T *)res, a,
                                                           alpha, beta);
     return spk::ret();
 }
@@ -201,7 +208,7 @@ extern "C" int spk_binary(spk_stream s, int op, int dtype, void *out, const void
         int64_t n = spk::numel(v);
         if (n == 0 || op == SPK_POW)
             return n == 0 ? 0 : SPK_E_UNSUPPORTED;
-        k_binary_i64<<<spk::grid_for(n, 256), 256, 0, st>>>(op, (int64_t *)out, (const int64_t *)a,
+        spk::launch(k_binary_i64, spk::grid_for(n, 256), 256, 0, st, op, (int64_t *)out, (const int64_t *)a,
                                                              (const int64_t *)b, *v, n);
         return spk::ret();
     }
@@ -218,16 +225,16 @@ extern "C" int spk_where(spk_stream s, int dtype, void *out, const uint8_t *c, c
         return 0;
     switch (dtype) {
     case SPRUN_DTYPE_FLOAT16:
-        k_where<uint16_t><<<spk::grid_for(n, 256), 256, 0, st>>>((uint16_t *)out, c, (const uint16_t *)x,
+        spk::launch(k_where<uint16_t>, spk::grid_for(n, 256), 256, 0, st, (uint16_t *)out, c, (const uint16_t *)x,
                                                                   (const uint16_t *)y, *v, n);
         break;
     case SPRUN_DTYPE_FLOAT:
     case SPRUN_DTYPE_INT32:
-        k_where<uint32_t><<<spk::grid_for(n, 256), 256, 0, st>>>((uint32_t *)out, c, (const uint32_t *)x,
+        spk::launch(k_where<uint32_t>, spk::grid_for(n, 256), 256, 0, st, (uint32_t *)out, c, (const uint32_t *)x,
                                                                   (const uint32_t *)y, *v, n);
         break;
     case SPRUN_DTYPE_INT64:
-        k_where<uint64_t><<<spk::grid_for(n, 256), 256, 0, st>>>((uint64_t *)out, c, (const uint64_t *)x,
+        spk::launch(k_where<uint64_t>, spk::grid_for(n, 256), 256, 0, st, (uint64_t *)out, c, (const uint64_t *)x,
                                                                   (const uint64_t *)y, *v, n);
         break;
     default: return SPK_E_UNSUPPORTED;
@@ -241,7 +248,7 @@ extern "C" int spk_unary(spk_stream s, int op, int dtype, void *out, const void 
     if (dtype == SPRUN_DTYPE_FLOAT16 && n % 8 == 0 && ((uintptr_t)out % 16) == 0 && ((uintptr_t)in % 16) == 0) {
         if (n == 0)
             return 0;
-        k_unary_h8<<<spk::grid_for(n / 8, 256), 256, 0, st>>>(op, (uint4 *)out, (const uint4 *)in, n / 8, a, b);
+        spk::launch(k_unary_h8, spk::grid_for(n / 8, 256), 256, 0, st, op, (uint4 *)out, (const uint4 *)in, n / 8, a, b);
         return spk::ret();
     }
     SPK_DISPATCH_FLOAT(dtype, return launch_unary, op, out, in, n, a, b, st);

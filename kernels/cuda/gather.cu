@@ -11,6 +11,7 @@ template <typename E, typename I>
 __global__ void k_gather(E *__restrict__ out, const E *__restrict__ data, const I *__restrict__ idx, int64_t outer,
                          int64_t axis_dim, int64_t inner, int64_t n_idx)
 {
+    spk::pdl_begin();
     int64_t n = outer * n_idx * inner;
     SPK_GRID_STRIDE(t, n)
     {
@@ -32,10 +33,10 @@ int launch(void *out, const void *data, const void *idx, int idt, int64_t outer,
     if (n == 0)
         return 0;
     if (idt == SPRUN_DTYPE_INT64)
-        k_gather<E, int64_t><<<spk::grid_for(n, 256), 256, 0, st>>>((E *)out, (const E *)data,
+        spk::launch(k_gather<E, int64_t>, spk::grid_for(n, 256), 256, 0, st, (E *)out, (const E *)data,
                                                                      (const int64_t *)idx, outer, ad, inner, ni);
     else if (idt == SPRUN_DTYPE_INT32)
-        k_gather<E, int32_t><<<spk::grid_for(n, 256), 256, 0, st>>>((E *)out, (const E *)data,
+        spk::launch(k_gather<E, int32_t>, spk::grid_for(n, 256), 256, 0, st, (E *)out, (const E *)data,
                                                                      (const int32_t *)idx, outer, ad, inner, ni);
     else
         return SPK_E_UNSUPPORTED;

@@ -13,12 +13,14 @@
 #include <stdint.h>
 
 #include "kernels/cuda/im2col_gather.h"
+#include "runtime/cuda/kernel_common.cuh"
 #include "runtime/cuda/cuda_sparse.h"
 
 template <int V, bool RUN8>
 __global__ void im2col_nhwc_kernel(const uint16_t *__restrict__ x, uint16_t *__restrict__ col, int64_t chunks,
                                    int32_t kchunks, sp_im2col_geom g)
 {
+    spk::pdl_begin();
     const int32_t K = g.c * g.kh * g.kw;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < chunks; i += (int64_t)gridDim.x * blockDim.x) {
         const int64_t row = i / kchunks;
@@ -61,13 +63,13 @@ extern "C" int sp_cuda_im2col_nhwc(const void *x, void *col, int64_t b, int64_t 
         blocks = 65535LL * 32;
     cudaStream_t s = (cudaStream_t)stream;
     if (run8)
-        im2col_nhwc_kernel<8, true><<<(unsigned)blocks, threads, 0, s>>>((const uint16_t *)x, (uint16_t *)col,
+        spk::launch(im2col_nhwc_kernel<8, true>, (unsigned)blocks, threads, 0, s, (const uint16_t *)x, (uint16_t *)col,
                                                                          chunks, kchunks, g);
     else if (vec)
-        im2col_nhwc_kernel<8, false><<<(unsigned)blocks, threads, 0, s>>>((const uint16_t *)x, (uint16_t *)col,
+        spk::launch(im2col_nhwc_kernel<8, false>, (unsigned)blocks, threads, 0, s, (const uint16_t *)x, (uint16_t *)col,
                                                                           chunks, kchunks, g);
     else
-        im2col_nhwc_kernel<1, false><<<(unsigned)blocks, threads, 0, s>>>((const uint16_t *)x, (uint16_t *)col,
+        spk::launch(im2col_nhwc_kernel<1, false>, (unsigned)blocks, threads, 0, s, (const uint16_t *)x, (uint16_t *)col,
                                                                           chunks, kchunks, g);
     return (int)cudaGetLastError();
 }

@@ -15,6 +15,7 @@ namespace {
 template <typename T, typename I>
 __global__ void k_pool(T *__restrict__ out, const T *__restrict__ in, spk_pool p, int nhwc)
 {
+    spk::pdl_begin();
     I n = (I)(p.n * p.c * p.oh * p.ow);
     I C = (I)p.c, OH = (I)p.oh, OW = (I)p.ow, H = (I)p.h, W = (I)p.w;
     for (I t = (I)blockIdx.x * blockDim.x + threadIdx.x; t < n; t += (I)gridDim.x * blockDim.x) {
@@ -58,9 +59,9 @@ template <typename T> int launch_pool(void *out, const void *in, const spk_pool 
     int nhwc = p->os[1] == 1 && p->c > 1;
     int64_t span = p->n * p->is[0] > n ? p->n * p->is[0] : n;
     if (span < 2147483647LL / 2)
-        k_pool<T, int><<<spk::grid_for(n, 256), 256, 0, st>>>((T *)out, (const T *)in, *p, nhwc);
+        spk::launch(k_pool<T, int>, spk::grid_for(n, 256), 256, 0, st, (T *)out, (const T *)in, *p, nhwc);
     else
-        k_pool<T, int64_t><<<spk::grid_for(n, 256), 256, 0, st>>>((T *)out, (const T *)in, *p, nhwc);
+        spk::launch(k_pool<T, int64_t>, spk::grid_for(n, 256), 256, 0, st, (T *)out, (const T *)in, *p, nhwc);
     return spk::ret();
 }
 
@@ -69,6 +70,7 @@ template <typename T>
 __global__ void k_gpool(T *__restrict__ out, const T *__restrict__ in, int64_t N, int64_t C, int64_t hw, int64_t is0,
                         int64_t is1, int64_t is2, int64_t os0, int64_t os1, int mx)
 {
+    spk::pdl_begin();
     SPK_GRID_STRIDE(t, N * C)
     {
         int64_t c = t % C, b = t / C;
@@ -88,7 +90,7 @@ int launch_gpool(void *out, const void *in, int64_t N, int64_t C, int64_t hw, co
 {
     if (N * C == 0)
         return 0;
-    k_gpool<T><<<spk::grid_for(N * C, 128), 128, 0, st>>>((T *)out, (const T *)in, N, C, hw, is[0], is[1], is[2],
+    spk::launch(k_gpool<T>, spk::grid_for(N * C, 128), 128, 0, st, (T *)out, (const T *)in, N, C, hw, is[0], is[1], is[2],
                                                            os[0], os[1], mx);
     return spk::ret();
 }

@@ -51,6 +51,7 @@ template <typename T, int PER>
 __global__ void k_softmax(T *__restrict__ out, const T *__restrict__ in, int64_t cols, float scale,
                           const T *__restrict__ mask, int64_t mdiv, int64_t mmod)
 {
+    spk::pdl_begin();
     __shared__ float sh[33];
     int64_t row = blockIdx.x;
     const T *x = in + row * cols;
@@ -94,6 +95,7 @@ template <typename T>
 __global__ void k_softmax_long(T *__restrict__ out, const T *__restrict__ in, int64_t cols, float scale,
                                const T *__restrict__ mask, int64_t mdiv, int64_t mmod)
 {
+    spk::pdl_begin();
     __shared__ float sh[33];
     int64_t row = blockIdx.x;
     const T *x = in + row * cols;
@@ -127,13 +129,13 @@ int launch_softmax(void *out, const void *in, int64_t rows, int64_t cols, float 
     if (rows > 2147483647LL)
         return SPK_E_UNSUPPORTED;
     if (cols <= 128)
-        k_softmax<T, 1><<<(unsigned)rows, 128, 0, st>>>(o, i, cols, scale, m, md, mm);
+        spk::launch(k_softmax<T, 1>, (unsigned)rows, 128, 0, st, o, i, cols, scale, m, md, mm);
     else if (cols <= 1024)
-        k_softmax<T, 4><<<(unsigned)rows, 256, 0, st>>>(o, i, cols, scale, m, md, mm);
+        spk::launch(k_softmax<T, 4>, (unsigned)rows, 256, 0, st, o, i, cols, scale, m, md, mm);
     else if (cols <= 8192)
-        k_softmax<T, 8><<<(unsigned)rows, 1024, 0, st>>>(o, i, cols, scale, m, md, mm);
+        spk::launch(k_softmax<T, 8>, (unsigned)rows, 1024, 0, st, o, i, cols, scale, m, md, mm);
     else
-        k_softmax_long<T><<<(unsigned)rows, 1024, 0, st>>>(o, i, cols, scale, m, md, mm);
+        spk::launch(k_softmax_long<T>, (unsigned)rows, 1024, 0, st, o, i, cols, scale, m, md, mm);
     return spk::ret();
 }
 
@@ -141,6 +143,7 @@ template <typename T, int PER>
 __global__ void k_layernorm(T *__restrict__ out, const T *__restrict__ x, const T *__restrict__ res,
                             const T *__restrict__ gamma, const T *__restrict__ beta, int64_t cols, float eps)
 {
+    spk::pdl_begin();
     __shared__ float sh[33];
     int64_t row = blockIdx.x;
     const T *xr = x + row * cols;
@@ -187,6 +190,7 @@ template <typename T>
 __global__ void k_layernorm_long(T *__restrict__ out, const T *__restrict__ x, const T *__restrict__ res,
                                  const T *__restrict__ gamma, const T *__restrict__ beta, int64_t cols, float eps)
 {
+    spk::pdl_begin();
     __shared__ float sh[33];
     int64_t row = blockIdx.x;
     const T *xr = x + row * cols;
@@ -223,18 +227,19 @@ int launch_layernorm(void *out, const void *x, const void *res, const void *g, c
     T *o = (T *)out;
     const T *xx = (const T *)x, *rr = (const T *)res, *gg = (const T *)g, *bb = (const T *)b;
     if (cols <= 256)
-        k_layernorm<T, 2><<<(unsigned)rows, 128, 0, st>>>(o, xx, rr, gg, bb, cols, eps);
+        spk::launch(k_layernorm<T, 2>, (unsigned)rows, 128, 0, st, o, xx, rr, gg, bb, cols, eps);
     else if (cols <= 1024)
-        k_layernorm<T, 4><<<(unsigned)rows, 256, 0, st>>>(o, xx, rr, gg, bb, cols, eps);
+        spk::launch(k_layernorm<T, 4>, (unsigned)rows, 256, 0, st, o, xx, rr, gg, bb, cols, eps);
     else if (cols <= 4096)
-        k_layernorm<T, 8><<<(unsigned)rows, 512, 0, st>>>(o, xx, rr, gg, bb, cols, eps);
+        spk::launch(k_layernorm<T, 8>, (unsigned)rows, 512, 0, st, o, xx, rr, gg, bb, cols, eps);
     else
-        k_layernorm_long<T><<<(unsigned)rows, 1024, 0, st>>>(o, xx, rr, gg, bb, cols, eps);
+        spk::launch(k_layernorm_long<T>, (unsigned)rows, 1024, 0, st, o, xx, rr, gg, bb, cols, eps);
     return spk::ret();
 }
 
 template <typename T> __global__ void k_mean(T *__restrict__ out, const T *__restrict__ in, int64_t cols)
 {
+    spk::pdl_begin();
     __shared__ float sh[33];
     const T *x = in + (int64_t)blockIdx.x * cols;
     float s = 0.f;
@@ -251,7 +256,7 @@ template <typename T> int launch_mean(void *out, const void *in, int64_t rows, i
         return 0;
     if (rows > 2147483647LL)
         return SPK_E_UNSUPPORTED;
-    k_mean<T><<<(unsigned)rows, 256, 0, st>>>((T *)out, (const T *)in, cols);
+    spk::launch(k_mean<T>, (unsigned)rows, 256, 0, st, (T *)out, (const T *)in, cols);
     return spk::ret();
 }
 

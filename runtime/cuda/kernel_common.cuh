@@ -54,6 +54,61 @@ static inline unsigned grid_for(int64_t n, int block)
 
 static inline int ret(void) { return (int)cudaGetLastError(); }
 
+/* Programmatic dependent launch (sm_90+). A kernel launched through
+ * launch() may start while the kernel before it in the stream is still
+ * finishing, so every such kernel calls pdl_begin() first: it waits until
+ * that kernel has completed and its writes are visible (griddepcontrol.wait;
+ * a no-op when launched without the attribute, or before sm_90), then lets
+ * the next kernel's CTAs start as soon as every CTA of this grid has begun
+ * (launch_dependents: they in turn wait before touching memory). What this
+ * saves is the gap between kernels in a CUDA graph: the next kernel's launch
+ * and prologue overlap this one's tail. */
+__device__ __forceinline__ void pdl_begin()
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
+/* Whether the current device takes programmatic dependent launches
+ * (compute capability 9.0 or newer); cached per device (a race only
+ * repeats the query). */
+static inline bool pdl_device(void)
+{
+    static signed char cached[64]; /* 0 unknown, 1 no, 2 yes */
+    int dev = 0, major = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0)
+        return false;
+    if (dev < 64 && cached[dev])
+        return cached[dev] == 2;
+    const bool ok = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
+                    major >= 9;
+    if (dev < 64)
+        cached[dev] = ok ? 2 : 1;
+    return ok;
+}
+
+/* kernel<<<grid, block, smem, stream>>>(args...), with programmatic
+ * dependent launch where the device has it; the kernel must begin with
+ * pdl_begin(). Returns the launch's error (also left for cudaGetLastError). */
+template <typename... KArgs, typename... Args>
+static inline cudaError_t launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                                 Args... args)
+{
+    cudaLaunchConfig_t lc = {};
+    lc.gridDim = grid;
+    lc.blockDim = block;
+    lc.dynamicSmemBytes = smem;
+    lc.stream = stream;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    lc.attrs = attr;
+    lc.numAttrs = pdl_device() ? 1 : 0;
+    return cudaLaunchKernelEx(&lc, kernel, args...);
+}
+
 } // namespace spk
 
 #define SPK_GRID_STRIDE(i, n) for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
