@@ -4,7 +4,8 @@
 # GPU (tests/gpu/run.sh, quick mode: per-op cases and tiny models), the sparse
 # vs dense model benchmark (bench/sparse/run.sh) and, when the pack has it
 # (build-pack/spmm.tar.xz), the SpMM benchmark (bench/spmm/run.sh). Each part writes under $OUT;
-# STEPS selects parts (default "tests sparse spmm").
+# STEPS selects parts (default "tests sparse spmm"; "pdl" adds
+# bench/sparse/pdl_ab.sh after "sparse", programmatic dependent launch on/off).
 #
 #   bash scripts/gpu_run.sh            (about 8-9 minutes for all three on an H100)
 set -u
@@ -26,6 +27,10 @@ for step in $STEPS; do
     SPRUN_COMMIT=$C RUNS=${RUNS:-20} bash bench/sparse/run.sh /tmp/b "$O/sparse" > "$O/sparse.log" 2>&1
     tail -n 30 "$O/sparse/sparse-models.md"
     (cd "$O" && cp sparse/sparse-models.md . && tar czf sparse.tgz sparse && rm -rf sparse) ;;
+  pdl)
+    SPRUN_COMMIT=$C RUNS=${RUNS:-20} bash bench/sparse/pdl_ab.sh /tmp/b "$O/pdl" > "$O/pdl.log" 2>&1
+    tail -n 12 "$O/pdl/pdl-ab.md"
+    (cd "$O" && cp pdl/pdl-ab.md . && tar czf pdl.tgz pdl && rm -rf pdl) ;;
   spmm)
     if [ -f build-pack/spmm.tar.xz ]; then
       mkdir -p /tmp/spmmb && tar -C /tmp/spmmb -xJf build-pack/spmm.tar.xz

@@ -33,6 +33,7 @@
 
 #include <cuda.h>
 #include <cudaTypedefs.h>
+#include <stdlib.h>
 #include <string.h>
 
 namespace spmm {
@@ -562,7 +563,16 @@ static PFN_cuTensorMapEncodeIm2col_v12000 encode_im2col_fn() {
     return (PFN_cuTensorMapEncodeIm2col_v12000)driver_fn("cuTensorMapEncodeIm2col", &fn, &tried);
 }
 
-static int g_pdl = 1; /* sp_cuda_24_set_pdl */
+/* sp_cuda_24_set_pdl; initially off where the environment sets
+ * SPRUN_CUDA_PDL=0 (as for the backend's other kernels) */
+static int g_pdl = -1;
+static bool pdl_on() {
+    if (g_pdl < 0) {
+        const char *v = getenv("SPRUN_CUDA_PDL");
+        g_pdl = !(v && v[0] == '0');
+    }
+    return g_pdl != 0;
+}
 
 template <class KT>
 static int launch24t(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e,
@@ -628,7 +638,7 @@ static int launch24t(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi 
     attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     attr[0].val.programmaticStreamSerializationAllowed = 1;
     lc.attrs = attr;
-    lc.numAttrs = g_pdl ? 1 : 0;
+    lc.numAttrs = pdl_on() ? 1 : 0;
     return (int)SP_CUDA_CHECK(st, cudaLaunchKernelEx(&lc, k24t_entry<KT>, xmap, wmap, (int)w->mt, (int)w->kt, e, cg));
 }
 

@@ -145,6 +145,7 @@ void sp_cuda_24_set_tile_hint(int hint);
  * kernel in the stream finishes, loads its first stages of the constant
  * weight, and waits for that kernel only before it reads activations or
  * writes outputs; 0 launches it plainly (the stream's full ordering).
+ * The environment's SPRUN_CUDA_PDL=0 sets the initial value to 0.
  * Process-wide, not thread-safe; the runtime never calls it. */
 void sp_cuda_24_set_pdl(int on);
 /* The 2:4 launch configurations worth timing per layer on this GPU (for

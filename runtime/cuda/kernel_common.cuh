@@ -12,6 +12,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 namespace spk {
 
@@ -71,13 +72,27 @@ __device__ __forceinline__ void pdl_begin()
 #endif
 }
 
+/* Whether launches use programmatic dependent launch: on unless the
+ * environment sets SPRUN_CUDA_PDL=0 (for A/B measurements), read once. */
+static inline bool pdl_enabled(void)
+{
+    static int on = -1; /* a race only repeats the read */
+    if (on < 0) {
+        const char *e = getenv("SPRUN_CUDA_PDL");
+        on = !(e && e[0] == '0');
+    }
+    return on != 0;
+}
+
 /* Whether the current device takes programmatic dependent launches
- * (compute capability 9.0 or newer); cached per device (a race only
- * repeats the query). */
+ * (compute capability 9.0 or newer) and they are enabled; cached per
+ * device (a race only repeats the query). */
 static inline bool pdl_device(void)
 {
     static signed char cached[64]; /* 0 unknown, 1 no, 2 yes */
     int dev = 0, major = 0;
+    if (!pdl_enabled())
+        return false;
     if (cudaGetDevice(&dev) != cudaSuccess || dev < 0)
         return false;
     if (dev < 64 && cached[dev])
