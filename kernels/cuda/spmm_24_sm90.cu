@@ -628,8 +628,7 @@ static int launch24t(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi 
     const int nk = (int)(w->kt / 2);
     const int z = e.ws ? pick_split(gx * gy, nk, sm_count() * KT::CPS_, 4) : 1;
     /* with programmatic dependent launch (g_pdl): see grid_dep_wait */
-    cudaLaunchConfig_t lc;
-    memset(&lc, 0, sizeof lc);
+    cudaLaunchConfig_t lc = {};
     lc.gridDim = dim3((unsigned)gx, (unsigned)gy, (unsigned)z);
     lc.blockDim = dim3(KT::NT);
     lc.dynamicSmemBytes = KT::SMEM;
