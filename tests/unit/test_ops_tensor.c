@@ -1470,7 +1470,7 @@ static void threaded_case(const char *op, int n_in, const int *dts, const sp_sha
         else if (dts[i] == SPRUN_DTYPE_INT64)
             for (int64_t k = 0; k < n; k++)
                 ((int64_t *)p)[k] = (int64_t)(rng_u32() % 64) - 32;
-        char nm[8];
+        char nm[16];
         snprintf(nm, sizeof nm, "x%d", i);
         in[i] = cval(&t, nm, dts[i], shapes[i], p);
         bufs[i] = p;
@@ -1541,7 +1541,7 @@ static void check_fails(const char *op, int opset, int n_in, int n_out, const ch
     const float x[4] = {1, 2, 3, 4};
     int in[3];
     for (int i = 0; i < n_in; i++) {
-        char nm[8];
+        char nm[16];
         snprintf(nm, sizeof nm, "x%d", i);
         in[i] = cval(&t, nm, SPRUN_DTYPE_FLOAT, SH(1, D(4)), x);
     }
