@@ -2,8 +2,8 @@
 # bench/sparse/pdl_ab.sh - what programmatic dependent launch buys a whole
 # model: `sprun --compare` of ResNet-50 and BERT-base pruned 2:4 (--format
 # auto), batch 1 and 32, once with PDL (the default) and once with
-# SPRUN_CUDA_PDL=0, alternating, in the same process environment. Reuses the
-# models bench/sparse/run.sh built (it runs them first if absent).
+# SPRUN_CUDA_PDL=0, alternating. Uses the models and inputs
+# bench/sparse/run.sh built under /tmp/sprun-sparse-bench (exits 2 if absent).
 #
 #   bench/sparse/pdl_ab.sh BUILD_DIR OUT_DIR
 set -u

@@ -29,11 +29,11 @@
  *    before it reads X or the residual or writes anything.
  * Measured against cuBLAS and cuSPARSELt: bench/results/spmm-h100-*.md.
  */
+#include "kernels/cuda/pdl.cuh"
 #include "kernels/cuda/spmm_common.cuh"
 
 #include <cuda.h>
 #include <cudaTypedefs.h>
-#include <stdlib.h>
 #include <string.h>
 
 namespace spmm {
@@ -174,19 +174,6 @@ __device__ __forceinline__ void tma_load_3d(uint32_t dst, const CUtensorMap *map
         : "memory");
 }
 
-/* Programmatic dependent launch (sm_90): a kernel launched with
- * cudaLaunchAttributeProgrammaticStreamSerialization may start while the
- * kernel before it in the stream is still finishing. griddepcontrol.wait
- * blocks the calling thread until that kernel has completed and its writes
- * are visible (a no-op when launched without the attribute), so every
- * thread waits before it reads an activation or writes an output; only
- * the constant weight is loaded before. launch_dependents lets the next
- * kernel's CTAs start once every CTA of this grid has issued it or exited;
- * that kernel still waits for this grid's completion before touching
- * memory that this one writes. */
-__device__ __forceinline__ void grid_dep_wait() { asm volatile("griddepcontrol.wait;\n" ::: "memory"); }
-__device__ __forceinline__ void grid_dep_launch() { asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory"); }
-
 /* TMA im2col load of a [pixels][channels] box (the map's pixelsPerColumn x
  * channelsPerPixel) starting at window corner (w, h) of image n, channel c,
  * read at kernel offset (ow, oh) */
@@ -290,7 +277,7 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
     /* The producer lane's start: arms the first stages' "full" barriers with
      * their whole byte count and issues their W copies (the weight is
      * constant: no kernel before this one writes it), then waits for the
-     * previous kernel (grid_dep_wait) before any X copy. Returns how many
+     * previous kernel (pdl_wait) before any X copy. Returns how many
      * stages it armed. */
     __device__ static int prefetch_w(uint32_t sb, uint32_t full0, const CUtensorMap *wmap, int j0, int nk,
                                      int mt0) {
@@ -299,7 +286,7 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
             mbar_expect_tx(full0 + s * 8, (uint32_t)(XST + WST));
             tma_load_3d(sb + s * STB + XST, wmap, 0, 2 * (j0 + s), mt0, full0 + s * 8);
         }
-        grid_dep_wait();
+        pdl_wait();
         return pre;
     }
 #endif
@@ -344,7 +331,7 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
                  * "full" barrier; up to LAG stages stay in flight. */
                 constexpr int LAG = STAGES - 1, RPT = BN / 16;
                 const int p = threadIdx.x, u = p & 7;
-                grid_dep_wait(); /* the input is the previous kernel's output */
+                pdl_wait(); /* the input is the previous kernel's output */
                 RowT *tab = reinterpret_cast<RowT *>(sm + BARS + 2 * STAGES * 8);
                 for (int r = p; r < BN; r += 128) {
                     const int n = (int)n0 + r; /* N < 2^31 (checked at launch) */
@@ -429,7 +416,7 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
             }
         } else {
             asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(R_CONS));
-            grid_dep_wait(); /* the epilogue reads the residual and writes Y, the workspace */
+            pdl_wait(); /* the epilogue reads the residual and writes Y, the workspace */
             const int tid = threadIdx.x - 128;
             const int g = (warp - 4) >> 2, w4 = warp & 3;
             float acc[MI][NACC];
@@ -508,7 +495,7 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
             }
 #pragma unroll
             for (int mi = 0; mi < MI; mi++) acc_fence(acc[mi]);
-            grid_dep_launch(); /* only the epilogue is left: the next kernel may start its prologue */
+            pdl_launch_dependents(); /* only the epilogue is left: the next kernel may start its prologue */
             tile_sync<1, NC>(); /* every consumer is done with the stages: they become the C tile */
             float *cs = reinterpret_cast<float *>(sm);
             const int gid = lane >> 2, tig = lane & 3;
@@ -563,16 +550,9 @@ static PFN_cuTensorMapEncodeIm2col_v12000 encode_im2col_fn() {
     return (PFN_cuTensorMapEncodeIm2col_v12000)driver_fn("cuTensorMapEncodeIm2col", &fn, &tried);
 }
 
-/* sp_cuda_24_set_pdl; initially off where the environment sets
- * SPRUN_CUDA_PDL=0 (as for the backend's other kernels) */
+/* sp_cuda_24_set_pdl; until set, what the environment allows
+ * (SPRUN_CUDA_PDL, as for the backend's other kernels) */
 static int g_pdl = -1;
-static bool pdl_on() {
-    if (g_pdl < 0) {
-        const char *v = getenv("SPRUN_CUDA_PDL");
-        g_pdl = !(v && v[0] == '0');
-    }
-    return g_pdl != 0;
-}
 
 template <class KT>
 static int launch24t(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e,
@@ -627,18 +607,10 @@ static int launch24t(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi 
     if (orc) return orc;
     const int nk = (int)(w->kt / 2);
     const int z = e.ws ? pick_split(gx * gy, nk, sm_count() * KT::CPS_, 4) : 1;
-    /* with programmatic dependent launch (g_pdl): see grid_dep_wait */
-    cudaLaunchConfig_t lc = {};
-    lc.gridDim = dim3((unsigned)gx, (unsigned)gy, (unsigned)z);
-    lc.blockDim = dim3(KT::NT);
-    lc.dynamicSmemBytes = KT::SMEM;
-    lc.stream = (cudaStream_t)a->stream;
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[0].val.programmaticStreamSerializationAllowed = 1;
-    lc.attrs = attr;
-    lc.numAttrs = pdl_on() ? 1 : 0;
-    return (int)SP_CUDA_CHECK(st, cudaLaunchKernelEx(&lc, k24t_entry<KT>, xmap, wmap, (int)w->mt, (int)w->kt, e, cg));
+    const bool pdl = g_pdl < 0 ? pdl_env_enabled() : g_pdl != 0;
+    return (int)SP_CUDA_CHECK(st, pdl_launch(pdl, k24t_entry<KT>, dim3((unsigned)gx, (unsigned)gy, (unsigned)z),
+                                             dim3(KT::NT), KT::SMEM, (cudaStream_t)a->stream, xmap, wmap,
+                                             (int)w->mt, (int)w->kt, e, cg));
 }
 
 bool sm90_ok() {

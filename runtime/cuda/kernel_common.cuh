@@ -6,13 +6,13 @@
 #ifndef SPRUN_KERNEL_COMMON_CUH
 #define SPRUN_KERNEL_COMMON_CUH
 
+#include "kernels/cuda/pdl.cuh"
 #include "runtime/cuda/cuda_kernels.h"
 #include "sprun.h"
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
-#include <stdlib.h>
 
 namespace spk {
 
@@ -55,43 +55,23 @@ static inline unsigned grid_for(int64_t n, int block)
 
 static inline int ret(void) { return (int)cudaGetLastError(); }
 
-/* Programmatic dependent launch (sm_90+). A kernel launched through
- * launch() may start while the kernel before it in the stream is still
- * finishing, so every such kernel calls pdl_begin() first: it waits until
- * that kernel has completed and its writes are visible (griddepcontrol.wait;
- * a no-op when launched without the attribute, or before sm_90), then lets
- * the next kernel's CTAs start as soon as every CTA of this grid has begun
- * (launch_dependents: they in turn wait before touching memory). What this
- * saves is the gap between kernels in a CUDA graph: the next kernel's launch
- * and prologue overlap this one's tail. */
+/* Every kernel launched through launch() begins with pdl_begin(): it waits
+ * for the kernel before it (pdl_wait, kernels/cuda/pdl.cuh), then lets the
+ * next one's CTAs start as soon as every CTA of this grid has begun. */
 __device__ __forceinline__ void pdl_begin()
 {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.wait;\n" ::: "memory");
-    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
-#endif
-}
-
-/* Whether launches use programmatic dependent launch: on unless the
- * environment sets SPRUN_CUDA_PDL=0 (for A/B measurements), read once. */
-static inline bool pdl_enabled(void)
-{
-    static int on = -1; /* a race only repeats the read */
-    if (on < 0) {
-        const char *e = getenv("SPRUN_CUDA_PDL");
-        on = !(e && e[0] == '0');
-    }
-    return on != 0;
+    pdl_wait();
+    pdl_launch_dependents();
 }
 
 /* Whether the current device takes programmatic dependent launches
- * (compute capability 9.0 or newer) and they are enabled; cached per
- * device (a race only repeats the query). */
+ * (compute capability 9.0 or newer) and the environment allows them;
+ * cached per device (a race only repeats the query). */
 static inline bool pdl_device(void)
 {
     static signed char cached[64]; /* 0 unknown, 1 no, 2 yes */
     int dev = 0, major = 0;
-    if (!pdl_enabled())
+    if (!pdl_env_enabled())
         return false;
     if (cudaGetDevice(&dev) != cudaSuccess || dev < 0)
         return false;
@@ -111,17 +91,7 @@ template <typename... KArgs, typename... Args>
 static inline cudaError_t launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
                                  Args... args)
 {
-    cudaLaunchConfig_t lc = {};
-    lc.gridDim = grid;
-    lc.blockDim = block;
-    lc.dynamicSmemBytes = smem;
-    lc.stream = stream;
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[0].val.programmaticStreamSerializationAllowed = 1;
-    lc.attrs = attr;
-    lc.numAttrs = pdl_device() ? 1 : 0;
-    return cudaLaunchKernelEx(&lc, kernel, args...);
+    return pdl_launch(pdl_device(), kernel, grid, block, smem, stream, args...);
 }
 
 } // namespace spk
