@@ -488,7 +488,7 @@ static int cu_session_init(struct sprun_session *s, sp_err *err)
 /* ------------------------------------------------------------------------ */
 
 enum { LAY_ROW = 0, LAY_NHWC = 1, LAY_ANY = 2 };
-enum { R_NORMAL = 0, R_NOP, R_SOFTMAX, R_LNRES, R_BMM, R_COUNT };
+enum { R_NORMAL = 0, R_NOP, R_SOFTMAX, R_LNRES, R_BMM, R_ATTN, R_COUNT };
 
 /* A device address resolved at launch: arena-relative or absolute. */
 typedef struct dptr {
@@ -498,7 +498,7 @@ typedef struct dptr {
 
 enum step_kind {
     ST_SPMM, ST_COPY, ST_BINARY, ST_WHERE, ST_UNARY, ST_BIAS_ACT, ST_SOFTMAX, ST_LAYERNORM, ST_MEAN, ST_POOL, ST_GPOOL,
-    ST_GATHER, ST_CONV, ST_LT, ST_BATCHED, ST_BATCHED_PTR, ST_IM2COL
+    ST_GATHER, ST_CONV, ST_LT, ST_BATCHED, ST_BATCHED_PTR, ST_IM2COL, ST_ATTN
 };
 
 typedef struct cu_step {
@@ -541,6 +541,8 @@ typedef struct cu_step {
     int opa, opb, lda, ldb, ldc;
     int64_t *boff;    /* 3 x batch byte offsets from a, b, out (host, plan time) */
     void **parr;      /* 3 x batch device pointers, filled once the arena exists */
+    /* fused attention (ST_ATTN) */
+    spk_attn attn;
     /* sparse layer (ST_SPMM) */
     sp_cuda_sparse_layer sl;
     dptr col;
@@ -935,6 +937,89 @@ static void find_bmm_fusions(const sp_plan *p, cu_plan *cp, const int *uses)
     }
 }
 
+/* MatMul(Q, K^T) -> [scale] -> [Add(mask)] -> Softmax -> MatMul(., V), as
+ * find_fusions and find_bmm_fusions left it (an R_BMM, an R_SOFTMAX whose
+ * input is that matmul's output, an R_BMM reading the probabilities
+ * untransposed), becomes one R_ATTN step at the second matmul
+ * (kernels/cuda/attention.cu): fx[4s] = the QK^T order index, fx[4s+1..2]
+ * stay V's and the output's transposes, fx[4s+3] = the softmax's. fp16
+ * plans only; head dims 32, 64, 128; every view contiguous in d.
+ * SPRUN_CUDA_ATTN=0 keeps the three steps (A/B timing). */
+/* Order index s is a MatMul of two activations with nothing fused into
+ * it, either through head-split views (R_BMM) or plain (R_NORMAL, rank >= 3,
+ * same batch dims). */
+static int plain_act_matmul(const sp_plan *p, const cu_plan *cp, int s)
+{
+    const sp_node *n = ord_node(p, s);
+    if (strcmp(n->op_type, "MatMul") || n->n_in != 2 || n->n_out < 1 || n->fusion.act != SP_ACT_NONE ||
+        n->fusion.residual_input >= 0 || n->fusion.n_fused)
+        return 0;
+    if (cp->role[s] == R_BMM)
+        return 1;
+    if (cp->role[s] != R_NORMAL)
+        return 0;
+    const sp_value *a = &p->g.values[n->in[0]], *b = &p->g.values[n->in[1]], *y = &p->g.values[n->out[0]];
+    const int r = y->shape.rank;
+    if (r < 3 || a->shape.rank != r || b->shape.rank != r || a->kind == SP_VAL_CONST || b->kind == SP_VAL_CONST)
+        return 0;
+    for (int d = 0; d < r - 2; d++)
+        if (a->shape.d[d] != y->shape.d[d] || b->shape.d[d] != y->shape.d[d])
+            return 0;
+    return 1;
+}
+
+static void find_attention_fusions(const sp_plan *p, cu_plan *cp, const int *uses, int fp16)
+{
+    const char *env = getenv("SPRUN_CUDA_ATTN");
+    if (!fp16 || (env && !strcmp(env, "0")))
+        return;
+    const sp_graph *g = &p->g;
+    for (int s3 = 0; s3 < p->n_order; s3++) {
+        const sp_node *n3 = ord_node(p, s3);
+        if (!plain_act_matmul(p, cp, s3) || cp->fx[4 * s3] >= 0)
+            continue;
+        const int pv = n3->in[0];
+        const sp_value *pval = &g->values[pv];
+        if (uses[pv] != 1 || pval->producer < 0)
+            continue;
+        const int s2 = cp->node_ord[pval->producer];
+        if (s2 < 0 || cp->role[s2] != R_SOFTMAX)
+            continue;
+        const int sv = cp->fx[4 * s2];
+        const sp_value *sval = &g->values[sv];
+        if (uses[sv] != 1 || sval->producer < 0)
+            continue;
+        const int s1 = cp->node_ord[sval->producer];
+        if (s1 < 0 || !plain_act_matmul(p, cp, s1) || cp->fx[4 * s1 + 2] >= 0)
+            continue;
+        const sp_node *n1 = ord_node(p, s1);
+        const sp_value *qv = &g->values[n1->in[0]], *kv = &g->values[n1->in[1]], *vv = &g->values[n3->in[1]];
+        const sp_value *ov = &g->values[n3->out[0]];
+        const int r = ov->shape.rank;
+        if ((r != 3 && r != 4) || sval->shape.rank != r || storage_dtype(fp16, qv->dtype) != SPRUN_DTYPE_FLOAT16 ||
+            storage_dtype(fp16, ov->dtype) != SPRUN_DTYPE_FLOAT16)
+            continue;
+        const int64_t d = qv->shape.d[r - 1];
+        if ((d != 32 && d != 64 && d != 128) || vv->shape.d[r - 1] != d || kv->shape.d[r - 2] != d ||
+            sval->shape.d[r - 1] < 1)
+            continue;
+        int64_t sq[SP_MAX_RANK], sk[SP_MAX_RANK], sv_[SP_MAX_RANK];
+        perm_strides(p, cp->fx[4 * s1], &qv->shape, sq);
+        perm_strides(p, cp->fx[4 * s1 + 1], &kv->shape, sk);
+        perm_strides(p, cp->fx[4 * s3 + 1], &vv->shape, sv_);
+        int ok = sq[r - 1] == 1 && sk[r - 2] == 1 && sv_[r - 1] == 1;
+        for (int k = 0; k < r; k++)
+            ok &= (k == r - 1 || sq[k] % 8 == 0) && (k == r - 2 || sk[k] % 8 == 0) && (k == r - 1 || sv_[k] % 8 == 0);
+        if (!ok)
+            continue;
+        cp->role[s1] = R_NOP;
+        cp->role[s2] = R_NOP;
+        cp->role[s3] = R_ATTN;
+        cp->fx[4 * s3] = s1;
+        cp->fx[4 * s3 + 3] = s2;
+    }
+}
+
 static int is_unary_op(const char *t)
 {
     static const char *const u[] = {"Relu", "Erf", "Sqrt", "Exp", "Tanh", "Sigmoid", "Neg", "Abs", "Reciprocal",
@@ -1012,6 +1097,18 @@ static int step_rw(const sp_plan *p, const cu_plan *cp, int s, int *rd, int *nrd
             rd[(*nrd)++] = cp->fx[4 * s + k] >= 0 ? ord_node(p, cp->fx[4 * s + k])->in[0] : n->in[k];
         wr[(*nwr)++] = cp->fx[4 * s + 2] >= 0 ? ord_node(p, cp->fx[4 * s + 2])->out[0] : n->out[0];
         return 0;
+    case R_ATTN: {
+        /* Q and K^T as the QK^T matmul read them, the mask, V, the output */
+        const int s1 = cp->fx[4 * s], s2 = cp->fx[4 * s + 3];
+        const sp_node *n1 = ord_node(p, s1);
+        for (int k = 0; k < 2; k++)
+            rd[(*nrd)++] = cp->fx[4 * s1 + k] >= 0 ? ord_node(p, cp->fx[4 * s1 + k])->in[0] : n1->in[k];
+        if (cp->fx[4 * s2 + 1] >= 0)
+            rd[(*nrd)++] = cp->fx[4 * s2 + 1];
+        rd[(*nrd)++] = cp->fx[4 * s + 1] >= 0 ? ord_node(p, cp->fx[4 * s + 1])->in[0] : n->in[1];
+        wr[(*nwr)++] = cp->fx[4 * s + 2] >= 0 ? ord_node(p, cp->fx[4 * s + 2])->out[0] : n->out[0];
+        return 0;
+    }
     case R_SOFTMAX:
     case R_LNRES:
         rd[(*nrd)++] = cp->fx[4 * s];
@@ -1806,6 +1903,81 @@ static int lower_bmm(lower_ctx *lc, const sp_node *n, sp_err *err)
     return SPRUN_OK;
 }
 
+/* Strides (elements) over (batch, head, position) of a rank-3/4 view whose
+ * last dim is d; rank 3 has one head. */
+static void attn_strides(const int64_t *st, int r, int pos_dim, int64_t out[3])
+{
+    out[0] = st[0];
+    out[1] = r == 4 ? st[1] : 0;
+    out[2] = st[pos_dim];
+}
+
+static int lower_attention(lower_ctx *lc, const sp_node *n, sp_err *err)
+{
+    const sp_plan *p = lc->p;
+    cu_plan *cp = lc->cp;
+    const sp_graph *g = &p->g;
+    const int s = lc->ord, s1 = cp->fx[4 * s], s2 = cp->fx[4 * s + 3];
+    const int tv = cp->fx[4 * s + 1], tc = cp->fx[4 * s + 2];
+    const sp_node *n1 = ord_node(p, s1);
+    const int tq = cp->fx[4 * s1], tk = cp->fx[4 * s1 + 1];
+    const sp_value *qv = &g->values[n1->in[0]], *kv = &g->values[n1->in[1]], *vv = &g->values[n->in[1]];
+    const sp_value *ov = &g->values[n->out[0]], *sc = &g->values[n1->out[0]];
+    const int r = ov->shape.rank;
+    const int vq = tq >= 0 ? ord_node(p, tq)->in[0] : n1->in[0], vk = tk >= 0 ? ord_node(p, tk)->in[0] : n1->in[1];
+    const int vvv = tv >= 0 ? ord_node(p, tv)->in[0] : n->in[1], vo = tc >= 0 ? ord_node(p, tc)->out[0] : n->out[0];
+    if ((tq >= 0 && cp->layout[vq] != LAY_ROW) || (tk >= 0 && cp->layout[vk] != LAY_ROW) ||
+        (tv >= 0 && cp->layout[vvv] != LAY_ROW))
+        return unsupported(n, "head-split operands must be row-major", err);
+    int64_t sq[SP_MAX_RANK], sk[SP_MAX_RANK], sv[SP_MAX_RANK], so[SP_MAX_RANK];
+    perm_strides(p, tq, &qv->shape, sq);
+    perm_strides(p, tk, &kv->shape, sk);
+    perm_strides(p, tv, &vv->shape, sv);
+    if (tc >= 0) {
+        int64_t ts[SP_MAX_RANK];
+        row_strides(&g->values[vo].shape, ts);
+        const int64_t *perm = NULL;
+        sp_attr_ints(ord_node(p, tc), "perm", &perm);
+        for (int j = 0; j < r; j++)
+            so[perm[j]] = ts[j];
+    } else
+        row_strides(&ov->shape, so);
+    for (int k = 0; k < r - 1; k++)
+        if (so[k] % 8)
+            return unsupported(n, "fused attention output view not 8-element aligned", err);
+    if (so[r - 1] != 1)
+        return unsupported(n, "fused attention output view not contiguous in the head dim", err);
+    dptr Q, K, V, O, M = {0, 0};
+    int rc;
+    const int mask = cp->fx[4 * s2 + 1];
+    if ((rc = operand(lc, vq, LAY_ROW, &Q, NULL, err)) != SPRUN_OK ||
+        (rc = operand(lc, vk, LAY_ROW, &K, NULL, err)) != SPRUN_OK ||
+        (rc = operand(lc, vvv, LAY_ROW, &V, NULL, err)) != SPRUN_OK || (rc = vptr(lc, vo, FORM_PLAIN, &O, err)) ||
+        (mask >= 0 && (rc = operand(lc, mask, LAY_ROW, &M, NULL, err)) != SPRUN_OK))
+        return rc;
+    ADD_STEP(st, ST_ATTN);
+    st->out = O;
+    st->a = Q;
+    st->b = K;
+    st->c = V;
+    st->d = M;
+    st->dtype = SPRUN_DTYPE_FLOAT16;
+    spk_attn *a = &st->attn;
+    a->batch = ov->shape.d[0];
+    a->heads = r == 4 ? ov->shape.d[1] : 1;
+    a->sq = ov->shape.d[r - 2];
+    a->sk = sc->shape.d[r - 1];
+    a->d = (int)ov->shape.d[r - 1];
+    attn_strides(sq, r, r - 2, a->q_s);
+    attn_strides(sk, r, r - 1, a->k_s); /* K^T view [.., d, sk]: a key's row is its stride over sk */
+    attn_strides(sv, r, r - 2, a->v_s);
+    attn_strides(so, r, r - 2, a->o_s);
+    a->scale = cp->fscale[s2];
+    a->mask_div = mask >= 0 ? cp->fdiv[s2] : 1;
+    a->mask_mod = mask >= 0 ? cp->fmod[s2] : 1;
+    return SPRUN_OK;
+}
+
 static int lower_node(lower_ctx *lc, sp_err *err)
 {
     const sp_plan *p = lc->p;
@@ -1822,6 +1994,8 @@ static int lower_node(lower_ctx *lc, sp_err *err)
         return SPRUN_OK;
     if (role == R_BMM)
         return lower_bmm(lc, n, err);
+    if (role == R_ATTN)
+        return lower_attention(lc, n, err);
     int yv_i = n->out[0];
     const sp_value *yv = &g->values[yv_i];
     int dt = vdtype(lc->cm, yv);
@@ -2249,6 +2423,7 @@ static int launch_step(const cu_plan *cp, cu_session *cs, const sp_plan *p, cons
     case ST_SOFTMAX:
         CU_K(spk_softmax(sm, st->dtype, out, a, st->rows, st->cols, st->f1, b, st->x1, st->x2));
         break;
+    case ST_ATTN: CU_K(spk_attention(sm, out, a, b, c, d, &st->attn)); break;
     case ST_LAYERNORM: CU_K(spk_layernorm(sm, st->dtype, out, a, b, c, d, st->rows, st->cols, st->f1)); break;
     case ST_MEAN: CU_K(spk_reduce_mean(sm, st->dtype, out, a, st->rows, st->cols)); break;
     case ST_POOL: CU_K(spk_pool2d(sm, st->dtype, out, a, &st->pool)); break;
@@ -2878,6 +3053,7 @@ static int cu_plan_init(struct sprun_session *s, sp_plan *p, sp_err *err)
     }
     find_fusions(p, cp, uses);
     find_bmm_fusions(p, cp, uses);
+    find_attention_fusions(p, cp, uses, cm->fp16);
     assign_layouts(p, cp);
     if ((rc = plan_device_memory(p, cp, cm, err)) != SPRUN_OK)
         goto fail;
@@ -3046,10 +3222,10 @@ static int cu_plan_init(struct sprun_session *s, sp_plan *p, sp_err *err)
             nfused[cp->role[i]]++;
         fprintf(stderr,
                 "sprun cuda plan: %d nodes -> %d launches; arena %zu = act %zu + io %zu + scratch %zu; "
-                "fused away %d (softmax %d, add+layernorm %d, head transposes into matmuls %d); "
+                "fused away %d (softmax %d, add+layernorm %d, head transposes into matmuls %d, attention %d); "
                 "%d constants uploaded for this plan\n",
                 p->n_order, cp->n_st, cp->arena_bytes, cp->act_bytes, cp->io_bytes, cp->scratch_bytes, nfused[R_NOP],
-                nfused[R_SOFTMAX], nfused[R_LNRES], nfused[R_BMM], cp->n_pc);
+                nfused[R_SOFTMAX], nfused[R_LNRES], nfused[R_BMM], nfused[R_ATTN], cp->n_pc);
     }
     free(uses);
     return SPRUN_OK;

@@ -1,6 +1,6 @@
 /*
  * cuda_kernels.h - the CUDA kernels of the dense GPU backend, as C-callable
- * launchers (kernels/cuda/{copy,elementwise,reduce_norm,pool,gather}.cu).
+ * launchers (kernels/cuda/{copy,elementwise,reduce_norm,attention,pool,gather}.cu).
  *
  * Conventions shared by every launcher:
  *   - dtype is a sprun_dtype value (SPRUN_DTYPE_FLOAT16 / FLOAT for the
@@ -73,6 +73,27 @@ int spk_softmax(spk_stream st, int dtype, void *out, const void *in, int64_t row
  * Adding res here fuses the residual Add that precedes BERT's LayerNorms. */
 int spk_layernorm(spk_stream st, int dtype, void *out, const void *x, const void *res, const void *gamma,
                   const void *beta, int64_t rows, int64_t cols, float eps);
+
+/* Fused scaled-dot-product attention, fp16 in and out, fp32 accumulation
+ * and softmax: for every batch b, head h and query row i,
+ *   out[b,h,i,:] = softmax_j(scale * q[b,h,i,:] . k[b,h,j,:] + mask[row, j]) v[b,h,j,:]
+ * without materialising the [sq, sk] scores (one pass over the keys with a
+ * running max and sum). Every operand is a strided view whose last dim
+ * (d) is contiguous; strides are in elements over (batch, head, position)
+ * and, like the bases, multiples of 8. mask (fp16, may be NULL) is
+ * [.., sk] rows picked as Softmax's: row (b*heads + h)*sq + i reads mask row
+ * (row / mask_div) % mask_mod. Values are clamped at -FLT_MAX as in
+ * spk_softmax, so an all -inf mask row averages v like the unfused graph.
+ * d is 32, 64 or 128 (else SPK_E_UNSUPPORTED); needs sm_80 or newer. */
+typedef struct spk_attn {
+    int64_t batch, heads, sq, sk;
+    int d;
+    int64_t q_s[3], k_s[3], v_s[3], o_s[3];
+    float scale;
+    int64_t mask_div, mask_mod;
+} spk_attn;
+int spk_attention(spk_stream st, void *out, const void *q, const void *k, const void *v, const void *mask,
+                  const spk_attn *a);
 
 /* Mean over the last dim: out[row] = mean(in[row, :]). */
 int spk_reduce_mean(spk_stream st, int dtype, void *out, const void *in, int64_t rows, int64_t cols);

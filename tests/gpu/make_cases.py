@@ -67,7 +67,43 @@ def op_cases(w):
           N("Softmax", ["a"], ["p"], axis=-1), N("MatMul", ["p", "v"], ["y"])],
           [("q", F, [2, 3, 8, 16]), ("k", F, [2, 3, 16, 8]), ("v", F, [2, 3, 8, 16]), ("m", F, [2, 1, 1, 8])], [("y", F)],
           [("sc", np.array(4.0, np.float32))])
+    # fused attention (kernels/cuda/attention.cu): BERT's head split / merge around it, ragged sequence
+    # lengths (one and several 64-key tiles), head dims 32 / 64 / 128, with and without mask and scale
+    for name, b, sq, h, d, masked in (("attention_bert_d64", 2, 77, 3, 64, True), ("attention_bert_d32", 3, 130, 2, 32, True),
+                                      ("attention_bert_d128", 1, 64, 2, 128, False), ("attention_bert_s1", 2, 1, 4, 64, True)):
+        hd = h * d
+        nodes = [N("MatMul", ["x", "wq"], ["q"]), N("MatMul", ["x", "wk"], ["k"]), N("MatMul", ["x", "wv"], ["v"]),
+                 N("Reshape", ["q", "sh"], ["q4"]), N("Transpose", ["q4"], ["qt"], perm=[0, 2, 1, 3]),
+                 N("Reshape", ["k", "sh"], ["k4"]), N("Transpose", ["k4"], ["kt"], perm=[0, 2, 3, 1]),
+                 N("Reshape", ["v", "sh"], ["v4"]), N("Transpose", ["v4"], ["vt"], perm=[0, 2, 1, 3]),
+                 N("MatMul", ["qt", "kt"], ["s"])]
+        if masked:
+            nodes += [N("Div", ["s", "sc"], ["sd"]), N("Add", ["sd", "m"], ["sa"]), N("Softmax", ["sa"], ["p"], axis=-1)]
+        else:
+            nodes += [N("Softmax", ["s"], ["p"], axis=-1)]
+        nodes += [N("MatMul", ["p", "vt"], ["o"]), N("Transpose", ["o"], ["ot"], perm=[0, 2, 1, 3]),
+                  N("Reshape", ["ot", "sh2"], ["y"])]
+        ins = [("x", F, [b, sq, hd])] + ([("m", F, [b, 1, 1, sq])] if masked else [])
+        inits = [("wq", r(hd, hd)), ("wk", r(hd, hd)), ("wv", r(hd, hd)),
+                 ("sh", np.array([b, sq, h, d], np.int64)), ("sh2", np.array([b, sq, hd], np.int64))]
+        if masked:
+            inits.append(("sc", np.array(np.sqrt(d), np.float32)))
+        model(name, nodes, ins, [("y", F)], inits)
+    # plain [b, h, s, d] operands, K transposed in the graph, more keys than queries, Mul scale, per-row mask
+    model("attention_plain_d64", [N("Transpose", ["k"], ["kt"], perm=[0, 1, 3, 2]), N("MatMul", ["q", "kt"], ["s"]),
+          N("Mul", ["s", "sc"], ["sd"]), N("Add", ["sd", "m"], ["sa"]), N("Softmax", ["sa"], ["p"], axis=-1),
+          N("MatMul", ["p", "v"], ["y"])],
+          [("q", F, [2, 2, 70, 64]), ("k", F, [2, 2, 100, 64]), ("v", F, [2, 2, 100, 64]), ("m", F, [2, 2, 70, 100])],
+          [("y", F)], [("sc", np.array(0.125, np.float32))])
     model("softmax_long", [N("Softmax", ["x"], ["y"], axis=-1)], [("x", F, [3, 3000])], [("y", F)])
+    # warp-per-row softmax / LayerNorm: every vector width (16, 8, 4, 2 bytes) and 1-4 vectors per lane
+    for cols, rows in ((128, 64), (768, 9), (1000, 5), (130, 6), (33, 7), (1024, 3), (1030, 2)):
+        model(f"softmax_masked_{cols}", [N("Div", ["x", "sc"], ["d"]), N("Add", ["d", "m"], ["a"]),
+              N("Softmax", ["a"], ["y"], axis=-1)], [("x", F, [2, rows, 2, cols]), ("m", F, [2, 1, 1, cols])],
+              [("y", F)], [("sc", np.array(8.0, np.float32))])
+        model(f"layernorm_res_{cols}", [N("Add", ["x", "r"], ["s"]),
+              N("LayerNormalization", ["s", "g", "b"], ["y"], axis=-1, epsilon=1e-5)],
+              [("x", F, [rows, 2, cols]), ("r", F, [rows, 2, cols])], [("y", F)], [("g", r(cols)), ("b", r(cols))])
     model("layernorm_res", [N("Add", ["x", "r"], ["s"]), N("LayerNormalization", ["s", "g", "b"], ["y"], axis=-1, epsilon=1e-5)],
           [("x", F, [4, 7, 96]), ("r", F, [4, 7, 96])], [("y", F)], [("g", r(96)), ("b", r(96))])
     model("layernorm_long", [N("LayerNormalization", ["x", "g"], ["y"], axis=-1)], [("x", F, [3, 5000])], [("y", F)], [("g", r(5000))])
