@@ -5,7 +5,9 @@
 # vs dense model benchmark (bench/sparse/run.sh) and, when the pack has it
 # (build-pack/spmm.tar.xz), the SpMM benchmark (bench/spmm/run.sh). Each part writes under $OUT;
 # STEPS selects parts (default "tests sparse spmm"; "pdl" adds
-# bench/sparse/pdl_ab.sh after "sparse", programmatic dependent launch on/off).
+# bench/sparse/pdl_ab.sh after "sparse", programmatic dependent launch on/off;
+# "profile" adds bench/sparse/profile.sh: per-op GPU time at batch 32 and 1,
+# fused attention on/off).
 #
 #   bash scripts/gpu_run.sh            (about 8-9 minutes for all three on an H100)
 set -u
@@ -31,6 +33,12 @@ for step in $STEPS; do
     SPRUN_COMMIT=$C RUNS=${RUNS:-20} bash bench/sparse/pdl_ab.sh /tmp/b "$O/pdl" > "$O/pdl.log" 2>&1
     tail -n 12 "$O/pdl/pdl-ab.md"
     (cd "$O" && cp pdl/pdl-ab.md . && tar czf pdl.tgz pdl && rm -rf pdl) ;;
+  profile)
+    for b in 32 1; do
+      bash bench/sparse/profile.sh /tmp/b "$O/profile-b$b" $b > "$O/profile-b$b.log" 2>&1
+      tail -n 8 "$O/profile-b$b/profile.md"
+    done
+    (cd "$O" && tar czf profile.tgz profile-b32 profile-b1 && rm -rf profile-b32 profile-b1) ;;
   spmm)
     if [ -f build-pack/spmm.tar.xz ]; then
       mkdir -p /tmp/spmmb && tar -C /tmp/spmmb -xJf build-pack/spmm.tar.xz

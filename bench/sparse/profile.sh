@@ -2,8 +2,9 @@
 # bench/sparse/profile.sh - where a whole model's time goes on the GPU: per-node
 # times (sprun --profile: one CUDA-graph replay with an event pair around every
 # node) of BERT-base and ResNet-50 at one batch, dense and sparse plans,
-# summed by op type and fused kind. Builds the models like run.sh (reuses
-# /tmp/sprun-sparse-bench when run.sh ran first).
+# summed by op type and fused kind; then BERT 2:4 through --compare with the
+# fused attention on and off (SPRUN_CUDA_ATTN), twice, alternating. Builds the
+# models like run.sh (reuses /tmp/sprun-sparse-bench when run.sh ran first).
 #
 #   bench/sparse/profile.sh BUILD_DIR OUT_DIR [BATCH=32]
 set -u
@@ -49,4 +50,18 @@ for f in sorted(glob.glob(os.path.join(o, "profile-*.txt"))):
         print(f"| {op} | {c} | {s:.1f} | {100 * s / tot if tot else 0:.1f}% |")
     print()
 PY
+{
+  echo "## BERT 2:4, batch $BATCH: --compare with the fused attention on (SPRUN_CUDA_ATTN=1) and off (0)"
+  echo
+  echo "| round | attention | dense device-I/O us | sparse device-I/O us | speedup |"
+  echo "|---|---|---|---|---|"
+  for round in 1 2; do
+    for at in 1 0; do
+      # shellcheck disable=SC2086
+      SPRUN_CUDA_ATTN=$at "$SPRUN" --compare "$W/bert-24.onnx" $bi --runs 20 > "$O/attn-ab-$at-$round.txt" 2>&1
+      awk -v r=$round -v a=$at '/device-resident/{d=1} d&&$1=="dense"{dn=$2} d&&$1=="sparse"{sp=$2}
+        END{printf "| %s | %s | %s | %s | %.2fx |\n", r, a ? "fused" : "unfused", dn, sp, (sp > 0 ? dn / sp : 0)}' "$O/attn-ab-$at-$round.txt"
+    done
+  done
+} >> "$O/profile.md"
 cat "$O/profile.md"

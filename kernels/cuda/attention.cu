@@ -75,22 +75,57 @@ template <int D> struct att_smem {
     __half v[2][ATT_BN * P];
 };
 
-/* rows [r0, r0 + 64) of a [n, D] strided view into s (pitch D + 8); rows >= n zero. */
-template <int D>
-__device__ __forceinline__ void load_tile(__half *s, const __half *g, int64_t stride, int64_t r0, int64_t n)
-{
-    constexpr int CH = D / 8; /* 16-byte chunks per row */
+/* Tiles of 64 rows of [n, D] strided views into shared memory (pitch
+ * D + 8), 16 bytes per cp.async; rows past n are zero. Each thread copies
+ * one 16-byte column of rows tid / CH, + RPI, ...; it keeps its source
+ * pointers and the rows left as it walks the tiles, so the loop does no
+ * 64-bit index arithmetic. NV views of the same length walk together (K
+ * and V). fallback is any valid global address for the zero-filling
+ * copies, which read nothing. */
+template <int D, int NV> struct tile_loader {
+    static constexpr int CH = D / 8;             /* 16-byte chunks per row */
+    static constexpr int RPI = ATT_THREADS / CH; /* rows per pass */
+    static constexpr int PASSES = ATT_BN / RPI;
+    const __half *src[NV]; /* row tid / CH of the current tile, column chunk tid % CH */
+    int64_t step[NV];      /* RPI rows, in elements */
+    int left;              /* rows of the views from this thread's first row of the current tile */
+    __device__ __forceinline__ tile_loader(const __half *const (&g)[NV], const int64_t (&stride)[NV], int n)
+    {
+        const int r = threadIdx.x / CH;
 #pragma unroll
-    for (int i = threadIdx.x; i < ATT_BM * CH; i += ATT_THREADS) {
-        const int r = i / CH, c = i % CH;
-        const bool in = r0 + r < n;
-        const __half *src = in ? g + (r0 + r) * stride + c * 8 : g;
-        cp_async16(s + r * (D + 8) + c * 8, src, in ? 16 : 0);
+        for (int v = 0; v < NV; v++) {
+            src[v] = g[v] + r * stride[v] + (threadIdx.x % CH) * 8;
+            step[v] = RPI * stride[v];
+        }
+        left = n - r;
     }
+    __device__ __forceinline__ void load(__half *const (&s)[NV], const __half *fallback)
+    {
+        const int off = (threadIdx.x / CH) * (D + 8) + (threadIdx.x % CH) * 8;
+#pragma unroll
+        for (int v = 0; v < NV; v++) {
+            const __half *p = src[v];
+#pragma unroll
+            for (int i = 0; i < PASSES; i++) {
+                const bool in = i * RPI < left;
+                cp_async16(s[v] + off + i * RPI * (D + 8), in ? p : fallback, in ? 16 : 0);
+                p += step[v];
+            }
+            src[v] = p;
+        }
+        left -= ATT_BN;
+    }
+};
+
+__device__ __forceinline__ float fast_exp2(float x)
+{
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
 }
 
 template <int D>
-__global__ void __launch_bounds__(ATT_THREADS) k_attention(__half *__restrict__ out, const __half *__restrict__ q,
+__global__ void __launch_bounds__(ATT_THREADS, D <= 64 ? 4 : 2) k_attention(__half *__restrict__ out, const __half *__restrict__ q,
                                                            const __half *__restrict__ k, const __half *__restrict__ v,
                                                            const __half *__restrict__ mask, spk_attn a)
 {
@@ -106,15 +141,29 @@ __global__ void __launch_bounds__(ATT_THREADS) k_attention(__half *__restrict__ 
     const __half *kb = k + b * a.k_s[0] + h * a.k_s[1];
     const __half *vb = v + b * a.v_s[0] + h * a.v_s[1];
     const int64_t ntiles = (a.sk + ATT_BN - 1) / ATT_BN;
+    const float L2E = 1.4426950408889634f;
 
-    load_tile<D>(sm.q, qb, a.q_s[2], q0, a.sq);
-    load_tile<D>(sm.k[0], kb, a.k_s[2], 0, a.sk);
-    load_tile<D>(sm.v[0], vb, a.v_s[2], 0, a.sk);
+    {
+        const __half *const g[1] = {qb + q0 * a.q_s[2]};
+        const int64_t st[1] = {a.q_s[2]};
+        __half *const d[1] = {sm.q};
+        tile_loader<D, 1>(g, st, (int)(a.sq - q0)).load(d, q);
+    }
+    const __half *const gkv[2] = {kb, vb};
+    const int64_t skv[2] = {a.k_s[2], a.v_s[2]};
+    tile_loader<D, 2> lkv(gkv, skv, (int)a.sk);
+    {
+        __half *const d[2] = {sm.k[0], sm.v[0]};
+        lkv.load(d, q);
+    }
     cp_async_commit();
 
     /* this thread's two rows within the warp's 16: g and g + 8 */
     const int g = lane >> 2, tq = lane & 3;
     const int64_t row0 = q0 + warp * 16 + g, row1 = row0 + 8;
+    /* mask rows of the two rows; loaded as half2 (keys tq * 2, + 1) when
+     * every row starts 4-byte aligned, and once when both are the same row
+     * (BERT's [b, 1, 1, s] mask: one row per batch) */
     const __half *m0 = nullptr, *m1 = nullptr;
     if (mask) {
         const int64_t r0 = bh * a.sq + (row0 < a.sq ? row0 : a.sq - 1);
@@ -122,6 +171,9 @@ __global__ void __launch_bounds__(ATT_THREADS) k_attention(__half *__restrict__ 
         m0 = mask + ((r0 / a.mask_div) % a.mask_mod) * a.sk;
         m1 = mask + ((r1 / a.mask_div) % a.mask_mod) * a.sk;
     }
+    const bool mask_h2 = mask && a.sk % 2 == 0 && ((uintptr_t)mask & 3) == 0;
+    const bool mask_same = m0 == m1;
+    const float sl2 = a.scale * L2E; /* scores go to the exp2 domain in one FMA */
 
     unsigned qa[D / 16][4];
     float o[D / 8][4];
@@ -129,13 +181,12 @@ __global__ void __launch_bounds__(ATT_THREADS) k_attention(__half *__restrict__ 
     for (int i = 0; i < D / 8; i++)
         o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
     float mx0 = -INFINITY, mx1 = -INFINITY, l0 = 0.f, l1 = 0.f;
-    const float L2E = 1.4426950408889634f;
 
     for (int64_t t = 0; t < ntiles; t++) {
         const int buf = (int)(t & 1);
         if (t + 1 < ntiles) {
-            load_tile<D>(sm.k[buf ^ 1], kb, a.k_s[2], (t + 1) * ATT_BN, a.sk);
-            load_tile<D>(sm.v[buf ^ 1], vb, a.v_s[2], (t + 1) * ATT_BN, a.sk);
+            __half *const d[2] = {sm.k[buf ^ 1], sm.v[buf ^ 1]};
+            lkv.load(d, q);
             cp_async_commit();
             cp_async_wait<1>();
         } else
@@ -161,31 +212,44 @@ __global__ void __launch_bounds__(ATT_THREADS) k_attention(__half *__restrict__ 
                 mma16816(s[j], qa[kc], bf[0], bf[1]);
                 mma16816(s[j + 1], qa[kc], bf[2], bf[3]);
             }
-        /* scale, mask, clamp; keys past the end are -inf */
+        /* (scale * s + mask) * log2(e), clamped at -FLT_MAX; keys past the end -inf */
         const int64_t key0 = t * ATT_BN;
+        const int lim = a.sk - key0 < ATT_BN ? (int)(a.sk - key0) : ATT_BN;
         float tm0 = -INFINITY, tm1 = -INFINITY;
 #pragma unroll
-        for (int j = 0; j < ATT_BN / 8; j++)
-#pragma unroll
-            for (int e = 0; e < 2; e++) {
-                const int64_t key = key0 + j * 8 + tq * 2 + e;
-                float x0 = -INFINITY, x1 = -INFINITY;
-                if (key < a.sk) {
-                    x0 = fmaxf(s[j][e] * a.scale + (m0 ? __half2float(m0[key]) : 0.f), -FLT_MAX);
-                    x1 = fmaxf(s[j][2 + e] * a.scale + (m1 ? __half2float(m1[key]) : 0.f), -FLT_MAX);
+        for (int j = 0; j < ATT_BN / 8; j++) {
+            const int kk = j * 8 + tq * 2;
+            float2 ma = make_float2(0.f, 0.f), mb = ma;
+            if (mask) {
+                const int64_t key = key0 + kk;
+                if (mask_h2 && kk < lim) {
+                    ma = __half22float2(*reinterpret_cast<const __half2 *>(m0 + key));
+                    mb = mask_same ? ma : __half22float2(*reinterpret_cast<const __half2 *>(m1 + key));
+                } else if (!mask_h2) {
+                    ma.x = kk < lim ? __half2float(m0[key]) : 0.f;
+                    ma.y = kk + 1 < lim ? __half2float(m0[key + 1]) : 0.f;
+                    mb.x = kk < lim ? __half2float(m1[key]) : 0.f;
+                    mb.y = kk + 1 < lim ? __half2float(m1[key + 1]) : 0.f;
                 }
-                s[j][e] = x0;
-                s[j][2 + e] = x1;
-                tm0 = fmaxf(tm0, x0);
-                tm1 = fmaxf(tm1, x1);
             }
+            const float mv[4] = {ma.x, ma.y, mb.x, mb.y};
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const float x = kk + (e & 1) < lim ? fmaxf(fmaf(s[j][e], sl2, mv[e] * L2E), -FLT_MAX) : -INFINITY;
+                s[j][e] = x;
+                if (e < 2)
+                    tm0 = fmaxf(tm0, x);
+                else
+                    tm1 = fmaxf(tm1, x);
+            }
+        }
 #pragma unroll
         for (int o_ = 1; o_ <= 2; o_ <<= 1) {
             tm0 = fmaxf(tm0, __shfl_xor_sync(0xffffffffu, tm0, o_));
             tm1 = fmaxf(tm1, __shfl_xor_sync(0xffffffffu, tm1, o_));
         }
         const float nm0 = fmaxf(mx0, tm0), nm1 = fmaxf(mx1, tm1); /* finite: key0 < sk */
-        const float c0 = exp2f((mx0 - nm0) * L2E), c1 = exp2f((mx1 - nm1) * L2E);
+        const float c0 = fast_exp2(mx0 - nm0), c1 = fast_exp2(mx1 - nm1);
         mx0 = nm0;
         mx1 = nm1;
         l0 *= c0;
@@ -199,10 +263,10 @@ __global__ void __launch_bounds__(ATT_THREADS) k_attention(__half *__restrict__ 
         }
 #pragma unroll
         for (int j = 0; j < ATT_BN / 8; j++) {
-            s[j][0] = exp2f((s[j][0] - nm0) * L2E);
-            s[j][1] = exp2f((s[j][1] - nm0) * L2E);
-            s[j][2] = exp2f((s[j][2] - nm1) * L2E);
-            s[j][3] = exp2f((s[j][3] - nm1) * L2E);
+            s[j][0] = fast_exp2(s[j][0] - nm0);
+            s[j][1] = fast_exp2(s[j][1] - nm0);
+            s[j][2] = fast_exp2(s[j][2] - nm1);
+            s[j][3] = fast_exp2(s[j][3] - nm1);
             l0 += s[j][0] + s[j][1];
             l1 += s[j][2] + s[j][3];
         }
@@ -275,7 +339,7 @@ extern "C" int spk_attention(spk_stream s, void *out, const void *q, const void 
     cudaStream_t st = (cudaStream_t)s;
     if (a->batch * a->heads * a->sq == 0)
         return 0;
-    if (a->sk <= 0 || a->mask_div <= 0 || a->mask_mod <= 0 || !aligned8(a->q_s) || !aligned8(a->k_s) ||
+    if (a->sk <= 0 || a->sk > 2147483647LL || a->sq > 2147483647LL || a->mask_div <= 0 || a->mask_mod <= 0 || !aligned8(a->q_s) || !aligned8(a->k_s) ||
         !aligned8(a->v_s) || !aligned8(a->o_s) || ((uintptr_t)q | (uintptr_t)k | (uintptr_t)v | (uintptr_t)out) % 16)
         return SPK_E_UNSUPPORTED;
     __half *o = (__half *)out;
