@@ -73,6 +73,7 @@ template <int D> struct att_smem {
     __half q[ATT_BM * P];
     __half k[2][ATT_BN * P];
     __half v[2][ATT_BN * P];
+    __half mk[2][ATT_BN]; /* the mask row's keys of the tile, when the CTA's rows share one */
 };
 
 /* Tiles of 64 rows of [n, D] strided views into shared memory (pitch
@@ -149,6 +150,22 @@ __global__ void __launch_bounds__(ATT_THREADS, D <= 64 ? 4 : 2) k_attention(__ha
         __half *const d[1] = {sm.q};
         tile_loader<D, 1>(g, st, (int)(a.sq - q0)).load(d, q);
     }
+    /* The mask: when every row of this CTA reads the same mask row (BERT's
+     * [b, 1, 1, s] mask), its 64 keys of each tile ride with the K/V tile
+     * through shared memory (8 threads, 16 bytes each); otherwise each
+     * thread reads its two rows' values from global memory, all of a tile's
+     * before any is used. */
+    const __half *mrow = nullptr;
+    bool mask_smem = false;
+    if (mask) {
+        const int64_t rf = bh * a.sq + q0, rl = bh * a.sq + (q0 + ATT_BM < a.sq ? q0 + ATT_BM : a.sq) - 1;
+        mrow = mask + ((rf / a.mask_div) % a.mask_mod) * a.sk;
+        mask_smem = rf / a.mask_div == rl / a.mask_div && a.sk % 8 == 0 && ((uintptr_t)mask & 15) == 0;
+    }
+    const __half *mk_src = mask_smem ? mrow + threadIdx.x * 8 : nullptr;
+    int mk_left = (int)a.sk - (int)threadIdx.x * 8;
+    if (mask_smem && threadIdx.x < ATT_BN / 8)
+        cp_async16(sm.mk[0] + threadIdx.x * 8, mk_left > 0 ? mk_src : mrow, mk_left > 0 ? 16 : 0);
     const __half *const gkv[2] = {kb, vb};
     const int64_t skv[2] = {a.k_s[2], a.v_s[2]};
     tile_loader<D, 2> lkv(gkv, skv, (int)a.sk);
@@ -161,18 +178,13 @@ __global__ void __launch_bounds__(ATT_THREADS, D <= 64 ? 4 : 2) k_attention(__ha
     /* this thread's two rows within the warp's 16: g and g + 8 */
     const int g = lane >> 2, tq = lane & 3;
     const int64_t row0 = q0 + warp * 16 + g, row1 = row0 + 8;
-    /* mask rows of the two rows; loaded as half2 (keys tq * 2, + 1) when
-     * every row starts 4-byte aligned, and once when both are the same row
-     * (BERT's [b, 1, 1, s] mask: one row per batch) */
-    const __half *m0 = nullptr, *m1 = nullptr;
-    if (mask) {
+    const __half *m0 = nullptr, *m1 = nullptr; /* the two rows' mask rows, read from global memory */
+    if (mask && !mask_smem) {
         const int64_t r0 = bh * a.sq + (row0 < a.sq ? row0 : a.sq - 1);
         const int64_t r1 = bh * a.sq + (row1 < a.sq ? row1 : a.sq - 1);
         m0 = mask + ((r0 / a.mask_div) % a.mask_mod) * a.sk;
         m1 = mask + ((r1 / a.mask_div) % a.mask_mod) * a.sk;
     }
-    const bool mask_h2 = mask && a.sk % 2 == 0 && ((uintptr_t)mask & 3) == 0;
-    const bool mask_same = m0 == m1;
     const float sl2 = a.scale * L2E; /* scores go to the exp2 domain in one FMA */
 
     unsigned qa[D / 16][4];
@@ -187,6 +199,11 @@ __global__ void __launch_bounds__(ATT_THREADS, D <= 64 ? 4 : 2) k_attention(__ha
         if (t + 1 < ntiles) {
             __half *const d[2] = {sm.k[buf ^ 1], sm.v[buf ^ 1]};
             lkv.load(d, q);
+            if (mask_smem && threadIdx.x < ATT_BN / 8) {
+                mk_src += ATT_BN;
+                mk_left -= ATT_BN;
+                cp_async16(sm.mk[buf ^ 1] + threadIdx.x * 8, mk_left > 0 ? mk_src : mrow, mk_left > 0 ? 16 : 0);
+            }
             cp_async_commit();
             cp_async_wait<1>();
         } else
@@ -212,36 +229,57 @@ __global__ void __launch_bounds__(ATT_THREADS, D <= 64 ? 4 : 2) k_attention(__ha
                 mma16816(s[j], qa[kc], bf[0], bf[1]);
                 mma16816(s[j + 1], qa[kc], bf[2], bf[3]);
             }
-        /* (scale * s + mask) * log2(e), clamped at -FLT_MAX; keys past the end -inf */
+        /* (scale * s + mask) * log2(e), clamped at -FLT_MAX */
         const int64_t key0 = t * ATT_BN;
         const int lim = a.sk - key0 < ATT_BN ? (int)(a.sk - key0) : ATT_BN;
+        if (mask_smem) {
+#pragma unroll
+            for (int j = 0; j < ATT_BN / 8; j++) {
+                const float2 f = __half22float2(*reinterpret_cast<const __half2 *>(sm.mk[buf] + j * 8 + tq * 2));
+                const float mx = f.x * L2E, my = f.y * L2E;
+                s[j][0] = fmaxf(fmaf(s[j][0], sl2, mx), -FLT_MAX);
+                s[j][1] = fmaxf(fmaf(s[j][1], sl2, my), -FLT_MAX);
+                s[j][2] = fmaxf(fmaf(s[j][2], sl2, mx), -FLT_MAX);
+                s[j][3] = fmaxf(fmaf(s[j][3], sl2, my), -FLT_MAX);
+            }
+        } else if (mask) {
+            /* half a tile's values at a time: loads issued together, fewer registers */
+#pragma unroll
+            for (int j0 = 0; j0 < ATT_BN / 8; j0 += ATT_BN / 16) {
+                float mv[ATT_BN / 16][4];
+#pragma unroll
+                for (int j = 0; j < ATT_BN / 16; j++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        const int kk = (j0 + j) * 8 + tq * 2 + (e & 1);
+                        mv[j][e] = kk < lim ? __half2float((e < 2 ? m0 : m1)[key0 + kk]) : 0.f;
+                    }
+#pragma unroll
+                for (int j = 0; j < ATT_BN / 16; j++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++)
+                        s[j0 + j][e] = fmaxf(fmaf(s[j0 + j][e], sl2, mv[j][e] * L2E), -FLT_MAX);
+            }
+        } else {
+#pragma unroll
+            for (int j = 0; j < ATT_BN / 8; j++)
+#pragma unroll
+                for (int e = 0; e < 4; e++)
+                    s[j][e] = fmaxf(s[j][e] * sl2, -FLT_MAX);
+        }
+        if (lim < ATT_BN) { /* the last tile: keys past the end take no part */
+#pragma unroll
+            for (int j = 0; j < ATT_BN / 8; j++)
+#pragma unroll
+                for (int e = 0; e < 4; e++)
+                    if (j * 8 + tq * 2 + (e & 1) >= lim)
+                        s[j][e] = -INFINITY;
+        }
         float tm0 = -INFINITY, tm1 = -INFINITY;
 #pragma unroll
         for (int j = 0; j < ATT_BN / 8; j++) {
-            const int kk = j * 8 + tq * 2;
-            float2 ma = make_float2(0.f, 0.f), mb = ma;
-            if (mask) {
-                const int64_t key = key0 + kk;
-                if (mask_h2 && kk < lim) {
-                    ma = __half22float2(*reinterpret_cast<const __half2 *>(m0 + key));
-                    mb = mask_same ? ma : __half22float2(*reinterpret_cast<const __half2 *>(m1 + key));
-                } else if (!mask_h2) {
-                    ma.x = kk < lim ? __half2float(m0[key]) : 0.f;
-                    ma.y = kk + 1 < lim ? __half2float(m0[key + 1]) : 0.f;
-                    mb.x = kk < lim ? __half2float(m1[key]) : 0.f;
-                    mb.y = kk + 1 < lim ? __half2float(m1[key + 1]) : 0.f;
-                }
-            }
-            const float mv[4] = {ma.x, ma.y, mb.x, mb.y};
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const float x = kk + (e & 1) < lim ? fmaxf(fmaf(s[j][e], sl2, mv[e] * L2E), -FLT_MAX) : -INFINITY;
-                s[j][e] = x;
-                if (e < 2)
-                    tm0 = fmaxf(tm0, x);
-                else
-                    tm1 = fmaxf(tm1, x);
-            }
+            tm0 = fmaxf(tm0, fmaxf(s[j][0], s[j][1]));
+            tm1 = fmaxf(tm1, fmaxf(s[j][2], s[j][3]));
         }
 #pragma unroll
         for (int o_ = 1; o_ <= 2; o_ <<= 1) {
