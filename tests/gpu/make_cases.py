@@ -49,6 +49,13 @@ def op_cases(w):
           N("GlobalAveragePool", ["q"], ["g"]), N("Flatten", ["g"], ["f"]),
           N("Gemm", ["f", "fw", "fb"], ["y"], transB=1)],
           [("x", F, [3, 3, 32, 32])], [("y", F)], [("w", r(16, 3, 7, 7)), ("b", r(16)), ("fw", r(10, 16)), ("fb", r(10))])
+    # NHWC pooling through 16-byte channel vectors (fp16: c % 8, fp32: c % 4) and the scalar kernel (c = 12 in fp16)
+    for c in (24, 12):
+        model(f"pools_nhwc_c{c}", [N("Conv", ["x", "w", "b"], ["c"], pads=[1,1,1,1]),
+              N("MaxPool", ["c"], ["p"], kernel_shape=[3,3], strides=[2,2], pads=[1,1,1,1]),
+              N("AveragePool", ["p"], ["q"], kernel_shape=[3,3], strides=[1,1], pads=[1,1,1,1], count_include_pad=1),
+              N("AveragePool", ["q"], ["y"], kernel_shape=[2,3], strides=[2,1], pads=[0,1,1,0])],
+              [("x", F, [2, 8, 13, 11])], [("y", F)], [("w", r(c, 8, 3, 3)), ("b", r(c))])
     model("nhwc_reshape", [N("Conv", ["x", "w", "b"], ["c"]), N("Reshape", ["c", "sh"], ["y"])],
           [("x", F, [2, 4, 5, 5])], [("y", F)], [("w", r(6, 4, 1, 1)), ("b", r(6)), ("sh", np.array([2, -1], np.int64))])
     model("nhwc_out_mul", [N("Conv", ["x", "w", "b"], ["c"]), N("Mul", ["c", "k"], ["y"])],
