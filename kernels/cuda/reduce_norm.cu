@@ -140,6 +140,21 @@ template <typename T, int VEC> __device__ __forceinline__ void ld_vec(const T *p
         f[i] = spk::ld(e + i);
 }
 
+/* The raw vector, converted later (loads issued early, registers kept packed). */
+template <typename T, int VEC> __device__ __forceinline__ typename raw_vec<VEC * sizeof(T)>::type ld_raw(const T *p)
+{
+    return *reinterpret_cast<const typename raw_vec<VEC * sizeof(T)>::type *>(p);
+}
+
+template <typename T, int VEC>
+__device__ __forceinline__ void unpack_vec(const typename raw_vec<VEC * sizeof(T)>::type &r, float (&f)[VEC])
+{
+    const T *e = reinterpret_cast<const T *>(&r);
+#pragma unroll
+    for (int i = 0; i < VEC; i++)
+        f[i] = spk::ld(e + i);
+}
+
 template <typename T, int VEC> __device__ __forceinline__ void st_vec(T *p, const float (&f)[VEC])
 {
     typedef typename raw_vec<VEC * sizeof(T)>::type R;
@@ -219,6 +234,20 @@ __global__ void k_layernorm_warp(T *__restrict__ out, const T *__restrict__ x, c
         return;
     const T *xr = x + row * cols;
     const T *rr = res ? res + row * cols : nullptr;
+    /* gamma and beta are loaded with the row, before the reductions, so the
+     * row costs one round trip to memory rather than two */
+    typedef typename raw_vec<VEC * sizeof(T)>::type R;
+    R gr[NV], br[NV];
+#pragma unroll
+    for (int k = 0; k < NV; k++) {
+        const int c = (k * 32 + lane) * VEC;
+        if (c < cols) {
+            if (gamma)
+                gr[k] = ld_raw<T, VEC>(gamma + c);
+            if (beta)
+                br[k] = ld_raw<T, VEC>(beta + c);
+        }
+    }
     float v[NV][VEC];
     float s = 0.f;
 #pragma unroll
@@ -254,9 +283,9 @@ __global__ void k_layernorm_warp(T *__restrict__ out, const T *__restrict__ x, c
         if (c < cols) {
             float g[VEC], b[VEC];
             if (gamma)
-                ld_vec<T, VEC>(gamma + c, g);
+                unpack_vec<T, VEC>(gr[k], g);
             if (beta)
-                ld_vec<T, VEC>(beta + c, b);
+                unpack_vec<T, VEC>(br[k], b);
 #pragma unroll
             for (int i = 0; i < VEC; i++)
                 v[k][i] = v[k][i] * rstd * (gamma ? g[i] : 1.f) + (beta ? b[i] : 0.f);
