@@ -572,3 +572,71 @@ int sp_value_use_count(const sp_graph *g, int v)
     }
     return uses;
 }
+
+int sp_graph_sort_nodes(sp_graph *g, sp_err *err)
+{
+    const int n = g->n_nodes;
+    if (n <= 1)
+        return SPRUN_OK;
+    size_t edges = 0;
+    for (int i = 0; i < n; i++)
+        edges += (size_t)g->nodes[i].n_in;
+    signed char *state = calloc((size_t)n, 1); /* 0 new, 1 inputs pending, 2 placed */
+    int *order = malloc((size_t)n * sizeof *order), *inv = malloc((size_t)n * sizeof *inv);
+    int *stack = malloc((edges + (size_t)n) * sizeof *stack);
+    sp_node *sorted = malloc((size_t)n * sizeof *sorted);
+    int rc = SPRUN_OK, cnt = 0;
+    if (!state || !order || !inv || !stack || !sorted) {
+        rc = sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of host memory ordering the nodes");
+        goto done;
+    }
+    /* depth first from each node in index order, producers first: nodes
+     * already in order keep it */
+    for (int i = 0; i < n; i++) {
+        if (state[i])
+            continue;
+        int sp = 0;
+        stack[sp++] = i;
+        while (sp) {
+            const int u = stack[sp - 1];
+            if (state[u] == 2) {
+                sp--;
+                continue;
+            }
+            if (state[u] == 1) {
+                sp--;
+                state[u] = 2;
+                order[cnt++] = u;
+                continue;
+            }
+            state[u] = 1;
+            const sp_node *nu = &g->nodes[u];
+            for (int k = nu->n_in - 1; k >= 0; k--) {
+                const int v = nu->in[k];
+                const int pr = v >= 0 ? g->values[v].producer : -1;
+                if (pr < 0 || pr == u || state[pr] == 2)
+                    continue;
+                if (state[pr] == 1) {
+                    rc = sp_err_set(err, SPRUN_ERR_INTERNAL, "the graph has a cycle through node '%s'", nu->name);
+                    goto done;
+                }
+                stack[sp++] = pr;
+            }
+        }
+    }
+    for (int j = 0; j < n; j++) {
+        sorted[j] = g->nodes[order[j]];
+        inv[order[j]] = j;
+    }
+    memcpy(g->nodes, sorted, (size_t)n * sizeof *sorted);
+    for (int v = 0; v < g->n_values; v++)
+        if (g->values[v].producer >= 0 && g->values[v].producer < n)
+            g->values[v].producer = inv[g->values[v].producer];
+done:
+    free(state);
+    free(order);
+    free(inv);
+    free(stack);
+    free(sorted);
+    return rc;
+}

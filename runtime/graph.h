@@ -162,6 +162,11 @@ int sp_graph_new_value(sp_graph *g, const char *base, sp_err *err);
  * nothing else: in/out arrays are copied). Returns node index or -1. */
 int sp_graph_add_node(sp_graph *g, const char *name, const char *op_type, const char *domain, const int *in, int n_in,
                       const int *out, int n_out, sp_err *err);
+/* Reorders the node table topologically (producers before consumers),
+ * keeping the present order wherever it already is one; passes that append
+ * a node consumed by earlier ones call it. Updates the values' producers;
+ * node indices held elsewhere become stale. A cycle is SPRUN_ERR_INTERNAL. */
+int sp_graph_sort_nodes(sp_graph *g, sp_err *err);
 /* Makes value v a constant owning data (takes ownership of data). */
 void sp_value_set_const(sp_value *v, int dtype, const sp_shape *shape, void *data, size_t nbytes, int owns);
 

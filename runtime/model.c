@@ -127,7 +127,8 @@ static int model_finish(sprun_model *m, sp_err *err)
     if ((rc = sp_graph_fold_constants(g, threads, &m->n_load_folded, err)) != SPRUN_OK)
         return sp_err_prefix(err, "constant folding at load");
     if (m->opt.optimize && ((rc = sp_pass_fold_batchnorm(g, NULL, err)) != SPRUN_OK ||
-                            (rc = sp_pass_fuse_gelu(g, NULL, err)) != SPRUN_OK))
+                            (rc = sp_pass_fuse_gelu(g, NULL, err)) != SPRUN_OK ||
+                            (rc = sp_pass_fuse_parallel_matmuls(g, NULL, err)) != SPRUN_OK))
         return rc;
     sp_pass_remove_dead(g);
     if ((rc = fill_info(g, g->inputs, g->n_inputs, &m->inputs, err)) != SPRUN_OK ||

@@ -181,6 +181,14 @@ int sp_pass_epilogue_act(const sp_graph *g, int pi);
  * Mul(x, 1/sqrt 2) first) into one Gelu node; the intermediate values must
  * have no other consumers. Run at load, before epilogue fusion. */
 int sp_pass_fuse_gelu(sp_graph *g, int *n_fused, sp_err *err);
+/* MatMuls reading the same activation with constant [K, N] weights of one
+ * shape, each with or each without its own bias Add (BERT's query / key /
+ * value): one MatMul with the weights side by side ([K, n*N], the biases
+ * likewise) and a Split along the last axis into the original results.
+ * Fewer, wider GEMMs (launch latency at small batch; a wider operand for
+ * the sparse kernels); the CUDA backend reads the Split's outputs in place
+ * where fused attention consumes them. Run at load, before weight analysis. */
+int sp_pass_fuse_parallel_matmuls(sp_graph *g, int *n_fused, sp_err *err);
 /* Marks nodes whose outputs nobody uses as dead. */
 void sp_pass_remove_dead(sp_graph *g);
 

@@ -385,3 +385,147 @@ void sp_pass_remove_dead(sp_graph *g)
     }
     free(uses);
 }
+
+/* Sole consumer of MatMul node mi's output if it is an Add of a [n] fp32
+ * constant (the bias): the Add's node index, else -1. */
+static int bias_add_of(const sp_graph *g, int mi, int64_t n)
+{
+    const sp_node *m = &g->nodes[mi];
+    int ci;
+    if (g->values[m->out[0]].is_output || consumers(g, m->out[0], &ci) != 1)
+        return -1;
+    const sp_node *c = &g->nodes[ci];
+    if (strcmp(c->op_type, "Add") || c->n_in != 2 || c->n_out != 1)
+        return -1;
+    const int b = c->in[0] == m->out[0] ? c->in[1] : c->in[0];
+    if (b == m->out[0] || !is_f32_const(g, b) || g->values[b].shape.rank != 1 || g->values[b].shape.d[0] != n)
+        return -1;
+    return ci;
+}
+
+/* MatMul node i reads activation x with a constant fp32 [k, n] weight and
+ * nothing fused: *k and *n set. */
+static int plain_weight_matmul(const sp_graph *g, int i, int x, int64_t *k, int64_t *n)
+{
+    const sp_node *m = &g->nodes[i];
+    if (m->dead || strcmp(m->op_type, "MatMul") || m->n_in != 2 || m->n_out != 1 || m->in[0] != x ||
+        m->out[0] < 0 || m->fusion.n_fused || m->fusion.residual_input >= 0 || m->fusion.act != SP_ACT_NONE)
+        return 0;
+    const sp_value *w = &g->values[m->in[1]];
+    if (!is_f32_const(g, m->in[1]) || w->shape.rank != 2 || g->values[m->out[0]].is_output)
+        return 0;
+    *k = w->shape.d[0];
+    *n = w->shape.d[1];
+    return 1;
+}
+
+#define PAR_MAX 8
+
+int sp_pass_fuse_parallel_matmuls(sp_graph *g, int *n_fused, sp_err *err)
+{
+    int groups = 0;
+    const int n_nodes0 = g->n_nodes;
+    for (int i0 = 0; i0 < n_nodes0; i0++) {
+        /* a group per activation, found at its first MatMul */
+        const sp_node *first = &g->nodes[i0];
+        if (first->dead || strcmp(first->op_type, "MatMul") || first->n_in != 2 || first->in[0] < 0)
+            continue;
+        const int x = first->in[0];
+        int seen = 0;
+        for (int i = 0; i < i0 && !seen; i++)
+            seen = !g->nodes[i].dead && !strcmp(g->nodes[i].op_type, "MatMul") && g->nodes[i].in[0] == x;
+        if (seen || g->values[x].kind == SP_VAL_CONST)
+            continue;
+        int mm[PAR_MAX], ad[PAR_MAX], nm = 0, nb = 0;
+        int64_t K = -1, N = -1;
+        for (int i = i0; i < n_nodes0 && nm < PAR_MAX; i++) {
+            int64_t k, n;
+            if (!plain_weight_matmul(g, i, x, &k, &n) || (K >= 0 && (k != K || n != N)))
+                continue;
+            K = k;
+            N = n;
+            ad[nm] = bias_add_of(g, i, n);
+            nb += ad[nm] >= 0;
+            mm[nm++] = i;
+        }
+        if (nm < 2)
+            continue;
+        /* all with a bias, or all without: members of the other kind drop out */
+        const int with_bias = nb >= 2;
+        int k2 = 0;
+        for (int j = 0; j < nm; j++)
+            if ((ad[j] >= 0) == with_bias) {
+                mm[k2] = mm[j];
+                ad[k2++] = ad[j];
+            }
+        nm = k2;
+        if (nm < 2 || K <= 0 || N <= 0 || K * N * nm > ((int64_t)1 << 31))
+            continue;
+        const int64_t NT = N * nm;
+        float *wc = malloc((size_t)(K * NT) * sizeof *wc), *bc = with_bias ? malloc((size_t)NT * sizeof *bc) : NULL;
+        if (!wc || (with_bias && !bc)) {
+            free(wc);
+            free(bc);
+            return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory fusing the MatMuls of '%s'",
+                              g->values[x].name);
+        }
+        for (int j = 0; j < nm; j++) {
+            const float *w = g->values[g->nodes[mm[j]].in[1]].data;
+            for (int64_t r = 0; r < K; r++)
+                memcpy(wc + r * NT + j * N, w + r * N, (size_t)N * sizeof *wc);
+            if (with_bias) {
+                const sp_node *a = &g->nodes[ad[j]];
+                const int b = a->in[0] == g->nodes[mm[j]].out[0] ? a->in[1] : a->in[0];
+                memcpy(bc + j * N, g->values[b].data, (size_t)N * sizeof *bc);
+            }
+        }
+        char base[300];
+        const int64_t wd[2] = {K, NT};
+        sp_shape ws = sp_shape_make(2, wd), bs = sp_shape_make(1, &NT);
+        snprintf(base, sizeof base, "%s_fused_W", g->nodes[mm[0]].name);
+        const int wv = new_const_f32(g, base, wc, &ws, err);
+        if (wv < 0) {
+            free(bc);
+            return err ? err->code : SPRUN_ERR_OUT_OF_MEMORY;
+        }
+        int bv = -1;
+        if (with_bias) {
+            snprintf(base, sizeof base, "%s_fused_B", g->nodes[mm[0]].name);
+            if ((bv = new_const_f32(g, base, bc, &bs, err)) < 0)
+                return err ? err->code : SPRUN_ERR_OUT_OF_MEMORY;
+        }
+        snprintf(base, sizeof base, "%s_fused", g->nodes[mm[0]].name);
+        const int y = sp_graph_new_value(g, base, err);
+        const int yb = with_bias ? sp_graph_new_value(g, base, err) : y;
+        if (y < 0 || yb < 0)
+            return err ? err->code : SPRUN_ERR_OUT_OF_MEMORY;
+        /* the split's outputs: the original results (after the bias) */
+        int outs[PAR_MAX];
+        for (int j = 0; j < nm; j++)
+            outs[j] = with_bias ? g->nodes[ad[j]].out[0] : g->nodes[mm[j]].out[0];
+        sp_node *m0 = &g->nodes[mm[0]];
+        m0->in[1] = wv;
+        m0->out[0] = y;
+        g->values[y].producer = mm[0];
+        if (with_bias) {
+            sp_node *a0 = &g->nodes[ad[0]];
+            a0->in[0] = y;
+            a0->in[1] = bv;
+            a0->out[0] = yb;
+            g->values[yb].producer = ad[0];
+        }
+        for (int j = 1; j < nm; j++) {
+            g->nodes[mm[j]].dead = 1;
+            if (with_bias)
+                g->nodes[ad[j]].dead = 1;
+        }
+        snprintf(base, sizeof base, "%s_split", g->nodes[mm[0]].name);
+        const int si = sp_graph_add_node(g, base, "Split", "", &yb, 1, outs, nm, err);
+        if (si < 0 || sp_node_set_attr_int(&g->nodes[si], "axis", -1))
+            return err && err->code ? err->code : sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory adding a Split");
+        groups++;
+    }
+    if (n_fused)
+        *n_fused = groups;
+    return groups ? sp_graph_sort_nodes(g, err) : SPRUN_OK;
+}

@@ -103,7 +103,7 @@ static const char *const k_supported[] = {
     "Exp", "Tanh", "Sigmoid", "Neg", "Abs", "Reciprocal", "Log", "Gelu", "Clip", "LeakyRelu", "HardSwish",
     "HardSigmoid", "Softmax", "LayerNormalization", "ReduceMean", "MaxPool", "AveragePool", "GlobalAveragePool",
     "GlobalMaxPool", "Transpose", "Gather", "Concat", "Slice", "Expand", "Cast", "Reshape", "Flatten", "Squeeze",
-    "Unsqueeze", "Identity", "Dropout", NULL};
+    "Unsqueeze", "Identity", "Dropout", "Split", NULL};
 
 static int cu_supports(const char *op)
 {
@@ -569,6 +569,11 @@ typedef struct cu_plan {
     int *fx; /* 4 ints per order index: fused operand values */
     float *fscale;
     int64_t *fdiv, *fmod;
+    /* per value: read in place as a slice of a Split's input (find_split_views):
+     * the input value (-1: not a view), the slice's first element along the
+     * last dim, that dim's length (the row pitch), leading dims of the input */
+    int *vview_src, *vview_lead;
+    int64_t *vview_off, *vview_pitch;
     cu_step *st;
     int n_st, cap_st;
     cu_io *in, *out;
@@ -1020,6 +1025,74 @@ static void find_attention_fusions(const sp_plan *p, cu_plan *cp, const int *use
     }
 }
 
+/* A Split along the last dim whose every output is only reshaped (the last
+ * dim split further, leading dims kept) into a head-split Transpose that
+ * fused attention reads (sp_pass_fuse_parallel_matmuls's query/key/value):
+ * the Split and the Reshapes run no step, and attention reads each slice in
+ * place from the Split's input, row pitch the input's last dim. */
+static void find_split_views(const sp_plan *p, cu_plan *cp, const int *uses)
+{
+    const sp_graph *g = &p->g;
+    int *attn_t = calloc((size_t)(p->n_order > 0 ? p->n_order : 1), sizeof *attn_t);
+    if (!attn_t)
+        return; /* an optimisation: the Split then runs as copies */
+    int any = 0;
+    for (int s = 0; s < p->n_order; s++)
+        if (cp->role[s] == R_ATTN) {
+            const int s1 = cp->fx[4 * s];
+            const int ts[3] = {cp->fx[4 * s1], cp->fx[4 * s1 + 1], cp->fx[4 * s + 1]};
+            for (int k = 0; k < 3; k++)
+                if (ts[k] >= 0)
+                    attn_t[ts[k]] = any = 1;
+        }
+    for (int s = 0; any && s < p->n_order; s++) {
+        const sp_node *n = ord_node(p, s);
+        if (cp->role[s] != R_NORMAL || strcmp(n->op_type, "Split") || n->n_in < 1 || n->n_out > 16)
+            continue;
+        const sp_value *xv = &g->values[n->in[0]];
+        const int rin = xv->shape.rank;
+        if (rin < 1 || xv->kind == SP_VAL_CONST || sp_axis(sp_attr_int(n, "axis", 0), rin) != rin - 1 ||
+            xv->shape.d[rin - 1] % 8)
+            continue;
+        int rs[16], ok = 1;
+        int64_t off = 0, offs[16];
+        for (int j = 0; j < n->n_out && ok; j++) {
+            const int o = n->out[j];
+            ok = o >= 0 && off % 8 == 0;
+            const int c = ok ? sole_consumer(p, cp, uses, o) : -1;
+            ok = c >= 0 && cp->role[c] == R_NORMAL && !strcmp(ord_node(p, c)->op_type, "Reshape") &&
+                 ord_node(p, c)->in[0] == o;
+            if (!ok)
+                break;
+            const sp_value *ov = &g->values[o], *rv = &g->values[ord_node(p, c)->out[0]];
+            ok = ov->shape.rank == rin && rv->shape.rank >= rin;
+            for (int d = 0; ok && d < rin - 1; d++)
+                ok = rv->shape.d[d] == ov->shape.d[d];
+            int64_t tail = 1;
+            for (int d = rin - 1; ok && d < rv->shape.rank; d++)
+                tail *= rv->shape.d[d];
+            ok = ok && tail == ov->shape.d[rin - 1];
+            const int t = ok ? sole_consumer(p, cp, uses, ord_node(p, c)->out[0]) : -1;
+            ok = ok && t >= 0 && attn_t[t];
+            rs[j] = c;
+            offs[j] = off;
+            off += ov->shape.d[rin - 1];
+        }
+        if (!ok || off != xv->shape.d[rin - 1])
+            continue;
+        cp->role[s] = R_NOP;
+        for (int j = 0; j < n->n_out; j++) {
+            const int r = ord_node(p, rs[j])->out[0];
+            cp->role[rs[j]] = R_NOP;
+            cp->vview_src[r] = n->in[0];
+            cp->vview_off[r] = offs[j];
+            cp->vview_pitch[r] = xv->shape.d[rin - 1];
+            cp->vview_lead[r] = rin - 1;
+        }
+    }
+    free(attn_t);
+}
+
 static int is_unary_op(const char *t)
 {
     static const char *const u[] = {"Relu", "Erf", "Sqrt", "Exp", "Tanh", "Sigmoid", "Neg", "Abs", "Reciprocal",
@@ -1049,7 +1122,7 @@ static int need_layout(const sp_node *n, int k)
     if (!strcmp(t, "Conv"))
         return (k == 0 || k == n->fusion.residual_input) ? LAY_NHWC : LAY_ANY;
     if (is_unary_op(t) || binop_of(t) >= 0 || !strcmp(t, "Where") || !strcmp(t, "Transpose") ||
-        !strcmp(t, "Slice") || !strcmp(t, "Concat") || !strcmp(t, "Expand") || !strcmp(t, "Cast") ||
+        !strcmp(t, "Slice") || !strcmp(t, "Concat") || !strcmp(t, "Split") || !strcmp(t, "Expand") || !strcmp(t, "Cast") ||
         !strcmp(t, "MaxPool") || !strcmp(t, "AveragePool") || !strcmp(t, "GlobalAveragePool") ||
         !strcmp(t, "GlobalMaxPool"))
         return LAY_ANY;
@@ -1085,6 +1158,10 @@ static void assign_layouts(const sp_plan *p, cu_plan *cp)
     }
 }
 
+/* The value whose memory holds v: a Split's input when v is read in place
+ * as a slice of it (find_split_views), else v. */
+static int view_base(const cu_plan *cp, int v) { return v >= 0 && cp->vview_src[v] >= 0 ? cp->vview_src[v] : v; }
+
 /* Values read and written by order index s as lowered. */
 static int step_rw(const sp_plan *p, const cu_plan *cp, int s, int *rd, int *nrd, int *wr, int *nwr)
 {
@@ -1102,10 +1179,10 @@ static int step_rw(const sp_plan *p, const cu_plan *cp, int s, int *rd, int *nrd
         const int s1 = cp->fx[4 * s], s2 = cp->fx[4 * s + 3];
         const sp_node *n1 = ord_node(p, s1);
         for (int k = 0; k < 2; k++)
-            rd[(*nrd)++] = cp->fx[4 * s1 + k] >= 0 ? ord_node(p, cp->fx[4 * s1 + k])->in[0] : n1->in[k];
+            rd[(*nrd)++] = view_base(cp, cp->fx[4 * s1 + k] >= 0 ? ord_node(p, cp->fx[4 * s1 + k])->in[0] : n1->in[k]);
         if (cp->fx[4 * s2 + 1] >= 0)
             rd[(*nrd)++] = cp->fx[4 * s2 + 1];
-        rd[(*nrd)++] = cp->fx[4 * s + 1] >= 0 ? ord_node(p, cp->fx[4 * s + 1])->in[0] : n->in[1];
+        rd[(*nrd)++] = view_base(cp, cp->fx[4 * s + 1] >= 0 ? ord_node(p, cp->fx[4 * s + 1])->in[0] : n->in[1]);
         wr[(*nwr)++] = cp->fx[4 * s + 2] >= 0 ? ord_node(p, cp->fx[4 * s + 2])->out[0] : n->out[0];
         return 0;
     }
@@ -1912,6 +1989,47 @@ static void attn_strides(const int64_t *st, int r, int pos_dim, int64_t out[3])
     out[2] = st[pos_dim];
 }
 
+/* perm_strides for an attention operand: the Transpose's input may be a
+ * slice read in place (find_split_views), whose rows are the Split input's. */
+static void attn_operand_strides(const sp_plan *p, const cu_plan *cp, int t, const sp_shape *own, int64_t *st)
+{
+    const int v = t >= 0 ? ord_node(p, t)->in[0] : -1;
+    if (v < 0 || cp->vview_src[v] < 0) {
+        perm_strides(p, t, own, st);
+        return;
+    }
+    const sp_shape *xs = &p->g.values[v].shape;
+    const int lead = cp->vview_lead[v];
+    int64_t rs[SP_MAX_RANK], acc = 1;
+    for (int d = xs->rank - 1; d >= lead; d--) {
+        rs[d] = acc;
+        acc *= xs->d[d];
+    }
+    acc = cp->vview_pitch[v];
+    for (int d = lead - 1; d >= 0; d--) {
+        rs[d] = acc;
+        acc *= xs->d[d];
+    }
+    const int64_t *perm = NULL;
+    const int64_t np = sp_attr_ints(ord_node(p, t), "perm", &perm);
+    for (int d = 0; d < xs->rank; d++)
+        st[d] = rs[np == xs->rank && perm ? perm[d] : xs->rank - 1 - d];
+}
+
+/* Device address of attention operand v (a slice view starts inside its
+ * Split's input). */
+static int view_operand(lower_ctx *lc, int v, dptr *out, sp_err *err)
+{
+    const cu_plan *cp = lc->cp;
+    if (cp->vview_src[v] < 0)
+        return operand(lc, v, LAY_ROW, out, NULL, err);
+    const int src = cp->vview_src[v];
+    int rc = operand(lc, src, LAY_ROW, out, NULL, err);
+    if (rc == SPRUN_OK)
+        *out = dadd(*out, cp->vview_off[v] * (int64_t)sp_dtype_size(vdtype(lc->cm, &lc->p->g.values[src])));
+    return rc;
+}
+
 static int lower_attention(lower_ctx *lc, const sp_node *n, sp_err *err)
 {
     const sp_plan *p = lc->p;
@@ -1926,13 +2044,13 @@ static int lower_attention(lower_ctx *lc, const sp_node *n, sp_err *err)
     const int r = ov->shape.rank;
     const int vq = tq >= 0 ? ord_node(p, tq)->in[0] : n1->in[0], vk = tk >= 0 ? ord_node(p, tk)->in[0] : n1->in[1];
     const int vvv = tv >= 0 ? ord_node(p, tv)->in[0] : n->in[1], vo = tc >= 0 ? ord_node(p, tc)->out[0] : n->out[0];
-    if ((tq >= 0 && cp->layout[vq] != LAY_ROW) || (tk >= 0 && cp->layout[vk] != LAY_ROW) ||
-        (tv >= 0 && cp->layout[vvv] != LAY_ROW))
+    if ((tq >= 0 && cp->layout[view_base(cp, vq)] != LAY_ROW) || (tk >= 0 && cp->layout[view_base(cp, vk)] != LAY_ROW) ||
+        (tv >= 0 && cp->layout[view_base(cp, vvv)] != LAY_ROW))
         return unsupported(n, "head-split operands must be row-major", err);
     int64_t sq[SP_MAX_RANK], sk[SP_MAX_RANK], sv[SP_MAX_RANK], so[SP_MAX_RANK];
-    perm_strides(p, tq, &qv->shape, sq);
-    perm_strides(p, tk, &kv->shape, sk);
-    perm_strides(p, tv, &vv->shape, sv);
+    attn_operand_strides(p, cp, tq, &qv->shape, sq);
+    attn_operand_strides(p, cp, tk, &kv->shape, sk);
+    attn_operand_strides(p, cp, tv, &vv->shape, sv);
     if (tc >= 0) {
         int64_t ts[SP_MAX_RANK];
         row_strides(&g->values[vo].shape, ts);
@@ -1950,9 +2068,8 @@ static int lower_attention(lower_ctx *lc, const sp_node *n, sp_err *err)
     dptr Q, K, V, O, M = {0, 0};
     int rc;
     const int mask = cp->fx[4 * s2 + 1];
-    if ((rc = operand(lc, vq, LAY_ROW, &Q, NULL, err)) != SPRUN_OK ||
-        (rc = operand(lc, vk, LAY_ROW, &K, NULL, err)) != SPRUN_OK ||
-        (rc = operand(lc, vvv, LAY_ROW, &V, NULL, err)) != SPRUN_OK || (rc = vptr(lc, vo, FORM_PLAIN, &O, err)) ||
+    if ((rc = view_operand(lc, vq, &Q, err)) != SPRUN_OK || (rc = view_operand(lc, vk, &K, err)) != SPRUN_OK ||
+        (rc = view_operand(lc, vvv, &V, err)) != SPRUN_OK || (rc = vptr(lc, vo, FORM_PLAIN, &O, err)) ||
         (mask >= 0 && (rc = operand(lc, mask, LAY_ROW, &M, NULL, err)) != SPRUN_OK))
         return rc;
     ADD_STEP(st, ST_ATTN);
@@ -2321,6 +2438,35 @@ static int lower_node(lower_ctx *lc, sp_err *err)
             if ((rc = emit_copy(lc, dst, dt, ys, x, vdtype(lc->cm, xv), xs, &xv->shape, 0, err)) != SPRUN_OK)
                 return rc;
             pos += xv->shape.d[axis];
+        }
+        return SPRUN_OK;
+    }
+    if (!strcmp(t, "Split")) {
+        /* one strided copy per output (attention's query/key/value slices are
+         * read in place instead: find_split_views) */
+        const sp_value *xv = &g->values[n->in[0]];
+        int r = xv->shape.rank;
+        int axis = sp_axis(sp_attr_int(n, "axis", 0), r);
+        dptr x;
+        int lay;
+        if ((rc = operand(lc, n->in[0], LAY_ANY, &x, &lay, err)) != SPRUN_OK)
+            return rc;
+        int64_t xs[SP_MAX_RANK];
+        layout_strides(&xv->shape, lay, xs);
+        int64_t pos = 0;
+        for (int j = 0; j < n->n_out; j++) {
+            const int o = n->out[j];
+            if (o < 0)
+                return unsupported(n, "an absent Split output is not supported", err);
+            const sp_value *ov = &g->values[o];
+            if (sp_shape_numel(&ov->shape) > 0) {
+                int64_t os[SP_MAX_RANK];
+                layout_strides(&ov->shape, cp->layout[o], os);
+                if ((rc = emit_copy(lc, darena(cp->doff[o]), vdtype(lc->cm, ov), os, x, vdtype(lc->cm, xv), xs,
+                                    &ov->shape, pos * xs[axis], err)) != SPRUN_OK)
+                    return rc;
+            }
+            pos += ov->shape.d[axis];
         }
         return SPRUN_OK;
     }
@@ -2970,6 +3116,10 @@ static void cu_plan_free(struct sprun_session *s, sp_plan *p)
     free(cp->fscale);
     free(cp->fdiv);
     free(cp->fmod);
+    free(cp->vview_src);
+    free(cp->vview_lead);
+    free(cp->vview_off);
+    free(cp->vview_pitch);
     free(cp->in);
     free(cp->out);
     free(cp);
@@ -3020,13 +3170,18 @@ static int cu_plan_init(struct sprun_session *s, sp_plan *p, sp_err *err)
     cp->fx = malloc((size_t)no * 4 * sizeof *cp->fx);
     cp->fscale = calloc((size_t)no, sizeof *cp->fscale);
     cp->fdiv = calloc((size_t)no, sizeof *cp->fdiv);
+    cp->vview_src = malloc((size_t)nv * sizeof *cp->vview_src);
+    cp->vview_lead = calloc((size_t)nv, sizeof *cp->vview_lead);
+    cp->vview_off = calloc((size_t)nv, sizeof *cp->vview_off);
+    cp->vview_pitch = calloc((size_t)nv, sizeof *cp->vview_pitch);
     cp->fmod = calloc((size_t)no, sizeof *cp->fmod);
     cp->in = calloc((size_t)(g->n_inputs + 1), sizeof *cp->in);
     cp->out = calloc((size_t)(g->n_outputs + 1), sizeof *cp->out);
     int rc = SPRUN_OK;
     int *uses = use_counts(p);
     if (!cp->layout || !cp->doff || !cp->role || !cp->node_ord || !cp->fx || !cp->fscale || !cp->fdiv ||
-        !cp->fmod || !cp->in || !cp->out || !uses) {
+        !cp->fmod || !cp->in || !cp->out || !uses || !cp->vview_src || !cp->vview_lead || !cp->vview_off ||
+        !cp->vview_pitch) {
         rc = sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory creating a CUDA plan");
         goto fail;
     }
@@ -3036,6 +3191,8 @@ static int cu_plan_init(struct sprun_session *s, sp_plan *p, sp_err *err)
         cp->node_ord[p->order[i]] = i;
     for (int i = 0; i < 4 * no; i++)
         cp->fx[i] = -1;
+    for (int i = 0; i < nv; i++)
+        cp->vview_src[i] = -1;
     /* unsupported ops, listed at once (plan-time folding may have removed some) */
     int n_bad = 0;
     for (int i = 0; i < p->n_order; i++) {
@@ -3054,6 +3211,7 @@ static int cu_plan_init(struct sprun_session *s, sp_plan *p, sp_err *err)
     find_fusions(p, cp, uses);
     find_bmm_fusions(p, cp, uses);
     find_attention_fusions(p, cp, uses, cm->fp16);
+    find_split_views(p, cp, uses);
     assign_layouts(p, cp);
     if ((rc = plan_device_memory(p, cp, cm, err)) != SPRUN_OK)
         goto fail;

@@ -1135,6 +1135,62 @@ static void test_api_batchnorm_folding(void **state)
     mb_destroy(b);
 }
 
+/* Query/key/value-like MatMuls of one input become one MatMul + bias Add +
+ * Split (sp_pass_fuse_parallel_matmuls); a consumer of the first result sits
+ * before the second MatMul in the file, so the Split has to be sorted in
+ * front of it; a bias-less MatMul of the same input stays apart. */
+static void test_api_fuse_parallel_matmuls(void **state)
+{
+    (void)state;
+    mb *b = mb_create(13);
+    float wq[16 * 8], wk[16 * 8], wv[16 * 8], wn[16 * 8], bq[8], bk[8], bv[8];
+    fill_random(wq, 128);
+    fill_random(wk, 128);
+    fill_random(wv, 128);
+    fill_random(wn, 128);
+    fill_random(bq, 8);
+    fill_random(bk, 8);
+    fill_random(bv, 8);
+    mb_input(b, "x", F32, 3, DIMS(-1, 5, 16));
+    mb_output(b, "y", F32);
+    mb_init_f32(b, "Wq", 2, DIMS(16, 8), wq);
+    mb_init_f32(b, "Wk", 2, DIMS(16, 8), wk);
+    mb_init_f32(b, "Wv", 2, DIMS(16, 8), wv);
+    mb_init_f32(b, "Wn", 2, DIMS(16, 8), wn);
+    mb_init_f32(b, "Bq", 1, DIMS(8), bq);
+    mb_init_f32(b, "Bk", 1, DIMS(8), bk);
+    mb_init_f32(b, "Bv", 1, DIMS(8), bv);
+    mb_node(b, "MatMul", "q_mm", NAMES("x", "Wq"), NAMES("qm"));
+    mb_node(b, "Add", "q_add", NAMES("qm", "Bq"), NAMES("q"));
+    mb_node(b, "Relu", "q_relu", NAMES("q"), NAMES("r"));
+    mb_node(b, "MatMul", "k_mm", NAMES("x", "Wk"), NAMES("km"));
+    mb_node(b, "Add", "k_add", NAMES("Bk", "km"), NAMES("k"));
+    mb_node(b, "MatMul", "v_mm", NAMES("x", "Wv"), NAMES("vm"));
+    mb_node(b, "Add", "v_add", NAMES("vm", "Bv"), NAMES("v"));
+    mb_node(b, "MatMul", "n_mm", NAMES("x", "Wn"), NAMES("nm"));
+    mb_node(b, "Mul", "kv", NAMES("k", "v"), NAMES("p"));
+    mb_node(b, "Add", "s1", NAMES("r", "p"), NAMES("s"));
+    mb_node(b, "Add", "s2", NAMES("s", "nm"), NAMES("y"));
+
+    sprun_model *mo = mb_load(b, 1), *mr = mb_load(b, 0);
+    assert_int_equal(sprun_model_node_count(mr), 11);
+    assert_int_equal(sprun_model_node_count(mo), 8); /* fused MatMul, its bias Add, Split, 5 others */
+    char desc[256];
+    int split = 0;
+    for (size_t i = 0; i < sprun_model_node_count(mo); i++)
+        if (sprun_model_node_describe(mo, i, desc, sizeof desc) == SPRUN_OK && strstr(desc, "Split"))
+            split = 1;
+    assert_true(split);
+    sprun_model_destroy(mo);
+    sprun_model_destroy(mr);
+
+    float x[2 * 5 * 16];
+    fill_random(x, 160);
+    sprun_tensor in = f32_tensor("x", 3, DIMS(2, 5, 16), x);
+    compare_optimized(b, &in, 1, NULL, NULL);
+    mb_destroy(b);
+}
+
 /* Conv -> Add(residual input) -> Relu fuses into one node. */
 static void test_api_fuse_conv_residual_relu(void **state)
 {
@@ -1193,7 +1249,7 @@ static void test_api_fuse_epilogue_variants(void **state)
 {
     (void)state;
     enum { GEMM_SIGMOID, MATMUL_BIAS_ROW, MATMUL_BIAS_BCAST, RELU_THEN_ADD, CLIP, LATE_RESIDUAL, N_VARIANTS };
-    static const int want_nodes[N_VARIANTS] = {1, 1, 2, 2, 1, 3};
+    static const int want_nodes[N_VARIANTS] = {1, 1, 2, 2, 1, 4};
     for (int v = 0; v < N_VARIANTS; v++) {
         mb *b = mb_create(13);
         float w[4 * 6], bias[6], col[3 * 1];
@@ -1232,9 +1288,11 @@ static void test_api_fuse_epilogue_variants(void **state)
             mb_node(b, "Clip", "clip", NAMES("g", "lo", "hi"), NAMES("y"));
             break;
         }
-        case LATE_RESIDUAL: /* the residual is computed after the MatMul */
+        case LATE_RESIDUAL: /* the residual is computed after the MatMul (from -x: two MatMuls of x
+                               would become one, sp_pass_fuse_parallel_matmuls) */
             mb_node(b, "MatMul", "mm", NAMES("x", "W"), NAMES("g"));
-            mb_node(b, "MatMul", "mm2", NAMES("x", "W"), NAMES("g2"));
+            mb_node(b, "Neg", "neg", NAMES("x"), NAMES("nx"));
+            mb_node(b, "MatMul", "mm2", NAMES("nx", "W"), NAMES("g2"));
             mb_node(b, "Relu", "relu2", NAMES("g2"), NAMES("r"));
             mb_node(b, "Add", "add", NAMES("g", "r"), NAMES("y"));
             break;
@@ -1795,6 +1853,7 @@ int main(void)
 #endif
         cmocka_unit_test(test_pass_remove_dead),
         cmocka_unit_test(test_api_batchnorm_folding),
+        cmocka_unit_test(test_api_fuse_parallel_matmuls),
         cmocka_unit_test(test_api_fuse_conv_residual_relu),
         cmocka_unit_test(test_api_fuse_epilogue_variants),
         cmocka_unit_test(test_plan_folds_shape_chain),
