@@ -5,7 +5,10 @@
  * One kernel: each thread maps a linear index of the destination-ordered
  * view to a source and destination offset. The host merges and orders dims
  * so that the destination is contiguous in the fastest dim; a rank-1 view
- * is a plain (converting) memcpy.
+ * is a plain (converting) memcpy. Same-type copies whose fastest dim is
+ * contiguous on both sides and whose strides and bases allow it move 16-byte
+ * vectors instead of elements (Split's slices of BERT's fused query/key/value
+ * at batch 32 on an H100: 62 us for three element-wise copies).
  */
 #include "runtime/cuda/kernel_common.cuh"
 
@@ -45,11 +48,39 @@ __global__ void k_copy_flat(D *__restrict__ dst, const S *__restrict__ src, int6
     SPK_GRID_STRIDE(i, n) dst[i] = conv<S, D>(src[i]);
 }
 
+template <typename A, typename B> struct same_type { static const bool value = false; };
+template <typename A> struct same_type<A, A> { static const bool value = true; };
+
+/* v seen in 16-byte vectors, when a same-type copy allows it (see above). */
+template <typename S, typename D> static bool vector_view(const spk_view *v, const void *dst, const void *src, spk_view *w)
+{
+    const int64_t V = 16 / (int64_t)sizeof(S);
+    const int r = v->rank;
+    if (!same_type<S, D>::value || V <= 1 || r < 1 || v->s[0][r - 1] != 1 || v->s[1][r - 1] != 1 ||
+        v->dims[r - 1] % V || ((uintptr_t)dst | (uintptr_t)src) % 16)
+        return false;
+    *w = *v;
+    w->dims[r - 1] /= V;
+    for (int d = 0; d < r - 1; d++) {
+        if (v->s[0][d] % V || v->s[1][d] % V)
+            return false;
+        w->s[0][d] /= V;
+        w->s[1][d] /= V;
+    }
+    return true;
+}
+
 template <typename S, typename D> int launch(void *dst, const void *src, const spk_view *v, cudaStream_t st)
 {
     int64_t n = spk::numel(v);
     if (n == 0)
         return 0;
+    spk_view w;
+    if (vector_view<S, D>(v, dst, src, &w)) {
+        const int64_t nv = n / (16 / (int64_t)sizeof(S));
+        spk::launch(k_copy<uint4, uint4>, spk::grid_for(nv, 256), 256, 0, st, (uint4 *)dst, (const uint4 *)src, w, nv);
+        return spk::ret();
+    }
     int flat = v->rank == 1 && v->s[0][0] == 1 && v->s[1][0] == 1;
     if (flat)
         spk::launch(k_copy_flat<S, D>, spk::grid_for(n, 256), 256, 0, st, (D *)dst, (const S *)src, n);

@@ -1030,6 +1030,21 @@ static void find_attention_fusions(const sp_plan *p, cu_plan *cp, const int *use
  * fused attention reads (sp_pass_fuse_parallel_matmuls's query/key/value):
  * the Split and the Reshapes run no step, and attention reads each slice in
  * place from the Split's input, row pitch the input's last dim. */
+/* The order index of the one node reading value v whatever its role (the
+ * head-split Transposes are R_NOP once attention took them), or -1. */
+static int only_reader(const sp_plan *p, const int *uses, int v)
+{
+    if (v < 0 || uses[v] != 1)
+        return -1;
+    for (int s = 0; s < p->n_order; s++) {
+        const sp_node *n = ord_node(p, s);
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] == v)
+                return s;
+    }
+    return -1;
+}
+
 static void find_split_views(const sp_plan *p, cu_plan *cp, const int *uses)
 {
     const sp_graph *g = &p->g;
@@ -1072,7 +1087,7 @@ static void find_split_views(const sp_plan *p, cu_plan *cp, const int *uses)
             for (int d = rin - 1; ok && d < rv->shape.rank; d++)
                 tail *= rv->shape.d[d];
             ok = ok && tail == ov->shape.d[rin - 1];
-            const int t = ok ? sole_consumer(p, cp, uses, ord_node(p, c)->out[0]) : -1;
+            const int t = ok ? only_reader(p, uses, ord_node(p, c)->out[0]) : -1;
             ok = ok && t >= 0 && attn_t[t];
             rs[j] = c;
             offs[j] = off;
