@@ -1913,6 +1913,24 @@ static int unsupported(const sp_node *n, const char *why, sp_err *err)
     return sp_err_set(err, SPRUN_ERR_UNSUPPORTED, "node '%s' (%s): %s on the CUDA backend", n->name, n->op_type, why);
 }
 
+/* Strides of a matmul's output y (shape own) as written through the
+ * head-merge Transpose ord tc (-1: none) into that Transpose's row-major
+ * output. */
+static void out_strides(const sp_plan *p, int tc, const sp_shape *own, int64_t *st)
+{
+    if (tc < 0) {
+        row_strides(own, st);
+        return;
+    }
+    const sp_node *tn = ord_node(p, tc);
+    int64_t ts[SP_MAX_RANK];
+    row_strides(&p->g.values[tn->out[0]].shape, ts);
+    const int64_t *perm = NULL;
+    sp_attr_ints(tn, "perm", &perm);
+    for (int j = 0; j < own->rank; j++)
+        st[perm[j]] = ts[j];
+}
+
 static int lower_bmm(lower_ctx *lc, const sp_node *n, sp_err *err)
 {
     const sp_plan *p = lc->p;
@@ -1928,16 +1946,7 @@ static int lower_bmm(lower_ctx *lc, const sp_node *n, sp_err *err)
     int64_t sa[SP_MAX_RANK], sb[SP_MAX_RANK], sc[SP_MAX_RANK];
     perm_strides(p, ta, &av->shape, sa);
     perm_strides(p, tb, &bv->shape, sb);
-    if (tc >= 0) {
-        const sp_node *tn = ord_node(p, tc);
-        int64_t ts[SP_MAX_RANK];
-        row_strides(&g->values[vc].shape, ts);
-        const int64_t *perm = NULL;
-        sp_attr_ints(tn, "perm", &perm);
-        for (int j = 0; j < r; j++)
-            sc[perm[j]] = ts[j];
-    } else
-        row_strides(&yv->shape, sc);
+    out_strides(p, tc, &yv->shape, sc);
     dptr A, B, C;
     if ((rc = operand(lc, va, LAY_ANY, &A, NULL, err)) != SPRUN_OK ||
         (rc = operand(lc, vb, LAY_ANY, &B, NULL, err)) != SPRUN_OK || (rc = vptr(lc, vc, FORM_PLAIN, &C, err)))
@@ -2066,15 +2075,7 @@ static int lower_attention(lower_ctx *lc, const sp_node *n, sp_err *err)
     attn_operand_strides(p, cp, tq, &qv->shape, sq);
     attn_operand_strides(p, cp, tk, &kv->shape, sk);
     attn_operand_strides(p, cp, tv, &vv->shape, sv);
-    if (tc >= 0) {
-        int64_t ts[SP_MAX_RANK];
-        row_strides(&g->values[vo].shape, ts);
-        const int64_t *perm = NULL;
-        sp_attr_ints(ord_node(p, tc), "perm", &perm);
-        for (int j = 0; j < r; j++)
-            so[perm[j]] = ts[j];
-    } else
-        row_strides(&ov->shape, so);
+    out_strides(p, tc, &ov->shape, so);
     for (int k = 0; k < r - 1; k++)
         if (so[k] % 8)
             return unsupported(n, "fused attention output view not 8-element aligned", err);
