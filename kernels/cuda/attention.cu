@@ -9,12 +9,8 @@
  * GEMM, 11 us on the PV one and the softmax's pass over 12.6 MB of scores in
  * between (H200).
  *
- * Shape of the work (FlashAttention-2's order): a CTA takes 64 query rows of
- * one (batch, head) with KVS groups of 4 warps; each warp owns 16 rows, and
- * group h takes key tiles h, h + KVS, ... (KVS = 2 at head dim <= 64: half
- * the serial chain per warp, which is what a batch-1 BERT layer, 24 CTAs,
- * waits for; the groups' running max, sum and output are merged through
- * shared memory at the end). Q is loaded once
+ * Shape of the work (FlashAttention-2's order): a CTA of 4 warps takes 64
+ * query rows of one (batch, head); each warp owns 16 rows. Q is loaded once
  * into registers as mma.sync A fragments; K and V tiles of 64 keys stream
  * through shared memory with cp.async (double-buffered). Per tile each
  * warp computes its 16 x 64 scores with m16n8k16 tensor-core MMAs (fp32
@@ -30,7 +26,7 @@ namespace {
 
 constexpr int ATT_BM = 64; /* query rows per CTA */
 constexpr int ATT_BN = 64; /* keys per tile */
-constexpr int ATT_THREADS = 128; /* threads of one group of 4 warps (the loaders' unit) */
+constexpr int ATT_THREADS = 128;
 
 __device__ __forceinline__ unsigned smem_u32(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }
 
@@ -72,12 +68,12 @@ __device__ __forceinline__ unsigned pack_half2(float lo, float hi)
 
 /* Rows of D halves padded by 8 so that ldmatrix's 8 row addresses fall in
  * distinct banks. */
-template <int D, int KVS> struct att_smem {
+template <int D> struct att_smem {
     static constexpr int P = D + 8;
     __half q[ATT_BM * P];
-    __half k[2][KVS][ATT_BN * P]; /* [double buffer][key group] */
-    __half v[2][KVS][ATT_BN * P];
-    __half mk[2][KVS][ATT_BN]; /* the mask row's keys of the tile, when the CTA's rows share one */
+    __half k[2][ATT_BN * P];
+    __half v[2][ATT_BN * P];
+    __half mk[2][ATT_BN]; /* the mask row's keys of the tile, when the CTA's rows share one */
 };
 
 /* Tiles of 64 rows of [n, D] strided views into shared memory (pitch
@@ -94,24 +90,19 @@ template <int D, int NV> struct tile_loader {
     const __half *src[NV]; /* row tid / CH of the current tile, column chunk tid % CH */
     int64_t step[NV];      /* RPI rows, in elements */
     int left;              /* rows of the views from this thread's first row of the current tile */
-    int tid;               /* thread within its group of 128 */
-    int skip;              /* rows from the end of one tile to the start of this group's next */
-    __device__ __forceinline__ tile_loader(const __half *const (&g)[NV], const int64_t (&stride)[NV], int n,
-                                           int skip_rows = 0)
+    __device__ __forceinline__ tile_loader(const __half *const (&g)[NV], const int64_t (&stride)[NV], int n)
     {
-        tid = threadIdx.x % ATT_THREADS;
-        skip = skip_rows;
-        const int r = tid / CH;
+        const int r = threadIdx.x / CH;
 #pragma unroll
         for (int v = 0; v < NV; v++) {
-            src[v] = g[v] + r * stride[v] + (tid % CH) * 8;
+            src[v] = g[v] + r * stride[v] + (threadIdx.x % CH) * 8;
             step[v] = RPI * stride[v];
         }
         left = n - r;
     }
     __device__ __forceinline__ void load(__half *const (&s)[NV], const __half *fallback)
     {
-        const int off = (tid / CH) * (D + 8) + (tid % CH) * 8;
+        const int off = (threadIdx.x / CH) * (D + 8) + (threadIdx.x % CH) * 8;
 #pragma unroll
         for (int v = 0; v < NV; v++) {
             const __half *p = src[v];
@@ -121,9 +112,9 @@ template <int D, int NV> struct tile_loader {
                 cp_async16(s[v] + off + i * RPI * (D + 8), in ? p : fallback, in ? 16 : 0);
                 p += step[v];
             }
-            src[v] = p + (int64_t)(skip / RPI) * step[v];
+            src[v] = p;
         }
-        left -= ATT_BN + skip;
+        left -= ATT_BN;
     }
 };
 
@@ -134,27 +125,26 @@ __device__ __forceinline__ float fast_exp2(float x)
     return y;
 }
 
-template <int D, int KVS>
-__global__ void __launch_bounds__(ATT_THREADS *KVS, D <= 64 ? 4 / KVS : 2 / KVS)
-    k_attention(__half *__restrict__ out, const __half *__restrict__ q, const __half *__restrict__ k,
-                const __half *__restrict__ v, const __half *__restrict__ mask, spk_attn a)
+template <int D>
+__global__ void __launch_bounds__(ATT_THREADS, D <= 64 ? 4 : 2) k_attention(__half *__restrict__ out, const __half *__restrict__ q,
+                                                           const __half *__restrict__ k, const __half *__restrict__ v,
+                                                           const __half *__restrict__ mask, spk_attn a)
 {
     spk::pdl_begin();
     extern __shared__ __align__(16) unsigned char att_raw[];
-    att_smem<D, KVS> &sm = *reinterpret_cast<att_smem<D, KVS> *>(att_raw);
+    att_smem<D> &sm = *reinterpret_cast<att_smem<D> *>(att_raw);
     constexpr int P = D + 8;
-    const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3, kg = threadIdx.x / ATT_THREADS;
-    const int gtid = threadIdx.x % ATT_THREADS; /* thread within the key group */
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int64_t qtiles = (a.sq + ATT_BM - 1) / ATT_BM;
     const int64_t bh = blockIdx.x / qtiles, q0 = (blockIdx.x % qtiles) * ATT_BM;
     const int64_t b = bh / a.heads, h = bh % a.heads;
     const __half *qb = q + b * a.q_s[0] + h * a.q_s[1];
     const __half *kb = k + b * a.k_s[0] + h * a.k_s[1];
     const __half *vb = v + b * a.v_s[0] + h * a.v_s[1];
-    const int64_t ntiles = (a.sk + ATT_BN - 1) / ATT_BN, niter = (ntiles + KVS - 1) / KVS;
+    const int64_t ntiles = (a.sk + ATT_BN - 1) / ATT_BN;
     const float L2E = 1.4426950408889634f;
 
-    if (kg == 0) {
+    {
         const __half *const g[1] = {qb + q0 * a.q_s[2]};
         const int64_t st[1] = {a.q_s[2]};
         __half *const d[1] = {sm.q};
@@ -162,9 +152,9 @@ __global__ void __launch_bounds__(ATT_THREADS *KVS, D <= 64 ? 4 / KVS : 2 / KVS)
     }
     /* The mask: when every row of this CTA reads the same mask row (BERT's
      * [b, 1, 1, s] mask), its 64 keys of each tile ride with the K/V tile
-     * through shared memory (8 threads of the group, 16 bytes each);
-     * otherwise each thread reads its two rows' values from global memory,
-     * all of a tile's before any is used. */
+     * through shared memory (8 threads, 16 bytes each); otherwise each
+     * thread reads its two rows' values from global memory, all of a tile's
+     * before any is used. */
     const __half *mrow = nullptr;
     bool mask_smem = false;
     if (mask) {
@@ -172,15 +162,15 @@ __global__ void __launch_bounds__(ATT_THREADS *KVS, D <= 64 ? 4 / KVS : 2 / KVS)
         mrow = mask + ((rf / a.mask_div) % a.mask_mod) * a.sk;
         mask_smem = rf / a.mask_div == rl / a.mask_div && a.sk % 8 == 0 && ((uintptr_t)mask & 15) == 0;
     }
-    const __half *mk_src = mask_smem ? mrow + kg * ATT_BN + gtid * 8 : nullptr;
-    int mk_left = (int)a.sk - kg * ATT_BN - gtid * 8;
-    if (mask_smem && gtid < ATT_BN / 8)
-        cp_async16(sm.mk[0][kg] + gtid * 8, mk_left > 0 ? mk_src : mrow, mk_left > 0 ? 16 : 0);
-    const __half *const gkv[2] = {kb + kg * ATT_BN * a.k_s[2], vb + kg * ATT_BN * a.v_s[2]};
+    const __half *mk_src = mask_smem ? mrow + threadIdx.x * 8 : nullptr;
+    int mk_left = (int)a.sk - (int)threadIdx.x * 8;
+    if (mask_smem && threadIdx.x < ATT_BN / 8)
+        cp_async16(sm.mk[0] + threadIdx.x * 8, mk_left > 0 ? mk_src : mrow, mk_left > 0 ? 16 : 0);
+    const __half *const gkv[2] = {kb, vb};
     const int64_t skv[2] = {a.k_s[2], a.v_s[2]};
-    tile_loader<D, 2> lkv(gkv, skv, (int)a.sk - kg * ATT_BN, (KVS - 1) * ATT_BN);
+    tile_loader<D, 2> lkv(gkv, skv, (int)a.sk);
     {
-        __half *const d[2] = {sm.k[0][kg], sm.v[0][kg]};
+        __half *const d[2] = {sm.k[0], sm.v[0]};
         lkv.load(d, q);
     }
     cp_async_commit();
@@ -204,139 +194,135 @@ __global__ void __launch_bounds__(ATT_THREADS *KVS, D <= 64 ? 4 / KVS : 2 / KVS)
         o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
     float mx0 = -INFINITY, mx1 = -INFINITY, l0 = 0.f, l1 = 0.f;
 
-    for (int64_t it = 0; it < niter; it++) {
-        const int buf = (int)(it & 1);
-        if (it + 1 < niter) {
-            __half *const d[2] = {sm.k[buf ^ 1][kg], sm.v[buf ^ 1][kg]};
+    for (int64_t t = 0; t < ntiles; t++) {
+        const int buf = (int)(t & 1);
+        if (t + 1 < ntiles) {
+            __half *const d[2] = {sm.k[buf ^ 1], sm.v[buf ^ 1]};
             lkv.load(d, q);
-            if (mask_smem && gtid < ATT_BN / 8) {
-                mk_src += KVS * ATT_BN;
-                mk_left -= KVS * ATT_BN;
-                cp_async16(sm.mk[buf ^ 1][kg] + gtid * 8, mk_left > 0 ? mk_src : mrow, mk_left > 0 ? 16 : 0);
+            if (mask_smem && threadIdx.x < ATT_BN / 8) {
+                mk_src += ATT_BN;
+                mk_left -= ATT_BN;
+                cp_async16(sm.mk[buf ^ 1] + threadIdx.x * 8, mk_left > 0 ? mk_src : mrow, mk_left > 0 ? 16 : 0);
             }
             cp_async_commit();
             cp_async_wait<1>();
         } else
             cp_async_wait<0>();
         __syncthreads();
-        if (it == 0) {
+        if (t == 0) {
 #pragma unroll
             for (int kc = 0; kc < D / 16; kc++)
                 ldsm_x4(qa[kc], sm.q + (warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * P + kc * 16 + (lane >> 4) * 8);
         }
-        const int64_t t = it * KVS + kg; /* this group's key tile */
-        if (t < ntiles) {
-            /* scores: 16 rows x 64 keys as 8 n8 tiles */
-            float s[ATT_BN / 8][4];
+        /* scores: 16 rows x 64 keys as 8 n8 tiles */
+        float s[ATT_BN / 8][4];
+#pragma unroll
+        for (int j = 0; j < ATT_BN / 8; j++)
+            s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+        const __half *ks = sm.k[buf];
+#pragma unroll
+        for (int kc = 0; kc < D / 16; kc++)
+#pragma unroll
+            for (int j = 0; j < ATT_BN / 8; j += 2) {
+                unsigned bf[4];
+                ldsm_x4(bf, ks + (j * 8 + (lane & 7) + (lane >> 4) * 8) * P + kc * 16 + ((lane >> 3) & 1) * 8);
+                mma16816(s[j], qa[kc], bf[0], bf[1]);
+                mma16816(s[j + 1], qa[kc], bf[2], bf[3]);
+            }
+        /* (scale * s + mask) * log2(e), clamped at -FLT_MAX */
+        const int64_t key0 = t * ATT_BN;
+        const int lim = a.sk - key0 < ATT_BN ? (int)(a.sk - key0) : ATT_BN;
+        if (mask_smem) {
+#pragma unroll
+            for (int j = 0; j < ATT_BN / 8; j++) {
+                const float2 f = __half22float2(*reinterpret_cast<const __half2 *>(sm.mk[buf] + j * 8 + tq * 2));
+                const float mx = f.x * L2E, my = f.y * L2E;
+                s[j][0] = fmaxf(fmaf(s[j][0], sl2, mx), -FLT_MAX);
+                s[j][1] = fmaxf(fmaf(s[j][1], sl2, my), -FLT_MAX);
+                s[j][2] = fmaxf(fmaf(s[j][2], sl2, mx), -FLT_MAX);
+                s[j][3] = fmaxf(fmaf(s[j][3], sl2, my), -FLT_MAX);
+            }
+        } else if (mask) {
+            /* half a tile's values at a time: loads issued together, fewer registers */
+#pragma unroll
+            for (int j0 = 0; j0 < ATT_BN / 8; j0 += ATT_BN / 16) {
+                float mv[ATT_BN / 16][4];
+#pragma unroll
+                for (int j = 0; j < ATT_BN / 16; j++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        const int kk = (j0 + j) * 8 + tq * 2 + (e & 1);
+                        mv[j][e] = kk < lim ? __half2float((e < 2 ? m0 : m1)[key0 + kk]) : 0.f;
+                    }
+#pragma unroll
+                for (int j = 0; j < ATT_BN / 16; j++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++)
+                        s[j0 + j][e] = fmaxf(fmaf(s[j0 + j][e], sl2, mv[j][e] * L2E), -FLT_MAX);
+            }
+        } else {
 #pragma unroll
             for (int j = 0; j < ATT_BN / 8; j++)
-                s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
-            const __half *ks = sm.k[buf][kg];
 #pragma unroll
-            for (int kc = 0; kc < D / 16; kc++)
+                for (int e = 0; e < 4; e++)
+                    s[j][e] = fmaxf(s[j][e] * sl2, -FLT_MAX);
+        }
+        if (lim < ATT_BN) { /* the last tile: keys past the end take no part */
 #pragma unroll
-                for (int j = 0; j < ATT_BN / 8; j += 2) {
-                    unsigned bf[4];
-                    ldsm_x4(bf, ks + (j * 8 + (lane & 7) + (lane >> 4) * 8) * P + kc * 16 + ((lane >> 3) & 1) * 8);
-                    mma16816(s[j], qa[kc], bf[0], bf[1]);
-                    mma16816(s[j + 1], qa[kc], bf[2], bf[3]);
-                }
-            /* (scale * s + mask) * log2(e), clamped at -FLT_MAX */
-            const int64_t key0 = t * ATT_BN;
-            const int lim = a.sk - key0 < ATT_BN ? (int)(a.sk - key0) : ATT_BN;
-            if (mask_smem) {
+            for (int j = 0; j < ATT_BN / 8; j++)
 #pragma unroll
-                for (int j = 0; j < ATT_BN / 8; j++) {
-                    const float2 f =
-                        __half22float2(*reinterpret_cast<const __half2 *>(sm.mk[buf][kg] + j * 8 + tq * 2));
-                    const float mxv = f.x * L2E, myv = f.y * L2E;
-                    s[j][0] = fmaxf(fmaf(s[j][0], sl2, mxv), -FLT_MAX);
-                    s[j][1] = fmaxf(fmaf(s[j][1], sl2, myv), -FLT_MAX);
-                    s[j][2] = fmaxf(fmaf(s[j][2], sl2, mxv), -FLT_MAX);
-                    s[j][3] = fmaxf(fmaf(s[j][3], sl2, myv), -FLT_MAX);
-                }
-            } else if (mask) {
-                /* half a tile's values at a time: loads issued together, fewer registers */
+                for (int e = 0; e < 4; e++)
+                    if (j * 8 + tq * 2 + (e & 1) >= lim)
+                        s[j][e] = -INFINITY;
+        }
+        float tm0 = -INFINITY, tm1 = -INFINITY;
 #pragma unroll
-                for (int j0 = 0; j0 < ATT_BN / 8; j0 += ATT_BN / 16) {
-                    float mv[ATT_BN / 16][4];
+        for (int j = 0; j < ATT_BN / 8; j++) {
+            tm0 = fmaxf(tm0, fmaxf(s[j][0], s[j][1]));
+            tm1 = fmaxf(tm1, fmaxf(s[j][2], s[j][3]));
+        }
 #pragma unroll
-                    for (int j = 0; j < ATT_BN / 16; j++)
+        for (int o_ = 1; o_ <= 2; o_ <<= 1) {
+            tm0 = fmaxf(tm0, __shfl_xor_sync(0xffffffffu, tm0, o_));
+            tm1 = fmaxf(tm1, __shfl_xor_sync(0xffffffffu, tm1, o_));
+        }
+        const float nm0 = fmaxf(mx0, tm0), nm1 = fmaxf(mx1, tm1); /* finite: key0 < sk */
+        const float c0 = fast_exp2(mx0 - nm0), c1 = fast_exp2(mx1 - nm1);
+        mx0 = nm0;
+        mx1 = nm1;
+        l0 *= c0;
+        l1 *= c1;
 #pragma unroll
-                        for (int e = 0; e < 4; e++) {
-                            const int kk = (j0 + j) * 8 + tq * 2 + (e & 1);
-                            mv[j][e] = kk < lim ? __half2float((e < 2 ? m0 : m1)[key0 + kk]) : 0.f;
-                        }
+        for (int i = 0; i < D / 8; i++) {
+            o[i][0] *= c0;
+            o[i][1] *= c0;
+            o[i][2] *= c1;
+            o[i][3] *= c1;
+        }
 #pragma unroll
-                    for (int j = 0; j < ATT_BN / 16; j++)
+        for (int j = 0; j < ATT_BN / 8; j++) {
+            s[j][0] = fast_exp2(s[j][0] - nm0);
+            s[j][1] = fast_exp2(s[j][1] - nm0);
+            s[j][2] = fast_exp2(s[j][2] - nm1);
+            s[j][3] = fast_exp2(s[j][3] - nm1);
+            l0 += s[j][0] + s[j][1];
+            l1 += s[j][2] + s[j][3];
+        }
+        /* o += p v: p's accumulators are the A fragments of k16 chunks */
+        const __half *vs = sm.v[buf];
 #pragma unroll
-                        for (int e = 0; e < 4; e++)
-                            s[j0 + j][e] = fmaxf(fmaf(s[j0 + j][e], sl2, mv[j][e] * L2E), -FLT_MAX);
-                }
-            } else {
+        for (int kc = 0; kc < ATT_BN / 16; kc++) {
+            unsigned pa[4];
+            pa[0] = pack_half2(s[2 * kc][0], s[2 * kc][1]);
+            pa[1] = pack_half2(s[2 * kc][2], s[2 * kc][3]);
+            pa[2] = pack_half2(s[2 * kc + 1][0], s[2 * kc + 1][1]);
+            pa[3] = pack_half2(s[2 * kc + 1][2], s[2 * kc + 1][3]);
 #pragma unroll
-                for (int j = 0; j < ATT_BN / 8; j++)
-#pragma unroll
-                    for (int e = 0; e < 4; e++)
-                        s[j][e] = fmaxf(s[j][e] * sl2, -FLT_MAX);
-            }
-            if (lim < ATT_BN) { /* the last tile: keys past the end take no part */
-#pragma unroll
-                for (int j = 0; j < ATT_BN / 8; j++)
-#pragma unroll
-                    for (int e = 0; e < 4; e++)
-                        if (j * 8 + tq * 2 + (e & 1) >= lim)
-                            s[j][e] = -INFINITY;
-            }
-            float tm0 = -INFINITY, tm1 = -INFINITY;
-#pragma unroll
-            for (int j = 0; j < ATT_BN / 8; j++) {
-                tm0 = fmaxf(tm0, fmaxf(s[j][0], s[j][1]));
-                tm1 = fmaxf(tm1, fmaxf(s[j][2], s[j][3]));
-            }
-#pragma unroll
-            for (int o_ = 1; o_ <= 2; o_ <<= 1) {
-                tm0 = fmaxf(tm0, __shfl_xor_sync(0xffffffffu, tm0, o_));
-                tm1 = fmaxf(tm1, __shfl_xor_sync(0xffffffffu, tm1, o_));
-            }
-            const float nm0 = fmaxf(mx0, tm0), nm1 = fmaxf(mx1, tm1); /* finite: key0 < sk */
-            const float c0 = fast_exp2(mx0 - nm0), c1 = fast_exp2(mx1 - nm1);
-            mx0 = nm0;
-            mx1 = nm1;
-            l0 *= c0;
-            l1 *= c1;
-#pragma unroll
-            for (int i = 0; i < D / 8; i++) {
-                o[i][0] *= c0;
-                o[i][1] *= c0;
-                o[i][2] *= c1;
-                o[i][3] *= c1;
-            }
-#pragma unroll
-            for (int j = 0; j < ATT_BN / 8; j++) {
-                s[j][0] = fast_exp2(s[j][0] - nm0);
-                s[j][1] = fast_exp2(s[j][1] - nm0);
-                s[j][2] = fast_exp2(s[j][2] - nm1);
-                s[j][3] = fast_exp2(s[j][3] - nm1);
-                l0 += s[j][0] + s[j][1];
-                l1 += s[j][2] + s[j][3];
-            }
-            /* o += p v: p's accumulators are the A fragments of k16 chunks */
-            const __half *vs = sm.v[buf][kg];
-#pragma unroll
-            for (int kc = 0; kc < ATT_BN / 16; kc++) {
-                unsigned pa[4];
-                pa[0] = pack_half2(s[2 * kc][0], s[2 * kc][1]);
-                pa[1] = pack_half2(s[2 * kc][2], s[2 * kc][3]);
-                pa[2] = pack_half2(s[2 * kc + 1][0], s[2 * kc + 1][1]);
-                pa[3] = pack_half2(s[2 * kc + 1][2], s[2 * kc + 1][3]);
-#pragma unroll
-                for (int i = 0; i < D / 8; i += 2) {
-                    unsigned bf[4];
-                    ldsm_x4_t(bf, vs + (kc * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * P + i * 8 + (lane >> 4) * 8);
-                    mma16816(o[i], pa, bf[0], bf[1]);
-                    mma16816(o[i + 1], pa, bf[2], bf[3]);
-                }
+            for (int i = 0; i < D / 8; i += 2) {
+                unsigned bf[4];
+                ldsm_x4_t(bf, vs + (kc * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * P + i * 8 + (lane >> 4) * 8);
+                mma16816(o[i], pa, bf[0], bf[1]);
+                mma16816(o[i + 1], pa, bf[2], bf[3]);
             }
         }
         __syncthreads(); /* the next iteration's loads overwrite this buffer */
@@ -345,39 +331,6 @@ __global__ void __launch_bounds__(ATT_THREADS *KVS, D <= 64 ? 4 / KVS : 2 / KVS)
     for (int o_ = 1; o_ <= 2; o_ <<= 1) {
         l0 += __shfl_xor_sync(0xffffffffu, l0, o_);
         l1 += __shfl_xor_sync(0xffffffffu, l1, o_);
-    }
-    if (KVS > 1) {
-        /* group 1 hands its rows' max, sum and output to group 0 through the
-         * (now idle) K buffers, [warp][value][lane]: conflict-free */
-        constexpr int NVAL = D / 2 + 4;
-        float *xs = reinterpret_cast<float *>(&sm.k[0][0][0]) + warp * NVAL * 32;
-        if (kg == 1) {
-#pragma unroll
-            for (int i = 0; i < D / 8; i++)
-#pragma unroll
-                for (int e = 0; e < 4; e++)
-                    xs[(i * 4 + e) * 32 + lane] = o[i][e];
-            xs[(D / 2) * 32 + lane] = mx0;
-            xs[(D / 2 + 1) * 32 + lane] = mx1;
-            xs[(D / 2 + 2) * 32 + lane] = l0;
-            xs[(D / 2 + 3) * 32 + lane] = l1;
-        }
-        __syncthreads();
-        if (kg == 1)
-            return;
-        const float pm0 = xs[(D / 2) * 32 + lane], pm1 = xs[(D / 2 + 1) * 32 + lane];
-        const float nm0 = fmaxf(mx0, pm0), nm1 = fmaxf(mx1, pm1);
-        const float ca0 = fast_exp2(mx0 - nm0), cb0 = fast_exp2(pm0 - nm0);
-        const float ca1 = fast_exp2(mx1 - nm1), cb1 = fast_exp2(pm1 - nm1);
-        l0 = l0 * ca0 + xs[(D / 2 + 2) * 32 + lane] * cb0;
-        l1 = l1 * ca1 + xs[(D / 2 + 3) * 32 + lane] * cb1;
-#pragma unroll
-        for (int i = 0; i < D / 8; i++) {
-            o[i][0] = o[i][0] * ca0 + xs[(i * 4 + 0) * 32 + lane] * cb0;
-            o[i][1] = o[i][1] * ca0 + xs[(i * 4 + 1) * 32 + lane] * cb0;
-            o[i][2] = o[i][2] * ca1 + xs[(i * 4 + 2) * 32 + lane] * cb1;
-            o[i][3] = o[i][3] * ca1 + xs[(i * 4 + 3) * 32 + lane] * cb1;
-        }
     }
     const float i0 = 1.f / l0, i1 = 1.f / l1;
     __half *ob = out + b * a.o_s[0] + h * a.o_s[1];
@@ -391,18 +344,17 @@ __global__ void __launch_bounds__(ATT_THREADS *KVS, D <= 64 ? 4 / KVS : 2 / KVS)
     }
 }
 
-template <int D, int KVS>
+template <int D>
 int launch_attention(__half *out, const __half *q, const __half *k, const __half *v, const __half *mask,
                      const spk_attn *a, cudaStream_t st)
 {
-    const size_t smem = sizeof(att_smem<D, KVS>);
+    const size_t smem = sizeof(att_smem<D>);
     static int attr_set[64]; /* per device: the dynamic shared memory opt-in, once */
     int dev = 0;
     if (cudaGetDevice(&dev) != cudaSuccess)
         return spk::ret();
     if (dev < 0 || dev >= 64 || !attr_set[dev]) {
-        cudaError_t e =
-            cudaFuncSetAttribute(k_attention<D, KVS>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        cudaError_t e = cudaFuncSetAttribute(k_attention<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (e != cudaSuccess)
             return (int)e;
         if (dev >= 0 && dev < 64)
@@ -411,7 +363,7 @@ int launch_attention(__half *out, const __half *q, const __half *k, const __half
     const int64_t blocks = a->batch * a->heads * ((a->sq + ATT_BM - 1) / ATT_BM);
     if (blocks > 2147483647LL)
         return SPK_E_UNSUPPORTED;
-    spk::launch(k_attention<D, KVS>, (unsigned)blocks, ATT_THREADS * KVS, smem, st, out, q, k, v, mask, *a);
+    spk::launch(k_attention<D>, (unsigned)blocks, ATT_THREADS, smem, st, out, q, k, v, mask, *a);
     return spk::ret();
 }
 
@@ -431,9 +383,9 @@ extern "C" int spk_attention(spk_stream s, void *out, const void *q, const void 
     __half *o = (__half *)out;
     const __half *qq = (const __half *)q, *kk = (const __half *)k, *vv = (const __half *)v, *m = (const __half *)mask;
     switch (a->d) {
-    case 32: return launch_attention<32, 2>(o, qq, kk, vv, m, a, st);
-    case 64: return launch_attention<64, 2>(o, qq, kk, vv, m, a, st);
-    case 128: return launch_attention<128, 1>(o, qq, kk, vv, m, a, st);
+    case 32: return launch_attention<32>(o, qq, kk, vv, m, a, st);
+    case 64: return launch_attention<64>(o, qq, kk, vv, m, a, st);
+    case 128: return launch_attention<128>(o, qq, kk, vv, m, a, st);
     default: return SPK_E_UNSUPPORTED;
     }
 }
