@@ -87,11 +87,53 @@ __global__ void k_binary_i64(int op, int64_t *out, const int64_t *a, const int64
     }
 }
 
+/* 16 bytes of every operand a thread: the view's fastest dim contiguous in
+ * all three (other dims may broadcast), strides and bases in whole vectors
+ * (BERT's embedding sums at batch 32: 18-25 us each element-wise, H100). */
+template <typename T>
+__global__ void k_binary_vec(int op, uint4 *__restrict__ out, const uint4 *__restrict__ a, const uint4 *__restrict__ b,
+                             spk_view v, int64_t n)
+{
+    spk::pdl_begin();
+    constexpr int V = 16 / sizeof(T);
+    SPK_GRID_STRIDE(i, n)
+    {
+        int64_t off[3];
+        spk::offsets<3>(v, i, off);
+        const uint4 ra = a[off[1]], rb = b[off[2]];
+        uint4 r;
+        const T *ea = reinterpret_cast<const T *>(&ra), *eb = reinterpret_cast<const T *>(&rb);
+        T *er = reinterpret_cast<T *>(&r);
+#pragma unroll
+        for (int k = 0; k < V; k++)
+            spk::st(er + k, binop(op, spk::ld(ea + k), spk::ld(eb + k)));
+        out[off[0]] = r;
+    }
+}
+
 template <typename T> int launch_binary(int op, void *out, const void *a, const void *b, const spk_view *v, cudaStream_t st)
 {
     int64_t n = spk::numel(v);
     if (n == 0)
         return 0;
+    {
+        const int64_t V = 16 / (int64_t)sizeof(T);
+        const int r = v->rank;
+        bool ok = r >= 1 && v->s[0][r - 1] == 1 && v->s[1][r - 1] == 1 && v->s[2][r - 1] == 1 && v->dims[r - 1] % V == 0 &&
+                  ((uintptr_t)out | (uintptr_t)a | (uintptr_t)b) % 16 == 0;
+        spk_view w = *v;
+        for (int d = 0; ok && d < r - 1; d++) {
+            ok = v->s[0][d] % V == 0 && v->s[1][d] % V == 0 && v->s[2][d] % V == 0;
+            for (int k = 0; k < 3; k++)
+                w.s[k][d] /= V;
+        }
+        if (ok) {
+            w.dims[r - 1] /= V;
+            spk::launch(k_binary_vec<T>, spk::grid_for(n / V, 256), 256, 0, st, op, (uint4 *)out, (const uint4 *)a,
+                        (const uint4 *)b, w, n / V);
+            return spk::ret();
+        }
+    }
     if (v->rank == 1 && v->s[0][0] == 1 && (v->s[1][0] == 1 || v->s[1][0] == 0) &&
         (v->s[2][0] == 1 || v->s[2][0] == 0))
         spk::launch(k_binary_flat<T>, spk::grid_for(n, 256), 256, 0, st, op, (T *)out, (const T *)a, (const T *)b,

@@ -63,6 +63,15 @@ def op_cases(w):
           [("w", r(16, 3, 3, 3)), ("b", r(16)), ("sp", np.array([4, 12], np.int64))])
     model("split_last", [N("Split", ["x", "sp"], ["s1", "s2", "s3"], axis=-1), N("Mul", ["s1", "s3"], ["y1"]),
           N("Neg", ["s2"], ["y2"])], [("x", F, [3, 4, 10])], [("y1", F), ("y2", F)], [("sp", np.array([3, 4, 3], np.int64))])
+    # binary ops through 16-byte vectors (fastest dim contiguous everywhere, other dims broadcast) and
+    # Gather rows as 16-, 8- and 2/4-byte elements
+    model("eltwise_vec", [N("Add", ["x", "c"], ["a"]), N("Mul", ["a", "d"], ["m"]), N("Sub", ["m", "x"], ["s"]),
+          N("Div", ["s", "e"], ["q"]), N("Max", ["q", "x"], ["y"])],
+          [("x", F, [4, 6, 32]), ("d", F, [4, 1, 32])], [("y", F)],
+          [("c", r(6, 32)), ("e", (np.abs(r(1, 6, 32)) + 0.5).astype(np.float32))])
+    for inner in (64, 12, 3):
+        model(f"gather_rows_{inner}", [N("Gather", ["t", "i"], ["g"], axis=0), N("Relu", ["g"], ["y"])],
+              [("t", F, [10, inner])], [("y", F)], [("i", np.array([[3, 0, 9], [-1, 5, 5]], np.int64))])
     model("nhwc_reshape", [N("Conv", ["x", "w", "b"], ["c"]), N("Reshape", ["c", "sh"], ["y"])],
           [("x", F, [2, 4, 5, 5])], [("y", F)], [("w", r(6, 4, 1, 1)), ("b", r(6)), ("sh", np.array([2, -1], np.int64))])
     model("nhwc_out_mul", [N("Conv", ["x", "w", "b"], ["c"]), N("Mul", ["c", "k"], ["y"])],
