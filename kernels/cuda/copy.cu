@@ -51,32 +51,14 @@ __global__ void k_copy_flat(D *__restrict__ dst, const S *__restrict__ src, int6
 template <typename A, typename B> struct same_type { static const bool value = false; };
 template <typename A> struct same_type<A, A> { static const bool value = true; };
 
-/* v seen in 16-byte vectors, when a same-type copy allows it (see above). */
-template <typename S, typename D> static bool vector_view(const spk_view *v, const void *dst, const void *src, spk_view *w)
-{
-    const int64_t V = 16 / (int64_t)sizeof(S);
-    const int r = v->rank;
-    if (!same_type<S, D>::value || V <= 1 || r < 1 || v->s[0][r - 1] != 1 || v->s[1][r - 1] != 1 ||
-        v->dims[r - 1] % V || ((uintptr_t)dst | (uintptr_t)src) % 16)
-        return false;
-    *w = *v;
-    w->dims[r - 1] /= V;
-    for (int d = 0; d < r - 1; d++) {
-        if (v->s[0][d] % V || v->s[1][d] % V)
-            return false;
-        w->s[0][d] /= V;
-        w->s[1][d] /= V;
-    }
-    return true;
-}
-
 template <typename S, typename D> int launch(void *dst, const void *src, const spk_view *v, cudaStream_t st)
 {
     int64_t n = spk::numel(v);
     if (n == 0)
         return 0;
     spk_view w;
-    if (vector_view<S, D>(v, dst, src, &w)) {
+    const void *bases[2] = {dst, src};
+    if (same_type<S, D>::value && spk::vector_view(v, 2, bases, 16 / (int64_t)sizeof(S), 16, &w)) {
         const int64_t nv = n / (16 / (int64_t)sizeof(S));
         spk::launch(k_copy<uint4, uint4>, spk::grid_for(nv, 256), 256, 0, st, (uint4 *)dst, (const uint4 *)src, w, nv);
         return spk::ret();

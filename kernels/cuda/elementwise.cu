@@ -116,23 +116,13 @@ template <typename T> int launch_binary(int op, void *out, const void *a, const 
     int64_t n = spk::numel(v);
     if (n == 0)
         return 0;
-    {
-        const int64_t V = 16 / (int64_t)sizeof(T);
-        const int r = v->rank;
-        bool ok = r >= 1 && v->s[0][r - 1] == 1 && v->s[1][r - 1] == 1 && v->s[2][r - 1] == 1 && v->dims[r - 1] % V == 0 &&
-                  ((uintptr_t)out | (uintptr_t)a | (uintptr_t)b) % 16 == 0;
-        spk_view w = *v;
-        for (int d = 0; ok && d < r - 1; d++) {
-            ok = v->s[0][d] % V == 0 && v->s[1][d] % V == 0 && v->s[2][d] % V == 0;
-            for (int k = 0; k < 3; k++)
-                w.s[k][d] /= V;
-        }
-        if (ok) {
-            w.dims[r - 1] /= V;
-            spk::launch(k_binary_vec<T>, spk::grid_for(n / V, 256), 256, 0, st, op, (uint4 *)out, (const uint4 *)a,
-                        (const uint4 *)b, w, n / V);
-            return spk::ret();
-        }
+    const int64_t V = 16 / (int64_t)sizeof(T);
+    const void *bases[3] = {out, a, b};
+    spk_view w;
+    if (spk::vector_view(v, 3, bases, V, 16, &w)) {
+        spk::launch(k_binary_vec<T>, spk::grid_for(n / V, 256), 256, 0, st, op, (uint4 *)out, (const uint4 *)a,
+                    (const uint4 *)b, w, n / V);
+        return spk::ret();
     }
     if (v->rank == 1 && v->s[0][0] == 1 && (v->s[1][0] == 1 || v->s[1][0] == 0) &&
         (v->s[2][0] == 1 || v->s[2][0] == 0))

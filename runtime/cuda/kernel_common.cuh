@@ -55,6 +55,31 @@ static inline unsigned grid_for(int64_t n, int block)
 
 static inline int ret(void) { return (int)cudaGetLastError(); }
 
+/* View v over its first nops operands (bases[k] their addresses) seen in
+ * vectors of vec elements: possible when the fastest dim is contiguous in
+ * every operand, its length and every other stride are multiples of vec,
+ * and every base is aligned to vec_bytes. Fills *w and returns true, else
+ * false. (Strided copies and binary ops move 16 bytes a thread through it.) */
+static inline bool vector_view(const spk_view *v, int nops, const void *const *bases, int64_t vec, int64_t vec_bytes,
+                               spk_view *w)
+{
+    const int r = v->rank;
+    if (vec <= 1 || r < 1 || v->dims[r - 1] % vec)
+        return false;
+    for (int k = 0; k < nops; k++)
+        if (v->s[k][r - 1] != 1 || (uintptr_t)bases[k] % (uintptr_t)vec_bytes)
+            return false;
+    *w = *v;
+    w->dims[r - 1] /= vec;
+    for (int d = 0; d < r - 1; d++)
+        for (int k = 0; k < nops; k++) {
+            if (v->s[k][d] % vec)
+                return false;
+            w->s[k][d] /= vec;
+        }
+    return true;
+}
+
 /* Every kernel launched through launch() begins with pdl_begin(): it waits
  * for the kernel before it (pdl_wait, kernels/cuda/pdl.cuh), then lets the
  * next one's CTAs start as soon as every CTA of this grid has begun. */
