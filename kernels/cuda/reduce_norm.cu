@@ -130,16 +130,6 @@ template <> struct raw_vec<4> { typedef unsigned type; };
 template <> struct raw_vec<8> { typedef uint2 type; };
 template <> struct raw_vec<16> { typedef uint4 type; };
 
-template <typename T, int VEC> __device__ __forceinline__ void ld_vec(const T *p, float (&f)[VEC])
-{
-    typedef typename raw_vec<VEC * sizeof(T)>::type R;
-    const R r = *reinterpret_cast<const R *>(p);
-    const T *e = reinterpret_cast<const T *>(&r);
-#pragma unroll
-    for (int i = 0; i < VEC; i++)
-        f[i] = spk::ld(e + i);
-}
-
 /* The raw vector, converted later (loads issued early, registers kept packed). */
 template <typename T, int VEC> __device__ __forceinline__ typename raw_vec<VEC * sizeof(T)>::type ld_raw(const T *p)
 {
@@ -153,6 +143,11 @@ __device__ __forceinline__ void unpack_vec(const typename raw_vec<VEC * sizeof(T
 #pragma unroll
     for (int i = 0; i < VEC; i++)
         f[i] = spk::ld(e + i);
+}
+
+template <typename T, int VEC> __device__ __forceinline__ void ld_vec(const T *p, float (&f)[VEC])
+{
+    unpack_vec<T, VEC>(ld_raw<T, VEC>(p), f);
 }
 
 template <typename T, int VEC> __device__ __forceinline__ void st_vec(T *p, const float (&f)[VEC])
