@@ -570,10 +570,10 @@ typedef struct cu_plan {
     float *fscale;
     int64_t *fdiv, *fmod;
     /* per value: read in place as a slice of a Split's input (find_split_views):
-     * the input value (-1: not a view), the slice's first element along the
-     * last dim, that dim's length (the row pitch), leading dims of the input */
-    int *vview_src, *vview_lead;
-    int64_t *vview_off, *vview_pitch;
+     * the input value (-1: not a view; its last dim is the row pitch) and the
+     * slice's first element along that dim */
+    int *vview_src;
+    int64_t *vview_off;
     cu_step *st;
     int n_st, cap_st;
     cu_io *in, *out;
@@ -743,19 +743,27 @@ static int *use_counts(const sp_plan *p)
     return u;
 }
 
-/* The single consumer node (order index) of value v, or -1. */
-static int sole_consumer(const sp_plan *p, const cu_plan *cp, const int *uses, int v)
+/* The order index of the one node reading value v whatever its role (the
+ * head-split Transposes are R_NOP once attention took them), or -1. */
+static int only_reader(const sp_plan *p, const int *uses, int v)
 {
     if (v < 0 || uses[v] != 1)
         return -1;
-    const sp_graph *g = &p->g;
     for (int s = 0; s < p->n_order; s++) {
-        const sp_node *n = &g->nodes[p->order[s]];
+        const sp_node *n = &p->g.nodes[p->order[s]];
         for (int k = 0; k < n->n_in; k++)
             if (n->in[k] == v)
-                return cp->role[s] == R_NOP ? -1 : s;
+                return s;
     }
     return -1;
+}
+
+/* The single consumer node (order index) of value v, or -1 (also when that
+ * node is fused away). */
+static int sole_consumer(const sp_plan *p, const cu_plan *cp, const int *uses, int v)
+{
+    const int s = only_reader(p, uses, v);
+    return s >= 0 && cp->role[s] != R_NOP ? s : -1;
 }
 
 static const sp_node *ord_node(const sp_plan *p, int s) { return &p->g.nodes[p->order[s]]; }
@@ -864,20 +872,25 @@ static void find_fusions(const sp_plan *p, cu_plan *cp, const int *uses)
 
 /* Strides of a 4-D-ish operand seen through Transpose ord t (-1: none),
  * assuming row-major storage of the transpose's input. */
+/* st = the strides of Transpose ord t's output, given its input's (xs). */
+static void transpose_strides(const sp_plan *p, int t, const int64_t *xs, int rank, int64_t *st)
+{
+    const int64_t *perm = NULL;
+    const int64_t np = sp_attr_ints(ord_node(p, t), "perm", &perm);
+    for (int d = 0; d < rank; d++)
+        st[d] = xs[np == rank && perm ? perm[d] : rank - 1 - d];
+}
+
 static void perm_strides(const sp_plan *p, int t, const sp_shape *own, int64_t *st)
 {
     if (t < 0) {
         row_strides(own, st);
         return;
     }
-    const sp_node *tn = ord_node(p, t);
-    const sp_shape *xs = &p->g.values[tn->in[0]].shape;
+    const sp_shape *xs = &p->g.values[ord_node(p, t)->in[0]].shape;
     int64_t rs[SP_MAX_RANK];
     row_strides(xs, rs);
-    const int64_t *perm = NULL;
-    int64_t np = sp_attr_ints(tn, "perm", &perm);
-    for (int d = 0; d < xs->rank; d++)
-        st[d] = rs[np == xs->rank && perm ? perm[d] : xs->rank - 1 - d];
+    transpose_strides(p, t, rs, xs->rank, st);
 }
 
 /* Transpose (order index) producing v for this consumer alone, or -1. */
@@ -893,6 +906,22 @@ static int transpose_into(const sp_plan *p, const cu_plan *cp, const int *uses, 
     return x->kind == SP_VAL_CONST ? -1 : t;
 }
 
+/* Node n is a batched MatMul of two activations (rank >= 3, the same batch
+ * dims) with nothing fused into it. */
+static int act_matmul(const sp_graph *g, const sp_node *n)
+{
+    if (strcmp(n->op_type, "MatMul") || n->n_in != 2 || n->fusion.act != SP_ACT_NONE || n->fusion.residual_input >= 0)
+        return 0;
+    const sp_value *a = &g->values[n->in[0]], *b = &g->values[n->in[1]], *y = &g->values[n->out[0]];
+    const int r = y->shape.rank;
+    if (r < 3 || a->shape.rank != r || b->shape.rank != r || a->kind == SP_VAL_CONST || b->kind == SP_VAL_CONST)
+        return 0;
+    for (int d = 0; d < r - 2; d++)
+        if (a->shape.d[d] != y->shape.d[d] || b->shape.d[d] != y->shape.d[d])
+            return 0;
+    return 1;
+}
+
 /* Batched MatMul whose operands are head-split Transposes (or whose output
  * is merged back by one): cuBLAS reads/writes the strided views directly
  * through pointer arrays, and the Transposes disappear. */
@@ -901,18 +930,10 @@ static void find_bmm_fusions(const sp_plan *p, cu_plan *cp, const int *uses)
     const sp_graph *g = &p->g;
     for (int s = 0; s < p->n_order; s++) {
         const sp_node *n = ord_node(p, s);
-        if (cp->role[s] != R_NORMAL || strcmp(n->op_type, "MatMul") || n->n_in != 2 ||
-            n->fusion.act != SP_ACT_NONE || n->fusion.residual_input >= 0)
+        if (cp->role[s] != R_NORMAL || !act_matmul(g, n))
             continue;
-        const sp_value *a = &g->values[n->in[0]], *b = &g->values[n->in[1]], *y = &g->values[n->out[0]];
-        int r = y->shape.rank;
-        if (r < 3 || a->shape.rank != r || b->shape.rank != r || a->kind == SP_VAL_CONST || b->kind == SP_VAL_CONST)
-            continue;
-        int same = 1;
-        for (int d = 0; d < r - 2; d++)
-            same &= a->shape.d[d] == y->shape.d[d] && b->shape.d[d] == y->shape.d[d];
-        if (!same)
-            continue;
+        const sp_value *a = &g->values[n->in[0]], *b = &g->values[n->in[1]];
+        const int r = g->values[n->out[0]].shape.rank;
         int ta = transpose_into(p, cp, uses, n->in[0]), tb = transpose_into(p, cp, uses, n->in[1]), tc = -1;
         int c = sole_consumer(p, cp, uses, n->out[0]);
         if (c >= 0 && cp->role[c] == R_NORMAL && !strcmp(ord_node(p, c)->op_type, "Transpose")) {
@@ -942,6 +963,13 @@ static void find_bmm_fusions(const sp_plan *p, cu_plan *cp, const int *uses)
     }
 }
 
+/* Order index s is a MatMul of two activations with nothing fused into
+ * it, through head-split views (R_BMM) or plain (R_NORMAL). */
+static int plain_act_matmul(const sp_plan *p, const cu_plan *cp, int s)
+{
+    return (cp->role[s] == R_BMM || cp->role[s] == R_NORMAL) && act_matmul(&p->g, ord_node(p, s));
+}
+
 /* MatMul(Q, K^T) -> [scale] -> [Add(mask)] -> Softmax -> MatMul(., V), as
  * find_fusions and find_bmm_fusions left it (an R_BMM, an R_SOFTMAX whose
  * input is that matmul's output, an R_BMM reading the probabilities
@@ -950,29 +978,6 @@ static void find_bmm_fusions(const sp_plan *p, cu_plan *cp, const int *uses)
  * stay V's and the output's transposes, fx[4s+3] = the softmax's. fp16
  * plans only; head dims 32, 64, 128; every view contiguous in d.
  * SPRUN_CUDA_ATTN=0 keeps the three steps (A/B timing). */
-/* Order index s is a MatMul of two activations with nothing fused into
- * it, either through head-split views (R_BMM) or plain (R_NORMAL, rank >= 3,
- * same batch dims). */
-static int plain_act_matmul(const sp_plan *p, const cu_plan *cp, int s)
-{
-    const sp_node *n = ord_node(p, s);
-    if (strcmp(n->op_type, "MatMul") || n->n_in != 2 || n->n_out < 1 || n->fusion.act != SP_ACT_NONE ||
-        n->fusion.residual_input >= 0 || n->fusion.n_fused)
-        return 0;
-    if (cp->role[s] == R_BMM)
-        return 1;
-    if (cp->role[s] != R_NORMAL)
-        return 0;
-    const sp_value *a = &p->g.values[n->in[0]], *b = &p->g.values[n->in[1]], *y = &p->g.values[n->out[0]];
-    const int r = y->shape.rank;
-    if (r < 3 || a->shape.rank != r || b->shape.rank != r || a->kind == SP_VAL_CONST || b->kind == SP_VAL_CONST)
-        return 0;
-    for (int d = 0; d < r - 2; d++)
-        if (a->shape.d[d] != y->shape.d[d] || b->shape.d[d] != y->shape.d[d])
-            return 0;
-    return 1;
-}
-
 static void find_attention_fusions(const sp_plan *p, cu_plan *cp, const int *uses, int fp16)
 {
     const char *env = getenv("SPRUN_CUDA_ATTN");
@@ -1030,21 +1035,6 @@ static void find_attention_fusions(const sp_plan *p, cu_plan *cp, const int *use
  * fused attention reads (sp_pass_fuse_parallel_matmuls's query/key/value):
  * the Split and the Reshapes run no step, and attention reads each slice in
  * place from the Split's input, row pitch the input's last dim. */
-/* The order index of the one node reading value v whatever its role (the
- * head-split Transposes are R_NOP once attention took them), or -1. */
-static int only_reader(const sp_plan *p, const int *uses, int v)
-{
-    if (v < 0 || uses[v] != 1)
-        return -1;
-    for (int s = 0; s < p->n_order; s++) {
-        const sp_node *n = ord_node(p, s);
-        for (int k = 0; k < n->n_in; k++)
-            if (n->in[k] == v)
-                return s;
-    }
-    return -1;
-}
-
 static void find_split_views(const sp_plan *p, cu_plan *cp, const int *uses)
 {
     const sp_graph *g = &p->g;
@@ -1101,8 +1091,6 @@ static void find_split_views(const sp_plan *p, cu_plan *cp, const int *uses)
             cp->role[rs[j]] = R_NOP;
             cp->vview_src[r] = n->in[0];
             cp->vview_off[r] = offs[j];
-            cp->vview_pitch[r] = xv->shape.d[rin - 1];
-            cp->vview_lead[r] = rin - 1;
         }
     }
     free(attn_t);
@@ -2022,22 +2010,19 @@ static void attn_operand_strides(const sp_plan *p, const cu_plan *cp, int t, con
         perm_strides(p, t, own, st);
         return;
     }
-    const sp_shape *xs = &p->g.values[v].shape;
-    const int lead = cp->vview_lead[v];
+    const sp_shape *xs = &p->g.values[v].shape, *ss = &p->g.values[cp->vview_src[v]].shape;
+    const int lead = ss->rank - 1; /* v keeps the Split input's leading dims and splits its last */
     int64_t rs[SP_MAX_RANK], acc = 1;
     for (int d = xs->rank - 1; d >= lead; d--) {
         rs[d] = acc;
         acc *= xs->d[d];
     }
-    acc = cp->vview_pitch[v];
+    acc = ss->d[lead];
     for (int d = lead - 1; d >= 0; d--) {
         rs[d] = acc;
         acc *= xs->d[d];
     }
-    const int64_t *perm = NULL;
-    const int64_t np = sp_attr_ints(ord_node(p, t), "perm", &perm);
-    for (int d = 0; d < xs->rank; d++)
-        st[d] = rs[np == xs->rank && perm ? perm[d] : xs->rank - 1 - d];
+    transpose_strides(p, t, rs, xs->rank, st);
 }
 
 /* Device address of attention operand v (a slice view starts inside its
@@ -3133,9 +3118,7 @@ static void cu_plan_free(struct sprun_session *s, sp_plan *p)
     free(cp->fdiv);
     free(cp->fmod);
     free(cp->vview_src);
-    free(cp->vview_lead);
     free(cp->vview_off);
-    free(cp->vview_pitch);
     free(cp->in);
     free(cp->out);
     free(cp);
@@ -3187,17 +3170,14 @@ static int cu_plan_init(struct sprun_session *s, sp_plan *p, sp_err *err)
     cp->fscale = calloc((size_t)no, sizeof *cp->fscale);
     cp->fdiv = calloc((size_t)no, sizeof *cp->fdiv);
     cp->vview_src = malloc((size_t)nv * sizeof *cp->vview_src);
-    cp->vview_lead = calloc((size_t)nv, sizeof *cp->vview_lead);
     cp->vview_off = calloc((size_t)nv, sizeof *cp->vview_off);
-    cp->vview_pitch = calloc((size_t)nv, sizeof *cp->vview_pitch);
     cp->fmod = calloc((size_t)no, sizeof *cp->fmod);
     cp->in = calloc((size_t)(g->n_inputs + 1), sizeof *cp->in);
     cp->out = calloc((size_t)(g->n_outputs + 1), sizeof *cp->out);
     int rc = SPRUN_OK;
     int *uses = use_counts(p);
     if (!cp->layout || !cp->doff || !cp->role || !cp->node_ord || !cp->fx || !cp->fscale || !cp->fdiv ||
-        !cp->fmod || !cp->in || !cp->out || !uses || !cp->vview_src || !cp->vview_lead || !cp->vview_off ||
-        !cp->vview_pitch) {
+        !cp->fmod || !cp->in || !cp->out || !uses || !cp->vview_src || !cp->vview_off) {
         rc = sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory creating a CUDA plan");
         goto fail;
     }
