@@ -390,15 +390,11 @@ void sp_pass_remove_dead(sp_graph *g)
  * constant (the bias): the Add's node index, else -1. */
 static int bias_add_of(const sp_graph *g, int mi, int64_t n)
 {
-    const sp_node *m = &g->nodes[mi];
-    int ci;
-    if (g->values[m->out[0]].is_output || consumers(g, m->out[0], &ci) != 1)
+    const int y = g->nodes[mi].out[0], ci = sole_consumer_of_type(g, y, "Add");
+    if (ci < 0 || g->nodes[ci].n_out != 1)
         return -1;
-    const sp_node *c = &g->nodes[ci];
-    if (strcmp(c->op_type, "Add") || c->n_in != 2 || c->n_out != 1)
-        return -1;
-    const int b = c->in[0] == m->out[0] ? c->in[1] : c->in[0];
-    if (b == m->out[0] || !is_f32_const(g, b) || g->values[b].shape.rank != 1 || g->values[b].shape.d[0] != n)
+    const int b = other_input(&g->nodes[ci], y);
+    if (b < 0 || b == y || !is_f32_const(g, b) || g->values[b].shape.rank != 1 || g->values[b].shape.d[0] != n)
         return -1;
     return ci;
 }
@@ -423,19 +419,20 @@ static int plain_weight_matmul(const sp_graph *g, int i, int x, int64_t *k, int6
 
 int sp_pass_fuse_parallel_matmuls(sp_graph *g, int *n_fused, sp_err *err)
 {
-    int groups = 0;
-    const int n_nodes0 = g->n_nodes;
+    int groups = 0, rc = SPRUN_OK;
+    const int n_nodes0 = g->n_nodes, n_values0 = g->n_values;
+    /* a group per activation, found at its first MatMul */
+    unsigned char *seen = calloc((size_t)(n_values0 > 0 ? n_values0 : 1), 1);
+    if (!seen)
+        return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory fusing parallel MatMuls");
     for (int i0 = 0; i0 < n_nodes0; i0++) {
-        /* a group per activation, found at its first MatMul */
         const sp_node *first = &g->nodes[i0];
         if (first->dead || strcmp(first->op_type, "MatMul") || first->n_in != 2 || first->in[0] < 0)
             continue;
         const int x = first->in[0];
-        int seen = 0;
-        for (int i = 0; i < i0 && !seen; i++)
-            seen = !g->nodes[i].dead && !strcmp(g->nodes[i].op_type, "MatMul") && g->nodes[i].in[0] == x;
-        if (seen || g->values[x].kind == SP_VAL_CONST)
+        if (x >= n_values0 || seen[x] || g->values[x].kind == SP_VAL_CONST)
             continue;
+        seen[x] = 1;
         int mm[PAR_MAX], ad[PAR_MAX], nm = 0, nb = 0;
         int64_t K = -1, N = -1;
         for (int i = i0; i < n_nodes0 && nm < PAR_MAX; i++) {
@@ -466,18 +463,17 @@ int sp_pass_fuse_parallel_matmuls(sp_graph *g, int *n_fused, sp_err *err)
         if (!wc || (with_bias && !bc)) {
             free(wc);
             free(bc);
-            return sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory fusing the MatMuls of '%s'",
-                              g->values[x].name);
+            rc = sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory fusing the MatMuls of '%s'",
+                            g->values[x].name);
+            goto done;
         }
         for (int j = 0; j < nm; j++) {
             const float *w = g->values[g->nodes[mm[j]].in[1]].data;
             for (int64_t r = 0; r < K; r++)
                 memcpy(wc + r * NT + j * N, w + r * N, (size_t)N * sizeof *wc);
-            if (with_bias) {
-                const sp_node *a = &g->nodes[ad[j]];
-                const int b = a->in[0] == g->nodes[mm[j]].out[0] ? a->in[1] : a->in[0];
-                memcpy(bc + j * N, g->values[b].data, (size_t)N * sizeof *bc);
-            }
+            if (with_bias)
+                memcpy(bc + j * N, g->values[other_input(&g->nodes[ad[j]], g->nodes[mm[j]].out[0])].data,
+                       (size_t)N * sizeof *bc);
         }
         char base[300];
         const int64_t wd[2] = {K, NT};
@@ -486,19 +482,24 @@ int sp_pass_fuse_parallel_matmuls(sp_graph *g, int *n_fused, sp_err *err)
         const int wv = new_const_f32(g, base, wc, &ws, err);
         if (wv < 0) {
             free(bc);
-            return err ? err->code : SPRUN_ERR_OUT_OF_MEMORY;
+            rc = err ? err->code : SPRUN_ERR_OUT_OF_MEMORY;
+            goto done;
         }
         int bv = -1;
         if (with_bias) {
             snprintf(base, sizeof base, "%s_fused_B", g->nodes[mm[0]].name);
-            if ((bv = new_const_f32(g, base, bc, &bs, err)) < 0)
-                return err ? err->code : SPRUN_ERR_OUT_OF_MEMORY;
+            if ((bv = new_const_f32(g, base, bc, &bs, err)) < 0) {
+                rc = err ? err->code : SPRUN_ERR_OUT_OF_MEMORY;
+                goto done;
+            }
         }
         snprintf(base, sizeof base, "%s_fused", g->nodes[mm[0]].name);
         const int y = sp_graph_new_value(g, base, err);
         const int yb = with_bias ? sp_graph_new_value(g, base, err) : y;
-        if (y < 0 || yb < 0)
-            return err ? err->code : SPRUN_ERR_OUT_OF_MEMORY;
+        if (y < 0 || yb < 0) {
+            rc = err ? err->code : SPRUN_ERR_OUT_OF_MEMORY;
+            goto done;
+        }
         /* the split's outputs: the original results (after the bias) */
         int outs[PAR_MAX];
         for (int j = 0; j < nm; j++)
@@ -521,11 +522,17 @@ int sp_pass_fuse_parallel_matmuls(sp_graph *g, int *n_fused, sp_err *err)
         }
         snprintf(base, sizeof base, "%s_split", g->nodes[mm[0]].name);
         const int si = sp_graph_add_node(g, base, "Split", "", &yb, 1, outs, nm, err);
-        if (si < 0 || sp_node_set_attr_int(&g->nodes[si], "axis", -1))
-            return err && err->code ? err->code : sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory adding a Split");
+        if (si < 0 || sp_node_set_attr_int(&g->nodes[si], "axis", -1)) {
+            rc = err && err->code ? err->code : sp_err_set(err, SPRUN_ERR_OUT_OF_MEMORY, "out of memory adding a Split");
+            goto done;
+        }
         groups++;
     }
     if (n_fused)
         *n_fused = groups;
-    return groups ? sp_graph_sort_nodes(g, err) : SPRUN_OK;
+    if (groups)
+        rc = sp_graph_sort_nodes(g, err);
+done:
+    free(seen);
+    return rc;
 }
