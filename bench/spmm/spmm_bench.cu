@@ -707,7 +707,9 @@ static const struct { const char *nm; int64_t m, k, hw; } kRn50[] = {
 static const int kRn50n = (int)(sizeof kRn50 / sizeof kRn50[0]);
 /* BERT-base's weight layers (N = tokens) */
 static const struct { const char *nm; int64_t m, k; } kBert[] = {
-    {"BERT 768x768", 768, 768}, {"BERT 3072x768", 3072, 768}, {"BERT 768x3072", 768, 3072}};
+    {"BERT 768x768", 768, 768}, {"BERT 3072x768", 3072, 768}, {"BERT 768x3072", 768, 3072},
+    {"BERT 2304x768 (fused QKV)", 2304, 768}};
+static const int kBertn = (int)(sizeof kBert / sizeof kBert[0]);
 
 /* --tile24-sweep: every launch configuration of the sm_90 2:4 kernel
  * (sp_cuda_24_set_tile_hint 1..SP_CUDA_24_TILE_HINTS) on the ResNet-50
@@ -722,7 +724,7 @@ static void tile24_sweep() {
     for (int i = 0; i < kRn50n - 1; i++) /* the convolutions, batch 32 */
         sh[ns++] = {kRn50[i].nm, kRn50[i].m, kRn50[i].k, kRn50[i].hw * 32};
     for (int t = 0; t < 2; t++)
-        for (int i = 0; i < 3 - t; i++) sh[ns++] = {kBert[i].nm, kBert[i].m, kBert[i].k, t ? 128 : 4096};
+        for (int i = 0; i < kBertn; i++) sh[ns++] = {kBert[i].nm, kBert[i].m, kBert[i].k, t ? 128 : 4096};
     for (int64_t n : {128, 1024, 4096}) sh[ns++] = {"4096^2", 4096, 4096, n};
     const int nh = SP_CUDA_24_TILE_HINTS;
     sp_cuda_status st;
@@ -899,7 +901,8 @@ static void bsr_sweep() {
  * benchmark's way) and back to back with a warm L2 instead. Log only. */
 static void profile24() {
     struct Sh { int64_t m, k, n; };
-    static const Sh sh[] = {{4096, 4096, 128}, {4096, 4096, 1024}, {3072, 768, 4096}, {768, 768, 4096}};
+    static const Sh sh[] = {{4096, 4096, 128}, {4096, 4096, 1024}, {3072, 768, 4096},
+                            {768, 768, 4096},  {2304, 768, 4096},  {768, 3072, 4096}};
     int cfg[16], ncfg = 0;
     for (const char *c = getenv("SPMM_P24_CONFIGS"); c && *c && ncfg < 16;) {
         char *end;
@@ -1081,13 +1084,13 @@ int main(int argc, char **argv) {
     }
     if (!only_square) {
         const double sp80[1] = {80};
-        static char rnames[kRn50n][64], bnames[3][64];
+        static char rnames[kRn50n][64], bnames[kBertn][64];
         for (int i = 0; i < kRn50n; i++) {
             snprintf(rnames[i], sizeof rnames[i], "RN50 %s N=%%lld", kRn50[i].nm);
             Shape s = {1, rnames[i], kRn50[i].m, kRn50[i].k, 2, {kRn50[i].hw, kRn50[i].hw * 32}};
             bench_shape(s, sp80, 1);
         }
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < kBertn; i++) {
             snprintf(bnames[i], sizeof bnames[i], "%s N=%%lld", kBert[i].nm);
             Shape s = {2, bnames[i], kBert[i].m, kBert[i].k, 2, {128, 4096}};
             bench_shape(s, sp80, 1);

@@ -121,12 +121,40 @@ __device__ __forceinline__ void wgmma_sp_m64n128k32(float (&d)[64], const uint4 
 }
 
 
+/* D[64 x 256] += A(64 x 32, 2:4, registers) * B(32 x 256, shared, K-major) */
+__device__ __forceinline__ void wgmma_sp_m64n256k32(float (&d)[128], const uint4 &a, uint64_t bdesc,
+                                                  uint32_t e) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+        "wgmma.mma_async.sp.sync.aligned.m64n256k32.f32.f16.f16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, "
+        "{%128, %129, %130, %131}, %132, %133, 0, p, 1, 1, 0;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+          "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+          "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+          "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
+          "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
+          "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
+          "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
+          "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
+          "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
+          "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]),
+          "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
+          "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+        : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(bdesc), "r"(e));
+}
+
 template <int BN>
 __device__ __forceinline__ void wgmma_sp(float (&d)[BN / 2], const uint4 &a, uint64_t b, uint32_t e) {
     if constexpr (BN == 16) wgmma_sp_m64n16k32(d, a, b, e);
     else if constexpr (BN == 32) wgmma_sp_m64n32k32(d, a, b, e);
     else if constexpr (BN == 64) wgmma_sp_m64n64k32(d, a, b, e);
-    else wgmma_sp_m64n128k32(d, a, b, e);
+    else if constexpr (BN == 128) wgmma_sp_m64n128k32(d, a, b, e);
+    else wgmma_sp_m64n256k32(d, a, b, e);
 }
 #endif
 
@@ -258,7 +286,7 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
     static constexpr int R_LAUNCH = ((65536 / (CPS * NT)) / 8) * 8;
     static constexpr int R_PROD = 40;
     static constexpr int R_CONS_ = ((R_LAUNCH + (R_LAUNCH - R_PROD) / WGS) / 8) * 8;
-    static constexpr int R_CONS = CPS == 1 ? 232 : (R_CONS_ > 232 ? 232 : R_CONS_);
+    static constexpr int R_CONS = R_CONS_ > 232 ? 232 : R_CONS_;
     static constexpr int BM = 64 * MI * WGS;
     static constexpr int TR = BM / 16;
     static constexpr int XST = BN * 128;
@@ -651,11 +679,15 @@ static int route24(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e
     case 13: return launch24t<K24t<1, 1, 64, 4, IM, 4>>(w, a, e, st, cg);
     case 14: return launch24t<K24t<2, 1, 64, 4, IM, 2>>(w, a, e, st, cg);
     case 15: return launch24t<K24t<1, 2, 64, 4, IM, 2>>(w, a, e, st, cg);
+    case 16: return launch24t<K24t<3, 1, 128, 6, IM>>(w, a, e, st, cg);
+    case 17: return launch24t<K24t<2, 1, 256, 5, IM>>(w, a, e, st, cg);
     default: break;
     }
     /* The largest CTA tile that still gives about one CTA per SM without
-     * split-K: 256 x 128, 128 x 128, 128 x 64, else 64 x 64 (split-K makes up
-     * the rest); 64-row tiles for weights of at most 64 rows. Measured on the
+     * split-K: 128 x 256 or 192 x 128 (large M and N, below), 256 x 128,
+     * 128 x 128, 128 x 64, else 64 x 64 (split-K makes up the rest); 64-row
+     * tiles for weights of at most 64 rows. Plan-time tuning times the
+     * others per layer (sp_cuda_24_tune_configs). Measured on the
      * H100 (bench/results/spmm-h100-*.md): e.g. M = K = 4096, N = 128:
      * 64 x 64 tiles 18.3 us vs 128 x 64 26.0 us; M = 512, K = 4608, N = 1568:
      * 128 x 64 22.3 us vs 128 x 128 34.6 us. */
@@ -681,6 +713,24 @@ static int route24(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e
     const int64_t sms = sm_count();
     if (tiles(64, 64) >= 2 * sms && (m <= 64 || (e.residual && k <= 1152 && m <= 1024)))
         return launch24t<K24t<1, 1, 64, 4, IM, 4>>(w, a, e, st, cg);
+    /* 192 x 128 tiles (three consumer warpgroups) where M is a multiple of
+     * 192 and they need fewer turns of the GPU than the 256 x 128 and
+     * 128 x 128 (2 per SM) ones, counting a turn of a tile as its rows
+     * (CTAs per SM share the SM): BERT-base's M = 768 and 2304 at 4096
+     * tokens, e.g. 768 x 3072 with a residual 28.9 us against 41.1 us
+     * (H100, bench/results/spmm24-tiles-h100-2026-11-26.md). */
+    auto turns = [&](int64_t bm, int64_t per_sm) {
+        return (tiles(bm, 128) + sms * per_sm - 1) / (sms * per_sm) * bm * per_sm;
+    };
+    if (m % 192 == 0 && tiles(192, 128) >= want && turns(192, 1) < turns(256, 1) && turns(192, 1) < turns(128, 2))
+        return launch24t<K24t<3, 1, 128, 6, IM>>(w, a, e, st, cg);
+    /* 128 x 256 tiles (two consumer warpgroups of m64n256k32: each A
+     * fragment feeds twice the columns of the 256 x 128 tile's) for large
+     * M and N: 4096^2 at N = 4096 133.8 us against 145.9 us (256 x 128)
+     * and cuSPARSELt's 135.3 us; BERT's 3072 x 768 at 4096 tokens 34.7
+     * against 37.1-37.4 us (same file as above) */
+    if (m >= 1024 && m % 128 == 0 && n >= 1024 && tiles(128, 256) >= want)
+        return launch24t<K24t<2, 1, 256, 5, IM>>(w, a, e, st, cg);
     if (m > 64 && k <= 1152 && tiles(128, 128) >= sms)
         return launch24t<K24t<1, 2, 128, 4, IM, 2>>(w, a, e, st, cg);
     if (m <= 64) {
@@ -704,8 +754,9 @@ extern "C" int sp_cuda_24_conv_implicit_ok(void) { return spmm::sm90_ok() ? 1 : 
 
 extern "C" int sp_cuda_24_tune_configs(int *cfg, int max) {
     /* the rule's choice, then the configurations that won somewhere in the
-     * sweep (bench/results/spmm24-cps-h200-2026-11-26.md) */
-    static const int won[] = {0, 13, 11, 12, 14, 9, 8, 6};
+     * sweeps (bench/results/spmm24-cps-h200-2026-11-26.md,
+     * spmm24-tiles-h100-2026-11-26.md) */
+    static const int won[] = {0, 13, 11, 12, 14, 9, 8, 6, 16, 17, 1};
     const int n = spmm::sm90_ok() ? (int)(sizeof won / sizeof won[0]) : 1;
     int i = 0;
     for (; i < n && i < max; i++) cfg[i] = won[i];

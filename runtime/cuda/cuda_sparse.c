@@ -453,7 +453,7 @@ const char *sp_cuda_sparse_label(const sp_cuda_sparse_layer *L)
 {
     static const char *const c24[] = {"2:4",     "2:4/c1",  "2:4/c2",  "2:4/c3",  "2:4/c4",  "2:4/c5",
                                       "2:4/c6",  "2:4/c7",  "2:4/c8",  "2:4/c9",  "2:4/c10", "2:4/c11",
-                                      "2:4/c12", "2:4/c13", "2:4/c14", "2:4/c15"};
+                                      "2:4/c12", "2:4/c13", "2:4/c14", "2:4/c15", "2:4/c16", "2:4/c17"};
     _Static_assert(sizeof c24 / sizeof c24[0] == SP_CUDA_24_TILE_HINTS + 1, "a label per 2:4 configuration");
     if (L->kind == SP_SPARSE_24 && L->config > 0 && L->config < (int)(sizeof c24 / sizeof c24[0]))
         return c24[L->config];
