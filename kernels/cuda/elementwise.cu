@@ -6,6 +6,7 @@
  * as strides (0 on broadcast dims); the common same-shape and
  * scalar-operand cases take a flat kernel without index arithmetic.
  */
+#include "kernels/cuda/gelu.cuh"
 #include "runtime/cuda/kernel_common.cuh"
 
 #include <math.h>
@@ -45,7 +46,7 @@ __device__ __forceinline__ float act(int a, float x, float alpha, float beta)
     case 1: return x > 0.f ? x : 0.f;                           /* RELU */
     case 2: return fminf(fmaxf(x, alpha), beta);                /* CLIP */
     case 3: return 1.f / (1.f + __expf(-x));                    /* SIGMOID */
-    case 4: return 0.5f * x * (1.f + erff(x * 0.70710678118654752f)); /* GELU */
+    case 4: return sp_gelu(x);                                  /* GELU */
     case 5: return tanhf(x);                                    /* TANH */
     case 6: { float t = fminf(fmaxf(x / 6.f + 0.5f, 0.f), 1.f); return x * t; }
     case 7: return fminf(fmaxf(alpha * x + beta, 0.f), 1.f);
@@ -157,7 +158,7 @@ __device__ __forceinline__ float unop(int op, float x, float alpha, float beta)
     case SPK_NEG: return -x;
     case SPK_ABS: return fabsf(x);
     case SPK_RECIP: return 1.f / x;
-    case SPK_GELU: return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
+    case SPK_GELU: return sp_gelu(x);
     case SPK_LOG: return logf(x);
     case SPK_CLIP: return fminf(fmaxf(x, alpha), beta);
     case SPK_LEAKYRELU: return x >= 0.f ? x : alpha * x;

@@ -703,27 +703,28 @@ static int route24(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e
         if (m <= 64) return launch24t<K24t<1, 1, 32, 8, IM>>(w, a, e, st, cg);
         return launch24t<K24t<2, 1, 32, 8, IM>>(w, a, e, st, cg);
     }
-    /* Short-K or residual layers with tiles for every SM twice over: small
-     * tiles, 4 CTAs per SM, so epilogues overlap other CTAs' loads (H200,
-     * bench/results/spmm24-cps-h200-2026-11-26.md: ResNet-50's M = 64
-     * layers at batch 32 1.2-1.8x faster than one 64 x 128 CTA per SM; with
-     * bias + residual + ReLU 1.3-2.2x at M <= 1024, K <= 1152); without a
-     * residual and K <= 1152, 128 x 128 tiles of one consumer warpgroup, 2
-     * CTAs per SM. Plan-time tuning times the others per layer. */
     const int64_t sms = sm_count();
-    if (tiles(64, 64) >= 2 * sms && (m <= 64 || (e.residual && k <= 1152 && m <= 1024)))
-        return launch24t<K24t<1, 1, 64, 4, IM, 4>>(w, a, e, st, cg);
     /* 192 x 128 tiles (three consumer warpgroups) where M is a multiple of
      * 192 and they need fewer turns of the GPU than the 256 x 128 and
      * 128 x 128 (2 per SM) ones, counting a turn of a tile as its rows
      * (CTAs per SM share the SM): BERT-base's M = 768 and 2304 at 4096
      * tokens, e.g. 768 x 3072 with a residual 28.9 us against 41.1 us
-     * (H100, bench/results/spmm24-tiles-h100-2026-11-26.md). */
+     * (H100, bench/results/spmm24-tiles-h100-2026-11-26.md); ahead of the
+     * residual rule below: 768 x 768 with a residual 16.5 us against its
+     * 22.8. */
     auto turns = [&](int64_t bm, int64_t per_sm) {
         return (tiles(bm, 128) + sms * per_sm - 1) / (sms * per_sm) * bm * per_sm;
     };
     if (m % 192 == 0 && tiles(192, 128) >= want && turns(192, 1) < turns(256, 1) && turns(192, 1) < turns(128, 2))
         return launch24t<K24t<3, 1, 128, 6, IM>>(w, a, e, st, cg);
+    /* Short-K or residual layers with tiles for every SM twice over: small
+     * tiles, 4 CTAs per SM, so epilogues overlap other CTAs' loads (H200,
+     * bench/results/spmm24-cps-h200-2026-11-26.md: ResNet-50's M = 64
+     * layers at batch 32 1.2-1.8x faster than one 64 x 128 CTA per SM; with
+     * bias + residual + ReLU 1.3-2.2x at M <= 1024, K <= 1152). Plan-time
+     * tuning times the others per layer. */
+    if (tiles(64, 64) >= 2 * sms && (m <= 64 || (e.residual && k <= 1152 && m <= 1024)))
+        return launch24t<K24t<1, 1, 64, 4, IM, 4>>(w, a, e, st, cg);
     /* 128 x 256 tiles (two consumer warpgroups of m64n256k32: each A
      * fragment feeds twice the columns of the 256 x 128 tile's) for large
      * M and N: 4096^2 at N = 4096 133.8 us against 145.9 us (256 x 128)
@@ -731,6 +732,7 @@ static int route24(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e
      * against 37.1-37.4 us (same file as above) */
     if (m >= 1024 && m % 128 == 0 && n >= 1024 && tiles(128, 256) >= want)
         return launch24t<K24t<2, 1, 256, 5, IM>>(w, a, e, st, cg);
+    /* otherwise, K <= 1152: 128 x 128 tiles of one consumer warpgroup, 2 CTAs per SM */
     if (m > 64 && k <= 1152 && tiles(128, 128) >= sms)
         return launch24t<K24t<1, 2, 128, 4, IM, 2>>(w, a, e, st, cg);
     if (m <= 64) {

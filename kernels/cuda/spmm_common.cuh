@@ -54,6 +54,7 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include "kernels/cuda/gelu.cuh"
 #include "kernels/cuda/spmm_cuda.h"
 
 namespace spmm {
@@ -131,7 +132,7 @@ __device__ __forceinline__ float act_apply(int act, float x, float alpha, float 
     case SP_CUDA_ACT_RELU: return fmaxf(x, 0.0f);
     case SP_CUDA_ACT_CLIP: return fminf(fmaxf(x, alpha), beta);
     case SP_CUDA_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
-    case SP_CUDA_ACT_GELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    case SP_CUDA_ACT_GELU: return sp_gelu(x);
     case SP_CUDA_ACT_TANH: return tanhf(x);
     case SP_CUDA_ACT_HARDSWISH: return x * fminf(fmaxf(x / 6.0f + 0.5f, 0.0f), 1.0f);
     case SP_CUDA_ACT_HARDSIGMOID: return fminf(fmaxf(alpha * x + beta, 0.0f), 1.0f);
