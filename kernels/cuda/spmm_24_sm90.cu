@@ -120,7 +120,6 @@ __device__ __forceinline__ void wgmma_sp_m64n128k32(float (&d)[64], const uint4 
         : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(bdesc), "r"(e));
 }
 
-
 /* D[64 x 256] += A(64 x 32, 2:4, registers) * B(32 x 256, shared, K-major) */
 __device__ __forceinline__ void wgmma_sp_m64n256k32(float (&d)[128], const uint4 &a, uint64_t bdesc,
                                                   uint32_t e) {
