@@ -106,20 +106,21 @@ template <typename T> int launch_pool(void *out, const void *in, const spk_pool 
     int64_t n = p->n * p->c * p->oh * p->ow;
     if (n == 0)
         return 0;
+    /* 32-bit index arithmetic while every offset and thread index fits */
+    const bool i32 = (p->n * p->is[0] > n ? p->n * p->is[0] : n) < 2147483647LL / 2;
     const int64_t V = 16 / (int64_t)sizeof(T);
     if (p->is[1] == 1 && p->os[1] == 1 && p->c % V == 0 && p->is[0] % V == 0 && p->is[2] % V == 0 &&
         p->is[3] % V == 0 && p->os[0] % V == 0 && p->os[2] % V == 0 && p->os[3] % V == 0 &&
         ((uintptr_t)in | (uintptr_t)out) % 16 == 0) {
-        const int64_t nv = n / V, span = p->n * p->is[0] > n ? p->n * p->is[0] : n;
-        if (span < 2147483647LL / 2)
+        const int64_t nv = n / V;
+        if (i32)
             spk::launch(k_pool_nhwc_vec<T, int>, spk::grid_for(nv, 256), 256, 0, st, (T *)out, (const T *)in, *p);
         else
             spk::launch(k_pool_nhwc_vec<T, int64_t>, spk::grid_for(nv, 256), 256, 0, st, (T *)out, (const T *)in, *p);
         return spk::ret();
     }
     int nhwc = p->os[1] == 1 && p->c > 1;
-    int64_t span = p->n * p->is[0] > n ? p->n * p->is[0] : n;
-    if (span < 2147483647LL / 2)
+    if (i32)
         spk::launch(k_pool<T, int>, spk::grid_for(n, 256), 256, 0, st, (T *)out, (const T *)in, *p, nhwc);
     else
         spk::launch(k_pool<T, int64_t>, spk::grid_for(n, 256), 256, 0, st, (T *)out, (const T *)in, *p, nhwc);

@@ -870,8 +870,6 @@ static void find_fusions(const sp_plan *p, cu_plan *cp, const int *uses)
     }
 }
 
-/* Strides of a 4-D-ish operand seen through Transpose ord t (-1: none),
- * assuming row-major storage of the transpose's input. */
 /* st = the strides of Transpose ord t's output, given its input's (xs). */
 static void transpose_strides(const sp_plan *p, int t, const int64_t *xs, int rank, int64_t *st)
 {
@@ -881,6 +879,8 @@ static void transpose_strides(const sp_plan *p, int t, const int64_t *xs, int ra
         st[d] = xs[np == rank && perm ? perm[d] : rank - 1 - d];
 }
 
+/* Strides of a 4-D-ish operand seen through Transpose ord t (-1: none),
+ * assuming row-major storage of the transpose's input. */
 static void perm_strides(const sp_plan *p, int t, const sp_shape *own, int64_t *st)
 {
     if (t < 0) {
