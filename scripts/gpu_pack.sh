@@ -2,11 +2,11 @@
 # scripts/gpu_pack.sh - build here (no GPU needed) and pack what a device call
 # needs into build-pack/ (git-ignored; pass it to the device tool as `carry`):
 # the CLI, the GPU tests, the libraries the device lacks (OpenBLAS, gfortran,
-# quadmath), the ONNX node-test data, and the SpMM benchmark with the test
-# it shares sources with (bench/spmm/build.sh; skipped when the cuSPARSELt
-# wheel is not unpacked, see that script's header).
+# quadmath), the ONNX node-test data, and the SpMM benchmark (spmm/, linked
+# against the same library; skipped when the cuSPARSELt wheel is not
+# unpacked, see bench/spmm/build.sh's header), all in one archive.
 #
-#   bash scripts/gpu_pack.sh            # -> build-pack/b.tar.xz (~25 MB), build-pack/spmm.tar.xz
+#   bash scripts/gpu_pack.sh            # -> build-pack/b.tar.xz (~40 MB)
 #
 # On the device, from the repository root, one call runs everything:
 #   bash scripts/gpu_run.sh [COMMIT]     # results under $OUT
@@ -23,15 +23,24 @@ strip build-gpu/bin/* build-gpu/tests/*
 for l in $(ldd build-gpu/bin/sprun | awk '/openblas|gfortran|quadmath/{print $3}'); do cp -L "$l" build-gpu/lib/; done
 [ -d /usr/share/libonnx-testdata/data/node ] && cp -r /usr/share/libonnx-testdata/data/node build-gpu/node
 git rev-parse --short HEAD > build-gpu/COMMIT 2>/dev/null || echo unknown > build-gpu/COMMIT
+# the SpMM benchmark, linked against the library just built (its kernels are
+# the ones sprun runs), and its test beside it: in the same archive, where
+# the large xz window shares their kernels with the binaries above
+CSL=${CUSPARSELT_DIR:-/tmp/csl/nvidia/cusparselt}
+if [ -d "$CSL" ]; then
+  GENCODE="-gencode=arch=compute_90a,code=sm_90a -gencode=arch=compute_80,code=sm_80"
+  mkdir -p .devbuild/obj build-gpu/spmm
+  nvcc -std=c++17 -I. -Iinclude -I"$CSL/include" $GENCODE -O3 -lineinfo -c bench/spmm/spmm_bench.cu \
+      -o .devbuild/obj/spmm_bench.o
+  nvcc $GENCODE -o build-gpu/spmm/spmm_bench .devbuild/obj/spmm_bench.o build-dev/libsprun.a -lcublas -lcusparse \
+      -L"$CSL/lib" -l:libcusparseLt.so.0
+  cp build-gpu/tests/test_spmm_cuda build-gpu/spmm/
+  strip build-gpu/spmm/spmm_bench
+else
+  echo "gpu_pack: no cuSPARSELt wheel unpacked ($CSL): no SpMM benchmark in the pack" >&2
+fi
 # every binary links the whole library (~33 MB each): a large xz window shares it across them
 tar -C build-gpu -c . | xz -T"$(nproc)" --lzma2=preset=6,dict=192MiB > build-pack/b.tar.xz
 rm -f build-pack/spmm.tar.xz
-if [ -d "${CUSPARSELT_DIR:-/tmp/csl/nvidia/cusparselt}" ]; then
-  bash bench/spmm/build.sh .devbuild
-  strip .devbuild/spmm_bench .devbuild/test_spmm_cuda
-  tar -C .devbuild -c spmm_bench test_spmm_cuda | xz -T"$(nproc)" --lzma2=preset=6,dict=64MiB > build-pack/spmm.tar.xz
-else
-  echo "gpu_pack: no cuSPARSELt wheel unpacked: no SpMM benchmark in the pack" >&2
-fi
 ls -la build-pack/
 echo "carry: [\"build-pack\"] (the limit is 64 MiB)"

@@ -3,7 +3,7 @@
 # unpack build-pack/b.tar.xz, run the GPU tests and the ONNX node tests on the
 # GPU (tests/gpu/run.sh, quick mode: per-op cases and tiny models), the sparse
 # vs dense model benchmark (bench/sparse/run.sh) and, when the pack has it
-# (build-pack/spmm.tar.xz), the SpMM benchmark (bench/spmm/run.sh). Each part writes under $OUT;
+# (spmm/ in the archive), the SpMM benchmark (bench/spmm/run.sh). Each part writes under $OUT;
 # STEPS selects parts (default "tests sparse spmm"; "pdl" adds
 # bench/sparse/pdl_ab.sh after "sparse", programmatic dependent launch on/off;
 # "profile" adds bench/sparse/profile.sh: per-op GPU time at batch 32 and 1,
@@ -40,9 +40,8 @@ for step in $STEPS; do
     done
     (cd "$O" && tar czf profile.tgz profile-b32 profile-b1 && rm -rf profile-b32 profile-b1) ;;
   spmm)
-    if [ -f build-pack/spmm.tar.xz ]; then
-      mkdir -p /tmp/spmmb && tar -C /tmp/spmmb -xJf build-pack/spmm.tar.xz
-      SPMM_BUILD=/tmp/spmmb SPMM_COMMIT=$C OUT=$O/spmm bash bench/spmm/run.sh > "$O/spmm.log" 2>&1
+    if [ -x /tmp/b/spmm/spmm_bench ]; then
+      SPMM_BUILD=/tmp/b/spmm SPMM_COMMIT=$C OUT=$O/spmm bash bench/spmm/run.sh > "$O/spmm.log" 2>&1
       tail -n 5 "$O/spmm.log"
       (cd "$O" && tar czf spmm.tgz spmm && rm -rf spmm)
     fi ;;

@@ -711,6 +711,34 @@ static const struct { const char *nm; int64_t m, k; } kBert[] = {
     {"BERT 2304x768 (fused QKV)", 2304, 768}};
 static const int kBertn = (int)(sizeof kBert / sizeof kBert[0]);
 
+/* The 2:4 sweeps' shapes: ResNet-50's convolutions at batch 32, BERT-base's
+ * layers at 4096 and 128 tokens, the 4096 square at N = 128, 1024, 4096.
+ * Fills sh (room for 32) and returns how many. */
+struct Sh24 { const char *nm; int64_t m, k, n; };
+static int shapes24(Sh24 *sh) {
+    int ns = 0;
+    for (int i = 0; i < kRn50n - 1; i++)
+        sh[ns++] = {kRn50[i].nm, kRn50[i].m, kRn50[i].k, kRn50[i].hw * 32};
+    for (int t = 0; t < 2; t++)
+        for (int i = 0; i < kBertn; i++) sh[ns++] = {kBert[i].nm, kBert[i].m, kBert[i].k, t ? 128 : 4096};
+    for (int64_t n : {128, 1024, 4096}) sh[ns++] = {"4096^2", 4096, 4096, n};
+    return ns;
+}
+
+/* A random 2:4 weight of m x k uploaded into *d; returns its dense fp16
+ * copy on the device (the caller frees both). Exits on failure. */
+static void *upload_rand24(int64_t m, int64_t k, sp_cuda_24 *d, sp_cuda_status *st) {
+    float *w = (float *)malloc((size_t)(m * k) * 4);
+    tl_gen_24(w, m, k, TL_RANDOM);
+    void *dw = dev_h(w, m * k);
+    sp_24 h24;
+    tl_pack_24(w, m, k, &h24);
+    free(w);
+    if (sp_cuda_24_upload(&h24, d, g_stream, st)) { printf("upload: %s\n", st->msg); exit(1); }
+    tl_free_24(&h24);
+    return dw;
+}
+
 /* --tile24-sweep: every launch configuration of the sm_90 2:4 kernel
  * (sp_cuda_24_set_tile_hint 1..SP_CUDA_24_TILE_HINTS) on the ResNet-50
  * layer shapes at batch 32, BERT-base's at 128 and 4096 tokens and the
@@ -718,14 +746,8 @@ static const int kBertn = (int)(sizeof kBert / sizeof kBert[0]);
  * next to cuBLAS and cuSPARSELt (plain). Log only: what route24's rules are
  * made from. ERR: rel L2 against the default configuration above 2e-3. */
 static void tile24_sweep() {
-    struct Sh { const char *nm; int64_t m, k, n; };
-    Sh sh[32];
-    int ns = 0;
-    for (int i = 0; i < kRn50n - 1; i++) /* the convolutions, batch 32 */
-        sh[ns++] = {kRn50[i].nm, kRn50[i].m, kRn50[i].k, kRn50[i].hw * 32};
-    for (int t = 0; t < 2; t++)
-        for (int i = 0; i < kBertn; i++) sh[ns++] = {kBert[i].nm, kBert[i].m, kBert[i].k, t ? 128 : 4096};
-    for (int64_t n : {128, 1024, 4096}) sh[ns++] = {"4096^2", 4096, 4096, n};
+    Sh24 sh[32];
+    const int ns = shapes24(sh);
     const int nh = SP_CUDA_24_TILE_HINTS;
     sp_cuda_status st;
     memset(&st, 0, sizeof st);
@@ -735,14 +757,8 @@ static void tile24_sweep() {
     printf(" best |\n");
     for (int si = 0; si < ns; si++) {
         const int64_t m = sh[si].m, k = sh[si].k, n = sh[si].n;
-        float *w = (float *)malloc((size_t)(m * k) * 4);
-        tl_gen_24(w, m, k, TL_RANDOM);
-        void *dw = dev_h(w, m * k);
-        sp_24 h24;
-        tl_pack_24(w, m, k, &h24);
         sp_cuda_24 d;
-        if (sp_cuda_24_upload(&h24, &d, g_stream, &st)) { printf("upload: %s\n", st.msg); exit(1); }
-        tl_free_24(&h24);
+        void *dw = upload_rand24(m, k, &d, &st);
         void *dx, *dy, *dref, *ws, *bias, *res;
         sp_cuda_spmm_args a;
         make_operands(m, k, n, &dx, &dy, &dref, &ws, &a);
@@ -779,9 +795,84 @@ static void tile24_sweep() {
             fflush(stdout);
         }
         sp_cuda_24_free(&d);
-        free(w);
         cudaFree(dw); cudaFree(dx); cudaFree(dy); cudaFree(dref); cudaFree(ws); cudaFree(bias); cudaFree(res);
     }
+}
+
+/* --epi24: the 2:4 kernel's fused epilogues at the rule's configuration:
+ * plain, bias + residual + ReLU (ResNet), bias + GELU (BERT), on ResNet-50's
+ * convolutions at batch 32, BERT-base's layers at 128 and 4096 tokens and
+ * the 4096 square, next to cuBLAS (plain). Cold L2, median; log only: built
+ * against two versions of the kernels, it compares their epilogues in one
+ * device call. ERR: rel L2 of the epilogue output against the plain output
+ * plus bias and residual through the activation (host) above 2e-3. */
+#pragma weak sp_cuda_24_set_fp16_epilogue /* absent from kernels built before it: see epi24 */
+static void epi24() {
+    /* SPMM_FP16_EPI=0|1: sp_cuda_24_set_fp16_epilogue, where the kernels have it */
+    if (const char *h = getenv("SPMM_FP16_EPI")) {
+        if (sp_cuda_24_set_fp16_epilogue) sp_cuda_24_set_fp16_epilogue(atoi(h));
+        else printf("SPMM_FP16_EPI ignored: these kernels have no fp16 epilogue knob\n");
+    }
+    Sh24 sh[32];
+    const int ns = shapes24(sh);
+    sp_cuda_status st;
+    memset(&st, 0, sizeof st);
+    printf("2:4 epilogues, us (cold L2, median of the rule's configuration)\n");
+    printf("| shape | M | K | N | cuBLAS | plain | +b+res+relu | +b+gelu | +b | res cost | gelu cost |\n");
+    printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for (int si = 0; si < ns; si++) {
+        const int64_t m = sh[si].m, k = sh[si].k, n = sh[si].n;
+        sp_cuda_24 d;
+        void *dw = upload_rand24(m, k, &d, &st);
+        void *dx, *dy, *dref, *ws;
+        sp_cuda_spmm_args a;
+        make_operands(m, k, n, &dx, &dy, &dref, &ws, &a);
+        float *hb = (float *)malloc((size_t)m * 4), *hr = (float *)malloc((size_t)(n * m) * 4);
+        for (int64_t i = 0; i < m; i++) hb[i] = tl_val();
+        for (int64_t i = 0; i < n * m; i++) hr[i] = tl_val();
+        void *bias = dev_h(hb, m), *res = dev_h(hr, n * m);
+        const double cb = cublas_time(dw, dx, dref, m, k, n);
+        const double t0 = time_us([&] { sp_cuda_24_spmm(&d, &a, &st); });
+        /* the plain output, for the check */
+        a.y = dref;
+        if (sp_cuda_24_spmm(&d, &a, &st)) { printf("2:4: %s\n", st.msg); exit(1); }
+        a.y = dy;
+        CK(cudaStreamSynchronize(g_stream));
+        __half *hp = (__half *)malloc((size_t)(n * m) * 2), *hy = (__half *)malloc((size_t)(n * m) * 2);
+        CK(cudaMemcpy(hp, dref, (size_t)(n * m) * 2, cudaMemcpyDeviceToHost));
+        double t[3];
+        const char *bad[3] = {"", "", ""};
+        for (int v = 0; v < 3; v++) { /* +b+res+relu, +b+gelu, +b */
+            sp_cuda_spmm_args e = a;
+            e.bias = bias;
+            e.residual = v == 0 ? res : nullptr;
+            e.ldr = m;
+            e.act = v == 0 ? SP_CUDA_ACT_RELU : v == 1 ? SP_CUDA_ACT_GELU : SP_CUDA_ACT_NONE;
+            CK(cudaMemset(dy, 0xff, (size_t)(n * m) * 2));
+            if (sp_cuda_24_spmm(&d, &e, &st)) { printf("2:4: %s\n", st.msg); exit(1); }
+            CK(cudaMemcpy(hy, dy, (size_t)(n * m) * 2, cudaMemcpyDeviceToHost));
+            double num = 0, den = 0;
+            for (int64_t j = 0; j < n; j++)
+                for (int64_t i = 0; i < m; i++) {
+                    double r = (double)__half2float(hp[j * m + i]) + (double)__half2float(__float2half(hb[i]));
+                    if (v == 0) r += (double)__half2float(__float2half(hr[j * m + i]));
+                    r = v == 0 ? (r > 0 ? r : 0) : v == 1 ? 0.5 * r * erfc(-r / sqrt(2.0)) : r;
+                    const double o = (double)__half2float(hy[j * m + i]);
+                    num += (o - r) * (o - r);
+                    den += r * r;
+                }
+            if (!(sqrt(num / (den > 0 ? den : 1)) <= 2e-3)) bad[v] = " ERR";
+            t[v] = time_us([&] { sp_cuda_24_spmm(&d, &e, &st); });
+        }
+        printf("| %s | %lld | %lld | %lld | %.2f | %.2f | %.2f%s | %.2f%s | %.2f%s | %+.2f | %+.2f |\n",
+               sh[si].nm, (long long)m, (long long)k, (long long)n, cb, t0, t[0], bad[0], t[1], bad[1], t[2],
+               bad[2], t[0] - t0, t[1] - t0);
+        fflush(stdout);
+        sp_cuda_24_free(&d);
+        free(hb); free(hr); free(hp); free(hy);
+        cudaFree(dw); cudaFree(dx); cudaFree(dy); cudaFree(dref); cudaFree(ws); cudaFree(bias); cudaFree(res);
+    }
+    printf("epi24: %s\n", st.code ? st.msg : "ok");
 }
 
 /* --csr-slot-sweep: the tiled CSR path with full-size tile slots (as before
@@ -963,7 +1054,7 @@ int main(int argc, char **argv) {
     /* the sweeps: one mode each, log only */
     static const struct { const char *flag; void (*run)(); } sweeps[] = {
         {"--csr-sweep", csr_sweep}, {"--bsr-sweep", bsr_sweep}, {"--tile24-sweep", tile24_sweep},
-        {"--csr-slot-sweep", csr_slot_sweep}, {"--profile24", profile24}};
+        {"--csr-slot-sweep", csr_slot_sweep}, {"--profile24", profile24}, {"--epi24", epi24}};
     void (*sweep)() = nullptr;
     const char *md = NULL, *commit = "unknown", *date = "unknown";
     for (int i = 1; i < argc; i++) {

@@ -274,6 +274,10 @@ int main(int argc, char **argv) {
         run_case(K_24_WG, 130, 264, 129, h % 4, 0.5, 7, h % 2, 8);
         run_case(K_24_WG, 300, 1024, 700, (h + 1) % 4, 0.5, 5, 0, 0);
         run_case(K_24_WG, 64, 64, 3001, (h + 2) % 4, 0.5, 7, 0, 0);
+        /* M % 8 == 0 without split-K: the fp16 epilogue, bias and the
+         * activation in registers (epi 5), then with a residual (epi 7) */
+        run_case(K_24_WG, 256, 512, 333, h % 4, 0.5, 5, 0, 0);
+        run_case(K_24_WG, 256, 512, 333, (h + 1) % 4, 0.5, 7, 0, 0);
         g_cfg24 = 0;
     }
     printf("\n%d passed, %d failed, %d BSR configurations refused as not fitting their block size\n",
