@@ -261,16 +261,14 @@ __device__ __forceinline__ void cp_async16_sw(uint32_t dst, const void *src, int
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes)
                  : "memory");
 }
-/* One output row of the implicit GEMM: its output pixel's top-left input
- * coordinates and the element offset of that input pixel (iy far negative
- * for rows past N: every copy of theirs is zero-filled) */
+
+#ifdef SP_WGMMA_OK
 /* Asks the copy engine to bring this CTA's residual rows (BM features each
  * from m0, rows n0..) into L2 at the start of the tile, one bulk prefetch
  * per row, so that the epilogue's residual reads, after the main loop, find
  * them there instead of waiting on DRAM. Threads tid = 0..nt-1 share the
  * rows. Only for residuals the epilogue reads 16 bytes at a time (rows
  * 16-byte aligned, whole 16-byte pieces), and only the first split-K CTA. */
-#ifdef SP_WGMMA_OK
 template <int BM, int BN>
 __device__ __forceinline__ void prefetch_residual(const Epi &e, int64_t m0, int64_t n0, int tid, int nt) {
     if (!e.residual || blockIdx.z != 0 || m0 >= e.m || e.m % 8 != 0 || e.ldr % 8 != 0 ||
@@ -282,9 +280,7 @@ __device__ __forceinline__ void prefetch_residual(const Epi &e, int64_t m0, int6
                      "r"(bytes)
                      : "memory");
 }
-#endif
 
-#ifdef SP_WGMMA_OK
 /* Four 8 x 8 fp16 matrices from mma fragments into shared memory,
  * transposed: fragment element (row i, column j) of matrix q lands in the
  * row whose address lane 8q + j gives, at position i */
@@ -391,6 +387,9 @@ __device__ __forceinline__ bool h_stage_ok(const Epi &e) {
 }
 #endif
 
+/* One output row of the implicit GEMM: its output pixel's top-left input
+ * coordinates and the element offset of that input pixel (iy far negative
+ * for rows past N: every copy of theirs is zero-filled) */
 struct RowT {
     int64_t off;
     int iy, ix;

@@ -149,11 +149,11 @@ void sp_cuda_24_set_tile_hint(int hint);
  * Process-wide, not thread-safe; the runtime never calls it. */
 void sp_cuda_24_set_pdl(int on);
 /* Benchmark knob for the sm_90 2:4 kernel's epilogue: 1 (the default)
- * stages the output tile in shared memory as fp16 (bias, and the
- * activation when there is no residual, applied in registers first) where
- * the launch has no split-K and its rows are 16-byte pieces; 0 always
- * stages it as fp32 (store_ctile). Process-wide, not thread-safe; the
- * runtime never calls it. */
+ * stages the output tile in shared memory as fp16 (bias, and ReLU when no
+ * residual follows, applied in registers first; the residual and the other
+ * activations on the way out) where the launch has no split-K and its rows
+ * are 16-byte pieces; 0 always stages it as fp32 (store_ctile).
+ * Process-wide, not thread-safe; the runtime never calls it. */
 void sp_cuda_24_set_fp16_epilogue(int on);
 /* The 2:4 launch configurations worth timing per layer on this GPU (for
  * sp_cuda_spmm_args.config), 0 (the shape's rule) first: fills cfg[0..max)
