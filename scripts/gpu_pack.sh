@@ -28,12 +28,7 @@ git rev-parse --short HEAD > build-gpu/COMMIT 2>/dev/null || echo unknown > buil
 # the large xz window shares their kernels with the binaries above
 CSL=${CUSPARSELT_DIR:-/tmp/csl/nvidia/cusparselt}
 if [ -d "$CSL" ]; then
-  GENCODE="-gencode=arch=compute_90a,code=sm_90a -gencode=arch=compute_80,code=sm_80"
-  mkdir -p .devbuild/obj build-gpu/spmm
-  nvcc -std=c++17 -I. -Iinclude -I"$CSL/include" $GENCODE -O3 -lineinfo -c bench/spmm/spmm_bench.cu \
-      -o .devbuild/obj/spmm_bench.o
-  nvcc $GENCODE -o build-gpu/spmm/spmm_bench .devbuild/obj/spmm_bench.o build-dev/libsprun.a -lcublas -lcusparse \
-      -L"$CSL/lib" -l:libcusparseLt.so.0
+  SPRUN_LIB=build-dev/libsprun.a sh bench/spmm/build.sh build-gpu/spmm
   cp build-gpu/tests/test_spmm_cuda build-gpu/spmm/
   strip build-gpu/spmm/spmm_bench
 else

@@ -271,8 +271,7 @@ __device__ __forceinline__ void cp_async16_sw(uint32_t dst, const void *src, int
  * 16-byte aligned, whole 16-byte pieces), and only the first split-K CTA. */
 template <int BM, int BN>
 __device__ __forceinline__ void prefetch_residual(const Epi &e, int64_t m0, int64_t n0, int tid, int nt) {
-    if (!e.residual || blockIdx.z != 0 || m0 >= e.m || e.m % 8 != 0 || e.ldr % 8 != 0 ||
-        ((uintptr_t)e.residual & 15) != 0)
+    if (!e.residual || blockIdx.z != 0 || m0 >= e.m || !epi_rows_vec8(e))
         return;
     const uint32_t bytes = (uint32_t)(e.m - m0 < BM ? e.m - m0 : BM) * 2u;
     for (int nl = tid; nl < BN && n0 + nl < e.n; nl += nt)
@@ -381,9 +380,7 @@ __device__ __forceinline__ void h_to_y(const __half *hs, int HLD, const Epi &e, 
 
 /* whether the fp16 epilogue applies to this launch (uniform over the grid) */
 __device__ __forceinline__ bool h_stage_ok(const Epi &e) {
-    return e.h_stage && (gridDim.z == 1 || e.ws == nullptr) && e.m % 8 == 0 && e.ldy % 8 == 0 &&
-           ((uintptr_t)e.y & 15) == 0 &&
-           (!e.residual || (e.ldr % 8 == 0 && ((uintptr_t)e.residual & 15) == 0));
+    return e.h_stage && (gridDim.z == 1 || e.ws == nullptr) && epi_rows_vec8(e);
 }
 #endif
 
@@ -666,13 +663,13 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
                  * product; GELU and the rest in the copy-out, from fp16
                  * (applied to all 128 accumulators of a thread at once they
                  * made bias + GELU 1.5-2.5x slower, H100) */
-                const bool reg_act = !e.residual && (e.act == SP_CUDA_ACT_NONE || e.act == SP_CUDA_ACT_RELU);
-                if (reg_act && e.act == SP_CUDA_ACT_RELU)
+                const bool relu_in_regs = !e.residual && e.act == SP_CUDA_ACT_RELU;
+                if (relu_in_regs)
                     acc_to_h<SP_CUDA_ACT_RELU, MI, BN>(acc, e, m0, sb, HLD, g, w4, lane);
                 else
                     acc_to_h<SP_CUDA_ACT_NONE, MI, BN>(acc, e, m0, sb, HLD, g, w4, lane);
                 tile_sync<1, NC>();
-                if (reg_act || e.act == SP_CUDA_ACT_NONE) h_to_y<SP_CUDA_ACT_NONE, BM, BN, NC>(hs, HLD, e, m0, n0, tid);
+                if (relu_in_regs || e.act == SP_CUDA_ACT_NONE) h_to_y<SP_CUDA_ACT_NONE, BM, BN, NC>(hs, HLD, e, m0, n0, tid);
                 else if (e.act == SP_CUDA_ACT_RELU) h_to_y<SP_CUDA_ACT_RELU, BM, BN, NC>(hs, HLD, e, m0, n0, tid);
                 else if (e.act == SP_CUDA_ACT_GELU) h_to_y<SP_CUDA_ACT_GELU, BM, BN, NC>(hs, HLD, e, m0, n0, tid);
                 else h_to_y<SP_CUDA_ACT_ANY, BM, BN, NC>(hs, HLD, e, m0, n0, tid);

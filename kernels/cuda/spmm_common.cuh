@@ -125,8 +125,19 @@ struct Epi {
     int no_meta;            /* 1: formats read their index data from global
                                memory a stage ahead (sp_cuda_spmm_set_meta_preload) */
     int h_stage;            /* 1: the sm_90 2:4 kernel stages its output tile in
-                               fp16 (sp_cuda_24_set_fp16_epilogue) */
+                               fp16 (its launcher sets it from
+                               sp_cuda_24_set_fp16_epilogue; 0 elsewhere) */
 };
+
+/* Whether the epilogue may move rows in 16-byte pieces of 8 features: Y
+ * (and the residual, when there is one) 16-byte aligned with row pitches
+ * and M in multiples of 8. Uniform over the grid. Every 16-byte epilogue
+ * path (store_ctile_act, and the sm_90 2:4 kernel's fp16 tile and residual
+ * prefetch) asks this. */
+__device__ __forceinline__ bool epi_rows_vec8(const Epi &e) {
+    return e.m % 8 == 0 && e.ldy % 8 == 0 && ((uintptr_t)e.y & 15) == 0 &&
+           (!e.residual || (e.ldr % 8 == 0 && ((uintptr_t)e.residual & 15) == 0));
+}
 
 /* the activation, as ops/op.h's sp_act_apply computes it on the CPU */
 __device__ __forceinline__ float act_apply(int act, float x, float alpha, float beta) {
@@ -240,9 +251,7 @@ __device__ void store_ctile_act(const float *cs, int64_t m0, int64_t n0, const E
     /* 16-byte chunks of 8 features: thread tid keeps chunk tid % CH (its
      * bias loaded once) and walks rows tid / CH, + NT / CH, ... */
     constexpr int CH = BM / 8;
-    const bool vec = NT % CH == 0 && e.m % 8 == 0 && e.ldy % 8 == 0 &&
-                     ((uintptr_t)e.y & 15) == 0 && ((uintptr_t)e.bias & 15) == 0 &&
-                     (!e.residual || (e.ldr % 8 == 0 && ((uintptr_t)e.residual & 15) == 0));
+    const bool vec = NT % CH == 0 && epi_rows_vec8(e) && ((uintptr_t)e.bias & 15) == 0;
     if (gridDim.z == 1 || e.ws == nullptr) {
         if (vec) {
             const int c = tid % CH;

@@ -546,6 +546,11 @@ typedef struct cu_step {
     /* sparse layer (ST_SPMM) */
     sp_cuda_sparse_layer sl;
     dptr col;
+    /* the node's step info for the sparse variant, kept when a dense
+     * winner's replaced it (info_choice) */
+    const char *sparse_kernel;
+    double sparse_pred_us;
+    int sparse_info_kept;
 } cu_step;
 
 typedef struct cu_io {
@@ -2805,23 +2810,29 @@ static void trace_decision(const sp_plan *p, const cu_step *st, const char *what
     static int on = -1;
     if (on < 0)
         on = getenv("SPRUN_CUDA_DEBUG") != NULL;
-    if (!on || st->ord < 0)
+    if (!on || (st && st->ord < 0))
         return;
-    fprintf(stderr, "sprun cuda tune: %s %s:", ord_node(p, st->ord)->name, what);
+    fprintf(stderr, "sprun cuda tune: %s %s:", st ? ord_node(p, st->ord)->name : "(whole plan)", what);
     for (int c = 0; ms && c < n; c++)
         fprintf(stderr, " %.1f", ms[c] * 1e3);
     fprintf(stderr, "%s -> %d\n", ms ? "" : " memo", pick);
 }
 
-/* A sparse alternative lost: the node's step info names the dense kernel
- * that runs instead */
-static void info_dense(const sp_plan *p, const cu_step *sparse)
+/* The node's step info names the kernel that runs: the dense kernel where
+ * the sparse alternative lost, its own where it won (restored when a later
+ * round of tuning reverses a dense decision) */
+static void info_choice(const sp_plan *p, cu_step *sparse, int sparse_wins)
 {
     if (sparse->ord < 0)
         return;
     sp_step_info *info = &((sp_plan *)p)->step[sparse->ord];
-    info->kernel = sparse->sl.dense_kernel;
-    info->predicted_us = sparse->sl.dense_pred_us;
+    if (!sparse->sparse_info_kept) {
+        sparse->sparse_kernel = info->kernel;
+        sparse->sparse_pred_us = info->predicted_us;
+        sparse->sparse_info_kept = 1;
+    }
+    info->kernel = sparse_wins ? sparse->sparse_kernel : sparse->sl.dense_kernel;
+    info->predicted_us = sparse_wins ? sparse->sparse_pred_us : sparse->sl.dense_pred_us;
 }
 
 /* Once the alternatives are decided: a dense conv that runs as a GEMM
@@ -2846,7 +2857,7 @@ static void untuned_choice(cu_plan *cp, const sp_plan *p)
     for (int i = 0; i < cp->n_st; i++)
         cp->st[i].skip = cp->st[i].var == 2;
     for (int i = 0; i < cp->n_st; i++) {
-        const cu_step *sp = &cp->st[i];
+        cu_step *sp = &cp->st[i];
         if (sp->var != 3)
             continue;
         int dense_var = 2;
@@ -2857,7 +2868,7 @@ static void untuned_choice(cu_plan *cp, const sp_plan *p)
             if (cp->st[j].alt == sp->alt)
                 cp->st[j].skip = cp->st[j].var != (sp->sl.cost_sparse ? 3 : dense_var);
         if (!sp->sl.cost_sparse)
-            info_dense(p, sp);
+            info_choice(p, sp, 0);
     }
     info_conv_gemm(cp, p);
 }
@@ -2878,7 +2889,8 @@ static float time_variant(const cu_plan *cp, cu_session *cs, const sp_plan *p, i
 /* The dense-vs-sparse decisions that are timed a second time in the plan's
  * context (time_in_place): those where sparse alone was faster than dense,
  * or slower by less than 10 %. The window: 6 running steps before the
- * layer, 2 after; 3 launches per graph, median of 9 replays of each. */
+ * layer, 2 after; 3 launches per graph, median of 9 replays of each (the
+ * whole-plan check, check_whole_plan, replays each plan 9 times too). */
 #define IN_PLACE_BAND 1.10f
 enum { IN_PLACE_BEFORE = 6, IN_PLACE_AFTER = 2, IN_PLACE_LAUNCHES = 3, IN_PLACE_ROUNDS = 9 };
 
@@ -2897,8 +2909,8 @@ static void choose_sparse(cu_plan *cp, const sp_plan *p, int g, int dense_var, i
         if (st->alt != g)
             continue;
         st->skip = st->var != (sparse_wins ? 3 : dense_var);
-        if (!sparse_wins && st->var == 3)
-            info_dense(p, st);
+        if (st->var == 3)
+            info_choice(p, st, sparse_wins);
     }
 }
 
@@ -2934,38 +2946,18 @@ static int window_steps(const cu_plan *cp, int g, int v, int *idx)
     return n;
 }
 
-/* Device time (ms, into t[0] dense and t[1] sparse) of the window of steps
- * around group g (window_steps) with its dense variant and with its sparse
- * one. Each is captured as IN_PLACE_LAUNCHES launches in a CUDA graph; the
- * two graphs are replayed alternately after a warm-up each, and the median
- * of IN_PLACE_ROUNDS replays is kept. Alone on a warm L2 (time_steps), a
- * layer reads its input and weights from L2; in the plan its weights come
- * from memory and its input from the layer before. On the H100 seven of
- * ResNet-50's 2:4 1x1 convs at batch 32 led dense by 2-11 % alone and ran
- * at 0.79-0.86x of it in the plan. 0, or -1 where a window could not be
- * captured or a launch failed. */
-static int time_in_place(const cu_plan *cp, cu_session *cs, const sp_plan *p, int g, int dense_var, int *idx,
-                         cudaStream_t sm, cudaEvent_t *ev, float t[2])
+/* Device time (ms, into t[0..n)) of one launch of each of n graph execs
+ * holding `launches` launches each: replayed in turn, the order rotating
+ * each round so that none always follows another, after a warm-up round;
+ * the median of IN_PLACE_ROUNDS replays of each. 0, or -1 when a replay
+ * failed. */
+static int time_graphs(cudaGraphExec_t *exec, int n, int launches, cudaStream_t sm, cudaEvent_t *ev, float *t)
 {
-    cudaGraphExec_t exec[2] = {NULL, NULL};
-    int rc = 0;
-    for (int w = 0; w < 2 && !rc; w++) {
-        const int n = window_steps(cp, g, w ? 3 : dense_var, idx);
-        cudaGraph_t graph = NULL;
-        rc = -1;
-        if (n > 0 && cudaStreamBeginCapture(sm, cudaStreamCaptureModeThreadLocal) == cudaSuccess) {
-            const int lr = launch_reps(cp, cs, p, idx, n, IN_PLACE_LAUNCHES, sm);
-            const cudaError_t e = cudaStreamEndCapture(sm, &graph);
-            if (!lr && e == cudaSuccess && graph && cudaGraphInstantiate(&exec[w], graph, 0) == cudaSuccess)
-                rc = 0;
-            if (graph)
-                cudaGraphDestroy(graph);
-        }
-    }
-    float ms[2][IN_PLACE_ROUNDS];
-    for (int r = -1; r < IN_PLACE_ROUNDS && !rc; r++) /* round -1 warms both up */
-        for (int k = 0; k < 2 && !rc; k++) {
-            const int w = (r & 1) ? 1 - k : k; /* ABBA: neither always runs after the other */
+    float ms[3][IN_PLACE_ROUNDS];
+    int rc = n < 1 || n > 3 ? -1 : 0;
+    for (int r = -1; r < IN_PLACE_ROUNDS && !rc; r++) /* round -1 warms every one up */
+        for (int k = 0; k < n && !rc; k++) {
+            const int w = (k + (r < 0 ? 0 : r)) % n;
             float e = 0.f;
             rc = cudaEventRecord(ev[0], sm) != cudaSuccess || cudaGraphLaunch(exec[w], sm) != cudaSuccess ||
                          cudaEventRecord(ev[1], sm) != cudaSuccess || cudaEventSynchronize(ev[1]) != cudaSuccess ||
@@ -2973,21 +2965,100 @@ static int time_in_place(const cu_plan *cp, cu_session *cs, const sp_plan *p, in
                      ? -1
                      : 0;
             if (r >= 0)
-                ms[w][r] = e / IN_PLACE_LAUNCHES;
+                ms[w][r] = e / launches;
         }
-    for (int w = 0; w < 2; w++)
-        if (exec[w])
-            cudaGraphExecDestroy(exec[w]);
     if (rc) {
         cudaStreamSynchronize(sm);
         (void)cudaGetLastError();
         return -1;
     }
-    for (int w = 0; w < 2; w++) {
+    for (int w = 0; w < n; w++) {
         qsort(ms[w], IN_PLACE_ROUNDS, sizeof ms[w][0], cmp_float);
         t[w] = ms[w][IN_PLACE_ROUNDS / 2];
     }
     return 0;
+}
+
+/* Captures `launches` launches of steps idx[0..n) (n < 0: the whole plan as
+ * it stands, launch_all) into a graph exec; NULL when capture fails */
+static cudaGraphExec_t capture_steps(const cu_plan *cp, cu_session *cs, const sp_plan *p, const int *idx, int n,
+                                     int launches, cudaStream_t sm)
+{
+    cudaGraph_t graph = NULL;
+    cudaGraphExec_t exec = NULL;
+    if (n == 0 || cudaStreamBeginCapture(sm, cudaStreamCaptureModeThreadLocal) != cudaSuccess)
+        return NULL;
+    int lr = 0;
+    sp_err err = {0};
+    for (int r = 0; r < launches && !lr; r++)
+        lr = n < 0 ? launch_all(cp, cs, p, sm, 0, &err) != SPRUN_OK : launch_reps(cp, cs, p, idx, n, 1, sm);
+    const cudaError_t e = cudaStreamEndCapture(sm, &graph);
+    if (lr || e != cudaSuccess || !graph || cudaGraphInstantiate(&exec, graph, 0) != cudaSuccess)
+        exec = NULL;
+    if (graph)
+        cudaGraphDestroy(graph);
+    (void)cudaGetLastError();
+    return exec;
+}
+
+/* Device time (ms, into t[0] dense and t[1] sparse) of the window of steps
+ * around group g (window_steps) with its dense variant and with its sparse
+ * one, each captured as IN_PLACE_LAUNCHES launches (time_graphs). Alone on
+ * a warm L2 (time_steps), a layer reads its input and weights from L2; in
+ * the plan its weights come from memory and its input from the layer
+ * before. On the H100 seven of ResNet-50's 2:4 1x1 convs at batch 32 led
+ * dense by 2-11 % alone and ran at 0.79-0.86x of it in the plan. 0, or -1
+ * where a window could not be captured or a launch failed. */
+static int time_in_place(const cu_plan *cp, cu_session *cs, const sp_plan *p, int g, int dense_var, int *idx,
+                         cudaStream_t sm, cudaEvent_t *ev, float t[2])
+{
+    cudaGraphExec_t exec[2] = {NULL, NULL};
+    for (int w = 0; w < 2; w++)
+        exec[w] = capture_steps(cp, cs, p, idx, window_steps(cp, g, w ? 3 : dense_var, idx), IN_PLACE_LAUNCHES, sm);
+    const int rc = exec[0] && exec[1] ? time_graphs(exec, 2, IN_PLACE_LAUNCHES, sm, ev, t) : -1;
+    for (int w = 0; w < 2; w++)
+        if (exec[w])
+            cudaGraphExecDestroy(exec[w]);
+    return rc;
+}
+
+/* The last check of the sparse plan, as a whole: the per-layer decisions
+ * (pick[g]) against every layer dense and every layer sparse (each group g
+ * with dvar[g] > 0 has both; dvar is its dense variant), one launch of the
+ * whole plan per replay (time_graphs). The fastest stays; where it is not
+ * the per-layer one, pick[] is rewritten. Per-layer timing, even in place,
+ * sees each layer with its neighbours as they were then decided; this sees
+ * the plan that runs. Returns which won (0 per layer, 1 dense, 2 sparse),
+ * -1 when the timing failed (the per-layer decisions stand); t gets the
+ * three times. */
+static int check_whole_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, const int *dvar, int *pick,
+                            cudaStream_t sm, cudaEvent_t *ev, float t[3])
+{
+    cudaGraphExec_t exec[3] = {NULL, NULL, NULL};
+    int ok = 1;
+    for (int c = 0; c < 3 && ok; c++) {
+        for (int g = 1; g <= cp->n_alt; g++)
+            if (dvar[g])
+                choose_sparse(cp, p, g, dvar[g], c == 0 ? pick[g] : c == 2);
+        ok = (exec[c] = capture_steps(cp, cs, p, NULL, -1, 1, sm)) != NULL;
+    }
+    int best = -1;
+    if (ok && time_graphs(exec, 3, 1, sm, ev, t) == 0) {
+        best = 0;
+        for (int c = 1; c < 3; c++)
+            if (t[c] < t[best])
+                best = c;
+    }
+    for (int c = 0; c < 3; c++)
+        if (exec[c])
+            cudaGraphExecDestroy(exec[c]);
+    for (int g = 1; g <= cp->n_alt; g++)
+        if (dvar[g]) {
+            if (best > 0)
+                pick[g] = best == 2;
+            choose_sparse(cp, p, g, dvar[g], pick[g]);
+        }
+    return best;
 }
 
 /* Plan-time autotuning on the real buffers (contents are whatever the arena
@@ -3103,9 +3174,12 @@ static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_
             ((sp_plan *)p)->step[st->ord].kernel = sp_cuda_sparse_label(&st->sl);
     }
     int *idx = malloc((size_t)(cp->n_st > 0 ? cp->n_st : 1) * sizeof *idx);
-    /* per group: 1 + its dense variant where the sparse layer's time alone
-     * was within IN_PLACE_BAND of dense's (NULL: no second round) */
-    int *close = calloc((size_t)cp->n_alt + 1, sizeof *close);
+    /* per group, 3 ints: close (1 where the sparse layer's time alone was
+     * within IN_PLACE_BAND of dense's: decided again in place), dvar (its
+     * dense variant where it has a sparse one, else 0) and pick (1 sparse) */
+    int *close = calloc(3 * ((size_t)cp->n_alt + 1), sizeof *close);
+    int *dvar = close ? close + cp->n_alt + 1 : NULL, *pick = close ? dvar + cp->n_alt + 1 : NULL;
+    int timed_sparse = 0; /* dense-vs-sparse decisions timed in this plan, not remembered */
     /* Alternatives of one node: conv as GEMM (var 1) vs cuDNN (var 2), then
      * the dense winner vs the sparse layer (var 3). Decided in that order so
      * the dense choice is the one the dense plan of the same model makes
@@ -3154,31 +3228,48 @@ static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_
             ts[1] = time_variant(cp, cs, p, g, 3, idx, sm, ev);
             sparse_wins = ts[1] >= 0.f && (ts[0] < 0.f || ts[1] < ts[0]);
             trace_decision(p, &cp->st[first], "dense/sparse", ts, 2, sparse_wins);
+            timed_sparse++;
             if (close && ts[0] >= 0.f && ts[1] >= 0.f && ts[1] < ts[0] * IN_PLACE_BAND)
-                close[g] = 1 + dense_var; /* decided again in place, then memoized */
-            else if (keyed && (ts[0] >= 0.f || ts[1] >= 0.f))
-                sp_cuda_tune_memo_put(key, sparse_wins);
+                close[g] = 1; /* decided again in place */
         } else
             trace_decision(p, &cp->st[first], "dense/sparse", NULL, 0, sparse_wins);
         choose_sparse(cp, p, g, dense_var, sparse_wins);
+        if (close) {
+            dvar[g] = dense_var;
+            pick[g] = sparse_wins;
+        }
     }
     /* The close calls again, each layer in its place in the plan, in plan order */
     for (int g = 1; idx && close && g <= cp->n_alt; g++) {
         if (!close[g])
             continue;
-        const int dense_var = close[g] - 1;
+        const int dense_var = dvar[g];
         int first = -1;
         for (int i = 0; i < cp->n_st && first < 0; i++)
             if (cp->st[i].alt == g && cp->st[i].var != 3)
                 first = i;
         float tp[2];
         if (time_in_place(cp, cs, p, g, dense_var, idx, sm, ev, tp) != 0)
-            continue; /* the decision made alone stands, unmemoized */
-        const int sparse_wins = tp[1] < tp[0];
-        choose_sparse(cp, p, g, dense_var, sparse_wins);
-        trace_decision(p, &cp->st[first], "dense/sparse in place", tp, 2, sparse_wins);
-        if (tune_key(p, &cp->st[first], "sparse", key, sizeof key))
-            sp_cuda_tune_memo_put(key, sparse_wins);
+            continue; /* the decision made alone stands */
+        pick[g] = tp[1] < tp[0];
+        choose_sparse(cp, p, g, dense_var, pick[g]);
+        trace_decision(p, &cp->st[first], "dense/sparse in place", tp, 2, pick[g]);
+    }
+    /* Then the plan as a whole; the decisions are memoized only now, so a
+     * later plan of the same model in this process runs the same kernels */
+    if (close && timed_sparse) {
+        float tw[3];
+        const int won = check_whole_plan(cp, cs, p, dvar, pick, sm, ev, tw);
+        if (won >= 0)
+            trace_decision(p, NULL, "per-layer/dense/sparse", tw, 3, won);
+        for (int g = 1; g <= cp->n_alt; g++) {
+            int first = -1;
+            for (int i = 0; i < cp->n_st && first < 0; i++)
+                if (cp->st[i].alt == g && cp->st[i].var != 3)
+                    first = i;
+            if (dvar[g] && first >= 0 && tune_key(p, &cp->st[first], "sparse", key, sizeof key))
+                sp_cuda_tune_memo_put(key, pick[g]);
+        }
     }
     info_conv_gemm(cp, p);
     free(close);
