@@ -2780,6 +2780,31 @@ static int tune_key(const sp_plan *p, const cu_step *st, const char *what, char 
     return used > 0 && (size_t)used < len;
 }
 
+/* The memo's "what" for a decision about sparse step sp ("sparse": dense
+ * or sparse; "config": the launch configuration): the format it runs, the
+ * formats uploaded and the nonzeros stored in each, so that two models of
+ * one architecture pruned differently (same node names and shapes) in one
+ * process do not share decisions */
+static void sparse_what(const cu_step *sp, const char *what, char *buf, size_t len)
+{
+    const sp_cuda_sparse_w *w = sp ? sp->sl.w : NULL;
+    const unsigned have = w ? w->have : 0;
+    snprintf(buf, len, "%s/f%d/csr%lld/bsr%dx%lld/24%s", what, sp ? sp->sl.kind : -1,
+             have & (1u << SP_SPARSE_CSR) ? (long long)w->csr.nnz : -1LL,
+             have & (1u << SP_SPARSE_BSR) ? (int)w->bsr.bs : 0,
+             have & (1u << SP_SPARSE_BSR) ? (long long)w->bsr.nblocks : -1LL,
+             !(have & (1u << SP_SPARSE_24)) ? "-" : w->s24_rsc ? "rsc" : "k");
+}
+
+/* The sparse step (variant 3) of alternative group g, NULL if none */
+static const cu_step *group_sparse_step(const cu_plan *cp, int g)
+{
+    for (int i = 0; i < cp->n_st; i++)
+        if (cp->st[i].alt == g && cp->st[i].var == 3)
+            return &cp->st[i];
+    return NULL;
+}
+
 /* Warms the GPU up before variants are timed: from idle its clocks take
  * milliseconds to rise, and a variant timed meanwhile looked several times
  * slower than it is (H100, ResNet-50 batch 32: a 3x3 conv kept at 304 us
@@ -3080,7 +3105,7 @@ static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_
     cublasSetStream(cs->blas, sm);
     cudnnSetStream(cs->dnn, sm);
     int warm = 0; /* warm_up ran: once, before the first decision that is measured (none when all are memoized) */
-    char key[512], what[32];
+    char key[640], what[96];
     for (int i = 0; i < cp->n_st; i++) {
         cu_step *st = &cp->st[i];
         if (st->kind != ST_LT || st->n_cand < 2)
@@ -3148,7 +3173,8 @@ static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_
         const int nc = st->kind == ST_SPMM ? sp_cuda_sparse_configs(&st->sl, cfg, 16) : 0;
         if (nc < 2)
             continue;
-        const int keyed = tune_key(p, st, "config", key, sizeof key);
+        sparse_what(st, "config", what, sizeof what);
+        const int keyed = tune_key(p, st, what, key, sizeof key);
         int best = 0;
         if (keyed && sp_cuda_tune_memo_get(key, &best) && best >= 0 && best < nc) {
             trace_decision(p, st, "config", NULL, 0, cfg[best]);
@@ -3218,7 +3244,8 @@ static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_
         if (!present[3])
             continue;
         /* dense (its winning variant) vs sparse: 0 dense, 1 sparse */
-        const int keyed = tune_key(p, &cp->st[first], "sparse", key, sizeof key);
+        sparse_what(group_sparse_step(cp, g), "sparse", what, sizeof what);
+        const int keyed = tune_key(p, &cp->st[first], what, key, sizeof key);
         int sparse_wins;
         if (!keyed || !sp_cuda_tune_memo_get(key, &sparse_wins) || (sparse_wins != 0 && sparse_wins != 1)) {
             if (!warm++)
@@ -3267,7 +3294,10 @@ static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_
             for (int i = 0; i < cp->n_st && first < 0; i++)
                 if (cp->st[i].alt == g && cp->st[i].var != 3)
                     first = i;
-            if (dvar[g] && first >= 0 && tune_key(p, &cp->st[first], "sparse", key, sizeof key))
+            if (!dvar[g] || first < 0)
+                continue;
+            sparse_what(group_sparse_step(cp, g), "sparse", what, sizeof what);
+            if (tune_key(p, &cp->st[first], what, key, sizeof key))
                 sp_cuda_tune_memo_put(key, pick[g]);
         }
     }

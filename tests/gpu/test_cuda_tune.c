@@ -8,7 +8,13 @@
  *      decision per layer ("cuda-<GPU> M=... <TAB>choice<TAB>dense=..us ...");
  *   3. again with the same file: same outputs, and no line is added (the
  *      decisions are reused, nothing is measured again);
- *   4. with 2:4 forced: the sparse kernels inside the model agree too.
+ *   4. with 2:4 forced: the sparse kernels inside the model agree too;
+ *   5. (first, before anything is remembered) format AUTO without a cache,
+ *      twice: plan-time tuning (each layer alone, close calls again in place,
+ *      then the whole plan against all-dense and all-sparse) gives outputs
+ *      that agree with the dense ones, and the second load runs the same
+ *      kernel on every layer as the first (the decisions are remembered for
+ *      the process).
  * All of it twice: the Conv pruned 2:4 along ONNX's K (ci, ky, kx), then
  * along its input channels at each kernel position (TensorRT / ASP; packed
  * and gathered in (ky, kx, ci) order).
@@ -99,6 +105,8 @@ static dio_pb tune_model(int along_c)
 typedef struct {
     float *y, *z;
     size_t ny, nz;
+    char kernel[4][32]; /* each weight layer's kernel, from the profiled run */
+    int n_kernel;
 } outs;
 
 /* loads the model with format f (and tuning into cache when not NULL), runs
@@ -114,9 +122,16 @@ static int run(const dio_pb *model, sprun_format f, const char *cache, sprun_ten
         sprun_options_set_format(opt, f) != SPRUN_OK || (cache && sprun_options_set_tuning(opt, cache) != SPRUN_OK))
         goto done;
     if (sprun_model_load_buffer(model->b, model->n, opt, &m) != SPRUN_OK ||
-        sprun_session_create(m, &s) != SPRUN_OK || sprun_session_run(s, in, 2) != SPRUN_OK) {
+        sprun_session_create(m, &s) != SPRUN_OK || sprun_session_set_profiling(s, 1) != SPRUN_OK ||
+        sprun_session_run(s, in, 2) != SPRUN_OK) {
         printf("      %s\n", sprun_last_error());
         goto done;
+    }
+    o->n_kernel = 0;
+    for (size_t i = 0; i < sprun_session_profile_count(s); i++) {
+        sprun_layer_profile lp;
+        if (sprun_session_profile_layer(s, i, &lp) == SPRUN_OK && lp.kernel && o->n_kernel < 4)
+            snprintf(o->kernel[o->n_kernel++], sizeof o->kernel[0], "%s", lp.kernel);
     }
     sprun_tensor v;
     if (sprun_session_output(s, 0, &v) != SPRUN_OK || !(o->y = malloc(v.nbytes)))
@@ -217,7 +232,16 @@ static void run_all(int along_c)
     close(fd);
     unlink(cache); /* the backend creates it */
 
-    outs dense = {0}, tuned = {0}, again = {0}, forced = {0};
+    outs dense = {0}, tuned = {0}, again = {0}, forced = {0}, plan1 = {0}, plan2 = {0};
+    CHECK(run(&model, SPRUN_FORMAT_AUTO, NULL, in, &plan1) == 0, "plan-time tuned load/run");
+    CHECK(run(&model, SPRUN_FORMAT_AUTO, NULL, in, &plan2) == 0, "second plan-time tuned load/run");
+    int same = plan1.n_kernel == plan2.n_kernel && plan1.n_kernel == 2;
+    for (int i = 0; same && i < plan1.n_kernel; i++)
+        same = !strcmp(plan1.kernel[i], plan2.kernel[i]);
+    printf("%-5s plan-time tuning: kernels %s, %s; a second load of the model runs %s, %s\n", same ? "PASS" : "FAIL",
+           plan1.n_kernel > 0 ? plan1.kernel[0] : "?", plan1.n_kernel > 1 ? plan1.kernel[1] : "?",
+           plan2.n_kernel > 0 ? plan2.kernel[0] : "?", plan2.n_kernel > 1 ? plan2.kernel[1] : "?");
+    CHECK(same, "two loads of one model, plan-time tuned, chose different kernels (or not 2 weight layers)");
     CHECK(run(&model, SPRUN_FORMAT_DENSE, NULL, in, &dense) == 0, "dense load/run");
     CHECK(run(&model, SPRUN_FORMAT_AUTO, cache, in, &tuned) == 0, "tuned load/run");
     const int decisions = count_lines(cache, "cuda-");
@@ -233,6 +257,8 @@ static void run_all(int along_c)
         compare("tuned", &tuned, &dense);
         compare("reloaded", &again, &dense);
         compare("2:4 forced", &forced, &dense);
+        compare("plan-time tuned", &plan1, &dense);
+        compare("plan-time tuned, second load", &plan2, &dense);
     }
     FILE *f = fopen(cache, "r");
     if (f) {
@@ -246,5 +272,5 @@ static void run_all(int along_c)
     free(in[0].data);
     free(in[1].data);
     free(dense.y), free(dense.z), free(tuned.y), free(tuned.z), free(again.y), free(again.z), free(forced.y),
-        free(forced.z);
+        free(forced.z), free(plan1.y), free(plan1.z), free(plan2.y), free(plan2.z);
 }
