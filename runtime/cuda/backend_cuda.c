@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define CU_ALIGN 256
 #define LT_WS_BYTES ((size_t)32 << 20)
@@ -3090,8 +3091,16 @@ static int check_whole_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, const
  * holds; GEMM and convolution speed does not depend on it): cuBLASLt's
  * heuristic candidates per GEMM, cuDNN's shortlist per conv, then each
  * node's alternatives (conv as GEMM or cuDNN, dense or sparse). */
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
 static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_t sm)
 {
+    const double t_start = now_ms();
     if (!sp_cuda_plan_tuning()) {
         untuned_choice(cp, p);
         return;
@@ -3284,6 +3293,7 @@ static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_
     }
     /* Then the plan as a whole; the decisions are memoized only now, so a
      * later plan of the same model in this process runs the same kernels */
+    const double t_whole = now_ms();
     if (close && timed_sparse) {
         float tw[3];
         const int won = check_whole_plan(cp, cs, p, dvar, pick, sm, ev, tw);
@@ -3302,6 +3312,15 @@ static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_
         }
     }
     info_conv_gemm(cp, p);
+    if (getenv("SPRUN_CUDA_DEBUG")) {
+        int again = 0;
+        for (int g = 1; close && g <= cp->n_alt; g++)
+            again += close[g];
+        fprintf(stderr,
+                "sprun cuda tune: plan tuned in %.0f ms (whole-plan check %.0f ms); %d dense/sparse calls timed, "
+                "%d of them again in place\n",
+                now_ms() - t_start, now_ms() - t_whole, timed_sparse, again);
+    }
     free(close);
     free(idx);
     cudaEventDestroy(ev[0]);
