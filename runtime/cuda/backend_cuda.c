@@ -2797,13 +2797,21 @@ static void sparse_what(const cu_step *sp, const char *what, char *buf, size_t l
              !(have & (1u << SP_SPARSE_24)) ? "-" : w->s24_rsc ? "rsc" : "k");
 }
 
-/* The sparse step (variant 3) of alternative group g, NULL if none */
-static const cu_step *group_sparse_step(const cu_plan *cp, int g)
+/* The first step of alternative group g that is its sparse variant (3)
+ * when sparse is set, else the first of its dense ones; -1 if none */
+static int group_step(const cu_plan *cp, int g, int sparse)
 {
     for (int i = 0; i < cp->n_st; i++)
-        if (cp->st[i].alt == g && cp->st[i].var == 3)
-            return &cp->st[i];
-    return NULL;
+        if (cp->st[i].alt == g && (cp->st[i].var == 3) == (sparse != 0))
+            return i;
+    return -1;
+}
+
+/* The sparse step of alternative group g, NULL if none */
+static const cu_step *group_sparse_step(const cu_plan *cp, int g)
+{
+    const int i = group_step(cp, g, 1);
+    return i < 0 ? NULL : &cp->st[i];
 }
 
 /* Warms the GPU up before variants are timed: from idle its clocks take
@@ -3087,10 +3095,7 @@ static int check_whole_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, const
     return best;
 }
 
-/* Plan-time autotuning on the real buffers (contents are whatever the arena
- * holds; GEMM and convolution speed does not depend on it): cuBLASLt's
- * heuristic candidates per GEMM, cuDNN's shortlist per conv, then each
- * node's alternatives (conv as GEMM or cuDNN, dense or sparse). */
+/* wall-clock milliseconds, for SPRUN_CUDA_DEBUG's report of tuning time */
 static double now_ms(void)
 {
     struct timespec ts;
@@ -3098,6 +3103,12 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
 
+/* Plan-time autotuning on the real buffers (contents are whatever the arena
+ * holds; GEMM and convolution speed does not depend on it): cuBLASLt's
+ * heuristic candidates per GEMM, cuDNN's shortlist per conv, then each
+ * node's alternatives (conv as GEMM or cuDNN, dense or sparse). Dense vs
+ * sparse in three rounds: each layer alone, the close calls again in place
+ * (time_in_place), then the whole plan (check_whole_plan). */
 static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_t sm)
 {
     const double t_start = now_ms();
@@ -3267,6 +3278,8 @@ static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_
             timed_sparse++;
             if (close && ts[0] >= 0.f && ts[1] >= 0.f && ts[1] < ts[0] * IN_PLACE_BAND)
                 close[g] = 1; /* decided again in place */
+            if (!close && keyed && (ts[0] >= 0.f || ts[1] >= 0.f))
+                sp_cuda_tune_memo_put(key, sparse_wins); /* no later rounds without their arrays */
         } else
             trace_decision(p, &cp->st[first], "dense/sparse", NULL, 0, sparse_wins);
         choose_sparse(cp, p, g, dense_var, sparse_wins);
@@ -3279,11 +3292,7 @@ static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_
     for (int g = 1; idx && close && g <= cp->n_alt; g++) {
         if (!close[g])
             continue;
-        const int dense_var = dvar[g];
-        int first = -1;
-        for (int i = 0; i < cp->n_st && first < 0; i++)
-            if (cp->st[i].alt == g && cp->st[i].var != 3)
-                first = i;
+        const int dense_var = dvar[g], first = group_step(cp, g, 0);
         float tp[2];
         if (time_in_place(cp, cs, p, g, dense_var, idx, sm, ev, tp) != 0)
             continue; /* the decision made alone stands */
@@ -3300,10 +3309,7 @@ static void tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_
         if (won >= 0)
             trace_decision(p, NULL, "per-layer/dense/sparse", tw, 3, won);
         for (int g = 1; g <= cp->n_alt; g++) {
-            int first = -1;
-            for (int i = 0; i < cp->n_st && first < 0; i++)
-                if (cp->st[i].alt == g && cp->st[i].var != 3)
-                    first = i;
+            const int first = group_step(cp, g, 0);
             if (!dvar[g] || first < 0)
                 continue;
             sparse_what(group_sparse_step(cp, g), "sparse", what, sizeof what);
