@@ -333,11 +333,8 @@ __device__ __forceinline__ void acc_to_h(const float (&acc)[MI][NACC], const Epi
     }
 }
 
-/* The fp16 tile hs[BN][HLD] out to Y, 16 bytes at a time, through the
- * activation ACT (SP_CUDA_ACT_NONE where acc_to_h applied it): with a
- * residual, added in fp32 first, its RB rows loaded before any is stored
- * (as store_ctile does); without one, rows four at a time. Threads
- * tid = 0..NT-1. */
+/* Eight fp16 outputs v (16 bytes) plus the residual's r (when the launch
+ * has one), added in fp32, through ACT, rounded back to fp16 */
 template <int ACT>
 __device__ __forceinline__ uint4 act_h8(const Epi &e, uint4 v, uint4 r) {
     if (ACT == SP_CUDA_ACT_NONE && !e.residual) return v;
@@ -355,6 +352,12 @@ __device__ __forceinline__ uint4 act_h8(const Epi &e, uint4 v, uint4 r) {
     }
     return v;
 }
+
+/* The fp16 tile hs[BN][HLD] out to Y, 16 bytes at a time, through the
+ * activation ACT (SP_CUDA_ACT_NONE where acc_to_h applied it): with a
+ * residual, added in fp32 first, its RB rows loaded before any is stored
+ * (as store_ctile does); without one, rows four at a time. Threads
+ * tid = 0..NT-1. */
 template <int ACT, int BM, int BN, int NT>
 __device__ __forceinline__ void h_to_y(const __half *hs, int HLD, const Epi &e, int64_t m0, int64_t n0, int tid) {
     constexpr int CH = BM / 8, STEP = NT / CH, ROWS = (BN + STEP - 1) / STEP, RB = ROWS < 8 ? ROWS : 8;

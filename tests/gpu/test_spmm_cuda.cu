@@ -274,8 +274,9 @@ int main(int argc, char **argv) {
         run_case(K_24_WG, 130, 264, 129, h % 4, 0.5, 7, h % 2, 8);
         run_case(K_24_WG, 300, 1024, 700, (h + 1) % 4, 0.5, 5, 0, 0);
         run_case(K_24_WG, 64, 64, 3001, (h + 2) % 4, 0.5, 7, 0, 0);
-        /* M % 8 == 0 without split-K: the fp16 epilogue, bias and the
-         * activation in registers (epi 5), then with a residual (epi 7) */
+        /* M % 8 == 0 without split-K: the fp16 epilogue, with bias and an
+         * activation (epi 5: ReLU in registers, the others on the copy-out),
+         * then with a residual as well (epi 7) */
         run_case(K_24_WG, 256, 512, 333, h % 4, 0.5, 5, 0, 0);
         run_case(K_24_WG, 256, 512, 333, (h + 1) % 4, 0.5, 7, 0, 0);
         g_cfg24 = 0;
