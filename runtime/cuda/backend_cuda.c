@@ -420,7 +420,6 @@ static void cu_model_free(struct sprun_model *m)
 /* session                                                                   */
 /* ------------------------------------------------------------------------ */
 
-
 static void cu_session_free(struct sprun_session *s)
 {
     cu_session *cs = s->backend_session;
@@ -484,7 +483,6 @@ static int cu_session_init(struct sprun_session *s, sp_err *err)
 
 enum { LAY_ROW = 0, LAY_NHWC = 1, LAY_ANY = 2 };
 enum { R_NORMAL = 0, R_NOP, R_SOFTMAX, R_LNRES, R_BMM, R_ATTN, R_COUNT };
-
 
 static int vdtype(const cu_model *cm, const sp_value *v) { return storage_dtype(cm->fp16, v->dtype); }
 
@@ -652,7 +650,6 @@ static int sole_consumer(const sp_plan *p, const cu_plan *cp, const int *uses, i
     const int s = only_reader(p, uses, v);
     return s >= 0 && cp->role[s] != R_NOP ? s : -1;
 }
-
 
 /* Backend-level fusions the IR does not record (see the file comment). */
 static void find_fusions(const sp_plan *p, cu_plan *cp, const int *uses)
