@@ -1357,7 +1357,7 @@ static int try_sparse(lower_ctx *lc, const sp_node *n, dptr x, dptr y, dptr bias
     st->col = patches ? scratch_alloc(lc->cp, L.col_bytes) : (dptr){0, 0};
     if (L.measure) {
         /* the node's dense lowering follows as the other variant(s) of this
-         * group (lower_plan files them); tune_plan keeps the faster. Only one
+         * group (lower_plan files them); cu_tune_plan keeps the faster. Only one
          * runs, so both use the same scratch. */
         st->alt = lc->pend_alt = ++lc->cp->n_alt;
         st->var = 3;
@@ -1516,7 +1516,7 @@ static int lower_conv(lower_ctx *lc, const sp_node *n, sp_err *err)
                                                           fb + align_up(xb) + align_up(yb), FIND_WS_LIMIT));
         lc->cp->find_warm = 1;
         /* cuDNN's search times each algorithm once, from wherever the clocks
-         * are: its order is a shortlist, and tune_plan times the usable
+         * are: its order is a shortlist, and cu_tune_plan times the usable
          * leaders again inside the plan (measured on the H100: a ResNet-50
          * 3x3 conv kept at 300-600 us where its twin layers ran 27 us) */
         st->n_dnn = 0;

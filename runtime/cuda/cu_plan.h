@@ -63,7 +63,7 @@ typedef struct cu_step {
     size_t ws_bytes;
     int fused_act; /* cudnnConvolutionBiasActivationForward */
     /* cuDNN's fastest algorithms by its own search, timed again once the
-     * arena exists (tune_plan); ws_bytes covers every one */
+     * arena exists (cu_tune_plan); ws_bytes covers every one */
     cudnnConvolutionFwdAlgo_t dalgo[DNN_CANDIDATES];
     cudnnMathType_t dmath[DNN_CANDIDATES];
     int n_dnn;

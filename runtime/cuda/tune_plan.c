@@ -555,7 +555,7 @@ void cu_tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_t sm
                     first = i;
             }
         if (first < 0)
-            continue; /* a group whose steps joined another one's (lower_plan) */
+            continue; /* a group whose steps joined another one's (lower_plan, backend_cuda.c) */
         float t[4] = {-1.f, -1.f, -1.f, -1.f};
         int dense_var = present[1] ? 1 : 2;
         if (present[1] && present[2]) {
