@@ -2429,7 +2429,7 @@ static int lower_node(lower_ctx *lc, sp_err *err)
 /* --- launching ----------------------------------------------------------- */
 
 int cu_launch_step(const cu_plan *cp, cu_session *cs, const sp_plan *p, const cu_step *st, cudaStream_t sm,
-                       sp_err *err)
+                   sp_err *err)
 {
     const sp_node *node = st->ord >= 0 ? ord_node(p, st->ord) : NULL;
     void *out = resolve(cp, st->out), *a = resolve(cp, st->a), *b = resolve(cp, st->b), *c = resolve(cp, st->c),
@@ -2509,9 +2509,8 @@ int cu_launch_step(const cu_plan *cp, cu_session *cs, const sp_plan *p, const cu
     return SPRUN_OK;
 }
 
-/* Input conversions, every step, output conversions. */
 int cu_launch_all(const cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_t sm, int profile,
-                      sp_err *err)
+                  sp_err *err)
 {
     /* profile 2: being captured, the events become graph nodes (external) */
     const unsigned evflags = profile == 2 ? cudaEventRecordExternal : cudaEventRecordDefault;

@@ -153,15 +153,17 @@ static inline const sp_node *ord_node(const sp_plan *p, int s) { return &p->g.no
  * plan; SPRUN_OK or an error in err naming the node. */
 int cu_launch_step(const cu_plan *cp, cu_session *cs, const sp_plan *p, const cu_step *st, cudaStream_t sm,
                    sp_err *err);
-/* Every running step in order (backend_cuda.c); profile 1 records the
- * plan's event pair around each node, 2 as graph nodes while captured */
+/* Every running (not skipped) step in order (backend_cuda.c); profile 1
+ * records the plan's event pair around each node, 2 as graph nodes while
+ * captured. SPRUN_OK, or the error of the first step that fails. */
 int cu_launch_all(const cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_t sm, int profile, sp_err *err);
 
 /* Memo key (tune_memo.h) of a tuning decision about the node of step st
- * (tune_plan.c): what was decided ("lt<i>/<n>", "cudnn", "conv", a sparse
- * format's "sparse/..."), the device, the node's name and op, its input,
- * weight and output shapes and the step's dtype. 0 when the key does not
- * fit len; thread-safe. */
+ * (tune_plan.c): what was decided ("lt<i>/<n>": the i-th cuBLASLt step of
+ * the node among n candidates; "cudnn"; "conv": GEMM vs cuDNN; a sparse
+ * format's "sparse/..." or "config/..."), the device, the node's name and
+ * op, its input, weight and output shapes and the step's dtype. 0 when the
+ * key does not fit len; thread-safe. */
 int cu_tune_key(const sp_plan *p, const cu_step *st, const char *what, char *buf, size_t len);
 
 /* Plan-time tuning (tune_plan.c): picks each cuBLASLt algorithm, cuDNN

@@ -1,7 +1,8 @@
 /*
  * tune_plan.c - the CUDA backend's plan-time tuning (cu_tune_plan, see
  * cu_plan.h): every choice the plan leaves open is timed on the plan's own
- * arena, in this order:
+ * arena (on whatever it holds: GEMM and convolution speed does not depend
+ * on the contents), in this order:
  *  1. each GEMM's cuBLASLt algorithm among the heuristic's candidates;
  *  2. each conv's cuDNN algorithm among cuDNN's own shortlist;
  *  3. each sparse layer's launch configuration (the sm_90 2:4 kernel's
@@ -96,10 +97,6 @@ static float time_steps(const cu_plan *cp, cu_session *cs, const sp_plan *p, con
     return best;
 }
 
-/* Memo key of a tuning decision about the node of step st (what: "lt<i>"
- * for the i-th cuBLASLt step of the node, "conv" for GEMM vs cuDNN): the
- * device, the node's name and op, its input, weight and output shapes and
- * the step's dtype. 0 when the key does not fit. */
 int cu_tune_key(const sp_plan *p, const cu_step *st, const char *what, char *buf, size_t len)
 {
     int dev = 0;
@@ -419,12 +416,6 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
 
-/* Plan-time autotuning on the real buffers (contents are whatever the arena
- * holds; GEMM and convolution speed does not depend on it): cuBLASLt's
- * heuristic candidates per GEMM, cuDNN's shortlist per conv, then each
- * node's alternatives (conv as GEMM or cuDNN, dense or sparse). Dense vs
- * sparse in three rounds: each layer alone, the close calls again in place
- * (time_in_place), then the whole plan (check_whole_plan). */
 void cu_tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_t sm)
 {
     const double t_start = now_ms();
