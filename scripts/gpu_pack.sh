@@ -22,7 +22,7 @@ done
 strip build-gpu/bin/* build-gpu/tests/*
 for l in $(ldd build-gpu/bin/sprun | awk '/openblas|gfortran|quadmath/{print $3}'); do cp -L "$l" build-gpu/lib/; done
 [ -d /usr/share/libonnx-testdata/data/node ] && cp -r /usr/share/libonnx-testdata/data/node build-gpu/node
-git rev-parse --short HEAD > build-gpu/COMMIT 2>/dev/null || echo unknown > build-gpu/COMMIT
+git describe --always --dirty > build-gpu/COMMIT 2>/dev/null || echo unknown > build-gpu/COMMIT
 # the SpMM benchmark, linked against the library just built (its kernels are
 # the ones sprun runs), and its test beside it: in the same archive, where
 # the large xz window shares their kernels with the binaries above

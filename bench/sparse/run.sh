@@ -46,7 +46,7 @@ compare() { # model pruning batch format inputs... (format "24x": 2:4 with convs
     python3 - "$j" "$m" "$label" "$b" "$f" >> "$md" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
-n_sp = sum(1 for l in d["layers"] if l["kernel"] not in ("", "dense", "cudnn", "cublas", "gemm"))
+n_sp = sum(1 for l in d["layers"] if l["kernel"] not in ("", "dense", "cudnn", "cublas", "gemm", "gemm90"))
 dv = d.get("device_io")
 dev = (f"{dv['dense_median_us']:.1f} | {dv['sparse_median_us']:.1f} | "
        f"**{dv['dense_median_us']/dv['sparse_median_us']:.2f}x**") if dv else "- | - | -"

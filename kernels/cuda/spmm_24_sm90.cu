@@ -37,6 +37,7 @@
  * Measured against cuBLAS and cuSPARSELt: bench/results/spmm-h100-*.md.
  */
 #include "kernels/cuda/pdl.cuh"
+#include "kernels/cuda/sm90_common.cuh"
 #include "kernels/cuda/spmm_common.cuh"
 
 #include <cuda.h>
@@ -44,28 +45,6 @@
 #include <string.h>
 
 namespace spmm {
-
-#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define SP_WGMMA_OK 1
-#endif
-
-/* smem matrix descriptor: K-major, 128-byte swizzle, 8-row groups 1024 B apart */
-__device__ __forceinline__ uint64_t desc_sw128(uint32_t saddr) {
-    uint64_t d = (uint64_t)((saddr & 0x3FFFF) >> 4);
-    d |= (uint64_t)1 << 16;             /* leading byte offset: unused with swizzle */
-    d |= (uint64_t)(1024 >> 4) << 32;   /* stride byte offset */
-    d |= (uint64_t)1 << 62;             /* 128-byte swizzle */
-    return d;
-}
-__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-template <int N> __device__ __forceinline__ void wgmma_wait() {
-    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
-}
-template <int R> __device__ __forceinline__ void acc_fence(float (&d)[R]) {
-#pragma unroll
-    for (int i = 0; i < R; i++) asm volatile("" : "+f"(d[i])::"memory");
-}
 
 #ifdef SP_WGMMA_OK
 /* D[64 x 16] += A(64 x 32, 2:4, registers) * B(32 x 16, shared, K-major) */
@@ -76,7 +55,7 @@ __device__ __forceinline__ void wgmma_sp_m64n16k32(float (&d)[8], const uint4 &a
         "wgmma.mma_async.sp.sync.aligned.m64n16k32.f32.f16.f16 "
         "{%0, %1, %2, %3, %4, %5, %6, %7}, "
         "{%8, %9, %10, %11}, %12, %13, 0, p, 1, 1, 0;\n}\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7])
+        : SP_ACC8(0)
         : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(bdesc), "r"(e));
 }
 
@@ -88,8 +67,7 @@ __device__ __forceinline__ void wgmma_sp_m64n32k32(float (&d)[16], const uint4 &
         "wgmma.mma_async.sp.sync.aligned.m64n32k32.f32.f16.f16 "
         "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}, "
         "{%16, %17, %18, %19}, %20, %21, 0, p, 1, 1, 0;\n}\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+        : SP_ACC16(0)
         : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(bdesc), "r"(e));
 }
 
@@ -101,10 +79,7 @@ __device__ __forceinline__ void wgmma_sp_m64n64k32(float (&d)[32], const uint4 &
         "wgmma.mma_async.sp.sync.aligned.m64n64k32.f32.f16.f16 "
         "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
         "{%32, %33, %34, %35}, %36, %37, 0, p, 1, 1, 0;\n}\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
-          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+        : SP_ACC32(0)
         : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(bdesc), "r"(e));
 }
 
@@ -116,14 +91,7 @@ __device__ __forceinline__ void wgmma_sp_m64n128k32(float (&d)[64], const uint4 
         "wgmma.mma_async.sp.sync.aligned.m64n128k32.f32.f16.f16 "
         "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
         "{%64, %65, %66, %67}, %68, %69, 0, p, 1, 1, 0;\n}\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
-          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
-          "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
-          "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
-          "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
-          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        : SP_ACC64(0)
         : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(bdesc), "r"(e));
 }
 
@@ -135,22 +103,7 @@ __device__ __forceinline__ void wgmma_sp_m64n256k32(float (&d)[128], const uint4
         "wgmma.mma_async.sp.sync.aligned.m64n256k32.f32.f16.f16 "
         "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, "
         "{%128, %129, %130, %131}, %132, %133, 0, p, 1, 1, 0;\n}\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
-          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
-          "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
-          "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
-          "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
-          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
-          "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
-          "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
-          "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
-          "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
-          "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
-          "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]),
-          "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
-          "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+        : SP_ACC128
         : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "l"(bdesc), "r"(e));
 }
 
@@ -163,50 +116,6 @@ __device__ __forceinline__ void wgmma_sp(float (&d)[BN / 2], const uint4 &a, uin
     else wgmma_sp_m64n256k32(d, a, b, e);
 }
 #endif
-
-/* ---- warp-specialized version: TMA + mbarriers ----------------------------
- * Warpgroup 0 is the producer: one lane waits for a free stage, arms its
- * "full" barrier with the stage's byte count, and issues the copies (X by a
- * 2-D TMA load in 128-byte swizzle, zero-filled past N and K; W by a 3-D TMA
- * load of 2 x TR tiles of 576 bytes, zero-filled past M). Warpgroups 1..WGS
- * consume: wait "full", run the wgmmas, and once the tensor cores are done
- * with a stage arrive on its "empty" barrier. The producer warps then leave;
- * the consumers store the tile (named barrier 1). */
-__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count));
-}
-__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes)
-                 : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-    asm volatile(
-        "{\n.reg .pred done;\n"
-        "WAIT_%=:\n"
-        "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-        "@!done bra WAIT_%=;\n}\n" ::"r"(bar),
-        "r"(parity)
-        : "memory");
-}
-__device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap *map, int c0, int c1,
-                                            uint32_t bar) {
-    asm volatile(
-        "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, "
-        "{%2, %3}], [%4];\n" ::"r"(dst),
-        "l"((uint64_t)map), "r"(c0), "r"(c1), "r"(bar)
-        : "memory");
-}
-__device__ __forceinline__ void tma_load_3d(uint32_t dst, const CUtensorMap *map, int c0, int c1,
-                                            int c2, uint32_t bar) {
-    asm volatile(
-        "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, "
-        "{%2, %3, %4}], [%5];\n" ::"r"(dst),
-        "l"((uint64_t)map), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
-        : "memory");
-}
 
 /* TMA im2col load of a [pixels][channels] box (the map's pixelsPerColumn x
  * channelsPerPixel) starting at window corner (w, h) of image n, channel c,
@@ -261,131 +170,6 @@ __device__ __forceinline__ void cp_async16_sw(uint32_t dst, const void *src, int
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes)
                  : "memory");
 }
-
-#ifdef SP_WGMMA_OK
-/* Asks the copy engine to bring this CTA's residual rows (BM features each
- * from m0, rows n0..) into L2 at the start of the tile, one bulk prefetch
- * per row, so that the epilogue's residual reads, after the main loop, find
- * them there instead of waiting on DRAM. Threads tid = 0..nt-1 share the
- * rows. Only for residuals the epilogue reads 16 bytes at a time (rows
- * 16-byte aligned, whole 16-byte pieces), and only the first split-K CTA. */
-template <int BM, int BN>
-__device__ __forceinline__ void prefetch_residual(const Epi &e, int64_t m0, int64_t n0, int tid, int nt) {
-    if (!e.residual || blockIdx.z != 0 || m0 >= e.m || !epi_rows_vec8(e))
-        return;
-    const uint32_t bytes = (uint32_t)(e.m - m0 < BM ? e.m - m0 : BM) * 2u;
-    for (int nl = tid; nl < BN && n0 + nl < e.n; nl += nt)
-        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(e.residual + (n0 + nl) * e.ldr + m0),
-                     "r"(bytes)
-                     : "memory");
-}
-
-/* Four 8 x 8 fp16 matrices from mma fragments into shared memory,
- * transposed: fragment element (row i, column j) of matrix q lands in the
- * row whose address lane 8q + j gives, at position i */
-__device__ __forceinline__ void stmatrix_x4_trans(uint32_t addr, const uint32_t (&r)[4]) {
-    asm volatile("stmatrix.sync.aligned.m8n8.x4.trans.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(addr),
-                 "r"(r[0]), "r"(r[1]), "r"(r[2]), "r"(r[3])
-                 : "memory");
-}
-__device__ __forceinline__ uint32_t pack_h2(float lo, float hi) {
-    const __half2 h = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<const uint32_t *>(&h);
-}
-
-/* The fp16 epilogue (no split-K; features and rows in 16-byte pieces, see
- * h_stage_ok): a consumer warp adds the bias to its accumulators in
- * registers, applies ACT there (ReLU when nothing is added later, else
- * SP_CUDA_ACT_NONE), rounds to fp16 and writes them with stmatrix.trans
- * into hs[BN][HLD] (row = output row, features contiguous; HLD = BM + 8
- * keeps the eight rows of a matrix in distinct banks); h_to_y adds the
- * residual and applies the other activations on the way out. Against the
- * fp32 tile (one 4-byte store per element, then two 16-byte loads per 8
- * outputs) it takes an eighth of the shared-memory store instructions and
- * half the bytes both ways. A residual or an activation applied after the
- * fp16 rounding rounds twice, as a GEMM writing fp16 followed by an Add or
- * activation kernel does. */
-template <int ACT, int MI, int BN, int NACC>
-__device__ __forceinline__ void acc_to_h(const float (&acc)[MI][NACC], const Epi &e, int64_t m0, uint32_t hs,
-                                         int HLD, int g, int w4, int lane) {
-    const int gid = lane >> 2, mat = lane >> 3, rr = lane & 7;
-#pragma unroll
-    for (int mi = 0; mi < MI; mi++) {
-        const int ml = (g * MI + mi) * 64 + w4 * 16;
-        const int64_t mg = m0 + ml + gid;
-        float b0 = 0.0f, b1 = 0.0f;
-        if (e.bias) {
-            if (mg < e.m) b0 = __half2float(e.bias[mg]);
-            if (mg + 8 < e.m) b1 = __half2float(e.bias[mg + 8]);
-        }
-        const uint32_t row0 = hs + (uint32_t)(((mat >> 1) * 8 + rr) * HLD + ml + (mat & 1) * 8) * 2u;
-#pragma unroll
-        for (int jn = 0; jn < BN / 8; jn += 2) {
-            uint32_t r[4];
-#pragma unroll
-            for (int h = 0; h < 2; h++) {
-                const float *c = &acc[mi][(jn + h) * 4];
-                r[2 * h] = pack_h2(epi_act<ACT>(e, c[0] + b0), epi_act<ACT>(e, c[1] + b0));
-                r[2 * h + 1] = pack_h2(epi_act<ACT>(e, c[2] + b1), epi_act<ACT>(e, c[3] + b1));
-            }
-            stmatrix_x4_trans(row0 + (uint32_t)(jn * 8 * HLD) * 2u, r);
-        }
-    }
-}
-
-/* Eight fp16 outputs v (16 bytes) plus the residual's r (when the launch
- * has one), added in fp32, through ACT, rounded back to fp16 */
-template <int ACT>
-__device__ __forceinline__ uint4 act_h8(const Epi &e, uint4 v, uint4 r) {
-    if (ACT == SP_CUDA_ACT_NONE && !e.residual) return v;
-    __half2 *vh = reinterpret_cast<__half2 *>(&v);
-    const __half2 *rh = reinterpret_cast<const __half2 *>(&r);
-#pragma unroll
-    for (int q = 0; q < 4; q++) {
-        float2 a = __half22float2(vh[q]);
-        if (e.residual) {
-            const float2 b = __half22float2(rh[q]);
-            a.x += b.x;
-            a.y += b.y;
-        }
-        vh[q] = __floats2half2_rn(epi_act<ACT>(e, a.x), epi_act<ACT>(e, a.y));
-    }
-    return v;
-}
-
-/* The fp16 tile hs[BN][HLD] out to Y, 16 bytes at a time, through the
- * activation ACT (SP_CUDA_ACT_NONE where acc_to_h applied it): with a
- * residual, added in fp32 first, its RB rows loaded before any is stored
- * (as store_ctile does); without one, rows four at a time. Threads
- * tid = 0..NT-1. */
-template <int ACT, int BM, int BN, int NT>
-__device__ __forceinline__ void h_to_y(const __half *hs, int HLD, const Epi &e, int64_t m0, int64_t n0, int tid) {
-    constexpr int CH = BM / 8, STEP = NT / CH, ROWS = (BN + STEP - 1) / STEP, RB = ROWS < 8 ? ROWS : 8;
-    static_assert(NT % CH == 0, "h_to_y: threads must cover whole rows");
-    const int c = tid % CH;
-    const int64_t mm = m0 + c * 8;
-    if (mm >= e.m) return;
-    if (!e.residual) {
-#pragma unroll 4
-        for (int nl = tid / CH; nl < BN; nl += STEP) {
-            const int64_t nn = n0 + nl;
-            if (nn >= e.n) break;
-            const uint4 v = *reinterpret_cast<const uint4 *>(hs + nl * HLD + c * 8);
-            *reinterpret_cast<uint4 *>(e.y + nn * e.ldy + mm) = act_h8<ACT>(e, v, make_uint4(0, 0, 0, 0));
-        }
-        return;
-    }
-    rows_with_res<RB, STEP, BN>(e, mm, n0, tid / CH, [&](int nl, int64_t nn, uint4 r) {
-        const uint4 v = *reinterpret_cast<const uint4 *>(hs + nl * HLD + c * 8);
-        *reinterpret_cast<uint4 *>(e.y + nn * e.ldy + mm) = act_h8<ACT>(e, v, r);
-    });
-}
-
-/* whether the fp16 epilogue applies to this launch (uniform over the grid) */
-__device__ __forceinline__ bool h_stage_ok(const Epi &e) {
-    return e.h_stage && (gridDim.z == 1 || e.ws == nullptr) && epi_rows_vec8(e);
-}
-#endif
 
 /* One output row of the implicit GEMM: its output pixel's top-left input
  * coordinates and the element offset of that input pixel (iy far negative
@@ -454,26 +238,14 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
     __device__ static void run(const CUtensorMap *xmap, const CUtensorMap *wmap, int mt, int kt,
                                const Epi &e, const ConvG &cg) {
 #ifdef SP_WGMMA_OK
-        extern __shared__ unsigned char smem_raw[];
-        unsigned char *sm = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
-        const uint32_t sb = smem_u32(sm);
-        const uint32_t full0 = sb + BARS, empty0 = full0 + STAGES * 8;
+        /* IM_GATHER: "full" takes the W copy's arrive and one per producer thread */
+        const PipeStart ps = pipe_start<STAGES>(BARS, kt / 2, IM == IM_GATHER ? 1 + 128 : 1, NC);
+        unsigned char *sm = ps.sm;
+        const uint32_t sb = ps.sb, full0 = ps.full0, empty0 = ps.empty0;
+        const int j0 = ps.j0, nk = ps.nk;
         const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
         const int mt0 = blockIdx.x * TR;
         const int64_t n0 = (int64_t)blockIdx.y * BN;
-        const int nk_all = kt / 2;
-        const int per = (nk_all + gridDim.z - 1) / gridDim.z;
-        const int j0 = blockIdx.z * per;
-        const int nk = max(0, min(nk_all, j0 + per) - j0);
-        if (threadIdx.x == 0) {
-            for (int i = 0; i < STAGES; i++) {
-                /* IM_GATHER: the W copy's arrive and one arrive per producer thread */
-                mbar_init(full0 + i * 8, IM == IM_GATHER ? 1 + 128 : 1);
-                mbar_init(empty0 + i * 8, NC);
-            }
-            asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-        }
-        __syncthreads();
 
         if (warp < 4) { /* producer */
             asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(R_PROD));
@@ -658,40 +430,7 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
             for (int mi = 0; mi < MI; mi++) acc_fence(acc[mi]);
             pdl_launch_dependents(); /* only the epilogue is left: the next kernel may start its prologue */
             tile_sync<1, NC>(); /* every consumer is done with the stages: they become the C tile */
-            if (h_stage_ok(e)) {
-                constexpr int HLD = BM + 8;
-                const int64_t m0 = (int64_t)mt0 * 16;
-                const __half *hs = reinterpret_cast<const __half *>(sm);
-                /* ReLU in registers when nothing is added after the
-                 * product; GELU and the rest in the copy-out, from fp16
-                 * (applied to all 128 accumulators of a thread at once they
-                 * made bias + GELU 1.5-2.5x slower, H100) */
-                const bool relu_in_regs = !e.residual && e.act == SP_CUDA_ACT_RELU;
-                if (relu_in_regs)
-                    acc_to_h<SP_CUDA_ACT_RELU, MI, BN>(acc, e, m0, sb, HLD, g, w4, lane);
-                else
-                    acc_to_h<SP_CUDA_ACT_NONE, MI, BN>(acc, e, m0, sb, HLD, g, w4, lane);
-                tile_sync<1, NC>();
-                if (relu_in_regs || e.act == SP_CUDA_ACT_NONE) h_to_y<SP_CUDA_ACT_NONE, BM, BN, NC>(hs, HLD, e, m0, n0, tid);
-                else if (e.act == SP_CUDA_ACT_RELU) h_to_y<SP_CUDA_ACT_RELU, BM, BN, NC>(hs, HLD, e, m0, n0, tid);
-                else if (e.act == SP_CUDA_ACT_GELU) h_to_y<SP_CUDA_ACT_GELU, BM, BN, NC>(hs, HLD, e, m0, n0, tid);
-                else h_to_y<SP_CUDA_ACT_ANY, BM, BN, NC>(hs, HLD, e, m0, n0, tid);
-                return;
-            }
-            float *cs = reinterpret_cast<float *>(sm);
-            const int gid = lane >> 2, tig = lane & 3;
-#pragma unroll
-            for (int mi = 0; mi < MI; mi++)
-#pragma unroll
-                for (int jn = 0; jn < BN / 8; jn++)
-#pragma unroll
-                    for (int q = 0; q < 4; q++) {
-                        const int ml = (g * MI + mi) * 64 + w4 * 16 + gid + (q >> 1) * 8;
-                        const int nl = jn * 8 + tig * 2 + (q & 1);
-                        cs[nl * CLD + ml] = acc[mi][jn * 4 + q];
-                    }
-            tile_sync<1, NC>();
-            store_ctile<BM, BN, CLD, NC, 1>(cs, (int64_t)mt0 * 16, n0, e, tid);
+            tile_epilogue<MI, BM, BN, NC>(acc, sm, e, (int64_t)mt0 * 16, n0, g, w4, lane, tid);
         }
 #else
         (void)xmap; (void)wmap; (void)mt; (void)kt; (void)e; (void)cg;
@@ -707,29 +446,6 @@ k24t_entry(const __grid_constant__ CUtensorMap xmap, const __grid_constant__ CUt
     KT::run(&xmap, &wmap, mt, kt, e, cg);
 }
 
-/* A driver entry point (CUDA 12.0 ABI), found through the runtime (no -lcuda);
- * looked up once per process per name (a race only repeats the lookup) */
-static void *driver_fn(const char *name, void **cache, int *tried) {
-    if (!*tried) {
-        void *p = nullptr;
-        cudaDriverEntryPointQueryResult q;
-        if (cudaGetDriverEntryPointByVersion(name, &p, 12000, cudaEnableDefault, &q) == cudaSuccess &&
-            q == cudaDriverEntryPointSuccess)
-            *cache = p;
-        *tried = 1;
-    }
-    return *cache;
-}
-static PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
-    static void *fn = nullptr;
-    static int tried = 0;
-    return (PFN_cuTensorMapEncodeTiled_v12000)driver_fn("cuTensorMapEncodeTiled", &fn, &tried);
-}
-static PFN_cuTensorMapEncodeIm2col_v12000 encode_im2col_fn() {
-    static void *fn = nullptr;
-    static int tried = 0;
-    return (PFN_cuTensorMapEncodeIm2col_v12000)driver_fn("cuTensorMapEncodeIm2col", &fn, &tried);
-}
 
 /* sp_cuda_24_set_pdl; until set, what the environment allows
  * (SPRUN_CUDA_PDL, as for the backend's other kernels) */

@@ -205,6 +205,30 @@ int sp_cuda_24_conv_implicit(const sp_cuda_24 *w, const sp_cuda_conv_geom *g, co
  * Thread-safe (cached per device). */
 int sp_cuda_24_conv_implicit_ok(void);
 
+/* ---- dense twin (sm_90) --------------------------------------------------
+ * A dense fp16 weight through the same pipeline and epilogue as the sm_90
+ * 2:4 kernel (gemm_sm90.cu): for dense layers whose activation cuBLASLt
+ * cannot fuse (erf GELU and the rest), and as the like-for-like dense
+ * reference of the 2:4 kernel. W is [m][k] row-major, rows ldw elements
+ * apart (ldw % 8 == 0, W 16-byte aligned); not owned, not copied: it must
+ * stay valid while launches that use it run. X needs ldx % 8 == 0 and 16-byte
+ * alignment. a->config 0 picks the tile from the shape, 1..
+ * SP_CUDA_DENSE_CONFIGS force one (128x256, 256x128, 128x128, 192x128,
+ * 128x64 with split-K). Thread-safe; launch only. */
+typedef struct sp_cuda_dense {
+    const void *w;
+    int64_t m, k, ldw;
+} sp_cuda_dense;
+
+#define SP_CUDA_DENSE_CONFIGS 5
+
+int sp_cuda_dense_gemm(const sp_cuda_dense *w, const sp_cuda_spmm_args *a, sp_cuda_status *st);
+/* 1 when the current device runs sp_cuda_dense_gemm (sm_90), else 0. Thread-safe. */
+int sp_cuda_dense_gemm_ok(void);
+/* The configurations worth timing at plan time, 0 (the shape's rule) first;
+ * fills cfg[0..max) and returns how many (1 off sm_90). Thread-safe. */
+int sp_cuda_dense_tune_configs(int *cfg, int max);
+
 /* ---- BSR ---------------------------------------------------------------- */
 typedef struct sp_cuda_bsr {
     int64_t m, k;

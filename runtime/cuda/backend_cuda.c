@@ -158,7 +158,10 @@ static int is_param_input(const sp_node *n, int k)
 /* Constant forms: as stored; Conv weights KCRS -> KRSC (NHWC cuDNN filters
  * and the [K, R*S*C] GEMM operand); KRSC with each row zero-padded to a
  * multiple of 8 elements (GEMM of convs like ResNet's 7x7x3 stem). */
-enum { FORM_PLAIN = 0, FORM_KRSC = 1, FORM_KRSCP = 2 };
+/* device forms of a constant: as stored; a conv weight [K][C][R][S] as
+ * [K][R][S][C] (KRSC; KRSCP with rows padded to 8 elements); a 2-D weight
+ * [K][M] transposed to [M][K] (T: the dense sm_90 GEMM's operand) */
+enum { FORM_PLAIN = 0, FORM_KRSC = 1, FORM_KRSCP = 2, FORM_T = 3 };
 
 static int64_t pad8(int64_t x) { return (x + 7) & ~(int64_t)7; }
 
@@ -224,6 +227,23 @@ static void *convert_const(const sp_value *v, int form, int ddt, size_t *bytes)
                         else
                             ((float *)out)[o] = x;
                     }
+        return out;
+    }
+    if (form == FORM_T && v->shape.rank == 2) {
+        const int64_t K = v->shape.d[0], M = v->shape.d[1];
+        const size_t ses = sp_dtype_size(v->dtype);
+        const int cvt = v->dtype == SPRUN_DTYPE_FLOAT && ddt == SPRUN_DTYPE_FLOAT16;
+        if (!cvt && ses != es) {
+            free(out);
+            return NULL;
+        }
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t m = 0; m < M; m++) {
+                if (cvt)
+                    ((uint16_t *)out)[m * K + k] = f16_sat(src[k * M + m]);
+                else
+                    memcpy(out + (size_t)(m * K + k) * es, (const char *)v->data + (size_t)(k * M + m) * es, es);
+            }
         return out;
     }
     if (v->dtype == SPRUN_DTYPE_FLOAT && ddt == SPRUN_DTYPE_FLOAT16) {
@@ -309,9 +329,46 @@ static int upload_consts(const sp_graph *g, int fp16, const const_req *req, int 
     return SPRUN_OK;
 }
 
-/* Constant inputs of live nodes that kernels read, with their form. */
-static int collect_const_reqs(const sp_graph *g, const int *order, int n_order, const_req **out, int *n_out,
-                              sp_err *err)
+/* Whether MatMul / Gemm node n may run as the dense sm_90 GEMM
+ * (sp_cuda_dense_gemm) as an alternative to cuBLASLt: fp16 on sm_90 (dense90),
+ * a constant 2-D weight, and a fused activation cuBLASLt's epilogue cannot
+ * apply (it fuses ReLU; anything else would be a second pass over the
+ * output). SPRUN_CUDA_GEMM90=0 turns the alternative off (A/B timing);
+ * =force lowers such MatMuls to it alone (tests). Returns the weight's
+ * form: FORM_T for [K][M] weights, FORM_PLAIN for a Gemm's transB one
+ * ([M][K] already), or -1. */
+static int gemm90_env(void)
+{
+    static int env = -1; /* 0 off, 1 alternative, 2 forced */
+    if (env < 0) {
+        const char *e = getenv("SPRUN_CUDA_GEMM90");
+        env = e && e[0] == '0' ? 0 : e && !strcmp(e, "force") ? 2 : 1;
+    }
+    return env;
+}
+
+static int gemm90_weight_form(const sp_graph *g, const sp_node *n, int dense90)
+{
+    const int env = gemm90_env();
+    if (!dense90 || !env || n->n_in < 2 || n->in[1] < 0 || n->fusion.act == SP_ACT_NONE ||
+        n->fusion.act == SP_ACT_RELU)
+        return -1;
+    const int gemm = !strcmp(n->op_type, "Gemm");
+    if (!gemm && strcmp(n->op_type, "MatMul"))
+        return -1;
+    const sp_value *w = &g->values[n->in[1]];
+    if (w->kind != SP_VAL_CONST || !w->data || w->shape.rank != 2 || w->shape.d[0] % 8 || w->shape.d[1] % 8)
+        return -1;
+    if (gemm && (sp_attr_int(n, "transA", 0) || sp_attr_float(n, "alpha", 1.f) != 1.f))
+        return -1;
+    return gemm && sp_attr_int(n, "transB", 0) ? FORM_PLAIN : FORM_T;
+}
+
+/* Constant inputs of live nodes that kernels read, with their form (and a
+ * second form where a kernel needs one: KRSCP, or T when dense90 lets a
+ * MatMul run as the dense sm_90 GEMM). */
+static int collect_const_reqs(const sp_graph *g, const int *order, int n_order, int dense90, const_req **out,
+                              int *n_out, sp_err *err)
 {
     int cap = 64, n = 0;
     const_req *r = malloc((size_t)cap * sizeof *r);
@@ -344,6 +401,10 @@ static int collect_const_reqs(const sp_graph *g, const int *order, int n_order, 
             if (r[n - 1].form == FORM_KRSC && ws->rank == 4 && (ws->d[1] * ws->d[2] * ws->d[3]) % 8 != 0) {
                 r[n].value = v;
                 r[n].form = FORM_KRSCP;
+                n++;
+            } else if (k == 1 && gemm90_weight_form(g, nd, dense90) == FORM_T) {
+                r[n].value = v;
+                r[n].form = FORM_T;
                 n++;
             }
         }
@@ -389,7 +450,7 @@ static int cu_model_init(struct sprun_model *m, sp_err *err)
     cm->fp16 = m->opt.precision != SPRUN_PRECISION_FP32;
     const_req *req = NULL;
     int nreq = 0;
-    int rc = collect_const_reqs(g, NULL, 0, &req, &nreq, err);
+    int rc = collect_const_reqs(g, NULL, 0, 0, &req, &nreq, err);
     if (rc == SPRUN_OK)
         rc = upload_consts(g, cm->fp16, req, nreq, &cm->pool, &cm->c, &cm->n, err);
     free(req);
@@ -1320,6 +1381,15 @@ static int emit_lt(lower_ctx *lc, const sp_node *n, int dt, dptr y, dptr a, int 
                    int64_t M, int64_t N, int64_t K, dptr bias, dptr res, float alpha, float beta, int act,
                    float aa, float ab, sp_err *err);
 
+/* Files the steps from first on as variant var of alternative group alt */
+static void set_variant(cu_plan *cp, int first, int alt, int var)
+{
+    for (int i = first; i < cp->n_st; i++) {
+        cp->st[i].alt = alt;
+        cp->st[i].var = var;
+    }
+}
+
 /* Largest im2col buffer a conv may use to run as one cuBLASLt GEMM. */
 #define IM2COL_MAX_BYTES ((size_t)256 << 20)
 
@@ -1442,10 +1512,7 @@ static int lower_conv(lower_ctx *lc, const sp_node *n, sp_err *err)
             return rc;
         /* cuDNN as the alternative: both timed once the arena exists */
         alt = ++lc->cp->n_alt;
-        for (int i = first_alt; i < lc->cp->n_st; i++) {
-            lc->cp->st[i].alt = alt;
-            lc->cp->st[i].var = 1;
-        }
+        set_variant(lc->cp, first_alt, alt, 1);
     }
     int first_dnn = lc->cp->n_st;
     if (!b.base) {
@@ -1546,10 +1613,8 @@ static int lower_conv(lower_ctx *lc, const sp_node *n, sp_err *err)
     }
     st->ws = st->ws_bytes ? scratch_alloc(lc->cp, st->ws_bytes) : (dptr){0, 0};
     st->fused_act = st->act == SP_ACT_RELU;
-    for (int i = first_dnn; alt && i < lc->cp->n_st; i++) {
-        lc->cp->st[i].alt = alt;
-        lc->cp->st[i].var = 2;
-    }
+    if (alt)
+        set_variant(lc->cp, first_dnn, alt, 2);
     return SPRUN_OK;
 }
 
@@ -1728,8 +1793,40 @@ static int lower_gemm(lower_ctx *lc, const sp_node *n, sp_err *err)
         if ((rc = try_sparse(lc, n, a, y, bias, res, &done, err)) != SPRUN_OK || done)
             return rc;
     }
-    return emit_lt(lc, n, dt, y, a, transA, w, transW, M, N, K, bias, res, alpha, beta, n->fusion.act,
-                   n->fusion.alpha, n->fusion.beta, err);
+    int wform = gemm90_weight_form(g, n, lc->cm->fp16 && sp_cuda_dense_gemm_ok());
+    if (transA || alpha != 1.f || beta != 1.f || dt != SPRUN_DTYPE_FLOAT16 || M > INT32_MAX)
+        wform = -1;
+    const int first = lc->cp->n_st;
+    rc = SPRUN_OK;
+    if (wform < 0 || gemm90_env() != 2)
+        rc = emit_lt(lc, n, dt, y, a, transA, w, transW, M, N, K, bias, res, alpha, beta, n->fusion.act,
+                     n->fusion.alpha, n->fusion.beta, err);
+    if (rc != SPRUN_OK || wform < 0)
+        return rc;
+    /* The dense sm_90 GEMM with the activation in its epilogue as the
+     * alternative to cuBLASLt + the separate activation pass: both timed
+     * once the arena exists (cu_tune_plan) */
+    dptr wt;
+    if ((rc = vptr(lc, n->in[1], wform, &wt, err)) != SPRUN_OK)
+        return rc;
+    const int alt = gemm90_env() == 2 ? 0 : ++lc->cp->n_alt;
+    set_variant(lc->cp, first, alt, 1);
+    ADD_STEP(st, ST_GEMM90);
+    st->out = y;
+    st->a = a;
+    st->b = wt;
+    st->c = bias;
+    st->d = res;
+    st->dtype = dt;
+    st->m = (int)N;
+    st->n = (int)M;
+    st->k = (int)K;
+    st->act = n->fusion.act; /* SP_CUDA_ACT_* are the IR's SP_ACT_* values */
+    st->f1 = n->fusion.alpha;
+    st->f2 = n->fusion.beta;
+    st->alt = alt;
+    st->var = alt ? 2 : 0;
+    return SPRUN_OK;
 }
 
 static int unop_of(const sp_graph *g, const sp_node *n, float *a, float *b)
@@ -2442,6 +2539,17 @@ int cu_launch_step(const cu_plan *cp, cu_session *cs, const sp_plan *p, const cu
             return rc;
         break;
     }
+    case ST_GEMM90: {
+        const sp_cuda_dense w = {b, st->m, st->k, st->k};
+        sp_cuda_spmm_args ga = {.n = st->n, .x = a, .ldx = st->k, .y = out, .ldy = st->m, .bias = c,
+                                .residual = d, .ldr = st->m, .act = st->act, .alpha = st->f1, .beta = st->f2,
+                                .stream = sm, .config = st->gcfg};
+        sp_cuda_status gs = {0};
+        if (sp_cuda_dense_gemm(&w, &ga, &gs) != 0)
+            return sp_err_set(err, SPRUN_ERR_BACKEND, "node '%s': dense sm_90 GEMM failed: %s",
+                              node ? node->name : "?", gs.msg);
+        break;
+    }
     case ST_COPY: CU_K(spk_copy(sm, out, st->dtype, a, st->dtype2, &st->view)); break;
     case ST_BINARY: CU_K(spk_binary(sm, st->op, st->dtype, out, a, b, &st->view)); break;
     case ST_WHERE: CU_K(spk_where(sm, st->dtype, out, a, b, c, &st->view)); break;
@@ -2733,7 +2841,8 @@ static int cu_plan_init(struct sprun_session *s, sp_plan *p, sp_err *err)
     {
         const_req *req = NULL;
         int nreq = 0, k = 0;
-        if ((rc = collect_const_reqs(g, p->order, p->n_order, &req, &nreq, err)) != SPRUN_OK)
+        if ((rc = collect_const_reqs(g, p->order, p->n_order, cm->fp16 && sp_cuda_dense_gemm_ok(), &req, &nreq,
+                                      err)) != SPRUN_OK)
             goto fail;
         for (int i = 0; i < nreq; i++)
             if (!find_const(cm->c, cm->n, g->values[req[i].value].data, req[i].form))
@@ -2881,14 +2990,19 @@ static int cu_plan_init(struct sprun_session *s, sp_plan *p, sp_err *err)
         cp->tms = NULL;
     }
     if (getenv("SPRUN_CUDA_DEBUG")) {
-        int n_gemm = 0, n_dnn = 0;
+        int n_gemm = 0, n_dnn = 0, n_g90 = 0;
         for (int i = 0; i < cp->n_st; i++)
             if (!cp->st[i].skip && cp->st[i].kind == ST_CONV)
                 n_dnn++;
             else if (!cp->st[i].skip && cp->st[i].ord >= 0 && cp->st[i].kind == ST_LT &&
                      !strcmp(ord_node(p, cp->st[i].ord)->op_type, "Conv"))
                 n_gemm++;
-        fprintf(stderr, "sprun cuda plan: convs through cuDNN %d, as cuBLASLt GEMMs %d\n", n_dnn, n_gemm);
+            else if (!cp->st[i].skip && cp->st[i].kind == ST_GEMM90)
+                n_g90++;
+        fprintf(stderr,
+                "sprun cuda plan: convs through cuDNN %d, as cuBLASLt GEMMs %d; MatMuls as the dense sm_90 GEMM "
+                "with the activation fused %d\n",
+                n_dnn, n_gemm, n_g90);
         int nfused[R_COUNT] = {0};
         for (int i = 0; i < p->n_order; i++)
             nfused[cp->role[i]]++;

@@ -6,8 +6,10 @@
  * A plan is a list of steps (cu_step), each one kernel or library call on
  * buffers addressed relative to the plan's device arena (dptr). A node may
  * lower to alternative groups of steps (cu_step.alt, .var: 1 a conv as a
- * GEMM, 2 through cuDNN, 3 the sparse layer); tuning leaves one variant of
- * each group running and marks the others skipped.
+ * GEMM or a MatMul through cuBLASLt, 2 the conv through cuDNN or the
+ * MatMul as the dense sm_90 GEMM with its activation fused, 3 the sparse
+ * layer); tuning leaves one variant of each group running and marks the
+ * others skipped.
  */
 #ifndef SPRUN_CU_PLAN_H
 #define SPRUN_CU_PLAN_H
@@ -40,7 +42,7 @@ typedef struct dptr {
 
 enum step_kind {
     ST_SPMM, ST_COPY, ST_BINARY, ST_WHERE, ST_UNARY, ST_BIAS_ACT, ST_SOFTMAX, ST_LAYERNORM, ST_MEAN, ST_POOL, ST_GPOOL,
-    ST_GATHER, ST_CONV, ST_LT, ST_BATCHED, ST_BATCHED_PTR, ST_IM2COL, ST_ATTN
+    ST_GATHER, ST_CONV, ST_LT, ST_BATCHED, ST_BATCHED_PTR, ST_IM2COL, ST_ATTN, ST_GEMM90
 };
 
 typedef struct cu_step {
@@ -83,6 +85,9 @@ typedef struct cu_step {
     int opa, opb, lda, ldb, ldc;
     int64_t *boff;    /* 3 x batch byte offsets from a, b, out (host, plan time) */
     void **parr;      /* 3 x batch device pointers, filled once the arena exists */
+    /* dense sm_90 GEMM with the activation fused (ST_GEMM90: out = act(a b^T + c + d), b [m][k],
+     * m/n/k as sp_cuda_dense_gemm counts them); its launch configuration, tuned at plan time */
+    int gcfg;
     /* fused attention (ST_ATTN) */
     spk_attn attn;
     /* sparse layer (ST_SPMM) */
@@ -160,8 +165,9 @@ int cu_launch_all(const cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStrea
 
 /* Memo key (tune_memo.h) of a tuning decision about the node of step st
  * (tune_plan.c): what was decided ("lt<i>/<n>": the i-th cuBLASLt step of
- * the node among n candidates; "cudnn"; "conv": GEMM vs cuDNN; a sparse
- * format's "sparse/..." or "config/..."), the device, the node's name and
+ * the node among n candidates; "cudnn"; "conv": GEMM vs cuDNN; "gemm90":
+ * cuBLASLt vs the dense sm_90 GEMM, "config/gemm90" the latter's tile; a
+ * sparse format's "sparse/..." or "config/..."), the device, the node's name and
  * op, its input, weight and output shapes and the step's dtype. 0 when the
  * key does not fit len; thread-safe. */
 int cu_tune_key(const sp_plan *p, const cu_step *st, const char *what, char *buf, size_t len);

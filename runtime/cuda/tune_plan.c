@@ -206,15 +206,18 @@ static void info_choice(const sp_plan *p, cu_step *sparse, int sparse_wins)
 
 /* Once the alternatives are decided: a dense conv that runs as a GEMM
  * (im2col where needed, then cuBLAS; variant 1) rather than through cuDNN
- * is named so in its step info (a sparse label is left alone) */
+ * is named so in its step info (a sparse label is left alone), and a
+ * MatMul that runs as the dense sm_90 GEMM "gemm90" */
 static void info_conv_gemm(cu_plan *cp, const sp_plan *p)
 {
     for (int i = 0; i < cp->n_st; i++) {
         const cu_step *st = &cp->st[i];
-        if (st->var != 1 || st->skip || st->ord < 0)
+        if (st->skip || st->ord < 0)
             continue;
         sp_step_info *info = &((sp_plan *)p)->step[st->ord];
-        if (info->kernel && !strcmp(info->kernel, "cudnn"))
+        if (st->kind == ST_GEMM90)
+            info->kernel = "gemm90";
+        else if (st->var == 1 && info->kernel && !strcmp(info->kernel, "cudnn"))
             info->kernel = "gemm";
     }
 }
@@ -493,14 +496,21 @@ void cu_tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_t sm
         trace_decision(p, st, what, tc, st->n_dnn, best);
     }
     /* Each sparse layer's launch configuration (the 2:4 kernel's tile shape
-     * and CTAs per SM on sm_90), before the layer is timed against dense */
+     * and CTAs per SM on sm_90) and each dense sm_90 GEMM's tile shape,
+     * before the layer is timed against its alternatives */
     for (int i = 0; i < cp->n_st; i++) {
         cu_step *st = &cp->st[i];
         int cfg[16];
-        const int nc = st->kind == ST_SPMM ? sp_cuda_sparse_configs(&st->sl, cfg, 16) : 0;
+        const int nc = st->kind == ST_SPMM     ? sp_cuda_sparse_configs(&st->sl, cfg, 16)
+                       : st->kind == ST_GEMM90 ? sp_cuda_dense_tune_configs(cfg, 16)
+                                               : 0;
         if (nc < 2)
             continue;
-        sparse_what(st, "config", what, sizeof what);
+        int *conf = st->kind == ST_GEMM90 ? &st->gcfg : &st->sl.config;
+        if (st->kind == ST_GEMM90)
+            snprintf(what, sizeof what, "config/gemm90");
+        else
+            sparse_what(st, "config", what, sizeof what);
         const int keyed = cu_tune_key(p, st, what, key, sizeof key);
         int best = 0;
         if (keyed && sp_cuda_tune_memo_get(key, &best) && best >= 0 && best < nc) {
@@ -511,7 +521,7 @@ void cu_tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_t sm
             float bt = -1.f, tc[16];
             best = 0;
             for (int c = 0; c < nc; c++) {
-                st->sl.config = cfg[c];
+                *conf = cfg[c];
                 tc[c] = time_steps(cp, cs, p, &i, 1, sm, ev);
                 if (tc[c] >= 0.f && (bt < 0.f || tc[c] < bt)) {
                     bt = tc[c];
@@ -522,8 +532,8 @@ void cu_tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_t sm
                 sp_cuda_tune_memo_put(key, best);
             trace_decision(p, st, "config", tc, nc, cfg[best]);
         }
-        st->sl.config = cfg[best];
-        if (st->ord >= 0) /* the step info names the configuration (a dense winner overrides it) */
+        *conf = cfg[best];
+        if (st->kind == ST_SPMM && st->ord >= 0) /* the step info names the configuration (a dense winner overrides it) */
             ((sp_plan *)p)->step[st->ord].kernel = sp_cuda_sparse_label(&st->sl);
     }
     int *idx = malloc((size_t)(cp->n_st > 0 ? cp->n_st : 1) * sizeof *idx);
@@ -550,7 +560,12 @@ void cu_tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_t sm
         float t[4] = {-1.f, -1.f, -1.f, -1.f};
         int dense_var = present[1] ? 1 : 2;
         if (present[1] && present[2]) {
-            const int keyed = cu_tune_key(p, &cp->st[first], "conv", key, sizeof key);
+            /* a conv's GEMM vs cuDNN, or a MatMul's cuBLASLt vs the dense sm_90 GEMM */
+            int gemm90 = 0;
+            for (int i = 0; i < cp->n_st; i++)
+                gemm90 |= cp->st[i].alt == g && cp->st[i].kind == ST_GEMM90;
+            const char *rivals = gemm90 ? "cublas/gemm90" : "gemm/cudnn";
+            const int keyed = cu_tune_key(p, &cp->st[first], gemm90 ? "gemm90" : "conv", key, sizeof key);
             int lose;
             if (!keyed || !sp_cuda_tune_memo_get(key, &lose) || (lose != 1 && lose != 2)) {
                 if (!warm++)
@@ -560,9 +575,9 @@ void cu_tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_t sm
                 lose = (t[1] >= 0.f && (t[2] < 0.f || t[1] <= t[2])) ? 2 : 1;
                 if (keyed && (t[1] >= 0.f || t[2] >= 0.f))
                     sp_cuda_tune_memo_put(key, lose);
-                trace_decision(p, &cp->st[first], "gemm/cudnn", t + 1, 2, lose == 2 ? 0 : 1);
+                trace_decision(p, &cp->st[first], rivals, t + 1, 2, lose == 2 ? 0 : 1);
             } else
-                trace_decision(p, &cp->st[first], "gemm/cudnn", NULL, 0, lose == 2 ? 0 : 1);
+                trace_decision(p, &cp->st[first], rivals, NULL, 0, lose == 2 ? 0 : 1);
             dense_var = lose == 2 ? 1 : 2;
             for (int i = 0; i < cp->n_st; i++)
                 if (cp->st[i].alt == g && cp->st[i].var == lose)

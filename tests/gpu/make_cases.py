@@ -84,6 +84,10 @@ def op_cases(w):
            ("one", np.array(1.0, np.float32)), ("half", np.array(0.5, np.float32))])
     model("matmul_relu_residual", [N("MatMul", ["x", "w"], ["m"]), N("Add", ["m", "x"], ["s"]), N("Relu", ["s"], ["y"])],
           [("x", F, [5, 32])], [("y", F)], [("w", r(32, 32))])
+    # a Gemm with a [M, K] weight (transB) and an activation cuBLASLt cannot fuse: the dense sm_90 GEMM's
+    # FORM_PLAIN weight; ragged rows, K and M multiples of 8
+    model("gemm_transb_bias_tanh", [N("Gemm", ["x", "w", "b"], ["g"], transB=1), N("Tanh", ["g"], ["y"])],
+          [("x", F, [37, 72])], [("y", F)], [("w", r(40, 72)), ("b", r(40))])
     model("gemm_trans", [N("Gemm", ["a", "w", "c"], ["y"], transA=1, alpha=0.5, beta=2.0)],
           [("a", F, [16, 6])], [("y", F)], [("w", r(16, 12)), ("c", r(6, 12))])
     model("attention_core", [N("MatMul", ["q", "k"], ["s"]), N("Div", ["s", "sc"], ["d"]), N("Add", ["d", "m"], ["a"]),

@@ -40,6 +40,11 @@ echo "== tests"
 timeout 300 "$B/tests/test_cuda_backend" "$W/cases.txt" 2>&1 | tee "$O/test_cuda_backend.log"
 echo "test_cuda_backend exit ${PIPESTATUS[0]}" >> "$O/test_cuda_backend.log"
 { echo; echo "## test_cuda_backend"; echo '```'; grep -E "FAIL|passed" "$O/test_cuda_backend.log"; tail -1 "$O/test_cuda_backend.log"; echo '```'; } >> "$report"
+# again with every MatMul / Gemm whose activation cuBLASLt cannot fuse forced through the dense sm_90 GEMM
+# (tuning keeps it only where it is faster, so the run above may not have run it at all)
+SPRUN_CUDA_GEMM90=force timeout 300 "$B/tests/test_cuda_backend" "$W/cases.txt" > "$O/test_cuda_backend_gemm90.log" 2>&1
+echo "test_cuda_backend (SPRUN_CUDA_GEMM90=force) exit $?" >> "$O/test_cuda_backend_gemm90.log"
+{ echo; echo "## test_cuda_backend, SPRUN_CUDA_GEMM90=force"; echo '```'; grep -E "FAIL|passed" "$O/test_cuda_backend_gemm90.log"; tail -1 "$O/test_cuda_backend_gemm90.log"; echo '```'; } >> "$report"
 for t in "$B"/tests/test_spmm* "$B"/tests/test_sddmm* "$B"/tests/test_conv_implicit "$B"/tests/test_device_io "$B"/tests/test_cuda_tune; do
   [ -x "$t" ] || continue
   timeout 120 "$t" > "$O/$(basename "$t").log" 2>&1; rc=$?  # before $(basename) resets $?

@@ -1,6 +1,7 @@
 /*
  * test_spmm_cuda.cu - every sparse GPU kernel (2:4, BSR 16/32/64, tiled-CSR
- * on tensor cores, CSR on CUDA cores in fp16 and fp32) against a float64
+ * on tensor cores, CSR on CUDA cores in fp16 and fp32), and the dense sm_90
+ * GEMM that shares the 2:4 kernel's epilogue, against a float64
  * CPU reference, on random nonzero data, many shapes: ragged M, K, N, K not
  * a multiple of 8 (scalar X path), ldx > K, empty rows, a dense row, a
  * single nonzero; with and without bias / residual / an activation (each of
@@ -29,16 +30,16 @@
 #include "tests/gpu/spmm_testlib.h"
 
 enum { K_24, K_BSR16, K_BSR32, K_BSR64, K_CSR_TC, K_CSR_SIMT, K_CSR_SIMT32, K_24_MMA, K_24_WG,
-       K_COUNT };
+       K_DENSE, K_COUNT };
 static const char *kname[K_COUNT] = {"2:4", "bsr16", "bsr32", "bsr64", "csr-tc", "csr-simt",
-                                     "csr-simt-f32", "2:4-mma", "2:4-wgmma"};
+                                     "csr-simt-f32", "2:4-mma", "2:4-wgmma", "dense-sm90"};
 static int is24(int kind) { return kind == K_24 || kind == K_24_MMA || kind == K_24_WG; }
 static const char *pname[4] = {"random", "empty-rows", "dense-row", "single-nz"};
 
 static int failures = 0, passes = 0, unfits = 0;
 static int g_tc_cfg = -1; /* >= 0: K_CSR_TC runs this launch configuration */
 static int g_bsr_cfg = -1; /* >= 0: the BSR kinds run this launch configuration */
-static int g_cfg24 = 0;    /* sp_cuda_spmm_args.config of the 2:4 kinds */
+static int g_cfg24 = 0;    /* sp_cuda_spmm_args.config of the 2:4 kinds and of K_DENSE */
 
 static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, double density,
                      int epi, int use_ws, int ldx_pad) {
@@ -49,6 +50,7 @@ static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, dou
     int bs = kind == K_BSR16 ? 16 : kind == K_BSR32 ? 32 : 64;
     if (is24(kind)) tl_gen_24(w, m, k, pattern);
     else if (kind >= K_BSR16 && kind <= K_BSR64) tl_gen_blocks(w, m, k, bs, density, pattern);
+    else if (kind == K_DENSE) tl_gen_unstructured(w, m, k, 1.0, TL_RANDOM);
     else tl_gen_unstructured(w, m, k, density, pattern);
 
     float *x = (float *)malloc((size_t)(n * ldx) * 4);
@@ -107,7 +109,10 @@ static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, dou
     memset(&wb, 0, sizeof wb);
     memset(&wc, 0, sizeof wc);
     int rc = 0;
-    if (is24(kind)) {
+    void *dwd = NULL; /* K_DENSE: the weight, fp16 [m][k] */
+    if (kind == K_DENSE) {
+        dwd = up(w, m * k);
+    } else if (is24(kind)) {
         sp_24 h;
         if (tl_pack_24(w, m, k, &h)) { printf("bad 2:4 pattern\n"); exit(1); }
         rc = sp_cuda_24_upload(&h, &w24, NULL, &st);
@@ -134,9 +139,11 @@ static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, dou
         memset(&a, 0, sizeof a);
         a.n = n; a.x = dx; a.ldx = ldx; a.y = dy; a.ldy = m;
         a.bias = db; a.residual = dr; a.ldr = m; a.act = act; a.alpha = alpha; a.beta = beta;
-        a.config = is24(kind) ? g_cfg24 : 0;
+        a.config = is24(kind) || kind == K_DENSE ? g_cfg24 : 0;
         a.workspace = ws; a.workspace_bytes = wsb; a.stream = NULL;
-        if (kind == K_24) rc = sp_cuda_24_spmm(&w24, &a, &st);
+        const sp_cuda_dense wd = {dwd, m, k, k};
+        if (kind == K_DENSE) rc = sp_cuda_dense_gemm(&wd, &a, &st);
+        else if (kind == K_24) rc = sp_cuda_24_spmm(&w24, &a, &st);
         else if (kind == K_24_MMA) rc = sp_cuda_24_spmm_path(&w24, &a, SP_CUDA_24_MMA, &st);
         else if (kind == K_24_WG) rc = sp_cuda_24_spmm_path(&w24, &a, SP_CUDA_24_WGMMA, &st);
         else if (kind >= K_BSR16 && kind <= K_BSR64 && g_bsr_cfg >= 0)
@@ -189,7 +196,7 @@ static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, dou
     }
     if (kind == K_CSR_TC && g_tc_cfg >= 0) printf("[tc config %d] ", g_tc_cfg);
     if (kind >= K_BSR16 && kind <= K_BSR64 && g_bsr_cfg >= 0) printf("[bsr config %d] ", g_bsr_cfg);
-    if (is24(kind) && g_cfg24) printf("[2:4 config %d] ", g_cfg24);
+    if ((is24(kind) || kind == K_DENSE) && g_cfg24) printf("[%s config %d] ", is24(kind) ? "2:4" : "dense", g_cfg24);
     printf("%-4s %-13s M=%5lld K=%5lld N=%5lld %-10s dens=%.2f epi=%d act=%d ws=%d ldx+%d  relL2=%.2e\n",
            unfit ? "UNFIT" : ok ? "PASS" : "FAIL", kname[kind], (long long)m, (long long)k, (long long)n,
            pname[pattern], density, epi, act, use_ws, ldx_pad, worst_l2);
@@ -199,6 +206,7 @@ static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, dou
     sp_cuda_24_free(&w24);
     sp_cuda_bsr_free(&wb);
     sp_cuda_csr_free(&wc);
+    cudaFree(dwd);
     cudaFree(dx); cudaFree(db); cudaFree(dr); cudaFree(dy); cudaFree(ws);
     free(w); free(x); free(xc); free(bias); free(res); free(ref); free(yh); free(yh16);
 }
@@ -233,17 +241,17 @@ int main(int argc, char **argv) {
         for (int s = 0; s < nshape; s++) {
             if (quick && s % 3) continue;
             const int64_t m = shapes[s].m, k = shapes[s].k, n = shapes[s].n;
-            if (s >= nshape - nbig && !is24(kind)) continue;
-            /* the wgmma kernel takes 16-byte rows of X only (sm_90 only) */
-            if (kind == K_24_WG && (k % 8 || !wg_ok)) continue;
-            const int pattern = (s + kind) % 4;
-            const double d = dens[(s + kind) % 3];
+            if (s >= nshape - nbig && !is24(kind) && kind != K_DENSE) continue;
+            /* the wgmma kernels take 16-byte rows of X (and W) only (sm_90 only) */
+            if ((kind == K_24_WG || kind == K_DENSE) && (k % 8 || !wg_ok)) continue;
+            const int pattern = kind == K_DENSE ? TL_RANDOM : (s + kind) % 4;
+            const double d = kind == K_DENSE ? 1.0 : dens[(s + kind) % 3];
             const int epi = (c * 5 + s) % 8;          /* bias | residual | relu */
             const int ws = (c % 3) != 0;              /* most with split-K */
             const int pad = (s % 4 == 1) ? 8 : 0;     /* ldx > K */
             run_case(kind, m, k, n, pattern, d, epi, ws, pad);
             /* every pattern at one mid shape */
-            if (s == 4)
+            if (s == 4 && kind != K_DENSE)
                 for (int p = 0; p < 4; p++) run_case(kind, m, k, n, p, d, 7, 1, 0);
             c++;
         }
@@ -279,6 +287,18 @@ int main(int argc, char **argv) {
          * then with a residual as well (epi 7) */
         run_case(K_24_WG, 256, 512, 333, h % 4, 0.5, 5, 0, 0);
         run_case(K_24_WG, 256, 512, 333, (h + 1) % 4, 0.5, 7, 0, 0);
+        g_cfg24 = 0;
+    }
+    /* every tile configuration of the dense sm_90 GEMM (the dense twin of
+     * the 2:4 kernel, for activations cuBLASLt cannot fuse), with and
+     * without split-K, the fp16 epilogue and the fp32 one */
+    for (int h = 1; wg_ok && h <= SP_CUDA_DENSE_CONFIGS; h++) {
+        g_cfg24 = h;
+        run_case(K_DENSE, 130, 264, 129, 0, 1.0, 7, h % 2, 8);
+        run_case(K_DENSE, 300, 1000, 700, 0, 1.0, 5, 0, 0);
+        run_case(K_DENSE, 768, 768, 1000, 0, 1.0, 5, 0, 0);  /* bias + an activation, fp16 epilogue */
+        run_case(K_DENSE, 768, 3072, 515, 0, 1.0, 7, 0, 0);  /* + residual */
+        run_case(K_DENSE, 64, 64, 3001, 0, 1.0, 6, 1, 0);
         g_cfg24 = 0;
     }
     printf("\n%d passed, %d failed, %d BSR configurations refused as not fitting their block size\n",

@@ -1,0 +1,271 @@
+/*
+ * gemm_sm90.cu - dense fp16 GEMM on Hopper's warpgroup tensor cores
+ * (wgmma.mma_async m64nNk16, sm_90a) with the sparse kernels' fused
+ * epilogue: Y[n, m] = act(sum_k W[m, k] X[n, k] + bias[m] + residual[n, m]).
+ *
+ * Why a dense kernel of our own: cuBLASLt's epilogues fuse bias and ReLU
+ * (and GELU only in its tanh approximation), so a dense layer followed by
+ * ONNX's exact (erf) GELU, or any other activation, paid a second pass over
+ * its output (BERT-base's FFN1 at 4096 tokens: 25 MB read and written
+ * again). This kernel applies every SP_CUDA_ACT_* in its epilogue; the
+ * runtime times it against cuBLASLt plus the separate activation per layer
+ * and keeps the faster (runtime/cuda/backend_cuda.c, lower_gemm).
+ *
+ * It is the 2:4 kernel (spmm_24_sm90.cu) with a dense weight: the same
+ * producer/consumer warpgroups, TMA stages, PDL start and output tile
+ * (sm90_common.cuh), so the two differ only in the product itself. W is
+ * [m][k] row-major (K contiguous) and comes through TMA in 128-byte
+ * swizzled 64-column boxes like X; both wgmma operands are read from shared
+ * memory. Per 64-column stage a consumer warpgroup issues 4 k16 steps per
+ * 64-row slab.
+ */
+#include "kernels/cuda/pdl.cuh"
+#include "kernels/cuda/sm90_common.cuh"
+#include "kernels/cuda/spmm_common.cuh"
+
+namespace spmm {
+
+#ifdef SP_WGMMA_OK
+/* D[64 x 64] += A(64 x 16, shared) * B(16 x 64, shared), both K-major */
+__device__ __forceinline__ void wgmma_m64n64k16(float (&d)[32], uint64_t adesc, uint64_t bdesc) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+        "%32, %33, p, 1, 1, 0, 0;\n}\n"
+        : SP_ACC32(0)
+        : "l"(adesc), "l"(bdesc));
+}
+
+/* D[64 x 128] += A(64 x 16, shared) * B(16 x 128, shared), both K-major */
+__device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], uint64_t adesc, uint64_t bdesc) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+        "%64, %65, p, 1, 1, 0, 0;\n}\n"
+        : SP_ACC64(0)
+        : "l"(adesc), "l"(bdesc));
+}
+
+/* D[64 x 256] += A(64 x 16, shared) * B(16 x 256, shared), both K-major */
+__device__ __forceinline__ void wgmma_m64n256k16(float (&d)[128], uint64_t adesc, uint64_t bdesc) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, "
+        "%128, %129, p, 1, 1, 0, 0;\n}\n"
+        : SP_ACC128
+        : "l"(adesc), "l"(bdesc));
+}
+
+template <int BN>
+__device__ __forceinline__ void wgmma_dense(float (&d)[BN / 2], uint64_t a, uint64_t b) {
+    if constexpr (BN == 64) wgmma_m64n64k16(d, a, b);
+    else if constexpr (BN == 128) wgmma_m64n128k16(d, a, b);
+    else wgmma_m64n256k16(d, a, b);
+}
+#endif
+
+/* One CTA: a BM x BN output tile, BM = 64 * MI * WGS; warpgroup 0
+ * produces (one lane issues the TMA copies of W and X per 64-column stage),
+ * warpgroups 1..WGS consume (MI slabs of 64 rows each); STAGES deep. Split-K
+ * over gridDim.z through the workspace as in the 2:4 kernel. */
+template <int WGS, int MI, int BN_, int STAGES> struct KDt {
+    static constexpr int BN = BN_;
+    static constexpr int NT = 128 * (WGS + 1);
+    static constexpr int NC = 128 * WGS;
+    static constexpr int R_LAUNCH = ((65536 / NT) / 8) * 8;
+    static constexpr int R_PROD = 40;
+    static constexpr int R_CONS_ = ((R_LAUNCH + (R_LAUNCH - R_PROD) / WGS) / 8) * 8;
+    static constexpr int R_CONS = R_CONS_ > 232 ? 232 : R_CONS_;
+    static constexpr int BM = 64 * MI * WGS;
+    static constexpr int XST = BN * 128; /* BN rows x 64 columns of X */
+    static constexpr int WST = BM * 128; /* BM rows x 64 columns of W */
+    static constexpr int STB = ((XST + WST + 1023) / 1024) * 1024;
+    static constexpr int CBYTES = BN * (BM + 4) * 4; /* the fp32 output tile (tile_epilogue) */
+    static constexpr int PIPE = STAGES * STB;
+    static constexpr int BARS = PIPE > CBYTES ? PIPE : CBYTES;
+    static constexpr int SMEM = BARS + 2 * STAGES * 8 + 1024;
+    static constexpr int NACC = BN / 2;
+    static_assert(SMEM <= 227 * 1024, "KDt: the stages do not fit an SM's shared memory");
+
+    __device__ static void run(const CUtensorMap *xmap, const CUtensorMap *wmap, int nk_all, const Epi &e) {
+#ifdef SP_WGMMA_OK
+        const PipeStart ps = pipe_start<STAGES>(BARS, nk_all, 1, NC);
+        unsigned char *sm = ps.sm;
+        const uint32_t sb = ps.sb, full0 = ps.full0, empty0 = ps.empty0;
+        const int j0 = ps.j0, nk = ps.nk;
+        const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+        const int m0 = blockIdx.x * BM;
+        const int64_t n0 = (int64_t)blockIdx.y * BN;
+
+        if (warp < 4) { /* producer */
+            asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(R_PROD));
+            if (warp == 0 && lane == 0) {
+                /* the first stages' W copies before waiting for the previous
+                 * kernel (the weight is constant), then every X copy */
+                const int pre = nk < STAGES ? nk : STAGES;
+                for (int s = 0; s < pre; s++) {
+                    mbar_expect_tx(full0 + s * 8, (uint32_t)(XST + WST));
+                    tma_load_2d(sb + s * STB + XST, wmap, (j0 + s) * 64, m0, full0 + s * 8);
+                }
+                pdl_wait();
+                for (int s = 0; s < nk; s++) {
+                    const int st = s % STAGES, j = j0 + s;
+                    const uint32_t full = full0 + st * 8;
+                    if (s >= pre) {
+                        mbar_wait(empty0 + st * 8, ((s / STAGES) - 1) & 1);
+                        mbar_expect_tx(full, (uint32_t)(XST + WST));
+                        /* W rows m0.., columns 64j..: zero past M and K */
+                        tma_load_2d(sb + st * STB + XST, wmap, j * 64, m0, full);
+                    }
+                    /* X rows n0.., columns 64j..: zero past N and K */
+                    tma_load_2d(sb + st * STB, xmap, j * 64, (int)n0, full);
+                }
+            }
+        } else {
+            asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(R_CONS));
+            pdl_wait(); /* the epilogue reads the residual and writes Y, the workspace */
+            const int tid = threadIdx.x - 128;
+            prefetch_residual<BM, BN>(e, m0, n0, tid, NC);
+            const int g = (warp - 4) >> 2, w4 = warp & 3;
+            float acc[MI][NACC];
+#pragma unroll
+            for (int mi = 0; mi < MI; mi++)
+#pragma unroll
+                for (int i = 0; i < NACC; i++) acc[mi][i] = 0.0f;
+            for (int s = 0; s < nk; s++) {
+                const int st = s % STAGES;
+                mbar_wait(full0 + st * 8, (s / STAGES) & 1);
+                const uint32_t xb = sb + st * STB, wb = xb + XST;
+#pragma unroll
+                for (int mi = 0; mi < MI; mi++) acc_fence(acc[mi]);
+                wgmma_fence();
+#pragma unroll
+                for (int kk = 0; kk < 4; kk++)
+#pragma unroll
+                    for (int mi = 0; mi < MI; mi++)
+                        wgmma_dense<BN>(acc[mi], desc_sw128(wb + (g * MI + mi) * 64 * 128 + kk * 32),
+                                        desc_sw128(xb + kk * 32));
+                wgmma_commit();
+                /* the previous stage's wgmmas are done: its buffers go back */
+                if (s > 0) {
+                    wgmma_wait<1>();
+                    mbar_arrive(empty0 + ((s - 1) % STAGES) * 8);
+                }
+            }
+            if (nk > 0) {
+                wgmma_wait<0>();
+                mbar_arrive(empty0 + ((nk - 1) % STAGES) * 8);
+            }
+#pragma unroll
+            for (int mi = 0; mi < MI; mi++) acc_fence(acc[mi]);
+            pdl_launch_dependents(); /* only the epilogue is left */
+            tile_sync<1, NC>(); /* every consumer is done with the stages: they become the C tile */
+            tile_epilogue<MI, BM, BN, NC>(acc, sm, e, m0, n0, g, w4, lane, tid);
+        }
+#else
+        (void)xmap; (void)wmap; (void)nk_all; (void)e;
+        __trap();
+#endif
+    }
+};
+
+template <class KT>
+__global__ void __launch_bounds__(KT::NT, 1)
+kdt_entry(const __grid_constant__ CUtensorMap xmap, const __grid_constant__ CUtensorMap wmap, int nk, Epi e) {
+    KT::run(&xmap, &wmap, nk, e);
+}
+
+template <class KT>
+static int launch_dense(const sp_cuda_dense *w, const sp_cuda_spmm_args *a, const Epi &e, sp_cuda_status *st) {
+    const int64_t gx = (w->m + KT::BM - 1) / KT::BM;
+    const int64_t gy = (a->n + KT::BN - 1) / KT::BN;
+    if (gy > 65535 || gx > 65535) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "dense gemm: m or n too large");
+    PFN_cuTensorMapEncodeTiled_v12000 enc = encode_fn();
+    if (!enc) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "dense gemm: cuTensorMapEncodeTiled unavailable");
+    CUtensorMap xmap, wmap;
+    /* X [n][k] and W [m][k], rows ldx / ldw apart: boxes of 64 columns x BN (BM) rows, 128-byte swizzle */
+    const cuuint64_t xdims[2] = {(cuuint64_t)w->k, (cuuint64_t)a->n};
+    const cuuint64_t xstr[1] = {(cuuint64_t)a->ldx * 2};
+    const cuuint32_t xbox[2] = {64, (cuuint32_t)KT::BN};
+    const cuuint64_t wdims[2] = {(cuuint64_t)w->k, (cuuint64_t)w->m};
+    const cuuint64_t wstr[1] = {(cuuint64_t)w->ldw * 2};
+    const cuuint32_t wbox[2] = {64, (cuuint32_t)KT::BM};
+    const cuuint32_t estr[2] = {1, 1};
+    CUresult r = enc(&xmap, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, const_cast<void *>(a->x), xdims, xstr, xbox, estr,
+                     CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                     CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r == CUDA_SUCCESS)
+        r = enc(&wmap, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, const_cast<void *>(w->w), wdims, wstr, wbox, estr,
+                CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS) return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "dense gemm: cuTensorMapEncodeTiled failed");
+    static int occ_cache[kDevSlots];
+    int occ = 0;
+    const int orc = occupancy_once(kdt_entry<KT>, KT::NT, KT::SMEM, occ_cache, &occ, st);
+    if (orc) return orc;
+    const int nk = (int)((w->k + 63) / 64);
+    const int z = e.ws ? pick_split(gx * gy, nk, sm_count(), 4) : 1;
+    Epi ek = e;
+    ek.h_stage = 1;
+    return (int)SP_CUDA_CHECK(st, pdl_launch(pdl_env_enabled(), kdt_entry<KT>,
+                                             dim3((unsigned)gx, (unsigned)gy, (unsigned)z), dim3(KT::NT), KT::SMEM,
+                                             (cudaStream_t)a->stream, xmap, wmap, nk, ek));
+}
+
+static int route_dense(const sp_cuda_dense *w, const sp_cuda_spmm_args *a, const Epi &e, sp_cuda_status *st) {
+    switch (a->config) {
+    case 1: return launch_dense<KDt<2, 1, 256, 4>>(w, a, e, st);
+    case 2: return launch_dense<KDt<2, 2, 128, 4>>(w, a, e, st);
+    case 3: return launch_dense<KDt<2, 1, 128, 6>>(w, a, e, st);
+    case 4: return launch_dense<KDt<3, 1, 128, 5>>(w, a, e, st);
+    case 5: return launch_dense<KDt<2, 1, 64, 8>>(w, a, e, st);
+    default: break;
+    }
+    /* The tile that needs the fewest turns of the GPU, a turn costing the
+     * tile's area (larger tiles first on a tie: fewer bytes per flop); 128 x
+     * 64 tiles with split-K when even 128 x 128 ones leave SMs idle */
+    const int64_t m = w->m, n = a->n, sms = sm_count();
+    auto tiles = [&](int64_t bm, int64_t bn) { return ((m + bm - 1) / bm) * ((n + bn - 1) / bn); };
+    auto cost = [&](int64_t bm, int64_t bn) { return (tiles(bm, bn) + sms - 1) / sms * bm * bn; };
+    if (tiles(128, 128) < sms) return launch_dense<KDt<2, 1, 64, 8>>(w, a, e, st);
+    int best = 1;
+    int64_t bc = cost(128, 256);
+    if (cost(256, 128) < bc) { best = 2; bc = cost(256, 128); }
+    if (m % 192 == 0 && cost(192, 128) < bc) { best = 4; bc = cost(192, 128); }
+    if (cost(128, 128) < bc) best = 3;
+    sp_cuda_spmm_args b = *a;
+    b.config = best;
+    return route_dense(w, &b, e, st);
+}
+
+} // namespace spmm
+
+extern "C" int sp_cuda_dense_gemm_ok(void) { return spmm::sm90_ok() ? 1 : 0; }
+
+extern "C" int sp_cuda_dense_tune_configs(int *cfg, int max) {
+    static const int all[] = {0, 1, 2, 3, 4, 5};
+    const int n = spmm::sm90_ok() ? (int)(sizeof all / sizeof all[0]) : 1;
+    int i = 0;
+    for (; i < n && i < max; i++) cfg[i] = all[i];
+    return i;
+}
+
+extern "C" int sp_cuda_dense_gemm(const sp_cuda_dense *w, const sp_cuda_spmm_args *a, sp_cuda_status *st) {
+    using namespace spmm;
+    if (!w || !w->w || w->m < 0 || w->k < 1 || w->ldw < w->k)
+        return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "dense gemm: no weight, or ldw < k");
+    Epi e;
+    int rc = make_epi(a, w->m, w->k, &e, st);
+    if (rc) return rc;
+    if (a->n == 0 || w->m == 0) return 0;
+    if (a->config < 0 || a->config > SP_CUDA_DENSE_CONFIGS)
+        return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "dense gemm: unknown launch configuration");
+    if (!sm90_ok()) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "dense gemm: needs an sm_90 GPU");
+    if (w->ldw % 8 || a->ldx % 8 || ((uintptr_t)w->w & 15) || ((uintptr_t)a->x & 15))
+        return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED,
+                            "dense gemm: needs ldw, ldx multiples of 8 and W, X 16-byte aligned");
+    return route_dense(w, a, e, st);
+}

@@ -1,0 +1,321 @@
+/*
+ * sm90_common.cuh - Hopper (sm_90a) building blocks shared by the kernels
+ * that run warpgroup MMAs behind TMA copies: the 2:4 SpMM
+ * (spmm_24_sm90.cu) and the dense GEMM with the same epilogue
+ * (gemm_sm90.cu). Shared-memory matrix descriptors and wgmma fences,
+ * mbarriers, TMA tile loads, the fp16 output-tile epilogue (bias and
+ * activation in registers, stmatrix into shared memory, residual and the
+ * other activations on the way out) and the driver's tensor-map encoders.
+ */
+#ifndef SPRUN_SM90_COMMON_CUH
+#define SPRUN_SM90_COMMON_CUH
+
+#include "kernels/cuda/spmm_common.cuh"
+
+#include <cuda.h>
+#include <cudaTypedefs.h>
+
+namespace spmm {
+
+/* wgmma is compiled for sm_90a only */
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define SP_WGMMA_OK 1
+#endif
+
+/* A wgmma's accumulator operands "+f"(d[0]) .. "+f"(d[N - 1]) (inline asm
+ * output lists; the asm text names them %0 .. %N-1) */
+#define SP_ACC8(b) "+f"(d[b]), "+f"(d[b + 1]), "+f"(d[b + 2]), "+f"(d[b + 3]), "+f"(d[b + 4]), "+f"(d[b + 5]), \
+                   "+f"(d[b + 6]), "+f"(d[b + 7])
+#define SP_ACC16(b) SP_ACC8(b), SP_ACC8(b + 8)
+#define SP_ACC32(b) SP_ACC16(b), SP_ACC16(b + 16)
+#define SP_ACC64(b) SP_ACC32(b), SP_ACC32(b + 32)
+#define SP_ACC128 SP_ACC64(0), SP_ACC64(64)
+
+/* smem matrix descriptor: K-major, 128-byte swizzle, 8-row groups 1024 B apart */
+__device__ __forceinline__ uint64_t desc_sw128(uint32_t saddr) {
+    uint64_t d = (uint64_t)((saddr & 0x3FFFF) >> 4);
+    d |= (uint64_t)1 << 16;             /* leading byte offset: unused with swizzle */
+    d |= (uint64_t)(1024 >> 4) << 32;   /* stride byte offset */
+    d |= (uint64_t)1 << 62;             /* 128-byte swizzle */
+    return d;
+}
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void wgmma_wait() {
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+template <int R> __device__ __forceinline__ void acc_fence(float (&d)[R]) {
+#pragma unroll
+    for (int i = 0; i < R; i++) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+/* mbarriers (a stage's "full" and "empty") and TMA tile copies that
+ * complete on one */
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count));
+}
+__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes)
+                 : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+    asm volatile(
+        "{\n.reg .pred done;\n"
+        "WAIT_%=:\n"
+        "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+        "@!done bra WAIT_%=;\n}\n" ::"r"(bar),
+        "r"(parity)
+        : "memory");
+}
+__device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap *map, int c0, int c1,
+                                            uint32_t bar) {
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, "
+        "{%2, %3}], [%4];\n" ::"r"(dst),
+        "l"((uint64_t)map), "r"(c0), "r"(c1), "r"(bar)
+        : "memory");
+}
+__device__ __forceinline__ void tma_load_3d(uint32_t dst, const CUtensorMap *map, int c0, int c1,
+                                            int c2, uint32_t bar) {
+    asm volatile(
+        "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, "
+        "{%2, %3, %4}], [%5];\n" ::"r"(dst),
+        "l"((uint64_t)map), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
+        : "memory");
+}
+
+/* What every warp-specialized CTA starts with: its dynamic shared memory
+ * aligned to 1024 bytes (the 128-byte swizzle's repeat), its share of the
+ * nk_all 64-column K stages under split-K over gridDim.z (stages j0 ..
+ * j0 + nk - 1, nk possibly 0), and STAGES "full" (full_count arrivals) and
+ * "empty" (empty_count) mbarriers at byte offset bars of that memory,
+ * initialized by thread 0; every thread of the CTA calls it, and it
+ * synchronizes the CTA. */
+struct PipeStart {
+    unsigned char *sm;
+    uint32_t sb, full0, empty0;
+    int j0, nk;
+};
+template <int STAGES>
+__device__ __forceinline__ PipeStart pipe_start(int bars, int nk_all, int full_count, int empty_count) {
+    extern __shared__ unsigned char smem_raw[];
+    PipeStart p;
+    p.sm = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
+    p.sb = smem_u32(p.sm);
+    p.full0 = p.sb + bars;
+    p.empty0 = p.full0 + STAGES * 8;
+    const int per = (nk_all + gridDim.z - 1) / gridDim.z;
+    p.j0 = blockIdx.z * per;
+    p.nk = max(0, min(nk_all, p.j0 + per) - p.j0);
+    if (threadIdx.x == 0) {
+        for (int i = 0; i < STAGES; i++) {
+            mbar_init(p.full0 + i * 8, full_count);
+            mbar_init(p.empty0 + i * 8, empty_count);
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+    return p;
+}
+
+#ifdef SP_WGMMA_OK
+/* Asks the copy engine to bring this CTA's residual rows (BM features each
+ * from m0, rows n0..) into L2 at the start of the tile, one bulk prefetch
+ * per row, so that the epilogue's residual reads, after the main loop, find
+ * them there instead of waiting on DRAM. Threads tid = 0..nt-1 share the
+ * rows. Only for residuals the epilogue reads 16 bytes at a time (rows
+ * 16-byte aligned, whole 16-byte pieces), and only the first split-K CTA. */
+template <int BM, int BN>
+__device__ __forceinline__ void prefetch_residual(const Epi &e, int64_t m0, int64_t n0, int tid, int nt) {
+    if (!e.residual || blockIdx.z != 0 || m0 >= e.m || !epi_rows_vec8(e))
+        return;
+    const uint32_t bytes = (uint32_t)(e.m - m0 < BM ? e.m - m0 : BM) * 2u;
+    for (int nl = tid; nl < BN && n0 + nl < e.n; nl += nt)
+        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(e.residual + (n0 + nl) * e.ldr + m0),
+                     "r"(bytes)
+                     : "memory");
+}
+
+/* Four 8 x 8 fp16 matrices from mma fragments into shared memory,
+ * transposed: fragment element (row i, column j) of matrix q lands in the
+ * row whose address lane 8q + j gives, at position i */
+__device__ __forceinline__ void stmatrix_x4_trans(uint32_t addr, const uint32_t (&r)[4]) {
+    asm volatile("stmatrix.sync.aligned.m8n8.x4.trans.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(addr),
+                 "r"(r[0]), "r"(r[1]), "r"(r[2]), "r"(r[3])
+                 : "memory");
+}
+__device__ __forceinline__ uint32_t pack_h2(float lo, float hi) {
+    const __half2 h = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t *>(&h);
+}
+
+/* The fp16 epilogue (no split-K; features and rows in 16-byte pieces, see
+ * h_stage_ok): a consumer warp adds the bias to its accumulators in
+ * registers, applies ACT there (ReLU when nothing is added later, else
+ * SP_CUDA_ACT_NONE), rounds to fp16 and writes them with stmatrix.trans
+ * into hs[BN][HLD] (row = output row, features contiguous; HLD = BM + 8
+ * keeps the eight rows of a matrix in distinct banks); h_to_y adds the
+ * residual and applies the other activations on the way out. Against the
+ * fp32 tile (one 4-byte store per element, then two 16-byte loads per 8
+ * outputs) it takes an eighth of the shared-memory store instructions and
+ * half the bytes both ways. A residual or an activation applied after the
+ * fp16 rounding rounds twice, as a GEMM writing fp16 followed by an Add or
+ * activation kernel does. */
+template <int ACT, int MI, int BN, int NACC>
+__device__ __forceinline__ void acc_to_h(const float (&acc)[MI][NACC], const Epi &e, int64_t m0, uint32_t hs,
+                                         int HLD, int g, int w4, int lane) {
+    const int gid = lane >> 2, mat = lane >> 3, rr = lane & 7;
+#pragma unroll
+    for (int mi = 0; mi < MI; mi++) {
+        const int ml = (g * MI + mi) * 64 + w4 * 16;
+        const int64_t mg = m0 + ml + gid;
+        float b0 = 0.0f, b1 = 0.0f;
+        if (e.bias) {
+            if (mg < e.m) b0 = __half2float(e.bias[mg]);
+            if (mg + 8 < e.m) b1 = __half2float(e.bias[mg + 8]);
+        }
+        const uint32_t row0 = hs + (uint32_t)(((mat >> 1) * 8 + rr) * HLD + ml + (mat & 1) * 8) * 2u;
+#pragma unroll
+        for (int jn = 0; jn < BN / 8; jn += 2) {
+            uint32_t r[4];
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const float *c = &acc[mi][(jn + h) * 4];
+                r[2 * h] = pack_h2(epi_act<ACT>(e, c[0] + b0), epi_act<ACT>(e, c[1] + b0));
+                r[2 * h + 1] = pack_h2(epi_act<ACT>(e, c[2] + b1), epi_act<ACT>(e, c[3] + b1));
+            }
+            stmatrix_x4_trans(row0 + (uint32_t)(jn * 8 * HLD) * 2u, r);
+        }
+    }
+}
+
+/* Eight fp16 outputs v (16 bytes) plus the residual's r (when the launch
+ * has one), added in fp32, through ACT, rounded back to fp16 */
+template <int ACT>
+__device__ __forceinline__ uint4 act_h8(const Epi &e, uint4 v, uint4 r) {
+    if (ACT == SP_CUDA_ACT_NONE && !e.residual) return v;
+    __half2 *vh = reinterpret_cast<__half2 *>(&v);
+    const __half2 *rh = reinterpret_cast<const __half2 *>(&r);
+#pragma unroll
+    for (int q = 0; q < 4; q++) {
+        float2 a = __half22float2(vh[q]);
+        if (e.residual) {
+            const float2 b = __half22float2(rh[q]);
+            a.x += b.x;
+            a.y += b.y;
+        }
+        vh[q] = __floats2half2_rn(epi_act<ACT>(e, a.x), epi_act<ACT>(e, a.y));
+    }
+    return v;
+}
+
+/* The fp16 tile hs[BN][HLD] out to Y, 16 bytes at a time, through the
+ * activation ACT (SP_CUDA_ACT_NONE where acc_to_h applied it): with a
+ * residual, added in fp32 first, its RB rows loaded before any is stored
+ * (as store_ctile does); without one, rows four at a time. Threads
+ * tid = 0..NT-1. */
+template <int ACT, int BM, int BN, int NT>
+__device__ __forceinline__ void h_to_y(const __half *hs, int HLD, const Epi &e, int64_t m0, int64_t n0, int tid) {
+    constexpr int CH = BM / 8, STEP = NT / CH, ROWS = (BN + STEP - 1) / STEP, RB = ROWS < 8 ? ROWS : 8;
+    static_assert(NT % CH == 0, "h_to_y: threads must cover whole rows");
+    const int c = tid % CH;
+    const int64_t mm = m0 + c * 8;
+    if (mm >= e.m) return;
+    if (!e.residual) {
+#pragma unroll 4
+        for (int nl = tid / CH; nl < BN; nl += STEP) {
+            const int64_t nn = n0 + nl;
+            if (nn >= e.n) break;
+            const uint4 v = *reinterpret_cast<const uint4 *>(hs + nl * HLD + c * 8);
+            *reinterpret_cast<uint4 *>(e.y + nn * e.ldy + mm) = act_h8<ACT>(e, v, make_uint4(0, 0, 0, 0));
+        }
+        return;
+    }
+    rows_with_res<RB, STEP, BN>(e, mm, n0, tid / CH, [&](int nl, int64_t nn, uint4 r) {
+        const uint4 v = *reinterpret_cast<const uint4 *>(hs + nl * HLD + c * 8);
+        *reinterpret_cast<uint4 *>(e.y + nn * e.ldy + mm) = act_h8<ACT>(e, v, r);
+    });
+}
+
+/* whether the fp16 epilogue applies to this launch (uniform over the grid) */
+__device__ __forceinline__ bool h_stage_ok(const Epi &e) {
+    return e.h_stage && (gridDim.z == 1 || e.ws == nullptr) && epi_rows_vec8(e);
+}
+/* A consumer thread's part of writing its CTA's BM x BN output tile (rows
+ * m0.., n0..) from the wgmma accumulators acc (warpgroup g, warp w4 of it,
+ * lane; tid = 0..NC-1 over the NC consumer threads), through the shared
+ * memory at sm that the pipeline stages used (every consumer must be done
+ * with them): in fp16 when h_stage_ok (acc_to_h, then h_to_y), else as
+ * fp32 to store_ctile (split-K partial sums included). Bias, residual and
+ * e.act are applied on the way. */
+template <int MI, int BM, int BN, int NC, int NACC>
+__device__ __forceinline__ void tile_epilogue(const float (&acc)[MI][NACC], unsigned char *sm, const Epi &e,
+                                              int64_t m0, int64_t n0, int g, int w4, int lane, int tid) {
+    const uint32_t sb = smem_u32(sm);
+    if (h_stage_ok(e)) {
+        constexpr int HLD = BM + 8;
+        const __half *hs = reinterpret_cast<const __half *>(sm);
+        /* ReLU in registers when nothing is added after the
+         * product; GELU and the rest in the copy-out, from fp16
+         * (applied to all 128 accumulators of a thread at once they
+         * made bias + GELU 1.5-2.5x slower, H100) */
+        const bool relu_in_regs = !e.residual && e.act == SP_CUDA_ACT_RELU;
+        if (relu_in_regs)
+            acc_to_h<SP_CUDA_ACT_RELU, MI, BN>(acc, e, m0, sb, HLD, g, w4, lane);
+        else
+            acc_to_h<SP_CUDA_ACT_NONE, MI, BN>(acc, e, m0, sb, HLD, g, w4, lane);
+        tile_sync<1, NC>();
+        if (relu_in_regs || e.act == SP_CUDA_ACT_NONE) h_to_y<SP_CUDA_ACT_NONE, BM, BN, NC>(hs, HLD, e, m0, n0, tid);
+        else if (e.act == SP_CUDA_ACT_RELU) h_to_y<SP_CUDA_ACT_RELU, BM, BN, NC>(hs, HLD, e, m0, n0, tid);
+        else if (e.act == SP_CUDA_ACT_GELU) h_to_y<SP_CUDA_ACT_GELU, BM, BN, NC>(hs, HLD, e, m0, n0, tid);
+        else h_to_y<SP_CUDA_ACT_ANY, BM, BN, NC>(hs, HLD, e, m0, n0, tid);
+        return;
+    }
+    constexpr int CLD = BM + 4;
+    float *cs = reinterpret_cast<float *>(sm);
+    const int gid = lane >> 2, tig = lane & 3;
+#pragma unroll
+    for (int mi = 0; mi < MI; mi++)
+#pragma unroll
+        for (int jn = 0; jn < BN / 8; jn++)
+#pragma unroll
+            for (int q = 0; q < 4; q++) {
+                const int ml = (g * MI + mi) * 64 + w4 * 16 + gid + (q >> 1) * 8;
+                const int nl = jn * 8 + tig * 2 + (q & 1);
+                cs[nl * CLD + ml] = acc[mi][jn * 4 + q];
+            }
+    tile_sync<1, NC>();
+    store_ctile<BM, BN, CLD, NC, 1>(cs, m0, n0, e, tid);
+}
+#endif
+
+/* A driver entry point (CUDA 12.0 ABI), found through the runtime (no -lcuda);
+ * looked up once per process per name (a race only repeats the lookup) */
+inline void *driver_fn(const char *name, void **cache, int *tried) {
+    if (!*tried) {
+        void *p = nullptr;
+        cudaDriverEntryPointQueryResult q;
+        if (cudaGetDriverEntryPointByVersion(name, &p, 12000, cudaEnableDefault, &q) == cudaSuccess &&
+            q == cudaDriverEntryPointSuccess)
+            *cache = p;
+        *tried = 1;
+    }
+    return *cache;
+}
+inline PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
+    static void *fn = nullptr;
+    static int tried = 0;
+    return (PFN_cuTensorMapEncodeTiled_v12000)driver_fn("cuTensorMapEncodeTiled", &fn, &tried);
+}
+inline PFN_cuTensorMapEncodeIm2col_v12000 encode_im2col_fn() {
+    static void *fn = nullptr;
+    static int tried = 0;
+    return (PFN_cuTensorMapEncodeIm2col_v12000)driver_fn("cuTensorMapEncodeIm2col", &fn, &tried);
+}
+
+} // namespace spmm
+
+#endif
