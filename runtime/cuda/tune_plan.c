@@ -132,6 +132,17 @@ static void sparse_what(const cu_step *sp, const char *what, char *buf, size_t l
              !(have & (1u << SP_SPARSE_24)) ? "-" : w->s24_rsc ? "rsc" : "k");
 }
 
+/* Index of the smallest non-negative time of t[0..n) (a negative one is a
+ * candidate that failed), -1 when there is none */
+static int fastest(const float *t, int n)
+{
+    int best = -1;
+    for (int c = 0; c < n; c++)
+        if (t[c] >= 0.f && (best < 0 || t[c] < t[best]))
+            best = c;
+    return best;
+}
+
 /* The first step of alternative group g that is its sparse variant (3)
  * when sparse is set, else the first of its dense ones; -1 if none */
 static int group_step(const cu_plan *cp, int g, int sparse)
@@ -392,13 +403,7 @@ static int check_whole_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, const
                 choose_sparse(cp, p, g, dvar[g], c == 0 ? pick[g] : c == 2);
         ok = (exec[c] = capture_steps(cp, cs, p, NULL, -1, 1, sm)) != NULL;
     }
-    int best = -1;
-    if (ok && time_graphs(exec, 3, 1, sm, ev, t) == 0) {
-        best = 0;
-        for (int c = 1; c < 3; c++)
-            if (t[c] < t[best])
-                best = c;
-    }
+    const int best = ok && time_graphs(exec, 3, 1, sm, ev, t) == 0 ? fastest(t, 3) : -1;
     for (int c = 0; c < 3; c++)
         if (exec[c])
             cudaGraphExecDestroy(exec[c]);
@@ -449,17 +454,14 @@ void cu_tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_t sm
         if (!keyed || !sp_cuda_tune_memo_get(key, &best) || best < 0 || best >= st->n_cand) {
             if (!warm++)
                 warm_up(cp, cs, p, sm, ev);
-            best = 0;
-            float bt = -1.f, tc[LT_CANDIDATES];
+            float tc[LT_CANDIDATES];
             for (int c = 0; c < st->n_cand; c++) {
                 st->lalgo = st->cand[c];
-                float t = tc[c] = time_steps(cp, cs, p, &i, 1, sm, ev);
-                if (t >= 0.f && (bt < 0.f || t < bt)) {
-                    bt = t;
-                    best = c;
-                }
+                tc[c] = time_steps(cp, cs, p, &i, 1, sm, ev);
             }
-            if (keyed && bt >= 0.f)
+            const int f = fastest(tc, st->n_cand);
+            best = f < 0 ? 0 : f;
+            if (keyed && f >= 0)
                 sp_cuda_tune_memo_put(key, best);
             trace_decision(p, st, what, tc, st->n_cand, best);
         } else
@@ -474,22 +476,17 @@ void cu_tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_t sm
         const int keyed = cu_tune_key(p, st, "cudnn", key, sizeof key);
         if (!warm++)
             warm_up(cp, cs, p, sm, ev);
-        int best = 0;
-        float bt = -1.f, tc[DNN_CANDIDATES];
+        float tc[DNN_CANDIDATES];
         for (int c = 0; c < st->n_dnn; c++) {
             st->algo = st->dalgo[c];
             tc[c] = -1.f;
-            if (cudnnSetConvolutionMathType(st->cd, st->dmath[c]) != CUDNN_STATUS_SUCCESS)
-                continue;
-            float t = tc[c] = time_steps(cp, cs, p, &i, 1, sm, ev);
-            if (t >= 0.f && (bt < 0.f || t < bt)) {
-                bt = t;
-                best = c;
-            }
+            if (cudnnSetConvolutionMathType(st->cd, st->dmath[c]) == CUDNN_STATUS_SUCCESS)
+                tc[c] = time_steps(cp, cs, p, &i, 1, sm, ev);
         }
+        const int f = fastest(tc, st->n_dnn), best = f < 0 ? 0 : f;
         st->algo = st->dalgo[best];
         cudnnSetConvolutionMathType(st->cd, st->dmath[best]);
-        if (keyed && bt >= 0.f)
+        if (keyed && f >= 0)
             sp_cuda_tune_memo_put(key, (int)st->dalgo[best] * 8 + (int)st->dmath[best]);
         snprintf(what, sizeof what, "cudnn algos %d/%d/%d/%d", (int)st->dalgo[0], st->n_dnn > 1 ? (int)st->dalgo[1] : -1,
                  st->n_dnn > 2 ? (int)st->dalgo[2] : -1, st->n_dnn > 3 ? (int)st->dalgo[3] : -1);
@@ -518,17 +515,14 @@ void cu_tune_plan(cu_plan *cp, cu_session *cs, const sp_plan *p, cudaStream_t sm
         } else {
             if (!warm++)
                 warm_up(cp, cs, p, sm, ev);
-            float bt = -1.f, tc[16];
-            best = 0;
+            float tc[16];
             for (int c = 0; c < nc; c++) {
                 *conf = cfg[c];
                 tc[c] = time_steps(cp, cs, p, &i, 1, sm, ev);
-                if (tc[c] >= 0.f && (bt < 0.f || tc[c] < bt)) {
-                    bt = tc[c];
-                    best = c;
-                }
             }
-            if (keyed && bt >= 0.f)
+            const int f = fastest(tc, nc);
+            best = f < 0 ? 0 : f;
+            if (keyed && f >= 0)
                 sp_cuda_tune_memo_put(key, best);
             trace_decision(p, st, "config", tc, nc, cfg[best]);
         }
