@@ -8,6 +8,10 @@
  *                             N = 16, 98 % (for ncu)
  *   spmm_bench --csr-sweep    the tiled CSR path's launch configurations (log only)
  *   spmm_bench --bsr-sweep    the BSR launch configurations, blocks of 16 and 32 (log only)
+ *   spmm_bench --tile24-sweep, --epi24, --profile24, --csr-slot-sweep: the 2:4 kernel's tiles,
+ *                             epilogues and peers, the CSR slot widths (log only; see each)
+ *   spmm_bench --dense90      the dense sm_90 GEMM (the 2:4 kernel's dense twin) against cuBLAS
+ *                             and the 2:4 kernel (log only)
  *
  * Peers, each set up once per shape, outside the timed region:
  *  - cuBLAS: cublasGemmEx, fp16 in/out, fp32 compute, W^T*X ("TN").
