@@ -215,30 +215,31 @@ static int launch_dense(const sp_cuda_dense *w, const sp_cuda_spmm_args *a, cons
                                              (cudaStream_t)a->stream, xmap, wmap, nk, ek));
 }
 
-static int route_dense(const sp_cuda_dense *w, const sp_cuda_spmm_args *a, const Epi &e, sp_cuda_status *st) {
-    switch (a->config) {
-    case 1: return launch_dense<KDt<2, 1, 256, 4>>(w, a, e, st);
-    case 2: return launch_dense<KDt<2, 2, 128, 4>>(w, a, e, st);
-    case 3: return launch_dense<KDt<2, 1, 128, 6>>(w, a, e, st);
-    case 4: return launch_dense<KDt<3, 1, 128, 5>>(w, a, e, st);
-    case 5: return launch_dense<KDt<2, 1, 64, 8>>(w, a, e, st);
-    default: break;
-    }
-    /* The tile that needs the fewest turns of the GPU, a turn costing the
-     * tile's area (larger tiles first on a tie: fewer bytes per flop); 128 x
-     * 64 tiles with split-K when even 128 x 128 ones leave SMs idle */
-    const int64_t m = w->m, n = a->n, sms = sm_count();
+/* The shape's configuration: the tile that needs the fewest turns of the
+ * GPU, a turn costing the tile's area (larger tiles first on a tie: fewer
+ * bytes per flop); 128 x 64 tiles with split-K (5) when even 128 x 128
+ * ones leave SMs idle */
+static int dense_rule(int64_t m, int64_t n) {
+    const int64_t sms = sm_count();
     auto tiles = [&](int64_t bm, int64_t bn) { return ((m + bm - 1) / bm) * ((n + bn - 1) / bn); };
     auto cost = [&](int64_t bm, int64_t bn) { return (tiles(bm, bn) + sms - 1) / sms * bm * bn; };
-    if (tiles(128, 128) < sms) return launch_dense<KDt<2, 1, 64, 8>>(w, a, e, st);
+    if (tiles(128, 128) < sms) return 5;
     int best = 1;
     int64_t bc = cost(128, 256);
     if (cost(256, 128) < bc) { best = 2; bc = cost(256, 128); }
     if (m % 192 == 0 && cost(192, 128) < bc) { best = 4; bc = cost(192, 128); }
     if (cost(128, 128) < bc) best = 3;
-    sp_cuda_spmm_args b = *a;
-    b.config = best;
-    return route_dense(w, &b, e, st);
+    return best;
+}
+
+static int route_dense(const sp_cuda_dense *w, const sp_cuda_spmm_args *a, const Epi &e, sp_cuda_status *st) {
+    switch (a->config ? a->config : dense_rule(w->m, a->n)) {
+    case 1: return launch_dense<KDt<2, 1, 256, 4>>(w, a, e, st);
+    case 2: return launch_dense<KDt<2, 2, 128, 4>>(w, a, e, st);
+    case 3: return launch_dense<KDt<2, 1, 128, 6>>(w, a, e, st);
+    case 4: return launch_dense<KDt<3, 1, 128, 5>>(w, a, e, st);
+    default: return launch_dense<KDt<2, 1, 64, 8>>(w, a, e, st);
+    }
 }
 
 } // namespace spmm

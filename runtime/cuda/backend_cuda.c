@@ -329,14 +329,9 @@ static int upload_consts(const sp_graph *g, int fp16, const const_req *req, int 
     return SPRUN_OK;
 }
 
-/* Whether MatMul / Gemm node n may run as the dense sm_90 GEMM
- * (sp_cuda_dense_gemm) as an alternative to cuBLASLt: fp16 on sm_90 (dense90),
- * a constant 2-D weight, and a fused activation cuBLASLt's epilogue cannot
- * apply (it fuses ReLU; anything else would be a second pass over the
- * output). SPRUN_CUDA_GEMM90=0 turns the alternative off (A/B timing);
- * =force lowers such MatMuls to it alone (tests). Returns the weight's
- * form: FORM_T for [K][M] weights, FORM_PLAIN for a Gemm's transB one
- * ([M][K] already), or -1. */
+/* SPRUN_CUDA_GEMM90: 0 turns the dense sm_90 GEMM alternative off (A/B
+ * timing), "force" lowers the MatMuls it serves to it alone (tests); read
+ * once. Returns 0 off, 1 alternative (default), 2 forced. */
 static int gemm90_env(void)
 {
     static int env = -1; /* 0 off, 1 alternative, 2 forced */
@@ -347,6 +342,14 @@ static int gemm90_env(void)
     return env;
 }
 
+/* Whether MatMul / Gemm node n may run as the dense sm_90 GEMM
+ * (sp_cuda_dense_gemm) as an alternative to cuBLASLt: fp16 on sm_90 (dense90),
+ * a constant 2-D weight, no transA and alpha 1 (lower_gemm also wants the
+ * Gemm's effective beta 1), and a fused activation cuBLASLt's epilogue
+ * cannot apply (it fuses ReLU; anything else would be a second pass over
+ * the output); not when gemm90_env() is 0. Returns the weight's form:
+ * FORM_T for [K][M] weights, FORM_PLAIN for a Gemm's transB one ([M][K]
+ * already), or -1. */
 static int gemm90_weight_form(const sp_graph *g, const sp_node *n, int dense90)
 {
     const int env = gemm90_env();
@@ -1788,14 +1791,15 @@ static int lower_gemm(lower_ctx *lc, const sp_node *n, sp_err *err)
         if (rc != SPRUN_OK)
             return rc;
     }
-    if (!transA && alpha == 1.f && beta == 1.f && dt == SPRUN_DTYPE_FLOAT16) {
+    /* what the own kernels (sparse, dense sm_90) compute: act(A W^T + bias + R) in fp16 */
+    const int own = !transA && alpha == 1.f && beta == 1.f && dt == SPRUN_DTYPE_FLOAT16;
+    if (own) {
         int done;
         if ((rc = try_sparse(lc, n, a, y, bias, res, &done, err)) != SPRUN_OK || done)
             return rc;
     }
-    int wform = gemm90_weight_form(g, n, lc->cm->fp16 && sp_cuda_dense_gemm_ok());
-    if (transA || alpha != 1.f || beta != 1.f || dt != SPRUN_DTYPE_FLOAT16 || M > INT32_MAX)
-        wform = -1;
+    const int wform =
+        own && M <= INT32_MAX ? gemm90_weight_form(g, n, lc->cm->fp16 && sp_cuda_dense_gemm_ok()) : -1;
     const int first = lc->cp->n_st;
     rc = SPRUN_OK;
     if (wform < 0 || gemm90_env() != 2)
