@@ -4,8 +4,8 @@
  * X [N, K] row-major, Y [N, M] row-major, W [M, K] (Y = X W^T).
  *
  *   spmm_bench [--quick] [--square] [--md FILE] [--date D] [--commit C]
- *   spmm_bench --profile      one call of 2:4 and CSR-TC at N = 16, 4096, and CSR-XS at
- *                             N = 16, 98 % (for ncu)
+ *   spmm_bench --profile      one call of 2:4 and CSR-TC at N = 16, 128, 4096, and of the
+ *                             CUDA-core CSR path (XT) at N = 16, 128, 98 % (for ncu)
  *   spmm_bench --csr-sweep    the tiled CSR path's launch configurations (log only)
  *   spmm_bench --bsr-sweep    the BSR launch configurations, blocks of 16 and 32 (log only)
  *   spmm_bench --tile24-sweep, --epi24, --profile24, --csr-slot-sweep: the 2:4 kernel's tiles,
@@ -348,7 +348,7 @@ static void make_operands(int64_t m, int64_t k, int64_t n, void **dx, void **dy,
     free(x);
     CK(cudaMalloc(dy, (size_t)(n * m) * 2));
     CK(cudaMalloc(dy2, (size_t)(n * m) * 2));
-    const size_t wsb = sp_cuda_spmm_workspace_bytes(m, n);
+    const size_t wsb = sp_cuda_csr_workspace_bytes(m, k, n); /* split-K and CSR's X transposed */
     CK(cudaMalloc(ws, wsb));
     CK(cudaMemset(*ws, 0, wsb));
     memset(a, 0, sizeof *a);
@@ -1191,8 +1191,8 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (profile) { /* one call of each kernel, for ncu: no timing, no peers */
-        const int64_t pn[2] = {16, 4096};
-        for (int i = 0; i < 2; i++) {
+        const int64_t pn[3] = {16, 128, 4096};
+        for (int i = 0; i < 3; i++) {
             const int64_t m = 4096, k = 4096, n = pn[i];
             float *w = (float *)malloc((size_t)(m * k) * 4);
             void *dx, *dy, *dy2, *ws;
@@ -1216,7 +1216,7 @@ int main(int argc, char **argv) {
             sp_cuda_csr_spmm(&dc, &a, SP_CUDA_CSR_TC, &st);
             sp_cuda_csr_free(&dc);
             tl_free_csr(&hc);
-            if (n <= 16) { /* the CUDA-core XS kernel at 98 % */
+            if (n <= 128) { /* the CUDA-core kernel at 98 % (XT: the operands have room for X transposed) */
                 tl_gen_unstructured(w, m, k, 0.02, TL_RANDOM);
                 tl_pack_csr(w, m, k, SP_VT_F16, &hc);
                 sp_cuda_csr_upload(&hc, 0, &dc, g_stream, &st);

@@ -31,15 +31,21 @@
  *     the bank conflicts it removes.) W costs 128 B per
  *     tile + 2 B per nonzero (1.125 B/element at 50 %, 0.325 at 90 %),
  *     against 4-6 B per nonzero for CSR.
- * (b) CUDA cores ("SIMT"), for fp32 weights and weights uploaded without
- *     tiles: a warp per row in row_order, lanes over the row's nonzeros.
- *     fp16 weights with 16-bit columns whose K fits take the "XS" kernel
- *     (16 tokens of X staged transposed, 4 nonzeros per 8-byte load; see
- *     csr_xs); the rest the older kernel with NT rows of X in shared memory.
- *     XS against the older kernel, H200, M = K = 4096: 49 vs 157 us at
- *     N = 16, 50 %; 19 vs 75 us at 98 %; 99 vs 345 us at N = 128, 98 %.
- *     Neither beats (a) where tiles exist.
+ * (b) CUDA cores ("SIMT"): a warp per row, lanes over the row's nonzeros.
+ *     fp16 weights with 16-bit columns take the "XT" kernel when the
+ *     workspace has room for X transposed (sp_cuda_csr_workspace_bytes): X
+ *     is transposed once per call into the workspace, then read from L2 in
+ *     whole sectors (see csr_xt). Its work follows the nonzeros, so it beats
+ *     (a) on very sparse weights: H100, M = K = 4096, from 90 % at N = 16
+ *     (11.6 us at 98 % against 19.1 for (a)) and from 95 % at N = 128
+ *     (29.2 against 51.0 at 98 %); sp_cuda_csr_spmm's AUTO rule and the
+ *     runtime's plan-time tuning choose between them. Without that
+ *     workspace the "XS" kernel stages 16 tokens of X transposed in each
+ *     CTA's shared memory (csr_xs; 19 us at 98 %, N = 16, H200); fp32
+ *     weights and 32-bit columns take the oldest kernel, NT rows of X in
+ *     shared memory.
  */
+#include "kernels/cuda/pdl.cuh"
 #include "kernels/cuda/spmm_common.cuh"
 
 #include <stdlib.h>
@@ -501,6 +507,207 @@ __global__ void __launch_bounds__(XS_THREADS)
     }
 }
 
+/* ---- SIMT path with X transposed into the workspace ("XT", fp16) --------
+ * XS copies all of X into every CTA's shared memory, which caps it at one
+ * 512-thread CTA per SM and spends the kernel waiting on that copy. XT
+ * transposes X once per call instead: a small kernel writes
+ * xt[s][k][NT] (slice s = tokens NT*s .. NT*s + NT-1, zero past N) into the
+ * workspace behind the split-K area (sp_cuda_csr_workspace_bytes), so the
+ * NT tokens of W's column c are 2*NT contiguous bytes in L2. The product
+ * kernel needs no shared memory: a warp per (row in row_order, slice);
+ * NT/8 lanes share a group of 4 nonzeros (8-byte loads of values and
+ * columns, the next group's issued before this group's X loads), each lane
+ * loading 8 tokens (16 bytes) of each column, so one load instruction reads
+ * whole sectors (16-byte loads by single lanes, measured first, left every
+ * sector half used and the L1 twice as busy: 45 vs 9 us at N = 128 and
+ * 16, 98 %, H200 ncu). A butterfly over the lanes of equal token range
+ * leaves each output on one lane. NT = 16 at N <= 16, else 32. The product
+ * kernel is a programmatic dependent launch: it reads its row's pointers
+ * and first values while the transpose runs. Bytes from DRAM: 4 per
+ * nonzero + X + Y; from L2: 2*NT per nonzero and slice. */
+constexpr int XT_WARPS = 8;
+constexpr int XT_TC = 64; /* columns per transpose CTA */
+
+/* bytes of the split-K area, rounded up so that xt is 256-byte aligned */
+static size_t xt_offset(int64_t m, int64_t n) {
+    return (sp_cuda_spmm_workspace_bytes(m, n) + 255) / 256 * 256;
+}
+/* room for either slice width: N rounded up to 32 tokens */
+static size_t xt_bytes(int64_t k, int64_t n) { return (size_t)((n + 31) / 32 * 32) * (size_t)k * 2; }
+
+/* CTA (column block, slice): NT x 64 of X through shared memory, written
+ * out as 64 columns of NT tokens (contiguous) */
+template <int NT>
+__global__ void __launch_bounds__(256)
+    csr_xt_stage(const __half *__restrict__ x, int64_t ldx, int64_t n, int k, __half *__restrict__ xt) {
+    __shared__ __half tile[NT][XT_TC + 2];
+    pdl_launch_dependents();
+    pdl_wait();
+    const int c0 = blockIdx.x * XT_TC;
+    const int64_t n0 = (int64_t)blockIdx.y * NT;
+#pragma unroll
+    for (int r = 0; r < NT * XT_TC / 256; r++) {
+        const int i = threadIdx.x + 256 * r, t = i / XT_TC, cc = i % XT_TC;
+        tile[t][cc] = n0 + t < n && c0 + cc < k ? x[(n0 + t) * ldx + c0 + cc] : __float2half(0.0f);
+    }
+    __syncthreads();
+    /* thread: column cc, tokens 4q .. 4q + 3 (8 bytes) */
+    constexpr int Q = NT / 4;
+#pragma unroll
+    for (int r = 0; r < NT * XT_TC / 4 / 256; r++) {
+        const int i = threadIdx.x + 256 * r, cc = i / Q, q = i % Q;
+        if (c0 + cc >= k) continue;
+        alignas(8) __half h[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) h[j] = tile[4 * q + j][cc];
+        *reinterpret_cast<uint2 *>(xt + ((int64_t)blockIdx.y * k + c0 + cc) * NT + 4 * q) =
+            *reinterpret_cast<const uint2 *>(h);
+    }
+}
+
+template <int NT>
+__global__ void __launch_bounds__(XT_WARPS * 32)
+    csr_xt(const int32_t *__restrict__ row_ptr, const uint16_t *__restrict__ col,
+           const __half *__restrict__ val, const int32_t *__restrict__ order, int m, int k, int64_t n,
+           const __half *__restrict__ xt, __half *__restrict__ y, int64_t ldy,
+           const __half *__restrict__ bias, const __half *__restrict__ res, int64_t ldr, int act,
+           float alpha, float beta) {
+    constexpr int LPN = NT / 8;    /* lanes per group of nonzeros */
+    constexpr int GPW = 32 / LPN;  /* groups per warp step */
+    const int oi = blockIdx.x * XT_WARPS + (threadIdx.x >> 5);
+    if (oi >= m) return; /* whole warps leave together */
+    const int lane = threadIdx.x & 31, h = lane % LPN;
+    const int64_t n0 = (int64_t)blockIdx.y * NT;
+    /* lane h's 16 bytes of column c: xs[c * LPN + h] */
+    const uint4 *xs = reinterpret_cast<const uint4 *>(xt + (int64_t)blockIdx.y * k * NT) + h;
+    const uint2 *val4 = reinterpret_cast<const uint2 *>(val);
+    const uint2 *col4 = reinterpret_cast<const uint2 *>(col);
+    /* the weight's arrays are constant: read before waiting on the
+     * transpose, the first two groups of each lane included (order is NULL
+     * when every warp of the grid is resident at once: longest rows first
+     * then gains nothing and would cost a dependent load) */
+    const int row = order ? __ldg(order + oi) : oi;
+    const int b = __ldg(row_ptr + row), en = __ldg(row_ptr + row + 1);
+    const int gend = (en + 3) >> 2;
+    int g = (b >> 2) + lane / LPN;
+    uint2 vn = make_uint2(0u, 0u), cn = make_uint2(0u, 0u), vn2 = vn, cn2 = cn;
+    if (g < gend) {
+        vn = __ldg(val4 + g);
+        cn = __ldg(col4 + g);
+    }
+    if (g + GPW < gend) {
+        vn2 = __ldg(val4 + g + GPW);
+        cn2 = __ldg(col4 + g + GPW);
+    }
+    pdl_wait();
+    float acc[8];
+#pragma unroll
+    for (int t = 0; t < 8; t++) acc[t] = 0.0f;
+    for (; g < gend; g += GPW) {
+        const uint2 vv = vn, cc = cn;
+        vn = vn2;
+        cn = cn2;
+        if (g + 2 * GPW < gend) {
+            vn2 = __ldg(val4 + g + 2 * GPW);
+            cn2 = __ldg(col4 + g + 2 * GPW);
+        }
+        const __half *hv = reinterpret_cast<const __half *>(&vv);
+        const uint16_t *hc = reinterpret_cast<const uint16_t *>(&cc);
+        uint4 q[4];
+        float v[4];
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int j = 4 * g + e;
+            const bool in = j >= b && j < en;
+            v[e] = in ? __half2float(hv[e]) : 0.0f;
+            q[e] = in ? __ldg(xs + (int)hc[e] * LPN) : make_uint4(0u, 0u, 0u, 0u);
+        }
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const __half2 *h2 = reinterpret_cast<const __half2 *>(&q[e]);
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const float2 f = __half22float2(h2[i]);
+                acc[2 * i] = fmaf(v[e], f.x, acc[2 * i]);
+                acc[2 * i + 1] = fmaf(v[e], f.y, acc[2 * i + 1]);
+            }
+        }
+    }
+    /* butterfly over the lanes of equal h (distances 16 .. LPN): each step
+     * keeps half of the outputs and adds the partner's copy of them; with
+     * LPN = 2 the last step (distance 2) only adds */
+    int o = 0;
+#pragma unroll
+    for (int d = 16, w = 4; d >= LPN; d >>= 1, w >>= 1) {
+        if (w >= 1) {
+            const bool up = lane & d;
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+                if (i < w) {
+                    const float send = up ? acc[i] : acc[i + w];
+                    const float keep = up ? acc[i + w] : acc[i];
+                    acc[i] = keep + __shfl_xor_sync(0xffffffffu, send, d);
+                }
+            if (up) o += w;
+        } else {
+            acc[0] += __shfl_xor_sync(0xffffffffu, acc[0], d);
+        }
+    }
+    const int t = 8 * h + o;
+    const bool writer = LPN == 4 || !(lane & 2);
+    if (writer && n0 + t < n) {
+        float r = acc[0];
+        if (bias) r += __half2float(bias[row]);
+        if (res) r += __half2float(res[(n0 + t) * ldr + row]);
+        y[(n0 + t) * ldy + row] = __float2half_rn(act_apply(act, r, alpha, beta));
+    }
+}
+
+template <int NT> static int run_xt_t(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, sp_cuda_status *st) {
+    const int64_t gy = (a->n + NT - 1) / NT;
+    if (gy > 65535) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "csr spmm: n too large");
+    cudaStream_t s = (cudaStream_t)a->stream;
+    /* at the end of the workspace (see xt_ok) */
+    const size_t off = (a->workspace_bytes - xt_bytes(w->k, a->n)) / 256 * 256;
+    __half *xt = reinterpret_cast<__half *>((unsigned char *)a->workspace + off);
+    const bool pdl = pdl_env_enabled();
+    const cudaError_t se = pdl_launch(pdl, csr_xt_stage<NT>, dim3((unsigned)((w->k + XT_TC - 1) / XT_TC), (unsigned)gy),
+                                      dim3(256), 0, s, (const __half *)a->x, a->ldx, a->n, (int)w->k, xt);
+    cudaError_t e = SP_CUDA_CHECK(st, se);
+    if (e) return (int)e;
+    const int64_t gx = (w->m + XT_WARPS - 1) / XT_WARPS;
+    static int occ_cache[kDevSlots];
+    int occ = 0;
+    const int rc = occupancy_once(csr_xt<NT>, XT_WARPS * 32, 0, occ_cache, &occ, st);
+    if (rc) return rc;
+    const bool one_wave = gx * gy <= (int64_t)occ * sm_count();
+    const cudaError_t le = pdl_launch(pdl, csr_xt<NT>, dim3((unsigned)gx, (unsigned)gy), dim3(XT_WARPS * 32), 0, s,
+                                      (const int32_t *)w->row_ptr, (const uint16_t *)w->col16,
+                                      (const __half *)w->values, one_wave ? (const int32_t *)nullptr : w->row_order,
+                                      (int)w->m, (int)w->k, a->n, (const __half *)xt, (__half *)a->y, a->ldy,
+                                      (const __half *)a->bias, (const __half *)a->residual, a->ldr, a->act, a->alpha,
+                                      a->beta);
+    return (int)SP_CUDA_CHECK(st, le);
+}
+
+/* the XT path serves this weight and call: fp16 values with 16-bit
+ * columns, and a workspace with room for X transposed behind this shape's
+ * split-K area. X transposed goes at the workspace's end (rounded down to
+ * 256 bytes), never right behind this shape's split-K area: a workspace
+ * shared by several weights holds their largest split-K area, which must
+ * stay zero (a first version wrote right behind its own area and broke the
+ * split-K sums of larger layers sharing the workspace: NaN in ResNet-50 at
+ * batch 1 with every layer forced to CSR, H100, 2026-11-27). */
+static bool xt_ok(const sp_cuda_csr *w, const sp_cuda_spmm_args *a) {
+    return w->vtype == SP_VT_F16 && w->col16 && w->m <= INT32_MAX && a->workspace &&
+           ((uintptr_t)a->workspace & 255) == 0 &&
+           a->workspace_bytes >= xt_offset(w->m, a->n) + xt_bytes(w->k, a->n);
+}
+
+static int run_xt(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, sp_cuda_status *st) {
+    return a->n <= 16 ? run_xt_t<16>(w, a, st) : run_xt_t<32>(w, a, st);
+}
+
 /* the XS path serves this weight (fp16 values, 16-bit columns, X of 16
  * tokens fits in shared memory) */
 static bool xs_ok(const sp_cuda_csr *w) {
@@ -687,19 +894,29 @@ extern "C" int sp_cuda_csr_spmm(const sp_cuda_csr *w, const sp_cuda_spmm_args *a
         return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "csr spmm: bad arguments");
     if (a->n == 0) return 0;
     if (path == SP_CUDA_CSR_AUTO) {
-        /* measured on the H200 (bench/results/spmm-h200-2026-11-26-*.md):
-         * the tiled path beats both SIMT kernels at every N and sparsity up
-         * to 95 % (at 98 %, N = 16: 18.2 us vs 19.1 for the XS kernel), so
-         * SIMT serves fp32 and weights uploaded without tiles */
+        /* The tiled path's work follows the tiles (M x K), the XT kernel's
+         * the nonzeros, so density decides. Measured on the H100 at M = K =
+         * 4096 (bench/results/spmm-h100-2026-11-27-*.md): XT wins from 90 %
+         * sparsity at N = 16 (18.2 vs 20.0 us) and from 95 % at N = 128 (40.0
+         * vs 51.5 us), the tiled path below. SIMT also serves fp32 and
+         * weights uploaded without tiles. */
         const bool tc_ok = w->tiles && w->vtype == SP_VT_F16;
-        path = tc_ok ? SP_CUDA_CSR_TC : SP_CUDA_CSR_SIMT;
+        const double density = (double)w->nnz / ((double)w->m * (double)w->k);
+        const bool xt_wins = xt_ok(w, a) && density <= (a->n <= 16 ? 0.12 : 0.07);
+        path = tc_ok && !xt_wins ? SP_CUDA_CSR_TC : SP_CUDA_CSR_SIMT;
     }
     if (path == SP_CUDA_CSR_TC) return sp_cuda_csr_spmm_tc_config(w, a, tc_default_cfg(a->n), st);
     if (a->act < SP_CUDA_ACT_NONE || a->act > SP_CUDA_ACT_LEAKYRELU)
         return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "csr spmm: unknown activation");
+    if (xt_ok(w, a)) return run_xt(w, a, st);
     if (xs_ok(w)) return run_xs(w, a, st);
     if (w->vtype == SP_VT_F16) return run_simt<__half>(w, a, st);
     return run_simt<float>(w, a, st);
+}
+
+extern "C" size_t sp_cuda_csr_workspace_bytes(int64_t m, int64_t k, int64_t n) {
+    if (m <= 0 || k <= 0 || n <= 0) return 0;
+    return xt_offset(m, n) + xt_bytes(k, n);
 }
 
 extern "C" int sp_cuda_csr_tc_configs(void) { return kTcCfgs; }

@@ -59,8 +59,10 @@
  *        Tiles are staged through shared memory; each lane expands its 32
  *        elements of the tile straight into mma.sync A registers. Bytes per element: 0.125 + 2*density, i.e.
  *        less than CSR's 4 B per nonzero whenever density > 1/16.
- *    (b) CUDA cores, rows in row_order, for very sparse weights, fp32, or
- *        when the tiled layout was not built.
+ *    (b) CUDA cores, a warp per row, for very sparse weights (fp16: X
+ *        transposed once per call into the workspace, then gathered from
+ *        L2; size the workspace with sp_cuda_csr_workspace_bytes), fp32,
+ *        or when the tiled layout was not built.
  *
  * Measured speed against cuBLAS, cuSPARSE and cuSPARSELt on the H100:
  * bench/results/spmm-h100-2026-11-25.md (bench/spmm/run.sh reproduces it).
@@ -278,6 +280,18 @@ typedef struct sp_cuda_csr {
     size_t bytes;        /* device bytes of the path(s) built */
     size_t tile_bytes;   /* of which the tiled layout */
 } sp_cuda_csr;
+
+/* Workspace for an [m, k] CSR weight at n columns:
+ * sp_cuda_spmm_workspace_bytes(m, n) for split-K, rounded up to 256 bytes,
+ * then room for X transposed, which the CUDA-core path of fp16 weights with
+ * 16-bit columns rewrites on every call at the END of the workspace it is
+ * given (workspace_bytes; that part needs no zeroing). A workspace shared by
+ * several weights must therefore hold the largest split-K area (rounded up
+ * to 256 bytes) plus the largest X part (this minus
+ * sp_cuda_spmm_workspace_bytes), so that no call overwrites another's
+ * split-K area. With less room, that path falls back to its slower kernel,
+ * which stages X in shared memory. */
+size_t sp_cuda_csr_workspace_bytes(int64_t m, int64_t k, int64_t n);
 
 /* with_tiles: also build the tiled bitmap layout (fp16 weights only). */
 int sp_cuda_csr_upload(const sp_csr *w, int with_tiles, sp_cuda_csr *out, void *stream,

@@ -1409,13 +1409,24 @@ static int try_sparse(lower_ctx *lc, const sp_node *n, dptr x, dptr y, dptr bias
     sp_cuda_sparse_layer L;
     if (!sp_cuda_sparse_select(lc->m, &lc->cm->sparse, p, p->order[lc->ord], &L, &p->step[lc->ord]))
         return SPRUN_OK;
-    if (L.ws_bytes > lc->cp->spmm_ws_bytes) {
-        cudaFree(lc->cp->spmm_ws);
-        lc->cp->spmm_ws = NULL;
-        lc->cp->spmm_ws_bytes = 0;
-        CU_RT(cudaMalloc(&lc->cp->spmm_ws, L.ws_bytes));
-        CU_RT(cudaMemset(lc->cp->spmm_ws, 0, L.ws_bytes));
-        lc->cp->spmm_ws_bytes = L.ws_bytes;
+    /* one workspace for every step: the largest split-K area (kept zero by
+     * the kernels), then room for the largest X a CSR step transposes at
+     * its end, so no step's transpose lands in another's split-K area */
+    cu_plan *cp = lc->cp;
+    const size_t splitk = sp_cuda_spmm_workspace_bytes(L.m, L.n);
+    const size_t xt = L.ws_bytes > splitk ? L.ws_bytes - splitk : 0;
+    if (splitk > cp->spmm_splitk_max)
+        cp->spmm_splitk_max = splitk;
+    if (xt > cp->spmm_xt_max)
+        cp->spmm_xt_max = xt;
+    const size_t need = (cp->spmm_splitk_max + 255) / 256 * 256 + cp->spmm_xt_max;
+    if (need > cp->spmm_ws_bytes) {
+        cudaFree(cp->spmm_ws);
+        cp->spmm_ws = NULL;
+        cp->spmm_ws_bytes = 0;
+        CU_RT(cudaMalloc(&cp->spmm_ws, need));
+        CU_RT(cudaMemset(cp->spmm_ws, 0, need));
+        cp->spmm_ws_bytes = need;
     }
     ADD_STEP(st, ST_SPMM);
     st->sl = L;
@@ -2537,8 +2548,8 @@ int cu_launch_step(const cu_plan *cp, cu_session *cs, const sp_plan *p, const cu
          *d = resolve(cp, st->d);
     switch (st->kind) {
     case ST_SPMM: {
-        int rc = sp_cuda_sparse_launch(&st->sl, node, a, out, c, d, st->act, resolve(cp, st->col), cp->spmm_ws, sm,
-                                       err);
+        int rc = sp_cuda_sparse_launch(&st->sl, node, a, out, c, d, st->act, resolve(cp, st->col), cp->spmm_ws,
+                                       cp->spmm_ws_bytes, sm, err);
         if (rc != SPRUN_OK)
             return rc;
         break;

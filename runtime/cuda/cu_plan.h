@@ -149,6 +149,8 @@ typedef struct cu_plan {
     int find_warm; /* a cuDNN search already ran in this plan (the GPU is warm) */
     void *spmm_ws; /* split-K workspace shared by the ST_SPMM steps: zeroed once, kept zeroed by the kernels */
     size_t spmm_ws_bytes;
+    size_t spmm_splitk_max; /* of which the largest split-K area of a step */
+    size_t spmm_xt_max;     /* and the largest X transposed by a CSR step, at the end (sp_cuda_csr_workspace_bytes) */
 } cu_plan;
 
 /* the node at plan position s */

@@ -375,7 +375,9 @@ int sp_cuda_sparse_select(const struct sprun_model *m, const sp_cuda_sparse_set 
                 L->implicit = 2;
             L->implicit = L->implicit && sp_cuda_24_conv_implicit_ok() ? L->implicit : 0;
         }
-        L->ws_bytes = sp_cuda_spmm_workspace_bytes(L->m, L->n);
+        /* with a CSR weight, room for the X transpose of its CUDA-core path */
+        L->ws_bytes = (sw->have & (1u << SP_SPARSE_CSR)) ? sp_cuda_csr_workspace_bytes(L->m, L->k, L->n)
+                                                          : sp_cuda_spmm_workspace_bytes(L->m, L->n);
         if (m->tune && m->opt.format == SPRUN_FORMAT_AUTO) {
             const char *dense_label = info->kernel;
             const double dense_pred = info->predicted_us;
@@ -442,7 +444,12 @@ int sp_cuda_sparse_product(const sp_cuda_sparse_layer *L, int kind, const void *
         a->x = col;
     }
     switch (kind) {
-    case SP_SPARSE_CSR: return sp_cuda_csr_spmm(&L->w->csr, a, SP_CUDA_CSR_AUTO, st);
+    case SP_SPARSE_CSR: /* config: 0 the kernel's own choice, else the path tuning picked */
+        return sp_cuda_csr_spmm(&L->w->csr, a,
+                                a->config == 1   ? SP_CUDA_CSR_TC
+                                : a->config == 2 ? SP_CUDA_CSR_SIMT
+                                                 : SP_CUDA_CSR_AUTO,
+                                st);
     case SP_SPARSE_BSR: return sp_cuda_bsr_spmm(&L->w->bsr, a, st);
     case SP_SPARSE_24: return sp_cuda_24_spmm(&L->w->s24, a, st);
     default: return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "no sparse weight of that format");
@@ -457,6 +464,8 @@ const char *sp_cuda_sparse_label(const sp_cuda_sparse_layer *L)
     _Static_assert(sizeof c24 / sizeof c24[0] == SP_CUDA_24_TILE_HINTS + 1, "a label per 2:4 configuration");
     if (L->kind == SP_SPARSE_24 && L->config > 0 && L->config < (int)(sizeof c24 / sizeof c24[0]))
         return c24[L->config];
+    if (L->kind == SP_SPARSE_CSR && (L->config == 1 || L->config == 2))
+        return L->config == 1 ? "csr/tc" : "csr/simt";
     return L->kind >= 0 && L->kind < (int)(sizeof kind_label / sizeof kind_label[0]) ? kind_label[L->kind] : "sparse";
 }
 
@@ -466,16 +475,24 @@ int sp_cuda_sparse_configs(const sp_cuda_sparse_layer *L, int *cfg, int max)
         return 0;
     if (L->kind == SP_SPARSE_24)
         return sp_cuda_24_tune_configs(cfg, max);
+    if (L->kind == SP_SPARSE_CSR && L->w->csr.tiles && L->w->csr.col16 && max >= 2) {
+        /* both CSR paths: the tiled tensor-core one (1) and the CUDA-core
+         * one (2), which wins on very sparse rows at small N */
+        cfg[0] = 1;
+        cfg[1] = 2;
+        return 2;
+    }
     cfg[0] = 0;
     return 1;
 }
 
 int sp_cuda_sparse_launch(const sp_cuda_sparse_layer *L, const sp_node *n, const void *x, void *y, const void *bias,
-                          const void *residual, int act, void *col, void *ws, void *stream, sp_err *err)
+                          const void *residual, int act, void *col, void *ws, size_t ws_bytes, void *stream,
+                          sp_err *err)
 {
     sp_cuda_spmm_args a = {.y = y, .ldy = L->m, .bias = bias, .residual = residual, .ldr = L->m, .act = act,
                            .alpha = n->fusion.alpha, .beta = n->fusion.beta, .workspace = ws,
-                           .workspace_bytes = ws ? L->ws_bytes : 0, .stream = stream, .config = L->config};
+                           .workspace_bytes = ws ? ws_bytes : 0, .stream = stream, .config = L->config};
     sp_cuda_status st = {0};
     if (sp_cuda_sparse_product(L, L->kind, x, col, &a, &st) != 0)
         return sp_err_set(err, SPRUN_ERR_BACKEND, "node '%s': sparse layer failed: %s", n->name, st.msg);

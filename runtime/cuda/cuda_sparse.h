@@ -70,8 +70,10 @@ typedef struct sp_cuda_sparse_layer {
 } sp_cuda_sparse_layer;
 
 /* The launch configurations of L's kernel worth timing at plan time, 0 (the
- * shape's rule) first: fills cfg[0..max) and returns how many (1: nothing
- * to choose). Thread-safe. */
+ * shape's rule) first, except for CSR with tiles, whose two paths (1 tiled
+ * tensor cores, 2 CUDA cores; the rule picks one of them) are both listed:
+ * fills cfg[0..max) and returns how many (1: nothing to choose).
+ * Thread-safe. */
 int sp_cuda_sparse_configs(const sp_cuda_sparse_layer *L, int *cfg, int max);
 /* L's kernel as the step info shows it: the format ("csr", "bsr", "2:4"),
  * with "/c<config>" when a launch configuration was chosen. Static string. */
@@ -102,10 +104,13 @@ int sp_cuda_sparse_time(const sp_cuda_sparse_layer *L, double us[4]);
 
 /* Launches the layer: x is the NHWC / [n, k] fp16 input, y the [n, m]
  * output, bias [m] or NULL, residual [n, m] or NULL, act SP_CUDA_ACT_*.
- * col and ws are scratch device buffers of L->col_bytes / L->ws_bytes (ws
- * zeroed once when it was allocated). Errors name the node. */
+ * col is a scratch device buffer of L->col_bytes; ws one of ws_bytes >=
+ * L->ws_bytes, zeroed once when it was allocated; a ws shared by several
+ * layers holds their largest split-K area plus their largest CSR transpose
+ * (see sp_cuda_csr_workspace_bytes). Errors name the node. */
 int sp_cuda_sparse_launch(const sp_cuda_sparse_layer *L, const sp_node *n, const void *x, void *y, const void *bias,
-                          const void *residual, int act, void *col, void *ws, void *stream, sp_err *err);
+                          const void *residual, int act, void *col, void *ws, size_t ws_bytes, void *stream,
+                          sp_err *err);
 
 /* A k x k conv layer's patch gather: NHWC x -> col [n, k] (L->col_bytes),
  * in the K order of the layer's weight in format kind (SP_SPARSE_DENSE:

@@ -96,7 +96,10 @@ static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, dou
     void *ws = NULL;
     size_t wsb = 0;
     if (use_ws) {
-        wsb = sp_cuda_spmm_workspace_bytes(m, n);
+        /* CSR: with room for X transposed, so the CUDA-core path takes its
+         * XT kernel (without a workspace, its XS kernel) */
+        wsb = kind == K_CSR_TC || kind == K_CSR_SIMT || kind == K_CSR_SIMT32 ? sp_cuda_csr_workspace_bytes(m, k, n)
+                                                                              : sp_cuda_spmm_workspace_bytes(m, n);
         CK(cudaMalloc(&ws, wsb));
         CK(cudaMemset(ws, 0, wsb));
     }
@@ -211,6 +214,87 @@ static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, dou
     free(w); free(x); free(xc); free(bias); free(res); free(ref); free(yh); free(yh16);
 }
 
+/* One workspace shared by two CSR weights, as the runtime shares it between
+ * its sparse steps: a large layer whose split-K partial sums live in the
+ * workspace (tiled path, N = 8) and a small very sparse one whose CUDA-core
+ * path transposes X into the same workspace (N = 16), called alternately.
+ * The transpose must stay out of the large layer's split-K area, which has
+ * to stay zero: the large layer's output after the small call must equal
+ * its output from a private workspace. */
+static void shared_workspace_case(void) {
+    const int64_t m1 = 2048, k1 = 1024, n1 = 8, m2 = 256, k2 = 4096, n2 = 16;
+    float *w1 = (float *)malloc((size_t)(m1 * k1) * 4), *w2 = (float *)malloc((size_t)(m2 * k2) * 4);
+    tl_gen_unstructured(w1, m1, k1, 0.5, TL_RANDOM);
+    tl_gen_unstructured(w2, m2, k2, 0.02, TL_RANDOM);
+    sp_csr h1, h2;
+    tl_pack_csr(w1, m1, k1, SP_VT_F16, &h1);
+    tl_pack_csr(w2, m2, k2, SP_VT_F16, &h2);
+    sp_cuda_status st;
+    memset(&st, 0, sizeof st);
+    sp_cuda_csr d1, d2;
+    bool ok = !sp_cuda_csr_upload(&h1, 1, &d1, NULL, &st) && !sp_cuda_csr_upload(&h2, 0, &d2, NULL, &st);
+    auto devx = [](int64_t cnt) {
+        uint16_t *t = (uint16_t *)malloc((size_t)cnt * 2);
+        for (int64_t i = 0; i < cnt; i++) t[i] = tl_h(tl_val());
+        void *d = NULL;
+        CK(cudaMalloc(&d, (size_t)cnt * 2));
+        CK(cudaMemcpy(d, t, (size_t)cnt * 2, cudaMemcpyHostToDevice));
+        free(t);
+        return d;
+    };
+    void *x1 = devx(n1 * k1), *x2 = devx(n2 * k2), *y1 = NULL, *y1ref = NULL, *y2 = NULL;
+    CK(cudaMalloc(&y1, (size_t)(n1 * m1) * 2));
+    CK(cudaMalloc(&y1ref, (size_t)(n1 * m1) * 2));
+    CK(cudaMalloc(&y2, (size_t)(n2 * m2) * 2));
+    /* shared: the larger split-K area, rounded to 256 bytes, + the X part */
+    const size_t s1 = sp_cuda_spmm_workspace_bytes(m1, n1);
+    const size_t x2b = sp_cuda_csr_workspace_bytes(m2, k2, n2) - sp_cuda_spmm_workspace_bytes(m2, n2);
+    const size_t shb = (s1 + 255) / 256 * 256 + x2b, prb = sp_cuda_csr_workspace_bytes(m1, k1, n1);
+    void *sh = NULL, *pr = NULL;
+    CK(cudaMalloc(&sh, shb));
+    CK(cudaMalloc(&pr, prb));
+    CK(cudaMemset(sh, 0, shb));
+    CK(cudaMemset(pr, 0, prb));
+    sp_cuda_spmm_args a1, a2;
+    memset(&a1, 0, sizeof a1);
+    a1.n = n1; a1.x = x1; a1.ldx = k1; a1.y = y1ref; a1.ldy = m1; a1.workspace = pr; a1.workspace_bytes = prb;
+    ok = ok && !sp_cuda_csr_spmm(&d1, &a1, SP_CUDA_CSR_TC, &st);
+    memset(&a2, 0, sizeof a2);
+    a2.n = n2; a2.x = x2; a2.ldx = k2; a2.y = y2; a2.ldy = m2; a2.workspace = sh; a2.workspace_bytes = shb;
+    a1.y = y1; a1.workspace = sh; a1.workspace_bytes = shb;
+    for (int r = 0; r < 3 && ok; r++)
+        ok = !sp_cuda_csr_spmm(&d2, &a2, SP_CUDA_CSR_SIMT, &st) && !sp_cuda_csr_spmm(&d1, &a1, SP_CUDA_CSR_TC, &st);
+    CK(cudaDeviceSynchronize());
+    double num = 0, den = 0;
+    if (ok) {
+        uint16_t *ya = (uint16_t *)malloc((size_t)(n1 * m1) * 2), *yb = (uint16_t *)malloc((size_t)(n1 * m1) * 2);
+        CK(cudaMemcpy(ya, y1, (size_t)(n1 * m1) * 2, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(yb, y1ref, (size_t)(n1 * m1) * 2, cudaMemcpyDeviceToHost));
+        for (int64_t i = 0; i < n1 * m1; i++) {
+            const double d = (double)tl_f(ya[i]) - tl_f(yb[i]);
+            num += d * d;
+            den += (double)tl_f(yb[i]) * tl_f(yb[i]);
+        }
+        free(ya);
+        free(yb);
+    } else {
+        printf("   %s\n", st.msg);
+    }
+    const double l2 = sqrt(num) / (sqrt(den) + 1e-30);
+    ok = ok && l2 <= 1e-3;
+    printf("%-4s shared workspace: split-K tiled CSR after the CUDA-core path's transpose, relL2 vs private = %.2e\n",
+           ok ? "PASS" : "FAIL", l2);
+    if (ok) passes++;
+    else failures++;
+    sp_cuda_csr_free(&d1);
+    sp_cuda_csr_free(&d2);
+    tl_free_csr(&h1);
+    tl_free_csr(&h2);
+    cudaFree(x1); cudaFree(x2); cudaFree(y1); cudaFree(y1ref); cudaFree(y2); cudaFree(sh); cudaFree(pr);
+    free(w1);
+    free(w2);
+}
+
 int main(int argc, char **argv) {
     int ndev = 0;
     if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
@@ -302,6 +386,7 @@ int main(int argc, char **argv) {
         run_case(K_DENSE, 64, 64, 3001, 0, 1.0, 6, 1, 0);
         g_cfg24 = 0;
     }
+    shared_workspace_case();
     printf("\n%d passed, %d failed, %d BSR configurations refused as not fitting their block size\n",
            passes, failures, unfits);
     return failures ? 1 : 0;
