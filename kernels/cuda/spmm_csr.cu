@@ -511,8 +511,8 @@ __global__ void __launch_bounds__(XS_THREADS)
  * XS copies all of X into every CTA's shared memory, which caps it at one
  * 512-thread CTA per SM and spends the kernel waiting on that copy. XT
  * transposes X once per call instead: a small kernel writes
- * xt[s][k][NT] (slice s = tokens NT*s .. NT*s + NT-1, zero past N) into the
- * workspace behind the split-K area (sp_cuda_csr_workspace_bytes), so the
+ * xt[s][k][NT] (slice s = tokens NT*s .. NT*s + NT-1, zero past N) at the
+ * end of the workspace (see xt_ok; sp_cuda_csr_workspace_bytes), so the
  * NT tokens of W's column c are 2*NT contiguous bytes in L2. The product
  * kernel needs no shared memory: a warp per (row in row_order, slice);
  * NT/8 lanes share a group of 4 nonzeros (8-byte loads of values and
