@@ -893,6 +893,7 @@ extern "C" int sp_cuda_csr_spmm(const sp_cuda_csr *w, const sp_cuda_spmm_args *a
         (a->residual && a->ldr < w->m))
         return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "csr spmm: bad arguments");
     if (a->n == 0) return 0;
+    const bool xt = xt_ok(w, a);
     if (path == SP_CUDA_CSR_AUTO) {
         /* The tiled path's work follows the tiles (M x K), the XT kernel's
          * the nonzeros, so density decides. Measured on the H100 at M = K =
@@ -902,13 +903,13 @@ extern "C" int sp_cuda_csr_spmm(const sp_cuda_csr *w, const sp_cuda_spmm_args *a
          * weights uploaded without tiles. */
         const bool tc_ok = w->tiles && w->vtype == SP_VT_F16;
         const double density = (double)w->nnz / ((double)w->m * (double)w->k);
-        const bool xt_wins = xt_ok(w, a) && density <= (a->n <= 16 ? 0.12 : 0.07);
+        const bool xt_wins = xt && density <= (a->n <= 16 ? 0.12 : 0.07);
         path = tc_ok && !xt_wins ? SP_CUDA_CSR_TC : SP_CUDA_CSR_SIMT;
     }
     if (path == SP_CUDA_CSR_TC) return sp_cuda_csr_spmm_tc_config(w, a, tc_default_cfg(a->n), st);
     if (a->act < SP_CUDA_ACT_NONE || a->act > SP_CUDA_ACT_LEAKYRELU)
         return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "csr spmm: unknown activation");
-    if (xt_ok(w, a)) return run_xt(w, a, st);
+    if (xt) return run_xt(w, a, st);
     if (xs_ok(w)) return run_xs(w, a, st);
     if (w->vtype == SP_VT_F16) return run_simt<__half>(w, a, st);
     return run_simt<float>(w, a, st);

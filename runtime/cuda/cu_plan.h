@@ -147,7 +147,9 @@ typedef struct cu_plan {
     void *find_buf;
     size_t find_bytes;
     int find_warm; /* a cuDNN search already ran in this plan (the GPU is warm) */
-    void *spmm_ws; /* split-K workspace shared by the ST_SPMM steps: zeroed once, kept zeroed by the kernels */
+    void *spmm_ws; /* workspace shared by the ST_SPMM steps: zeroed once; its split-K area (the first
+                      spmm_splitk_max bytes, rounded up to 256) kept zeroed by the kernels, CSR
+                      transposes in the rest */
     size_t spmm_ws_bytes;
     size_t spmm_splitk_max; /* of which the largest split-K area of a step */
     size_t spmm_xt_max;     /* and the largest X transposed by a CSR step, at the end (sp_cuda_csr_workspace_bytes) */
