@@ -514,14 +514,16 @@ __global__ void __launch_bounds__(XS_THREADS)
  * xt[s][k][NT] (slice s = tokens NT*s .. NT*s + NT-1, zero past N) at the
  * end of the workspace (see xt_ok; sp_cuda_csr_workspace_bytes), so the
  * NT tokens of W's column c are 2*NT contiguous bytes in L2. The product
- * kernel needs no shared memory: a warp per (row in row_order, slice);
+ * kernel: a warp per (row in row_order, slice), 4 CTAs of 8 warps per SM;
  * NT/8 lanes share a group of 4 nonzeros (8-byte loads of values and
- * columns, the next group's issued before this group's X loads), each lane
+ * columns, the next step's issued before this step's X loads; U = 2 groups
+ * per lane and step for short rows at N <= 16), each lane
  * loading 8 tokens (16 bytes) of each column, so one load instruction reads
  * whole sectors (16-byte loads by single lanes, measured first, left every
  * sector half used and the L1 twice as busy: 45 vs 9 us at N = 128 and
  * 16, 98 %, H200 ncu). A butterfly over the lanes of equal token range
- * leaves each output on one lane. NT = 16 at N <= 16, else 32. The product
+ * leaves each output on one lane; CTAs of 8 consecutive rows write them
+ * through shared memory, 16 bytes per token. NT = 16 at N <= 16, else 32. The product
  * kernel is a programmatic dependent launch: it reads its row's pointers
  * and first values while the transpose runs. Bytes from DRAM: 4 per
  * nonzero + X + Y; from L2: 2*NT per nonzero and slice. */
@@ -565,17 +567,22 @@ __global__ void __launch_bounds__(256)
     }
 }
 
-template <int NT>
-__global__ void __launch_bounds__(XT_WARPS * 32)
+template <int NT, int U>
+__global__ void __launch_bounds__(XT_WARPS * 32, 4)
     csr_xt(const int32_t *__restrict__ row_ptr, const uint16_t *__restrict__ col,
            const __half *__restrict__ val, const int32_t *__restrict__ order, int m, int k, int64_t n,
            const __half *__restrict__ xt, __half *__restrict__ y, int64_t ldy,
            const __half *__restrict__ bias, const __half *__restrict__ res, int64_t ldr, int act,
-           float alpha, float beta) {
+           float alpha, float beta, bool y_vec) {
     constexpr int LPN = NT / 8;    /* lanes per group of nonzeros */
     constexpr int GPW = 32 / LPN;  /* groups per warp step */
     const int oi = blockIdx.x * XT_WARPS + (threadIdx.x >> 5);
-    if (oi >= m) return; /* whole warps leave together */
+    /* A CTA of XT_WARPS consecutive rows (no row_order, all inside M)
+     * stages its outputs in shared memory and writes each token's XT_WARPS
+     * features with one 16-byte store, instead of a 2-byte store per
+     * output: 8x fewer partial-sector writes (uniform over the CTA). */
+    const bool stage = y_vec && !order && (int)(blockIdx.x + 1) * XT_WARPS <= m;
+    if (!stage && oi >= m) return; /* whole warps leave together */
     const int lane = threadIdx.x & 31, h = lane % LPN;
     const int64_t n0 = (int64_t)blockIdx.y * NT;
     /* lane h's 16 bytes of column c: xs[c * LPN + h] */
@@ -583,47 +590,58 @@ __global__ void __launch_bounds__(XT_WARPS * 32)
     const uint2 *val4 = reinterpret_cast<const uint2 *>(val);
     const uint2 *col4 = reinterpret_cast<const uint2 *>(col);
     /* the weight's arrays are constant: read before waiting on the
-     * transpose, the first two groups of each lane included (order is NULL
-     * when every warp of the grid is resident at once: longest rows first
-     * then gains nothing and would cost a dependent load) */
+     * transpose, the first two steps' groups of each lane included (order is
+     * NULL when every warp of the grid is resident at once: longest rows
+     * first then gains nothing and would cost a dependent load) */
     const int row = order ? __ldg(order + oi) : oi;
     const int b = __ldg(row_ptr + row), en = __ldg(row_ptr + row + 1);
     const int gend = (en + 3) >> 2;
     int g = (b >> 2) + lane / LPN;
-    uint2 vn = make_uint2(0u, 0u), cn = make_uint2(0u, 0u), vn2 = vn, cn2 = cn;
-    if (g < gend) {
-        vn = __ldg(val4 + g);
-        cn = __ldg(col4 + g);
-    }
-    if (g + GPW < gend) {
-        vn2 = __ldg(val4 + g + GPW);
-        cn2 = __ldg(col4 + g + GPW);
+    /* a step takes U groups per lane (g, g + GPW, ...); vn/cn hold the
+     * next step's, vn2/cn2 the one after */
+    uint2 vn[U], cn[U], vn2[U], cn2[U];
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        const int g1 = g + u * GPW, g2 = g + (U + u) * GPW;
+        vn[u] = g1 < gend ? __ldg(val4 + g1) : make_uint2(0u, 0u);
+        cn[u] = g1 < gend ? __ldg(col4 + g1) : make_uint2(0u, 0u);
+        vn2[u] = g2 < gend ? __ldg(val4 + g2) : make_uint2(0u, 0u);
+        cn2[u] = g2 < gend ? __ldg(col4 + g2) : make_uint2(0u, 0u);
     }
     pdl_wait();
     float acc[8];
 #pragma unroll
     for (int t = 0; t < 8; t++) acc[t] = 0.0f;
-    for (; g < gend; g += GPW) {
-        const uint2 vv = vn, cc = cn;
-        vn = vn2;
-        cn = cn2;
-        if (g + 2 * GPW < gend) {
-            vn2 = __ldg(val4 + g + 2 * GPW);
-            cn2 = __ldg(col4 + g + 2 * GPW);
-        }
-        const __half *hv = reinterpret_cast<const __half *>(&vv);
-        const uint16_t *hc = reinterpret_cast<const uint16_t *>(&cc);
-        uint4 q[4];
-        float v[4];
+    for (; g < gend; g += U * GPW) {
+        uint2 vv[U], cc[U];
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-            const int j = 4 * g + e;
-            const bool in = j >= b && j < en;
-            v[e] = in ? __half2float(hv[e]) : 0.0f;
-            q[e] = in ? __ldg(xs + (int)hc[e] * LPN) : make_uint4(0u, 0u, 0u, 0u);
+        for (int u = 0; u < U; u++) {
+            vv[u] = vn[u];
+            cc[u] = cn[u];
+            vn[u] = vn2[u];
+            cn[u] = cn2[u];
+            const int g2 = g + (2 * U + u) * GPW;
+            if (g2 < gend) {
+                vn2[u] = __ldg(val4 + g2);
+                cn2[u] = __ldg(col4 + g2);
+            }
+        }
+        uint4 q[4 * U];
+        float v[4 * U];
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const __half *hv = reinterpret_cast<const __half *>(&vv[u]);
+            const uint16_t *hc = reinterpret_cast<const uint16_t *>(&cc[u]);
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int j = 4 * (g + u * GPW) + e;
+                const bool in = j >= b && j < en;
+                v[4 * u + e] = in ? __half2float(hv[e]) : 0.0f;
+                q[4 * u + e] = in ? __ldg(xs + (int)hc[e] * LPN) : make_uint4(0u, 0u, 0u, 0u);
+            }
         }
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
+        for (int e = 0; e < 4 * U; e++) {
             const __half2 *h2 = reinterpret_cast<const __half2 *>(&q[e]);
 #pragma unroll
             for (int i = 0; i < 4; i++) {
@@ -655,15 +673,26 @@ __global__ void __launch_bounds__(XT_WARPS * 32)
     }
     const int t = 8 * h + o;
     const bool writer = LPN == 4 || !(lane & 2);
+    __shared__ __align__(16) __half ys[NT][XT_WARPS];
     if (writer && n0 + t < n) {
         float r = acc[0];
         if (bias) r += __half2float(bias[row]);
         if (res) r += __half2float(res[(n0 + t) * ldr + row]);
-        y[(n0 + t) * ldy + row] = __float2half_rn(act_apply(act, r, alpha, beta));
+        const __half hy = __float2half_rn(act_apply(act, r, alpha, beta));
+        if (stage) ys[t][threadIdx.x >> 5] = hy;
+        else y[(n0 + t) * ldy + row] = hy;
+    }
+    if (stage) {
+        static_assert(XT_WARPS * 2 == 16, "a token's outputs of one CTA are one 16-byte store");
+        __syncthreads();
+        const int tt = threadIdx.x;
+        if (tt < NT && n0 + tt < n)
+            *reinterpret_cast<uint4 *>(y + (n0 + tt) * ldy + (int64_t)blockIdx.x * XT_WARPS) =
+                *reinterpret_cast<const uint4 *>(ys[tt]);
     }
 }
 
-template <int NT> static int run_xt_t(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, sp_cuda_status *st) {
+template <int NT, int U> static int run_xt_t(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, sp_cuda_status *st) {
     const int64_t gy = (a->n + NT - 1) / NT;
     if (gy > 65535) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "csr spmm: n too large");
     cudaStream_t s = (cudaStream_t)a->stream;
@@ -678,15 +707,17 @@ template <int NT> static int run_xt_t(const sp_cuda_csr *w, const sp_cuda_spmm_a
     const int64_t gx = (w->m + XT_WARPS - 1) / XT_WARPS;
     static int occ_cache[kDevSlots];
     int occ = 0;
-    const int rc = occupancy_once(csr_xt<NT>, XT_WARPS * 32, 0, occ_cache, &occ, st);
+    const int rc = occupancy_once(csr_xt<NT, U>, XT_WARPS * 32, 0, occ_cache, &occ, st);
     if (rc) return rc;
     const bool one_wave = gx * gy <= (int64_t)occ * sm_count();
-    const cudaError_t le = pdl_launch(pdl, csr_xt<NT>, dim3((unsigned)gx, (unsigned)gy), dim3(XT_WARPS * 32), 0, s,
+    /* 16-byte stores of XT_WARPS features (see csr_xt) */
+    const bool y_vec = a->ldy % XT_WARPS == 0 && ((uintptr_t)a->y & 15) == 0;
+    const cudaError_t le = pdl_launch(pdl, csr_xt<NT, U>, dim3((unsigned)gx, (unsigned)gy), dim3(XT_WARPS * 32), 0, s,
                                       (const int32_t *)w->row_ptr, (const uint16_t *)w->col16,
                                       (const __half *)w->values, one_wave ? (const int32_t *)nullptr : w->row_order,
                                       (int)w->m, (int)w->k, a->n, (const __half *)xt, (__half *)a->y, a->ldy,
                                       (const __half *)a->bias, (const __half *)a->residual, a->ldr, a->act, a->alpha,
-                                      a->beta);
+                                      a->beta, y_vec);
     return (int)SP_CUDA_CHECK(st, le);
 }
 
@@ -705,7 +736,13 @@ static bool xt_ok(const sp_cuda_csr *w, const sp_cuda_spmm_args *a) {
 }
 
 static int run_xt(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, sp_cuda_status *st) {
-    return a->n <= 16 ? run_xt_t<16>(w, a, st) : run_xt_t<32>(w, a, st);
+    /* two groups per lane in flight where a row averages one step of such
+     * pairs or less (at N = 16: 128 nonzeros): at 98 %, N = 16 they took
+     * 10.34-10.58 us against 10.96-11.15 with one; at 90 % (410 nonzeros
+     * a row) 2-4 % longer (H100, 2026-11-27) */
+    if (a->n <= 16)
+        return w->nnz <= w->m * 4 * 2 * 16 ? run_xt_t<16, 2>(w, a, st) : run_xt_t<16, 1>(w, a, st);
+    return run_xt_t<32, 1>(w, a, st);
 }
 
 /* the XS path serves this weight (fp16 values, 16-bit columns, X of 16
