@@ -55,8 +55,11 @@ const sp_cost_device sp_cost_cpu_generic = {
  *           after the launch-configuration sweep of 2026-11-26 (bench/results/
  *           bsr-sweep-h200-2026-11-26.md, measured on an H200, whose compute
  *           is the H100's; not re-measured on an H100): 163.6 us, E 0.085 at
- *           90 %, 0.10 at 50-70 % (e_bsr[32] 0.09); BSR16 E 0.043-0.049
- *           (e_bsr[16] 0.045).
+ *           90 %, 0.10 at 50-70 % (e_bsr[32] 0.09); BSR16 E 0.043-0.049.
+ *           The grouped BSR16 configurations (a CTA per group of 4 block
+ *           rows, bench/results/bsr-grouped-h100-2026-11-27.md, H100):
+ *           E 0.064 / 0.060 / 0.045 at 50 / 70 / 90 %, N = 4096
+ *           (e_bsr[16] 0.055).
  *   sprun CSR (tensor-core path): ~1360 us at N = 4096 at 70 % and at 90 %:
  *           flat in density, i.e. dense work at E ~ 0.10.
  * So on this GPU the sparse kernels win only where they are memory-bound
@@ -80,7 +83,7 @@ const sp_cost_device sp_cost_h100_fp16 = {
     .simt_peak = 134e12,
     .e_dense = 0.78,
     .e_csr = 0.10,
-    .e_bsr = {0.02, 0.03, 0.045, 0.09},
+    .e_bsr = {0.02, 0.03, 0.055, 0.09},
     .e_24 = 0.44,
     .e_mem = 0.62,
     .e_mem_sparse = 0.30,

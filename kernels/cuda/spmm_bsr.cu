@@ -8,6 +8,17 @@
  * values the upload re-packed into 16x16 A fragments of 512 B (lane l's 16 B
  * = a0..a3). CTAs walk block rows longest first (row_order) so the tail of
  * the grid is short rows.
+ *
+ * Grouped configurations (FBsrG): one CTA owns a group of
+ * SP_CUDA_BSR_GROUP consecutive block rows, one warp row per block row,
+ * and walks the union of their block columns: each X chunk is copied into
+ * shared memory once for all block rows of the group that have a block in
+ * that column (at 50 % block sparsity about 2 of 4), instead of once per
+ * block. A warp whose block row has no block in a chunk skips it, so the
+ * tensor-core work stays that of the stored blocks. X read from L2 drops
+ * from nblocks * bs * N * 2 bytes to the union's chunks times BM/bs fewer
+ * copies: at moderate sparsity and N >= 128 that traffic, not the mma,
+ * bounds the per-row kernel.
  */
 #include "kernels/cuda/spmm_common.cuh"
 
@@ -82,14 +93,108 @@ template <int WM_> struct FBsr {
     }
 };
 
-template <int WM, int WN, int WARPS_N, int WARPS_K, int KSUB, int STAGES, bool VEC>
+/* A group of G = SP_CUDA_BSR_GROUP block rows (BM = G * bs): chunk = one
+ * column of the group's union; its shared-memory W area is a 32-byte
+ * header (an int per block row: its block is there) and then G blocks of
+ * fragments in FBsr's layout (absent ones left unwritten and skipped). */
+template <int WM_> struct FBsrG {
+    static constexpr int WM = WM_;
+    static constexpr int CW = 16 * WM_;
+    static constexpr int G = SP_CUDA_BSR_GROUP;
+    static constexpr int MS = 1 + G; /* ints of metadata per chunk */
+    static constexpr int HDR = 32;
+    static constexpr int BLK = WM * WM * 512; /* bytes of one block's fragments */
+    static constexpr int PPC = BLK / 16;      /* its 16-byte pieces */
+    static constexpr bool W_SMEM = true;
+    static_assert(G * 4 <= HDR, "the header holds a flag per block row");
+    struct Params {
+        const uint4 *frags;
+        const int32_t *grp_ptr, *grp_meta, *grp_order;
+    };
+    struct Frag {};
+    template <int BM> __host__ __device__ static constexpr int wchunk() { return HDR + G * BLK; }
+    __device__ static int row_block(const Params &p, int bx) { return __ldg(p.grp_order + bx); }
+    __device__ static int nchunks(const Params &p, int g) {
+        return __ldg(p.grp_ptr + g + 1) - __ldg(p.grp_ptr + g);
+    }
+    static constexpr int META_CAP = 1020; /* 204 chunks */
+    template <int BM>
+    __device__ static int meta_load(const Params &p, int *ms, int g, int cbeg, int cend) {
+        if ((cend - cbeg) * MS > META_CAP) return -1;
+        const int64_t b0 = (int64_t)(__ldg(p.grp_ptr + g) + cbeg) * MS;
+        for (int i = threadIdx.x; i < (cend - cbeg) * MS; i += blockDim.x) ms[i] = __ldg(p.grp_meta + b0 + i);
+        return 0;
+    }
+    /* entry j of chunk c's metadata (0: block column, 1 + r: block of row r) */
+    __device__ static int meta(const Params &p, int g, int c, int j, const Meta &mt) {
+        if (mt.ptr) return mt.ptr[(c - mt.cbeg) * MS + j];
+        return __ldg(p.grp_meta + (int64_t)(__ldg(p.grp_ptr + g) + c) * MS + j);
+    }
+    __device__ static int chunk_k0(const Params &p, int g, int c, const Meta &mt) {
+        return meta(p, g, c, 0, mt) * CW;
+    }
+    /* the block behind each of this thread's W pieces of a stage, read a
+     * stage ahead (-1: none) */
+    template <int BM, int CPS, int NT> struct WPre {
+        static constexpr int R = (CPS * G * PPC + NT - 1) / NT;
+        int blk[R];
+    };
+    template <int BM, int CPS, int NT>
+    __device__ static void w_pre(const Params &p, WPre<BM, CPS, NT> &q, int g, int c0, int cend,
+                                 const Meta &mt) {
+#pragma unroll
+        for (int r = 0; r < WPre<BM, CPS, NT>::R; r++) {
+            const int i = threadIdx.x + r * NT;
+            const int c = c0 + i / (G * PPC), slot = (i / PPC) % G;
+            q.blk[r] = i < CPS * G * PPC && c < cend ? meta(p, g, c, 1 + slot, mt) : -1;
+        }
+    }
+    /* the flags go in with plain stores: the pipeline's __syncthreads before
+     * the stage is read publishes them with the copies */
+    template <int BM, int CPS, int NT>
+    __device__ static void load_w(const Params &p, const WPre<BM, CPS, NT> &q, unsigned char *dst, int,
+                                  int, int) {
+#pragma unroll
+        for (int r = 0; r < WPre<BM, CPS, NT>::R; r++) {
+            const int i = threadIdx.x + r * NT;
+            if (i >= CPS * G * PPC) break;
+            const int cc = i / (G * PPC), slot = (i / PPC) % G, pc = i % PPC;
+            unsigned char *chunk = dst + cc * wchunk<BM>();
+            if (pc == 0) reinterpret_cast<int *>(chunk)[slot] = q.blk[r] >= 0;
+            if (q.blk[r] >= 0)
+                cp_async16(chunk + HDR + slot * BLK + pc * 16, p.frags + (int64_t)q.blk[r] * PPC + pc, 16);
+        }
+    }
+    template <int WN, int LD>
+    __device__ static void mma_s(const Params &, const unsigned char *w, float (&acc)[WM][WN][4],
+                                 const __half *xw, int wm, int mtile0, int lane) {
+        if (!reinterpret_cast<const int *>(w)[wm]) return; /* uniform over the warp */
+        FBsr<WM>::template mma_s<WN, LD>(typename FBsr<WM>::Params{}, w + HDR + wm * BLK, acc, xw, wm,
+                                         mtile0, lane);
+    }
+};
+
+template <bool B, class T, class F> struct Pick { using type = T; };
+template <class T, class F> struct Pick<false, T, F> { using type = F; };
+
+/* GRP: the grouped layout (FBsrG, a warp row per block row of a group) */
+template <int WM, int WN, int WARPS_N, int WARPS_K, int KSUB, int STAGES, bool VEC, bool GRP>
 static int run_bsr(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &e, int per_sm,
                    int maxblk, sp_cuda_status *st) {
-    using KT = Kernel<FBsr, WM, WN, 1, WARPS_N, WARPS_K, KSUB, STAGES, VEC>;
+    using KT = typename Pick<GRP, Kernel<FBsrG, WM, WN, SP_CUDA_BSR_GROUP, WARPS_N, WARPS_K, KSUB, STAGES, VEC>,
+                                         Kernel<FBsr, WM, WN, 1, WARPS_N, WARPS_K, KSUB, STAGES, VEC>>::type;
     /* a configuration whose accumulators or stages do not fit this block size */
     if constexpr (WM * WN > 32 || KT::SMEM > 227 * 1024) {
         return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED,
                             "bsr spmm: launch configuration does not fit this block size");
+    } else if constexpr (GRP) {
+        if (!w->grp_ptr) return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "bsr spmm: weight has no grouped layout");
+        typename FBsrG<WM>::Params p;
+        p.frags = (const uint4 *)w->frags;
+        p.grp_ptr = w->grp_ptr;
+        p.grp_meta = w->grp_meta;
+        p.grp_order = w->grp_order;
+        return launch<KT>(p, w->ngroups, w->grp_max, per_sm, a, w->k, e, st);
     } else {
         typename FBsr<WM>::Params p;
         p.frags = (const uint4 *)w->frags;
@@ -111,26 +216,33 @@ static int run_bsr(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &
  * N > 64, and for 16-wide blocks 8 blocks per stage on 4 warps at N <= 16):
  * 0.97-1.13x at N = 16, 1.65-2.32x at N = 128, 1.18-2.03x at N >= 1024. */
 struct BsrCfg {
-    int wn, warps_n, warps_k, ksub, stages, per_sm;
+    int wn, warps_n, warps_k, ksub, stages, per_sm, grp;
 };
 static constexpr BsrCfg kBsrCfg[] = {
-    {2, 1, 4, 1, 4, 2}, /* 0: BN 16, 4 blocks per stage */
-    {2, 1, 8, 1, 4, 1}, /* 1: BN 16, 8 warps, 8 blocks per stage */
-    {2, 1, 8, 2, 3, 1}, /* 2: BN 16, 8 warps, 16 blocks per stage */
-    {4, 2, 2, 1, 3, 1}, /* 3: BN 64 */
-    {4, 2, 2, 2, 3, 1}, /* 4: BN 64, 4 blocks per stage */
-    {2, 4, 1, 1, 3, 1}, /* 5: BN 64, 4 warps along N */
-    {4, 4, 2, 1, 3, 1}, /* 6: BN 128, 8 warps */
+    {2, 1, 4, 1, 4, 2, 0}, /* 0: BN 16, 4 blocks per stage */
+    {2, 1, 8, 1, 4, 1, 0}, /* 1: BN 16, 8 warps, 8 blocks per stage */
+    {2, 1, 8, 2, 3, 1, 0}, /* 2: BN 16, 8 warps, 16 blocks per stage */
+    {4, 2, 2, 1, 3, 1, 0}, /* 3: BN 64 */
+    {4, 2, 2, 2, 3, 1, 0}, /* 4: BN 64, 4 blocks per stage */
+    {2, 4, 1, 1, 3, 1, 0}, /* 5: BN 64, 4 warps along N */
+    {4, 4, 2, 1, 3, 1, 0}, /* 6: BN 128, 8 warps */
+    /* grouped (FBsrG): 4 warp rows, one per block row of the group */
+    {8, 2, 1, 2, 3, 1, 1}, /* 7: BN 128, 8 warps, 2 union chunks per stage */
+    {4, 2, 1, 2, 4, 2, 1}, /* 8: BN 64, 8 warps */
+    {8, 1, 1, 2, 4, 2, 1}, /* 9: BN 64, 4 warps */
+    {2, 1, 2, 2, 4, 2, 1}, /* 10: BN 16, 8 warps (2 along K), 4 union chunks per stage */
+    {4, 1, 2, 1, 4, 2, 1}, /* 11: BN 32, 8 warps (2 along K) */
 };
 static const int kBsrCfgs = (int)(sizeof kBsrCfg / sizeof kBsrCfg[0]);
 
 /* instantiation of configuration I (its row of kBsrCfg spelled out) */
 #define SP_BSR_CFGS(X)                                                                         \
-    X(0, 2, 1, 4, 1, 4) X(1, 2, 1, 8, 1, 4) X(2, 2, 1, 8, 2, 3) X(3, 4, 2, 2, 1, 3)           \
-    X(4, 4, 2, 2, 2, 3) X(5, 2, 4, 1, 1, 3) X(6, 4, 4, 2, 1, 3)
-#define SP_BSR_CHECK(I, WN, N, K, KS, S)                                                      \
+    X(0, 2, 1, 4, 1, 4, 0) X(1, 2, 1, 8, 1, 4, 0) X(2, 2, 1, 8, 2, 3, 0) X(3, 4, 2, 2, 1, 3, 0) \
+    X(4, 4, 2, 2, 2, 3, 0) X(5, 2, 4, 1, 1, 3, 0) X(6, 4, 4, 2, 1, 3, 0) X(7, 8, 2, 1, 2, 3, 1) \
+    X(8, 4, 2, 1, 2, 4, 1) X(9, 8, 1, 1, 2, 4, 1) X(10, 2, 1, 2, 2, 4, 1) X(11, 4, 1, 2, 1, 4, 1)
+#define SP_BSR_CHECK(I, WN, N, K, KS, S, GR)                                                  \
     static_assert(WN == kBsrCfg[I].wn && N == kBsrCfg[I].warps_n && K == kBsrCfg[I].warps_k && \
-                      KS == kBsrCfg[I].ksub && S == kBsrCfg[I].stages,                        \
+                      KS == kBsrCfg[I].ksub && S == kBsrCfg[I].stages && GR == kBsrCfg[I].grp, \
                   "kBsrCfg row and instantiation differ");
 SP_BSR_CFGS(SP_BSR_CHECK)
 #undef SP_BSR_CHECK
@@ -138,8 +250,8 @@ SP_BSR_CFGS(SP_BSR_CHECK)
 template <int WM, bool VEC>
 static int run_bsr_cfg(int i, const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &e,
                        int maxblk, sp_cuda_status *st) {
-#define SP_BSR_CASE(I, WN, N, K, KS, S)                                                       \
-    case I: return run_bsr<WM, WN, N, K, KS, S, VEC>(w, a, e, kBsrCfg[I].per_sm, maxblk, st);
+#define SP_BSR_CASE(I, WN, N, K, KS, S, GR)                                                   \
+    case I: return run_bsr<WM, WN, N, K, KS, S, VEC, GR != 0>(w, a, e, kBsrCfg[I].per_sm, maxblk, st);
     switch (i) {
         SP_BSR_CFGS(SP_BSR_CASE)
     default: return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "bsr spmm: no such launch configuration");
@@ -148,18 +260,28 @@ static int run_bsr_cfg(int i, const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, 
 }
 
 /* The configuration sp_cuda_bsr_spmm takes, per block size (16, 32, 64):
- * cfg[0] for n <= n_max[0], cfg[1] for n <= n_max[1], else cfg[2]. For 16-
- * and 32-wide blocks the best of the sweep at N = 16, 128 and 1024-4096
- * (50-90 %; where two were within 5 %, the one ahead at the lower
- * sparsities); 64-wide blocks were not swept and keep the former choices. */
+ * slot 0 for n <= n_max[0], 1 for n <= n_max[1], else 2; in each, the
+ * grouped configuration grp[slot] (-1: none) where the weight's blocks per
+ * union chunk (nblocks / grp_chunks: how many block rows of a group share
+ * each X copy, out of SP_CUDA_BSR_GROUP) reach share_min[slot], else
+ * cfg[slot]. cfg: for 16- and 32-wide blocks the best of the sweep at N =
+ * 16, 128 and 1024-4096 (50-90 %; where two were within 5 %, the one ahead
+ * at the lower sparsities); 64-wide blocks were not swept and keep the
+ * former choices. grp: bench/results/bsr-grouped-h100-2026-11-27.md (H100,
+ * M = K = 4096, random blocks; sharing 2.13 at 50 %, 1.58 at 70 %, 1.16 at
+ * 90 %): BSR16 above N = 128 grouped 1.03-1.34x faster at every sparsity;
+ * at N = 128 grouped 1.20x (BSR16) and 1.16x (BSR32) at 50 % and 3-6 %
+ * slower at 70 %; BSR32 above N = 128 and every N <= 16 ungrouped. */
 struct BsrDefault {
     int64_t n_max[2];
     int cfg[3];
+    int grp[3];
+    double share_min[3];
 };
 static constexpr BsrDefault kBsrDefault[3] = {
-    {{16, 128}, {2, 4, 6}},
-    {{16, 128}, {1, 3, 5}},
-    {{16, 64}, {0, 3, 5}},
+    {{16, 128}, {2, 4, 6}, {-1, 7, 7}, {0.0, 1.8, 0.0}},
+    {{16, 128}, {1, 3, 5}, {-1, 8, -1}, {0.0, 1.8, 0.0}},
+    {{16, 64}, {0, 3, 5}, {-1, -1, -1}, {0.0, 0.0, 0.0}},
 };
 constexpr int bsr_wm_index(int wm) { return wm == 1 ? 0 : wm == 2 ? 1 : 2; }
 
@@ -168,18 +290,26 @@ template <int WM, int I>
 static int run_bsr_scalar(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &e, int maxblk,
                           sp_cuda_status *st) {
     constexpr BsrCfg c = kBsrCfg[I];
-    return run_bsr<WM, c.wn, c.warps_n, c.warps_k, c.ksub, c.stages, false>(w, a, e, c.per_sm, maxblk,
-                                                                           st);
+    return run_bsr<WM, c.wn, c.warps_n, c.warps_k, c.ksub, c.stages, false, c.grp != 0>(w, a, e, c.per_sm,
+                                                                                        maxblk, st);
 }
 
-/* X rows that are not 16-byte aligned take the scalar copies, in the default
- * configuration for n only (the others are not instantiated for them) */
+/* X rows that are not 16-byte aligned take the scalar copies, in the
+ * ungrouped default configuration for n only (the others are not
+ * instantiated for them) */
 template <int WM>
 static int dispatch_bsr(int cfg, const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &e,
                         int maxblk, sp_cuda_status *st) {
     constexpr BsrDefault d = kBsrDefault[bsr_wm_index(WM)];
     const int slot = a->n <= d.n_max[0] ? 0 : a->n <= d.n_max[1] ? 1 : 2;
-    if (x_vec_ok(a, w->k)) return run_bsr_cfg<WM, true>(cfg < 0 ? d.cfg[slot] : cfg, w, a, e, maxblk, st);
+    if (x_vec_ok(a, w->k)) {
+        if (cfg < 0) {
+            const bool grp = d.grp[slot] >= 0 && w->grp_chunks > 0 &&
+                             (double)w->nblocks >= d.share_min[slot] * (double)w->grp_chunks;
+            cfg = grp ? d.grp[slot] : d.cfg[slot];
+        }
+        return run_bsr_cfg<WM, true>(cfg, w, a, e, maxblk, st);
+    }
     switch (slot) {
     case 0: return run_bsr_scalar<WM, d.cfg[0]>(w, a, e, maxblk, st);
     case 1: return run_bsr_scalar<WM, d.cfg[1]>(w, a, e, maxblk, st);
@@ -190,6 +320,61 @@ static int dispatch_bsr(int cfg, const sp_cuda_bsr *w, const sp_cuda_spmm_args *
 } // namespace spmm
 
 using namespace spmm;
+
+/* order[0..n) = 0..n-1 by decreasing ptr[i + 1] - ptr[i] (stable: ties by
+ * index; left in index order when the count array cannot be allocated) */
+static void order_by_length(const int32_t *ptr, int64_t n, int32_t *order) {
+    for (int64_t r = 0; r < n; r++) order[r] = (int32_t)r;
+    int64_t maxlen = 0;
+    for (int64_t r = 0; r < n; r++)
+        if (ptr[r + 1] - ptr[r] > maxlen) maxlen = ptr[r + 1] - ptr[r];
+    int64_t *cnt = (int64_t *)calloc((size_t)maxlen + 2, sizeof(int64_t));
+    if (!cnt) return;
+    for (int64_t r = 0; r < n; r++) cnt[maxlen - (ptr[r + 1] - ptr[r]) + 1]++;
+    for (int64_t i = 1; i <= maxlen + 1; i++) cnt[i] += cnt[i - 1];
+    for (int64_t r = 0; r < n; r++) order[cnt[maxlen - (ptr[r + 1] - ptr[r])]++] = (int32_t)r;
+    free(cnt);
+}
+
+/* The grouped layout's host arrays (see sp_cuda_bsr): gptr [ngroups + 1],
+ * gmeta [chunks * (1 + G)] (at most nblocks chunks), gorder [ngroups];
+ * the caller frees them. 0, or -1 when out of host memory. */
+static int build_groups(const sp_bsr *w, int64_t ngroups, int32_t **gptr, int32_t **gmeta, int32_t **gorder,
+                        int32_t *gmax) {
+    constexpr int G = SP_CUDA_BSR_GROUP;
+    *gptr = (int32_t *)malloc(sizeof(int32_t) * (size_t)(ngroups + 1));
+    *gmeta = (int32_t *)malloc(sizeof(int32_t) * (size_t)(w->nblocks + 1) * (1 + G));
+    *gorder = (int32_t *)malloc(sizeof(int32_t) * (size_t)ngroups);
+    int32_t *at = (int32_t *)malloc(sizeof(int32_t) * (size_t)w->kb * G); /* [col][row in group] */
+    if (!*gptr || !*gmeta || !*gorder || !at) {
+        free(at);
+        return -1;
+    }
+    int32_t u = 0;
+    *gmax = 0;
+    (*gptr)[0] = 0;
+    for (int64_t g = 0; g < ngroups; g++) {
+        for (int64_t i = 0; i < w->kb * G; i++) at[i] = -1;
+        for (int r = 0; r < G && g * G + r < w->mb; r++) {
+            const int64_t row = g * G + r;
+            for (int32_t b = w->block_ptr[row]; b < w->block_ptr[row + 1]; b++) at[(int64_t)w->block_col[b] * G + r] = b;
+        }
+        for (int64_t c = 0; c < w->kb; c++) {
+            int any = 0;
+            for (int r = 0; r < G; r++) any |= at[c * G + r] >= 0;
+            if (!any) continue;
+            int32_t *e = *gmeta + (int64_t)u * (1 + G);
+            e[0] = (int32_t)c;
+            for (int r = 0; r < G; r++) e[1 + r] = at[c * G + r];
+            u++;
+        }
+        (*gptr)[g + 1] = u;
+        if (u - (*gptr)[g] > *gmax) *gmax = u - (*gptr)[g];
+    }
+    free(at);
+    order_by_length(*gptr, ngroups, *gorder);
+    return 0;
+}
 
 extern "C" int sp_cuda_bsr_upload(const sp_bsr *w, sp_cuda_bsr *out, void *stream,
                                   sp_cuda_status *st) {
@@ -230,21 +415,17 @@ extern "C" int sp_cuda_bsr_upload(const sp_bsr *w, sp_cuda_bsr *out, void *strea
                         }
                 }
             }
-    /* block rows by decreasing block count (stable: ties by row index) */
-    for (int64_t r = 0; r < w->mb; r++) order[r] = (int32_t)r;
-    {
-        const int32_t *bp = w->block_ptr;
-        /* counting sort by length */
-        int64_t maxlen = 0;
-        for (int64_t r = 0; r < w->mb; r++)
-            if (bp[r + 1] - bp[r] > maxlen) maxlen = bp[r + 1] - bp[r];
-        int64_t *cnt = (int64_t *)calloc((size_t)maxlen + 2, sizeof(int64_t));
-        if (cnt) {
-            for (int64_t r = 0; r < w->mb; r++) cnt[maxlen - (bp[r + 1] - bp[r]) + 1]++;
-            for (int64_t i = 1; i <= maxlen + 1; i++) cnt[i] += cnt[i - 1];
-            for (int64_t r = 0; r < w->mb; r++) order[cnt[maxlen - (bp[r + 1] - bp[r])]++] = (int32_t)r;
-            free(cnt);
-        }
+    /* block rows by decreasing block count */
+    order_by_length(w->block_ptr, w->mb, order);
+    const int64_t ngroups = (w->mb + SP_CUDA_BSR_GROUP - 1) / SP_CUDA_BSR_GROUP;
+    int32_t *gptr = NULL, *gmeta = NULL, *gorder = NULL, gmax = 0;
+    if (build_groups(w, ngroups, &gptr, &gmeta, &gorder, &gmax)) {
+        free(hf);
+        free(order);
+        free(gptr);
+        free(gmeta);
+        free(gorder);
+        return SP_CUDA_FAIL(st, cudaErrorMemoryAllocation, "bsr upload: host malloc (groups)");
     }
     cudaStream_t sm = (cudaStream_t)stream;
     const size_t pb = sizeof(int32_t) * (size_t)(w->mb + 1);
@@ -264,9 +445,23 @@ extern "C" int sp_cuda_bsr_upload(const sp_bsr *w, sp_cuda_bsr *out, void *strea
                                                   cudaMemcpyHostToDevice, sm));
     if (!e && fbytes)
         e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->frags, hf, fbytes, cudaMemcpyHostToDevice, sm));
+    const int64_t chunks = gptr[ngroups];
+    const size_t gpb = sizeof(int32_t) * (size_t)(ngroups + 1);
+    const size_t gmb = sizeof(int32_t) * (size_t)(chunks ? chunks : 1) * (1 + SP_CUDA_BSR_GROUP);
+    const size_t gob = sizeof(int32_t) * (size_t)ngroups;
+    if (!e) e = SP_CUDA_CHECK(st, cudaMalloc(&out->grp_ptr, gpb));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMalloc(&out->grp_meta, gmb));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMalloc(&out->grp_order, gob));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->grp_ptr, gptr, gpb, cudaMemcpyHostToDevice, sm));
+    if (!e && chunks)
+        e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->grp_meta, gmeta, gmb, cudaMemcpyHostToDevice, sm));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->grp_order, gorder, gob, cudaMemcpyHostToDevice, sm));
     if (!e) e = SP_CUDA_CHECK(st, cudaStreamSynchronize(sm));
     free(hf);
     free(order);
+    free(gptr);
+    free(gmeta);
+    free(gorder);
     if (e) {
         sp_cuda_bsr_free(out);
         return (int)e;
@@ -277,7 +472,10 @@ extern "C" int sp_cuda_bsr_upload(const sp_bsr *w, sp_cuda_bsr *out, void *strea
     out->mb = w->mb;
     out->kb = w->kb;
     out->nblocks = w->nblocks;
-    out->bytes = fbytes + pb + cb + ob;
+    out->ngroups = ngroups;
+    out->grp_max = gmax;
+    out->grp_chunks = chunks;
+    out->bytes = fbytes + pb + cb + ob + gpb + gmb + gob;
     return 0;
 }
 
@@ -287,6 +485,9 @@ extern "C" void sp_cuda_bsr_free(sp_cuda_bsr *w) {
     if (w->block_col) cudaFree(w->block_col);
     if (w->row_order) cudaFree(w->row_order);
     if (w->frags) cudaFree(w->frags);
+    if (w->grp_ptr) cudaFree(w->grp_ptr);
+    if (w->grp_meta) cudaFree(w->grp_meta);
+    if (w->grp_order) cudaFree(w->grp_order);
     memset(w, 0, sizeof *w);
 }
 

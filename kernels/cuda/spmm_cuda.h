@@ -240,8 +240,24 @@ typedef struct sp_cuda_bsr {
     int32_t *block_col;  /* [nblocks] */
     int32_t *row_order;  /* [mb] block rows by decreasing block count */
     void *frags;         /* [nblocks][bs/16][bs/16] 16x16 fragments of 512 B */
+    /* Groups of SP_CUDA_BSR_GROUP consecutive block rows, for the launch
+     * configurations whose CTA takes a whole group: one copy of each X
+     * chunk then serves every block row of the group that has a block in
+     * that column. A group's chunks are the union of its rows' block
+     * columns, ascending; chunk u of group g is grp_meta[(grp_ptr[g] + u) *
+     * (1 + SP_CUDA_BSR_GROUP) ...]: the block column, then for each block
+     * row of the group the index of its block there (into frags) or -1. */
+    int64_t ngroups;
+    int64_t grp_chunks;  /* chunks of all groups */
+    int32_t grp_max;     /* most chunks in one group */
+    int32_t *grp_ptr;    /* [ngroups + 1] */
+    int32_t *grp_meta;   /* [grp_ptr[ngroups]][1 + SP_CUDA_BSR_GROUP] */
+    int32_t *grp_order;  /* [ngroups] groups by decreasing chunk count */
     size_t bytes;
 } sp_cuda_bsr;
+
+/* block rows per group of sp_cuda_bsr's grouped layout */
+#define SP_CUDA_BSR_GROUP 4
 
 int sp_cuda_bsr_upload(const sp_bsr *w, sp_cuda_bsr *out, void *stream, sp_cuda_status *st);
 void sp_cuda_bsr_free(sp_cuda_bsr *w);
