@@ -16,9 +16,11 @@
  * that column (at 50 % block sparsity about 2 of 4), instead of once per
  * block. A warp whose block row has no block in a chunk skips it, so the
  * tensor-core work stays that of the stored blocks. X read from L2 drops
- * from nblocks * bs * N * 2 bytes to the union's chunks times BM/bs fewer
- * copies: at moderate sparsity and N >= 128 that traffic, not the mma,
- * bounds the per-row kernel.
+ * from nblocks * bs * N * 2 bytes to one copy per union chunk (about half
+ * at 50 %). Measured (bench/results/bsr-grouped-h100-2026-11-27.md): that
+ * halving bought only 10-34 %, and deeper pipelines nothing, so neither X
+ * traffic nor copy latency is what bounds these kernels; what does was not
+ * found.
  */
 #include "kernels/cuda/spmm_common.cuh"
 
