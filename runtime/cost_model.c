@@ -124,9 +124,17 @@ int sp_cost_estimate_format(const sp_cost_device *dev, const sp_cost_problem *p,
         double nnz = p->density * m * k;
         flops = dev->csr_expands ? dense_flops : 2.0 * nnz * n;
         /* tensor-core tiles (spmm_csr.cu): a 128-byte bitmap per 16 x 64
-         * tile + the values; CUDA-core CSR: value + 2- or 4-byte column */
-        wbytes = dev->csr_expands ? m * k / 8.0 + nnz * vb
-                                  : nnz * (vb + (p->k <= 65536 ? 2.0 : 4.0)) + (m + 1) * 4.0;
+         * tile + the values, or below SP_CSR_PAIR_TILES_BELOW a 64-byte one
+         * + every pair of adjacent values holding a nonzero (for a random
+         * pattern 1 - (1 - density)^2 of the pairs); CUDA-core CSR: value +
+         * 2- or 4-byte column */
+        if (dev->csr_expands && p->density < SP_CSR_PAIR_TILES_BELOW) {
+            double pairs = m * k / 2.0 * (1.0 - (1.0 - p->density) * (1.0 - p->density));
+            wbytes = m * k / 16.0 + pairs * 2.0 * vb;
+        } else {
+            wbytes = dev->csr_expands ? m * k / 8.0 + nnz * vb
+                                      : nnz * (vb + (p->k <= 65536 ? 2.0 : 4.0)) + (m + 1) * 4.0;
+        }
         peak = dev->csr_expands ? dev->dense_peak : dev->simt_peak;
         eff = dev->e_csr;
         break;

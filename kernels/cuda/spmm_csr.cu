@@ -31,6 +31,15 @@
  *     the bank conflicts it removes.) W costs 128 B per
  *     tile + 2 B per nonzero (1.125 B/element at 50 %, 0.325 at 90 %),
  *     against 4-6 B per nonzero for CSR.
+ *     The pair layout ("TP16x64", below SP_CSR_PAIR_TILES_BELOW density):
+ *     a bit per pair of adjacent positions (the two halves of one A
+ *     register), 64 B per tile, and each pair holding a nonzero stored
+ *     whole, so a lane fills a register with one predicated 32-bit shared
+ *     load instead of two 16-bit ones and a merge (FCsrT::mma_pair). It
+ *     costs 0.0625 + 2 * P B/element, P the share of pairs kept (random
+ *     patterns: 1 - (1 - density)^2; 1.56 at 50 %, 0.44 at 90 %). ncu had
+ *     put the N = 16 kernel at about 470 instructions issued per tile;
+ *     halving the expansion bought 1.01-1.17x from 70 % sparsity.
  * (b) CUDA cores ("SIMT"): a warp per row, lanes over the row's nonzeros.
  *     fp16 weights with 16-bit columns take the "XT" kernel when the
  *     workspace has room for X transposed (sp_cuda_csr_workspace_bytes): X
@@ -47,6 +56,7 @@
  */
 #include "kernels/cuda/pdl.cuh"
 #include "kernels/cuda/spmm_common.cuh"
+#include "runtime/cost_model.h" /* SP_CSR_PAIR_TILES_BELOW */
 
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +79,19 @@ __device__ __forceinline__ uint32_t take16(uint32_t set, uint32_t &ad) {
                  : "r"(set));
     return v;
 }
+/* take16 for a pair of fp16 values (the pair layout's positions): the 32
+ * bits at ad if `set`, else 0 */
+__device__ __forceinline__ uint32_t take32(uint32_t set, uint32_t &ad) {
+    uint32_t v;
+    asm volatile("{\n.reg .pred p;\n"
+                 "setp.ne.u32 p, %2, 0;\n"
+                 "mov.u32 %0, 0;\n"
+                 "@p ld.shared.u32 %0, [%1];\n"
+                 "@p add.u32 %1, %1, 4;\n}\n"
+                 : "=r"(v), "+r"(ad)
+                 : "r"(set));
+    return v;
+}
 
 /* SLOT16: a tile's shared-memory slot in 16-byte pieces (8 of bitmap, then
  * values): 136 holds any tile (1024 values); the compact slots 64 (448
@@ -80,7 +103,7 @@ struct CsrTileParams {
     const int32_t *off;
     int mt, kt;
 };
-template <int WM_, int SLOT16> struct FCsrT {
+template <int WM_, int SLOT16, bool PAIR> struct FCsrT {
     static constexpr int WM = WM_;
     static constexpr int CW = 64;
     static constexpr bool W_SMEM = true;
@@ -148,6 +171,43 @@ template <int WM_, int SLOT16> struct FCsrT {
             for (int i = lane; i < n; i += 32) cp_async16(slot + i * 16, p.tiles + q.b[r] + i, 16);
         }
     }
+    /* The pair layout ("TP16x64"): lane l's bitmap is a 16-bit word whose
+     * bit j = 4*kk + reg stands for its A register reg of 16-column step kk
+     * (positions 2j and 2j + 1, two adjacent columns of one row); a pair
+     * with either value nonzero is stored whole (both halves, 4 bytes).
+     * One predicated 32-bit shared load per register instead of two 16-bit
+     * ones and their merge. */
+    template <int WN, int LD>
+    __device__ static void mma_pair(const unsigned char *slot, float (&acc)[WN][4], const __half *xw,
+                                    int lane) {
+        const uint32_t bits = reinterpret_cast<const uint16_t *>(slot)[lane];
+        const int cnt = __popc(bits);
+        int incl = cnt;
+#pragma unroll
+        for (int d = 1; d < 32; d <<= 1) {
+            const int o = __shfl_up_sync(0xffffffffu, incl, d);
+            if (lane >= d) incl += o;
+        }
+        const uint32_t v0 = smem_u32(slot + 64) + 4u * (uint32_t)(incl - cnt);
+        uint32_t ad[4] = {v0, v0 + 4u * __popc(bits & 0xfu), v0 + 4u * __popc(bits & 0xffu),
+                          v0 + 4u * __popc(bits & 0xfffu)};
+        uint32_t a[4][4];
+#pragma unroll
+        for (int g = 0; g < 4; g++)
+#pragma unroll
+            for (int r = 0; r < 4; r++) a[g][r] = take32(bits & (1u << (4 * g + r)), ad[g]);
+#pragma unroll
+        for (int j = 0; j < WN; j++) {
+            const __half *row = xw + (j * 8 + (lane & 7)) * LD + (lane >> 3) * 8;
+#pragma unroll
+            for (int kq = 0; kq < 2; kq++) {
+                uint32_t b[4];
+                ldmatrix_x4(b, row + kq * 32);
+                mma_16816(acc[j], a[2 * kq], b[0], b[1]);
+                mma_16816(acc[j], a[2 * kq + 1], b[2], b[3]);
+            }
+        }
+    }
     template <int WN, int LD>
     __device__ static void mma_s(const Params &p, const unsigned char *w, float (&acc)[WM][WN][4],
                                  const __half *xw, int wm, int mtile0, int lane) {
@@ -155,6 +215,10 @@ template <int WM_, int SLOT16> struct FCsrT {
         for (int i = 0; i < WM; i++) {
             if (mtile0 + i >= p.mt) continue;
             const unsigned char *slot = w + (wm * WM + i) * SLOT;
+            if constexpr (PAIR) {
+                mma_pair<WN, LD>(slot, acc[i], xw, lane);
+                continue;
+            }
             const uint32_t bits = reinterpret_cast<const uint32_t *>(slot)[lane];
             /* exclusive prefix of popcounts over the lanes */
             const int cnt = __popc(bits);
@@ -193,9 +257,12 @@ template <int WM_, int SLOT16> struct FCsrT {
     }
 };
 
-template <int WM> using FCsr136 = FCsrT<WM, 136>;
-template <int WM> using FCsr64 = FCsrT<WM, 64>;
-template <int WM> using FCsr24 = FCsrT<WM, 24>;
+template <int WM> using FCsr136 = FCsrT<WM, 136, false>;
+template <int WM> using FCsr64 = FCsrT<WM, 64, false>;
+template <int WM> using FCsr24 = FCsrT<WM, 24, false>;
+template <int WM> using FCsrP136 = FCsrT<WM, 136, true>;
+template <int WM> using FCsrP64 = FCsrT<WM, 64, true>;
+template <int WM> using FCsrP24 = FCsrT<WM, 24, true>;
 
 static int g_compact_slots = 1; /* sp_cuda_csr_set_compact_slots */
 
@@ -210,10 +277,23 @@ static int run_tc(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, const Epi &e
     constexpr int BM = 16 * WM * WARPS_M;
     const int64_t gx = (w->m + BM - 1) / BM;
     if (!x_vec_ok(a, w->k))
-        return launch<Kernel<FCsr136, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, false>>(
-            p, gx, (int)w->kt, per_sm[0], a, w->k, e, st);
+        return w->tile_pairs
+                   ? launch<Kernel<FCsrP136, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, false>>(
+                         p, gx, (int)w->kt, per_sm[0], a, w->k, e, st)
+                   : launch<Kernel<FCsr136, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, false>>(
+                         p, gx, (int)w->kt, per_sm[0], a, w->k, e, st);
     /* the smallest slot the largest tile fits (16-byte X rows only) */
     const int slot = !g_compact_slots || w->tile_max <= 0 ? 136 : w->tile_max <= 24 ? 24 : w->tile_max <= 64 ? 64 : 136;
+    if (w->tile_pairs) {
+        if (slot == 24)
+            return launch<Kernel<FCsrP24, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, true>>(
+                p, gx, (int)w->kt, per_sm[2], a, w->k, e, st);
+        if (slot == 64)
+            return launch<Kernel<FCsrP64, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, true>>(
+                p, gx, (int)w->kt, per_sm[1], a, w->k, e, st);
+        return launch<Kernel<FCsrP136, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, true>>(
+            p, gx, (int)w->kt, per_sm[0], a, w->k, e, st);
+    }
     if (slot == 24)
         return launch<Kernel<FCsr24, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, true>>(
             p, gx, (int)w->kt, per_sm[2], a, w->k, e, st);
@@ -266,11 +346,16 @@ static int run_tc_cfg(int i, const sp_cuda_csr *w, const sp_cuda_spmm_args *a, c
 #undef SP_TC
 }
 
-/* the configuration sp_cuda_csr_spmm takes for n columns */
-static int tc_default_cfg(int64_t n) {
+/* the configuration sp_cuda_csr_spmm takes for weight w at n columns. A
+ * pair-layout weight whose tiles fit the compact slots (at most 64 pieces:
+ * random patterns from about 80 % sparsity) takes the 64-column one at
+ * 64 < N <= 256 too: N = 128, 80-98 %, 38.6-40.6 us against 46.0-46.5 for
+ * the 128-column one (H100, bench/results/csr-pair-h100-2026-11-27.md). */
+static int tc_default_cfg(const sp_cuda_csr *w, int64_t n) {
     if (n <= 16) return 0;
     if (n <= 32) return 1;
     if (n <= 64 || n > 256) return 2;
+    if (w->tile_pairs && g_compact_slots && w->tile_max > 0 && w->tile_max <= 64) return 2;
     return 3;
 }
 
@@ -789,11 +874,15 @@ static inline void tb_pos(int lane, int p, int *r, int *c) {
     *c = 16 * kk + 8 * (reg >> 1) + 2 * tig + h;
 }
 
-static int build_tiles(const sp_csr *w, sp_cuda_csr *out, cudaStream_t s, sp_cuda_status *st) {
+/* pairs: the pair layout (see FCsrT::mma_pair), else one bit per position */
+static int build_tiles(const sp_csr *w, bool pairs, sp_cuda_csr *out, cudaStream_t s, sp_cuda_status *st) {
     const int64_t mt = (w->m + 15) / 16, kt = (w->k + 63) / 64;
     const int64_t ntiles = mt * kt;
-    /* pieces: 8 per tile + values rounded up to 8 per tile */
-    const int64_t maxpieces = ntiles * 8 + (w->nnz + 7 * ntiles) / 8 + 1;
+    /* pieces: the bitmap (8 per tile, 4 with pairs) + values rounded up to
+     * 8 per tile (a pair stores at most one zero per nonzero) */
+    const int bp = pairs ? 4 : 8;
+    const int64_t maxvals = pairs ? 2 * w->nnz : w->nnz;
+    const int64_t maxpieces = ntiles * bp + (maxvals + 7 * ntiles) / 8 + 1;
     if (ntiles > INT32_MAX || maxpieces > INT32_MAX)
         return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "csr upload: too many tiles");
     uint16_t *blob = (uint16_t *)calloc((size_t)maxpieces, 16);
@@ -822,9 +911,25 @@ static int build_tiles(const sp_csr *w, sp_cuda_csr *out, cudaStream_t s, sp_cud
             const int64_t ti = m * kt + t;
             off[ti] = (int32_t)o;
             uint32_t *bm = (uint32_t *)(blob + o * 8);
-            uint16_t *tv = blob + (o + 8) * 8;
+            uint16_t *tv = blob + (o + bp) * 8;
             int64_t nv = 0;
-            for (int lane = 0; lane < 32; lane++) {
+            for (int lane = 0; pairs && lane < 32; lane++) {
+                uint32_t bits = 0;
+                for (int j = 0; j < 16; j++) {
+                    int r, c;
+                    tb_pos(lane, 2 * j, &r, &c); /* positions 2j, 2j + 1: columns c, c + 1 */
+                    const int64_t idx = r * kt * 64 + t * 64 + c;
+                    const bool p0 = t * 64 + c < w->k && dp[idx];
+                    const bool p1 = t * 64 + c + 1 < w->k && dp[idx + 1];
+                    if (p0 || p1) {
+                        bits |= 1u << j;
+                        tv[nv++] = p0 ? dv[idx] : 0;
+                        tv[nv++] = p1 ? dv[idx + 1] : 0;
+                    }
+                }
+                blob[o * 8 + lane] = (uint16_t)bits;
+            }
+            for (int lane = 0; !pairs && lane < 32; lane++) {
                 uint32_t bits = 0;
                 for (int p = 0; p < 32; p++) {
                     int r, c;
@@ -837,7 +942,7 @@ static int build_tiles(const sp_csr *w, sp_cuda_csr *out, cudaStream_t s, sp_cud
                 }
                 bm[lane] = bits;
             }
-            const int64_t pieces = 8 + (nv + 7) / 8;
+            const int64_t pieces = bp + (nv + 7) / 8;
             o += pieces;
             if (pieces > tmax) tmax = pieces;
         }
@@ -858,7 +963,61 @@ static int build_tiles(const sp_csr *w, sp_cuda_csr *out, cudaStream_t s, sp_cud
     out->kt = kt;
     out->tile_bytes = bb + pb;
     out->tile_max = (int32_t)tmax;
+    out->tile_pairs = pairs ? 1 : 0;
     return 0;
+}
+
+static int g_tile_layout = 0; /* sp_cuda_csr_set_tile_layout */
+
+/* the shared-memory slot (16-byte pieces) a largest tile of `pieces` takes */
+static int slot_for(int64_t pieces) { return pieces <= 24 ? 24 : pieces <= 64 ? 64 : 136; }
+
+/* The largest tile of w in 16-byte pieces, in the position layout (*pos)
+ * and in the pair layout (*pair). A pair is columns 2i and 2i + 1 of a row
+ * (tb_pos), so a tile's pairs are the distinct (row, column / 2) of its
+ * nonzeros; CSR columns are sorted within a row. */
+static int tile_max_both(const sp_csr *w, int64_t *pos, int64_t *pair) {
+    const int64_t kt = (w->k + 63) / 64;
+    int64_t *nv = (int64_t *)calloc((size_t)kt * 2, sizeof(int64_t)), *np = nv + kt;
+    if (!nv) return -1;
+    *pos = *pair = 0;
+    for (int64_t m0 = 0; m0 < w->m; m0 += 16) {
+        memset(nv, 0, (size_t)kt * 2 * sizeof(int64_t));
+        for (int64_t row = m0; row < m0 + 16 && row < w->m; row++) {
+            int64_t last = -1;
+            for (int32_t j = w->row_ptr[row]; j < w->row_ptr[row + 1]; j++) {
+                const int64_t c = w->col_idx16 ? w->col_idx16[j] : w->col_idx32[j];
+                nv[c / 64]++;
+                if (c / 2 != last) np[c / 64]++;
+                last = c / 2;
+            }
+        }
+        for (int64_t t = 0; t < kt; t++) {
+            if (8 + (nv[t] + 7) / 8 > *pos) *pos = 8 + (nv[t] + 7) / 8;
+            if (4 + (2 * np[t] + 7) / 8 > *pair) *pair = 4 + (2 * np[t] + 7) / 8;
+        }
+    }
+    free(nv);
+    return 0;
+}
+
+/* The tiled layout a weight gets: pairs below SP_CSR_PAIR_TILES_BELOW
+ * density (runtime/cost_model.h, whose byte count follows the same rule),
+ * unless its largest tile would then need a larger shared-memory slot than
+ * in the position layout (fewer CTAs per SM). Measured on the H100
+ * (bench/results/csr-pair-h100-2026-11-27.md, M = K = 4096): from 70 %
+ * sparsity the pair layout is 1.02-1.20x faster at every N from 16 to 1024
+ * (N = 16, 90 %: 17.12 against 19.92 us) except at 70 %, N = 64, where its
+ * tiles needed the full slot and the position layout's the 64-piece one
+ * (32.74 against 29.30 us); at 60 % level at N <= 32 and 1.05-1.12x from N =
+ * 64; at 50 % 2-3 % slower at N <= 32 (1.56 bytes per element there, against
+ * 1.125), faster from N = 64. */
+static bool tile_pairs_rule(const sp_csr *w) {
+    if (g_tile_layout) return g_tile_layout == SP_CUDA_CSR_TILES_PAIR;
+    if (!((double)w->nnz < SP_CSR_PAIR_TILES_BELOW * (double)w->m * (double)w->k)) return false;
+    int64_t pos = 0, pair = 0;
+    if (tile_max_both(w, &pos, &pair)) return false;
+    return slot_for(pair) <= slot_for(pos);
 }
 
 extern "C" int sp_cuda_csr_upload(const sp_csr *w, int with_tiles, sp_cuda_csr *out,
@@ -901,7 +1060,7 @@ extern "C" int sp_cuda_csr_upload(const sp_csr *w, int with_tiles, sp_cuda_csr *
         e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->values, w->values, (size_t)w->nnz * es,
                                               cudaMemcpyHostToDevice, s));
     if (!e) e = SP_CUDA_CHECK(st, cudaStreamSynchronize(s));
-    if (!e && with_tiles) e = (cudaError_t)build_tiles(w, out, s, st);
+    if (!e && with_tiles) e = (cudaError_t)build_tiles(w, tile_pairs_rule(w), out, s, st);
     if (e) {
         sp_cuda_csr_free(out);
         return (int)e;
@@ -943,7 +1102,7 @@ extern "C" int sp_cuda_csr_spmm(const sp_cuda_csr *w, const sp_cuda_spmm_args *a
         const bool xt_wins = xt && density <= (a->n <= 16 ? 0.12 : 0.07);
         path = tc_ok && !xt_wins ? SP_CUDA_CSR_TC : SP_CUDA_CSR_SIMT;
     }
-    if (path == SP_CUDA_CSR_TC) return sp_cuda_csr_spmm_tc_config(w, a, tc_default_cfg(a->n), st);
+    if (path == SP_CUDA_CSR_TC) return sp_cuda_csr_spmm_tc_config(w, a, tc_default_cfg(w, a->n), st);
     if (a->act < SP_CUDA_ACT_NONE || a->act > SP_CUDA_ACT_LEAKYRELU)
         return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "csr spmm: unknown activation");
     if (xt) return run_xt(w, a, st);
@@ -960,6 +1119,10 @@ extern "C" size_t sp_cuda_csr_workspace_bytes(int64_t m, int64_t k, int64_t n) {
 extern "C" int sp_cuda_csr_tc_configs(void) { return kTcCfgs; }
 
 extern "C" void sp_cuda_csr_set_compact_slots(int on) { spmm::g_compact_slots = on ? 1 : 0; }
+
+extern "C" void sp_cuda_csr_set_tile_layout(int layout) {
+    g_tile_layout = layout == SP_CUDA_CSR_TILES_POSITION || layout == SP_CUDA_CSR_TILES_PAIR ? layout : 0;
+}
 
 extern "C" int sp_cuda_csr_spmm_tc_config(const sp_cuda_csr *w, const sp_cuda_spmm_args *a,
                                           int config, sp_cuda_status *st) {

@@ -58,7 +58,12 @@
  *        bitmap (128 B) in mma fragment order plus its nonzero values (fp16).
  *        Tiles are staged through shared memory; each lane expands its 32
  *        elements of the tile straight into mma.sync A registers. Bytes per element: 0.125 + 2*density, i.e.
- *        less than CSR's 4 B per nonzero whenever density > 1/16.
+ *        less than CSR's 4 B per nonzero whenever density > 1/16. Below
+ *        SP_CSR_PAIR_TILES_BELOW density (runtime/cost_model.h) the upload
+ *        builds the pair layout instead: a 512-bit bitmap, a bit per pair
+ *        of adjacent columns, and every pair holding a nonzero stored whole
+ *        (more bytes, half the expansion instructions: 1.01-1.17x faster
+ *        from 70 % sparsity on the H100).
  *    (b) CUDA cores, a warp per row, for very sparse weights (fp16: X
  *        transposed once per call into the workspace, then gathered from
  *        L2; size the workspace with sp_cuda_csr_workspace_bytes), fp32,
@@ -293,6 +298,10 @@ typedef struct sp_cuda_csr {
     int32_t *tile_off;   /* [mt*kt + 1], in 16-byte pieces */
     int32_t tile_max;    /* the largest tile, in 16-byte pieces (picks the
                             kernel's shared-memory slot size) */
+    int32_t tile_pairs;  /* 1: the pair layout: 4 pieces of bitmap (a 16-bit
+                            word per lane, a bit per pair of adjacent
+                            positions), then the pairs with a nonzero, both
+                            halves (see spmm_csr.cu) */
     size_t bytes;        /* device bytes of the path(s) built */
     size_t tile_bytes;   /* of which the tiled layout */
 } sp_cuda_csr;
@@ -309,7 +318,8 @@ typedef struct sp_cuda_csr {
  * which stages X in shared memory. */
 size_t sp_cuda_csr_workspace_bytes(int64_t m, int64_t k, int64_t n);
 
-/* with_tiles: also build the tiled bitmap layout (fp16 weights only). */
+/* with_tiles: also build the tiled bitmap layout (fp16 weights only; the
+ * position or the pair layout by density, see sp_cuda_csr.tile_pairs). */
 int sp_cuda_csr_upload(const sp_csr *w, int with_tiles, sp_cuda_csr *out, void *stream,
                        sp_cuda_status *st);
 void sp_cuda_csr_free(sp_cuda_csr *w);
@@ -330,6 +340,13 @@ int sp_cuda_csr_spmm_tc_config(const sp_cuda_csr *w, const sp_cuda_spmm_args *a,
  * restores the smallest slot the weight's largest tile fits. Process-wide,
  * not thread-safe; the runtime never calls it. */
 void sp_cuda_csr_set_compact_slots(int on);
+/* Benchmark and test knob: the tiled layout later uploads build.
+ * SP_CUDA_CSR_TILES_POSITION: a bitmap bit per position; SP_CUDA_CSR_TILES_PAIR:
+ * a bit per pair of adjacent positions, each pair with a nonzero stored
+ * whole (more bytes, half the expansion work); 0 (default): the upload's
+ * rule. Process-wide, not thread-safe; the runtime never calls it. */
+enum { SP_CUDA_CSR_TILES_RULE = 0, SP_CUDA_CSR_TILES_POSITION = 1, SP_CUDA_CSR_TILES_PAIR = 2 };
+void sp_cuda_csr_set_tile_layout(int layout);
 
 /* ---- SDDMM -------------------------------------------------------------- */
 /* Sampled dense-dense product on a CSR pattern [m, n] (sparse attention

@@ -295,6 +295,32 @@ static void shared_workspace_case(void) {
     free(w2);
 }
 
+/* The upload's choice of tiled layout (spmm_csr.cu's tile_pairs_rule):
+ * positions at 50 % density; pairs at 10 %; positions at 30 %, where random
+ * pairs would fill about 69 pieces of the largest tile (the full slot)
+ * against about 55 with positions (the 64-piece slot). */
+static void tile_layout_rule_case(void) {
+    const int64_t m = 256, k = 4096;
+    const struct { double density; int pairs; } want[] = {{0.5, 0}, {0.1, 1}, {0.3, 0}};
+    float *w = (float *)malloc((size_t)(m * k) * 4);
+    sp_cuda_status st;
+    memset(&st, 0, sizeof st);
+    for (const auto &c : want) {
+        tl_gen_unstructured(w, m, k, c.density, TL_RANDOM);
+        sp_csr h;
+        tl_pack_csr(w, m, k, SP_VT_F16, &h);
+        sp_cuda_csr d;
+        const bool ok = !sp_cuda_csr_upload(&h, 1, &d, NULL, &st) && d.tile_pairs == c.pairs;
+        printf("%-4s tiled layout rule: density %.2f -> %s (tile_max %d pieces)\n", ok ? "PASS" : "FAIL",
+               c.density, d.tile_pairs ? "pairs" : "positions", (int)d.tile_max);
+        if (ok) passes++;
+        else failures++;
+        sp_cuda_csr_free(&d);
+        tl_free_csr(&h);
+    }
+    free(w);
+}
+
 int main(int argc, char **argv) {
     int ndev = 0;
     if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
@@ -339,16 +365,27 @@ int main(int argc, char **argv) {
                 for (int p = 0; p < 4; p++) run_case(kind, m, k, n, p, d, 7, 1, 0);
             c++;
         }
-    /* every launch configuration of the tiled CSR path, whatever N it serves */
-    for (int cfg = 0; cfg < sp_cuda_csr_tc_configs(); cfg++) {
-        g_tc_cfg = cfg;
-        run_case(K_CSR_TC, 130, 70, 129, 0, 0.5, 5, 1, 8);
-        run_case(K_CSR_TC, 33, 4100, 17, 1, 0.2, 2, 0, 0);
-        run_case(K_CSR_TC, 257, 576, 300, 2, 0.05, 7, 1, 0); /* 24-piece slots */
-        run_case(K_CSR_TC, 256, 512, 64, 0, 0.2, 7, 1, 0);   /* 64-piece slots */
-        run_case(K_CSR_TC, 256, 512, 40, 1, 0.5, 5, 0, 0);   /* full slots */
-        g_tc_cfg = -1;
+    /* every launch configuration of the tiled CSR path, whatever N it
+     * serves, in both tiled layouts (a bitmap bit per position, per pair) */
+    for (int layout = SP_CUDA_CSR_TILES_POSITION; layout <= SP_CUDA_CSR_TILES_PAIR; layout++) {
+        sp_cuda_csr_set_tile_layout(layout);
+        printf("[tiled layout: %s]\n", layout == SP_CUDA_CSR_TILES_PAIR ? "pairs" : "positions");
+        for (int cfg = 0; cfg < sp_cuda_csr_tc_configs(); cfg++) {
+            g_tc_cfg = cfg;
+            run_case(K_CSR_TC, 130, 70, 129, 0, 0.5, 5, 1, 8);
+            run_case(K_CSR_TC, 33, 4100, 17, 1, 0.2, 2, 0, 0);
+            run_case(K_CSR_TC, 257, 576, 300, 2, 0.05, 7, 1, 0); /* 24-piece slots */
+            run_case(K_CSR_TC, 256, 512, 64, 0, 0.2, 7, 1, 0);   /* 64-piece slots */
+            run_case(K_CSR_TC, 256, 512, 40, 1, 0.5, 5, 0, 0);   /* full slots */
+            run_case(K_CSR_TC, 17, 33, 5, 3, 0.5, 3, 1, 0);      /* ragged K: pairs cut by K */
+            g_tc_cfg = -1;
+        }
+        /* the rule's configuration over every pattern and N range */
+        for (int s = 0; s < nshape - nbig; s++)
+            run_case(K_CSR_TC, shapes[s].m, shapes[s].k, shapes[s].n, s % 4, dens[s % 3], (s * 3) % 8, s % 2, 0);
     }
+    sp_cuda_csr_set_tile_layout(SP_CUDA_CSR_TILES_RULE);
+    tile_layout_rule_case();
     /* every BSR launch configuration that fits the block size (one that
      * does not must say so), whatever N it serves */
     for (int cfg = 0; cfg < sp_cuda_bsr_configs(); cfg++) {

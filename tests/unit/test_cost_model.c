@@ -7,6 +7,7 @@
 
 #include "runtime/cost_model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,25 @@ static sp_cost_problem problem(double density, int is_24, double zb16)
     sp_cost_problem p = {.m = 1024, .k = 1024, .n = 3136, .density = density, .is_24 = is_24, .value_bytes = 4};
     p.zero_block_frac[2] = zb16;
     return p;
+}
+
+/* The GPU's tiled CSR counts the bytes of the layout its upload builds:
+ * below SP_CSR_PAIR_TILES_BELOW a 64-byte bitmap per 16 x 64 tile and every
+ * pair of adjacent values holding a nonzero, above it a 128-byte bitmap and
+ * the nonzeros. */
+static void test_csr_bytes_follow_the_tiled_layout(void **state)
+{
+    (void)state;
+    sp_cost_estimate e;
+    sp_cost_problem p = problem(0.2, 0, 0);
+    p.value_bytes = 2;
+    const double mk = (double)p.m * (double)p.k, act = (double)(p.k * p.n + p.m * p.n) * 2.0;
+    assert_int_equal(sp_cost_estimate_format(&sp_cost_h100_fp16, &p, SPRUN_FORMAT_CSR, 0, &e), 1);
+    const double pairs = mk / 2.0 * (1.0 - 0.8 * 0.8);
+    assert_true(fabs(e.work_bytes - (mk / 16.0 + pairs * 4.0 + act)) < 1.0);
+    p.density = 0.5;
+    assert_int_equal(sp_cost_estimate_format(&sp_cost_h100_fp16, &p, SPRUN_FORMAT_CSR, 0, &e), 1);
+    assert_true(fabs(e.work_bytes - (mk / 8.0 + 0.5 * mk * 2.0 + act)) < 1.0);
 }
 
 static void test_choices_follow_work_over_efficiency(void **state)
@@ -195,6 +215,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_choices_follow_work_over_efficiency),
+        cmocka_unit_test(test_csr_bytes_follow_the_tiled_layout),
         cmocka_unit_test(test_h100_24_choices_match_measurements),
         cmocka_unit_test(test_unfused_activation_tips_the_choice),
         cmocka_unit_test(test_calibration_files_match_builtin),
