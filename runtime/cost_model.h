@@ -47,9 +47,7 @@ typedef struct sp_cost_device {
 /* Below this density the CUDA upload stores a CSR weight's tensor-core tiles
  * in the pair layout (kernels/cuda/spmm_csr.cu: a bitmap bit per pair of
  * adjacent columns, each pair holding a nonzero stored whole); at or above
- * it, a bit per position (also below it where pairs would make the largest
- * tile need a larger shared-memory slot, which the model does not see). The
- * cost model counts the bytes of the layout this threshold gives. */
+ * it, a bit per position. The cost model counts the bytes of the same one. */
 #define SP_CSR_PAIR_TILES_BELOW 0.45
 
 /* The GEMM a weight takes part in: Y[M, N] = W[M, K] X[K, N]. */

@@ -39,7 +39,7 @@
  *     costs 0.0625 + 2 * P B/element, P the share of pairs kept (random
  *     patterns: 1 - (1 - density)^2; 1.56 at 50 %, 0.44 at 90 %). ncu had
  *     put the N = 16 kernel at about 470 instructions issued per tile;
- *     halving the expansion bought 1.01-1.17x from 70 % sparsity.
+ *     halving the expansion bought 1.03-1.26x from 70 % sparsity.
  * (b) CUDA cores ("SIMT"): a warp per row, lanes over the row's nonzeros.
  *     fp16 weights with 16-bit columns take the "XT" kernel when the
  *     workspace has room for X transposed (sp_cuda_csr_workspace_bytes): X
@@ -969,55 +969,18 @@ static int build_tiles(const sp_csr *w, bool pairs, sp_cuda_csr *out, cudaStream
 
 static int g_tile_layout = 0; /* sp_cuda_csr_set_tile_layout */
 
-/* the shared-memory slot (16-byte pieces) a largest tile of `pieces` takes */
-static int slot_for(int64_t pieces) { return pieces <= 24 ? 24 : pieces <= 64 ? 64 : 136; }
-
-/* The largest tile of w in 16-byte pieces, in the position layout (*pos)
- * and in the pair layout (*pair). A pair is columns 2i and 2i + 1 of a row
- * (tb_pos), so a tile's pairs are the distinct (row, column / 2) of its
- * nonzeros; CSR columns are sorted within a row. */
-static int tile_max_both(const sp_csr *w, int64_t *pos, int64_t *pair) {
-    const int64_t kt = (w->k + 63) / 64;
-    int64_t *nv = (int64_t *)calloc((size_t)kt * 2, sizeof(int64_t)), *np = nv + kt;
-    if (!nv) return -1;
-    *pos = *pair = 0;
-    for (int64_t m0 = 0; m0 < w->m; m0 += 16) {
-        memset(nv, 0, (size_t)kt * 2 * sizeof(int64_t));
-        for (int64_t row = m0; row < m0 + 16 && row < w->m; row++) {
-            int64_t last = -1;
-            for (int32_t j = w->row_ptr[row]; j < w->row_ptr[row + 1]; j++) {
-                const int64_t c = w->col_idx16 ? w->col_idx16[j] : w->col_idx32[j];
-                nv[c / 64]++;
-                if (c / 2 != last) np[c / 64]++;
-                last = c / 2;
-            }
-        }
-        for (int64_t t = 0; t < kt; t++) {
-            if (8 + (nv[t] + 7) / 8 > *pos) *pos = 8 + (nv[t] + 7) / 8;
-            if (4 + (2 * np[t] + 7) / 8 > *pair) *pair = 4 + (2 * np[t] + 7) / 8;
-        }
-    }
-    free(nv);
-    return 0;
-}
-
 /* The tiled layout a weight gets: pairs below SP_CSR_PAIR_TILES_BELOW
- * density (runtime/cost_model.h, whose byte count follows the same rule),
- * unless its largest tile would then need a larger shared-memory slot than
- * in the position layout (fewer CTAs per SM). Measured on the H100
- * (bench/results/csr-pair-h100-2026-11-27.md, M = K = 4096): from 70 %
- * sparsity the pair layout is 1.02-1.20x faster at every N from 16 to 1024
- * (N = 16, 90 %: 17.12 against 19.92 us) except at 70 %, N = 64, where its
- * tiles needed the full slot and the position layout's the 64-piece one
- * (32.74 against 29.30 us); at 60 % level at N <= 32 and 1.05-1.12x from N =
- * 64; at 50 % 2-3 % slower at N <= 32 (1.56 bytes per element there, against
- * 1.125), faster from N = 64. */
+ * density (runtime/cost_model.h, whose byte count follows the same rule).
+ * Measured on the H100 (bench/results/csr-pair-h100-2026-11-27.md, M = K =
+ * 4096, two calls): from 70 % sparsity the pair layout is 1.03-1.26x faster
+ * at every N from 16 to 1024 (N = 16, 90 %: 17.1 against 19.9-20.1 us)
+ * except at 70 %, N = 64: 0.90x, where its largest tile needs the full
+ * shared-memory slot and the position layout's the 64-piece one (2 CTAs per
+ * SM); at 60 % level at N <= 32 and 1.05-1.12x from N = 64; at 50 % 2-3 %
+ * slower at N <= 32 (1.56 bytes per element there, against 1.125). */
 static bool tile_pairs_rule(const sp_csr *w) {
     if (g_tile_layout) return g_tile_layout == SP_CUDA_CSR_TILES_PAIR;
-    if (!((double)w->nnz < SP_CSR_PAIR_TILES_BELOW * (double)w->m * (double)w->k)) return false;
-    int64_t pos = 0, pair = 0;
-    if (tile_max_both(w, &pos, &pair)) return false;
-    return slot_for(pair) <= slot_for(pos);
+    return (double)w->nnz < SP_CSR_PAIR_TILES_BELOW * (double)w->m * (double)w->k;
 }
 
 extern "C" int sp_cuda_csr_upload(const sp_csr *w, int with_tiles, sp_cuda_csr *out,

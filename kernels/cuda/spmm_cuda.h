@@ -62,8 +62,8 @@
  *        SP_CSR_PAIR_TILES_BELOW density (runtime/cost_model.h) the upload
  *        builds the pair layout instead: a 512-bit bitmap, a bit per pair
  *        of adjacent columns, and every pair holding a nonzero stored whole
- *        (more bytes, half the expansion instructions: 1.01-1.17x faster
- *        from 70 % sparsity on the H100).
+ *        (more bytes, half the expansion instructions: 1.03-1.26x faster
+ *        from 70 % sparsity on the H100, one case excepted).
  *    (b) CUDA cores, a warp per row, for very sparse weights (fp16: X
  *        transposed once per call into the workspace, then gathered from
  *        L2; size the workspace with sp_cuda_csr_workspace_bytes), fp32,

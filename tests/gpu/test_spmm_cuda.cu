@@ -296,12 +296,11 @@ static void shared_workspace_case(void) {
 }
 
 /* The upload's choice of tiled layout (spmm_csr.cu's tile_pairs_rule):
- * positions at 50 % density; pairs at 10 %; positions at 30 %, where random
- * pairs would fill about 69 pieces of the largest tile (the full slot)
- * against about 55 with positions (the 64-piece slot). */
+ * positions at 50 % density, pairs at 10 % and 30 % (below
+ * SP_CSR_PAIR_TILES_BELOW). */
 static void tile_layout_rule_case(void) {
     const int64_t m = 256, k = 4096;
-    const struct { double density; int pairs; } want[] = {{0.5, 0}, {0.1, 1}, {0.3, 0}};
+    const struct { double density; int pairs; } want[] = {{0.5, 0}, {0.1, 1}, {0.3, 1}};
     float *w = (float *)malloc((size_t)(m * k) * 4);
     sp_cuda_status st;
     memset(&st, 0, sizeof st);
