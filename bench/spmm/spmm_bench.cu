@@ -12,6 +12,9 @@
  *                             epilogues and peers, the CSR slot widths (log only; see each)
  *   spmm_bench --dense90      the dense sm_90 GEMM (the 2:4 kernel's dense twin) against cuBLAS
  *                             and the 2:4 kernel (log only)
+ *   spmm_bench --csr-pair-sweep  the tiled CSR path's two layouts (a bitmap bit per value or per
+ *                             pair of values) side by side, the pair one in every configuration
+ *                             (log only)
  *
  * Peers, each set up once per shape, outside the timed region:
  *  - cuBLAS: cublasGemmEx, fp16 in/out, fp32 compute, W^T*X ("TN").
@@ -614,6 +617,13 @@ struct SweepOps {
     ~SweepOps() {
         for (int i = 0; i < count; i++) { cudaFree(dx[i]); cudaFree(dy[i]); cudaFree(dref[i]); cudaFree(ws[i]); }
     }
+    /* cb[i] = cuBLAS on a dense random m x k weight at ns[i] (w: host scratch of m*k floats) */
+    void dense_baseline(float *w, int64_t m, int64_t k, const int64_t *ns, double *cb) {
+        tl_gen_unstructured(w, m, k, 1.0, TL_RANDOM);
+        void *dwd = dev_h(w, m * k);
+        for (int i = 0; i < count; i++) cb[i] = cublas_time(dwd, dx[i], dref[i], m, k, ns[i]);
+        cudaFree(dwd);
+    }
 };
 
 /* A random unstructured weight of the given density in w (host), packed to
@@ -894,11 +904,8 @@ static void csr_slot_sweep() {
     SweepOps ops(m, k, ns, 4);
     void **dx = ops.dx, **dy = ops.dy, **dref = ops.dref;
     sp_cuda_spmm_args *a = ops.a;
-    tl_gen_unstructured(w, m, k, 1.0, TL_RANDOM);
-    void *dwd = dev_h(w, m * k);
     double cb[4];
-    for (int i = 0; i < 4; i++) cb[i] = cublas_time(dwd, dx[i], dref[i], m, k, ns[i]);
-    cudaFree(dwd);
+    ops.dense_baseline(w, m, k, ns, cb);
     printf("csr slot sweep, M = K = 4096, us (cold L2, median); full = full-size slots, compact = default,\n"
            "s<h> = compact with the split aimed at h CTAs per SM; ERR: rel L2 vs cuBLAS above 2e-3\n");
     printf("| sparsity %% | N | tile_max | cuBLAS | full | compact | s1 | s2 | s3 | s4 | s6 | best x cuBLAS |\n");
@@ -953,11 +960,8 @@ static void csr_pair_sweep() {
     SweepOps ops(m, k, ns, 5);
     void **dx = ops.dx, **dy = ops.dy, **dref = ops.dref;
     sp_cuda_spmm_args *a = ops.a;
-    tl_gen_unstructured(w, m, k, 1.0, TL_RANDOM);
-    void *dwd = dev_h(w, m * k);
     double cb[5];
-    for (int i = 0; i < 5; i++) cb[i] = cublas_time(dwd, dx[i], dref[i], m, k, ns[i]);
-    cudaFree(dwd);
+    ops.dense_baseline(w, m, k, ns, cb);
     printf("csr pair sweep, M = K = 4096, us (cold L2, median); pos = position layout, pair = pair layout,\n"
            "c<i> = pair layout in configuration i; ERR: rel L2 vs cuBLAS above 2e-3\n");
     printf("| sparsity %% | N | cuBLAS | pos | pair |");

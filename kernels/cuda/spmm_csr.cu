@@ -171,42 +171,48 @@ template <int WM_, int SLOT16, bool PAIR> struct FCsrT {
             for (int i = lane; i < n; i += 32) cp_async16(slot + i * 16, p.tiles + q.b[r] + i, 16);
         }
     }
-    /* The pair layout ("TP16x64"): lane l's bitmap is a 16-bit word whose
-     * bit j = 4*kk + reg stands for its A register reg of 16-column step kk
-     * (positions 2j and 2j + 1, two adjacent columns of one row); a pair
-     * with either value nonzero is stored whole (both halves, 4 bytes).
-     * One predicated 32-bit shared load per register instead of two 16-bit
-     * ones and their merge. */
-    template <int WN, int LD>
-    __device__ static void mma_pair(const unsigned char *slot, float (&acc)[WN][4], const __half *xw,
-                                    int lane) {
-        const uint32_t bits = reinterpret_cast<const uint16_t *>(slot)[lane];
-        const int cnt = __popc(bits);
+    /* exclusive prefix of cnt over the warp's lanes */
+    __device__ static int lane_excl_prefix(int cnt, int lane) {
         int incl = cnt;
 #pragma unroll
         for (int d = 1; d < 32; d <<= 1) {
             const int o = __shfl_up_sync(0xffffffffu, incl, d);
             if (lane >= d) incl += o;
         }
-        const uint32_t v0 = smem_u32(slot + 64) + 4u * (uint32_t)(incl - cnt);
+        return incl - cnt;
+    }
+    /* The position layout: lane l's 32 positions from its bitmap word; each
+     * byte's run starts popc(lower bytes) values in; four independent
+     * chains of 32-bit shared addresses */
+    __device__ static void expand_positions(const unsigned char *slot, uint32_t (&a)[4][4], int lane) {
+        const uint32_t bits = reinterpret_cast<const uint32_t *>(slot)[lane];
+        const uint32_t v0 = smem_u32(slot + 128) + 2u * (uint32_t)lane_excl_prefix(__popc(bits), lane);
+        uint32_t ad[4] = {v0, v0 + 2u * __popc(bits & 0xffu), v0 + 2u * __popc(bits & 0xffffu),
+                          v0 + 2u * __popc(bits & 0xffffffu)};
+#pragma unroll
+        for (int g = 0; g < 4; g++)
+#pragma unroll
+            for (int r = 0; r < 4; r++) {
+                const uint32_t lo = take16(bits & (1u << (8 * g + 2 * r)), ad[g]);
+                const uint32_t hi = take16(bits & (2u << (8 * g + 2 * r)), ad[g]);
+                a[g][r] = lo | (hi << 16);
+            }
+    }
+    /* The pair layout ("TP16x64"): lane l's bitmap is a 16-bit word whose
+     * bit j = 4*kk + reg stands for its A register reg of 16-column step kk
+     * (positions 2j and 2j + 1, two adjacent columns of one row); a pair
+     * with either value nonzero is stored whole (both halves, 4 bytes).
+     * One predicated 32-bit shared load per register instead of two 16-bit
+     * ones and their merge. */
+    __device__ static void expand_pairs(const unsigned char *slot, uint32_t (&a)[4][4], int lane) {
+        const uint32_t bits = reinterpret_cast<const uint16_t *>(slot)[lane];
+        const uint32_t v0 = smem_u32(slot + 64) + 4u * (uint32_t)lane_excl_prefix(__popc(bits), lane);
         uint32_t ad[4] = {v0, v0 + 4u * __popc(bits & 0xfu), v0 + 4u * __popc(bits & 0xffu),
                           v0 + 4u * __popc(bits & 0xfffu)};
-        uint32_t a[4][4];
 #pragma unroll
         for (int g = 0; g < 4; g++)
 #pragma unroll
             for (int r = 0; r < 4; r++) a[g][r] = take32(bits & (1u << (4 * g + r)), ad[g]);
-#pragma unroll
-        for (int j = 0; j < WN; j++) {
-            const __half *row = xw + (j * 8 + (lane & 7)) * LD + (lane >> 3) * 8;
-#pragma unroll
-            for (int kq = 0; kq < 2; kq++) {
-                uint32_t b[4];
-                ldmatrix_x4(b, row + kq * 32);
-                mma_16816(acc[j], a[2 * kq], b[0], b[1]);
-                mma_16816(acc[j], a[2 * kq + 1], b[2], b[3]);
-            }
-        }
     }
     template <int WN, int LD>
     __device__ static void mma_s(const Params &p, const unsigned char *w, float (&acc)[WM][WN][4],
@@ -215,33 +221,9 @@ template <int WM_, int SLOT16, bool PAIR> struct FCsrT {
         for (int i = 0; i < WM; i++) {
             if (mtile0 + i >= p.mt) continue;
             const unsigned char *slot = w + (wm * WM + i) * SLOT;
-            if constexpr (PAIR) {
-                mma_pair<WN, LD>(slot, acc[i], xw, lane);
-                continue;
-            }
-            const uint32_t bits = reinterpret_cast<const uint32_t *>(slot)[lane];
-            /* exclusive prefix of popcounts over the lanes */
-            const int cnt = __popc(bits);
-            int incl = cnt;
-#pragma unroll
-            for (int d = 1; d < 32; d <<= 1) {
-                const int o = __shfl_up_sync(0xffffffffu, incl, d);
-                if (lane >= d) incl += o;
-            }
-            /* each byte's run starts popc(lower bytes) values in; four
-             * independent chains of 32-bit shared addresses */
-            const uint32_t v0 = smem_u32(slot + 128) + 2u * (uint32_t)(incl - cnt);
-            uint32_t ad[4] = {v0, v0 + 2u * __popc(bits & 0xffu), v0 + 2u * __popc(bits & 0xffffu),
-                              v0 + 2u * __popc(bits & 0xffffffu)};
             uint32_t a[4][4];
-#pragma unroll
-            for (int g = 0; g < 4; g++)
-#pragma unroll
-                for (int r = 0; r < 4; r++) {
-                    const uint32_t lo = take16(bits & (1u << (8 * g + 2 * r)), ad[g]);
-                    const uint32_t hi = take16(bits & (2u << (8 * g + 2 * r)), ad[g]);
-                    a[g][r] = lo | (hi << 16);
-                }
+            if constexpr (PAIR) expand_pairs(slot, a, lane);
+            else expand_positions(slot, a, lane);
 #pragma unroll
             for (int j = 0; j < WN; j++) {
                 const __half *row = xw + (j * 8 + (lane & 7)) * LD + (lane >> 3) * 8;
