@@ -128,13 +128,12 @@ int sp_cost_estimate_format(const sp_cost_device *dev, const sp_cost_problem *p,
          * + every pair of adjacent values holding a nonzero (for a random
          * pattern 1 - (1 - density)^2 of the pairs); CUDA-core CSR: value +
          * 2- or 4-byte column */
-        if (dev->csr_expands && p->density < SP_CSR_PAIR_TILES_BELOW) {
-            double pairs = m * k / 2.0 * (1.0 - (1.0 - p->density) * (1.0 - p->density));
-            wbytes = m * k / 16.0 + pairs * 2.0 * vb;
-        } else {
-            wbytes = dev->csr_expands ? m * k / 8.0 + nnz * vb
-                                      : nnz * (vb + (p->k <= 65536 ? 2.0 : 4.0)) + (m + 1) * 4.0;
-        }
+        if (!dev->csr_expands)
+            wbytes = nnz * (vb + (p->k <= 65536 ? 2.0 : 4.0)) + (m + 1) * 4.0;
+        else if (p->density < SP_CSR_PAIR_TILES_BELOW)
+            wbytes = m * k / 16.0 + m * k / 2.0 * (1.0 - (1.0 - p->density) * (1.0 - p->density)) * 2.0 * vb;
+        else
+            wbytes = m * k / 8.0 + nnz * vb;
         peak = dev->csr_expands ? dev->dense_peak : dev->simt_peak;
         eff = dev->e_csr;
         break;

@@ -35,7 +35,7 @@
  *     a bit per pair of adjacent positions (the two halves of one A
  *     register), 64 B per tile, and each pair holding a nonzero stored
  *     whole, so a lane fills a register with one predicated 32-bit shared
- *     load instead of two 16-bit ones and a merge (FCsrT::mma_pair). It
+ *     load instead of two 16-bit ones and a merge (FCsrT::expand_pairs). It
  *     costs 0.0625 + 2 * P B/element, P the share of pairs kept (random
  *     patterns: 1 - (1 - density)^2; 1.56 at 50 %, 0.44 at 90 %). ncu had
  *     put the N = 16 kernel at about 470 instructions issued per tile;
@@ -239,14 +239,36 @@ template <int WM_, int SLOT16, bool PAIR> struct FCsrT {
     }
 };
 
-template <int WM> using FCsr136 = FCsrT<WM, 136, false>;
-template <int WM> using FCsr64 = FCsrT<WM, 64, false>;
-template <int WM> using FCsr24 = FCsrT<WM, 24, false>;
-template <int WM> using FCsrP136 = FCsrT<WM, 136, true>;
-template <int WM> using FCsrP64 = FCsrT<WM, 64, true>;
-template <int WM> using FCsrP24 = FCsrT<WM, 24, true>;
+/* the format of slot size SLOT16 in one layout, as Kernel<> takes it */
+template <int SLOT16, bool PAIR> struct FCsr {
+    template <int WM> using T = FCsrT<WM, SLOT16, PAIR>;
+};
 
 static int g_compact_slots = 1; /* sp_cuda_csr_set_compact_slots */
+
+/* the smallest slot (16-byte pieces) w's largest tile fits: 24, 64 or the
+ * full 136 (also without compact slots or a known tile_max) */
+static int tile_slot(const sp_cuda_csr *w) {
+    return !g_compact_slots || w->tile_max <= 0 ? 136 : w->tile_max <= 24 ? 24 : w->tile_max <= 64 ? 64 : 136;
+}
+
+template <bool PAIR, int WM, int WN, int WARPS_M, int WARPS_N, int WARPS_K, int STAGES>
+static int run_tc_layout(const CsrTileParams &p, int64_t gx, const sp_cuda_csr *w, const sp_cuda_spmm_args *a,
+                         const Epi &e, const int (&per_sm)[3], sp_cuda_status *st) {
+    if (!x_vec_ok(a, w->k))
+        return launch<Kernel<FCsr<136, PAIR>::template T, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, false>>(
+            p, gx, (int)w->kt, per_sm[0], a, w->k, e, st);
+    /* the smallest slot the largest tile fits (16-byte X rows only) */
+    const int slot = tile_slot(w);
+    if (slot == 24)
+        return launch<Kernel<FCsr<24, PAIR>::template T, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, true>>(
+            p, gx, (int)w->kt, per_sm[2], a, w->k, e, st);
+    if (slot == 64)
+        return launch<Kernel<FCsr<64, PAIR>::template T, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, true>>(
+            p, gx, (int)w->kt, per_sm[1], a, w->k, e, st);
+    return launch<Kernel<FCsr<136, PAIR>::template T, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, true>>(
+        p, gx, (int)w->kt, per_sm[0], a, w->k, e, st);
+}
 
 template <int WM, int WN, int WARPS_M, int WARPS_N, int WARPS_K, int STAGES>
 static int run_tc(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, const Epi &e, const int (&per_sm)[3],
@@ -258,32 +280,8 @@ static int run_tc(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, const Epi &e
     p.kt = (int)w->kt;
     constexpr int BM = 16 * WM * WARPS_M;
     const int64_t gx = (w->m + BM - 1) / BM;
-    if (!x_vec_ok(a, w->k))
-        return w->tile_pairs
-                   ? launch<Kernel<FCsrP136, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, false>>(
-                         p, gx, (int)w->kt, per_sm[0], a, w->k, e, st)
-                   : launch<Kernel<FCsr136, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, false>>(
-                         p, gx, (int)w->kt, per_sm[0], a, w->k, e, st);
-    /* the smallest slot the largest tile fits (16-byte X rows only) */
-    const int slot = !g_compact_slots || w->tile_max <= 0 ? 136 : w->tile_max <= 24 ? 24 : w->tile_max <= 64 ? 64 : 136;
-    if (w->tile_pairs) {
-        if (slot == 24)
-            return launch<Kernel<FCsrP24, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, true>>(
-                p, gx, (int)w->kt, per_sm[2], a, w->k, e, st);
-        if (slot == 64)
-            return launch<Kernel<FCsrP64, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, true>>(
-                p, gx, (int)w->kt, per_sm[1], a, w->k, e, st);
-        return launch<Kernel<FCsrP136, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, true>>(
-            p, gx, (int)w->kt, per_sm[0], a, w->k, e, st);
-    }
-    if (slot == 24)
-        return launch<Kernel<FCsr24, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, true>>(
-            p, gx, (int)w->kt, per_sm[2], a, w->k, e, st);
-    if (slot == 64)
-        return launch<Kernel<FCsr64, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, true>>(
-            p, gx, (int)w->kt, per_sm[1], a, w->k, e, st);
-    return launch<Kernel<FCsr136, WM, WN, WARPS_M, WARPS_N, WARPS_K, 1, STAGES, true>>(
-        p, gx, (int)w->kt, per_sm[0], a, w->k, e, st);
+    if (w->tile_pairs) return run_tc_layout<true, WM, WN, WARPS_M, WARPS_N, WARPS_K, STAGES>(p, gx, w, a, e, per_sm, st);
+    return run_tc_layout<false, WM, WN, WARPS_M, WARPS_N, WARPS_K, STAGES>(p, gx, w, a, e, per_sm, st);
 }
 
 /* Launch configurations of the tiled path, one per range of N: warp tile
@@ -337,7 +335,7 @@ static int tc_default_cfg(const sp_cuda_csr *w, int64_t n) {
     if (n <= 16) return 0;
     if (n <= 32) return 1;
     if (n <= 64 || n > 256) return 2;
-    if (w->tile_pairs && g_compact_slots && w->tile_max > 0 && w->tile_max <= 64) return 2;
+    if (w->tile_pairs && tile_slot(w) <= 64) return 2;
     return 3;
 }
 
@@ -856,7 +854,7 @@ static inline void tb_pos(int lane, int p, int *r, int *c) {
     *c = 16 * kk + 8 * (reg >> 1) + 2 * tig + h;
 }
 
-/* pairs: the pair layout (see FCsrT::mma_pair), else one bit per position */
+/* pairs: the pair layout (see FCsrT::expand_pairs), else one bit per position */
 static int build_tiles(const sp_csr *w, bool pairs, sp_cuda_csr *out, cudaStream_t s, sp_cuda_status *st) {
     const int64_t mt = (w->m + 15) / 16, kt = (w->k + 63) / 64;
     const int64_t ntiles = mt * kt;
@@ -895,9 +893,9 @@ static int build_tiles(const sp_csr *w, bool pairs, sp_cuda_csr *out, cudaStream
             uint32_t *bm = (uint32_t *)(blob + o * 8);
             uint16_t *tv = blob + (o + bp) * 8;
             int64_t nv = 0;
-            for (int lane = 0; pairs && lane < 32; lane++) {
+            for (int lane = 0; lane < 32; lane++) {
                 uint32_t bits = 0;
-                for (int j = 0; j < 16; j++) {
+                for (int j = 0; pairs && j < 16; j++) {
                     int r, c;
                     tb_pos(lane, 2 * j, &r, &c); /* positions 2j, 2j + 1: columns c, c + 1 */
                     const int64_t idx = r * kt * 64 + t * 64 + c;
@@ -909,11 +907,7 @@ static int build_tiles(const sp_csr *w, bool pairs, sp_cuda_csr *out, cudaStream
                         tv[nv++] = p1 ? dv[idx + 1] : 0;
                     }
                 }
-                blob[o * 8 + lane] = (uint16_t)bits;
-            }
-            for (int lane = 0; !pairs && lane < 32; lane++) {
-                uint32_t bits = 0;
-                for (int p = 0; p < 32; p++) {
+                for (int p = 0; !pairs && p < 32; p++) {
                     int r, c;
                     tb_pos(lane, p, &r, &c);
                     const int64_t idx = r * kt * 64 + t * 64 + c;
@@ -922,7 +916,8 @@ static int build_tiles(const sp_csr *w, bool pairs, sp_cuda_csr *out, cudaStream
                         tv[nv++] = dv[idx];
                     }
                 }
-                bm[lane] = bits;
+                if (pairs) blob[o * 8 + lane] = (uint16_t)bits; /* a 16-bit word per lane */
+                else bm[lane] = bits;
             }
             const int64_t pieces = bp + (nv + 7) / 8;
             o += pieces;
