@@ -117,18 +117,14 @@ static void um_range(void *arg, int64_t b, int64_t e)
         return;
     }
     double buf[UM_CHUNK];
-    const int is_f = sp_dt_is_float(a->dtype);
     for (int64_t c0 = b; c0 < e; c0 += UM_CHUNK) {
         const int64_t len = e - c0 < UM_CHUNK ? e - c0 : UM_CHUNK;
         sp_ld_f64_run(a->dtype, a->x, c0, 1, buf, len);
         for (int64_t i = 0; i < len; i++)
             buf[i] = um_one(a->kind, buf[i], a->lambd, a->bias);
-        if (is_f) {
-            sp_st_f64_run(a->dtype, a->y, c0, buf, len);
-        } else {
-            for (int64_t i = 0; i < len; i++)
-                sp_st_i64(a->dtype, a->y, c0 + i, (int64_t)buf[i]);
-        }
+        /* integer outputs through sp_st_f64's conversion, defined for every
+         * value (a bare cast of an out-of-range double is undefined) */
+        sp_st_f64_run(a->dtype, a->y, c0, buf, len);
     }
 }
 
@@ -219,10 +215,7 @@ static void prelu_range(void *arg, int64_t b, int64_t e)
             for (int64_t i = 0; i < inner; i++) {
                 double v = sp_ld_f64(j->dt, j->x, p.off[0] + i * s0);
                 double r = v < 0.0 ? v * sp_ld_f64(j->dt, j->s, p.off[1] + i * s1) : v;
-                if (sp_dt_is_float(j->dt))
-                    sp_st_f64(j->dt, j->y, yo + i, r);
-                else
-                    sp_st_i64(j->dt, j->y, yo + i, (int64_t)r);
+                sp_st_f64(j->dt, j->y, yo + i, r); /* defined for out-of-range integers too */
             }
         }
         sp_bcast_next(&j->b, &p);
