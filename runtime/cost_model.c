@@ -61,7 +61,15 @@ const sp_cost_device sp_cost_cpu_generic = {
  *           E 0.064 / 0.060 / 0.045 at 50 / 70 / 90 %, N = 4096
  *           (e_bsr[16] 0.055).
  *   sprun CSR (tensor-core path): ~1360 us at N = 4096 at 70 % and at 90 %:
- *           flat in density, i.e. dense work at E ~ 0.10.
+ *           flat in density, i.e. dense work at E ~ 0.10 (the mma.sync
+ *           kernel). The wgmma kernel (spmm_csr_sm90.cu, bench/results/
+ *           csr-wgmma-h100-2026-11-27.md): 54-57 us at N = 1024 from 50 to
+ *           98 %, dense work at E 0.61-0.64 (e_csr 0.55 allows for other
+ *           shapes). Below N = 256 it is bound by expanding the tiles
+ *           (27-31 us at N = 128, flat in density), which this model does
+ *           not count: it predicts CSR there too fast, so plans time the
+ *           layer against dense before they take it (MEASURE_MARGIN,
+ *           runtime/cuda/cuda_sparse.c).
  * So on this GPU the sparse kernels win only where they are memory-bound
  * (small N) at high sparsity; the selector keeps the rest dense.
  */
@@ -82,7 +90,7 @@ const sp_cost_device sp_cost_h100_fp16 = {
     .sparse24_peak = 1979e12,
     .simt_peak = 134e12,
     .e_dense = 0.78,
-    .e_csr = 0.10,
+    .e_csr = 0.55,
     .e_bsr = {0.02, 0.03, 0.055, 0.09},
     .e_24 = 0.44,
     .e_mem = 0.62,

@@ -1220,8 +1220,8 @@ int main(int argc, char **argv) {
         sweep();
         return 0;
     }
-    if (profile_csr16) { /* for ncu: tiled CSR at N = 16 over densities, BSR32 at 98 % beside it */
-        const int64_t m = 4096, k = 4096, n = 16;
+    if (profile_csr16) { /* for ncu: tiled CSR at N = 16 (SPMM_N if set) over densities, BSR32 at 98 % beside it */
+        const int64_t m = 4096, k = 4096, n = getenv("SPMM_N") ? atoll(getenv("SPMM_N")) : 16;
         float *w = (float *)malloc((size_t)(m * k) * 4);
         void *dx, *dy, *dy2, *ws;
         sp_cuda_spmm_args a;
@@ -1239,7 +1239,7 @@ int main(int argc, char **argv) {
             for (int r = 0; r < 2; r++) sp_cuda_csr_spmm(&dc, &a, SP_CUDA_CSR_TC, &st);
             CK(cudaStreamSynchronize(g_stream));
             if (!notime)
-                printf("csr-tc density %.2f: %.2f us (events)\n", dens[i],
+                printf("csr-tc N=%lld density %.2f: %.2f us (events)\n", (long long)n, dens[i],
                        time_us([&] { sp_cuda_csr_spmm(&dc, &a, SP_CUDA_CSR_TC, &st); }));
             sp_cuda_csr_free(&dc);
             tl_free_csr(&hc);

@@ -49,6 +49,11 @@ template <int R> __device__ __forceinline__ void acc_fence(float (&d)[R]) {
     for (int i = 0; i < R; i++) asm volatile("" : "+f"(d[i])::"memory");
 }
 
+/* A register set's index as a type, so a generic lambda indexes it statically */
+template <int V> struct RegSet {
+    __host__ __device__ constexpr operator int() const { return V; }
+};
+
 /* mbarriers (a stage's "full" and "empty") and TMA tile copies that
  * complete on one */
 __device__ __forceinline__ void mbar_init(uint32_t bar, int count) {

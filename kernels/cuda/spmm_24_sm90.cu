@@ -179,11 +179,6 @@ struct RowT {
     int iy, ix;
 };
 
-/* A register set's index as a type, so a generic lambda indexes it statically */
-template <int V> struct RegSet {
-    __host__ __device__ constexpr operator int() const { return V; }
-};
-
 /* CPS: CTAs resident per SM. With 1 the CTA owns the register file (the
  * consumers raise theirs to 232); with 2 or 3 each CTA gets 1/CPS of it
  * and fewer stages, so one CTA's epilogue (C tile through shared memory,

@@ -610,6 +610,11 @@ int make_epi(const sp_cuda_spmm_args *a, int64_t m, int64_t k, Epi *e, sp_cuda_s
 /* spmm_24_sm90.cu: the device is sm_90 (Hopper), where the wgmma kernel runs */
 bool sm90_ok();
 int run24_sm90(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e, sp_cuda_status *st);
+/* spmm_csr_sm90.cu: the tiled CSR weight w on wgmma, configuration cfg
+ * (0..7, listed there), tiles in slots of
+ * slot_bytes; needs sm90_ok() and X's rows 16-byte aligned (x_vec_ok) */
+int run_csr_sm90(int cfg, const sp_cuda_csr *w, const sp_cuda_spmm_args *a, const Epi &e, int slot_bytes,
+                 sp_cuda_status *st);
 
 /* X can take the 16-byte cp.async path */
 inline bool x_vec_ok(const sp_cuda_spmm_args *a, int64_t k) {

@@ -35,7 +35,7 @@
  *     a bit per pair of adjacent positions (the two halves of one A
  *     register), 64 B per tile, and each pair holding a nonzero stored
  *     whole, so a lane fills a register with one predicated 32-bit shared
- *     load instead of two 16-bit ones and a merge (FCsrT::expand_pairs). It
+ *     load instead of two 16-bit ones and a merge (csr_tiles.cuh, expand_pairs). It
  *     costs 0.0625 + 2 * P B/element, P the share of pairs kept (random
  *     patterns: 1 - (1 - density)^2; 1.56 at 50 %, 0.44 at 90 %). ncu had
  *     put the N = 16 kernel at about 470 instructions issued per tile;
@@ -54,6 +54,7 @@
  *     weights and 32-bit columns take the oldest kernel, NT rows of X in
  *     shared memory.
  */
+#include "kernels/cuda/csr_tiles.cuh"
 #include "kernels/cuda/pdl.cuh"
 #include "kernels/cuda/spmm_common.cuh"
 #include "runtime/cost_model.h" /* SP_CSR_PAIR_TILES_BELOW */
@@ -62,36 +63,6 @@
 #include <string.h>
 
 namespace spmm {
-
-/* The fp16 bits at shared address ad if `set` is nonzero (ad then moves to
- * the next value), else 0: a predicate, a predicated load and a predicated
- * add per position. (Indexing a generic pointer by a running count, as
- * before, compiled to about 9 instructions per position.) Volatile: the load
- * must stay after the barrier that published the stage. */
-__device__ __forceinline__ uint32_t take16(uint32_t set, uint32_t &ad) {
-    uint32_t v;
-    asm volatile("{\n.reg .pred p;\n"
-                 "setp.ne.u32 p, %2, 0;\n"
-                 "mov.u32 %0, 0;\n"
-                 "@p ld.shared.u16 %0, [%1];\n"
-                 "@p add.u32 %1, %1, 2;\n}\n"
-                 : "=r"(v), "+r"(ad)
-                 : "r"(set));
-    return v;
-}
-/* take16 for a pair of fp16 values (the pair layout's positions): the 32
- * bits at ad if `set`, else 0 */
-__device__ __forceinline__ uint32_t take32(uint32_t set, uint32_t &ad) {
-    uint32_t v;
-    asm volatile("{\n.reg .pred p;\n"
-                 "setp.ne.u32 p, %2, 0;\n"
-                 "mov.u32 %0, 0;\n"
-                 "@p ld.shared.u32 %0, [%1];\n"
-                 "@p add.u32 %1, %1, 4;\n}\n"
-                 : "=r"(v), "+r"(ad)
-                 : "r"(set));
-    return v;
-}
 
 /* SLOT16: a tile's shared-memory slot in 16-byte pieces (8 of bitmap, then
  * values): 136 holds any tile (1024 values); the compact slots 64 (448
@@ -171,49 +142,6 @@ template <int WM_, int SLOT16, bool PAIR> struct FCsrT {
             for (int i = lane; i < n; i += 32) cp_async16(slot + i * 16, p.tiles + q.b[r] + i, 16);
         }
     }
-    /* exclusive prefix of cnt over the warp's lanes */
-    __device__ static int lane_excl_prefix(int cnt, int lane) {
-        int incl = cnt;
-#pragma unroll
-        for (int d = 1; d < 32; d <<= 1) {
-            const int o = __shfl_up_sync(0xffffffffu, incl, d);
-            if (lane >= d) incl += o;
-        }
-        return incl - cnt;
-    }
-    /* The position layout: lane l's 32 positions from its bitmap word; each
-     * byte's run starts popc(lower bytes) values in; four independent
-     * chains of 32-bit shared addresses */
-    __device__ static void expand_positions(const unsigned char *slot, uint32_t (&a)[4][4], int lane) {
-        const uint32_t bits = reinterpret_cast<const uint32_t *>(slot)[lane];
-        const uint32_t v0 = smem_u32(slot + 128) + 2u * (uint32_t)lane_excl_prefix(__popc(bits), lane);
-        uint32_t ad[4] = {v0, v0 + 2u * __popc(bits & 0xffu), v0 + 2u * __popc(bits & 0xffffu),
-                          v0 + 2u * __popc(bits & 0xffffffu)};
-#pragma unroll
-        for (int g = 0; g < 4; g++)
-#pragma unroll
-            for (int r = 0; r < 4; r++) {
-                const uint32_t lo = take16(bits & (1u << (8 * g + 2 * r)), ad[g]);
-                const uint32_t hi = take16(bits & (2u << (8 * g + 2 * r)), ad[g]);
-                a[g][r] = lo | (hi << 16);
-            }
-    }
-    /* The pair layout ("TP16x64"): lane l's bitmap is a 16-bit word whose
-     * bit j = 4*kk + reg stands for its A register reg of 16-column step kk
-     * (positions 2j and 2j + 1, two adjacent columns of one row); a pair
-     * with either value nonzero is stored whole (both halves, 4 bytes).
-     * One predicated 32-bit shared load per register instead of two 16-bit
-     * ones and their merge. */
-    __device__ static void expand_pairs(const unsigned char *slot, uint32_t (&a)[4][4], int lane) {
-        const uint32_t bits = reinterpret_cast<const uint16_t *>(slot)[lane];
-        const uint32_t v0 = smem_u32(slot + 64) + 4u * (uint32_t)lane_excl_prefix(__popc(bits), lane);
-        uint32_t ad[4] = {v0, v0 + 4u * __popc(bits & 0xfu), v0 + 4u * __popc(bits & 0xffu),
-                          v0 + 4u * __popc(bits & 0xfffu)};
-#pragma unroll
-        for (int g = 0; g < 4; g++)
-#pragma unroll
-            for (int r = 0; r < 4; r++) a[g][r] = take32(bits & (1u << (4 * g + r)), ad[g]);
-    }
     template <int WN, int LD>
     __device__ static void mma_s(const Params &p, const unsigned char *w, float (&acc)[WM][WN][4],
                                  const __half *xw, int wm, int mtile0, int lane) {
@@ -222,8 +150,7 @@ template <int WM_, int SLOT16, bool PAIR> struct FCsrT {
             if (mtile0 + i >= p.mt) continue;
             const unsigned char *slot = w + (wm * WM + i) * SLOT;
             uint32_t a[4][4];
-            if constexpr (PAIR) expand_pairs(slot, a, lane);
-            else expand_positions(slot, a, lane);
+            expand_tile<PAIR>(slot, a, lane);
 #pragma unroll
             for (int j = 0; j < WN; j++) {
                 const __half *row = xw + (j * 8 + (lane & 7)) * LD + (lane >> 3) * 8;
@@ -307,7 +234,14 @@ static constexpr TcCfg kTcCfg[] = {
     {1, 8, 8, 1, 1, 3, {1, 2, 2}},  /* N <= 64, and N > 256 */
     {1, 16, 8, 1, 1, 3, {1, 1, 2}}, /* 64 < N <= 256 */
 };
-static const int kTcCfgs = (int)(sizeof kTcCfg / sizeof kTcCfg[0]);
+static const int kMmaCfgs = (int)(sizeof kTcCfg / sizeof kTcCfg[0]);
+/* Configurations kMmaCfgs.. run the sm_90 kernel (spmm_csr_sm90.cu), its
+ * configurations 0..7 (CTA tiles and CTAs per SM listed there); where it cannot run
+ * (not sm_90, X's rows not 16-byte aligned) each runs the mma.sync
+ * configuration of its N range instead (kWgFallback). */
+static constexpr int kWgCfgs = 8;
+static constexpr int kWgFallback[kWgCfgs] = {0, 1, 2, 3, 2, 2, 3, 3};
+static const int kTcCfgs = kMmaCfgs + kWgCfgs;
 
 static int run_tc_cfg(int i, const sp_cuda_csr *w, const sp_cuda_spmm_args *a, const Epi &e,
                       sp_cuda_status *st) {
@@ -318,6 +252,10 @@ static int run_tc_cfg(int i, const sp_cuda_csr *w, const sp_cuda_spmm_args *a, c
                           S == kTcCfg[I].stages,                                               \
                       "kTcCfg row and instantiation differ");                                  \
         return run_tc<WM, WN, M, N, K, S>(w, a, e, kTcCfg[I].per_sm, st);
+    if (i >= kMmaCfgs && i < kTcCfgs) {
+        if (sm90_ok() && x_vec_ok(a, w->k)) return run_csr_sm90(i - kMmaCfgs, w, a, e, tile_slot(w) * 16, st);
+        i = kWgFallback[i - kMmaCfgs];
+    }
     switch (i) {
         SP_TC(0, 1, 2, 4, 1, 2, 4) SP_TC(1, 1, 4, 4, 1, 2, 4) SP_TC(2, 1, 8, 8, 1, 1, 3)
         SP_TC(3, 1, 16, 8, 1, 1, 3)
@@ -326,12 +264,22 @@ static int run_tc_cfg(int i, const sp_cuda_csr *w, const sp_cuda_spmm_args *a, c
 #undef SP_TC
 }
 
-/* the configuration sp_cuda_csr_spmm takes for weight w at n columns. A
+/* the configuration sp_cuda_csr_spmm takes for weight w at n columns. On
+ * sm_90 the wgmma kernel (spmm_csr_sm90.cu), by the sweep of 2026-11-27
+ * (H100, bench/results/csr-wgmma-h100-2026-11-27.md, M = K = 4096, pair
+ * layout, 50-98 % sparsity): N <= 16 128 x 16 tiles, two consumer
+ * warpgroups, 2 CTAs per SM (16.9-20.6 us against 16.2-22.0 for the
+ * mma.sync kernel); N <= 32 128 x 32, one warpgroup of two slabs (20.6-23.9
+ * against 20.1-25.8); N <= 64 64 x 64, 3 CTAs per SM (20.6-25.1 against
+ * 25.9-34.6); N <= 256 64 x 128, 2 CTAs per SM (27.3-31.2 against
+ * 38.9-49.7 at N = 128); beyond, 128 x 256 (54.1-57.1 against 195-237 at
+ * N = 1024). Elsewhere the mma.sync configurations: a
  * pair-layout weight whose tiles fit the compact slots (at most 64 pieces:
  * random patterns from about 80 % sparsity) takes the 64-column one at
  * 64 < N <= 256 too: N = 128, 80-98 %, 38.6-40.6 us against 46.0-46.5 for
  * the 128-column one (H100, bench/results/csr-pair-h100-2026-11-27.md). */
 static int tc_default_cfg(const sp_cuda_csr *w, int64_t n) {
+    if (sm90_ok()) return kMmaCfgs + (n <= 16 ? 0 : n <= 32 ? 1 : n <= 64 ? 5 : n <= 256 ? 6 : 4);
     if (n <= 16) return 0;
     if (n <= 32) return 1;
     if (n <= 64 || n > 256) return 2;

@@ -377,6 +377,8 @@ int main(int argc, char **argv) {
             run_case(K_CSR_TC, 256, 512, 64, 0, 0.2, 7, 1, 0);   /* 64-piece slots */
             run_case(K_CSR_TC, 256, 512, 40, 1, 0.5, 5, 0, 0);   /* full slots */
             run_case(K_CSR_TC, 17, 33, 5, 3, 0.5, 3, 1, 0);      /* ragged K: pairs cut by K */
+            run_case(K_CSR_TC, 130, 1000, 129, 1, 0.3, 7, 1, 0); /* ragged M, N, K; aligned rows (wgmma) */
+            run_case(K_CSR_TC, 192, 4160, 260, 2, 0.1, 4, 0, 0); /* long K, no split-K, N past 256 */
             g_tc_cfg = -1;
         }
         /* the rule's configuration over every pattern and N range */
