@@ -73,12 +73,8 @@ __device__ __forceinline__ void wgmma_dense(float (&d)[BN / 2], uint64_t a, uint
  * over gridDim.z through the workspace as in the 2:4 kernel. */
 template <int WGS, int MI, int BN_, int STAGES> struct KDt {
     static constexpr int BN = BN_;
-    static constexpr int NT = 128 * (WGS + 1);
-    static constexpr int NC = 128 * WGS;
-    static constexpr int R_LAUNCH = ((65536 / NT) / 8) * 8;
-    static constexpr int R_PROD = 40;
-    static constexpr int R_CONS_ = ((R_LAUNCH + (R_LAUNCH - R_PROD) / WGS) / 8) * 8;
-    static constexpr int R_CONS = R_CONS_ > 232 ? 232 : R_CONS_;
+    using Roles = WsRoles<WGS>;
+    static constexpr int NT = Roles::NT, NC = Roles::NC, R_PROD = Roles::R_PROD, R_CONS = Roles::R_CONS;
     static constexpr int BM = 64 * MI * WGS;
     static constexpr int XST = BN * 128; /* BN rows x 64 columns of X */
     static constexpr int WST = BM * 128; /* BM rows x 64 columns of W */

@@ -49,6 +49,20 @@ template <int R> __device__ __forceinline__ void acc_fence(float (&d)[R]) {
     for (int i = 0; i < R; i++) asm volatile("" : "+f"(d[i])::"memory");
 }
 
+/* A warp-specialized CTA's threads and registers: one producer warpgroup
+ * and WGS consumer warpgroups, CPS CTAs per SM. Registers per thread at
+ * launch (what __launch_bounds__(NT, CPS) allows), the producer's after
+ * setmaxnreg.dec, the consumers' after .inc (what the producer gave up,
+ * shared among the consumer warpgroups; at most 232). */
+template <int WGS, int CPS = 1> struct WsRoles {
+    static constexpr int NT = 128 * (WGS + 1);
+    static constexpr int NC = 128 * WGS; /* consumer threads */
+    static constexpr int R_LAUNCH = ((65536 / (CPS * NT)) / 8) * 8;
+    static constexpr int R_PROD = 40;
+    static constexpr int R_CONS_ = ((R_LAUNCH + (R_LAUNCH - R_PROD) / WGS) / 8) * 8;
+    static constexpr int R_CONS = R_CONS_ > 232 ? 232 : R_CONS_;
+};
+
 /* A register set's index as a type, so a generic lambda indexes it statically */
 template <int V> struct RegSet {
     __host__ __device__ constexpr operator int() const { return V; }

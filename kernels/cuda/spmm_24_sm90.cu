@@ -188,16 +188,9 @@ struct RowT {
  * storing with the other idle. */
 template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> struct K24t {
     static constexpr int BN = BN_;
-    static constexpr int NT = 128 * (WGS + 1);
-    static constexpr int NC = 128 * WGS; /* consumer threads */
+    using Roles = WsRoles<WGS, CPS>;
+    static constexpr int NT = Roles::NT, NC = Roles::NC, R_PROD = Roles::R_PROD, R_CONS = Roles::R_CONS;
     static constexpr int CPS_ = CPS;
-    /* registers per thread: at launch (what __launch_bounds__(NT, CPS)
-     * allows), the producer's after setmaxnreg.dec, the consumers' after
-     * .inc (what the producer gave up, shared among the consumer warpgroups) */
-    static constexpr int R_LAUNCH = ((65536 / (CPS * NT)) / 8) * 8;
-    static constexpr int R_PROD = 40;
-    static constexpr int R_CONS_ = ((R_LAUNCH + (R_LAUNCH - R_PROD) / WGS) / 8) * 8;
-    static constexpr int R_CONS = R_CONS_ > 232 ? 232 : R_CONS_;
     static constexpr int BM = 64 * MI * WGS;
     static constexpr int TR = BM / 16;
     static constexpr int XST = BN * 128;

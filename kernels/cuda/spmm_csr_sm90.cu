@@ -147,14 +147,10 @@ struct StageCursor {
 
 template <int WGS, int MI, int BN_, bool PAIR, int CPS> struct KCsrWg {
     static constexpr int BN = BN_;
-    static constexpr int NT = 128 * (WGS + 1);
-    static constexpr int NC = 128 * WGS;
+    using Roles = WsRoles<WGS, CPS>;
+    static constexpr int NT = Roles::NT, NC = Roles::NC, R_PROD = Roles::R_PROD, R_CONS = Roles::R_CONS;
     static constexpr int CPS_ = CPS;
     static constexpr int MAXST = 16;
-    static constexpr int R_LAUNCH = ((65536 / (CPS * NT)) / 8) * 8;
-    static constexpr int R_PROD = 40;
-    static constexpr int R_CONS_ = ((R_LAUNCH + (R_LAUNCH - R_PROD) / WGS) / 8) * 8;
-    static constexpr int R_CONS = R_CONS_ > 232 ? 232 : R_CONS_;
     static constexpr int BM = 64 * MI * WGS;
     static constexpr int TR = BM / 16;
     static constexpr int XST = BN * 128;
