@@ -3,7 +3,8 @@
  *
  * (a) Tensor cores on the tiled bitmap layout "TB16x64" built at upload
  *     (after Flash-LLM's idea: load the weight sparse, expand it on chip,
- *     compute dense with mma.sync). Tile (mt, kt) = rows 16*mt.., columns
+ *     compute dense with mma.sync; on sm_90 the same tiles go through
+ *     wgmma instead, spmm_csr_sm90.cu). Tile (mt, kt) = rows 16*mt.., columns
  *     64*kt..; its 1024 elements are numbered in A-fragment order of four
  *     m16n8k16 fragments: lane l (gid = l/4, tig = l%4) owns positions p =
  *     0..31 with kk = p/8 (16-column step), reg = (p%8)/2, h = p%2:
@@ -802,7 +803,7 @@ static inline void tb_pos(int lane, int p, int *r, int *c) {
     *c = 16 * kk + 8 * (reg >> 1) + 2 * tig + h;
 }
 
-/* pairs: the pair layout (see FCsrT::expand_pairs), else one bit per position */
+/* pairs: the pair layout (see csr_tiles.cuh's expand_pairs), else one bit per position */
 static int build_tiles(const sp_csr *w, bool pairs, sp_cuda_csr *out, cudaStream_t s, sp_cuda_status *st) {
     const int64_t mt = (w->m + 15) / 16, kt = (w->k + 63) / 64;
     const int64_t ntiles = mt * kt;

@@ -57,7 +57,8 @@
  *        W is cut into 16 x 64 tiles, each stored as a 1024-bit occupancy
  *        bitmap (128 B) in mma fragment order plus its nonzero values (fp16).
  *        Tiles are staged through shared memory; each lane expands its 32
- *        elements of the tile straight into mma.sync A registers. Bytes per element: 0.125 + 2*density, i.e.
+ *        elements of the tile straight into mma.sync A registers (on sm_90
+ *        into wgmma's register A instead, spmm_csr_sm90.cu). Bytes per element: 0.125 + 2*density, i.e.
  *        less than CSR's 4 B per nonzero whenever density > 1/16. Below
  *        SP_CSR_PAIR_TILES_BELOW density (runtime/cost_model.h) the upload
  *        builds the pair layout instead: a 512-bit bitmap, a bit per pair
