@@ -59,17 +59,27 @@ const sp_cost_device sp_cost_cpu_generic = {
  *           The grouped BSR16 configurations (a CTA per group of 4 block
  *           rows, bench/results/bsr-grouped-h100-2026-11-27.md, H100):
  *           E 0.064 / 0.060 / 0.045 at 50 / 70 / 90 %, N = 4096
- *           (e_bsr[16] 0.055).
+ *           (e_bsr[16] 0.055). The sm_90 wgmma kernel (spmm_bsr_sm90.cu,
+ *           bench/results/bsr-wgmma-h100-2026-11-27.md), N = 4096: BSR32
+ *           E 0.36 / 0.25 / 0.14 at 50 / 70 / 90 % (190.7, 164.9, 102.8 us),
+ *           BSR16 E 0.17 / 0.12 / 0.05 (404, 361, 277 us): each chunk (a
+ *           block column of 256 rows) costs about the same whatever its
+ *           blocks, so E falls with density; e_bsr takes the 70 % values,
+ *           0.25 and 0.11.
  *   sprun CSR (tensor-core path): ~1360 us at N = 4096 at 70 % and at 90 %:
  *           flat in density, i.e. dense work at E ~ 0.10 (the mma.sync
  *           kernel). The wgmma kernel (spmm_csr_sm90.cu, bench/results/
  *           csr-wgmma-h100-2026-11-27.md): 54-57 us at N = 1024 from 50 to
  *           98 %, dense work at E 0.61-0.64 (e_csr 0.55 allows for other
  *           shapes). Below N = 256 it is bound by expanding the tiles
- *           (27-31 us at N = 128, flat in density), which this model does
- *           not count: it predicts CSR there too fast, so plans time the
- *           layer against dense before they take it (MEASURE_MARGIN,
- *           runtime/cuda/cuda_sparse.c).
+ *           (27-31 us at N = 128, flat in density): counted as csr_tile_s
+ *           = 1.6 ns per 16 x 64 tile and per 512 columns of X, at least
+ *           one pass (16384 tiles: 26 us up to N = 512; above, the
+ *           arithmetic term is the larger: 63 us at N = 1024, 253 us at
+ *           N = 4096 against 54-57 and 210-268 measured; at N = 16, 17-22
+ *           us measured, it errs towards dense). Plans still
+ *           time the layer against dense before they take it
+ *           (MEASURE_MARGIN, runtime/cuda/cuda_sparse.c).
  * So on this GPU the sparse kernels win only where they are memory-bound
  * (small N) at high sparsity; the selector keeps the rest dense.
  */
@@ -91,7 +101,7 @@ const sp_cost_device sp_cost_h100_fp16 = {
     .simt_peak = 134e12,
     .e_dense = 0.78,
     .e_csr = 0.55,
-    .e_bsr = {0.02, 0.03, 0.055, 0.09},
+    .e_bsr = {0.02, 0.03, 0.11, 0.25},
     .e_24 = 0.44,
     .e_mem = 0.62,
     .e_mem_sparse = 0.30,
@@ -99,6 +109,7 @@ const sp_cost_device sp_cost_h100_fp16 = {
     .overhead_s = 4e-6,
     .overhead_sparse_s = 6e-6,
     .csr_expands = 1,
+    .csr_tile_s = 1.6e-9,
 };
 
 static int block_index(int block)
@@ -172,6 +183,12 @@ int sp_cost_estimate_format(const sp_cost_device *dev, const sp_cost_problem *p,
     out->work_bytes = wbytes + act_bytes;
     int dense = f == SPRUN_FORMAT_DENSE;
     out->t_compute = flops / (peak * eff);
+    /* CSR on tensor cores: expanding the tiles is instruction work of the
+     * SMs too, and below N = 512 the larger part (see csr_tile_s) */
+    if (f == SPRUN_FORMAT_CSR && dev->csr_expands && dev->csr_tile_s > 0) {
+        double tiles = ceil(m / 16.0) * ceil(k / 64.0);
+        out->t_compute = fmax(out->t_compute, tiles * dev->csr_tile_s * fmax(1.0, n / 512.0));
+    }
     double e_mem = dense ? dev->e_mem : dev->e_mem_sparse;
     if (f == SPRUN_FORMAT_24 && dev->e_mem_24 > 0)
         e_mem = dev->e_mem_24;
@@ -259,6 +276,7 @@ static const struct {
     {"e_mem_24", offsetof(sp_cost_device, e_mem_24), 1},
     {"overhead_s", offsetof(sp_cost_device, overhead_s), 1},
     {"overhead_sparse_s", offsetof(sp_cost_device, overhead_sparse_s), 1},
+    {"csr_tile_s", offsetof(sp_cost_device, csr_tile_s), 1},
 };
 
 int sp_cost_device_load(const char *path, sp_cost_device *dev, char *err, size_t errlen)

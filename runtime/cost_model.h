@@ -42,6 +42,11 @@ typedef struct sp_cost_device {
      * CSR-TC on the H100: time flat across sparsity), with e_csr measured
      * against dense_peak; 0 when it does 2*nnz*N flops on simt_peak. */
     int csr_expands;
+    /* Seconds the CSR tensor-core kernel takes per 16 x 64 tile of W to
+     * expand it, for each 512 columns of X (at least one pass): below
+     * N = 512 that expansion, not the arithmetic or the bytes, bounds the
+     * kernel (0: not counted). */
+    double csr_tile_s;
 } sp_cost_device;
 
 /* Below this density the CUDA upload stores a CSR weight's tensor-core tiles

@@ -1220,7 +1220,7 @@ int main(int argc, char **argv) {
         sweep();
         return 0;
     }
-    if (profile_csr16) { /* for ncu: tiled CSR at N = 16 (SPMM_N if set) over densities, BSR32 at 98 % beside it */
+    if (profile_csr16) { /* for ncu: tiled CSR at N = 16 (SPMM_N if set) over densities, BSR32 beside it */
         const int64_t m = 4096, k = 4096, n = getenv("SPMM_N") ? atoll(getenv("SPMM_N")) : 16;
         float *w = (float *)malloc((size_t)(m * k) * 4);
         void *dx, *dy, *dy2, *ws;
@@ -1244,7 +1244,9 @@ int main(int argc, char **argv) {
             sp_cuda_csr_free(&dc);
             tl_free_csr(&hc);
         }
-        tl_gen_blocks(w, m, k, 32, 0.02, TL_RANDOM);
+        /* SPMM_BSR_DENS: the BSR32 weight's block density (0.02 unless set) */
+        const double bd = getenv("SPMM_BSR_DENS") ? atof(getenv("SPMM_BSR_DENS")) : 0.02;
+        tl_gen_blocks(w, m, k, 32, bd, TL_RANDOM);
         sp_bsr hb;
         tl_pack_bsr(w, m, k, 32, &hb);
         sp_cuda_bsr db;
@@ -1252,7 +1254,7 @@ int main(int argc, char **argv) {
         for (int r = 0; r < 2; r++) sp_cuda_bsr_spmm(&db, &a, &st);
         CK(cudaStreamSynchronize(g_stream));
         if (!notime)
-            printf("bsr32 density 0.02: %.2f us (events)\n", time_us([&] { sp_cuda_bsr_spmm(&db, &a, &st); }));
+            printf("bsr32 density %.2f: %.2f us (events)\n", bd, time_us([&] { sp_cuda_bsr_spmm(&db, &a, &st); }));
         printf("profile-csr16: %s\n", st.code ? st.msg : "ok");
         return 0;
     }

@@ -1,9 +1,10 @@
 /*
  * sm90_common.cuh - Hopper (sm_90a) building blocks shared by the kernels
  * that run warpgroup MMAs behind TMA copies: the 2:4 SpMM
- * (spmm_24_sm90.cu) and the dense GEMM with the same epilogue
- * (gemm_sm90.cu). Shared-memory matrix descriptors and wgmma fences,
- * mbarriers, TMA tile loads, the fp16 output-tile epilogue (bias and
+ * (spmm_24_sm90.cu), the dense GEMM with the same epilogue (gemm_sm90.cu),
+ * the tiled CSR (spmm_csr_sm90.cu) and BSR (spmm_bsr_sm90.cu) kernels.
+ * Shared-memory matrix descriptors and wgmma fences, mbarriers and a
+ * pipeline's stage cursor, TMA tile loads, the fp16 output-tile epilogue (bias and
  * activation in registers, stmatrix into shared memory, residual and the
  * other activations on the way out) and the driver's tensor-map encoders.
  */
@@ -139,6 +140,20 @@ __device__ __forceinline__ PipeStart pipe_start(int bars, int nk_all, int full_c
     __syncthreads();
     return p;
 }
+
+/* A stage index and its mbarrier phase, advanced one pipeline step at a
+ * time (a division by the runtime stage count per step had cost about a
+ * third of a consumer warp's instructions) */
+struct StageCursor {
+    int st;
+    uint32_t ph;
+    __device__ void next(int stages) {
+        if (++st == stages) {
+            st = 0;
+            ph ^= 1u;
+        }
+    }
+};
 
 #ifdef SP_WGMMA_OK
 /* Asks the copy engine to bring this CTA's residual rows (BM features each

@@ -22,6 +22,7 @@
  * traffic nor copy latency is what bounds these kernels; what does was not
  * found.
  */
+#include "kernels/cuda/spmm_bsr_sm90.h"
 #include "kernels/cuda/spmm_common.cuh"
 
 #include <stdlib.h>
@@ -287,6 +288,35 @@ static constexpr BsrDefault kBsrDefault[3] = {
 };
 constexpr int bsr_wm_index(int wm) { return wm == 1 ? 0 : wm == 2 ? 1 : 2; }
 
+/* The sm_90 kernel's configuration for a weight and n (run_bsr_sm90), or
+ * -1 where the mma.sync kernel takes the shape. From the sweep of
+ * bench/results/bsr-wgmma-h100-2026-11-27.md (H100, M = K = 4096, random
+ * blocks, 50 / 70 / 90 %): at N = 16 the mma.sync kernel (one CTA per block
+ * row, no padding of N to 64) is 1.1-2.0x faster; at N = 128 the wgmma one
+ * is 1.1-1.5x faster at 50-70 % and 1.5-1.6x slower at 90 %, so up to
+ * dense_max_n it takes block densities from dens_min only; above, it is
+ * 1.1-3.6x faster everywhere. cfg_small serves n up to dense_max_n,
+ * cfg_large the rest (0: 2 warpgroups, 128 rows of X per CTA; 1: one, 64
+ * rows, two CTAs per SM). 64-wide blocks were not swept: they take the
+ * 32-wide ones' choices. */
+struct BsrWgDefault {
+    int64_t n_min, dense_max_n;
+    double dens_min;
+    int cfg_small, cfg_large;
+};
+static constexpr BsrWgDefault kBsrWgDefault[3] = {
+    {17, 128, 0.2, 1, 1}, /* bs 16 */
+    {17, 128, 0.2, 1, 0}, /* bs 32 */
+    {17, 128, 0.2, 1, 0}, /* bs 64 */
+};
+static int bsr_wg_default(const sp_cuda_bsr *w, int64_t n) {
+    const BsrWgDefault d = kBsrWgDefault[w->bs == 16 ? 0 : w->bs == 32 ? 1 : 2];
+    if (n < d.n_min) return -1;
+    if (n > d.dense_max_n) return d.cfg_large;
+    const double dens = w->mb * w->kb > 0 ? (double)w->nblocks / ((double)w->mb * (double)w->kb) : 0.0;
+    return dens >= d.dens_min ? d.cfg_small : -1;
+}
+
 /* configuration I with the scalar X copies */
 template <int WM, int I>
 static int run_bsr_scalar(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &e, int maxblk,
@@ -375,6 +405,87 @@ static int build_groups(const sp_bsr *w, int64_t ngroups, int32_t **gptr, int32_
     }
     free(at);
     order_by_length(*gptr, ngroups, *gorder);
+    return 0;
+}
+
+/* The sm_90 layout (see sp_cuda_bsr: wg_*) on the device, from w; 0, or
+ * the error, recorded in st, with whatever was allocated left in out for
+ * sp_cuda_bsr_free */
+static int upload_wg_layout(const sp_bsr *w, sp_cuda_bsr *out, cudaStream_t sm, sp_cuda_status *st) {
+    const int bs = w->br, R = SP_CUDA_BSR_WG_ROWS / bs;
+    const int64_t ngroups = (w->mb + R - 1) / R;
+    const size_t blk = (size_t)bs * bs; /* elements per block */
+    int32_t *gptr = (int32_t *)malloc(sizeof(int32_t) * (size_t)(ngroups + 1));
+    int32_t *gorder = (int32_t *)malloc(sizeof(int32_t) * (size_t)ngroups);
+    int32_t *chunks = (int32_t *)malloc(sizeof(int32_t) * 4 * (size_t)(w->nblocks ? w->nblocks : 1));
+    int32_t *at = (int32_t *)malloc(sizeof(int32_t) * (size_t)w->kb * R); /* [col][row in group] */
+    uint16_t *hb = (uint16_t *)malloc(sizeof(uint16_t) * blk * (size_t)(w->nblocks ? w->nblocks : 1));
+    if (!gptr || !gorder || !chunks || !at || !hb) {
+        free(gptr);
+        free(gorder);
+        free(chunks);
+        free(at);
+        free(hb);
+        return SP_CUDA_FAIL(st, cudaErrorMemoryAllocation, "bsr upload: host malloc (sm_90 layout)");
+    }
+    const uint16_t *v = (const uint16_t *)w->values;
+    int64_t u = 0, placed = 0; /* chunks and blocks so far */
+    int32_t gmax = 0;
+    gptr[0] = 0;
+    for (int64_t g = 0; g < ngroups; g++) {
+        for (int64_t i = 0; i < w->kb * R; i++) at[i] = -1;
+        for (int r = 0; r < R && g * R + r < w->mb; r++) {
+            const int64_t row = g * R + r;
+            for (int32_t b = w->block_ptr[row]; b < w->block_ptr[row + 1]; b++) at[(int64_t)w->block_col[b] * R + r] = b;
+        }
+        for (int64_t c = 0; c < w->kb; c++) {
+            uint32_t mask = 0;
+            for (int r = 0; r < R; r++)
+                if (at[c * R + r] >= 0) mask |= 1u << r;
+            if (!mask) continue;
+            int32_t *e = chunks + 4 * u;
+            e[0] = (int32_t)c;
+            e[1] = (int32_t)mask;
+            e[2] = (int32_t)(placed * (int64_t)(blk * 2 / 16));
+            e[3] = 0;
+            for (int r = 0; r < R; r++) {
+                const int32_t b = at[c * R + r];
+                if (b < 0) continue;
+                /* block b, row-major, its 16-byte pieces swizzled (8 fp16 each) */
+                const uint16_t *src = v + (size_t)b * blk;
+                uint16_t *dst = hb + (size_t)placed * blk;
+                for (int i = 0; i < bs; i++)
+                    for (int j = 0; j < bs; j++)
+                        dst[i * bs + (((j >> 3) ^ bsr_wg_swizzle(bs, i)) << 3) + (j & 7)] = src[i * bs + j];
+                placed++;
+            }
+            u++;
+        }
+        gptr[g + 1] = (int32_t)u;
+        if (u - gptr[g] > gmax) gmax = (int32_t)(u - gptr[g]);
+    }
+    free(at);
+    order_by_length(gptr, ngroups, gorder);
+    const size_t pb = sizeof(int32_t) * (size_t)(ngroups + 1), ob = sizeof(int32_t) * (size_t)ngroups;
+    const size_t cb = sizeof(int32_t) * 4 * (size_t)(u ? u : 1), bb = sizeof(uint16_t) * blk * (size_t)(placed ? placed : 1);
+    cudaError_t e = SP_CUDA_CHECK(st, cudaMalloc(&out->wg_ptr, pb));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMalloc(&out->wg_order, ob));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMalloc(&out->wg_chunks, cb));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMalloc(&out->wg_blocks, bb));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->wg_ptr, gptr, pb, cudaMemcpyHostToDevice, sm));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->wg_order, gorder, ob, cudaMemcpyHostToDevice, sm));
+    if (!e && u) e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->wg_chunks, chunks, cb, cudaMemcpyHostToDevice, sm));
+    if (!e && placed) e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->wg_blocks, hb, bb, cudaMemcpyHostToDevice, sm));
+    /* the host arrays must outlive the copies */
+    if (!e) e = SP_CUDA_CHECK(st, cudaStreamSynchronize(sm));
+    free(gptr);
+    free(gorder);
+    free(chunks);
+    free(hb);
+    if (e) return (int)e;
+    out->wg_ngroups = ngroups;
+    out->wg_max = gmax;
+    out->bytes += pb + ob + cb + bb;
     return 0;
 }
 
@@ -478,6 +589,14 @@ extern "C" int sp_cuda_bsr_upload(const sp_bsr *w, sp_cuda_bsr *out, void *strea
     out->grp_max = gmax;
     out->grp_chunks = chunks;
     out->bytes = fbytes + pb + cb + ob + gpb + gmb + gob;
+    /* the wgmma kernel's layout, where it can run */
+    if (sm90_ok()) {
+        const int rc = upload_wg_layout(w, out, sm, st);
+        if (rc) {
+            sp_cuda_bsr_free(out);
+            return rc;
+        }
+    }
     return 0;
 }
 
@@ -490,6 +609,10 @@ extern "C" void sp_cuda_bsr_free(sp_cuda_bsr *w) {
     if (w->grp_ptr) cudaFree(w->grp_ptr);
     if (w->grp_meta) cudaFree(w->grp_meta);
     if (w->grp_order) cudaFree(w->grp_order);
+    if (w->wg_ptr) cudaFree(w->wg_ptr);
+    if (w->wg_order) cudaFree(w->wg_order);
+    if (w->wg_chunks) cudaFree(w->wg_chunks);
+    if (w->wg_blocks) cudaFree(w->wg_blocks);
     memset(w, 0, sizeof *w);
 }
 
@@ -499,6 +622,19 @@ static int bsr_spmm(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, int cfg, s
     int rc = make_epi(a, w->m, w->k, &e, st);
     if (rc) return rc;
     if (a->n == 0) return 0;
+    /* the sm_90 kernel: its configurations (numbered after kBsrCfg's), or
+     * the rule's choice where it takes the shape */
+    const bool wg = w->wg_blocks && sm90_ok() && x_vec_ok(a, w->k);
+    if (cfg >= kBsrCfgs) {
+        if (wg) return run_bsr_sm90(cfg - kBsrCfgs, w, a, e, st);
+        if (x_vec_ok(a, w->k))
+            return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "bsr spmm: the wgmma configurations need sm_90");
+        cfg = -1; /* X rows not 16-byte aligned: the default for n */
+    }
+    if (cfg < 0 && wg) {
+        const int c = bsr_wg_default(w, a->n);
+        if (c >= 0) return run_bsr_sm90(c, w, a, e, st);
+    }
     /* the split-K factor is sized for the longest row (the kernel splits each
      * row's own block list evenly) */
     const int maxblk = (int)(w->nblocks / (w->mb ? w->mb : 1)) + 1;
@@ -515,11 +651,11 @@ extern "C" int sp_cuda_bsr_spmm(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a
     return bsr_spmm(w, a, -1, st);
 }
 
-extern "C" int sp_cuda_bsr_configs(void) { return kBsrCfgs; }
+extern "C" int sp_cuda_bsr_configs(void) { return kBsrCfgs + kBsrWgCfgs; }
 
 extern "C" int sp_cuda_bsr_spmm_config(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, int config,
                                        sp_cuda_status *st) {
-    if (config < 0 || config >= kBsrCfgs)
+    if (config < 0 || config >= kBsrCfgs + kBsrWgCfgs)
         return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "bsr spmm: no such launch configuration");
     return bsr_spmm(w, a, config, st);
 }

@@ -39,6 +39,7 @@
 #include "kernels/cuda/csr_tiles.cuh"
 #include "kernels/cuda/pdl.cuh"
 #include "kernels/cuda/sm90_common.cuh"
+#include "kernels/cuda/sm90_wgmma_ra.cuh"
 #include "kernels/cuda/spmm_common.cuh"
 
 #include <cuda.h>
@@ -46,79 +47,6 @@
 
 namespace spmm {
 
-#ifdef SP_WGMMA_OK
-/* D[64 x 16] += A(64 x 16, registers) * B(16 x 16, shared, K-major) */
-__device__ __forceinline__ void wgmma_ra_m64n16k16(float (&d)[8], const uint32_t (&a)[4], uint64_t bdesc) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n16k16.f32.f16.f16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7}, "
-        "{%8, %9, %10, %11}, %12, p, 1, 1, 0;\n}\n"
-        : SP_ACC8(0)
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc));
-}
-
-/* D[64 x 32] += A(64 x 16, registers) * B(16 x 32, shared, K-major) */
-__device__ __forceinline__ void wgmma_ra_m64n32k16(float (&d)[16], const uint32_t (&a)[4], uint64_t bdesc) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}, "
-        "{%16, %17, %18, %19}, %20, p, 1, 1, 0;\n}\n"
-        : SP_ACC16(0)
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc));
-}
-
-/* D[64 x 64] += A(64 x 16, registers) * B(16 x 64, shared, K-major) */
-__device__ __forceinline__ void wgmma_ra_m64n64k16(float (&d)[32], const uint32_t (&a)[4], uint64_t bdesc) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
-        "{%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
-        : SP_ACC32(0)
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc));
-}
-
-/* D[64 x 128] += A(64 x 16, registers) * B(16 x 128, shared, K-major) */
-__device__ __forceinline__ void wgmma_ra_m64n128k16(float (&d)[64], const uint32_t (&a)[4], uint64_t bdesc) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
-        "{%64, %65, %66, %67}, %68, p, 1, 1, 0;\n}\n"
-        : SP_ACC64(0)
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc));
-}
-
-/* D[64 x 256] += A(64 x 16, registers) * B(16 x 256, shared, K-major) */
-__device__ __forceinline__ void wgmma_ra_m64n256k16(float (&d)[128], const uint32_t (&a)[4], uint64_t bdesc) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, "
-        "{%128, %129, %130, %131}, %132, p, 1, 1, 0;\n}\n"
-        : SP_ACC128
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bdesc));
-}
-
-template <int BN>
-__device__ __forceinline__ void wgmma_ra(float (&d)[BN / 2], const uint32_t (&a)[4], uint64_t b) {
-    if constexpr (BN == 16) wgmma_ra_m64n16k16(d, a, b);
-    else if constexpr (BN == 32) wgmma_ra_m64n32k16(d, a, b);
-    else if constexpr (BN == 64) wgmma_ra_m64n64k16(d, a, b);
-    else if constexpr (BN == 128) wgmma_ra_m64n128k16(d, a, b);
-    else wgmma_ra_m64n256k16(d, a, b);
-}
-
-/* bytes (a multiple of 16) from global src to shared dst, completing on mbarrier bar */
-__device__ __forceinline__ void bulk_load(uint32_t dst, const void *src, uint32_t bytes, uint32_t bar) {
-    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(
-                     dst),
-                 "l"(src), "r"(bytes), "r"(bar)
-                 : "memory");
-}
-#endif
 
 /* What a launch passes besides X's tensor map: the weight's tiles and their
  * offsets (16-byte pieces), and the shared-memory plan worked out on the
@@ -129,20 +57,6 @@ struct CsrWgParams {
     const int32_t *off;
     int mt, kt;
     int slot, stb, stages, bars;
-};
-
-/* A stage index and its mbarrier phase, advanced one pipeline step at a
- * time (a division by the runtime stage count per step had cost about a
- * third of a consumer warp's instructions) */
-struct StageCursor {
-    int st;
-    uint32_t ph;
-    __device__ void next(int stages) {
-        if (++st == stages) {
-            st = 0;
-            ph ^= 1u;
-        }
-    }
 };
 
 template <int WGS, int MI, int BN_, bool PAIR, int CPS> struct KCsrWg {

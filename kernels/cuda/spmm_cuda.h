@@ -50,8 +50,13 @@
  *    (spmm_24.cu).
  *  - SDDMM (sp_cuda_sddmm, sddmm.cu): dot products of A and B rows sampled
  *    at a CSR pattern, for sparse attention.
- *  - BSR on the dense tensor cores (mma.sync m16n8k16), square blocks of 16,
- *    32 or 64, values re-packed into fragment order per block.
+ *  - BSR on the dense tensor cores, square blocks of 16, 32 or 64: on sm_90
+ *    (X 16-byte aligned, N past a threshold per block size) wgmma with X as
+ *    the register A operand and W's blocks as B, a CTA owning 256 rows of W
+ *    so that each X chunk serves every block of the group in that column
+ *    (spmm_bsr_sm90.cu); elsewhere mma.sync m16n8k16 with values re-packed
+ *    into fragment order per block (spmm_bsr.cu). On sm_90 the upload keeps
+ *    both layouts (twice the weight's bytes).
  *  - CSR, two paths chosen per call by sp_cuda_csr_spmm:
  *    (a) tensor cores on a tiled bitmap layout built at upload ("TB16x64"):
  *        W is cut into 16 x 64 tiles, each stored as a 1024-bit occupancy
@@ -259,11 +264,29 @@ typedef struct sp_cuda_bsr {
     int32_t *grp_ptr;    /* [ngroups + 1] */
     int32_t *grp_meta;   /* [grp_ptr[ngroups]][1 + SP_CUDA_BSR_GROUP] */
     int32_t *grp_order;  /* [ngroups] groups by decreasing chunk count */
-    size_t bytes;
+    /* The layout of the sm_90 wgmma kernel (spmm_bsr_sm90.cu), built at
+     * upload when the current device is sm_90 (NULL elsewhere): groups of
+     * SP_CUDA_BSR_WG_ROWS / bs consecutive block rows; a group's chunks are
+     * the block columns where any of its rows has a block, ascending; chunk u
+     * of group g is the int32 quadruple wg_chunks[4 * (wg_ptr[g] + u) ..]:
+     * block column, mask of the group's rows with a block there (bit r: row
+     * r of the group), offset of the chunk's blocks in wg_blocks (16-byte
+     * pieces), 0. A chunk's blocks lie contiguous, in mask order, each bs x
+     * bs row-major with its 16-byte pieces swizzled as wgmma reads them
+     * (bsr_wg_swizzle, spmm_bsr_sm90.h): one bulk copy per chunk. */
+    int64_t wg_ngroups;
+    int32_t wg_max;      /* most chunks in one group */
+    int32_t *wg_ptr;     /* [wg_ngroups + 1] */
+    int32_t *wg_order;   /* [wg_ngroups] groups by decreasing chunk count */
+    int32_t *wg_chunks;  /* [wg_ptr[wg_ngroups]][4] */
+    void *wg_blocks;     /* [nblocks][bs][bs] fp16, swizzled */
+    size_t bytes;        /* device bytes of every array above */
 } sp_cuda_bsr;
 
 /* block rows per group of sp_cuda_bsr's grouped layout */
 #define SP_CUDA_BSR_GROUP 4
+/* rows of W per group (and per CTA) of the sm_90 layout */
+#define SP_CUDA_BSR_WG_ROWS 256
 
 int sp_cuda_bsr_upload(const sp_bsr *w, sp_cuda_bsr *out, void *stream, sp_cuda_status *st);
 void sp_cuda_bsr_free(sp_cuda_bsr *w);

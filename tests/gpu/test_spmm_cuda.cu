@@ -331,6 +331,8 @@ int main(int argc, char **argv) {
     printf("device: %s (sm_%d%d, %d SMs)\n", prop.name, prop.major, prop.minor,
            prop.multiProcessorCount);
     const bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    /* --bsr: the BSR cases only (every configuration, then the rule's) */
+    const bool bsr_only = argc > 1 && strcmp(argv[1], "--bsr") == 0;
     const bool wg_ok = prop.major == 9 && prop.minor == 0;
     tl_seed(12345);
     /* shapes: ragged everything; N spans every kernel configuration
@@ -349,6 +351,7 @@ int main(int argc, char **argv) {
     for (int kind = 0; kind < K_COUNT; kind++)
         for (int s = 0; s < nshape; s++) {
             if (quick && s % 3) continue;
+            if (bsr_only && !(kind >= K_BSR16 && kind <= K_BSR64)) continue;
             const int64_t m = shapes[s].m, k = shapes[s].k, n = shapes[s].n;
             if (s >= nshape - nbig && !is24(kind) && (kind != K_DENSE || m * k * n > 600000000LL)) continue;
             /* the wgmma kernels take 16-byte rows of X (and W) only (sm_90 only) */
@@ -366,7 +369,7 @@ int main(int argc, char **argv) {
         }
     /* every launch configuration of the tiled CSR path, whatever N it
      * serves, in both tiled layouts (a bitmap bit per position, per pair) */
-    for (int layout = SP_CUDA_CSR_TILES_POSITION; layout <= SP_CUDA_CSR_TILES_PAIR; layout++) {
+    for (int layout = SP_CUDA_CSR_TILES_POSITION; layout <= SP_CUDA_CSR_TILES_PAIR && !bsr_only; layout++) {
         sp_cuda_csr_set_tile_layout(layout);
         printf("[tiled layout: %s]\n", layout == SP_CUDA_CSR_TILES_PAIR ? "pairs" : "positions");
         for (int cfg = 0; cfg < sp_cuda_csr_tc_configs(); cfg++) {
@@ -386,7 +389,7 @@ int main(int argc, char **argv) {
             run_case(K_CSR_TC, shapes[s].m, shapes[s].k, shapes[s].n, s % 4, dens[s % 3], (s * 3) % 8, s % 2, 0);
     }
     sp_cuda_csr_set_tile_layout(SP_CUDA_CSR_TILES_RULE);
-    tile_layout_rule_case();
+    if (!bsr_only) tile_layout_rule_case();
     /* every BSR launch configuration that fits the block size (one that
      * does not must say so), whatever N it serves */
     for (int cfg = 0; cfg < sp_cuda_bsr_configs(); cfg++) {
@@ -394,8 +397,17 @@ int main(int argc, char **argv) {
         for (int kind = K_BSR16; kind <= K_BSR64; kind++) {
             run_case(kind, 130, 200, 129, cfg % 4, 0.5, 5, 1, 8);
             run_case(kind, 257, 576, 300, (cfg + 1) % 4, 0.2, 2, cfg % 2, 0);
+            /* several 256-row groups (the last one short), ragged K, N over
+             * several CTA tiles, with and without split-K */
+            run_case(kind, 600, 1000, 300, cfg % 4, 0.3, 7, 1, 8);
+            run_case(kind, 520, 1024, 200, (cfg + 2) % 4, 0.5, 5, 0, 0);
         }
         g_bsr_cfg = -1;
+    }
+    if (bsr_only) {
+        printf("\n%d passed, %d failed, %d BSR configurations refused as not fitting their block size\n",
+               passes, failures, unfits);
+        return failures ? 1 : 0;
     }
     /* every launch configuration of the sm_90 2:4 kernel (CTA tiles, CTAs
      * per SM), whatever M, N and K it serves */

@@ -43,6 +43,34 @@ static void test_csr_bytes_follow_the_tiled_layout(void **state)
     assert_true(fabs(e.work_bytes - (mk / 8.0 + 0.5 * mk * 2.0 + act)) < 1.0);
 }
 
+/* H100, M = K = 4096, N = 128, 90 % unstructured: the CSR tensor-core
+ * kernel is bound by expanding its 16384 tiles (27.8 us measured against
+ * cuBLAS's 17.3, bench/results/spmm-h100-2026-11-27-8472517.md), so the
+ * model predicts it no faster than that and keeps the layer dense; at
+ * N = 4096 the arithmetic (dense work at e_csr, 253 us; measured 210-268)
+ * outweighs the expansion's 8 passes of 512 columns (210 us). */
+static void test_csr_expansion_bounds_small_n(void **state)
+{
+    (void)state;
+    const unsigned all = (1u << SPRUN_FORMAT_CSR) | (1u << SPRUN_FORMAT_BSR) | (1u << SPRUN_FORMAT_24);
+    char why[160];
+    sp_cost_estimate e, best, dense;
+    sp_cost_problem p = {.m = 4096, .k = 4096, .n = 128, .density = 0.1, .value_bytes = 2};
+    assert_int_equal(sp_cost_estimate_format(&sp_cost_h100_fp16, &p, SPRUN_FORMAT_CSR, 0, &e), 1);
+    assert_true(e.t_compute > 25e-6 && e.t_compute < 28e-6);
+    assert_int_equal(sp_cost_choose(&sp_cost_h100_fp16, &p, all, &best, &dense, why, sizeof why),
+                     SPRUN_FORMAT_DENSE);
+    p.n = 4096;
+    assert_int_equal(sp_cost_estimate_format(&sp_cost_h100_fp16, &p, SPRUN_FORMAT_CSR, 0, &e), 1);
+    assert_true(e.t_compute > 245e-6 && e.t_compute < 260e-6);
+    /* a device without the term keeps the arithmetic alone */
+    sp_cost_device d = sp_cost_h100_fp16;
+    d.csr_tile_s = 0;
+    p.n = 128;
+    assert_int_equal(sp_cost_estimate_format(&d, &p, SPRUN_FORMAT_CSR, 0, &e), 1);
+    assert_true(e.t_compute < 10e-6);
+}
+
 static void test_choices_follow_work_over_efficiency(void **state)
 {
     (void)state;
@@ -156,6 +184,7 @@ static void expect_same(const sp_cost_device *a, const sp_cost_device *b)
     for (int i = 0; i < 4; i++)
         assert_true(a->e_bsr[i] == b->e_bsr[i]);
     assert_int_equal(a->csr_expands, b->csr_expands);
+    assert_true(a->csr_tile_s == b->csr_tile_s);
 }
 
 /* The committed calibration files are the built-in tables, written out. */
@@ -216,6 +245,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_choices_follow_work_over_efficiency),
         cmocka_unit_test(test_csr_bytes_follow_the_tiled_layout),
+        cmocka_unit_test(test_csr_expansion_bounds_small_n),
         cmocka_unit_test(test_h100_24_choices_match_measurements),
         cmocka_unit_test(test_unfused_activation_tips_the_choice),
         cmocka_unit_test(test_calibration_files_match_builtin),

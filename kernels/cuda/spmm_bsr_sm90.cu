@@ -1,0 +1,400 @@
+/*
+ * spmm_bsr_sm90.cu - block-sparse SpMM (square blocks of 16, 32 or 64) on
+ * Hopper's warpgroup tensor cores, sm_90a.
+ *
+ * Why: the mma.sync BSR kernel (spmm_bsr.cu) gives a CTA one block row (or
+ * a group of four) of W, so every X chunk it copies serves 16-128 rows of
+ * W; at N >= 1024 it ran at 58-98 TFLOP/s of useful work, 0.16-0.26x of
+ * cuBLAS at 50 % block sparsity (M = K = 4096, H100), bound by moving X.
+ *
+ * GEMM view, transposed against the other sm_90 kernels: the product is
+ * D[n, m] = sum_k X[n, k] W[m, k], so X is wgmma's A operand (64 rows of X
+ * per warpgroup, in registers) and a block of W is the B operand (bs
+ * columns of D, from shared memory, K-major: W's rows as stored). wgmma
+ * takes N down to 8 for B, so a block row of 16 or 32 is a whole wgmma
+ * and nothing is padded; a warpgroup's A rows are rows of X, which every
+ * block row shares.
+ *  - A CTA owns SP_CUDA_BSR_WG_ROWS = 256 rows of W (R = 256 / bs block
+ *    rows: its "group") and BN = 64 * WGS rows of X. The upload lists each
+ *    group's chunks: the block columns where any of its rows has a block,
+ *    with a mask of those rows, the chunk's blocks stored contiguously.
+ *  - Producer, one warp (its lanes hold the chunk list a batch of 32
+ *    ahead, ChunkFeed; lane 0 issues): per chunk, one bulk copy of its
+ *    blocks (popcount(mask) * bs * bs * 2 bytes) and one TMA box of X
+ *    [BN rows x bs columns] (zeros past N and K), both completing on the
+ *    stage's "full" mbarrier.
+ *  - Consumers: each warp loads its 16 rows of the X chunk into A registers
+ *    with ldmatrix (once per chunk, whatever the number of blocks), then
+ *    the warpgroup issues bs / 16 k16 wgmmas per block of the chunk, block
+ *    row r into accumulator set r. Two register sets alternate as in the
+ *    CSR kernel: chunk s + 1's fragments are loaded while chunk s's wgmmas
+ *    run. Tensor-core work is exactly the stored blocks'.
+ *  - The output tile [BN rows of Y x 256 features] leaves through shared
+ *    memory in fp16 (stmatrix, then sm90_common.cuh's h_to_y: residual and
+ *    the activations on the way out) or, under split-K, as fp32 partial
+ *    sums (store_ctile).
+ *  - CTAs take groups with the most chunks first (wg_order).
+ * Chosen by sp_cuda_bsr_spmm on sm_90 (spmm_bsr.cu); measured in
+ * bench/results/bsr-wgmma-h100-*.md.
+ */
+#include "kernels/cuda/pdl.cuh"
+#include "kernels/cuda/sm90_common.cuh"
+#include "kernels/cuda/sm90_wgmma_ra.cuh"
+#include "kernels/cuda/spmm_bsr_sm90.h"
+#include "kernels/cuda/spmm_common.cuh"
+
+#include <cuda.h>
+#include <cudaTypedefs.h>
+
+namespace spmm {
+
+#ifdef SP_WGMMA_OK
+/* smem matrix descriptor of a bs x bs block, K-major, rows 2 * bs bytes
+ * apart in the swizzle of that width (8-row groups 16 * bs bytes apart) */
+template <int BS> __device__ __forceinline__ uint64_t desc_block(uint32_t saddr) {
+    uint64_t d = (uint64_t)((saddr & 0x3FFFF) >> 4);
+    d |= (uint64_t)1 << 16; /* leading byte offset: unused with swizzle */
+    d |= (uint64_t)((16 * BS) >> 4) << 32;
+    d |= (uint64_t)(BS == 64 ? 1 : BS == 32 ? 2 : 3) << 62; /* 128-, 64-, 32-byte swizzle */
+    return d;
+}
+
+/* four 8 x 8 fp16 matrices from mma accumulator fragments into shared
+ * memory as they are: matrix q's row i goes to the address lane 8q + i gives */
+__device__ __forceinline__ void stmatrix_x4(uint32_t addr, const uint32_t (&r)[4]) {
+    asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(r[0]),
+                 "r"(r[1]), "r"(r[2]), "r"(r[3])
+                 : "memory");
+}
+
+/* The consumers' accumulators acc[r][..] (block row r of the group; wgmma
+ * D rows = rows of Y, columns = features) as an fp16 tile hs[BN][HLD] (row
+ * = output row, features contiguous) with the bias and, when ACT is not
+ * NONE, the activation applied in registers */
+template <int ACT, int R, int BS>
+__device__ __forceinline__ void acc_to_h_rows(const float (&acc)[R][BS / 2], const Epi &e, int64_t m0, uint32_t hs,
+                                              int HLD, int g, int w4, int lane) {
+    const int tig = lane & 3, mat = lane >> 3, rr = lane & 7;
+    const uint32_t row0 = hs + (uint32_t)((g * 64 + w4 * 16 + (mat & 1) * 8 + rr) * HLD + (mat >> 1) * 8) * 2u;
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int jn = 0; jn < BS / 8; jn += 2) {
+            uint32_t v[4];
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const int64_t mg = m0 + r * BS + (jn + h) * 8 + tig * 2;
+                float b0 = 0.0f, b1 = 0.0f;
+                if (e.bias) {
+                    if (mg < e.m) b0 = __half2float(e.bias[mg]);
+                    if (mg + 1 < e.m) b1 = __half2float(e.bias[mg + 1]);
+                }
+                const float *c = &acc[r][(jn + h) * 4];
+                v[2 * h] = pack_h2(epi_act<ACT>(e, c[0] + b0), epi_act<ACT>(e, c[1] + b1));
+                v[2 * h + 1] = pack_h2(epi_act<ACT>(e, c[2] + b0), epi_act<ACT>(e, c[3] + b1));
+            }
+            stmatrix_x4(row0 + (uint32_t)(r * BS + jn * 8) * 2u, v);
+        }
+}
+#endif
+
+/* What a launch passes besides X's tensor map (the weight's sm_90 arrays) */
+struct BsrWgParams {
+    const uint4 *blocks;
+    const int4 *chunks;
+    const int32_t *gptr, *gorder;
+};
+
+/* A warp's view of its CTA's chunk list: lane l holds chunk base + l of
+ * the current batch of 32 and of the next (loaded a batch ahead), so a
+ * chunk's column, mask and offset come from a shuffle, not from a global
+ * load on the pipeline's critical path (one per chunk had left the
+ * producer a memory latency per chunk). Every lane calls at(), with s
+ * non-decreasing within base .. base + 63. */
+struct ChunkFeed {
+    const int4 *ch;
+    int nk, base;
+    int4 cur, nxt;
+    __device__ int4 ld(int i) const { return i < nk ? __ldg(ch + i) : make_int4(0, 0, 0, 0); }
+    __device__ void start(const int4 *c, int n, int lane) {
+        ch = c;
+        nk = n;
+        base = 0;
+        cur = ld(lane);
+        nxt = ld(32 + lane);
+    }
+    __device__ int4 at(int s, int lane) {
+        if (s - base >= 32) {
+            cur = nxt;
+            base += 32;
+            nxt = ld(base + 32 + lane);
+        }
+        const int i = s - base;
+        return make_int4(__shfl_sync(0xffffffffu, cur.x, i), __shfl_sync(0xffffffffu, cur.y, i),
+                         __shfl_sync(0xffffffffu, cur.z, i), 0);
+    }
+};
+
+template <int BS, int WGS, int CPS> struct KBsrWg {
+    static constexpr int BM = SP_CUDA_BSR_WG_ROWS; /* features (rows of W) per CTA */
+    static constexpr int R = BM / BS;              /* block rows per group */
+    static constexpr int BN = 64 * WGS;            /* rows of X and Y per CTA */
+    using Roles = WsRoles<WGS, CPS>;
+    static constexpr int NT = Roles::NT, NC = Roles::NC, R_PROD = Roles::R_PROD, R_CONS = Roles::R_CONS;
+    static constexpr int CPS_ = CPS;
+    static constexpr int KS = BS / 16;   /* k16 steps per block */
+    static constexpr int XST = BN * BS * 2;
+    static constexpr int BLK = BS * BS * 2;
+    static constexpr int STB = ((XST + R * BLK + 1023) / 1024) * 1024;
+    static constexpr int NACC = BS / 2;
+    static constexpr int CBYTES = BN * (BM + 4) * 4; /* the fp32 output tile (the fp16 one is smaller) */
+    /* shared memory as the CSR kernel takes it (spmm_csr_sm90.cu) */
+    static constexpr int SMEM_CAP = CPS == 1 ? 226 * 1024 : (228 * 1024) / CPS - 2048;
+    static constexpr int MAXST = 16;
+    static constexpr int FIT = (SMEM_CAP - 1024 - 2 * MAXST * 8) / STB;
+    static constexpr int STAGES = FIT < MAXST ? FIT : MAXST;
+    static constexpr int BARS = STAGES * STB > CBYTES ? STAGES * STB : CBYTES;
+    static constexpr int SMEM = BARS + 2 * STAGES * 8 + 1024;
+    static_assert(R <= 32, "KBsrWg: a 32-bit mask per chunk");
+    static_assert(STAGES >= 2 && SMEM <= SMEM_CAP, "KBsrWg: two stages must fit");
+
+    __device__ static void run(const CUtensorMap *xmap, const BsrWgParams &p, const Epi &e) {
+#ifdef SP_WGMMA_OK
+        const int grp = __ldg(p.gorder + blockIdx.x);
+        const int cbase = __ldg(p.gptr + grp);
+        const PipeStart ps = pipe_start<STAGES>(BARS, __ldg(p.gptr + grp + 1) - cbase, 1, NC);
+        unsigned char *sm = ps.sm;
+        const uint32_t sb = ps.sb, full0 = ps.full0, empty0 = ps.empty0;
+        const int nk = ps.nk;
+        const int4 *ch = p.chunks + cbase + ps.j0; /* this CTA's chunks */
+        const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+        const int64_t m0 = (int64_t)grp * BM;
+        const int64_t n0 = (int64_t)blockIdx.y * BN;
+
+        if (warp < 4) { /* producer: warp 0, lane 0 issuing */
+            asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(R_PROD));
+            if (warp != 0) return;
+            ChunkFeed feed;
+            feed.start(ch, nk, lane);
+            /* chunk c's blocks into stage st, their bytes and X's on its "full" barrier */
+            auto issue_w = [&](const int4 &c, int st) {
+                if (lane != 0) return;
+                const uint32_t bytes = (uint32_t)(__popc((unsigned)c.y) * BLK);
+                const uint32_t full = full0 + st * 8;
+                mbar_expect_tx(full, bytes + XST);
+                bulk_load(sb + st * STB + XST, p.blocks + (uint32_t)c.z, bytes, full);
+            };
+            /* the weight is constant: the first stages' copies go out before
+             * the previous kernel ends */
+            const int pre = nk < STAGES ? nk : STAGES;
+            for (int s = 0; s < pre; s++) issue_w(feed.at(s, lane), s);
+            pdl_wait();
+            StageCursor c = {0, 0u};
+            for (int s = 0; s < nk; s++, c.next(STAGES)) {
+                const int4 ci = feed.at(s, lane);
+                if (s >= pre) {
+                    mbar_wait(empty0 + c.st * 8, c.ph ^ 1u); /* the consumers' release of its previous use */
+                    issue_w(ci, c.st);
+                }
+                if (lane == 0) tma_load_2d(sb + c.st * STB, xmap, ci.x * BS, (int)n0, full0 + c.st * 8);
+            }
+        } else {
+            asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(R_CONS));
+            pdl_wait(); /* the epilogue reads the residual and writes Y, the workspace */
+            const int tid = threadIdx.x - 128;
+            const int g = (warp - 4) >> 2, w4 = warp & 3;
+            prefetch_residual<BM, BN>(e, m0, n0, tid, NC);
+            float acc[R][NACC];
+#pragma unroll
+            for (int r = 0; r < R; r++)
+#pragma unroll
+                for (int i = 0; i < NACC; i++) acc[r][i] = 0.0f;
+            /* this lane's ldmatrix row of the X chunk (warp w4 of warpgroup
+             * g: rows 64 g + 16 w4 ..) and its half of each k16 step */
+            const int xrow = g * 64 + w4 * 16 + (lane & 15);
+            const int xsw = bsr_wg_swizzle(BS, xrow), khalf = lane >> 4;
+            uint32_t a[2][KS][4];
+            uint32_t mask_of[2] = {0u, 0u};
+            int st_of[2] = {0, 0}; /* the stage each register set holds */
+            StageCursor c = {0, 0u};
+            int next = 0; /* the next chunk to load */
+            ChunkFeed feed;
+            feed.start(ch, nk, lane);
+            auto load = [&](auto set) {
+                const uint32_t msk = (uint32_t)feed.at(next, lane).y;
+                mbar_wait(full0 + c.st * 8, c.ph);
+                const unsigned char *xs = sm + c.st * STB + xrow * (BS * 2);
+#pragma unroll
+                for (int kk = 0; kk < KS; kk++) ldmatrix_x4(a[set][kk], xs + (((kk * 2 + khalf) ^ xsw) << 4));
+                mask_of[set] = msk;
+                st_of[set] = c.st;
+                c.next(STAGES);
+                next++;
+            };
+            auto issue = [&](auto set) {
+                const uint32_t msk = mask_of[set];
+#pragma unroll
+                for (int r = 0; r < R; r++) acc_fence(acc[r]);
+                wgmma_fence();
+                /* the chunk's blocks lie in mask order: bb walks them. ptxas
+                 * fences each block row's wgmmas again (info C7519) and
+                 * closes a hardware wgmma group after each, as it does for
+                 * wgmmas under guard predicates */
+                uint32_t bb = sb + st_of[set] * STB + XST;
+#pragma unroll
+                for (int r = 0; r < R; r++) {
+                    if (msk & (1u << r)) {
+#pragma unroll
+                        for (int kk = 0; kk < KS; kk++) wgmma_ra<BS>(acc[r], a[set][kk], desc_block<BS>(bb + kk * 32));
+                        bb += BLK;
+                    }
+                }
+                wgmma_commit();
+            };
+            /* a set stays live until the wait that retires its chunk (ptxas
+             * does not know a wgmma reads its registers after issue) */
+            auto reg_fence = [&](auto set) {
+#pragma unroll
+                for (int kk = 0; kk < KS; kk++)
+                    asm volatile("" : "+r"(a[set][kk][0]), "+r"(a[set][kk][1]), "+r"(a[set][kk][2]),
+                                 "+r"(a[set][kk][3]));
+            };
+            auto retire = [&](auto set) {
+                wgmma_wait<1>();
+                reg_fence(set);
+                mbar_arrive(empty0 + st_of[set] * 8);
+            };
+            constexpr RegSet<0> S0{};
+            constexpr RegSet<1> S1{};
+            if (nk > 0) load(S0);
+            for (int s = 0; s < nk; s += 2) {
+                issue(S0);
+                if (s > 0) retire(S1);
+                if (s + 1 >= nk) break;
+                load(S1);
+                issue(S1);
+                retire(S0);
+                if (s + 2 < nk) load(S0);
+            }
+            if (nk > 0) {
+                wgmma_wait<0>();
+                reg_fence(S0);
+                reg_fence(S1);
+                mbar_arrive(empty0 + st_of[(nk - 1) & 1] * 8);
+            }
+#pragma unroll
+            for (int r = 0; r < R; r++) acc_fence(acc[r]);
+            pdl_launch_dependents();
+            tile_sync<1, NC>(); /* every consumer is done with the stages: they become the output tile */
+            epilogue(acc, sm, e, m0, n0, g, w4, lane, tid);
+        }
+#else
+        (void)xmap; (void)p; (void)e;
+        __trap();
+#endif
+    }
+
+#ifdef SP_WGMMA_OK
+    /* the output tile [BN rows x BM features] from the accumulators: fp16
+     * through shared memory when h_stage_ok, else fp32 to store_ctile
+     * (split-K partial sums included); bias, residual, activation on the way */
+    __device__ static void epilogue(const float (&acc)[R][NACC], unsigned char *sm, const Epi &e, int64_t m0,
+                                    int64_t n0, int g, int w4, int lane, int tid) {
+        if (h_stage_ok(e)) {
+            constexpr int HLD = BM + 8;
+            const uint32_t hs = smem_u32(sm);
+            const __half *hp = reinterpret_cast<const __half *>(sm);
+            const bool relu_in_regs = !e.residual && e.act == SP_CUDA_ACT_RELU;
+            if (relu_in_regs) acc_to_h_rows<SP_CUDA_ACT_RELU, R, BS>(acc, e, m0, hs, HLD, g, w4, lane);
+            else acc_to_h_rows<SP_CUDA_ACT_NONE, R, BS>(acc, e, m0, hs, HLD, g, w4, lane);
+            tile_sync<1, NC>();
+            if (relu_in_regs || e.act == SP_CUDA_ACT_NONE) h_to_y<SP_CUDA_ACT_NONE, BM, BN, NC>(hp, HLD, e, m0, n0, tid);
+            else if (e.act == SP_CUDA_ACT_RELU) h_to_y<SP_CUDA_ACT_RELU, BM, BN, NC>(hp, HLD, e, m0, n0, tid);
+            else if (e.act == SP_CUDA_ACT_GELU) h_to_y<SP_CUDA_ACT_GELU, BM, BN, NC>(hp, HLD, e, m0, n0, tid);
+            else h_to_y<SP_CUDA_ACT_ANY, BM, BN, NC>(hp, HLD, e, m0, n0, tid);
+            return;
+        }
+        constexpr int CLD = BM + 4;
+        float *cs = reinterpret_cast<float *>(sm);
+        const int gid = lane >> 2, tig = lane & 3;
+#pragma unroll
+        for (int r = 0; r < R; r++)
+#pragma unroll
+            for (int jn = 0; jn < BS / 8; jn++)
+#pragma unroll
+                for (int q = 0; q < 4; q++) {
+                    const int nl = g * 64 + w4 * 16 + gid + (q >> 1) * 8;
+                    const int ml = r * BS + jn * 8 + tig * 2 + (q & 1);
+                    cs[nl * CLD + ml] = acc[r][jn * 4 + q];
+                }
+        tile_sync<1, NC>();
+        store_ctile<BM, BN, CLD, NC, 1>(cs, m0, n0, e, tid);
+    }
+#endif
+};
+
+template <class KT>
+__global__ void __launch_bounds__(KT::NT, KT::CPS_)
+kbsrwg_entry(const __grid_constant__ CUtensorMap xmap, BsrWgParams p, Epi e) {
+    KT::run(&xmap, p, e);
+}
+
+template <class KT>
+static int launch_bsr_wg(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &e, sp_cuda_status *st) {
+    const int64_t gx = w->wg_ngroups;
+    const int64_t gy = (a->n + KT::BN - 1) / KT::BN;
+    if (gx <= 0 || gy <= 0) return 0;
+    if (gy > 65535 || gx > INT32_MAX) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "bsr spmm: n or m too large");
+    PFN_cuTensorMapEncodeTiled_v12000 enc = encode_fn();
+    if (!enc) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "bsr spmm: cuTensorMapEncodeTiled unavailable");
+    CUtensorMap xmap;
+    /* X: [n][k] fp16, rows ldx apart; boxes of bs columns x BN rows in the
+     * swizzle of that width (bsr_wg_swizzle) */
+    const cuuint64_t xdims[2] = {(cuuint64_t)w->k, (cuuint64_t)a->n};
+    const cuuint64_t xstr[1] = {(cuuint64_t)a->ldx * 2};
+    const cuuint32_t xbox[2] = {(cuuint32_t)KT::KS * 16, (cuuint32_t)KT::BN};
+    const cuuint32_t estr[2] = {1, 1};
+    const CUtensorMapSwizzle sw = KT::KS == 1   ? CU_TENSOR_MAP_SWIZZLE_32B
+                                  : KT::KS == 2 ? CU_TENSOR_MAP_SWIZZLE_64B
+                                                : CU_TENSOR_MAP_SWIZZLE_128B;
+    const CUresult r = enc(&xmap, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, const_cast<void *>(a->x), xdims, xstr, xbox,
+                           estr, CU_TENSOR_MAP_INTERLEAVE_NONE, sw, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                           CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS) return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "bsr spmm: cuTensorMapEncodeTiled failed");
+    static int occ_cache[kDevSlots]; /* per instantiation: raises the limit to SMEM once */
+    int occ = 0;
+    const int orc = occupancy_once(kbsrwg_entry<KT>, KT::NT, KT::SMEM, occ_cache, &occ, st);
+    if (orc) return orc;
+    const int z = e.ws ? pick_split(gx * gy, w->wg_max, sm_count() * KT::CPS_, 4) : 1;
+    BsrWgParams p;
+    p.blocks = (const uint4 *)w->wg_blocks;
+    p.chunks = (const int4 *)w->wg_chunks;
+    p.gptr = w->wg_ptr;
+    p.gorder = w->wg_order;
+    Epi ek = e;
+    ek.h_stage = 1;
+    return (int)SP_CUDA_CHECK(st, pdl_launch(pdl_env_enabled(), kbsrwg_entry<KT>,
+                                             dim3((unsigned)gx, (unsigned)gy, (unsigned)z), dim3(KT::NT),
+                                             KT::SMEM, (cudaStream_t)a->stream, xmap, p, ek));
+}
+
+template <int BS> static int run_bsr_wg_bs(int cfg, const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &e,
+                                           sp_cuda_status *st) {
+    switch (cfg) {
+    case 0: return launch_bsr_wg<KBsrWg<BS, 2, 1>>(w, a, e, st);
+    case 1: return launch_bsr_wg<KBsrWg<BS, 1, 2>>(w, a, e, st);
+    default: return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "bsr spmm: no such wgmma configuration");
+    }
+}
+
+int run_bsr_sm90(int cfg, const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &e, sp_cuda_status *st) {
+    if (!w->wg_blocks) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "bsr spmm: weight has no sm_90 layout");
+    switch (w->bs) {
+    case 16: return run_bsr_wg_bs<16>(cfg, w, a, e, st);
+    case 32: return run_bsr_wg_bs<32>(cfg, w, a, e, st);
+    case 64: return run_bsr_wg_bs<64>(cfg, w, a, e, st);
+    }
+    return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "bsr spmm: block size");
+}
+
+} // namespace spmm

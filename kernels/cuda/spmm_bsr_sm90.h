@@ -1,0 +1,33 @@
+/*
+ * spmm_bsr_sm90.h - what the BSR upload and dispatch (spmm_bsr.cu) share
+ * with the sm_90 wgmma BSR kernel (spmm_bsr_sm90.cu): the swizzle of the
+ * weight blocks as stored, and the launcher.
+ */
+#ifndef SPRUN_SPMM_BSR_SM90_H
+#define SPRUN_SPMM_BSR_SM90_H
+
+#include "kernels/cuda/spmm_common.cuh"
+
+namespace spmm {
+
+/* A tile of bs fp16 columns (rows 2 * bs bytes apart, the tile aligned to
+ * 1024 bytes) in the swizzle TMA writes and wgmma reads for that row width
+ * (32, 64, 128 bytes for bs = 16, 32, 64): 16-byte piece c of row r lies at
+ * piece c ^ bsr_wg_swizzle(bs, r) of the row. The upload stores W's blocks
+ * so; the kernel's X chunks arrive so from TMA. */
+__host__ __device__ constexpr int bsr_wg_swizzle(int bs, int r) {
+    return bs == 16 ? (r >> 2) & 1 : bs == 32 ? (r >> 1) & 3 : r & 7;
+}
+
+/* launch configurations of run_bsr_sm90: 0 = two consumer warpgroups (CTA
+ * tile 256 rows of W x 128 rows of X), 1 = one (256 x 64), two CTAs per SM */
+constexpr int kBsrWgCfgs = 2;
+
+/* Y = act(X W^T + ...) for w's sm_90 layout (w->wg_blocks set), launch
+ * configuration cfg; needs sm90_ok() and X's rows 16-byte aligned
+ * (x_vec_ok). Same contract as sp_cuda_bsr_spmm. */
+int run_bsr_sm90(int cfg, const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &e, sp_cuda_status *st);
+
+} // namespace spmm
+
+#endif
