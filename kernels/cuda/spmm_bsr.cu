@@ -298,7 +298,8 @@ constexpr int bsr_wm_index(int wm) { return wm == 1 ? 0 : wm == 2 ? 1 : 2; }
  * 1.1-3.6x faster everywhere. cfg_small serves n up to dense_max_n,
  * cfg_large the rest (0: 2 warpgroups, 128 rows of X per CTA; 1: one, 64
  * rows, two CTAs per SM). 64-wide blocks were not swept: they take the
- * 32-wide ones' choices. */
+ * 32-wide ones' choices. forced (SP_CUDA_BSR_WGMMA): the configuration for
+ * n whatever n and the density. */
 struct BsrWgDefault {
     int64_t n_min, dense_max_n;
     double dens_min;
@@ -309,9 +310,12 @@ static constexpr BsrWgDefault kBsrWgDefault[3] = {
     {17, 128, 0.2, 1, 0}, /* bs 32 */
     {17, 128, 0.2, 1, 0}, /* bs 64 */
 };
-static int bsr_wg_default(const sp_cuda_bsr *w, int64_t n) {
+static int bsr_wg_default(const sp_cuda_bsr *w, int64_t n, bool forced) {
     const BsrWgDefault d = kBsrWgDefault[w->bs == 16 ? 0 : w->bs == 32 ? 1 : 2];
-    if (n < d.n_min) return -1;
+    if (forced) return n > d.dense_max_n ? d.cfg_large : d.cfg_small;
+    /* a group less than half full (M < 128) shares each X chunk among too
+     * few blocks (not measured on its own; plan-time tuning times both) */
+    if (n < d.n_min || w->mb * w->bs < SP_CUDA_BSR_WG_ROWS / 2) return -1;
     if (n > d.dense_max_n) return d.cfg_large;
     const double dens = w->mb * w->kb > 0 ? (double)w->nblocks / ((double)w->mb * (double)w->kb) : 0.0;
     return dens >= d.dens_min ? d.cfg_small : -1;
@@ -368,6 +372,16 @@ static void order_by_length(const int32_t *ptr, int64_t n, int32_t *order) {
     free(cnt);
 }
 
+/* at[c * G + r] = the block of row g * G + r in block column c, or -1:
+ * group g's (G consecutive block rows) column map, at [kb * G] */
+static void group_blocks(const sp_bsr *w, int64_t g, int G, int32_t *at) {
+    for (int64_t i = 0; i < w->kb * G; i++) at[i] = -1;
+    for (int r = 0; r < G && g * G + r < w->mb; r++) {
+        const int64_t row = g * G + r;
+        for (int32_t b = w->block_ptr[row]; b < w->block_ptr[row + 1]; b++) at[(int64_t)w->block_col[b] * G + r] = b;
+    }
+}
+
 /* The grouped layout's host arrays (see sp_cuda_bsr): gptr [ngroups + 1],
  * gmeta [chunks * (1 + G)] (at most nblocks chunks), gorder [ngroups];
  * the caller frees them. 0, or -1 when out of host memory. */
@@ -386,11 +400,7 @@ static int build_groups(const sp_bsr *w, int64_t ngroups, int32_t **gptr, int32_
     *gmax = 0;
     (*gptr)[0] = 0;
     for (int64_t g = 0; g < ngroups; g++) {
-        for (int64_t i = 0; i < w->kb * G; i++) at[i] = -1;
-        for (int r = 0; r < G && g * G + r < w->mb; r++) {
-            const int64_t row = g * G + r;
-            for (int32_t b = w->block_ptr[row]; b < w->block_ptr[row + 1]; b++) at[(int64_t)w->block_col[b] * G + r] = b;
-        }
+        group_blocks(w, g, G, at);
         for (int64_t c = 0; c < w->kb; c++) {
             int any = 0;
             for (int r = 0; r < G; r++) any |= at[c * G + r] >= 0;
@@ -433,11 +443,7 @@ static int upload_wg_layout(const sp_bsr *w, sp_cuda_bsr *out, cudaStream_t sm, 
     int32_t gmax = 0;
     gptr[0] = 0;
     for (int64_t g = 0; g < ngroups; g++) {
-        for (int64_t i = 0; i < w->kb * R; i++) at[i] = -1;
-        for (int r = 0; r < R && g * R + r < w->mb; r++) {
-            const int64_t row = g * R + r;
-            for (int32_t b = w->block_ptr[row]; b < w->block_ptr[row + 1]; b++) at[(int64_t)w->block_col[b] * R + r] = b;
-        }
+        group_blocks(w, g, R, at);
         for (int64_t c = 0; c < w->kb; c++) {
             uint32_t mask = 0;
             for (int r = 0; r < R; r++)
@@ -616,7 +622,9 @@ extern "C" void sp_cuda_bsr_free(sp_cuda_bsr *w) {
     memset(w, 0, sizeof *w);
 }
 
-static int bsr_spmm(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, int cfg, sp_cuda_status *st) {
+/* cfg: a launch configuration (kBsrCfg's, then the sm_90 kernel's), or -1
+ * for the rule's choice on the path (SP_CUDA_BSR_*) */
+static int bsr_spmm(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, int cfg, int path, sp_cuda_status *st) {
     if (!w || !w->block_ptr) return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "bsr spmm: no weight");
     Epi e;
     int rc = make_epi(a, w->m, w->k, &e, st);
@@ -631,8 +639,8 @@ static int bsr_spmm(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, int cfg, s
             return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "bsr spmm: the wgmma configurations need sm_90");
         cfg = -1; /* X rows not 16-byte aligned: the default for n */
     }
-    if (cfg < 0 && wg) {
-        const int c = bsr_wg_default(w, a->n);
+    if (cfg < 0 && wg && path != SP_CUDA_BSR_MMA) {
+        const int c = bsr_wg_default(w, a->n, path == SP_CUDA_BSR_WGMMA);
         if (c >= 0) return run_bsr_sm90(c, w, a, e, st);
     }
     /* the split-K factor is sized for the longest row (the kernel splits each
@@ -648,7 +656,14 @@ static int bsr_spmm(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, int cfg, s
 
 extern "C" int sp_cuda_bsr_spmm(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a,
                                 sp_cuda_status *st) {
-    return bsr_spmm(w, a, -1, st);
+    return bsr_spmm(w, a, -1, SP_CUDA_BSR_AUTO, st);
+}
+
+extern "C" int sp_cuda_bsr_spmm_path(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, int path,
+                                     sp_cuda_status *st) {
+    if (path != SP_CUDA_BSR_AUTO && path != SP_CUDA_BSR_MMA && path != SP_CUDA_BSR_WGMMA)
+        return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "bsr spmm: unknown path");
+    return bsr_spmm(w, a, -1, path, st);
 }
 
 extern "C" int sp_cuda_bsr_configs(void) { return kBsrCfgs + kBsrWgCfgs; }
@@ -657,5 +672,5 @@ extern "C" int sp_cuda_bsr_spmm_config(const sp_cuda_bsr *w, const sp_cuda_spmm_
                                        sp_cuda_status *st) {
     if (config < 0 || config >= kBsrCfgs + kBsrWgCfgs)
         return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "bsr spmm: no such launch configuration");
-    return bsr_spmm(w, a, config, st);
+    return bsr_spmm(w, a, config, SP_CUDA_BSR_AUTO, st);
 }

@@ -291,6 +291,14 @@ typedef struct sp_cuda_bsr {
 int sp_cuda_bsr_upload(const sp_bsr *w, sp_cuda_bsr *out, void *stream, sp_cuda_status *st);
 void sp_cuda_bsr_free(sp_cuda_bsr *w);
 int sp_cuda_bsr_spmm(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, sp_cuda_status *st);
+/* sp_cuda_bsr_spmm on one of the two kernels: SP_CUDA_BSR_MMA (mma.sync,
+ * spmm_bsr.cu; its configuration for n) or SP_CUDA_BSR_WGMMA (the sm_90
+ * kernel in its configuration for n, whatever the block density; where it
+ * cannot run, no sm_90 layout or X not 16-byte aligned, the mma.sync one),
+ * or SP_CUDA_BSR_AUTO (= sp_cuda_bsr_spmm). The runtime's plan-time tuning
+ * times both per layer. Same contract as sp_cuda_bsr_spmm. */
+enum { SP_CUDA_BSR_AUTO = 0, SP_CUDA_BSR_MMA = 1, SP_CUDA_BSR_WGMMA = 2 };
+int sp_cuda_bsr_spmm_path(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, int path, sp_cuda_status *st);
 /* For benchmarks and tests: one of sp_cuda_bsr_configs() launch
  * configurations (table in spmm_bsr.cu), whatever n is; fails with
  * SP_CUDA_E_UNSUPPORTED where it does not fit the block size. X rows that

@@ -450,7 +450,12 @@ int sp_cuda_sparse_product(const sp_cuda_sparse_layer *L, int kind, const void *
                                 : a->config == 2 ? SP_CUDA_CSR_SIMT
                                                  : SP_CUDA_CSR_AUTO,
                                 st);
-    case SP_SPARSE_BSR: return sp_cuda_bsr_spmm(&L->w->bsr, a, st);
+    case SP_SPARSE_BSR: /* config: 0 the kernels' own choice, else the one tuning picked */
+        return sp_cuda_bsr_spmm_path(&L->w->bsr, a,
+                                     a->config == 1   ? SP_CUDA_BSR_MMA
+                                     : a->config == 2 ? SP_CUDA_BSR_WGMMA
+                                                      : SP_CUDA_BSR_AUTO,
+                                     st);
     case SP_SPARSE_24: return sp_cuda_24_spmm(&L->w->s24, a, st);
     default: return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "no sparse weight of that format");
     }
@@ -466,6 +471,8 @@ const char *sp_cuda_sparse_label(const sp_cuda_sparse_layer *L)
         return c24[L->config];
     if (L->kind == SP_SPARSE_CSR && (L->config == 1 || L->config == 2))
         return L->config == 1 ? "csr/tc" : "csr/simt";
+    if (L->kind == SP_SPARSE_BSR && (L->config == 1 || L->config == 2))
+        return L->config == 1 ? "bsr/mma" : "bsr/wgmma";
     return L->kind >= 0 && L->kind < (int)(sizeof kind_label / sizeof kind_label[0]) ? kind_label[L->kind] : "sparse";
 }
 
@@ -478,6 +485,14 @@ int sp_cuda_sparse_configs(const sp_cuda_sparse_layer *L, int *cfg, int max)
     if (L->kind == SP_SPARSE_CSR && L->w->csr.tiles && L->w->csr.col16 && max >= 2) {
         /* both CSR paths: the tiled tensor-core one (1) and the CUDA-core
          * one (2), which wins on very sparse rows at small N */
+        cfg[0] = 1;
+        cfg[1] = 2;
+        return 2;
+    }
+    if (L->kind == SP_SPARSE_BSR && L->w->bsr.wg_blocks && max >= 2) {
+        /* both BSR kernels: mma.sync (1) and, where the upload built its
+         * layout, the sm_90 wgmma one (2); their crossover depends on M, N
+         * and the block density */
         cfg[0] = 1;
         cfg[1] = 2;
         return 2;
