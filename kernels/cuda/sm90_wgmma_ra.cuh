@@ -1,11 +1,10 @@
 /*
  * sm90_wgmma_ra.cuh - Hopper warpgroup MMAs with A in registers
  * (wgmma.mma_async m64nNk16, fp16 in, fp32 accumulate, B K-major in shared
- * memory through a matrix descriptor), the plain bulk copy that feeds them
- * and the consumer loop around them, for the kernels whose A operand a
- * warp builds itself: the tiled CSR kernel (spmm_csr_sm90.cu: W's tiles
- * expanded into registers) and the BSR kernel (spmm_bsr_sm90.cu: X's
- * fragments loaded with ldmatrix).
+ * memory through a matrix descriptor) and the plain bulk copy that feeds
+ * them, for the kernels whose A operand a warp builds itself: the tiled
+ * CSR kernel (spmm_csr_sm90.cu: W's tiles expanded into registers) and the
+ * BSR kernel (spmm_bsr_sm90.cu: X's fragments loaded with ldmatrix).
  * A warp w of the warpgroup supplies rows 16w .. 16w + 15 of A in the
  * m16n8k16 A-fragment layout of mma.sync.
  */
@@ -79,36 +78,6 @@ __device__ __forceinline__ void wgmma_ra(float (&d)[BN / 2], const uint32_t (&a)
     else if constexpr (BN == 64) wgmma_ra_m64n64k16(d, a, b);
     else if constexpr (BN == 128) wgmma_ra_m64n128k16(d, a, b);
     else wgmma_ra_m64n256k16(d, a, b);
-}
-
-/* The consumer loop of both kernels over their nk pipeline steps: two
- * register sets alternate (RegSet<0>, RegSet<1>), step s + 1's A operand
- * loaded (load(set)) while step s's wgmmas (issue(set): fence, wgmmas,
- * commit) run; after each issue the older step in flight is waited for
- * and handed to done(set), which frees its registers and its stage. */
-template <class Load, class Issue, class Done>
-__device__ __forceinline__ void rs_two_set_loop(int nk, Load &&load, Issue &&issue, Done &&done) {
-    constexpr RegSet<0> S0{};
-    constexpr RegSet<1> S1{};
-    if (nk > 0) load(S0);
-    for (int s = 0; s < nk; s += 2) {
-        issue(S0);
-        if (s > 0) {
-            wgmma_wait<1>();
-            done(S1);
-        }
-        if (s + 1 >= nk) break;
-        load(S1);
-        issue(S1);
-        wgmma_wait<1>();
-        done(S0);
-        if (s + 2 < nk) load(S0);
-    }
-    if (nk > 0) {
-        wgmma_wait<0>();
-        if ((nk - 1) & 1) done(S1);
-        else done(S0);
-    }
 }
 
 /* bytes (a multiple of 16) from global src to shared dst, completing on mbarrier bar */

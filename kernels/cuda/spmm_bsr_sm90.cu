@@ -259,12 +259,29 @@ template <int BS, int WGS, int CPS> struct KBsrWg {
                     asm volatile("" : "+r"(a[set][kk][0]), "+r"(a[set][kk][1]), "+r"(a[set][kk][2]),
                                  "+r"(a[set][kk][3]));
             };
-            /* a retired chunk: its register set is free, its shared memory goes back */
-            auto done = [&](auto set) {
+            auto retire = [&](auto set) {
+                wgmma_wait<1>();
                 reg_fence(set);
                 mbar_arrive(empty0 + st_of[set] * 8);
             };
-            rs_two_set_loop(nk, load, issue, done);
+            constexpr RegSet<0> S0{};
+            constexpr RegSet<1> S1{};
+            if (nk > 0) load(S0);
+            for (int s = 0; s < nk; s += 2) {
+                issue(S0);
+                if (s > 0) retire(S1);
+                if (s + 1 >= nk) break;
+                load(S1);
+                issue(S1);
+                retire(S0);
+                if (s + 2 < nk) load(S0);
+            }
+            if (nk > 0) {
+                wgmma_wait<0>();
+                reg_fence(S0);
+                reg_fence(S1);
+                mbar_arrive(empty0 + st_of[(nk - 1) & 1] * 8);
+            }
 #pragma unroll
             for (int r = 0; r < R; r++) acc_fence(acc[r]);
             pdl_launch_dependents();

@@ -194,12 +194,30 @@ template <int WGS, int MI, int BN_, bool PAIR, int CPS> struct KCsrWg {
                         asm volatile("" : "+r"(a[set][mi][kk][0]), "+r"(a[set][mi][kk][1]), "+r"(a[set][mi][kk][2]),
                                      "+r"(a[set][mi][kk][3]));
             };
-            /* a retired chunk: its register set is free, its shared memory goes back */
-            auto done = [&](auto set) {
+            /* retire the older in-flight stage: its set is free, its shared memory goes back */
+            auto retire = [&](auto set) {
+                wgmma_wait<1>();
                 reg_fence(set);
                 mbar_arrive(empty0 + st_of[set] * 8);
             };
-            rs_two_set_loop(nk, load, issue, done);
+            constexpr RegSet<0> S0{};
+            constexpr RegSet<1> S1{};
+            if (nk > 0) load(S0);
+            for (int s = 0; s < nk; s += 2) {
+                issue(S0);
+                if (s > 0) retire(S1);
+                if (s + 1 >= nk) break;
+                load(S1);
+                issue(S1);
+                retire(S0);
+                if (s + 2 < nk) load(S0);
+            }
+            if (nk > 0) {
+                wgmma_wait<0>();
+                reg_fence(S0);
+                reg_fence(S1);
+                mbar_arrive(empty0 + st_of[(nk - 1) & 1] * 8);
+            }
 #pragma unroll
             for (int mi = 0; mi < MI; mi++) acc_fence(acc[mi]);
             pdl_launch_dependents();
