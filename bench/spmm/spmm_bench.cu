@@ -534,12 +534,16 @@ static void bench_shape(const Shape &s, const double *sps, int nsp) {
                 printf("bsr upload failed: %s\n", st.msg);
                 exit(1);
             }
+            /* the bytes one kernel reads: the values and a 4-byte index
+             * per block plus the row pointers (db.bytes counts both layouts
+             * the sm_90 upload keeps) */
+            const double wbytes = (double)hb.nblocks * (bs * bs * 2 + 4) + (double)(hb.mb + 1) * 4;
             for (int i = 0; i < nn; i++) {
                 const double us = time_us([&] {
                     if (sp_cuda_bsr_spmm(&db, &a[i], &st)) { printf("bsr: %s\n", st.msg); exit(1); }
                 });
                 record(s.group, names[i], m, k, s.n[i], bs == 16 ? "sprun BSR16" : "sprun BSR32",
-                       sp, bd > 1 ? 1 : bd, (double)db.bytes, us, cub[i]);
+                       sp, bd > 1 ? 1 : bd, wbytes, us, cub[i]);
             }
             sp_cuda_bsr_free(&db);
             tl_free_bsr(&hb);
