@@ -6,6 +6,9 @@
  *   spmm_bench [--quick] [--square] [--md FILE] [--date D] [--commit C]
  *   spmm_bench --profile      one call of 2:4 and CSR-TC at N = 16, 128, 4096, and of the
  *                             CUDA-core CSR path (XT) at N = 16, 128, 98 % (for ncu)
+ *   spmm_bench --profile-csr16  for ncu: the tiled CSR path at N = 16 (SPMM_N) over three
+ *                             densities, then BSR32 at block density SPMM_BSR_DENS (0.02) in its
+ *                             default configuration or SPMM_BSR_CFG; SPMM_NO_TIME: untimed
  *   spmm_bench --csr-sweep    the tiled CSR path's launch configurations (log only)
  *   spmm_bench --bsr-sweep    the BSR launch configurations, blocks of 16 and 32 (log only)
  *   spmm_bench --tile24-sweep, --epi24, --profile24, --csr-slot-sweep: the 2:4 kernel's tiles,
@@ -1255,10 +1258,15 @@ int main(int argc, char **argv) {
         tl_pack_bsr(w, m, k, 32, &hb);
         sp_cuda_bsr db;
         sp_cuda_bsr_upload(&hb, &db, g_stream, &st);
-        for (int r = 0; r < 2; r++) sp_cuda_bsr_spmm(&db, &a, &st);
+        /* SPMM_BSR_CFG: one launch configuration (sp_cuda_bsr_spmm_config) instead of the default */
+        const int bcfg = getenv("SPMM_BSR_CFG") ? atoi(getenv("SPMM_BSR_CFG")) : -1;
+        auto bsr_run = [&] {
+            if (bcfg >= 0) sp_cuda_bsr_spmm_config(&db, &a, bcfg, &st);
+            else sp_cuda_bsr_spmm(&db, &a, &st);
+        };
+        for (int r = 0; r < 2; r++) bsr_run();
         CK(cudaStreamSynchronize(g_stream));
-        if (!notime)
-            printf("bsr32 density %.2f: %.2f us (events)\n", bd, time_us([&] { sp_cuda_bsr_spmm(&db, &a, &st); }));
+        if (!notime) printf("bsr32 density %.2f: %.2f us (events)\n", bd, time_us(bsr_run));
         printf("profile-csr16: %s\n", st.code ? st.msg : "ok");
         return 0;
     }

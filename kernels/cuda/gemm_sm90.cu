@@ -179,25 +179,11 @@ static int launch_dense(const sp_cuda_dense *w, const sp_cuda_spmm_args *a, cons
     const int64_t gx = (w->m + KT::BM - 1) / KT::BM;
     const int64_t gy = (a->n + KT::BN - 1) / KT::BN;
     if (gy > 65535 || gx > 65535) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "dense gemm: m or n too large");
-    PFN_cuTensorMapEncodeTiled_v12000 enc = encode_fn();
-    if (!enc) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "dense gemm: cuTensorMapEncodeTiled unavailable");
     CUtensorMap xmap, wmap;
     /* X [n][k] and W [m][k], rows ldx / ldw apart: boxes of 64 columns x BN (BM) rows, 128-byte swizzle */
-    const cuuint64_t xdims[2] = {(cuuint64_t)w->k, (cuuint64_t)a->n};
-    const cuuint64_t xstr[1] = {(cuuint64_t)a->ldx * 2};
-    const cuuint32_t xbox[2] = {64, (cuuint32_t)KT::BN};
-    const cuuint64_t wdims[2] = {(cuuint64_t)w->k, (cuuint64_t)w->m};
-    const cuuint64_t wstr[1] = {(cuuint64_t)w->ldw * 2};
-    const cuuint32_t wbox[2] = {64, (cuuint32_t)KT::BM};
-    const cuuint32_t estr[2] = {1, 1};
-    CUresult r = enc(&xmap, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, const_cast<void *>(a->x), xdims, xstr, xbox, estr,
-                     CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                     CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-    if (r == CUDA_SUCCESS)
-        r = enc(&wmap, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, const_cast<void *>(w->w), wdims, wstr, wbox, estr,
-                CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-    if (r != CUDA_SUCCESS) return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "dense gemm: cuTensorMapEncodeTiled failed");
+    int rc = encode_f16_rows(&xmap, a->x, a->n, w->k, a->ldx, 64, KT::BN, CU_TENSOR_MAP_SWIZZLE_128B, "dense gemm", st);
+    if (!rc) rc = encode_f16_rows(&wmap, w->w, w->m, w->k, w->ldw, 64, KT::BM, CU_TENSOR_MAP_SWIZZLE_128B, "dense gemm", st);
+    if (rc) return rc;
     static int occ_cache[kDevSlots];
     int occ = 0;
     const int orc = occupancy_once(kdt_entry<KT>, KT::NT, KT::SMEM, occ_cache, &occ, st);

@@ -64,6 +64,18 @@ template <int WGS, int CPS = 1> struct WsRoles {
     static constexpr int R_CONS = R_CONS_ > 232 ? 232 : R_CONS_;
 };
 
+/* The dynamic shared memory of a warp-specialized sm_90 CTA, CPS of them
+ * to an SM: CAP, what one may take (an SM's 227 KB opt-in limit for one
+ * CTA less 1 KB for the static epilogue variables, the full 227 KB having
+ * made cudaFuncSetAttribute fail; else its share of the 228 KB less the
+ * 1 KB each CTA reserves); ROOM, what CAP leaves for pipeline stages beside
+ * up to MAXST stages' two mbarriers and the 1024-byte alignment */
+template <int CPS> struct SmemPlan {
+    static constexpr int CAP = CPS == 1 ? 226 * 1024 : (228 * 1024) / CPS - 2048;
+    static constexpr int MAXST = 16;
+    static constexpr int ROOM = CAP - 1024 - 2 * MAXST * 8;
+};
+
 /* A register set's index as a type, so a generic lambda indexes it statically */
 template <int V> struct RegSet {
     __host__ __device__ constexpr operator int() const { return V; }
@@ -348,6 +360,33 @@ inline PFN_cuTensorMapEncodeIm2col_v12000 encode_im2col_fn() {
     static void *fn = nullptr;
     static int tried = 0;
     return (PFN_cuTensorMapEncodeIm2col_v12000)driver_fn("cuTensorMapEncodeIm2col", &fn, &tried);
+}
+
+/* The fp16 matrix [rows][cols] at p, rows ld elements apart, as a 2-D TMA
+ * map of box_cols x box_rows boxes in swizzle sw (zeros past the edges, L2
+ * promotion of 256 B): how the sm_90 kernels read X (and the dense GEMM W).
+ * 0, or the failure through st, its message starting with `what` (the
+ * caller: "csr spmm", ...). Thread-safe. */
+inline int encode_f16_rows(CUtensorMap *map, const void *p, int64_t rows, int64_t cols, int64_t ld,
+                           uint32_t box_cols, uint32_t box_rows, CUtensorMapSwizzle sw, const char *what,
+                           sp_cuda_status *st) {
+    char msg[96];
+    PFN_cuTensorMapEncodeTiled_v12000 enc = encode_fn();
+    if (!enc) {
+        snprintf(msg, sizeof msg, "%s: cuTensorMapEncodeTiled unavailable", what);
+        return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, msg);
+    }
+    const cuuint64_t dims[2] = {(cuuint64_t)cols, (cuuint64_t)rows};
+    const cuuint64_t str[1] = {(cuuint64_t)ld * 2};
+    const cuuint32_t box[2] = {box_cols, box_rows};
+    const cuuint32_t estr[2] = {1, 1};
+    if (enc(map, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, const_cast<void *>(p), dims, str, box, estr,
+            CU_TENSOR_MAP_INTERLEAVE_NONE, sw, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+            CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS) {
+        snprintf(msg, sizeof msg, "%s: cuTensorMapEncodeTiled failed", what);
+        return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, msg);
+    }
+    return 0;
 }
 
 } // namespace spmm

@@ -450,10 +450,6 @@ static int launch24t(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi 
     if (!enc)
         return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "2:4 spmm: cuTensorMapEncodeTiled unavailable");
     CUtensorMap xmap, wmap;
-    /* X: [n][k] fp16, rows ldx apart; boxes of 64 columns x BN rows, 128-byte swizzle */
-    const cuuint64_t xdims[2] = {(cuuint64_t)w->k, (cuuint64_t)a->n};
-    const cuuint64_t xstr[1] = {(cuuint64_t)a->ldx * 2};
-    const cuuint32_t xbox[2] = {64, (cuuint32_t)KT::BN};
     /* W: [mt][kt] tiles of 576 B seen as 144 x 32-bit words; boxes of 2 tiles x TR rows */
     const cuuint64_t wdims[3] = {144, (cuuint64_t)w->kt, (cuuint64_t)w->mt};
     const cuuint64_t wstr[2] = {576, (cuuint64_t)w->kt * 576};
@@ -477,10 +473,10 @@ static int launch24t(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi 
         r = enc2(&xmap, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 4, const_cast<__half *>(cg.x), dims, str, lo, hi, 64,
                  (cuuint32_t)KT::BN, es, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
                  CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-    } else
-        r = enc(&xmap, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, const_cast<void *>(a->x), xdims, xstr, xbox,
-                estr, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    } else if (const int rc = encode_f16_rows(&xmap, a->x, a->n, w->k, a->ldx, 64, KT::BN,
+                                              CU_TENSOR_MAP_SWIZZLE_128B, "2:4 spmm", st)) {
+        return rc; /* X: [n][k] fp16, rows ldx apart; boxes of 64 columns x BN rows, 128-byte swizzle */
+    }
     if (r == CUDA_SUCCESS)
         r = enc(&wmap, CU_TENSOR_MAP_DATA_TYPE_UINT32, 3, w->tiles, wdims, wstr, wbox, estr,
                 CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,

@@ -632,11 +632,13 @@ static int bsr_spmm(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, int cfg, i
     if (a->n == 0) return 0;
     /* the sm_90 kernel: its configurations (numbered after kBsrCfg's), or
      * the rule's choice where it takes the shape */
-    const bool wg = w->wg_blocks && sm90_ok() && x_vec_ok(a, w->k);
+    const bool xvec = x_vec_ok(a, w->k);
+    const bool wg = w->wg_blocks && sm90_ok() && xvec;
     if (cfg >= kBsrCfgs) {
         if (wg) return run_bsr_sm90(cfg - kBsrCfgs, w, a, e, st);
-        if (x_vec_ok(a, w->k))
-            return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "bsr spmm: the wgmma configurations need sm_90");
+        if (xvec)
+            return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED,
+                                "bsr spmm: the wgmma configurations need sm_90 and the weight's sm_90 layout");
         cfg = -1; /* X rows not 16-byte aligned: the default for n */
     }
     if (cfg < 0 && wg && path != SP_CUDA_BSR_MMA) {

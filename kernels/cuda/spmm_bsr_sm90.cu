@@ -148,10 +148,9 @@ template <int BS, int WGS, int CPS> struct KBsrWg {
     static constexpr int STB = ((XST + R * BLK + 1023) / 1024) * 1024;
     static constexpr int NACC = BS / 2;
     static constexpr int CBYTES = BN * (BM + 4) * 4; /* the fp32 output tile (the fp16 one is smaller) */
-    /* shared memory as the CSR kernel takes it (spmm_csr_sm90.cu) */
-    static constexpr int SMEM_CAP = CPS == 1 ? 226 * 1024 : (228 * 1024) / CPS - 2048;
-    static constexpr int MAXST = 16;
-    static constexpr int FIT = (SMEM_CAP - 1024 - 2 * MAXST * 8) / STB;
+    using Smem = SmemPlan<CPS>;
+    static constexpr int SMEM_CAP = Smem::CAP, MAXST = Smem::MAXST;
+    static constexpr int FIT = Smem::ROOM / STB;
     static constexpr int STAGES = FIT < MAXST ? FIT : MAXST;
     static constexpr int BARS = STAGES * STB > CBYTES ? STAGES * STB : CBYTES;
     static constexpr int SMEM = BARS + 2 * STAGES * 8 + 1024;
@@ -345,22 +344,14 @@ static int launch_bsr_wg(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const
     const int64_t gy = (a->n + KT::BN - 1) / KT::BN;
     if (gx <= 0 || gy <= 0) return 0;
     if (gy > 65535 || gx > INT32_MAX) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "bsr spmm: n or m too large");
-    PFN_cuTensorMapEncodeTiled_v12000 enc = encode_fn();
-    if (!enc) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "bsr spmm: cuTensorMapEncodeTiled unavailable");
     CUtensorMap xmap;
     /* X: [n][k] fp16, rows ldx apart; boxes of bs columns x BN rows in the
      * swizzle of that width (bsr_wg_swizzle) */
-    const cuuint64_t xdims[2] = {(cuuint64_t)w->k, (cuuint64_t)a->n};
-    const cuuint64_t xstr[1] = {(cuuint64_t)a->ldx * 2};
-    const cuuint32_t xbox[2] = {(cuuint32_t)KT::KS * 16, (cuuint32_t)KT::BN};
-    const cuuint32_t estr[2] = {1, 1};
     const CUtensorMapSwizzle sw = KT::KS == 1   ? CU_TENSOR_MAP_SWIZZLE_32B
                                   : KT::KS == 2 ? CU_TENSOR_MAP_SWIZZLE_64B
                                                 : CU_TENSOR_MAP_SWIZZLE_128B;
-    const CUresult r = enc(&xmap, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, const_cast<void *>(a->x), xdims, xstr, xbox,
-                           estr, CU_TENSOR_MAP_INTERLEAVE_NONE, sw, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                           CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-    if (r != CUDA_SUCCESS) return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "bsr spmm: cuTensorMapEncodeTiled failed");
+    if (const int rc = encode_f16_rows(&xmap, a->x, a->n, w->k, a->ldx, KT::KS * 16, KT::BN, sw, "bsr spmm", st))
+        return rc;
     static int occ_cache[kDevSlots]; /* per instantiation: raises the limit to SMEM once */
     int occ = 0;
     const int orc = occupancy_once(kbsrwg_entry<KT>, KT::NT, KT::SMEM, occ_cache, &occ, st);

@@ -64,17 +64,14 @@ template <int WGS, int MI, int BN_, bool PAIR, int CPS> struct KCsrWg {
     using Roles = WsRoles<WGS, CPS>;
     static constexpr int NT = Roles::NT, NC = Roles::NC, R_PROD = Roles::R_PROD, R_CONS = Roles::R_CONS;
     static constexpr int CPS_ = CPS;
-    static constexpr int MAXST = 16;
+    static constexpr int MAXST = SmemPlan<CPS>::MAXST;
     static constexpr int BM = 64 * MI * WGS;
     static constexpr int TR = BM / 16;
     static constexpr int XST = BN * 128;
     static constexpr int CBYTES = BN * (BM + 4) * 4; /* the fp32 output tile (the fp16 one is smaller) */
     static constexpr int NACC = BN / 2;
-    /* the dynamic shared memory a CTA may take: an SM's 227 KB opt-in limit
-     * for one CTA less 1 KB for the static epilogue variables (the full
-     * 227 KB made cudaFuncSetAttribute fail), else its share of the 228 KB
-     * less the 1 KB each CTA reserves */
-    static constexpr int SMEM_CAP = CPS == 1 ? 226 * 1024 : (228 * 1024) / CPS - 2048;
+    using Smem = SmemPlan<CPS>;
+    static constexpr int SMEM_CAP = Smem::CAP;
     static_assert(TR <= 32, "KCsrWg: one producer lane per tile row");
 
     __device__ static void run(const CUtensorMap *xmap, const CsrWgParams &p, const Epi &e) {
@@ -243,8 +240,6 @@ static int launch_csr_wg(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, const
     const int64_t gx = (w->m + KT::BM - 1) / KT::BM;
     const int64_t gy = (a->n + KT::BN - 1) / KT::BN;
     if (gy > 65535) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "csr spmm: n too large");
-    PFN_cuTensorMapEncodeTiled_v12000 enc = encode_fn();
-    if (!enc) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "csr spmm: cuTensorMapEncodeTiled unavailable");
     /* the shared-memory plan: as many stages as fit beside the barriers and
      * the 1024-byte alignment, the output tile reusing the stages */
     CsrWgParams p;
@@ -254,7 +249,7 @@ static int launch_csr_wg(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, const
     p.kt = (int)w->kt;
     p.slot = slot_bytes;
     p.stb = ((KT::XST + KT::TR * slot_bytes + 1023) / 1024) * 1024;
-    const int room = KT::SMEM_CAP - 1024 - 2 * KT::MAXST * 8;
+    const int room = KT::Smem::ROOM;
     p.stages = room / p.stb < KT::MAXST ? room / p.stb : KT::MAXST;
     if (p.stages < 2) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "csr spmm: tiles too large for the wgmma path");
     p.bars = p.stages * p.stb > KT::CBYTES ? p.stages * p.stb : KT::CBYTES;
@@ -262,14 +257,9 @@ static int launch_csr_wg(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, const
     if (smem > KT::SMEM_CAP) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "csr spmm: output tile too large");
     CUtensorMap xmap;
     /* X: [n][k] fp16, rows ldx apart; boxes of 64 columns x BN rows, 128-byte swizzle */
-    const cuuint64_t xdims[2] = {(cuuint64_t)w->k, (cuuint64_t)a->n};
-    const cuuint64_t xstr[1] = {(cuuint64_t)a->ldx * 2};
-    const cuuint32_t xbox[2] = {64, (cuuint32_t)KT::BN};
-    const cuuint32_t estr[2] = {1, 1};
-    const CUresult r = enc(&xmap, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, const_cast<void *>(a->x), xdims, xstr, xbox,
-                           estr, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                           CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-    if (r != CUDA_SUCCESS) return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "csr spmm: cuTensorMapEncodeTiled failed");
+    if (const int rc = encode_f16_rows(&xmap, a->x, a->n, w->k, a->ldx, 64, KT::BN, CU_TENSOR_MAP_SWIZZLE_128B,
+                                       "csr spmm", st))
+        return rc;
     static int occ_cache[kDevSlots]; /* per instantiation: raises the limit to SMEM_CAP once */
     int occ = 0;
     const int orc = occupancy_once(kcsrwg_entry<KT>, KT::NT, KT::SMEM_CAP, occ_cache, &occ, st);

@@ -482,17 +482,13 @@ int sp_cuda_sparse_configs(const sp_cuda_sparse_layer *L, int *cfg, int max)
         return 0;
     if (L->kind == SP_SPARSE_24)
         return sp_cuda_24_tune_configs(cfg, max);
-    if (L->kind == SP_SPARSE_CSR && L->w->csr.tiles && L->w->csr.col16 && max >= 2) {
-        /* both CSR paths: the tiled tensor-core one (1) and the CUDA-core
-         * one (2), which wins on very sparse rows at small N */
-        cfg[0] = 1;
-        cfg[1] = 2;
-        return 2;
-    }
-    if (L->kind == SP_SPARSE_BSR && L->w->bsr.wg_blocks && max >= 2) {
-        /* both BSR kernels: mma.sync (1) and, where the upload built its
-         * layout, the sm_90 wgmma one (2); their crossover depends on M, N
-         * and the block density */
+    /* both CSR paths: the tiled tensor-core one (1) and the CUDA-core one
+     * (2), which wins on very sparse rows at small N; or both BSR kernels:
+     * mma.sync (1) and, where the upload built its layout, the sm_90 wgmma
+     * one (2), their crossover depending on M, N and the block density */
+    const int two_paths = (L->kind == SP_SPARSE_CSR && L->w->csr.tiles && L->w->csr.col16) ||
+                          (L->kind == SP_SPARSE_BSR && L->w->bsr.wg_blocks);
+    if (two_paths && max >= 2) {
         cfg[0] = 1;
         cfg[1] = 2;
         return 2;
