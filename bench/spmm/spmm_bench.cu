@@ -20,7 +20,8 @@
  *                             (log only)
  *
  * Peers, each set up once per shape, outside the timed region:
- *  - cuBLAS: cublasGemmEx, fp16 in/out, fp32 compute, W^T*X ("TN").
+ *  - cuBLAS: cublasGemmEx, fp16 in/out, fp32 compute, W^T*X ("TN"); timed
+ *    twice per shape, the lower median kept (every ratio divides by it).
  *  - cuSPARSE: cusparseSpMM, CSR fp16 values, int32 indices, X as a
  *    column-major K x N matrix (= our X), fp32 compute.
  *  - cuSPARSELt 2:4: A = W row-major, B = X column-major, C = Y
@@ -387,7 +388,14 @@ static void bench_shape(const Shape &s, const double *sps, int nsp) {
     tl_gen_unstructured(w, m, k, 1.0, TL_RANDOM);
     void *dw = dev_h(w, m * k);
     for (int i = 0; i < nn; i++) {
-        cub[i] = cublas_time(dw, dx[i], dy[i], m, k, s.n[i]);
+        /* the lower of two medians: every ratio of the shape divides by it,
+         * and one run of 50 calls on 2026-11-27 read 80 us at N = 1024
+         * against 45-48.5 in every other call that day */
+        const double c0 = cublas_time(dw, dx[i], dy[i], m, k, s.n[i]);
+        const double c1 = cublas_time(dw, dx[i], dy[i], m, k, s.n[i]);
+        cub[i] = c0 < c1 ? c0 : c1;
+        if (c0 > 1.15 * c1 || c1 > 1.15 * c0)
+            printf("    note: cuBLAS N=%lld: two medians %.2f and %.2f us, the lower kept\n", (long long)s.n[i], c0, c1);
         record(s.group, names[i], m, k, s.n[i], "cuBLAS", 0, 1.0, 2.0 * m * k, cub[i], cub[i]);
     }
     cudaFree(dw);
@@ -565,7 +573,7 @@ static void write_md(FILE *f, const char *dev, const char *date, const char *com
                "Each call timed cold (L2 flushed by reading 192 MB before it), median of 50 "
                "calls (calls over 30 ms: as many as fit in 1.5 s, at least 5), CUDA events. TFLOP/s = useful flops "
                "2·M·N·K·density / t. Floor = (W as stored + X + Y bytes) / 2.95 TB/s / t. "
-               "×cuBLAS = cuBLAS time / time. Sparsity for BSR is block sparsity.\n\n", commit);
+               "×cuBLAS = cuBLAS time / time (cuBLAS timed twice, the lower median). Sparsity for BSR is block sparsity.\n\n", commit);
     for (int g = 0; g < 3; g++) {
         static const char *title[3] = {"M = K = 4096", "ResNet-50 layers (GEMM view, N = batch·H·W)",
                                        "BERT-base layers (N = tokens)"};
