@@ -21,7 +21,8 @@
  *
  * Peers, each set up once per shape, outside the timed region:
  *  - cuBLAS: cublasGemmEx, fp16 in/out, fp32 compute, W^T*X ("TN"); timed
- *    twice per shape, the lower median kept (every ratio divides by it).
+ *    twice per shape, the lower median kept (every ratio divides by it;
+ *    cublas_best, also in the sweeps).
  *  - cuSPARSE: cusparseSpMM, CSR fp16 values, int32 indices, X as a
  *    column-major K x N matrix (= our X), fp32 compute.
  *  - cuSPARSELt 2:4: A = W row-major, B = X column-major, C = Y
@@ -35,7 +36,10 @@
  * run. The median is reported.
  * Derived figures: useful TFLOP/s = 2*M*N*K*density / t (density = stored
  * nonzeros / (M*K); 0.5 for 2:4); floor fraction = (bytes of W as stored +
- * X + Y) / 2.95 TB/s / t; speedup = cuBLAS time / t.
+ * X + Y) / 2.95 TB/s / t; speedup = cuBLAS time / t. The launch floor of
+ * this method (an empty kernel; one that reads a word from DRAM and writes
+ * it) is measured once per run and printed; "floor % net" is the floor
+ * fraction of t minus the empty kernel's time.
  */
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
