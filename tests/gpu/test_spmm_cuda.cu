@@ -367,12 +367,13 @@ int main(int argc, char **argv) {
                 for (int p = 0; p < 4; p++) run_case(kind, m, k, n, p, d, 7, 1, 0);
             c++;
         }
-    /* the CUDA-core path at N <= 16: 16-byte and scalar X loads, and a grid
-     * of more than one wave (row_order, per-element stores) */
+    /* the CUDA-core path (X transposed into the workspace) at N <= 16: a
+     * long-K weight in one wave, X rows padded past K, and a grid of more
+     * than one wave (row_order, per-element stores) */
     if (!bsr_only) {
         printf("[CSR CUDA-core path at N <= 16]\n");
         run_case(K_CSR_SIMT, 200, 4096, 16, 0, 0.05, 7, 1, 0);
-        run_case(K_CSR_SIMT, 17, 33, 5, 1, 0.5, 3, 1, 8); /* scalar X loads (K % 8 != 0) */
+        run_case(K_CSR_SIMT, 17, 33, 5, 1, 0.5, 3, 1, 8); /* ldx = K + 8, K % 8 != 0 */
         run_case(K_CSR_SIMT, 6000, 300, 9, 2, 0.1, 5, 1, 0); /* 750 CTAs: more than one wave */
     }
     /* every launch configuration of the tiled CSR path, whatever N it
