@@ -764,16 +764,22 @@ static const struct { const char *nm; int64_t m, k; } kBert[] = {
 static const int kBertn = (int)(sizeof kBert / sizeof kBert[0]);
 
 /* The 2:4 sweeps' shapes: ResNet-50's convolutions at batch 32, BERT-base's
- * layers at 4096 and 128 tokens, the 4096 square at N = 128, 1024, 4096.
+ * layers at 4096 and 128 tokens, the 4096 square at N = 16, 32, 128, 1024,
+ * 4096 (only the square with SPMM_SWEEP_SQUARE=1 in the environment).
  * Fills sh (room for 32) and returns how many. */
 struct Sh24 { const char *nm; int64_t m, k, n; };
 static int shapes24(Sh24 *sh) {
     int ns = 0;
+    const char *sq = getenv("SPMM_SWEEP_SQUARE");
+    if (sq && sq[0] == '1') {
+        for (int64_t n : {16, 32, 128, 1024, 4096}) sh[ns++] = {"4096^2", 4096, 4096, n};
+        return ns;
+    }
     for (int i = 0; i < kRn50n - 1; i++)
         sh[ns++] = {kRn50[i].nm, kRn50[i].m, kRn50[i].k, kRn50[i].hw * 32};
     for (int t = 0; t < 2; t++)
         for (int i = 0; i < kBertn; i++) sh[ns++] = {kBert[i].nm, kBert[i].m, kBert[i].k, t ? 128 : 4096};
-    for (int64_t n : {128, 1024, 4096}) sh[ns++] = {"4096^2", 4096, 4096, n};
+    for (int64_t n : {16, 32, 128, 1024, 4096}) sh[ns++] = {"4096^2", 4096, 4096, n};
     return ns;
 }
 
