@@ -810,7 +810,10 @@ static void *upload_rand24(int64_t m, int64_t k, sp_cuda_24 *d, sp_cuda_status *
  * layer shapes at batch 32, BERT-base's at 128 and 4096 tokens and the
  * 4096 square, plain and with ResNet's epilogue (bias + residual + ReLU),
  * next to cuBLAS and cuSPARSELt (plain). Log only: what route24's rules are
- * made from. ERR: rel L2 against the default configuration above 2e-3. */
+ * made from. ERR: rel L2 against the default configuration above 2e-3.
+ * The default is timed again after every hint ("default again"): the first
+ * column follows cuSPARSELt's plan search, after which a kernel at 4096^2,
+ * N = 4096 read 8-12 % slower (H100, spmm24-square-tiles-h100-2026-11-27.md). */
 static void tile24_sweep() {
     Sh24 sh[32];
     const int ns = shapes24(sh);
@@ -820,7 +823,7 @@ static void tile24_sweep() {
     printf("2:4 tile sweep, us (cold L2, median); h<i> = sp_cuda_24_set_tile_hint(i), see spmm_cuda.h\n");
     printf("| shape | M | K | N | epilogue | cuBLAS | cuSPARSELt | default |");
     for (int h = 1; h <= nh; h++) printf(" h%d |", h);
-    printf(" best |\n");
+    printf(" best | default again |\n");
     for (int si = 0; si < ns; si++) {
         const int64_t m = sh[si].m, k = sh[si].k, n = sh[si].n;
         sp_cuda_24 d;
@@ -857,7 +860,8 @@ static void tile24_sweep() {
                 if (err <= 2e-3 && t < best) { best = t; bi = h; }
             }
             sp_cuda_24_set_tile_hint(0);
-            printf(" h%d %.2f |\n", bi, best);
+            const double tz = time_us([&] { sp_cuda_24_spmm(&d, &e, &st); });
+            printf(" h%d %.2f | default again %.2f |\n", bi, best, tz);
             fflush(stdout);
         }
         sp_cuda_24_free(&d);
