@@ -861,7 +861,7 @@ static void tile24_sweep() {
             }
             sp_cuda_24_set_tile_hint(0);
             const double tz = time_us([&] { sp_cuda_24_spmm(&d, &e, &st); });
-            printf(" h%d %.2f | default again %.2f |\n", bi, best, tz);
+            printf(" h%d %.2f | %.2f |\n", bi, best, tz);
             fflush(stdout);
         }
         sp_cuda_24_free(&d);
