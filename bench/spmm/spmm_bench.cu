@@ -253,17 +253,24 @@ static double cublas_time(const void *dw, const void *dx, void *dy, int64_t m, i
     });
 }
 
-/* cuBLAS timed twice, the lower median kept, with a printed note when the
- * two differ by more than 15 %: every x-cuBLAS ratio divides by it, and one
- * run of 50 calls on 2026-11-27 read 80 us at N = 1024 against 45-48.5 in
- * every other call that day */
+/* A peer's time for shape m x k at n: median() (one median of time_us)
+ * taken twice and the lower kept, with a printed note naming `who` when the
+ * two differ by more than 15 %. Every x-cuBLAS ratio divides by cuBLAS's:
+ * one run of 50 calls on 2026-11-27 read 80 us at N = 1024 against 45-48.5
+ * in every other call that day; and right after cuSPARSELt's plan search a
+ * kernel can read slower (the 2:4 tile sweep's first column,
+ * spmm24-square-tiles-h100-2026-11-27.md). */
+template <class F> static double lower_of_two(const char *who, int64_t m, int64_t k, int64_t n, F median) {
+    const double t0 = median(), t1 = median();
+    if (t0 > 1.15 * t1 || t1 > 1.15 * t0)
+        printf("    note: %s %lldx%lld N=%lld: two medians %.2f and %.2f us, the lower kept\n", who, (long long)m,
+               (long long)k, (long long)n, t0, t1);
+    return t0 < t1 ? t0 : t1;
+}
+
+/* cuBLAS by lower_of_two */
 static double cublas_best(const void *dw, const void *dx, void *dy, int64_t m, int64_t k, int64_t n) {
-    const double c0 = cublas_time(dw, dx, dy, m, k, n);
-    const double c1 = cublas_time(dw, dx, dy, m, k, n);
-    if (c0 > 1.15 * c1 || c1 > 1.15 * c0)
-        printf("    note: cuBLAS %lldx%lld N=%lld: two medians %.2f and %.2f us, the lower kept\n", (long long)m,
-               (long long)k, (long long)n, c0, c1);
-    return c0 < c1 ? c0 : c1;
+    return lower_of_two("cuBLAS", m, k, n, [&] { return cublas_time(dw, dx, dy, m, k, n); });
 }
 
 /* cuSPARSELt 2:4 on a dense-stored 2:4 W (device, fp16 [m][k]); returns us
@@ -300,17 +307,8 @@ static double cusparselt_time(const void *dw, const void *dx, void *dy, int64_t 
     double us = -1;
     if (ok_) {
         CKS(cusparseLtMatmulSearch(&g_lt, &plan, &one, dc, dx, &zero, dy, dy, dws, &g_stream, 1));
-        /* timed twice, the lower median kept, as for cuBLAS: right after
-         * the search a kernel can read slower (the 2:4 tile sweep's first
-         * column, spmm24-square-tiles-h100-2026-11-27.md) */
         auto run = [&] { CKS(cusparseLtMatmul(&g_lt, &plan, &one, dc, dx, &zero, dy, dy, dws, &g_stream, 1)); };
-        if (ok_) {
-            const double t0 = time_us(run), t1 = time_us(run);
-            if (t0 > 1.15 * t1 || t1 > 1.15 * t0)
-                printf("    note: cuSPARSELt %lldx%lld N=%lld: two medians %.2f and %.2f us, the lower kept\n",
-                       (long long)m, (long long)k, (long long)n, t0, t1);
-            us = t0 < t1 ? t0 : t1;
-        }
+        if (ok_) us = lower_of_two("cuSPARSELt", m, k, n, [&] { return time_us(run); });
     }
     CK(cudaStreamSynchronize(g_stream));
     *cbytes = (double)csz;
