@@ -258,6 +258,12 @@ int sp_check_io(const sp_node *n, int min_in, int max_in, int min_out, int max_o
     if (n->n_out < min_out || n->n_out > max_out)
         return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: expects %d to %d outputs, has %d", SP_LABEL(n),
                           min_out, max_out, n->n_out);
+    /* an output named "" is absent: the first min_out may not be (their
+     * kernels write them; constant folding found Size with its one output
+     * absent, fuzz_load, 2026-11-27) */
+    for (int i = 0; i < min_out; i++)
+        if (n->out[i] < 0)
+            return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "%s: required output %d is missing", SP_LABEL(n), i);
     return 0;
 }
 
