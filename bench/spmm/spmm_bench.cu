@@ -18,6 +18,9 @@
  *   spmm_bench --csr-pair-sweep  the tiled CSR path's two layouts (a bitmap bit per value or per
  *                             pair of values) side by side, the pair one in every configuration
  *                             (log only)
+ *   spmm_bench --flush-check  whether the cold method is cold for every kernel: the 2:4 kernels
+ *                             and cuBLAS under four ways of emptying L2, and whether each
+ *                             kernel's weight outlives the flush (log only)
  *
  * Peers, each set up once per shape, outside the timed region:
  *  - cuBLAS: cublasGemmEx, fp16 in/out, fp32 compute, W^T*X ("TN"); timed
@@ -56,6 +59,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <functional>
 #include <vector>
 
 #include "kernels/cuda/spmm_cuda.h"
@@ -100,6 +104,49 @@ __global__ void flush_kernel(const int4 *p, size_t n, int *sink) {
         acc ^= v.x ^ v.y ^ v.z ^ v.w;
     }
     if (acc == 0x7fffffff) *sink = acc; /* keeps the loads alive */
+}
+
+/* The same flush with every load marked L2::evict_last (a policy made by
+ * createpolicy): it replaces lines a kernel marked evict_last, which a
+ * flush of normal-priority loads may leave in L2 (--flush-check). */
+__global__ void flush_last_kernel(const int4 *p, size_t n, int *sink) {
+    uint64_t pol;
+    asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(pol));
+    int acc = 0;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        int4 v;
+        asm volatile("ld.global.L2::cache_hint.v4.s32 {%0, %1, %2, %3}, [%4], %5;"
+                     : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                     : "l"(p + i), "l"(pol));
+        acc ^= v.x ^ v.y ^ v.z ^ v.w;
+    }
+    if (acc == 0x7fffffff) *sink = acc;
+}
+
+/* How time_us empties L2 before a timed call: FL_NORMAL the benchmark's
+ * flush (192 MB read through L2); FL_LAST the same reads marked evict_last;
+ * FL_RESET cudaCtxResetPersistingL2Cache (after a stream synchronize), then
+ * FL_NORMAL's flush; FL_NONE no flush (warm L2). Only --flush-check changes
+ * it. */
+enum { FL_NORMAL, FL_LAST, FL_RESET, FL_NONE };
+static int g_flush_mode = FL_NORMAL;
+
+static void flush_l2() {
+    switch (g_flush_mode) {
+    case FL_NONE: return;
+    case FL_LAST:
+        flush_last_kernel<<<g_dev_sms * 4, 512, 0, g_stream>>>((const int4 *)g_flush, FLUSH_BYTES / 16,
+                                                               (int *)g_flush);
+        return;
+    case FL_RESET:
+        CK(cudaStreamSynchronize(g_stream));
+        CK(cudaCtxResetPersistingL2Cache());
+        /* fall through */
+    default:
+        flush_kernel<<<g_dev_sms * 4, 512, 0, g_stream>>>((const int4 *)g_flush, FLUSH_BYTES / 16,
+                                                          (int *)g_flush);
+    }
 }
 
 /* the launch floor of the cold method (write_md): an empty kernel, and one
@@ -168,8 +215,7 @@ template <class F> static double time_us(F f) {
     }
     CK(cudaStreamSynchronize(g_stream));
     /* estimate one call to pick the repeat count */
-    flush_kernel<<<g_dev_sms * 4, 512, 0, g_stream>>>((const int4 *)g_flush, FLUSH_BYTES / 16,
-                                                      (int *)g_flush);
+    flush_l2();
     CK(cudaEventRecord(a, g_stream));
     f();
     CK(cudaEventRecord(b, g_stream));
@@ -181,8 +227,7 @@ template <class F> static double time_us(F f) {
     std::vector<cudaEvent_t> ev(2 * reps);
     for (auto &e : ev) CK(cudaEventCreate(&e));
     for (int r = 0; r < reps; r++) {
-        flush_kernel<<<g_dev_sms * 4, 512, 0, g_stream>>>((const int4 *)g_flush,
-                                                          FLUSH_BYTES / 16, (int *)g_flush);
+        flush_l2();
         CK(cudaEventRecord(ev[2 * r], g_stream));
         f();
         CK(cudaEventRecord(ev[2 * r + 1], g_stream));
@@ -273,6 +318,10 @@ static double cublas_best(const void *dw, const void *dx, void *dy, int64_t m, i
     return lower_of_two("cuBLAS", m, k, n, [&] { return cublas_time(dw, dx, dy, m, k, n); });
 }
 
+/* --flush-check sets this: called by cusparselt_time with a call of the
+ * cached plan and its compressed weight (retention_probe) */
+static std::function<void(const std::function<void()> &, const void *, size_t)> g_probe;
+
 /* cuSPARSELt 2:4 on a dense-stored 2:4 W (device, fp16 [m][k]); returns us
  * or -1, writes Y into dy */
 #ifndef SPMM_BENCH_NO_CUSPARSELT
@@ -309,6 +358,7 @@ static double cusparselt_time(const void *dw, const void *dx, void *dy, int64_t 
         CKS(cusparseLtMatmulSearch(&g_lt, &plan, &one, dc, dx, &zero, dy, dy, dws, &g_stream, 1));
         auto run = [&] { CKS(cusparseLtMatmul(&g_lt, &plan, &one, dc, dx, &zero, dy, dy, dws, &g_stream, 1)); };
         if (ok_) us = lower_of_two("cuSPARSELt", m, k, n, [&] { return time_us(run); });
+        if (ok_ && g_probe) g_probe(run, dc, csz);
     }
     CK(cudaStreamSynchronize(g_stream));
     *cbytes = (double)csz;
@@ -1114,6 +1164,101 @@ static void bsr_sweep() {
  * cuBLAS. By default each runs once inside the profiler range, for ncu
  * --profile-from-start off; with SPMM_P24_TIME set, each is timed cold (the
  * benchmark's way) and back to back with a warm L2 instead. Log only. */
+/* Reads n int4 through L2 (ld.global.cg), one pass */
+__global__ void read_kernel(const int4 *p, size_t n, int *sink) {
+    int acc = 0;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        const int4 v = __ldcg(p + i);
+        acc ^= v.x ^ v.y ^ v.z ^ v.w;
+    }
+    if (acc == 0x7fffffff) *sink = acc;
+}
+
+/* How much of a weight a kernel leaves in L2 across the flush: the median
+ * over 20 rounds of the time to read the weight's bytes after (call, flush),
+ * next to reading it after (flush) alone. Equal: the flush evicted it;
+ * the first much lower: the call's loads outlived the flush. */
+static void retention_probe(const char *who, const std::function<void()> &call, const void *w, size_t bytes) {
+    cudaEvent_t a, b;
+    CK(cudaEventCreate(&a));
+    CK(cudaEventCreate(&b));
+    int *sink;
+    CK(cudaMalloc(&sink, 16));
+    double med[2];
+    for (int after_call = 0; after_call < 2; after_call++) {
+        std::vector<float> t;
+        for (int r = 0; r < 20; r++) {
+            if (after_call) call();
+            flush_l2();
+            CK(cudaEventRecord(a, g_stream));
+            read_kernel<<<g_dev_sms * 4, 512, 0, g_stream>>>((const int4 *)w, bytes / 16, sink);
+            CK(cudaEventRecord(b, g_stream));
+            CK(cudaEventSynchronize(b));
+            float ms = 0;
+            CK(cudaEventElapsedTime(&ms, a, b));
+            t.push_back(ms);
+        }
+        std::sort(t.begin(), t.end());
+        med[after_call] = 1000.0 * t[10];
+    }
+    printf("    probe %s: reading its weight (%.1f MB) after the flush %.2f us, after (call, flush) %.2f us\n",
+           who, bytes / 1e6, med[0], med[1]);
+    cudaFree(sink);
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+}
+
+/* --flush-check: is the cold method cold for every kernel? The 4096 square,
+ * 2:4 (ours at the rule's configuration, cuSPARSELt) and cuBLAS, at
+ * N = 16, 128, 1024, 4096, timed under each flush mode (FL_*), with
+ * retention_probe on each kernel's weight. Log only. */
+static void flush_check() {
+    const int64_t m = 4096, k = 4096;
+    static const int64_t ns[] = {16, 128, 1024, 4096};
+    static const char *names[] = {"normal", "evict_last", "reset+normal", "none (warm)"};
+    sp_cuda_status st;
+    memset(&st, 0, sizeof st);
+    sp_cuda_24 d;
+    void *dw = upload_rand24(m, k, &d, &st);
+    for (int64_t n : ns) {
+        void *dx, *dy, *dy2, *ws;
+        sp_cuda_spmm_args a;
+        make_operands(m, k, n, &dx, &dy, &dy2, &ws, &a);
+        const float one = 1.0f, zero = 0.0f;
+        auto ours = [&] { sp_cuda_24_spmm(&d, &a, &st); };
+        auto cublas = [&] {
+            CKB(cublasGemmEx(g_cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int)m, (int)n, (int)k, &one, dw, CUDA_R_16F,
+                             (int)k, dx, CUDA_R_16F, (int)k, &zero, dy2, CUDA_R_16F, (int)m,
+                             CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        };
+        for (int mode = FL_NORMAL; mode <= FL_NONE; mode++) {
+            g_flush_mode = mode;
+            double clt = 0;
+            const bool probe = mode != FL_NONE;
+            if (probe) g_probe = [&](const std::function<void()> &call, const void *w, size_t bytes) {
+                retention_probe("cuSPARSELt", call, w, bytes);
+            };
+            const double lt = cusparselt_time(dw, dx, dy2, m, k, n, &clt);
+            g_probe = nullptr;
+            const double o = lower_of_two("2:4", m, k, n, [&] { return time_us(ours); });
+            const double cb = lower_of_two("cuBLAS", m, k, n, [&] { return time_us(cublas); });
+            printf("flush %-13s N=%-5lld ours 2:4 %7.2f us  cuSPARSELt %7.2f us  cuBLAS %7.2f us  ours/cuSPARSELt speed %.2f\n",
+                   names[mode], (long long)n, o, lt, cb, lt / o);
+            if (probe) {
+                retention_probe("ours 2:4", ours, d.tiles, d.bytes);
+                retention_probe("cuBLAS", cublas, dw, (size_t)(m * k) * 2);
+            }
+            fflush(stdout);
+        }
+        g_flush_mode = FL_NORMAL;
+        cudaFree(dx); cudaFree(dy); cudaFree(dy2); cudaFree(ws);
+    }
+    printf("flush-check: %s\n", st.code ? st.msg : "ok");
+    sp_cuda_24_free(&d);
+    cudaFree(dw);
+}
+
 static void profile24() {
     struct Sh { int64_t m, k, n; };
     static const Sh sh[] = {{4096, 4096, 128}, {4096, 4096, 1024}, {3072, 768, 4096},
@@ -1236,7 +1381,7 @@ int main(int argc, char **argv) {
     static const struct { const char *flag; void (*run)(); } sweeps[] = {
         {"--csr-sweep", csr_sweep}, {"--bsr-sweep", bsr_sweep}, {"--tile24-sweep", tile24_sweep},
         {"--csr-slot-sweep", csr_slot_sweep}, {"--csr-pair-sweep", csr_pair_sweep}, {"--profile24", profile24}, {"--epi24", epi24},
-        {"--dense90", dense90}};
+        {"--dense90", dense90}, {"--flush-check", flush_check}};
     void (*sweep)() = nullptr;
     const char *md = NULL, *commit = "unknown", *date = "unknown";
     for (int i = 1; i < argc; i++) {
