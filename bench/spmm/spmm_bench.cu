@@ -917,6 +917,52 @@ static void tile24_sweep() {
     }
 }
 
+/* --split24-ab: the sm_90 2:4 kernel's split-K summed in the CTA cluster
+ * (the default) against the same launches summing through the workspace
+ * (sp_cuda_24_set_cluster_split(0)), at the rule's configuration, on the
+ * shapes where the rule splits K: ResNet-50's convolutions at batch 1,
+ * BERT-base's layers at 128 tokens, the 4096 square at N = 16 and 32 (128
+ * and 1024 for contrast); next to cuBLAS and cuSPARSELt. Cold L2, median
+ * (each mode by lower_of_two), us; rel L2 between the two modes' outputs.
+ * Log only. */
+static void split24_ab() {
+    Sh24 sh[40];
+    int ns = 0;
+    for (int i = 0; i < kRn50n - 1; i++) sh[ns++] = {kRn50[i].nm, kRn50[i].m, kRn50[i].k, kRn50[i].hw};
+    for (int i = 0; i < kBertn; i++) sh[ns++] = {kBert[i].nm, kBert[i].m, kBert[i].k, 128};
+    for (int64_t n : {16, 32, 128, 1024}) sh[ns++] = {"4096^2", 4096, 4096, n};
+    sp_cuda_status st;
+    memset(&st, 0, sizeof st);
+    printf("2:4 split-K: cluster (on chip) vs workspace, us (cold L2, median)\n");
+    printf("| shape | M | K | N | cuBLAS | cuSPARSELt | 2:4 cluster | 2:4 workspace | workspace / cluster | relL2 |\n");
+    for (int si = 0; si < ns; si++) {
+        const int64_t m = sh[si].m, k = sh[si].k, n = sh[si].n;
+        sp_cuda_24 d;
+        void *dw = upload_rand24(m, k, &d, &st);
+        void *dx, *dy, *dref, *ws;
+        sp_cuda_spmm_args a;
+        make_operands(m, k, n, &dx, &dy, &dref, &ws, &a);
+        const double cb = cublas_best(dw, dx, dref, m, k, n);
+        double clt = 0;
+        const double lt = cusparselt_time(dw, dx, dref, m, k, n, &clt);
+        double t[2];
+        for (int cl = 1; cl >= 0; cl--) {
+            sp_cuda_24_set_cluster_split(cl);
+            a.y = cl ? dref : dy;
+            if (sp_cuda_24_spmm(&d, &a, &st)) { printf("2:4: %s\n", st.msg); exit(1); }
+            t[cl] = lower_of_two(cl ? "2:4 cluster" : "2:4 workspace", m, k, n,
+                                 [&] { return time_us([&] { sp_cuda_24_spmm(&d, &a, &st); }); });
+        }
+        sp_cuda_24_set_cluster_split(1);
+        CK(cudaStreamSynchronize(g_stream));
+        printf("| %s | %lld | %lld | %lld | %.2f | %.2f | %.2f | %.2f | %.3f | %.1e |\n", sh[si].nm, (long long)m,
+               (long long)k, (long long)n, cb, lt, t[1], t[0], t[0] / t[1], rel_err(dy, dref, n * m));
+        fflush(stdout);
+        sp_cuda_24_free(&d);
+        cudaFree(dw); cudaFree(dx); cudaFree(dy); cudaFree(dref); cudaFree(ws);
+    }
+}
+
 /* --epi24: the 2:4 kernel's fused epilogues at the rule's configuration:
  * plain, bias + residual + ReLU (ResNet), bias + GELU (BERT), on ResNet-50's
  * convolutions at batch 32, BERT-base's layers at 128 and 4096 tokens and
@@ -1381,7 +1427,7 @@ int main(int argc, char **argv) {
     static const struct { const char *flag; void (*run)(); } sweeps[] = {
         {"--csr-sweep", csr_sweep}, {"--bsr-sweep", bsr_sweep}, {"--tile24-sweep", tile24_sweep},
         {"--csr-slot-sweep", csr_slot_sweep}, {"--csr-pair-sweep", csr_pair_sweep}, {"--profile24", profile24}, {"--epi24", epi24},
-        {"--dense90", dense90}, {"--flush-check", flush_check}};
+        {"--dense90", dense90}, {"--flush-check", flush_check}, {"--split24-ab", split24_ab}};
     void (*sweep)() = nullptr;
     const char *md = NULL, *commit = "unknown", *date = "unknown";
     for (int i = 1; i < argc; i++) {

@@ -51,23 +51,44 @@ static inline bool pdl_env_enabled(void)
 
 /* kernel<<<grid, block, smem, stream>>>(args...), with the programmatic
  * stream serialization attribute when pdl is true (the kernel must then
- * call pdl_wait() before it touches memory an earlier kernel may use).
- * Returns the launch's error (also left for cudaGetLastError). */
+ * call pdl_wait() before it touches memory an earlier kernel may use), and
+ * in CTA clusters of cluster_z CTAs along the grid's z when cluster_z > 1
+ * (it must divide grid.z). Returns the launch's error (also left for
+ * cudaGetLastError). */
 template <typename... KArgs, typename... Args>
-static inline cudaError_t pdl_launch(bool pdl, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
-                                     cudaStream_t stream, Args... args)
+static inline cudaError_t pdl_launch_cluster(bool pdl, unsigned cluster_z, void (*kernel)(KArgs...), dim3 grid,
+                                             dim3 block, size_t smem, cudaStream_t stream, Args... args)
 {
     cudaLaunchConfig_t lc = {};
     lc.gridDim = grid;
     lc.blockDim = block;
     lc.dynamicSmemBytes = smem;
     lc.stream = stream;
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchAttribute attr[2];
+    unsigned na = 0;
+    if (pdl) {
+        attr[na].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attr[na].val.programmaticStreamSerializationAllowed = 1;
+        na++;
+    }
+    if (cluster_z > 1) {
+        attr[na].id = cudaLaunchAttributeClusterDimension;
+        attr[na].val.clusterDim.x = 1;
+        attr[na].val.clusterDim.y = 1;
+        attr[na].val.clusterDim.z = cluster_z;
+        na++;
+    }
     lc.attrs = attr;
-    lc.numAttrs = pdl ? 1 : 0;
+    lc.numAttrs = na;
     return cudaLaunchKernelEx(&lc, kernel, args...);
+}
+
+/* pdl_launch_cluster without clusters */
+template <typename... KArgs, typename... Args>
+static inline cudaError_t pdl_launch(bool pdl, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
+                                     cudaStream_t stream, Args... args)
+{
+    return pdl_launch_cluster(pdl, 1, kernel, grid, block, smem, stream, args...);
 }
 
 #endif

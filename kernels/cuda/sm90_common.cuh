@@ -288,7 +288,80 @@ __device__ __forceinline__ void h_to_y(const __half *hs, int HLD, const Epi &e, 
 
 /* whether the fp16 epilogue applies to this launch (uniform over the grid) */
 __device__ __forceinline__ bool h_stage_ok(const Epi &e) {
-    return e.h_stage && (gridDim.z == 1 || e.ws == nullptr) && epi_rows_vec8(e);
+    return e.h_stage && !e.csplit && (gridDim.z == 1 || e.ws == nullptr) && epi_rows_vec8(e);
+}
+
+/* Split-K through the CTA cluster (e.csplit): the gridDim.z CTAs that
+ * computed partial sums of one output tile form a cluster, each with its
+ * fp32 partial tile cs[BN][CLD] in shared memory at the same offset. After
+ * a cluster barrier, CTA r of the cluster sums rows [r * RPC, (r + 1) * RPC)
+ * of the tile over every CTA's copy (ld.shared::cluster, in rank order, so
+ * the result does not depend on timing), applies bias, residual and the
+ * activation and stores them; a second barrier keeps each CTA's shared
+ * memory until its peers have read it. Against the workspace path
+ * (store_ctile: fp32 atomics into global memory, a fence, a counter, the
+ * last CTA reading the sums back) it keeps the reduction on chip and needs
+ * no workspace. The NT consumer threads (tid 0..NT-1) call it together;
+ * the producer warps may have exited (an exit releases a cluster barrier). */
+template <int BM, int BN, int CLD, int NT, int ACT>
+__device__ void cluster_reduce_store_act(const float *cs, int64_t m0, int64_t n0, const Epi &e, int tid) {
+    uint32_t rank, nrank;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(rank));
+    asm volatile("mov.u32 %0, %%cluster_nctarank;\n" : "=r"(nrank));
+    asm volatile("barrier.cluster.arrive.release;\nbarrier.cluster.wait.acquire;\n" ::: "memory");
+    const int rpc = (BN + (int)nrank - 1) / (int)nrank;
+    const int r0 = (int)rank * rpc, r1 = min(BN, r0 + rpc);
+    const uint32_t base = smem_u32(cs);
+    constexpr int CH = BM / 8;
+    if (epi_rows_vec8(e) && ((uintptr_t)e.bias & 15) == 0) {
+        for (int i = tid; i < (r1 - r0) * CH; i += NT) {
+            const int nl = r0 + i / CH, c = i % CH;
+            const int64_t mm = m0 + c * 8, nn = n0 + nl;
+            if (mm >= e.m || nn >= e.n) continue;
+            const uint32_t off = base + (uint32_t)(nl * CLD + c * 8) * 4u;
+            float4 v0 = make_float4(0.f, 0.f, 0.f, 0.f), v1 = v0;
+            for (uint32_t q = 0; q < nrank; q++) {
+                uint32_t ra;
+                asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(ra) : "r"(off), "r"(q));
+                float4 a, b;
+                asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];\n"
+                             : "=f"(a.x), "=f"(a.y), "=f"(a.z), "=f"(a.w) : "r"(ra) : "memory");
+                asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];\n"
+                             : "=f"(b.x), "=f"(b.y), "=f"(b.z), "=f"(b.w) : "r"(ra + 16u) : "memory");
+                v0.x += a.x; v0.y += a.y; v0.z += a.z; v0.w += a.w;
+                v1.x += b.x; v1.y += b.y; v1.z += b.z; v1.w += b.w;
+            }
+            float bb[8];
+            load_bias8(e, mm, bb);
+            store8<ACT>(e, v0, v1, bb, load_res8(e, mm, nn), mm, nn);
+        }
+    } else {
+        for (int i = tid; i < (r1 - r0) * BM; i += NT) {
+            const int nl = r0 + i / BM, ml = i % BM;
+            const int64_t mm = m0 + ml, nn = n0 + nl;
+            if (mm >= e.m || nn >= e.n) continue;
+            const uint32_t off = base + (uint32_t)(nl * CLD + ml) * 4u;
+            float v = 0.f;
+            for (uint32_t q = 0; q < nrank; q++) {
+                uint32_t ra;
+                float a;
+                asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(ra) : "r"(off), "r"(q));
+                asm volatile("ld.shared::cluster.f32 %0, [%1];\n" : "=f"(a) : "r"(ra) : "memory");
+                v += a;
+            }
+            e.y[nn * e.ldy + mm] = epi_value<ACT>(e, v, mm, nn);
+        }
+    }
+    asm volatile("barrier.cluster.arrive;\nbarrier.cluster.wait;\n" ::: "memory");
+}
+template <int BM, int BN, int CLD, int NT>
+__device__ void cluster_reduce_store(const float *cs, int64_t m0, int64_t n0, const Epi &e, int tid) {
+    switch (e.act) {
+    case SP_CUDA_ACT_NONE: cluster_reduce_store_act<BM, BN, CLD, NT, SP_CUDA_ACT_NONE>(cs, m0, n0, e, tid); break;
+    case SP_CUDA_ACT_RELU: cluster_reduce_store_act<BM, BN, CLD, NT, SP_CUDA_ACT_RELU>(cs, m0, n0, e, tid); break;
+    case SP_CUDA_ACT_GELU: cluster_reduce_store_act<BM, BN, CLD, NT, SP_CUDA_ACT_GELU>(cs, m0, n0, e, tid); break;
+    default: cluster_reduce_store_act<BM, BN, CLD, NT, SP_CUDA_ACT_ANY>(cs, m0, n0, e, tid); break;
+    }
 }
 /* A consumer thread's part of writing its CTA's BM x BN output tile (rows
  * m0.., n0..) from the wgmma accumulators acc (warpgroup g, warp w4 of it,
@@ -334,7 +407,8 @@ __device__ __forceinline__ void tile_epilogue(const float (&acc)[MI][NACC], unsi
                 cs[nl * CLD + ml] = acc[mi][jn * 4 + q];
             }
     tile_sync<1, NC>();
-    store_ctile<BM, BN, CLD, NC, 1>(cs, m0, n0, e, tid);
+    if (e.csplit) cluster_reduce_store<BM, BN, CLD, NC>(cs, m0, n0, e, tid);
+    else store_ctile<BM, BN, CLD, NC, 1>(cs, m0, n0, e, tid);
 }
 #endif
 

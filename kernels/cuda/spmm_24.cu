@@ -69,6 +69,7 @@ int make_epi(const sp_cuda_spmm_args *a, int64_t m, int64_t k, Epi *e, sp_cuda_s
     e->counters = nullptr;
     e->no_meta = g_no_meta;
     e->h_stage = 0;
+    e->csplit = 0;
     if (a->workspace && a->workspace_bytes >= sp_cuda_spmm_workspace_bytes(m, a->n)) {
         e->ws = (float *)a->workspace;
         e->counters = (unsigned int *)((char *)a->workspace + (size_t)(m * a->n) * 4);

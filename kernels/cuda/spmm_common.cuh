@@ -127,6 +127,11 @@ struct Epi {
     int h_stage;            /* 1: the sm_90 2:4 kernel stages its output tile in
                                fp16 (its launcher sets it from
                                sp_cuda_24_set_fp16_epilogue; 0 elsewhere) */
+    int csplit;             /* 1: the gridDim.z split-K CTAs of a tile form a
+                               cluster and sum their partials through distributed
+                               shared memory (sm90_common.cuh's
+                               cluster_reduce_store; set by the sm_90 2:4
+                               kernel's launcher, 0 elsewhere) */
 };
 
 /* Whether the epilogue may move rows in 16-byte pieces of 8 features: Y
