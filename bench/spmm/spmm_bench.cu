@@ -919,10 +919,12 @@ static void tile24_sweep() {
 
 /* --split24-ab: the sm_90 2:4 kernel's split-K summed in the CTA cluster
  * (the default) against the same launches summing through the workspace
- * (sp_cuda_24_set_cluster_split(0)), at the rule's configuration, on the
+ * (sp_cuda_spmm_set_cluster_split(0)), at the rule's configuration, on the
  * shapes where the rule splits K: ResNet-50's convolutions at batch 1,
  * BERT-base's layers at 128 tokens, the 4096 square at N = 16 and 32 (128
- * and 1024 for contrast); next to cuBLAS and cuSPARSELt. Cold L2, median
+ * and 1024 for contrast); next to cuBLAS and cuSPARSELt. Then the tiled
+ * CSR kernel the same way, 4096 square, N = 16 and 128, densities 0.5, 0.3
+ * and 0.1. Cold L2, median
  * (each mode by lower_of_two), us; rel L2 between the two modes' outputs.
  * Log only. */
 static void split24_ab() {
@@ -947,13 +949,13 @@ static void split24_ab() {
         const double lt = cusparselt_time(dw, dx, dref, m, k, n, &clt);
         double t[2];
         for (int cl = 1; cl >= 0; cl--) {
-            sp_cuda_24_set_cluster_split(cl);
+            sp_cuda_spmm_set_cluster_split(cl);
             a.y = cl ? dref : dy;
             if (sp_cuda_24_spmm(&d, &a, &st)) { printf("2:4: %s\n", st.msg); exit(1); }
             t[cl] = lower_of_two(cl ? "2:4 cluster" : "2:4 workspace", m, k, n,
                                  [&] { return time_us([&] { sp_cuda_24_spmm(&d, &a, &st); }); });
         }
-        sp_cuda_24_set_cluster_split(1);
+        sp_cuda_spmm_set_cluster_split(1);
         CK(cudaStreamSynchronize(g_stream));
         printf("| %s | %lld | %lld | %lld | %.2f | %.2f | %.2f | %.2f | %.3f | %.1e |\n", sh[si].nm, (long long)m,
                (long long)k, (long long)n, cb, lt, t[1], t[0], t[0] / t[1], rel_err(dy, dref, n * m));
@@ -961,6 +963,38 @@ static void split24_ab() {
         sp_cuda_24_free(&d);
         cudaFree(dw); cudaFree(dx); cudaFree(dy); cudaFree(dref); cudaFree(ws);
     }
+    /* the tiled CSR kernel (tensor cores), the 4096 square */
+    printf("tiled CSR split-K: cluster vs workspace, us (cold L2, median)\n");
+    printf("| M | K | N | density | cuBLAS | CSR-TC cluster | CSR-TC workspace | workspace / cluster | relL2 |\n");
+    const int64_t m = 4096, k = 4096;
+    float *w = (float *)malloc((size_t)(m * k) * 4);
+    for (const double dens : {0.5, 0.3, 0.1})
+        for (const int64_t n : {16, 128}) {
+            sp_csr h;
+            sp_cuda_csr dc;
+            void *dw = csr_weight(w, m, k, dens, &h, &dc);
+            void *dx, *dy, *dref, *ws;
+            sp_cuda_spmm_args a;
+            make_operands(m, k, n, &dx, &dy, &dref, &ws, &a);
+            const double cb = cublas_best(dw, dx, dref, m, k, n);
+            double t[2];
+            for (int cl = 1; cl >= 0; cl--) {
+                sp_cuda_spmm_set_cluster_split(cl);
+                a.y = cl ? dref : dy;
+                if (sp_cuda_csr_spmm(&dc, &a, SP_CUDA_CSR_TC, &st)) { printf("csr: %s\n", st.msg); exit(1); }
+                t[cl] = lower_of_two(cl ? "CSR-TC cluster" : "CSR-TC workspace", m, k, n,
+                                     [&] { return time_us([&] { sp_cuda_csr_spmm(&dc, &a, SP_CUDA_CSR_TC, &st); }); });
+            }
+            sp_cuda_spmm_set_cluster_split(1);
+            CK(cudaStreamSynchronize(g_stream));
+            printf("| %lld | %lld | %lld | %.2f | %.2f | %.2f | %.2f | %.3f | %.1e |\n", (long long)m, (long long)k,
+                   (long long)n, dens, cb, t[1], t[0], t[0] / t[1], rel_err(dy, dref, n * m));
+            fflush(stdout);
+            sp_cuda_csr_free(&dc);
+            tl_free_csr(&h);
+            cudaFree(dw); cudaFree(dx); cudaFree(dy); cudaFree(dref); cudaFree(ws);
+        }
+    free(w);
 }
 
 /* --epi24: the 2:4 kernel's fused epilogues at the rule's configuration:

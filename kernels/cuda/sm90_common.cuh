@@ -412,6 +412,54 @@ __device__ __forceinline__ void tile_epilogue(const float (&acc)[MI][NACC], unsi
 }
 #endif
 
+/* How many clusters of cz CTAs (nt threads, smem bytes of dynamic shared
+ * memory each) of kernel fn can be resident at once, 0 where the query
+ * fails; asked once per device and cluster size (cache: the caller's,
+ * one per kernel instantiation, the count + 1, zero-initialized). The
+ * kernel's shared-memory attribute must be set (occupancy_once). */
+template <class... KArgs>
+int resident_clusters(void (*fn)(KArgs...), int nt, int smem, int cz, int (*cache)[9]) {
+    const int slot = dev_slot();
+    if (cz < 2 || cz > 8) return 0;
+    if (slot >= 0 && cache[slot][cz]) return cache[slot][cz] - 1;
+    cudaLaunchConfig_t lc = {};
+    lc.gridDim = dim3(1, 1, (unsigned)cz);
+    lc.blockDim = dim3((unsigned)nt);
+    lc.dynamicSmemBytes = (size_t)smem;
+    cudaLaunchAttribute at;
+    at.id = cudaLaunchAttributeClusterDimension;
+    at.val.clusterDim.x = 1;
+    at.val.clusterDim.y = 1;
+    at.val.clusterDim.z = (unsigned)cz;
+    lc.attrs = &at;
+    lc.numAttrs = 1;
+    int n = 0;
+    if (cudaOccupancyMaxActiveClusters(&n, fn, &lc) != cudaSuccess) {
+        (void)cudaGetLastError();
+        n = 0;
+    }
+    if (slot >= 0) cache[slot][cz] = n + 1;
+    return n;
+}
+
+/* Split-K of an sm_90 kernel whose consumers end in tile_epilogue (2:4,
+ * tiled CSR, the dense GEMM) over `tiles` output tiles: z = pick_split(...). The split is
+ * summed on chip, the z CTAs of a tile forming a cluster (sets e->csplit;
+ * launch with pdl_launch_cluster(..., z, ...)), where z <= 8 (the portable
+ * cluster size), g_cluster_split is on and every cluster can be resident at
+ * once; else through the workspace (store_ctile) when e has one; else no
+ * split. Returns the grid's z. */
+template <class... KArgs>
+int plan_split(void (*fn)(KArgs...), int nt, int smem, int (*cache)[9], int64_t tiles, int nstages, int slots,
+               int min_stages, Epi *e) {
+    const int z = pick_split(tiles, nstages, slots, min_stages);
+    if (z > 1 && z <= 8 && g_cluster_split && resident_clusters(fn, nt, smem, z, cache) >= tiles) {
+        e->csplit = 1;
+        return z;
+    }
+    return e->ws ? z : 1;
+}
+
 /* A driver entry point (CUDA 12.0 ABI), found through the runtime (no -lcuda);
  * looked up once per process per name (a race only repeats the lookup) */
 inline void *driver_fn(const char *name, void **cache, int *tried) {

@@ -35,6 +35,7 @@ int sm_count() {
 
 static int g_split_hint = 0; /* sp_cuda_spmm_set_split_hint */
 static int g_no_meta = 0;    /* sp_cuda_spmm_set_meta_preload */
+int g_cluster_split = 1;     /* sp_cuda_spmm_set_cluster_split */
 
 int pick_split(int64_t ctas_xy, int nstages, int slots, int min_stages) {
     if (g_split_hint > 0) slots = sm_count() * g_split_hint;
@@ -152,6 +153,8 @@ static int run24(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e, 
 using namespace spmm;
 
 extern "C" void sp_cuda_spmm_set_meta_preload(int on) { spmm::g_no_meta = on ? 0 : 1; }
+
+extern "C" void sp_cuda_spmm_set_cluster_split(int on) { spmm::g_cluster_split = on ? 1 : 0; }
 
 extern "C" void sp_cuda_spmm_set_split_hint(int ctas_per_sm) {
     spmm::g_split_hint = ctas_per_sm > 0 ? ctas_per_sm : 0;

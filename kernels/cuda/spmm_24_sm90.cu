@@ -439,36 +439,6 @@ k24t_entry(const __grid_constant__ CUtensorMap xmap, const __grid_constant__ CUt
  * (SPRUN_CUDA_PDL, as for the backend's other kernels) */
 static int g_pdl = -1;
 static int g_h_stage = 1; /* sp_cuda_24_set_fp16_epilogue */
-static int g_cluster_split = 1; /* sp_cuda_24_set_cluster_split */
-
-/* How many clusters of cz CTAs of KT's kernel can be resident at once (0
- * where the occupancy query fails); once per device and cluster size.
- * occupancy_once must have set the kernel's shared-memory attribute. */
-template <class KT> static int max_clusters(int cz) {
-    static int cache[kDevSlots][9]; /* the count + 1; 0 = not asked yet */
-    const int slot = dev_slot();
-    if (cz < 2 || cz > 8) return 0;
-    if (slot >= 0 && cache[slot][cz]) return cache[slot][cz] - 1;
-    cudaLaunchConfig_t lc = {};
-    lc.gridDim = dim3(1, 1, (unsigned)cz);
-    lc.blockDim = dim3(KT::NT);
-    lc.dynamicSmemBytes = KT::SMEM;
-    cudaLaunchAttribute at;
-    at.id = cudaLaunchAttributeClusterDimension;
-    at.val.clusterDim.x = 1;
-    at.val.clusterDim.y = 1;
-    at.val.clusterDim.z = (unsigned)cz;
-    lc.attrs = &at;
-    lc.numAttrs = 1;
-    int n = 0;
-    if (cudaOccupancyMaxActiveClusters(&n, k24t_entry<KT>, &lc) != cudaSuccess) {
-        (void)cudaGetLastError();
-        n = 0;
-    }
-    if (slot >= 0) cache[slot][cz] = n + 1;
-    return n;
-}
-
 template <class KT>
 static int launch24t(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e,
                      sp_cuda_status *st, const ConvG &cg = ConvG{}) {
@@ -517,16 +487,11 @@ static int launch24t(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi 
     const int orc = occupancy_once(k24t_entry<KT>, KT::NT, KT::SMEM, occ_cache, &occ, st);
     if (orc) return orc;
     const int nk = (int)(w->kt / 2);
-    int z = pick_split(gx * gy, nk, sm_count() * KT::CPS_, 4);
     const bool pdl = g_pdl < 0 ? pdl_env_enabled() : g_pdl != 0;
     Epi ek = e;
     ek.h_stage = g_h_stage;
-    /* Split-K partials are summed on chip, the z CTAs of a tile forming a
-     * cluster (cluster_reduce_store), where z <= 8 (the portable cluster
-     * size) and every cluster can be resident at once; else through the
-     * workspace (store_ctile) when there is one; else no split. */
-    if (z > 1 && g_cluster_split && z <= 8 && max_clusters<KT>(z) >= gx * gy) ek.csplit = 1;
-    else if (!e.ws) z = 1;
+    static int cl_cache[kDevSlots][9]; /* per instantiation */
+    const int z = plan_split(k24t_entry<KT>, KT::NT, KT::SMEM, cl_cache, gx * gy, nk, sm_count() * KT::CPS_, 4, &ek);
     const cudaError_t launched =
         pdl_launch_cluster(pdl, ek.csplit ? (unsigned)z : 1u, k24t_entry<KT>, dim3((unsigned)gx, (unsigned)gy, (unsigned)z),
                            dim3(KT::NT), KT::SMEM, (cudaStream_t)a->stream, xmap, wmap, (int)w->mt, (int)w->kt, ek, cg);
@@ -660,7 +625,6 @@ extern "C" void sp_cuda_24_set_pdl(int on) { spmm::g_pdl = on ? 1 : 0; }
 
 extern "C" void sp_cuda_24_set_fp16_epilogue(int on) { spmm::g_h_stage = on ? 1 : 0; }
 
-extern "C" void sp_cuda_24_set_cluster_split(int on) { spmm::g_cluster_split = on ? 1 : 0; }
 
 extern "C" void sp_cuda_24_set_tile_hint(int hint) { spmm::g_tile_hint = hint >= 0 && hint <= SP_CUDA_24_TILE_HINTS ? hint : 0; }
 

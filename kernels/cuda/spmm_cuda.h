@@ -138,6 +138,15 @@ size_t sp_cuda_spmm_workspace_bytes(int64_t m, int64_t n);
  * instead of the resident slots the occupancy API reports (0 restores it). Process-wide, not
  * thread-safe; the runtime never calls it. */
 void sp_cuda_spmm_set_split_hint(int ctas_per_sm);
+/* Benchmark and test knob for the split-K of the sm_90 2:4 and tiled-CSR
+ * kernels and of the dense sm_90 GEMM (sp_cuda_dense_gemm):
+ * 1 (the default) sums the partial tiles of a split launch through
+ * distributed shared memory, the split's CTAs forming one cluster, where at
+ * most 8 of them share a tile and all clusters fit the GPU at once (and
+ * splits even without a workspace); 0 sums them through the workspace (fp32
+ * atomics and a counter per tile), as the other kernels do. Process-wide,
+ * not thread-safe; the runtime never calls it. */
+void sp_cuda_spmm_set_cluster_split(int on);
 /* Benchmark knob: 0 makes the BSR and tiled-CSR kernels read their index
  * data (block columns, tile offsets) from global memory a stage ahead
  * instead of copying a CTA's share into shared memory once at its start
@@ -168,14 +177,6 @@ void sp_cuda_24_set_pdl(int on);
  * are 16-byte pieces; 0 always stages it as fp32 (store_ctile).
  * Process-wide, not thread-safe; the runtime never calls it. */
 void sp_cuda_24_set_fp16_epilogue(int on);
-/* Benchmark and test knob for the sm_90 2:4 kernel's split-K: 1 (the
- * default) sums the partial tiles of a split launch through distributed
- * shared memory, the split's CTAs forming one cluster, where at most 8 of
- * them share a tile and all clusters fit the GPU at once (and splits even
- * without a workspace); 0 sums them through the workspace (fp32 atomics and
- * a counter per tile), as other kernels do. Process-wide, not thread-safe;
- * the runtime never calls it. */
-void sp_cuda_24_set_cluster_split(int on);
 /* The 2:4 launch configurations worth timing per layer on this GPU (for
  * sp_cuda_spmm_args.config), 0 (the shape's rule) first: fills cfg[0..max)
  * and returns how many; 1 where only the rule applies (not sm_90).
