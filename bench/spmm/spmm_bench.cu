@@ -142,11 +142,10 @@ static void flush_l2() {
     case FL_RESET:
         CK(cudaStreamSynchronize(g_stream));
         CK(cudaCtxResetPersistingL2Cache());
-        /* fall through */
-    default:
-        flush_kernel<<<g_dev_sms * 4, 512, 0, g_stream>>>((const int4 *)g_flush, FLUSH_BYTES / 16,
-                                                          (int *)g_flush);
+        break;
+    default: break;
     }
+    flush_kernel<<<g_dev_sms * 4, 512, 0, g_stream>>>((const int4 *)g_flush, FLUSH_BYTES / 16, (int *)g_flush);
 }
 
 /* the launch floor of the cold method (write_md): an empty kernel, and one
@@ -853,6 +852,25 @@ static void *upload_rand24(int64_t m, int64_t k, sp_cuda_24 *d, sp_cuda_status *
     return dw;
 }
 
+/* One 2:4 case (--split24-ab): a random 2:4 weight of m x k (d, its dense
+ * fp16 copy dw) and the operands for N = n (make_operands: X, Y, a second
+ * output dref, the workspace, the arguments a); all freed with it */
+struct Case24 {
+    sp_cuda_24 d;
+    void *dw, *dx, *dy, *dref, *ws;
+    sp_cuda_spmm_args a;
+    Case24(int64_t m, int64_t k, int64_t n, sp_cuda_status *st) {
+        dw = upload_rand24(m, k, &d, st);
+        make_operands(m, k, n, &dx, &dy, &dref, &ws, &a);
+    }
+    ~Case24() {
+        sp_cuda_24_free(&d);
+        cudaFree(dw); cudaFree(dx); cudaFree(dy); cudaFree(dref); cudaFree(ws);
+    }
+    Case24(const Case24 &) = delete;
+    Case24 &operator=(const Case24 &) = delete;
+};
+
 /* --tile24-sweep: every launch configuration of the sm_90 2:4 kernel
  * (sp_cuda_24_set_tile_hint 1..SP_CUDA_24_TILE_HINTS) on the ResNet-50
  * layer shapes at batch 32, BERT-base's at 128 and 4096 tokens and the
@@ -922,9 +940,7 @@ static void tile24_sweep() {
  * (sp_cuda_spmm_set_cluster_split(0)), at the rule's configuration, on the
  * shapes where the rule splits K: ResNet-50's convolutions at batch 1,
  * BERT-base's layers at 128 tokens, the 4096 square at N = 16 and 32 (128
- * and 1024 for contrast); next to cuBLAS and cuSPARSELt. Then the tiled
- * CSR kernel the same way, 4096 square, N = 16 and 128, densities 0.5, 0.3
- * and 0.1. Cold L2, median
+ * and 1024 for contrast); next to cuBLAS and cuSPARSELt. Cold L2, median
  * (each mode by lower_of_two), us; rel L2 between the two modes' outputs.
  * Log only. */
 static void split24_ab() {
@@ -939,62 +955,24 @@ static void split24_ab() {
     printf("| shape | M | K | N | cuBLAS | cuSPARSELt | 2:4 cluster | 2:4 workspace | workspace / cluster | relL2 |\n");
     for (int si = 0; si < ns; si++) {
         const int64_t m = sh[si].m, k = sh[si].k, n = sh[si].n;
-        sp_cuda_24 d;
-        void *dw = upload_rand24(m, k, &d, &st);
-        void *dx, *dy, *dref, *ws;
-        sp_cuda_spmm_args a;
-        make_operands(m, k, n, &dx, &dy, &dref, &ws, &a);
-        const double cb = cublas_best(dw, dx, dref, m, k, n);
+        Case24 c(m, k, n, &st);
+        const double cb = cublas_best(c.dw, c.dx, c.dref, m, k, n);
         double clt = 0;
-        const double lt = cusparselt_time(dw, dx, dref, m, k, n, &clt);
+        const double lt = cusparselt_time(c.dw, c.dx, c.dref, m, k, n, &clt);
         double t[2];
-        for (int cl = 1; cl >= 0; cl--) {
+        for (int cl = 1; cl >= 0; cl--) { /* the cluster's output into dref, the workspace's into dy */
             sp_cuda_spmm_set_cluster_split(cl);
-            a.y = cl ? dref : dy;
-            if (sp_cuda_24_spmm(&d, &a, &st)) { printf("2:4: %s\n", st.msg); exit(1); }
+            c.a.y = cl ? c.dref : c.dy;
+            if (sp_cuda_24_spmm(&c.d, &c.a, &st)) { printf("2:4: %s\n", st.msg); exit(1); }
             t[cl] = lower_of_two(cl ? "2:4 cluster" : "2:4 workspace", m, k, n,
-                                 [&] { return time_us([&] { sp_cuda_24_spmm(&d, &a, &st); }); });
+                                 [&] { return time_us([&] { sp_cuda_24_spmm(&c.d, &c.a, &st); }); });
         }
         sp_cuda_spmm_set_cluster_split(1);
         CK(cudaStreamSynchronize(g_stream));
         printf("| %s | %lld | %lld | %lld | %.2f | %.2f | %.2f | %.2f | %.3f | %.1e |\n", sh[si].nm, (long long)m,
-               (long long)k, (long long)n, cb, lt, t[1], t[0], t[0] / t[1], rel_err(dy, dref, n * m));
+               (long long)k, (long long)n, cb, lt, t[1], t[0], t[0] / t[1], rel_err(c.dy, c.dref, n * m));
         fflush(stdout);
-        sp_cuda_24_free(&d);
-        cudaFree(dw); cudaFree(dx); cudaFree(dy); cudaFree(dref); cudaFree(ws);
     }
-    /* the tiled CSR kernel (tensor cores), the 4096 square */
-    printf("tiled CSR split-K: cluster vs workspace, us (cold L2, median)\n");
-    printf("| M | K | N | density | cuBLAS | CSR-TC cluster | CSR-TC workspace | workspace / cluster | relL2 |\n");
-    const int64_t m = 4096, k = 4096;
-    float *w = (float *)malloc((size_t)(m * k) * 4);
-    for (const double dens : {0.5, 0.3, 0.1})
-        for (const int64_t n : {16, 128}) {
-            sp_csr h;
-            sp_cuda_csr dc;
-            void *dw = csr_weight(w, m, k, dens, &h, &dc);
-            void *dx, *dy, *dref, *ws;
-            sp_cuda_spmm_args a;
-            make_operands(m, k, n, &dx, &dy, &dref, &ws, &a);
-            const double cb = cublas_best(dw, dx, dref, m, k, n);
-            double t[2];
-            for (int cl = 1; cl >= 0; cl--) {
-                sp_cuda_spmm_set_cluster_split(cl);
-                a.y = cl ? dref : dy;
-                if (sp_cuda_csr_spmm(&dc, &a, SP_CUDA_CSR_TC, &st)) { printf("csr: %s\n", st.msg); exit(1); }
-                t[cl] = lower_of_two(cl ? "CSR-TC cluster" : "CSR-TC workspace", m, k, n,
-                                     [&] { return time_us([&] { sp_cuda_csr_spmm(&dc, &a, SP_CUDA_CSR_TC, &st); }); });
-            }
-            sp_cuda_spmm_set_cluster_split(1);
-            CK(cudaStreamSynchronize(g_stream));
-            printf("| %lld | %lld | %lld | %.2f | %.2f | %.2f | %.2f | %.3f | %.1e |\n", (long long)m, (long long)k,
-                   (long long)n, dens, cb, t[1], t[0], t[0] / t[1], rel_err(dy, dref, n * m));
-            fflush(stdout);
-            sp_cuda_csr_free(&dc);
-            tl_free_csr(&h);
-            cudaFree(dw); cudaFree(dx); cudaFree(dy); cudaFree(dref); cudaFree(ws);
-        }
-    free(w);
 }
 
 /* --epi24: the 2:4 kernel's fused epilogues at the rule's configuration:
@@ -1244,17 +1222,6 @@ static void bsr_sweep() {
  * cuBLAS. By default each runs once inside the profiler range, for ncu
  * --profile-from-start off; with SPMM_P24_TIME set, each is timed cold (the
  * benchmark's way) and back to back with a warm L2 instead. Log only. */
-/* Reads n int4 through L2 (ld.global.cg), one pass */
-__global__ void read_kernel(const int4 *p, size_t n, int *sink) {
-    int acc = 0;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x) {
-        const int4 v = __ldcg(p + i);
-        acc ^= v.x ^ v.y ^ v.z ^ v.w;
-    }
-    if (acc == 0x7fffffff) *sink = acc;
-}
-
 /* How much of a weight a kernel leaves in L2 across the flush: the median
  * over 20 rounds of the time to read the weight's bytes after (call, flush),
  * next to reading it after (flush) alone. Equal: the flush evicted it;
@@ -1272,7 +1239,8 @@ static void retention_probe(const char *who, const std::function<void()> &call, 
             if (after_call) call();
             flush_l2();
             CK(cudaEventRecord(a, g_stream));
-            read_kernel<<<g_dev_sms * 4, 512, 0, g_stream>>>((const int4 *)w, bytes / 16, sink);
+            /* the flush kernel's loop, over the weight: one pass through L2 */
+            flush_kernel<<<g_dev_sms * 4, 512, 0, g_stream>>>((const int4 *)w, bytes / 16, sink);
             CK(cudaEventRecord(b, g_stream));
             CK(cudaEventSynchronize(b));
             float ms = 0;

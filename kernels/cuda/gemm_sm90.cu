@@ -189,15 +189,12 @@ static int launch_dense(const sp_cuda_dense *w, const sp_cuda_spmm_args *a, cons
     const int orc = occupancy_once(kdt_entry<KT>, KT::NT, KT::SMEM, occ_cache, &occ, st);
     if (orc) return orc;
     const int nk = (int)((w->k + 63) / 64);
+    const int z = e.ws ? pick_split(gx * gy, nk, sm_count(), 4) : 1;
     Epi ek = e;
     ek.h_stage = 1;
-    static int cl_cache[kDevSlots][9]; /* per instantiation */
-    const int z = plan_split(kdt_entry<KT>, KT::NT, KT::SMEM, cl_cache, gx * gy, nk, sm_count(), 4, &ek);
-    const cudaError_t launched =
-        pdl_launch_cluster(pdl_env_enabled(), ek.csplit ? (unsigned)z : 1u, kdt_entry<KT>,
-                           dim3((unsigned)gx, (unsigned)gy, (unsigned)z), dim3(KT::NT), KT::SMEM,
-                           (cudaStream_t)a->stream, xmap, wmap, nk, ek);
-    return (int)SP_CUDA_CHECK(st, launched);
+    return (int)SP_CUDA_CHECK(st, pdl_launch(pdl_env_enabled(), kdt_entry<KT>,
+                                             dim3((unsigned)gx, (unsigned)gy, (unsigned)z), dim3(KT::NT), KT::SMEM,
+                                             (cudaStream_t)a->stream, xmap, wmap, nk, ek));
 }
 
 /* The shape's configuration: the tile that needs the fewest turns of the

@@ -442,8 +442,9 @@ int resident_clusters(void (*fn)(KArgs...), int nt, int smem, int cz, int (*cach
     return n;
 }
 
-/* Split-K of an sm_90 kernel whose consumers end in tile_epilogue (2:4,
- * tiled CSR, the dense GEMM) over `tiles` output tiles: z = pick_split(...). The split is
+/* Split-K of an sm_90 kernel whose consumers end in tile_epilogue (the 2:4
+ * kernel; the tiled-CSR kernel and the dense GEMM measured no gain or a
+ * loss, bench/results/spmm24-cluster-split-h100-2026-11-28.md) over `tiles` output tiles: z = pick_split(...). The split is
  * summed on chip, the z CTAs of a tile forming a cluster (sets e->csplit;
  * launch with pdl_launch_cluster(..., z, ...)), where z <= 8 (the portable
  * cluster size), g_cluster_split is on and every cluster can be resident at

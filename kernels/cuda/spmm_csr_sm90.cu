@@ -264,15 +264,12 @@ static int launch_csr_wg(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, const
     int occ = 0;
     const int orc = occupancy_once(kcsrwg_entry<KT>, KT::NT, KT::SMEM_CAP, occ_cache, &occ, st);
     if (orc) return orc;
+    const int z = e.ws ? pick_split(gx * gy, p.kt, sm_count() * KT::CPS_, 4) : 1;
     Epi ek = e;
     ek.h_stage = 1;
-    static int cl_cache[kDevSlots][9]; /* per instantiation */
-    const int z = plan_split(kcsrwg_entry<KT>, KT::NT, smem, cl_cache, gx * gy, p.kt, sm_count() * KT::CPS_, 4, &ek);
-    const cudaError_t launched =
-        pdl_launch_cluster(pdl_env_enabled(), ek.csplit ? (unsigned)z : 1u, kcsrwg_entry<KT>,
-                           dim3((unsigned)gx, (unsigned)gy, (unsigned)z), dim3(KT::NT), smem, (cudaStream_t)a->stream,
-                           xmap, p, ek);
-    return (int)SP_CUDA_CHECK(st, launched);
+    return (int)SP_CUDA_CHECK(st, pdl_launch(pdl_env_enabled(), kcsrwg_entry<KT>,
+                                             dim3((unsigned)gx, (unsigned)gy, (unsigned)z), dim3(KT::NT), smem,
+                                             (cudaStream_t)a->stream, xmap, p, ek));
 }
 
 /* The launch configurations (consumer warpgroups, 64-row slabs per

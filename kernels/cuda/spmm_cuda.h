@@ -138,9 +138,8 @@ size_t sp_cuda_spmm_workspace_bytes(int64_t m, int64_t n);
  * instead of the resident slots the occupancy API reports (0 restores it). Process-wide, not
  * thread-safe; the runtime never calls it. */
 void sp_cuda_spmm_set_split_hint(int ctas_per_sm);
-/* Benchmark and test knob for the split-K of the sm_90 2:4 and tiled-CSR
- * kernels and of the dense sm_90 GEMM (sp_cuda_dense_gemm):
- * 1 (the default) sums the partial tiles of a split launch through
+/* Benchmark and test knob for the split-K of the sm_90 2:4 kernel: 1 (the
+ * default) sums the partial tiles of a split launch through
  * distributed shared memory, the split's CTAs forming one cluster, where at
  * most 8 of them share a tile and all clusters fit the GPU at once (and
  * splits even without a workspace); 0 sums them through the workspace (fp32

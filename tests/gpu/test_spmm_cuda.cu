@@ -446,26 +446,19 @@ int main(int argc, char **argv) {
         run_case(K_DENSE, 64, 64, 3001, 0, 1.0, 6, 1, 0);
         g_cfg24 = 0;
     }
-    /* the split-K of the sm_90 2:4 and tiled-CSR kernels and of the dense
-     * sm_90 GEMM both ways: partial tiles
+    /* the split-K of the sm_90 2:4 kernel both ways: partial tiles
      * summed in the CTA cluster (the default, with or without a workspace)
      * and through the workspace; 4 and 8 CTAs per tile, ragged M (the scalar
      * epilogue) and N, and a split too deep for a cluster (16: the
      * workspace either way) */
     for (int cl = 1; wg_ok && cl >= 0; cl--) {
         sp_cuda_spmm_set_cluster_split(cl);
-        printf("[sm_90 split-K %s]\n", cl ? "in the CTA cluster" : "through the workspace");
+        printf("[2:4 split-K %s]\n", cl ? "in the CTA cluster" : "through the workspace");
         run_case(K_24_WG, 520, 1024, 16, 0, 0.5, 7, 1, 0);
         run_case(K_24_WG, 520, 1024, 16, 1, 0.5, 3, 0, 0);
         run_case(K_24_WG, 130, 2048, 20, 2, 0.5, 5, 1, 8);
         run_case(K_24_WG, 1000, 512, 40, 3, 0.5, 6, 1, 0);
         run_case(K_24_WG, 64, 4096, 5, 0, 0.5, 7, 1, 0);
-        run_case(K_CSR_TC, 520, 1024, 16, 0, 0.3, 7, 1, 0);
-        run_case(K_CSR_TC, 130, 2048, 20, 1, 0.1, 5, 1, 8);
-        run_case(K_CSR_TC, 1000, 512, 40, 2, 0.5, 6, 0, 0);
-        run_case(K_CSR_TC, 64, 4096, 5, 3, 0.2, 7, 1, 0);
-        run_case(K_DENSE, 130, 2048, 20, 0, 1.0, 5, 1, 8);
-        run_case(K_DENSE, 520, 1024, 16, 0, 1.0, 7, 0, 0);
     }
     sp_cuda_spmm_set_cluster_split(1);
     shared_workspace_case();
