@@ -1216,12 +1216,6 @@ static void bsr_sweep() {
     free(w);
 }
 
-/* --profile24: on shapes where our 2:4 kernel trails cuSPARSELt, ours (the
- * rule's choice and the configurations in SPMM_P24_CONFIGS, e.g. "9,11"),
- * cuSPARSELt with its plan searched beforehand (outside any range) and
- * cuBLAS. By default each runs once inside the profiler range, for ncu
- * --profile-from-start off; with SPMM_P24_TIME set, each is timed cold (the
- * benchmark's way) and back to back with a warm L2 instead. Log only. */
 /* How much of a weight a kernel leaves in L2 across the flush: the median
  * over 20 rounds of the time to read the weight's bytes after (call, flush),
  * next to reading it after (flush) alone. Equal: the flush evicted it;
@@ -1307,6 +1301,12 @@ static void flush_check() {
     cudaFree(dw);
 }
 
+/* --profile24: on shapes where our 2:4 kernel trails cuSPARSELt, ours (the
+ * rule's choice and the configurations in SPMM_P24_CONFIGS, e.g. "9,11"),
+ * cuSPARSELt with its plan searched beforehand (outside any range) and
+ * cuBLAS. By default each runs once inside the profiler range, for ncu
+ * --profile-from-start off; with SPMM_P24_TIME set, each is timed cold (the
+ * benchmark's way) and back to back with a warm L2 instead. Log only. */
 static void profile24() {
     struct Sh { int64_t m, k, n; };
     static const Sh sh[] = {{4096, 4096, 128}, {4096, 4096, 1024}, {3072, 768, 4096},

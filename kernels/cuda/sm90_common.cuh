@@ -444,12 +444,13 @@ int resident_clusters(void (*fn)(KArgs...), int nt, int smem, int cz, int (*cach
 
 /* Split-K of an sm_90 kernel whose consumers end in tile_epilogue (the 2:4
  * kernel; the tiled-CSR kernel and the dense GEMM measured no gain or a
- * loss, bench/results/spmm24-cluster-split-h100-2026-11-28.md) over `tiles` output tiles: z = pick_split(...). The split is
- * summed on chip, the z CTAs of a tile forming a cluster (sets e->csplit;
- * launch with pdl_launch_cluster(..., z, ...)), where z <= 8 (the portable
- * cluster size), g_cluster_split is on and every cluster can be resident at
- * once; else through the workspace (store_ctile) when e has one; else no
- * split. Returns the grid's z. */
+ * loss, bench/results/spmm24-cluster-split-h100-2026-11-28.md) over
+ * `tiles` output tiles: z = pick_split(...). The split is summed on chip,
+ * the z CTAs of a tile forming a cluster (sets e->csplit; launch with
+ * pdl_launch_cluster(..., z, ...)), where z <= 8 (the portable cluster
+ * size), g_cluster_split is on and every cluster can be resident at once;
+ * else through the workspace (store_ctile) when e has one; else no split.
+ * Returns the grid's z. */
 template <class... KArgs>
 int plan_split(void (*fn)(KArgs...), int nt, int smem, int (*cache)[9], int64_t tiles, int nstages, int slots,
                int min_stages, Epi *e) {

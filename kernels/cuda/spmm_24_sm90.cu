@@ -439,6 +439,7 @@ k24t_entry(const __grid_constant__ CUtensorMap xmap, const __grid_constant__ CUt
  * (SPRUN_CUDA_PDL, as for the backend's other kernels) */
 static int g_pdl = -1;
 static int g_h_stage = 1; /* sp_cuda_24_set_fp16_epilogue */
+
 template <class KT>
 static int launch24t(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e,
                      sp_cuda_status *st, const ConvG &cg = ConvG{}) {
@@ -624,7 +625,6 @@ extern "C" int sp_cuda_24_tune_configs(int *cfg, int max) {
 extern "C" void sp_cuda_24_set_pdl(int on) { spmm::g_pdl = on ? 1 : 0; }
 
 extern "C" void sp_cuda_24_set_fp16_epilogue(int on) { spmm::g_h_stage = on ? 1 : 0; }
-
 
 extern "C" void sp_cuda_24_set_tile_hint(int hint) { spmm::g_tile_hint = hint >= 0 && hint <= SP_CUDA_24_TILE_HINTS ? hint : 0; }
 

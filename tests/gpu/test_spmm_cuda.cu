@@ -8,8 +8,8 @@
  * the epilogue's eight in turn: ReLU, Clip, Sigmoid, GELU, Tanh, HardSwish,
  * HardSigmoid, LeakyReLU) and with and
  * without the split-K workspace (and the 2:4 kernel's split-K summed in a
- * CTA cluster or through the workspace). Y is poisoned with NaN before each run and
- * every launch runs twice (the second run checks that split-K left its
+ * CTA cluster or through the workspace). Y is poisoned with NaN before each
+ * run and every launch runs twice (the second run checks that split-K left its
  * workspace clean).
  *
  * Pass criteria, fp16 outputs: relative L2 error <= 2e-3 AND every element
