@@ -11,6 +11,7 @@
  *                             default configuration or SPMM_BSR_CFG; SPMM_NO_TIME: untimed
  *   spmm_bench --csr-sweep    the tiled CSR path's launch configurations (log only)
  *   spmm_bench --bsr-sweep    the BSR launch configurations, blocks of 16 and 32 (log only)
+ *   spmm_bench --bsr-small    BSR at N = 16-512: mma.sync, wgmma at each split-K target (log only)
  *   spmm_bench --tile24-sweep, --epi24, --profile24, --csr-slot-sweep: the 2:4 kernel's tiles,
  *                             epilogues and peers, the CSR slot widths (log only; see each)
  *   spmm_bench --dense90      the dense sm_90 GEMM (the 2:4 kernel's dense twin) against cuBLAS
@@ -1216,6 +1217,63 @@ static void bsr_sweep() {
     free(w);
 }
 
+/* BSR at small N (16-512): the default against the mma.sync path and each
+ * wgmma configuration at split-K targets of 1, 2, 4 and 8 CTAs per SM
+ * (sp_cuda_spmm_set_split_hint; 0 = the launcher's own), split CTAs summing
+ * in their cluster where they can, and at the launcher's own split summed
+ * through the workspace ("ws"), M = K = 4096, blocks of 16 and 32 (log only) */
+static void bsr_small() {
+    const int64_t m = 4096, k = 4096;
+    const int64_t ns[5] = {16, 64, 128, 256, 512};
+    const double sps[3] = {50, 70, 90};
+    /* the sm_90 configurations, numbered last (spmm_bsr_sm90.h, kBsrWgCfgs) */
+    const int nwg = 2, wg0 = sp_cuda_bsr_configs() - nwg;
+    sp_cuda_status st;
+    memset(&st, 0, sizeof st);
+    float *w = (float *)malloc((size_t)(m * k) * 4);
+    SweepOps ops(m, k, ns, 5);
+    printf("bsr small-N sweep, M = K = 4096, us (cold L2, median); wg<c>/h<s>: wgmma configuration c at "
+           "split hint s, ws: split through the workspace; ERR = rel L2 vs cuBLAS above 2e-3\n");
+    for (int bs = 16; bs <= 32; bs *= 2)
+        for (int si = 0; si < 3; si++) {
+            tl_gen_blocks(w, m, k, bs, 1.0 - sps[si] / 100.0, TL_RANDOM);
+            void *dw = dev_h(w, m * k);
+            sp_bsr hb;
+            tl_pack_bsr(w, m, k, bs, &hb);
+            sp_cuda_bsr db;
+            if (sp_cuda_bsr_upload(&hb, &db, g_stream, &st)) { printf("upload: %s\n", st.msg); exit(1); }
+            for (int i = 0; i < 5; i++) {
+                sp_cuda_spmm_args *a = &ops.a[i];
+                const double cb = cublas_best(dw, ops.dx[i], ops.dref[i], m, k, ns[i]);
+                const double td = time_us([&] { sp_cuda_bsr_spmm(&db, a, &st); });
+                const double tm = time_us([&] { sp_cuda_bsr_spmm_path(&db, a, SP_CUDA_BSR_MMA, &st); });
+                printf("BSR%d sp=%2.0f N=%4lld cuBLAS %7.2f default %7.2f mma %7.2f |", bs, sps[si],
+                       (long long)ns[i], cb, td, tm);
+                for (int c = 0; c < nwg; c++)
+                    for (int h = -1; h <= 8; h = h > 0 ? 2 * h : h + 1) {
+                        /* h = -1: the launcher's own split summed through the workspace */
+                        sp_cuda_spmm_set_cluster_split(h >= 0);
+                        sp_cuda_spmm_set_split_hint(h > 0 ? h : 0);
+                        CK(cudaMemset(ops.dy[i], 0xff, (size_t)(ns[i] * m) * 2));
+                        const int rc = sp_cuda_bsr_spmm_config(&db, a, wg0 + c, &st);
+                        CK(cudaStreamSynchronize(g_stream));
+                        const double err = rc ? 1.0 : rel_err(ops.dy[i], ops.dref[i], ns[i] * m);
+                        const double t = time_us([&] { sp_cuda_bsr_spmm_config(&db, a, wg0 + c, &st); });
+                        if (h < 0) printf(" wg%d/ws %.2f%s", c, t, err < 2e-3 ? "" : "(ERR)");
+                        else printf(" wg%d/h%d %.2f%s", c, h, t, err < 2e-3 ? "" : "(ERR)");
+                    }
+                sp_cuda_spmm_set_split_hint(0);
+                sp_cuda_spmm_set_cluster_split(1);
+                printf("\n");
+                fflush(stdout);
+            }
+            sp_cuda_bsr_free(&db);
+            tl_free_bsr(&hb);
+            cudaFree(dw);
+        }
+    free(w);
+}
+
 /* How much of a weight a kernel leaves in L2 across the flush: the median
  * over 20 rounds of the time to read the weight's bytes after (call, flush),
  * next to reading it after (flush) alone. Equal: the flush evicted it;
@@ -1429,7 +1487,7 @@ int main(int argc, char **argv) {
     static const struct { const char *flag; void (*run)(); } sweeps[] = {
         {"--csr-sweep", csr_sweep}, {"--bsr-sweep", bsr_sweep}, {"--tile24-sweep", tile24_sweep},
         {"--csr-slot-sweep", csr_slot_sweep}, {"--csr-pair-sweep", csr_pair_sweep}, {"--profile24", profile24}, {"--epi24", epi24},
-        {"--dense90", dense90}, {"--flush-check", flush_check}, {"--split24-ab", split24_ab}};
+        {"--dense90", dense90}, {"--flush-check", flush_check}, {"--split24-ab", split24_ab}, {"--bsr-small", bsr_small}};
     void (*sweep)() = nullptr;
     const char *md = NULL, *commit = "unknown", *date = "unknown";
     for (int i = 1; i < argc; i++) {

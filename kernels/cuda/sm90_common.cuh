@@ -442,23 +442,30 @@ int resident_clusters(void (*fn)(KArgs...), int nt, int smem, int cz, int (*cach
     return n;
 }
 
-/* Split-K of an sm_90 kernel whose consumers end in tile_epilogue (the 2:4
- * kernel; the tiled-CSR kernel and the dense GEMM measured no gain or a
- * loss, bench/results/spmm24-cluster-split-h100-2026-11-28.md) over
+/* Split-K of an sm_90 kernel whose partial tiles end in
+ * cluster_reduce_store or store_ctile (the 2:4 kernel's tile_epilogue, the
+ * BSR kernel's; the tiled-CSR kernel and the dense GEMM measured no gain or
+ * a loss, bench/results/spmm24-cluster-split-h100-2026-11-28.md) over
  * `tiles` output tiles: z = pick_split(...). The split is summed on chip,
  * the z CTAs of a tile forming a cluster (sets e->csplit; launch with
  * pdl_launch_cluster(..., z, ...)), where z <= 8 (the portable cluster
- * size), g_cluster_split is on and every cluster can be resident at once;
- * else through the workspace (store_ctile) when e has one; else no split.
- * Returns the grid's z. */
+ * size), g_cluster_split is on and every cluster can be resident at once.
+ * Where clusters of z cannot all be resident (z = 8 at two CTAs per SM,
+ * for one) the largest z / 2, z / 4 .. >= 2 whose clusters can be is taken:
+ * the BSR kernel at N = 128 ran 1.25x faster summing 4 CTAs in a cluster
+ * than 8 through the workspace (bench/results/bsr-cluster-split-h100-
+ * 2026-11-28.md). Else through the workspace (store_ctile) when e has
+ * one; else no split. Returns the grid's z. */
 template <class... KArgs>
 int plan_split(void (*fn)(KArgs...), int nt, int smem, int (*cache)[9], int64_t tiles, int nstages, int slots,
                int min_stages, Epi *e) {
     const int z = pick_split(tiles, nstages, slots, min_stages);
-    if (z > 1 && z <= 8 && g_cluster_split && resident_clusters(fn, nt, smem, z, cache) >= tiles) {
-        e->csplit = 1;
-        return z;
-    }
+    if (z > 1 && z <= 8 && g_cluster_split)
+        for (int zc = z; zc >= 2; zc /= 2)
+            if (resident_clusters(fn, nt, smem, zc, cache) >= tiles) {
+                e->csplit = 1;
+                return zc;
+            }
     return e->ws ? z : 1;
 }
 

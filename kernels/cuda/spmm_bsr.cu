@@ -295,28 +295,31 @@ constexpr int bsr_wm_index(int wm) { return wm == 1 ? 0 : wm == 2 ? 1 : 2; }
  * row, no padding of N to 64) is 1.1-2.0x faster; at N = 128 the wgmma one
  * is 1.1-1.5x faster at 50-70 % and 1.5-1.6x slower at 90 %, so up to
  * dense_max_n it takes block densities from dens_min only; above, it is
- * 1.1-3.6x faster everywhere. cfg_small serves n up to dense_max_n,
+ * 1.1-3.6x faster everywhere. cfg_small serves n up to large_min_n,
  * cfg_large the rest (0: 2 warpgroups, 128 rows of X per CTA; 1: one, 64
- * rows, two CTAs per SM). 64-wide blocks were not swept: they take the
- * 32-wide ones' choices. forced (SP_CUDA_BSR_WGMMA): the configuration for
- * n whatever n and the density. */
+ * rows, two CTAs per SM): with split-K summed in the CTA cluster, 32-wide blocks at N = 64-256 ran
+ * 1.2-1.6x faster on one warpgroup (bench/results/bsr-cluster-split-h100-
+ * 2026-11-28.md), at N = 512 both alike. 64-wide blocks were not swept:
+ * they take the 32-wide ones' choices. forced (SP_CUDA_BSR_WGMMA): the
+ * configuration for n whatever n and the density. */
 struct BsrWgDefault {
-    int64_t n_min, dense_max_n;
+    int64_t n_min, dense_max_n, large_min_n;
     double dens_min;
     int cfg_small, cfg_large;
 };
 static constexpr BsrWgDefault kBsrWgDefault[3] = {
-    {17, 128, 0.2, 1, 1}, /* bs 16 */
-    {17, 128, 0.2, 1, 0}, /* bs 32 */
-    {17, 128, 0.2, 1, 0}, /* bs 64 */
+    {17, 128, 128, 0.2, 1, 1}, /* bs 16 */
+    {17, 128, 256, 0.2, 1, 0}, /* bs 32 */
+    {17, 128, 256, 0.2, 1, 0}, /* bs 64 */
 };
 static int bsr_wg_default(const sp_cuda_bsr *w, int64_t n, bool forced) {
     const BsrWgDefault d = kBsrWgDefault[w->bs == 16 ? 0 : w->bs == 32 ? 1 : 2];
-    if (forced) return n > d.dense_max_n ? d.cfg_large : d.cfg_small;
+    const int cfg = n > d.large_min_n ? d.cfg_large : d.cfg_small;
+    if (forced) return cfg;
     /* a group less than half full (M < 128) shares each X chunk among too
      * few blocks (not measured on its own; plan-time tuning times both) */
     if (n < d.n_min || w->mb * w->bs < SP_CUDA_BSR_WG_ROWS / 2) return -1;
-    if (n > d.dense_max_n) return d.cfg_large;
+    if (n > d.dense_max_n) return cfg;
     const double dens = w->mb * w->kb > 0 ? (double)w->nblocks / ((double)w->mb * (double)w->kb) : 0.0;
     return dens >= d.dens_min ? d.cfg_small : -1;
 }

@@ -32,7 +32,9 @@
  *  - The output tile [BN rows of Y x 256 features] leaves through shared
  *    memory in fp16 (stmatrix, then sm90_common.cuh's h_to_y: residual and
  *    the activations on the way out) or, under split-K, as fp32 partial
- *    sums (store_ctile).
+ *    sums: summed in the CTA cluster that the split CTAs of a tile form
+ *    (cluster_reduce_store, sm90_common.cuh's plan_split), else through the
+ *    workspace (store_ctile).
  *  - CTAs take groups with the most chunks first (wg_order).
  * Chosen by sp_cuda_bsr_spmm on sm_90 (spmm_bsr.cu); measured in
  * bench/results/bsr-wgmma-h100-*.md.
@@ -327,7 +329,8 @@ template <int BS, int WGS, int CPS> struct KBsrWg {
                     cs[nl * CLD + ml] = acc[r][jn * 4 + q];
                 }
         tile_sync<1, NC>();
-        store_ctile<BM, BN, CLD, NC, 1>(cs, m0, n0, e, tid);
+        if (e.csplit) cluster_reduce_store<BM, BN, CLD, NC>(cs, m0, n0, e, tid);
+        else store_ctile<BM, BN, CLD, NC, 1>(cs, m0, n0, e, tid);
     }
 #endif
 };
@@ -356,17 +359,19 @@ static int launch_bsr_wg(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const
     int occ = 0;
     const int orc = occupancy_once(kbsrwg_entry<KT>, KT::NT, KT::SMEM, occ_cache, &occ, st);
     if (orc) return orc;
-    const int z = e.ws ? pick_split(gx * gy, w->wg_max, sm_count() * KT::CPS_, 4) : 1;
+    Epi ek = e;
+    ek.h_stage = 1;
+    static int cl_cache[kDevSlots][9]; /* per instantiation */
+    const int z = plan_split(kbsrwg_entry<KT>, KT::NT, KT::SMEM, cl_cache, gx * gy, w->wg_max, sm_count() * KT::CPS_,
+                             4, &ek);
     BsrWgParams p;
     p.blocks = (const uint4 *)w->wg_blocks;
     p.chunks = (const int4 *)w->wg_chunks;
     p.gptr = w->wg_ptr;
     p.gorder = w->wg_order;
-    Epi ek = e;
-    ek.h_stage = 1;
-    return (int)SP_CUDA_CHECK(st, pdl_launch(pdl_env_enabled(), kbsrwg_entry<KT>,
-                                             dim3((unsigned)gx, (unsigned)gy, (unsigned)z), dim3(KT::NT),
-                                             KT::SMEM, (cudaStream_t)a->stream, xmap, p, ek));
+    return (int)SP_CUDA_CHECK(st, pdl_launch_cluster(pdl_env_enabled(), ek.csplit ? (unsigned)z : 1u,
+                                                     kbsrwg_entry<KT>, dim3((unsigned)gx, (unsigned)gy, (unsigned)z),
+                                                     dim3(KT::NT), KT::SMEM, (cudaStream_t)a->stream, xmap, p, ek));
 }
 
 template <int BS> static int run_bsr_wg_bs(int cfg, const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &e,

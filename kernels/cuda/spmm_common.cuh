@@ -612,8 +612,8 @@ int sm_count();
  * split keeping >= min_stages stages */
 int pick_split(int64_t ctas_xy, int nstages, int slots, int min_stages);
 /* sp_cuda_spmm_set_cluster_split: 1 (default) lets sm90_common.cuh's
- * plan_split (the sm_90 2:4 kernel's launcher) sum a split in the CTA
- * cluster */
+ * plan_split (the sm_90 2:4 and BSR kernels' launchers) sum a split in the
+ * CTA cluster */
 extern int g_cluster_split;
 int make_epi(const sp_cuda_spmm_args *a, int64_t m, int64_t k, Epi *e, sp_cuda_status *st);
 /* spmm_24_sm90.cu: the device is sm_90 (Hopper), where the wgmma kernel runs */

@@ -138,13 +138,14 @@ size_t sp_cuda_spmm_workspace_bytes(int64_t m, int64_t n);
  * instead of the resident slots the occupancy API reports (0 restores it). Process-wide, not
  * thread-safe; the runtime never calls it. */
 void sp_cuda_spmm_set_split_hint(int ctas_per_sm);
-/* Benchmark and test knob for the split-K of the sm_90 2:4 kernel: 1 (the
- * default) sums the partial tiles of a split launch through
+/* Benchmark and test knob for the split-K of the sm_90 2:4 and BSR
+ * kernels: 1 (the default) sums the partial tiles of a split launch through
  * distributed shared memory, the split's CTAs forming one cluster, where at
- * most 8 of them share a tile and all clusters fit the GPU at once (and
- * splits even without a workspace); 0 sums them through the workspace (fp32
- * atomics and a counter per tile), as the other kernels do. Process-wide,
- * not thread-safe; the runtime never calls it. */
+ * most 8 of them share a tile and all clusters fit the GPU at once (the
+ * split shrinking by halves until they do; splits even without a
+ * workspace); 0 sums them through the workspace (fp32 atomics and a counter
+ * per tile), as the other kernels do. Process-wide, not thread-safe; the
+ * runtime never calls it. */
 void sp_cuda_spmm_set_cluster_split(int on);
 /* Benchmark knob: 0 makes the BSR and tiled-CSR kernels read their index
  * data (block columns, tile offsets) from global memory a stage ahead

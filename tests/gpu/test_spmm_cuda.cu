@@ -414,6 +414,24 @@ int main(int argc, char **argv) {
         }
         g_bsr_cfg = -1;
     }
+    /* the sm_90 BSR kernel's split-K both ways, as for the 2:4 kernel
+     * below: in the CTA cluster (with and without a workspace) and through
+     * the workspace; K sized so the split is 4 or 8 (a quarter of the
+     * chunks per group), ragged M and N, each block size */
+    for (int cl = 1; wg_ok && cl >= 0; cl--) {
+        sp_cuda_spmm_set_cluster_split(cl);
+        printf("[BSR wgmma split-K %s]\n", cl ? "in the CTA cluster" : "through the workspace");
+        /* the two sm_90 configurations, numbered last (spmm_bsr_sm90.h, kBsrWgCfgs) */
+        for (int wcfg = sp_cuda_bsr_configs() - 2; wcfg < sp_cuda_bsr_configs(); wcfg++) {
+            g_bsr_cfg = wcfg;
+            run_case(K_BSR32, 520, 1024, 100, 0, 0.5, 7, 1, 0); /* 8 CTAs per tile */
+            run_case(K_BSR32, 520, 512, 64, 1, 0.5, 5, 0, 0);   /* 4, no workspace */
+            run_case(K_BSR16, 300, 512, 40, 2, 0.5, 3, 1, 8);   /* 8 */
+            run_case(K_BSR64, 600, 1024, 129, 3, 0.5, 6, 1, 0); /* 4 */
+            g_bsr_cfg = -1;
+        }
+    }
+    sp_cuda_spmm_set_cluster_split(1);
     if (bsr_only) {
         printf("\n%d passed, %d failed, %d BSR configurations refused as not fitting their block size\n",
                passes, failures, unfits);
