@@ -450,18 +450,21 @@ int resident_clusters(void (*fn)(KArgs...), int nt, int smem, int cz, int (*cach
  * the z CTAs of a tile forming a cluster (sets e->csplit; launch with
  * pdl_launch_cluster(..., z, ...)), where z <= 8 (the portable cluster
  * size), g_cluster_split is on and every cluster can be resident at once.
- * Where clusters of z cannot all be resident (z = 8 at two CTAs per SM,
- * for one) the largest z / 2, z / 4 .. >= 2 whose clusters can be is taken:
- * the BSR kernel at N = 128 ran 1.25x faster summing 4 CTAs in a cluster
- * than 8 through the workspace (bench/results/bsr-cluster-split-h100-
- * 2026-11-28.md). Else through the workspace (store_ctile) when e has
- * one; else no split. Returns the grid's z. */
+ * Where they cannot (z = 8 at two CTAs per SM, for one), or z > 8, the
+ * largest of 8, 4, 2 below z whose clusters can all be resident is taken,
+ * as long as each CTA keeps at most 64 stages: the BSR kernel at N = 64-256
+ * ran 1.2-1.3x faster so than through the workspace at z (BSR32, 4096^2, N
+ * = 128: 4 CTAs in a cluster 26.1 us, 8 through the workspace 33.0), while
+ * with 128 stages per CTA the halved split lost (BSR16, N = 256: 57.5
+ * against 53.7; bench/results/bsr-cluster-split-h100-2026-11-28.md). Else
+ * through the workspace (store_ctile) when e has one; else no split.
+ * Returns the grid's z. */
 template <class... KArgs>
 int plan_split(void (*fn)(KArgs...), int nt, int smem, int (*cache)[9], int64_t tiles, int nstages, int slots,
                int min_stages, Epi *e) {
     const int z = pick_split(tiles, nstages, slots, min_stages);
-    if (z > 1 && z <= 8 && g_cluster_split)
-        for (int zc = z; zc >= 2; zc /= 2)
+    if (z > 1 && g_cluster_split)
+        for (int zc = z < 8 ? z : 8; zc >= 2 && (zc == z || nstages <= 64 * zc); zc /= 2)
             if (resident_clusters(fn, nt, smem, zc, cache) >= tiles) {
                 e->csplit = 1;
                 return zc;

@@ -141,8 +141,9 @@ void sp_cuda_spmm_set_split_hint(int ctas_per_sm);
 /* Benchmark and test knob for the split-K of the sm_90 2:4 and BSR
  * kernels: 1 (the default) sums the partial tiles of a split launch through
  * distributed shared memory, the split's CTAs forming one cluster, where at
- * most 8 of them share a tile and all clusters fit the GPU at once (the
- * split shrinking by halves until they do; splits even without a
+ * most 8 of them share a tile and all clusters fit the GPU at once (a
+ * deeper split, or one whose clusters do not fit, shrinks to 8, 4 or 2 CTAs
+ * per tile while each keeps at most 64 stages; splits even without a
  * workspace); 0 sums them through the workspace (fp32 atomics and a counter
  * per tile), as the other kernels do. Process-wide, not thread-safe; the
  * runtime never calls it. */
