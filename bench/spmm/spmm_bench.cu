@@ -1167,19 +1167,14 @@ static void csr_pair_sweep() {
     printf("csr pair sweep: %s\n", st.code ? st.msg : "ok");
 }
 
-static void bsr_sweep() {
-    const int64_t m = 4096, k = 4096;
-    const int64_t ns[4] = {16, 128, 1024, 4096};
-    const double sps[3] = {50, 70, 90};
-    const int ncfg = sp_cuda_bsr_configs();
+/* For blocks of 16 and 32 and each block sparsity sps[0..3) (%): a random
+ * M x K BSR weight, uploaded, handed to body(bs, sparsity, weight, its
+ * dense fp16 copy for cuBLAS), then freed; exits on a failed upload */
+static void each_bsr_weight(int64_t m, int64_t k, const double (&sps)[3],
+                            const std::function<void(int, double, const sp_cuda_bsr &, void *)> &body) {
     sp_cuda_status st;
     memset(&st, 0, sizeof st);
     float *w = (float *)malloc((size_t)(m * k) * 4);
-    SweepOps ops(m, k, ns, 4);
-    void **dx = ops.dx, **dy = ops.dy, **dref = ops.dref;
-    sp_cuda_spmm_args *a = ops.a;
-    printf("bsr sweep, M = K = 4096, us (cold L2, median), block sparsity; configuration\n"
-           "c<i> of spmm_bsr.cu's table; ERR = rel L2 vs cuBLAS above 2e-3, - = does not fit\n");
     for (int bs = 16; bs <= 32; bs *= 2)
         for (int si = 0; si < 3; si++) {
             tl_gen_blocks(w, m, k, bs, 1.0 - sps[si] / 100.0, TL_RANDOM);
@@ -1188,33 +1183,49 @@ static void bsr_sweep() {
             tl_pack_bsr(w, m, k, bs, &hb);
             sp_cuda_bsr db;
             if (sp_cuda_bsr_upload(&hb, &db, g_stream, &st)) { printf("upload: %s\n", st.msg); exit(1); }
-            for (int i = 0; i < 4; i++) {
-                const double cb = cublas_best(dw, dx[i], dref[i], m, k, ns[i]);
-                const double td = time_us([&] { sp_cuda_bsr_spmm(&db, &a[i], &st); });
-                printf("BSR%d sp=%2.0f N=%5lld cuBLAS %8.2f default %8.2f |", bs, sps[si],
-                       (long long)ns[i], cb, td);
-                double best = 1e30;
-                int bi = -1;
-                for (int c = 0; c < ncfg; c++) {
-                    CK(cudaMemset(dy[i], 0xff, (size_t)(ns[i] * m) * 2));
-                    if (sp_cuda_bsr_spmm_config(&db, &a[i], c, &st)) {
-                        printf(" c%d -", c);
-                        continue;
-                    }
-                    CK(cudaStreamSynchronize(g_stream));
-                    const double err = rel_err(dy[i], dref[i], ns[i] * m);
-                    const double t = time_us([&] { sp_cuda_bsr_spmm_config(&db, &a[i], c, &st); });
-                    printf(" c%d %.2f%s", c, t, err < 2e-3 ? "" : "(ERR)");
-                    if (err < 2e-3 && t < best) { best = t; bi = c; }
-                }
-                printf(" | best c%d %.2f = x%.2f cuBLAS, x%.2f default\n", bi, best, cb / best, td / best);
-                fflush(stdout);
-            }
+            body(bs, sps[si], db, dw);
             sp_cuda_bsr_free(&db);
             tl_free_bsr(&hb);
             cudaFree(dw);
         }
     free(w);
+}
+
+static void bsr_sweep() {
+    const int64_t m = 4096, k = 4096;
+    const int64_t ns[4] = {16, 128, 1024, 4096};
+    const double sps[3] = {50, 70, 90};
+    const int ncfg = sp_cuda_bsr_configs();
+    sp_cuda_status st;
+    memset(&st, 0, sizeof st);
+    SweepOps ops(m, k, ns, 4);
+    void **dx = ops.dx, **dy = ops.dy, **dref = ops.dref;
+    sp_cuda_spmm_args *a = ops.a;
+    printf("bsr sweep, M = K = 4096, us (cold L2, median), block sparsity; configuration\n"
+           "c<i> of spmm_bsr.cu's table; ERR = rel L2 vs cuBLAS above 2e-3, - = does not fit\n");
+    each_bsr_weight(m, k, sps, [&](int bs, double sp, const sp_cuda_bsr &db, void *dw) {
+        for (int i = 0; i < 4; i++) {
+            const double cb = cublas_best(dw, dx[i], dref[i], m, k, ns[i]);
+            const double td = time_us([&] { sp_cuda_bsr_spmm(&db, &a[i], &st); });
+            printf("BSR%d sp=%2.0f N=%5lld cuBLAS %8.2f default %8.2f |", bs, sp, (long long)ns[i], cb, td);
+            double best = 1e30;
+            int bi = -1;
+            for (int c = 0; c < ncfg; c++) {
+                CK(cudaMemset(dy[i], 0xff, (size_t)(ns[i] * m) * 2));
+                if (sp_cuda_bsr_spmm_config(&db, &a[i], c, &st)) {
+                    printf(" c%d -", c);
+                    continue;
+                }
+                CK(cudaStreamSynchronize(g_stream));
+                const double err = rel_err(dy[i], dref[i], ns[i] * m);
+                const double t = time_us([&] { sp_cuda_bsr_spmm_config(&db, &a[i], c, &st); });
+                printf(" c%d %.2f%s", c, t, err < 2e-3 ? "" : "(ERR)");
+                if (err < 2e-3 && t < best) { best = t; bi = c; }
+            }
+            printf(" | best c%d %.2f = x%.2f cuBLAS, x%.2f default\n", bi, best, cb / best, td / best);
+            fflush(stdout);
+        }
+    });
 }
 
 /* BSR at small N (16-512): the default against the mma.sync path and each
@@ -1230,48 +1241,36 @@ static void bsr_small() {
     const int nwg = 2, wg0 = sp_cuda_bsr_configs() - nwg;
     sp_cuda_status st;
     memset(&st, 0, sizeof st);
-    float *w = (float *)malloc((size_t)(m * k) * 4);
     SweepOps ops(m, k, ns, 5);
     printf("bsr small-N sweep, M = K = 4096, us (cold L2, median); wg<c>/h<s>: wgmma configuration c at "
            "split hint s, ws: split through the workspace; ERR = rel L2 vs cuBLAS above 2e-3\n");
-    for (int bs = 16; bs <= 32; bs *= 2)
-        for (int si = 0; si < 3; si++) {
-            tl_gen_blocks(w, m, k, bs, 1.0 - sps[si] / 100.0, TL_RANDOM);
-            void *dw = dev_h(w, m * k);
-            sp_bsr hb;
-            tl_pack_bsr(w, m, k, bs, &hb);
-            sp_cuda_bsr db;
-            if (sp_cuda_bsr_upload(&hb, &db, g_stream, &st)) { printf("upload: %s\n", st.msg); exit(1); }
-            for (int i = 0; i < 5; i++) {
-                sp_cuda_spmm_args *a = &ops.a[i];
-                const double cb = cublas_best(dw, ops.dx[i], ops.dref[i], m, k, ns[i]);
-                const double td = time_us([&] { sp_cuda_bsr_spmm(&db, a, &st); });
-                const double tm = time_us([&] { sp_cuda_bsr_spmm_path(&db, a, SP_CUDA_BSR_MMA, &st); });
-                printf("BSR%d sp=%2.0f N=%4lld cuBLAS %7.2f default %7.2f mma %7.2f |", bs, sps[si],
-                       (long long)ns[i], cb, td, tm);
-                for (int c = 0; c < nwg; c++)
-                    for (int h = -1; h <= 8; h = h > 0 ? 2 * h : h + 1) {
-                        /* h = -1: the launcher's own split summed through the workspace */
-                        sp_cuda_spmm_set_cluster_split(h >= 0);
-                        sp_cuda_spmm_set_split_hint(h > 0 ? h : 0);
-                        CK(cudaMemset(ops.dy[i], 0xff, (size_t)(ns[i] * m) * 2));
-                        const int rc = sp_cuda_bsr_spmm_config(&db, a, wg0 + c, &st);
-                        CK(cudaStreamSynchronize(g_stream));
-                        const double err = rc ? 1.0 : rel_err(ops.dy[i], ops.dref[i], ns[i] * m);
-                        const double t = time_us([&] { sp_cuda_bsr_spmm_config(&db, a, wg0 + c, &st); });
-                        if (h < 0) printf(" wg%d/ws %.2f%s", c, t, err < 2e-3 ? "" : "(ERR)");
-                        else printf(" wg%d/h%d %.2f%s", c, h, t, err < 2e-3 ? "" : "(ERR)");
-                    }
-                sp_cuda_spmm_set_split_hint(0);
-                sp_cuda_spmm_set_cluster_split(1);
-                printf("\n");
-                fflush(stdout);
-            }
-            sp_cuda_bsr_free(&db);
-            tl_free_bsr(&hb);
-            cudaFree(dw);
+    each_bsr_weight(m, k, sps, [&](int bs, double sp, const sp_cuda_bsr &db, void *dw) {
+        for (int i = 0; i < 5; i++) {
+            sp_cuda_spmm_args *a = &ops.a[i];
+            const double cb = cublas_best(dw, ops.dx[i], ops.dref[i], m, k, ns[i]);
+            const double td = time_us([&] { sp_cuda_bsr_spmm(&db, a, &st); });
+            const double tm = time_us([&] { sp_cuda_bsr_spmm_path(&db, a, SP_CUDA_BSR_MMA, &st); });
+            printf("BSR%d sp=%2.0f N=%4lld cuBLAS %7.2f default %7.2f mma %7.2f |", bs, sp, (long long)ns[i], cb,
+                   td, tm);
+            for (int c = 0; c < nwg; c++)
+                for (int h = -1; h <= 8; h = h > 0 ? 2 * h : h + 1) {
+                    /* h = -1: the launcher's own split summed through the workspace */
+                    sp_cuda_spmm_set_cluster_split(h >= 0);
+                    sp_cuda_spmm_set_split_hint(h > 0 ? h : 0);
+                    CK(cudaMemset(ops.dy[i], 0xff, (size_t)(ns[i] * m) * 2));
+                    const int rc = sp_cuda_bsr_spmm_config(&db, a, wg0 + c, &st);
+                    CK(cudaStreamSynchronize(g_stream));
+                    const double err = rc ? 1.0 : rel_err(ops.dy[i], ops.dref[i], ns[i] * m);
+                    const double t = time_us([&] { sp_cuda_bsr_spmm_config(&db, a, wg0 + c, &st); });
+                    if (h < 0) printf(" wg%d/ws %.2f%s", c, t, err < 2e-3 ? "" : "(ERR)");
+                    else printf(" wg%d/h%d %.2f%s", c, h, t, err < 2e-3 ? "" : "(ERR)");
+                }
+            sp_cuda_spmm_set_split_hint(0);
+            sp_cuda_spmm_set_cluster_split(1);
+            printf("\n");
+            fflush(stdout);
         }
-    free(w);
+    });
 }
 
 /* How much of a weight a kernel leaves in L2 across the flush: the median
