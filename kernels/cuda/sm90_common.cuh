@@ -452,13 +452,14 @@ int resident_clusters(void (*fn)(KArgs...), int nt, int smem, int cz, int (*cach
  * size), g_cluster_split is on and every cluster can be resident at once.
  * Where they cannot (z = 8 at two CTAs per SM, for one), or z > 8, the
  * largest of 8, 4, 2 below z whose clusters can all be resident is taken,
- * as long as each CTA keeps at most 64 stages: the BSR kernel at N = 64-256
- * ran 1.2-1.3x faster so than through the workspace at z (BSR32, 4096^2, N
- * = 128: 4 CTAs in a cluster 26.1 us, 8 through the workspace 33.0), while
- * with 128 stages per CTA the halved split lost (BSR16, N = 256: 57.5
- * against 53.7; bench/results/bsr-cluster-split-h100-2026-11-28.md). Else
- * through the workspace (store_ctile) when e has one; else no split.
- * Returns the grid's z. */
+ * as long as each CTA keeps at most 64 stages. The BSR kernel at N =
+ * 64-256 ran 1.2-1.3x faster with the smaller split in a cluster than with
+ * z through the workspace (BSR32, 4096^2, N = 128: 4 CTAs in a cluster
+ * 26.1 us, 8 through the workspace 33.0); at 128 stages per CTA the smaller
+ * split lost (BSR16, N = 256: 57.5 against 53.7;
+ * bench/results/bsr-cluster-split-h100-2026-11-28.md). Else through the
+ * workspace (store_ctile) when e has one; else no split. Returns the
+ * grid's z. */
 template <class... KArgs>
 int plan_split(void (*fn)(KArgs...), int nt, int smem, int (*cache)[9], int64_t tiles, int nstages, int slots,
                int min_stages, Epi *e) {

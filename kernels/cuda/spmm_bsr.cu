@@ -297,11 +297,12 @@ constexpr int bsr_wm_index(int wm) { return wm == 1 ? 0 : wm == 2 ? 1 : 2; }
  * dense_max_n it takes block densities from dens_min only; above, it is
  * 1.1-3.6x faster everywhere. cfg_small serves n up to large_min_n,
  * cfg_large the rest (0: 2 warpgroups, 128 rows of X per CTA; 1: one, 64
- * rows, two CTAs per SM): with split-K summed in the CTA cluster, 32-wide blocks at N = 64-256 ran
- * 1.2-1.6x faster on one warpgroup (bench/results/bsr-cluster-split-h100-
- * 2026-11-28.md), at N = 512 both alike. 64-wide blocks were not swept:
- * they take the 32-wide ones' choices. forced (SP_CUDA_BSR_WGMMA): the
- * configuration for n whatever n and the density. */
+ * rows, two CTAs per SM): with split-K summed in the CTA cluster, 32-wide
+ * blocks at N = 64-256 ran 1.03-1.57x faster on one warpgroup than on two,
+ * at N = 512 alike (bench/results/bsr-cluster-split-h100-2026-11-28.md).
+ * 64-wide blocks were not swept: they take the 32-wide ones' choices.
+ * forced (SP_CUDA_BSR_WGMMA): the configuration for n whatever n and the
+ * density. */
 struct BsrWgDefault {
     int64_t n_min, dense_max_n, large_min_n;
     double dens_min;
