@@ -6,11 +6,10 @@
  * a multiple of 8 (scalar X path), ldx > K, empty rows, a dense row, a
  * single nonzero; with and without bias / residual / an activation (each of
  * the epilogue's eight in turn: ReLU, Clip, Sigmoid, GELU, Tanh, HardSwish,
- * HardSigmoid, LeakyReLU) and with and
- * without the split-K workspace (and the 2:4 kernel's split-K summed in a
- * CTA cluster or through the workspace). Y is poisoned with NaN before each
- * run and every launch runs twice (the second run checks that split-K left its
- * workspace clean).
+ * HardSigmoid, LeakyReLU) and with and without the split-K workspace (and
+ * the 2:4 and BSR kernels' split-K summed in a CTA cluster or through the
+ * workspace). Y is poisoned with NaN before each run and every launch runs
+ * twice (the second run checks that split-K left its workspace clean).
  *
  * Pass criteria, fp16 outputs: relative L2 error <= 2e-3 AND every element
  * |y - ref| <= 1e-2 |ref| + 2e-3 rms(ref) (fp16 rounding of the output alone
@@ -467,8 +466,9 @@ int main(int argc, char **argv) {
     /* the split-K of the sm_90 2:4 kernel both ways: partial tiles
      * summed in the CTA cluster (the default, with or without a workspace)
      * and through the workspace; 4 and 8 CTAs per tile, ragged M (the scalar
-     * epilogue) and N, and a split too deep for a cluster (16: the
-     * workspace either way) */
+     * epilogue) and N, and a split too deep for a cluster (16 CTAs per
+     * tile: with the cluster on, plan_split shrinks it to a cluster of 8;
+     * off, 16 through the workspace) */
     for (int cl = 1; wg_ok && cl >= 0; cl--) {
         sp_cuda_spmm_set_cluster_split(cl);
         printf("[2:4 split-K %s]\n", cl ? "in the CTA cluster" : "through the workspace");
