@@ -1237,8 +1237,8 @@ static void bsr_small() {
     const int64_t m = 4096, k = 4096;
     const int64_t ns[5] = {16, 64, 128, 256, 512};
     const double sps[3] = {50, 70, 90};
-    /* the sm_90 configurations, numbered last (spmm_bsr_sm90.h, kBsrWgCfgs) */
-    const int nwg = 2, wg0 = sp_cuda_bsr_configs() - nwg;
+    /* the sm_90 configurations, numbered last */
+    const int nwg = sp_cuda_bsr_wg_configs(), wg0 = sp_cuda_bsr_configs() - nwg;
     sp_cuda_status st;
     memset(&st, 0, sizeof st);
     SweepOps ops(m, k, ns, 5);

@@ -674,6 +674,8 @@ extern "C" int sp_cuda_bsr_spmm_path(const sp_cuda_bsr *w, const sp_cuda_spmm_ar
 
 extern "C" int sp_cuda_bsr_configs(void) { return kBsrCfgs + kBsrWgCfgs; }
 
+extern "C" int sp_cuda_bsr_wg_configs(void) { return kBsrWgCfgs; }
+
 extern "C" int sp_cuda_bsr_spmm_config(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, int config,
                                        sp_cuda_status *st) {
     if (config < 0 || config >= kBsrCfgs + kBsrWgCfgs)

@@ -315,6 +315,8 @@ int sp_cuda_bsr_spmm_path(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, int 
  * are not 16-byte aligned take the default configuration for n. Same
  * contract as sp_cuda_bsr_spmm. */
 int sp_cuda_bsr_configs(void);
+/* how many of those are the sm_90 kernel's (numbered last) */
+int sp_cuda_bsr_wg_configs(void);
 int sp_cuda_bsr_spmm_config(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, int config,
                             sp_cuda_status *st);
 

@@ -420,8 +420,8 @@ int main(int argc, char **argv) {
     for (int cl = 1; wg_ok && cl >= 0; cl--) {
         sp_cuda_spmm_set_cluster_split(cl);
         printf("[BSR wgmma split-K %s]\n", cl ? "in the CTA cluster" : "through the workspace");
-        /* the two sm_90 configurations, numbered last (spmm_bsr_sm90.h, kBsrWgCfgs) */
-        for (int wcfg = sp_cuda_bsr_configs() - 2; wcfg < sp_cuda_bsr_configs(); wcfg++) {
+        /* the sm_90 configurations, numbered last */
+        for (int wcfg = sp_cuda_bsr_configs() - sp_cuda_bsr_wg_configs(); wcfg < sp_cuda_bsr_configs(); wcfg++) {
             g_bsr_cfg = wcfg;
             run_case(K_BSR32, 520, 1024, 100, 0, 0.5, 7, 1, 0); /* 8 CTAs per tile */
             run_case(K_BSR32, 520, 512, 64, 1, 0.5, 5, 0, 0);   /* 4, no workspace */
