@@ -443,15 +443,28 @@ static int upload_wg_layout(const sp_bsr *w, sp_cuda_bsr *out, cudaStream_t sm, 
         return SP_CUDA_FAIL(st, cudaErrorMemoryAllocation, "bsr upload: host malloc (sm_90 layout)");
     }
     const uint16_t *v = (const uint16_t *)w->values;
+    /* pairs of block rows stored whole: up to twice the blocks */
+    const bool pair = bsr_wg_pair(bs);
+    if (pair) {
+        free(hb);
+        hb = (uint16_t *)calloc(blk * 2 * (size_t)(w->nblocks ? w->nblocks : 1), sizeof(uint16_t));
+        if (!hb) {
+            free(gptr);
+            free(gorder);
+            free(chunks);
+            free(at);
+            return SP_CUDA_FAIL(st, cudaErrorMemoryAllocation, "bsr upload: host malloc (sm_90 layout)");
+        }
+    }
     int64_t u = 0, placed = 0; /* chunks and blocks so far */
     int32_t gmax = 0;
     gptr[0] = 0;
     for (int64_t g = 0; g < ngroups; g++) {
         group_blocks(w, g, R, at);
         for (int64_t c = 0; c < w->kb; c++) {
-            uint32_t mask = 0;
+            uint32_t mask = 0; /* bit r: row r, or pair r */
             for (int r = 0; r < R; r++)
-                if (at[c * R + r] >= 0) mask |= 1u << r;
+                if (at[c * R + r] >= 0) mask |= 1u << (pair ? r / 2 : r);
             if (!mask) continue;
             int32_t *e = chunks + 4 * u;
             e[0] = (int32_t)c;
@@ -460,6 +473,10 @@ static int upload_wg_layout(const sp_bsr *w, sp_cuda_bsr *out, cudaStream_t sm, 
             e[3] = 0;
             for (int r = 0; r < R; r++) {
                 const int32_t b = at[c * R + r];
+                if (pair && b < 0 && at[c * R + (r ^ 1)] >= 0) {
+                    placed++; /* the absent half of a pair: zeros (calloc) */
+                    continue;
+                }
                 if (b < 0) continue;
                 /* block b, row-major, its 16-byte pieces swizzled (8 fp16 each) */
                 const uint16_t *src = v + (size_t)b * blk;

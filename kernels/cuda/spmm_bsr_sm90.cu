@@ -26,7 +26,10 @@
  *  - Consumers: each warp loads its 16 rows of the X chunk into A registers
  *    with ldmatrix (once per chunk, whatever the number of blocks), then
  *    the warpgroup issues bs / 16 k16 wgmmas per block of the chunk, block
- *    row r into accumulator set r. Two register sets alternate as in the
+ *    row r into accumulator set r. 16-wide blocks go in pairs
+ *    (bsr_wg_pair): the upload stores block rows 2p and 2p + 1 of a chunk
+ *    together, zeros for an absent one, and one m64n32k16 wgmma covers
+ *    both, acc[2p] and acc[2p + 1] being the two halves of its accumulator. Two register sets alternate as in the
  *    CSR kernel: chunk s + 1's fragments are loaded while chunk s's wgmmas
  *    run. Tensor-core work is exactly the stored blocks'.
  *  - The output tile [BN rows of Y x 256 features] leaves through shared
@@ -145,6 +148,9 @@ template <int BS, int WGS, int CPS> struct KBsrWg {
     static constexpr int NT = Roles::NT, NC = Roles::NC, R_PROD = Roles::R_PROD, R_CONS = Roles::R_CONS;
     static constexpr int CPS_ = CPS;
     static constexpr int KS = BS / 16;   /* k16 steps per block */
+    static constexpr bool PAIR = bsr_wg_pair(BS); /* a unit of the chunk: a pair of blocks, or one */
+    static constexpr int UN = PAIR ? 2 * BS : BS;  /* its wgmma's n */
+    static constexpr int UB = PAIR ? 2 : 1;        /* its blocks */
     static constexpr int XST = BN * BS * 2;
     static constexpr int BLK = BS * BS * 2;
     static constexpr int STB = ((XST + R * BLK + 1023) / 1024) * 1024;
@@ -180,7 +186,7 @@ template <int BS, int WGS, int CPS> struct KBsrWg {
             /* chunk c's blocks into stage st, their bytes and X's on its "full" barrier */
             auto issue_w = [&](const int4 &c, int st) {
                 if (lane != 0) return;
-                const uint32_t bytes = (uint32_t)(__popc((unsigned)c.y) * BLK);
+                const uint32_t bytes = (uint32_t)(__popc((unsigned)c.y) * BLK * UB);
                 const uint32_t full = full0 + st * 8;
                 mbar_expect_tx(full, bytes + XST);
                 bulk_load(sb + st * STB + XST, p.blocks + (uint32_t)c.z, bytes, full);
@@ -237,17 +243,19 @@ template <int BS, int WGS, int CPS> struct KBsrWg {
 #pragma unroll
                 for (int r = 0; r < R; r++) acc_fence(acc[r]);
                 wgmma_fence();
-                /* the chunk's blocks lie in mask order: bb walks them. ptxas
+                /* the chunk's blocks (or pairs) lie in mask order: bb walks them. ptxas
                  * fences each block row's wgmmas again (info C7519) and
                  * closes a hardware wgmma group after each, as it does for
                  * wgmmas under guard predicates */
                 uint32_t bb = sb + st_of[set] * STB + XST;
 #pragma unroll
-                for (int r = 0; r < R; r++) {
-                    if (msk & (1u << r)) {
+                for (int u = 0; u < R / UB; u++) {
+                    if (msk & (1u << u)) {
+                        /* unit u's accumulator: block rows UB u .. UB u + UB - 1 */
+                        float(&au)[UN / 2] = *reinterpret_cast<float(*)[UN / 2]>(&acc[UB * u][0]);
 #pragma unroll
-                        for (int kk = 0; kk < KS; kk++) wgmma_ra<BS>(acc[r], a[set][kk], desc_block<BS>(bb + kk * 32));
-                        bb += BLK;
+                        for (int kk = 0; kk < KS; kk++) wgmma_ra<UN>(au, a[set][kk], desc_block<BS>(bb + kk * 32));
+                        bb += BLK * UB;
                     }
                 }
                 wgmma_commit();

@@ -283,13 +283,16 @@ typedef struct sp_cuda_bsr {
      * r of the group), offset of the chunk's blocks in wg_blocks (16-byte
      * pieces), 0. A chunk's blocks lie contiguous, in mask order, each bs x
      * bs row-major with its 16-byte pieces swizzled as wgmma reads them
-     * (bsr_wg_swizzle, spmm_bsr_sm90.h): one bulk copy per chunk. */
+     * (bsr_wg_swizzle, spmm_bsr_sm90.h): one bulk copy per chunk. For
+     * bs = 16 the unit is a pair of block rows (2r, 2r + 1): mask bit r says
+     * the pair has a block, and both of its blocks are stored, zeros for an
+     * absent one (bsr_wg_pair, spmm_bsr_sm90.h). */
     int64_t wg_ngroups;
     int32_t wg_max;      /* most chunks in one group */
     int32_t *wg_ptr;     /* [wg_ngroups + 1] */
     int32_t *wg_order;   /* [wg_ngroups] groups by decreasing chunk count */
     int32_t *wg_chunks;  /* [wg_ptr[wg_ngroups]][4] */
-    void *wg_blocks;     /* [nblocks][bs][bs] fp16, swizzled */
+    void *wg_blocks;     /* [blocks stored][bs][bs] fp16, swizzled */
     size_t bytes;        /* device bytes of every array above */
 } sp_cuda_bsr;
 
