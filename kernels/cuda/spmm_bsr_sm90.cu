@@ -29,9 +29,11 @@
  *    row r into accumulator set r. 16-wide blocks go in pairs
  *    (bsr_wg_pair): the upload stores block rows 2p and 2p + 1 of a chunk
  *    together, zeros for an absent one, and one m64n32k16 wgmma covers
- *    both, acc[2p] and acc[2p + 1] being the two halves of its accumulator. Two register sets alternate as in the
- *    CSR kernel: chunk s + 1's fragments are loaded while chunk s's wgmmas
- *    run. Tensor-core work is exactly the stored blocks'.
+ *    both, acc[2p] and acc[2p + 1] being the two halves of its
+ *    accumulator. Two register sets alternate as in the CSR kernel: chunk
+ *    s + 1's fragments are loaded while chunk s's wgmmas run. Tensor-core
+ *    work is exactly the stored blocks' (for 16-wide blocks, a pair's zero
+ *    half included).
  *  - The output tile [BN rows of Y x 256 features] leaves through shared
  *    memory in fp16 (stmatrix, then sm90_common.cuh's h_to_y: residual and
  *    the activations on the way out) or, under split-K, as fp32 partial
@@ -243,10 +245,10 @@ template <int BS, int WGS, int CPS> struct KBsrWg {
 #pragma unroll
                 for (int r = 0; r < R; r++) acc_fence(acc[r]);
                 wgmma_fence();
-                /* the chunk's blocks (or pairs) lie in mask order: bb walks them. ptxas
-                 * fences each block row's wgmmas again (info C7519) and
-                 * closes a hardware wgmma group after each, as it does for
-                 * wgmmas under guard predicates */
+                /* the chunk's blocks (or pairs) lie in mask order: bb
+                 * walks them. ptxas fences each unit's wgmmas again (info
+                 * C7519) and closes a hardware wgmma group after each, as it
+                 * does for wgmmas under guard predicates */
                 uint32_t bb = sb + st_of[set] * STB + XST;
 #pragma unroll
                 for (int u = 0; u < R / UB; u++) {

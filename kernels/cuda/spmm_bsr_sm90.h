@@ -22,7 +22,7 @@ __host__ __device__ constexpr int bsr_wg_swizzle(int bs, int r) {
 /* Whether the sm_90 layout of bs-wide blocks stores pairs of block rows
  * whole (spmm_cuda.h, sp_cuda_bsr: wg_*), so that the kernel issues one
  * m64n(2 bs) wgmma per pair: for 16-wide blocks, whose m64n16k16 wgmmas
- * cost about what wider ones do, 1.11-1.27x faster at N >= 128 although
+ * cost about what wider ones do, 1.08-1.27x faster at N >= 128 although
  * half of a pair may be zeros (H100,
  * bench/results/bsr-wgmma-ss-pair-h100-2026-11-28.md, call 4). At bs = 32
  * the same was level with single blocks. */
