@@ -322,7 +322,7 @@ static int bsr_wg_default(const sp_cuda_bsr *w, int64_t n, bool forced) {
     if (n < d.n_min || w->mb * w->bs < SP_CUDA_BSR_WG_ROWS / 2) return -1;
     if (n > d.dense_max_n) return cfg;
     const double dens = w->mb * w->kb > 0 ? (double)w->nblocks / ((double)w->mb * (double)w->kb) : 0.0;
-    return dens >= d.dens_min ? d.cfg_small : -1;
+    return dens >= d.dens_min ? cfg : -1;
 }
 
 /* configuration I with the scalar X copies */
@@ -429,11 +429,14 @@ static int upload_wg_layout(const sp_bsr *w, sp_cuda_bsr *out, cudaStream_t sm, 
     const int bs = w->br, R = SP_CUDA_BSR_WG_ROWS / bs;
     const int64_t ngroups = (w->mb + R - 1) / R;
     const size_t blk = (size_t)bs * bs; /* elements per block */
+    /* pairs of block rows stored whole (bsr_wg_pair): up to twice the
+     * blocks, an absent half left as calloc's zeros */
+    const bool pair = bsr_wg_pair(bs);
     int32_t *gptr = (int32_t *)malloc(sizeof(int32_t) * (size_t)(ngroups + 1));
     int32_t *gorder = (int32_t *)malloc(sizeof(int32_t) * (size_t)ngroups);
     int32_t *chunks = (int32_t *)malloc(sizeof(int32_t) * 4 * (size_t)(w->nblocks ? w->nblocks : 1));
     int32_t *at = (int32_t *)malloc(sizeof(int32_t) * (size_t)w->kb * R); /* [col][row in group] */
-    uint16_t *hb = (uint16_t *)malloc(sizeof(uint16_t) * blk * (size_t)(w->nblocks ? w->nblocks : 1));
+    uint16_t *hb = (uint16_t *)calloc(blk * (pair ? 2 : 1) * (size_t)(w->nblocks ? w->nblocks : 1), sizeof(uint16_t));
     if (!gptr || !gorder || !chunks || !at || !hb) {
         free(gptr);
         free(gorder);
@@ -443,19 +446,6 @@ static int upload_wg_layout(const sp_bsr *w, sp_cuda_bsr *out, cudaStream_t sm, 
         return SP_CUDA_FAIL(st, cudaErrorMemoryAllocation, "bsr upload: host malloc (sm_90 layout)");
     }
     const uint16_t *v = (const uint16_t *)w->values;
-    /* pairs of block rows stored whole: up to twice the blocks */
-    const bool pair = bsr_wg_pair(bs);
-    if (pair) {
-        free(hb);
-        hb = (uint16_t *)calloc(blk * 2 * (size_t)(w->nblocks ? w->nblocks : 1), sizeof(uint16_t));
-        if (!hb) {
-            free(gptr);
-            free(gorder);
-            free(chunks);
-            free(at);
-            return SP_CUDA_FAIL(st, cudaErrorMemoryAllocation, "bsr upload: host malloc (sm_90 layout)");
-        }
-    }
     int64_t u = 0, placed = 0; /* chunks and blocks so far */
     int32_t gmax = 0;
     gptr[0] = 0;
@@ -474,7 +464,7 @@ static int upload_wg_layout(const sp_bsr *w, sp_cuda_bsr *out, cudaStream_t sm, 
             for (int r = 0; r < R; r++) {
                 const int32_t b = at[c * R + r];
                 if (pair && b < 0 && at[c * R + (r ^ 1)] >= 0) {
-                    placed++; /* the absent half of a pair: zeros (calloc) */
+                    placed++; /* the absent half of a pair: zeros */
                     continue;
                 }
                 if (b < 0) continue;
