@@ -8,9 +8,12 @@
  *                             CUDA-core CSR path (XT) at N = 16, 128, 98 % (for ncu)
  *   spmm_bench --profile-csr16  for ncu: the tiled CSR path at N = 16 (SPMM_N) over three
  *                             densities, then BSR32 at block density SPMM_BSR_DENS (0.02) in its
- *                             default configuration or SPMM_BSR_CFG; SPMM_NO_TIME: untimed
+ *                             default configuration or SPMM_BSR_CFG; SPMM_NO_TIME: untimed;
+ *                             SPMM_CLUSTER_SPLIT=0: split-K through the workspace
  *   spmm_bench --csr-sweep    the tiled CSR path's launch configurations (log only)
  *   spmm_bench --bsr-sweep    the BSR launch configurations, blocks of 16 and 32 (log only)
+ *                            (SPMM_BSR_CFGS=12,14: only those configurations;
+ *                            SPMM_BSR_BS=32: only that block size)
  *   spmm_bench --bsr-small    BSR at N = 16-512: mma.sync, wgmma at each split-K target (log only)
  *   spmm_bench --tile24-sweep, --epi24, --profile24, --csr-slot-sweep: the 2:4 kernel's tiles,
  *                             epilogues and peers, the CSR slot widths (log only; see each)
@@ -41,7 +44,9 @@
  * run. The median is reported.
  * Derived figures: useful TFLOP/s = 2*M*N*K*density / t (density = stored
  * nonzeros / (M*K); 0.5 for 2:4); floor fraction = (bytes of W as stored +
- * X + Y) / 2.95 TB/s / t; speedup = cuBLAS time / t. The launch floor of
+ * X + Y) / B / t, B the device-to-device copy bandwidth (bytes read +
+ * written) measured in the same run (2.95 TB/s on the H100, as in
+ * ../shared/anchors; the run prints it); speedup = cuBLAS time / t. The launch floor of
  * this method (an empty kernel; one that reads a word from DRAM and writes
  * it) is measured once per run and printed; "floor % net" is the floor
  * fraction of t minus the empty kernel's time.
@@ -85,7 +90,10 @@
         }                                                                                 \
     } while (0)
 
-static const double FLOOR_BW = 2.95e12; /* measured device-to-device copy, anchors */
+/* the floor's bandwidth: a device-to-device copy's bytes read + written
+ * per second, measured at the start of the run (measure_copy_bw; the
+ * anchors' H100 figure until then) */
+static double g_floor_bw = 2.95e12;
 static cudaStream_t g_stream;
 static cublasHandle_t g_cublas;
 static cusparseHandle_t g_cusparse;
@@ -256,7 +264,7 @@ static void record(int group, const char *shape, int64_t m, int64_t k, int64_t n
     r.us = us;
     r.wbytes = wbytes;
     r.tflops = 2.0 * m * n * k * density / (us * 1e-6) / 1e12;
-    r.floor_frac = (wbytes + 2.0 * n * k + 2.0 * n * m) / FLOOR_BW / (us * 1e-6);
+    r.floor_frac = (wbytes + 2.0 * n * k + 2.0 * n * m) / g_floor_bw / (us * 1e-6);
     r.floor_net = us > g_floor_empty ? r.floor_frac * us / (us - g_floor_empty) : 0;
     r.speedup = cublas_us > 0 ? cublas_us / us : 1.0;
     g_res.push_back(r);
@@ -641,18 +649,49 @@ static void bench_shape(const Shape &s, const double *sps, int nsp) {
     }
 }
 
+/* bytes read + written per second by cudaMemcpyAsync device to device of
+ * 1 GiB, the median of 20 after a warm-up (the anchors' method: 2.955 TB/s
+ * on the H100) */
+static double measure_copy_bw() {
+    const size_t bytes = (size_t)1 << 30;
+    void *src = NULL, *dst = NULL;
+    CK(cudaMalloc(&src, bytes));
+    CK(cudaMalloc(&dst, bytes));
+    CK(cudaMemset(src, 1, bytes));
+    cudaEvent_t a, b;
+    CK(cudaEventCreate(&a));
+    CK(cudaEventCreate(&b));
+    std::vector<float> t;
+    for (int r = 0; r < 22; r++) {
+        CK(cudaEventRecord(a, g_stream));
+        CK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, g_stream));
+        CK(cudaEventRecord(b, g_stream));
+        CK(cudaEventSynchronize(b));
+        float ms = 0;
+        CK(cudaEventElapsedTime(&ms, a, b));
+        if (r >= 2) t.push_back(ms);
+    }
+    std::sort(t.begin(), t.end());
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+    cudaFree(src);
+    cudaFree(dst);
+    return 2.0 * (double)bytes / (t[t.size() / 2] * 1e-3);
+}
+
 static void write_md(FILE *f, const char *dev, const char *date, const char *commit) {
     fprintf(f, "# SpMM benchmark, %s, %s\n\n", dev, date);
     fprintf(f, "Commit `%s`. Produced by `bench/spmm/run.sh` (binary `spmm_bench`), one device "
                "call. Layout N-major: X [N, K], Y [N, M] row-major, fp16 in/out, fp32 accumulate. "
                "Each call timed cold (L2 flushed by reading 192 MB before it), median of 50 "
                "calls (calls over 30 ms: as many as fit in 1.5 s, at least 5), CUDA events. TFLOP/s = useful flops "
-               "2·M·N·K·density / t. Floor = (W as stored + X + Y bytes) / 2.95 TB/s / t. "
+               "2·M·N·K·density / t. Floor = (W as stored + X + Y bytes) / %.3f TB/s / t, the bandwidth of a device-to-device "
+               "copy (bytes read + written) measured in the same call. "
                "×cuBLAS = cuBLAS time / time (cuBLAS and cuSPARSELt timed twice, the lower median). Sparsity for BSR is block sparsity. "
                "Launch floor of this method, same call: an empty kernel takes %.2f µs, and one that reads a single "
                "word from DRAM and writes it %.2f µs; no kernel here can take less. \"net\" = the floor fraction of "
                "the time above the empty kernel's (a kernel's own share; a library of several kernels pays the launch "
-               "floor more than once).\n\n", commit, g_floor_empty, g_floor_load);
+               "floor more than once).\n\n", commit, g_floor_bw * 1e-12, g_floor_empty, g_floor_load);
     for (int g = 0; g < 3; g++) {
         static const char *title[3] = {"M = K = 4096", "ResNet-50 layers (GEMM view, N = batch·H·W)",
                                        "BERT-base layers (N = tokens)"};
@@ -1175,8 +1214,11 @@ static void each_bsr_weight(int64_t m, int64_t k, const double (&sps)[3],
     sp_cuda_status st;
     memset(&st, 0, sizeof st);
     float *w = (float *)malloc((size_t)(m * k) * 4);
+    /* SPMM_BSR_BS: that block size only */
+    const int only_bs = getenv("SPMM_BSR_BS") ? atoi(getenv("SPMM_BSR_BS")) : 0;
     for (int bs = 16; bs <= 32; bs *= 2)
         for (int si = 0; si < 3; si++) {
+            if (only_bs && bs != only_bs) continue;
             tl_gen_blocks(w, m, k, bs, 1.0 - sps[si] / 100.0, TL_RANDOM);
             void *dw = dev_h(w, m * k);
             sp_bsr hb;
@@ -1189,6 +1231,21 @@ static void each_bsr_weight(int64_t m, int64_t k, const double (&sps)[3],
             cudaFree(dw);
         }
     free(w);
+}
+
+/* SPMM_BSR_CFGS (a comma-separated list of configuration numbers): the
+ * only ones --bsr-sweep times (all when unset) */
+static bool cfg_wanted(int c) {
+    const char *l = getenv("SPMM_BSR_CFGS");
+    if (!l || !*l) return true;
+    for (const char *p = l; *p;) {
+        char *end;
+        const long v = strtol(p, &end, 10);
+        if (end == p) break;
+        if (v == c) return true;
+        p = *end ? end + 1 : end;
+    }
+    return false;
 }
 
 static void bsr_sweep() {
@@ -1211,6 +1268,7 @@ static void bsr_sweep() {
             double best = 1e30;
             int bi = -1;
             for (int c = 0; c < ncfg; c++) {
+                if (!cfg_wanted(c)) continue;
                 CK(cudaMemset(dy[i], 0xff, (size_t)(ns[i] * m) * 2));
                 if (sp_cuda_bsr_spmm_config(&db, &a[i], c, &st)) {
                     printf(" c%d -", c);
@@ -1555,6 +1613,8 @@ int main(int argc, char **argv) {
         tl_pack_bsr(w, m, k, 32, &hb);
         sp_cuda_bsr db;
         sp_cuda_bsr_upload(&hb, &db, g_stream, &st);
+        /* SPMM_CLUSTER_SPLIT=0: split-K through the workspace, not the CTA cluster */
+        if (getenv("SPMM_CLUSTER_SPLIT")) sp_cuda_spmm_set_cluster_split(atoi(getenv("SPMM_CLUSTER_SPLIT")));
         /* SPMM_BSR_CFG: one launch configuration (sp_cuda_bsr_spmm_config) instead of the default */
         const int bcfg = getenv("SPMM_BSR_CFG") ? atoi(getenv("SPMM_BSR_CFG")) : -1;
         auto bsr_run = [&] {
@@ -1617,6 +1677,8 @@ int main(int argc, char **argv) {
         printf("launch floor (cold method): empty kernel %.2f us, one DRAM load + store %.2f us\n", g_floor_empty,
                g_floor_load);
         cudaFree(word);
+        g_floor_bw = measure_copy_bw();
+        printf("device-to-device copy: %.3f TB/s (bytes read + written; the floor's bandwidth)\n", g_floor_bw * 1e-12);
     }
     {
         Shape sq = {0, "4096² N=%lld", 4096, 4096, 4, {16, 128, 1024, 4096}};

@@ -430,6 +430,20 @@ int main(int argc, char **argv) {
             g_bsr_cfg = -1;
         }
     }
+    /* the sm_90 configurations on long K at low block density: chunk
+     * lists of hundreds with long runs that lack one warpgroup's unit
+     * (longer than the pipeline's stages: the tall-unit kernel must
+     * release its stage before waiting on the chunk that refills it), at
+     * N = 16 (split-K) and N = 300 */
+    for (int wcfg = sp_cuda_bsr_configs() - sp_cuda_bsr_wg_configs(); wg_ok && wcfg < sp_cuda_bsr_configs(); wcfg++) {
+        g_bsr_cfg = wcfg;
+        printf("[BSR sm_90 configuration %d, long K]\n", wcfg);
+        run_case(K_BSR32, 256, 8192, 16, 0, 0.3, 5, 1, 0);
+        run_case(K_BSR32, 256, 8192, 300, 0, 0.1, 1, 0, 0);
+        run_case(K_BSR16, 256, 8192, 16, 0, 0.1, 5, 1, 0);
+        run_case(K_BSR64, 256, 8192, 40, 0, 0.3, 7, 1, 0);
+        g_bsr_cfg = -1;
+    }
     sp_cuda_spmm_set_cluster_split(1);
     if (bsr_only) {
         printf("\n%d passed, %d failed, %d BSR configurations refused as not fitting their block size\n",
