@@ -431,10 +431,9 @@ int main(int argc, char **argv) {
         }
     }
     /* the sm_90 configurations on long K at low block density: chunk
-     * lists of hundreds with long runs that lack one warpgroup's unit
-     * (longer than the pipeline's stages: the tall-unit kernel must
-     * release its stage before waiting on the chunk that refills it), at
-     * N = 16 (split-K) and N = 300 */
+     * lists of hundreds per group, with runs of chunks longer than the
+     * pipeline's stages in which a block row has no block, at N = 16
+     * (split-K over 8 CTAs a tile) and N = 300 */
     for (int wcfg = sp_cuda_bsr_configs() - sp_cuda_bsr_wg_configs(); wg_ok && wcfg < sp_cuda_bsr_configs(); wcfg++) {
         g_bsr_cfg = wcfg;
         printf("[BSR sm_90 configuration %d, long K]\n", wcfg);
