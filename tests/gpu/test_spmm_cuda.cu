@@ -432,8 +432,9 @@ int main(int argc, char **argv) {
     }
     /* the sm_90 configurations on long K at low block density: chunk
      * lists of hundreds per group, with runs of chunks longer than the
-     * pipeline's stages in which a block row has no block, at N = 16
-     * (split-K over 8 CTAs a tile) and N = 300 */
+     * pipeline's stages in which a block row has no block, at N = 16 and
+     * 40 (split-K through the workspace: the loop above left the cluster
+     * split off) and N = 300 (no workspace, so no split) */
     for (int wcfg = sp_cuda_bsr_configs() - sp_cuda_bsr_wg_configs(); wg_ok && wcfg < sp_cuda_bsr_configs(); wcfg++) {
         g_bsr_cfg = wcfg;
         printf("[BSR sm_90 configuration %d, long K]\n", wcfg);
