@@ -33,10 +33,11 @@ cc kernels/cuda/spmm_24.cu & cc kernels/cuda/spmm_bsr.cu & wait
 cc kernels/cuda/spmm_csr.cu & cc tests/gpu/test_spmm_cuda.cu & wait
 cc kernels/cuda/spmm_24_sm90.cu & cc kernels/cuda/gemm_sm90.cu & wait
 cc kernels/cuda/spmm_bsr_sm90.cu & cc kernels/cuda/spmm_csr_sm90.cu & wait
+cc kernels/cuda/spmm_bsr_tall_sm90.cu
 cc bench/spmm/spmm_bench.cu
 gcc -std=c11 -O2 -I. -Iinclude -c loaders/sparse_pack.c -o "$OUT/obj/sparse_pack.o"
 K="$OUT/obj/spmm_24.o $OUT/obj/spmm_24_sm90.o $OUT/obj/gemm_sm90.o $OUT/obj/spmm_bsr.o $OUT/obj/spmm_bsr_sm90.o"
-K="$K $OUT/obj/spmm_csr.o $OUT/obj/spmm_csr_sm90.o $OUT/obj/sparse_pack.o"
+K="$K $OUT/obj/spmm_bsr_tall_sm90.o $OUT/obj/spmm_csr.o $OUT/obj/spmm_csr_sm90.o $OUT/obj/sparse_pack.o"
 nvcc $GENCODE -o "$OUT/test_spmm_cuda" "$OUT/obj/test_spmm_cuda.o" $K
 nvcc $GENCODE -o "$OUT/spmm_bench" "$OUT/obj/spmm_bench.o" $K $LIBS
 rm -rf "$OUT/obj"

@@ -21,51 +21,11 @@
  */
 #include "kernels/cuda/pdl.cuh"
 #include "kernels/cuda/sm90_common.cuh"
+#include "kernels/cuda/sm90_wgmma_ss.cuh"
 #include "kernels/cuda/spmm_common.cuh"
 
 namespace spmm {
 
-#ifdef SP_WGMMA_OK
-/* D[64 x 64] += A(64 x 16, shared) * B(16 x 64, shared), both K-major */
-__device__ __forceinline__ void wgmma_m64n64k16(float (&d)[32], uint64_t adesc, uint64_t bdesc) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
-        "%32, %33, p, 1, 1, 0, 0;\n}\n"
-        : SP_ACC32(0)
-        : "l"(adesc), "l"(bdesc));
-}
-
-/* D[64 x 128] += A(64 x 16, shared) * B(16 x 128, shared), both K-major */
-__device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], uint64_t adesc, uint64_t bdesc) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
-        "%64, %65, p, 1, 1, 0, 0;\n}\n"
-        : SP_ACC64(0)
-        : "l"(adesc), "l"(bdesc));
-}
-
-/* D[64 x 256] += A(64 x 16, shared) * B(16 x 256, shared), both K-major */
-__device__ __forceinline__ void wgmma_m64n256k16(float (&d)[128], uint64_t adesc, uint64_t bdesc) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, "
-        "%128, %129, p, 1, 1, 0, 0;\n}\n"
-        : SP_ACC128
-        : "l"(adesc), "l"(bdesc));
-}
-
-template <int BN>
-__device__ __forceinline__ void wgmma_dense(float (&d)[BN / 2], uint64_t a, uint64_t b) {
-    if constexpr (BN == 64) wgmma_m64n64k16(d, a, b);
-    else if constexpr (BN == 128) wgmma_m64n128k16(d, a, b);
-    else wgmma_m64n256k16(d, a, b);
-}
-#endif
 
 /* One CTA: a BM x BN output tile, BM = 64 * MI * WGS; warpgroup 0
  * produces (one lane issues the TMA copies of W and X per 64-column stage),
@@ -142,7 +102,7 @@ template <int WGS, int MI, int BN_, int STAGES> struct KDt {
                 for (int kk = 0; kk < 4; kk++)
 #pragma unroll
                     for (int mi = 0; mi < MI; mi++)
-                        wgmma_dense<BN>(acc[mi], desc_sw128(wb + (g * MI + mi) * 64 * 128 + kk * 32),
+                        wgmma_ss<BN>(acc[mi], desc_sw128(wb + (g * MI + mi) * 64 * 128 + kk * 32),
                                         desc_sw128(xb + kk * 32));
                 wgmma_commit();
                 /* the previous stage's wgmmas are done: its buffers go back */

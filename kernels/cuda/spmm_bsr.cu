@@ -314,6 +314,17 @@ static constexpr BsrWgDefault kBsrWgDefault[3] = {
     {17, 128, 256, 0.2, 1, 0}, /* bs 64 */
 };
 static int bsr_wg_default(const sp_cuda_bsr *w, int64_t n, bool forced) {
+    /* The kernel on 64-row units (spmm_bsr_tall_sm90.cu) where the upload
+     * built their layout (units holding at most SP_CUDA_BSR_TALL_FILL of
+     * the dense weight) and n > 32, its CTA tile 64 tokens up to n = 192,
+     * 128 up to 384, else 256. H200, M = K = 4096, random blocks of 16 and
+     * 32 at 50 / 70 / 90 % (bench/results/bsr-tall-units-h200-2026-11-28.md):
+     * against the configurations below, 0.99-1.51x at N = 512-4096 with 256
+     * tokens (BSR32 at 70 %, N = 4096: 145.0 against 165.6 us, and 1.16x
+     * cuBLAS), 1.16-1.63x at N = 256 with 128 and 1.03-1.21x at N = 128
+     * with 64; at N = 16 the mma.sync kernel stays ahead. */
+    if (w->tall.blocks && n > 32 && w->mb * w->bs >= 64)
+        return kBsrWgCfgs + (n > 384 ? 0 : n > 192 ? 1 : 2);
     const BsrWgDefault d = kBsrWgDefault[w->bs == 16 ? 0 : w->bs == 32 ? 1 : 2];
     const int cfg = n > d.large_min_n ? d.cfg_large : d.cfg_small;
     if (forced) return cfg;
@@ -422,22 +433,44 @@ static int build_groups(const sp_bsr *w, int64_t ngroups, int32_t **gptr, int32_
     return 0;
 }
 
-/* The sm_90 layout (see sp_cuda_bsr: wg_*) on the device, from w; 0, or
- * the error, recorded in st, with whatever was allocated left in out for
- * sp_cuda_bsr_free */
-static int upload_wg_layout(const sp_bsr *w, sp_cuda_bsr *out, cudaStream_t sm, sp_cuda_status *st) {
-    const int bs = w->br, R = SP_CUDA_BSR_WG_ROWS / bs;
+/* One of the sm_90 layouts (sp_cuda_bsr_units; sp_cuda_bsr's wg and tall)
+ * on the device, from w: groups of group_rows rows of W, units of ub block
+ * rows. tall: built only where its units hold at most SP_CUDA_BSR_TALL_FILL
+ * of the dense weight (else out stays empty). 0, or the error, recorded in
+ * st, with whatever was allocated left in out for sp_cuda_bsr_free; the
+ * device bytes are added to *bytes. */
+static int upload_units(const sp_bsr *w, int group_rows, int ub, bool tall, sp_cuda_bsr_units *out, size_t *bytes,
+                        cudaStream_t sm, sp_cuda_status *st) {
+    const int bs = w->br, R = group_rows / bs, nu = R / ub;
     const int64_t ngroups = (w->mb + R - 1) / R;
     const size_t blk = (size_t)bs * bs; /* elements per block */
-    /* pairs of block rows stored whole (bsr_wg_pair): up to twice the
-     * blocks, an absent half left as calloc's zeros */
-    const bool pair = bsr_wg_pair(bs);
+    int32_t *at = (int32_t *)malloc(sizeof(int32_t) * (size_t)w->kb * R); /* [col][row in group] */
+    if (!at) return SP_CUDA_FAIL(st, cudaErrorMemoryAllocation, "bsr upload: host malloc (sm_90 layout)");
+    /* first pass: the units stored (every block of a unit with one) */
+    int64_t units = 0;
+    for (int64_t g = 0; g < ngroups; g++) {
+        group_blocks(w, g, R, at);
+        for (int64_t c = 0; c < w->kb; c++)
+            for (int u = 0; u < nu; u++) {
+                int any = 0;
+                for (int r = u * ub; r < (u + 1) * ub; r++) any |= at[c * R + r] >= 0;
+                units += any;
+            }
+    }
+    if (tall && (double)units * ub > SP_CUDA_BSR_TALL_FILL * (double)(ngroups * R) * (double)w->kb) {
+        free(at);
+        return 0;
+    }
+    if (units * ub * (int64_t)blk * 2 / 16 > INT32_MAX) {
+        free(at);
+        return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "bsr upload: matrix too large (sm_90 layout)");
+    }
     int32_t *gptr = (int32_t *)malloc(sizeof(int32_t) * (size_t)(ngroups + 1));
     int32_t *gorder = (int32_t *)malloc(sizeof(int32_t) * (size_t)ngroups);
-    int32_t *chunks = (int32_t *)malloc(sizeof(int32_t) * 4 * (size_t)(w->nblocks ? w->nblocks : 1));
-    int32_t *at = (int32_t *)malloc(sizeof(int32_t) * (size_t)w->kb * R); /* [col][row in group] */
-    uint16_t *hb = (uint16_t *)calloc(blk * (pair ? 2 : 1) * (size_t)(w->nblocks ? w->nblocks : 1), sizeof(uint16_t));
-    if (!gptr || !gorder || !chunks || !at || !hb) {
+    int32_t *chunks = (int32_t *)malloc(sizeof(int32_t) * 4 * (size_t)(units ? units : 1));
+    /* an absent block of a stored unit: calloc's zeros */
+    uint16_t *hb = (uint16_t *)calloc(blk * (size_t)ub * (size_t)(units ? units : 1), sizeof(uint16_t));
+    if (!gptr || !gorder || !chunks || !hb) {
         free(gptr);
         free(gorder);
         free(chunks);
@@ -452,9 +485,9 @@ static int upload_wg_layout(const sp_bsr *w, sp_cuda_bsr *out, cudaStream_t sm, 
     for (int64_t g = 0; g < ngroups; g++) {
         group_blocks(w, g, R, at);
         for (int64_t c = 0; c < w->kb; c++) {
-            uint32_t mask = 0; /* bit r: row r, or pair r */
+            uint32_t mask = 0; /* bit q: unit q (block rows ub q .. ub q + ub - 1) */
             for (int r = 0; r < R; r++)
-                if (at[c * R + r] >= 0) mask |= 1u << (pair ? r / 2 : r);
+                if (at[c * R + r] >= 0) mask |= 1u << (r / ub);
             if (!mask) continue;
             int32_t *e = chunks + 4 * u;
             e[0] = (int32_t)c;
@@ -462,18 +495,16 @@ static int upload_wg_layout(const sp_bsr *w, sp_cuda_bsr *out, cudaStream_t sm, 
             e[2] = (int32_t)(placed * (int64_t)(blk * 2 / 16));
             e[3] = 0;
             for (int r = 0; r < R; r++) {
+                if (!(mask & (1u << (r / ub)))) continue;
                 const int32_t b = at[c * R + r];
-                if (pair && b < 0 && at[c * R + (r ^ 1)] >= 0) {
-                    placed++; /* the absent half of a pair: zeros */
-                    continue;
+                if (b >= 0) {
+                    /* block b, row-major, its 16-byte pieces swizzled (8 fp16 each) */
+                    const uint16_t *src = v + (size_t)b * blk;
+                    uint16_t *dst = hb + (size_t)placed * blk;
+                    for (int i = 0; i < bs; i++)
+                        for (int j = 0; j < bs; j++)
+                            dst[i * bs + (((j >> 3) ^ bsr_wg_swizzle(bs, i)) << 3) + (j & 7)] = src[i * bs + j];
                 }
-                if (b < 0) continue;
-                /* block b, row-major, its 16-byte pieces swizzled (8 fp16 each) */
-                const uint16_t *src = v + (size_t)b * blk;
-                uint16_t *dst = hb + (size_t)placed * blk;
-                for (int i = 0; i < bs; i++)
-                    for (int j = 0; j < bs; j++)
-                        dst[i * bs + (((j >> 3) ^ bsr_wg_swizzle(bs, i)) << 3) + (j & 7)] = src[i * bs + j];
                 placed++;
             }
             u++;
@@ -485,14 +516,14 @@ static int upload_wg_layout(const sp_bsr *w, sp_cuda_bsr *out, cudaStream_t sm, 
     order_by_length(gptr, ngroups, gorder);
     const size_t pb = sizeof(int32_t) * (size_t)(ngroups + 1), ob = sizeof(int32_t) * (size_t)ngroups;
     const size_t cb = sizeof(int32_t) * 4 * (size_t)(u ? u : 1), bb = sizeof(uint16_t) * blk * (size_t)(placed ? placed : 1);
-    cudaError_t e = SP_CUDA_CHECK(st, cudaMalloc(&out->wg_ptr, pb));
-    if (!e) e = SP_CUDA_CHECK(st, cudaMalloc(&out->wg_order, ob));
-    if (!e) e = SP_CUDA_CHECK(st, cudaMalloc(&out->wg_chunks, cb));
-    if (!e) e = SP_CUDA_CHECK(st, cudaMalloc(&out->wg_blocks, bb));
-    if (!e) e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->wg_ptr, gptr, pb, cudaMemcpyHostToDevice, sm));
-    if (!e) e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->wg_order, gorder, ob, cudaMemcpyHostToDevice, sm));
-    if (!e && u) e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->wg_chunks, chunks, cb, cudaMemcpyHostToDevice, sm));
-    if (!e && placed) e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->wg_blocks, hb, bb, cudaMemcpyHostToDevice, sm));
+    cudaError_t e = SP_CUDA_CHECK(st, cudaMalloc(&out->ptr, pb));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMalloc(&out->order, ob));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMalloc(&out->chunks, cb));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMalloc(&out->blocks, bb));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->ptr, gptr, pb, cudaMemcpyHostToDevice, sm));
+    if (!e) e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->order, gorder, ob, cudaMemcpyHostToDevice, sm));
+    if (!e && u) e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->chunks, chunks, cb, cudaMemcpyHostToDevice, sm));
+    if (!e && placed) e = SP_CUDA_CHECK(st, cudaMemcpyAsync(out->blocks, hb, bb, cudaMemcpyHostToDevice, sm));
     /* the host arrays must outlive the copies */
     if (!e) e = SP_CUDA_CHECK(st, cudaStreamSynchronize(sm));
     free(gptr);
@@ -500,10 +531,17 @@ static int upload_wg_layout(const sp_bsr *w, sp_cuda_bsr *out, cudaStream_t sm, 
     free(chunks);
     free(hb);
     if (e) return (int)e;
-    out->wg_ngroups = ngroups;
-    out->wg_max = gmax;
-    out->bytes += pb + ob + cb + bb;
+    out->ngroups = ngroups;
+    out->max = gmax;
+    *bytes += pb + ob + cb + bb;
     return 0;
+}
+
+static void free_units(sp_cuda_bsr_units *u) {
+    if (u->ptr) cudaFree(u->ptr);
+    if (u->order) cudaFree(u->order);
+    if (u->chunks) cudaFree(u->chunks);
+    if (u->blocks) cudaFree(u->blocks);
 }
 
 extern "C" int sp_cuda_bsr_upload(const sp_bsr *w, sp_cuda_bsr *out, void *stream,
@@ -606,9 +644,10 @@ extern "C" int sp_cuda_bsr_upload(const sp_bsr *w, sp_cuda_bsr *out, void *strea
     out->grp_max = gmax;
     out->grp_chunks = chunks;
     out->bytes = fbytes + pb + cb + ob + gpb + gmb + gob;
-    /* the wgmma kernel's layout, where it can run */
+    /* the sm_90 kernels' layouts, where they can run */
     if (sm90_ok()) {
-        const int rc = upload_wg_layout(w, out, sm, st);
+        int rc = upload_units(w, SP_CUDA_BSR_WG_ROWS, bsr_wg_pair(bs) ? 2 : 1, false, &out->wg, &out->bytes, sm, st);
+        if (!rc) rc = upload_units(w, SP_CUDA_BSR_TALL_ROWS, 64 / bs, true, &out->tall, &out->bytes, sm, st);
         if (rc) {
             sp_cuda_bsr_free(out);
             return rc;
@@ -626,14 +665,19 @@ extern "C" void sp_cuda_bsr_free(sp_cuda_bsr *w) {
     if (w->grp_ptr) cudaFree(w->grp_ptr);
     if (w->grp_meta) cudaFree(w->grp_meta);
     if (w->grp_order) cudaFree(w->grp_order);
-    if (w->wg_ptr) cudaFree(w->wg_ptr);
-    if (w->wg_order) cudaFree(w->wg_order);
-    if (w->wg_chunks) cudaFree(w->wg_chunks);
-    if (w->wg_blocks) cudaFree(w->wg_blocks);
+    free_units(&w->wg);
+    free_units(&w->tall);
     memset(w, 0, sizeof *w);
 }
 
-/* cfg: a launch configuration (kBsrCfg's, then the sm_90 kernel's), or -1
+/* sm_90 configuration c: the kernel on blocks' (kBsrWgCfgs), then the one
+ * on 64-row units' (kBsrTallCfgs) */
+static int run_sm90(int c, const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &e, sp_cuda_status *st) {
+    if (c < kBsrWgCfgs) return run_bsr_sm90(c, w, a, e, st);
+    return run_bsr_tall_sm90(c - kBsrWgCfgs, w, a, e, st);
+}
+
+/* cfg: a launch configuration (kBsrCfg's, then the sm_90 kernels'), or -1
  * for the rule's choice on the path (SP_CUDA_BSR_*) */
 static int bsr_spmm(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, int cfg, int path, sp_cuda_status *st) {
     if (!w || !w->block_ptr) return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "bsr spmm: no weight");
@@ -644,9 +688,9 @@ static int bsr_spmm(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, int cfg, i
     /* the sm_90 kernel: its configurations (numbered after kBsrCfg's), or
      * the rule's choice where it takes the shape */
     const bool xvec = x_vec_ok(a, w->k);
-    const bool wg = w->wg_blocks && sm90_ok() && xvec;
+    const bool wg = w->wg.blocks && sm90_ok() && xvec;
     if (cfg >= kBsrCfgs) {
-        if (wg) return run_bsr_sm90(cfg - kBsrCfgs, w, a, e, st);
+        if (wg) return run_sm90(cfg - kBsrCfgs, w, a, e, st);
         if (xvec)
             return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED,
                                 "bsr spmm: the wgmma configurations need sm_90 and the weight's sm_90 layout");
@@ -654,7 +698,7 @@ static int bsr_spmm(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, int cfg, i
     }
     if (cfg < 0 && wg && path != SP_CUDA_BSR_MMA) {
         const int c = bsr_wg_default(w, a->n, path == SP_CUDA_BSR_WGMMA);
-        if (c >= 0) return run_bsr_sm90(c, w, a, e, st);
+        if (c >= 0) return run_sm90(c, w, a, e, st);
     }
     /* the split-K factor is sized for the longest row (the kernel splits each
      * row's own block list evenly) */
@@ -679,13 +723,13 @@ extern "C" int sp_cuda_bsr_spmm_path(const sp_cuda_bsr *w, const sp_cuda_spmm_ar
     return bsr_spmm(w, a, -1, path, st);
 }
 
-extern "C" int sp_cuda_bsr_configs(void) { return kBsrCfgs + kBsrWgCfgs; }
+extern "C" int sp_cuda_bsr_configs(void) { return kBsrCfgs + kBsrWgCfgs + kBsrTallCfgs; }
 
-extern "C" int sp_cuda_bsr_wg_configs(void) { return kBsrWgCfgs; }
+extern "C" int sp_cuda_bsr_wg_configs(void) { return kBsrWgCfgs + kBsrTallCfgs; }
 
 extern "C" int sp_cuda_bsr_spmm_config(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, int config,
                                        sp_cuda_status *st) {
-    if (config < 0 || config >= kBsrCfgs + kBsrWgCfgs)
+    if (config < 0 || config >= kBsrCfgs + kBsrWgCfgs + kBsrTallCfgs)
         return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "bsr spmm: no such launch configuration");
     return bsr_spmm(w, a, config, SP_CUDA_BSR_AUTO, st);
 }

@@ -40,13 +40,14 @@
  *    sums: summed in the CTA cluster that the split CTAs of a tile form
  *    (cluster_reduce_store, sm90_common.cuh's plan_split), else through the
  *    workspace (store_ctile).
- *  - CTAs take groups with the most chunks first (wg_order).
+ *  - CTAs take groups with the most chunks first (wg.order).
  * Chosen by sp_cuda_bsr_spmm on sm_90 (spmm_bsr.cu); measured in
  * bench/results/bsr-wgmma-h100-*.md.
  */
 #include "kernels/cuda/pdl.cuh"
 #include "kernels/cuda/sm90_common.cuh"
 #include "kernels/cuda/sm90_wgmma_ra.cuh"
+#include "kernels/cuda/sm90_wgmma_ss.cuh"
 #include "kernels/cuda/spmm_bsr_sm90.h"
 #include "kernels/cuda/spmm_common.cuh"
 
@@ -56,16 +57,6 @@
 namespace spmm {
 
 #ifdef SP_WGMMA_OK
-/* smem matrix descriptor of a bs x bs block, K-major, rows 2 * bs bytes
- * apart in the swizzle of that width (8-row groups 16 * bs bytes apart) */
-template <int BS> __device__ __forceinline__ uint64_t desc_block(uint32_t saddr) {
-    uint64_t d = (uint64_t)((saddr & 0x3FFFF) >> 4);
-    d |= (uint64_t)1 << 16; /* leading byte offset: unused with swizzle */
-    d |= (uint64_t)((16 * BS) >> 4) << 32;
-    d |= (uint64_t)(BS == 64 ? 1 : BS == 32 ? 2 : 3) << 62; /* 128-, 64-, 32-byte swizzle */
-    return d;
-}
-
 /* four 8 x 8 fp16 matrices from mma accumulator fragments into shared
  * memory as they are: matrix q's row i goes to the address lane 8q + i gives */
 __device__ __forceinline__ void stmatrix_x4(uint32_t addr, const uint32_t (&r)[4]) {
@@ -104,43 +95,6 @@ __device__ __forceinline__ void acc_to_h_rows(const float (&acc)[R][BS / 2], con
         }
 }
 #endif
-
-/* What a launch passes besides X's tensor map (the weight's sm_90 arrays) */
-struct BsrWgParams {
-    const uint4 *blocks;
-    const int4 *chunks;
-    const int32_t *gptr, *gorder;
-};
-
-/* A warp's view of its CTA's chunk list: lane l holds chunk base + l of
- * the current batch of 32 and of the next (loaded a batch ahead), so a
- * chunk's column, mask and offset come from a shuffle, not from a global
- * load on the pipeline's critical path (one per chunk had left the
- * producer a memory latency per chunk). Every lane calls at(), with s
- * non-decreasing within base .. base + 63. */
-struct ChunkFeed {
-    const int4 *ch;
-    int nk, base;
-    int4 cur, nxt;
-    __device__ int4 ld(int i) const { return i < nk ? __ldg(ch + i) : make_int4(0, 0, 0, 0); }
-    __device__ void start(const int4 *c, int n, int lane) {
-        ch = c;
-        nk = n;
-        base = 0;
-        cur = ld(lane);
-        nxt = ld(32 + lane);
-    }
-    __device__ int4 at(int s, int lane) {
-        if (s - base >= 32) {
-            cur = nxt;
-            base += 32;
-            nxt = ld(base + 32 + lane);
-        }
-        const int i = s - base;
-        return make_int4(__shfl_sync(0xffffffffu, cur.x, i), __shfl_sync(0xffffffffu, cur.y, i),
-                         __shfl_sync(0xffffffffu, cur.z, i), 0);
-    }
-};
 
 template <int BS, int WGS, int CPS> struct KBsrWg {
     static constexpr int BM = SP_CUDA_BSR_WG_ROWS; /* features (rows of W) per CTA */
@@ -256,7 +210,7 @@ template <int BS, int WGS, int CPS> struct KBsrWg {
                         /* unit u's accumulator: block rows UB u .. UB u + UB - 1 */
                         float(&au)[UN / 2] = *reinterpret_cast<float(*)[UN / 2]>(&acc[UB * u][0]);
 #pragma unroll
-                        for (int kk = 0; kk < KS; kk++) wgmma_ra<UN>(au, a[set][kk], desc_block<BS>(bb + kk * 32));
+                        for (int kk = 0; kk < KS; kk++) wgmma_ra<UN>(au, a[set][kk], desc_kmajor<BS>(bb + kk * 32));
                         bb += BLK * UB;
                     }
                 }
@@ -353,7 +307,7 @@ kbsrwg_entry(const __grid_constant__ CUtensorMap xmap, BsrWgParams p, Epi e) {
 
 template <class KT>
 static int launch_bsr_wg(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &e, sp_cuda_status *st) {
-    const int64_t gx = w->wg_ngroups;
+    const int64_t gx = w->wg.ngroups;
     const int64_t gy = (a->n + KT::BN - 1) / KT::BN;
     if (gx <= 0 || gy <= 0) return 0;
     if (gy > 65535 || gx > INT32_MAX) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "bsr spmm: n or m too large");
@@ -372,13 +326,13 @@ static int launch_bsr_wg(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const
     Epi ek = e;
     ek.h_stage = 1;
     static int cl_cache[kDevSlots][9]; /* per instantiation */
-    const int z = plan_split(kbsrwg_entry<KT>, KT::NT, KT::SMEM, cl_cache, gx * gy, w->wg_max, sm_count() * KT::CPS_,
+    const int z = plan_split(kbsrwg_entry<KT>, KT::NT, KT::SMEM, cl_cache, gx * gy, w->wg.max, sm_count() * KT::CPS_,
                              4, &ek);
     BsrWgParams p;
-    p.blocks = (const uint4 *)w->wg_blocks;
-    p.chunks = (const int4 *)w->wg_chunks;
-    p.gptr = w->wg_ptr;
-    p.gorder = w->wg_order;
+    p.blocks = (const uint4 *)w->wg.blocks;
+    p.chunks = (const int4 *)w->wg.chunks;
+    p.gptr = w->wg.ptr;
+    p.gorder = w->wg.order;
     return (int)SP_CUDA_CHECK(st, pdl_launch_cluster(pdl_env_enabled(), ek.csplit ? (unsigned)z : 1u,
                                                      kbsrwg_entry<KT>, dim3((unsigned)gx, (unsigned)gy, (unsigned)z),
                                                      dim3(KT::NT), KT::SMEM, (cudaStream_t)a->stream, xmap, p, ek));
@@ -394,7 +348,7 @@ template <int BS> static int run_bsr_wg_bs(int cfg, const sp_cuda_bsr *w, const 
 }
 
 int run_bsr_sm90(int cfg, const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &e, sp_cuda_status *st) {
-    if (!w->wg_blocks) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "bsr spmm: weight has no sm_90 layout");
+    if (!w->wg.blocks) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "bsr spmm: weight has no sm_90 layout");
     switch (w->bs) {
     case 16: return run_bsr_wg_bs<16>(cfg, w, a, e, st);
     case 32: return run_bsr_wg_bs<32>(cfg, w, a, e, st);

@@ -54,9 +54,13 @@
  *    (X 16-byte aligned, N past a threshold per block size) wgmma with X as
  *    the register A operand and W's blocks as B, a CTA owning 256 rows of W
  *    so that each X chunk serves every block of the group in that column
- *    (spmm_bsr_sm90.cu); elsewhere mma.sync m16n8k16 with values re-packed
- *    into fragment order per block (spmm_bsr.cu). On sm_90 the upload keeps
- *    both layouts (twice the weight's bytes).
+ *    (spmm_bsr_sm90.cu), or with W's blocks stacked into 64-row units as
+ *    the A operand and X as B, m64 x n(up to 256 tokens) wgmmas that skip
+ *    the units with no block (spmm_bsr_tall_sm90.cu); elsewhere mma.sync
+ *    m16n8k16 with values re-packed into fragment order per block
+ *    (spmm_bsr.cu). On sm_90 the upload keeps all three layouts (the tall
+ *    one only where its units hold at most SP_CUDA_BSR_TALL_FILL of the
+ *    dense weight): up to twice the weight's bytes plus its units'.
  *  - CSR, two paths chosen per call by sp_cuda_csr_spmm:
  *    (a) tensor cores on a tiled bitmap layout built at upload ("TB16x64"):
  *        W is cut into 16 x 64 tiles, each stored as a 1024-bit occupancy
@@ -253,6 +257,24 @@ int sp_cuda_dense_gemm_ok(void);
 int sp_cuda_dense_tune_configs(int *cfg, int max);
 
 /* ---- BSR ---------------------------------------------------------------- */
+/* A BSR weight grouped for an sm_90 kernel (sp_cuda_bsr's wg and tall):
+ * groups of consecutive block rows; a group's chunks are the block columns
+ * where any of its rows has a block, ascending; chunk u of group g is the
+ * int32 quadruple chunks[4 * (ptr[g] + u) ..]: block column, mask of the
+ * group's units with a block there (bit r: unit r of the group), offset of
+ * the chunk's units in blocks (16-byte pieces), 0. A chunk's units lie
+ * contiguous, in mask order, each unit's blocks in row order, each block
+ * bs x bs row-major with its 16-byte pieces swizzled as wgmma reads them
+ * (bsr_wg_swizzle, spmm_bsr_sm90.h): one bulk copy per chunk. */
+typedef struct sp_cuda_bsr_units {
+    int64_t ngroups;
+    int32_t max;         /* most chunks in one group */
+    int32_t *ptr;        /* [ngroups + 1] */
+    int32_t *order;      /* [ngroups] groups by decreasing chunk count */
+    int32_t *chunks;     /* [ptr[ngroups]][4] */
+    void *blocks;        /* [blocks stored][bs][bs] fp16, swizzled */
+} sp_cuda_bsr_units;
+
 typedef struct sp_cuda_bsr {
     int64_t m, k;
     int32_t bs;          /* square block size: 16, 32 or 64 */
@@ -274,32 +296,30 @@ typedef struct sp_cuda_bsr {
     int32_t *grp_ptr;    /* [ngroups + 1] */
     int32_t *grp_meta;   /* [grp_ptr[ngroups]][1 + SP_CUDA_BSR_GROUP] */
     int32_t *grp_order;  /* [ngroups] groups by decreasing chunk count */
-    /* The layout of the sm_90 wgmma kernel (spmm_bsr_sm90.cu), built at
-     * upload when the current device is sm_90 (NULL elsewhere): groups of
-     * SP_CUDA_BSR_WG_ROWS / bs consecutive block rows; a group's chunks are
-     * the block columns where any of its rows has a block, ascending; chunk u
-     * of group g is the int32 quadruple wg_chunks[4 * (wg_ptr[g] + u) ..]:
-     * block column, mask of the group's rows with a block there (bit r: row
-     * r of the group), offset of the chunk's blocks in wg_blocks (16-byte
-     * pieces), 0. A chunk's blocks lie contiguous, in mask order, each bs x
-     * bs row-major with its 16-byte pieces swizzled as wgmma reads them
-     * (bsr_wg_swizzle, spmm_bsr_sm90.h): one bulk copy per chunk. For
-     * bs = 16 the unit is a pair of block rows (2r, 2r + 1): mask bit r says
-     * the pair has a block, and both of its blocks are stored, zeros for an
-     * absent one (bsr_wg_pair, spmm_bsr_sm90.h). */
-    int64_t wg_ngroups;
-    int32_t wg_max;      /* most chunks in one group */
-    int32_t *wg_ptr;     /* [wg_ngroups + 1] */
-    int32_t *wg_order;   /* [wg_ngroups] groups by decreasing chunk count */
-    int32_t *wg_chunks;  /* [wg_ptr[wg_ngroups]][4] */
-    void *wg_blocks;     /* [blocks stored][bs][bs] fp16, swizzled */
+    /* The layouts of the sm_90 kernels, built at upload when the current
+     * device is sm_90 (all NULL elsewhere).
+     * wg (spmm_bsr_sm90.cu): groups of SP_CUDA_BSR_WG_ROWS / bs block rows;
+     * its unit is a block, or for bs = 16 a pair of block rows (2r, 2r + 1)
+     * whose two blocks are both stored, zeros for an absent one
+     * (bsr_wg_pair, spmm_bsr_sm90.h).
+     * tall (spmm_bsr_tall_sm90.cu): groups of SP_CUDA_BSR_TALL_ROWS / bs
+     * block rows; its unit is 64 / bs block rows stacked (64 rows x bs
+     * columns, a wgmma A operand as it is), every block of a unit with a
+     * block stored, zeros for the absent ones. Built where the weight's
+     * units hold no more than SP_CUDA_BSR_TALL_FILL of the dense size. */
+    sp_cuda_bsr_units wg, tall;
     size_t bytes;        /* device bytes of every array above */
 } sp_cuda_bsr;
 
 /* block rows per group of sp_cuda_bsr's grouped layout */
 #define SP_CUDA_BSR_GROUP 4
-/* rows of W per group (and per CTA) of the sm_90 layout */
+/* rows of W per group (and per CTA) of the sm_90 layouts */
 #define SP_CUDA_BSR_WG_ROWS 256
+#define SP_CUDA_BSR_TALL_ROWS 128
+/* the tall layout is built where its units hold at most this share of
+ * the dense weight's elements (it adds them to the device memory the
+ * weight takes) */
+#define SP_CUDA_BSR_TALL_FILL 0.97
 
 int sp_cuda_bsr_upload(const sp_bsr *w, sp_cuda_bsr *out, void *stream, sp_cuda_status *st);
 void sp_cuda_bsr_free(sp_cuda_bsr *w);
@@ -318,7 +338,8 @@ int sp_cuda_bsr_spmm_path(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, int 
  * are not 16-byte aligned take the default configuration for n. Same
  * contract as sp_cuda_bsr_spmm. */
 int sp_cuda_bsr_configs(void);
-/* how many of those are the sm_90 kernel's (numbered last) */
+/* how many of those are the sm_90 kernels' (numbered last: the kernel on
+ * blocks, then the one on 64-row units) */
 int sp_cuda_bsr_wg_configs(void);
 int sp_cuda_bsr_spmm_config(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, int config,
                             sp_cuda_status *st);

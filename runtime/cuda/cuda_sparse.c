@@ -487,7 +487,7 @@ int sp_cuda_sparse_configs(const sp_cuda_sparse_layer *L, int *cfg, int max)
      * mma.sync (1) and, where the upload built its layout, the sm_90 wgmma
      * one (2), their crossover depending on M, N and the block density */
     const int two_paths = (L->kind == SP_SPARSE_CSR && L->w->csr.tiles && L->w->csr.col16) ||
-                          (L->kind == SP_SPARSE_BSR && L->w->bsr.wg_blocks);
+                          (L->kind == SP_SPARSE_BSR && L->w->bsr.wg.blocks);
     if (two_paths && max >= 2) {
         cfg[0] = 1;
         cfg[1] = 2;
