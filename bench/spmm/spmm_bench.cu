@@ -1250,18 +1250,29 @@ static bool cfg_wanted(int c) {
 
 static void bsr_sweep() {
     const int64_t m = 4096, k = 4096;
-    const int64_t ns[4] = {16, 128, 1024, 4096};
+    /* SPMM_NS: up to 6 values of N, comma-separated (16,128,1024,4096 unless set) */
+    int64_t ns[6] = {16, 128, 1024, 4096};
+    int nn = 4;
+    if (const char *e = getenv("SPMM_NS")) {
+        nn = 0;
+        for (char *end; nn < 6 && *e; e = *end ? end + 1 : end) {
+            const long v = strtol(e, &end, 10);
+            if (end == e || v <= 0) break;
+            ns[nn++] = v;
+        }
+        if (!nn) return;
+    }
     const double sps[3] = {50, 70, 90};
     const int ncfg = sp_cuda_bsr_configs();
     sp_cuda_status st;
     memset(&st, 0, sizeof st);
-    SweepOps ops(m, k, ns, 4);
+    SweepOps ops(m, k, ns, nn);
     void **dx = ops.dx, **dy = ops.dy, **dref = ops.dref;
     sp_cuda_spmm_args *a = ops.a;
     printf("bsr sweep, M = K = 4096, us (cold L2, median), block sparsity; configuration\n"
            "c<i> of spmm_bsr.cu's table; ERR = rel L2 vs cuBLAS above 2e-3, - = does not fit\n");
     each_bsr_weight(m, k, sps, [&](int bs, double sp, const sp_cuda_bsr &db, void *dw) {
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < nn; i++) {
             const double cb = cublas_best(dw, dx[i], dref[i], m, k, ns[i]);
             const double td = time_us([&] { sp_cuda_bsr_spmm(&db, &a[i], &st); });
             printf("BSR%d sp=%2.0f N=%5lld cuBLAS %8.2f default %8.2f |", bs, sp, (long long)ns[i], cb, td);

@@ -57,7 +57,7 @@ static float tl_f(uint16_t u) {
 static float tl_round(float f) { return tl_f(tl_h(f)); }
 
 /* ---- weight patterns (dense fp32 [m][k], values already fp16-exact) ----- */
-enum { TL_RANDOM = 0, TL_EMPTY_ROWS = 1, TL_DENSE_ROW = 2, TL_SINGLE = 3 };
+enum { TL_RANDOM = 0, TL_EMPTY_ROWS = 1, TL_DENSE_ROW = 2, TL_SINGLE = 3, TL_GAPS = 4 };
 
 /* unstructured: each element nonzero with probability density */
 static void tl_gen_unstructured(float *w, int64_t m, int64_t k, double density, int pattern) {
@@ -95,13 +95,21 @@ static void tl_gen_24(float *w, int64_t m, int64_t k, int pattern) {
 }
 
 /* blocks of bs x bs present with probability density (all elements inside
- * the matrix nonzero) */
+ * the matrix nonzero). TL_GAPS (blocks only; density unused): in every 128
+ * rows, the first 64 have a block in every block column, the other 64 only
+ * in block columns 0, 1, 3, 6, 10, ... (gaps of 1, 2, 3, ...): for a kernel
+ * whose CTA or warpgroup owns 64 rows, a run without its blocks of every
+ * length up to the last gap, so that one equals its pipeline's stage count */
 static void tl_gen_blocks(float *w, int64_t m, int64_t k, int bs, double density, int pattern) {
     memset(w, 0, (size_t)(m * k) * 4);
     const int64_t mb = (m + bs - 1) / bs, kb = (k + bs - 1) / bs;
     for (int64_t i = 0; i < mb; i++)
         for (int64_t j = 0; j < kb; j++) {
             bool on = tl_unif() < density;
+            if (pattern == TL_GAPS) {
+                on = (i * bs) % 128 < 64;
+                for (int64_t t = 0, tri = 0; !on && tri <= j; tri += ++t) on = tri == j;
+            }
             if (pattern == TL_EMPTY_ROWS && i % 3 == 0) on = false;
             if (pattern == TL_DENSE_ROW && i == mb / 2) on = true;
             if (!on) continue;

@@ -34,7 +34,7 @@ enum { K_24, K_BSR16, K_BSR32, K_BSR64, K_CSR_TC, K_CSR_SIMT, K_CSR_SIMT32, K_24
 static const char *kname[K_COUNT] = {"2:4", "bsr16", "bsr32", "bsr64", "csr-tc", "csr-simt",
                                      "csr-simt-f32", "2:4-mma", "2:4-wgmma", "dense-sm90"};
 static int is24(int kind) { return kind == K_24 || kind == K_24_MMA || kind == K_24_WG; }
-static const char *pname[4] = {"random", "empty-rows", "dense-row", "single-nz"};
+static const char *pname[5] = {"random", "empty-rows", "dense-row", "single-nz", "gaps"};
 
 static int failures = 0, passes = 0, unfits = 0;
 static int g_tc_cfg = -1; /* >= 0: K_CSR_TC runs this launch configuration */
@@ -430,19 +430,31 @@ int main(int argc, char **argv) {
             g_bsr_cfg = -1;
         }
     }
-    /* the sm_90 configurations on long K at low block density: chunk
-     * lists of hundreds per group, with runs of chunks longer than the
-     * pipeline's stages in which a block row has no block, at N = 16 and
-     * 40 (split-K through the workspace: the loop above left the cluster
-     * split off) and N = 300 (no workspace, so no split) */
-    for (int wcfg = sp_cuda_bsr_configs() - sp_cuda_bsr_wg_configs(); wg_ok && wcfg < sp_cuda_bsr_configs(); wcfg++) {
-        g_bsr_cfg = wcfg;
-        printf("[BSR sm_90 configuration %d, long K]\n", wcfg);
-        run_case(K_BSR32, 256, 8192, 16, 0, 0.3, 5, 1, 0);
-        run_case(K_BSR32, 256, 8192, 300, 0, 0.1, 1, 0, 0);
-        run_case(K_BSR16, 256, 8192, 16, 0, 0.1, 5, 1, 0);
-        run_case(K_BSR64, 256, 8192, 40, 0, 0.3, 7, 1, 0);
-        g_bsr_cfg = -1;
+    /* the sm_90 configurations on long K, split-K both ways:
+     *  - low block density: chunk lists of hundreds per group, with runs of
+     *    chunks longer than the pipeline's stages in which a block row has
+     *    no block, at N = 16 and 40 (split) and N = 300 (no split);
+     *  - TL_GAPS: the upper 64 rows of each 128 have a block in every block
+     *    column, the lower ones only after gaps of 1, 2, ... 17 block
+     *    columns, so one gap equals the stage count of each configuration
+     *    (at most 16): the tall-unit kernel's warpgroup holding a stage must
+     *    release it before waiting for the chunk that refills it */
+    for (int cl = 1; wg_ok && cl >= 0; cl--) {
+        sp_cuda_spmm_set_cluster_split(cl);
+        for (int wcfg = sp_cuda_bsr_configs() - sp_cuda_bsr_wg_configs(); wcfg < sp_cuda_bsr_configs(); wcfg++) {
+            g_bsr_cfg = wcfg;
+            printf("[BSR sm_90 configuration %d, long K, split-K %s]\n", wcfg,
+                   cl ? "in the CTA cluster" : "through the workspace");
+            run_case(K_BSR32, 256, 8192, 16, 0, 0.3, 5, 1, 0);
+            run_case(K_BSR32, 256, 8192, 300, 0, 0.1, 1, 0, 0);
+            run_case(K_BSR16, 256, 8192, 16, 0, 0.1, 5, 1, 0);
+            run_case(K_BSR64, 256, 8192, 40, 0, 0.3, 7, 1, 0);
+            run_case(K_BSR16, 128, 2560, 300, TL_GAPS, 0, 1, 0, 0);
+            run_case(K_BSR32, 256, 5120, 16, TL_GAPS, 0, 5, 1, 0);
+            run_case(K_BSR32, 128, 5120, 260, TL_GAPS, 0, 0, 0, 0);
+            run_case(K_BSR64, 128, 10240, 40, TL_GAPS, 0, 7, 1, 0);
+            g_bsr_cfg = -1;
+        }
     }
     sp_cuda_spmm_set_cluster_split(1);
     if (bsr_only) {
