@@ -322,17 +322,21 @@ static int bsr_wg_default(const sp_cuda_bsr *w, int64_t n, bool forced) {
      * against the configurations below, 0.99-1.51x at N = 512-4096 with 256
      * tokens (BSR32 at 70 %, N = 4096: 145.0 against 165.6 us, and 1.16x
      * cuBLAS), 1.16-1.63x at N = 256 with 128 and 1.03-1.21x at N = 128
-     * with 64; at N = 16 the mma.sync kernel stays ahead. */
-    if (w->tall.blocks && n > 32 && w->mb * w->bs >= 64)
-        return kBsrWgCfgs + (n > 384 ? 0 : n > 192 ? 1 : 2);
+     * with 64; at N = 16 the mma.sync kernel stays ahead, and so it does at
+     * N <= 128 for 16-wide blocks below 20 % block density (at 90-98 %,
+     * N = 128: 0.79-1.28x cuBLAS on units against 0.82-1.50x; 32-wide
+     * ones gain there: 1.13-1.54x against 0.91-1.43x). */
     const BsrWgDefault d = kBsrWgDefault[w->bs == 16 ? 0 : w->bs == 32 ? 1 : 2];
+    const double dens = w->mb * w->kb > 0 ? (double)w->nblocks / ((double)w->mb * (double)w->kb) : 0.0;
+    const bool sparse16 = w->bs == 16 && n <= d.dense_max_n && dens < d.dens_min;
+    if (w->tall.blocks && n > 32 && w->mb * w->bs >= 64 && (forced || !sparse16))
+        return kBsrWgCfgs + (n > 384 ? 0 : n > 192 ? 1 : 2);
     const int cfg = n > d.large_min_n ? d.cfg_large : d.cfg_small;
     if (forced) return cfg;
     /* a group less than half full (M < 128) shares each X chunk among too
      * few blocks (not measured on its own; plan-time tuning times both) */
     if (n < d.n_min || w->mb * w->bs < SP_CUDA_BSR_WG_ROWS / 2) return -1;
     if (n > d.dense_max_n) return cfg;
-    const double dens = w->mb * w->kb > 0 ? (double)w->nblocks / ((double)w->mb * (double)w->kb) : 0.0;
     return dens >= d.dens_min ? cfg : -1;
 }
 
