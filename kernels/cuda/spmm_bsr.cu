@@ -323,12 +323,13 @@ static int bsr_wg_default(const sp_cuda_bsr *w, int64_t n, bool forced) {
      * tokens (BSR32 at 70 %, N = 4096: 145.0 against 165.6 us, and 1.16x
      * cuBLAS), 1.16-1.63x at N = 256 with 128 and 1.03-1.21x at N = 128
      * with 64; at N = 16 the mma.sync kernel stays ahead, and so it does at
-     * N <= 128 for 16-wide blocks below 20 % block density (at 90-98 %,
-     * N = 128: 0.79-1.28x cuBLAS on units against 0.82-1.50x; 32-wide
-     * ones gain there: 1.13-1.54x against 0.91-1.43x). */
+     * N <= 128 for 16-wide blocks below 15 % block density (at 90-98 %,
+     * N = 128: 0.79-1.28x cuBLAS on units against 0.82-1.50x; at 80 %
+     * 0.60x against 0.51x; 32-wide ones gain there: 1.13-1.54x against
+     * 0.91-1.43x at 90-98 %). */
     const BsrWgDefault d = kBsrWgDefault[w->bs == 16 ? 0 : w->bs == 32 ? 1 : 2];
     const double dens = w->mb * w->kb > 0 ? (double)w->nblocks / ((double)w->mb * (double)w->kb) : 0.0;
-    const bool sparse16 = w->bs == 16 && n <= d.dense_max_n && dens < d.dens_min;
+    const bool sparse16 = w->bs == 16 && n <= d.dense_max_n && dens < 0.15;
     if (w->tall.blocks && n > 32 && w->mb * w->bs >= 64 && (forced || !sparse16))
         return kBsrWgCfgs + (n > 384 ? 0 : n > 192 ? 1 : 2);
     const int cfg = n > d.large_min_n ? d.cfg_large : d.cfg_small;
