@@ -37,6 +37,7 @@
 #include "kernels/cuda/sm90_wgmma_ra.cuh" /* bulk_load */
 #include "kernels/cuda/sm90_wgmma_ss.cuh"
 #include "kernels/cuda/spmm_bsr_sm90.h"
+#include "kernels/cuda/spmm_bsr_sm90_launch.cuh"
 #include "kernels/cuda/spmm_common.cuh"
 
 #include <cuda.h>
@@ -219,36 +220,7 @@ kbsrtall_entry(const __grid_constant__ CUtensorMap xmap, BsrWgParams p, Epi e) {
 
 template <class KT>
 static int launch_bsr_tall(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, const Epi &e, sp_cuda_status *st) {
-    const int64_t gx = w->tall.ngroups;
-    const int64_t gy = (a->n + KT::BN - 1) / KT::BN;
-    if (gx <= 0 || gy <= 0) return 0;
-    if (gy > 65535 || gx > INT32_MAX) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "bsr spmm: n or m too large");
-    CUtensorMap xmap;
-    /* X: [n][k] fp16, rows ldx apart; boxes of bs columns x BN rows in the
-     * swizzle of that width (bsr_wg_swizzle) */
-    const CUtensorMapSwizzle sw = KT::KS == 1   ? CU_TENSOR_MAP_SWIZZLE_32B
-                                  : KT::KS == 2 ? CU_TENSOR_MAP_SWIZZLE_64B
-                                                : CU_TENSOR_MAP_SWIZZLE_128B;
-    if (const int rc = encode_f16_rows(&xmap, a->x, a->n, w->k, a->ldx, KT::KS * 16, KT::BN, sw, "bsr spmm", st))
-        return rc;
-    static int occ_cache[kDevSlots]; /* per instantiation: raises the limit to SMEM once */
-    int occ = 0;
-    const int orc = occupancy_once(kbsrtall_entry<KT>, KT::NT, KT::SMEM, occ_cache, &occ, st);
-    if (orc) return orc;
-    Epi ek = e;
-    ek.h_stage = 1;
-    static int cl_cache[kDevSlots][9]; /* per instantiation */
-    const int z = plan_split(kbsrtall_entry<KT>, KT::NT, KT::SMEM, cl_cache, gx * gy, w->tall.max, sm_count(), 4,
-                             &ek);
-    BsrWgParams p;
-    p.blocks = (const uint4 *)w->tall.blocks;
-    p.chunks = (const int4 *)w->tall.chunks;
-    p.gptr = w->tall.ptr;
-    p.gorder = w->tall.order;
-    return (int)SP_CUDA_CHECK(st, pdl_launch_cluster(pdl_env_enabled(), ek.csplit ? (unsigned)z : 1u,
-                                                     kbsrtall_entry<KT>,
-                                                     dim3((unsigned)gx, (unsigned)gy, (unsigned)z), dim3(KT::NT),
-                                                     KT::SMEM, (cudaStream_t)a->stream, xmap, p, ek));
+    return launch_bsr_units<KT>(kbsrtall_entry<KT>, w->tall, w, a, e, st);
 }
 
 template <int BS> static int run_bsr_tall_bs(int cfg, const sp_cuda_bsr *w, const sp_cuda_spmm_args *a,
