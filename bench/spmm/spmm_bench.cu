@@ -13,7 +13,7 @@
  *   spmm_bench --csr-sweep    the tiled CSR path's launch configurations (log only)
  *   spmm_bench --bsr-sweep    the BSR launch configurations, blocks of 16 and 32 (log only)
  *                            (SPMM_BSR_CFGS=12,14: only those configurations;
- *                            SPMM_BSR_BS=32: only that block size)
+ *                            SPMM_BSR_BS=32: only that block size; SPMM_NS=128,512: those N)
  *   spmm_bench --bsr-small    BSR at N = 16-512: mma.sync, wgmma at each split-K target (log only)
  *   spmm_bench --tile24-sweep, --epi24, --profile24, --csr-slot-sweep: the 2:4 kernel's tiles,
  *                             epilogues and peers, the CSR slot widths (log only; see each)
@@ -1233,19 +1233,21 @@ static void each_bsr_weight(int64_t m, int64_t k, const double (&sps)[3],
     free(w);
 }
 
-/* SPMM_BSR_CFGS (a comma-separated list of configuration numbers): the
- * only ones --bsr-sweep times (all when unset) */
-static bool cfg_wanted(int c) {
-    const char *l = getenv("SPMM_BSR_CFGS");
-    if (!l || !*l) return true;
-    for (const char *p = l; *p;) {
+/* The leading integers of the comma-separated list in environment variable
+ * name, at most max of them, into v: their count (the parse stops at the
+ * first item that is not an integer), or -1 when name is unset or empty */
+static int env_ints(const char *name, long *v, int max) {
+    const char *c = getenv(name);
+    if (!c || !*c) return -1;
+    int n = 0;
+    while (*c && n < max) {
         char *end;
-        const long v = strtol(p, &end, 10);
-        if (end == p) break;
-        if (v == c) return true;
-        p = *end ? end + 1 : end;
+        const long x = strtol(c, &end, 10);
+        if (end == c) break;
+        v[n++] = x;
+        c = *end ? end + 1 : end;
     }
-    return false;
+    return n;
 }
 
 static void bsr_sweep() {
@@ -1253,15 +1255,19 @@ static void bsr_sweep() {
     /* SPMM_NS: up to 6 values of N, comma-separated (16,128,1024,4096 unless set) */
     int64_t ns[6] = {16, 128, 1024, 4096};
     int nn = 4;
-    if (const char *e = getenv("SPMM_NS")) {
-        nn = 0;
-        for (char *end; nn < 6 && *e; e = *end ? end + 1 : end) {
-            const long v = strtol(e, &end, 10);
-            if (end == e || v <= 0) break;
-            ns[nn++] = v;
-        }
+    long nv[6];
+    if (const int n = env_ints("SPMM_NS", nv, 6); n >= 0) {
+        for (nn = 0; nn < n && nv[nn] > 0; nn++) ns[nn] = nv[nn];
         if (!nn) return;
     }
+    /* SPMM_BSR_CFGS: only those configuration numbers (all unless set) */
+    long want[64];
+    const int nwant = env_ints("SPMM_BSR_CFGS", want, 64);
+    auto cfg_wanted = [&](int c) {
+        for (int i = 0; i < nwant; i++)
+            if (want[i] == c) return true;
+        return nwant < 0;
+    };
     const double sps[3] = {50, 70, 90};
     const int ncfg = sp_cuda_bsr_configs();
     sp_cuda_status st;
@@ -1437,14 +1443,8 @@ static void profile24() {
     struct Sh { int64_t m, k, n; };
     static const Sh sh[] = {{4096, 4096, 128}, {4096, 4096, 1024}, {3072, 768, 4096},
                             {768, 768, 4096},  {2304, 768, 4096},  {768, 3072, 4096}};
-    int cfg[16], ncfg = 0;
-    for (const char *c = getenv("SPMM_P24_CONFIGS"); c && *c && ncfg < 16;) {
-        char *end;
-        const long v = strtol(c, &end, 10);
-        if (end == c) break;
-        cfg[ncfg++] = (int)v;
-        c = *end ? end + 1 : end;
-    }
+    long cfg[16];
+    const int listed = env_ints("SPMM_P24_CONFIGS", cfg, 16), ncfg = listed > 0 ? listed : 0;
     const bool timed = getenv("SPMM_P24_TIME") != NULL;
     sp_cuda_status st;
     memset(&st, 0, sizeof st);
@@ -1470,8 +1470,8 @@ static void profile24() {
             printf(", without PDL %.2f", time_us([&] { sp_cuda_24_spmm(&d, &a, &st); }));
             sp_cuda_24_set_pdl(1);
             for (int i = 0; i < ncfg; i++) {
-                a.config = cfg[i];
-                printf(", c%d %.2f", cfg[i], time_us([&] { sp_cuda_24_spmm(&d, &a, &st); }));
+                a.config = (int)cfg[i];
+                printf(", c%d %.2f", a.config, time_us([&] { sp_cuda_24_spmm(&d, &a, &st); }));
             }
             a.config = 0;
             double clt = 0;
