@@ -413,10 +413,20 @@ int main(int argc, char **argv) {
         }
         g_bsr_cfg = -1;
     }
-    /* the sm_90 BSR kernel's split-K both ways, as for the 2:4 kernel
-     * below: in the CTA cluster (with and without a workspace) and through
-     * the workspace; K sized so the split is 4 or 8 (a quarter of the
-     * chunks per group), ragged M and N, each block size */
+    /* the sm_90 BSR configurations with split-K both ways, as for the 2:4
+     * kernel below: in the CTA cluster (with and without a workspace) and
+     * through the workspace:
+     *  - K sized so the split is 4 or 8 (a quarter of the chunks per group),
+     *    ragged M and N, each block size;
+     *  - long K at low block density: chunk lists of hundreds per group,
+     *    with runs of chunks longer than the pipeline's stages in which a
+     *    block row has no block, at N = 16 and 40 (split) and N = 300 (no
+     *    split);
+     *  - TL_GAPS: the upper 64 rows of each 128 have a block in every block
+     *    column, the lower ones only after gaps of 1, 2, ... 17 block
+     *    columns, so one gap equals the stage count of each configuration
+     *    (at most 16): the tall-unit kernel's warpgroup holding a stage must
+     *    release it before waiting for the chunk that refills it */
     for (int cl = 1; wg_ok && cl >= 0; cl--) {
         sp_cuda_spmm_set_cluster_split(cl);
         printf("[BSR wgmma split-K %s]\n", cl ? "in the CTA cluster" : "through the workspace");
@@ -427,24 +437,6 @@ int main(int argc, char **argv) {
             run_case(K_BSR32, 520, 512, 64, 1, 0.5, 5, 0, 0);   /* 4, no workspace */
             run_case(K_BSR16, 300, 512, 40, 2, 0.5, 3, 1, 8);   /* 8 */
             run_case(K_BSR64, 600, 1024, 129, 3, 0.5, 6, 1, 0); /* 4 */
-            g_bsr_cfg = -1;
-        }
-    }
-    /* the sm_90 configurations on long K, split-K both ways:
-     *  - low block density: chunk lists of hundreds per group, with runs of
-     *    chunks longer than the pipeline's stages in which a block row has
-     *    no block, at N = 16 and 40 (split) and N = 300 (no split);
-     *  - TL_GAPS: the upper 64 rows of each 128 have a block in every block
-     *    column, the lower ones only after gaps of 1, 2, ... 17 block
-     *    columns, so one gap equals the stage count of each configuration
-     *    (at most 16): the tall-unit kernel's warpgroup holding a stage must
-     *    release it before waiting for the chunk that refills it */
-    for (int cl = 1; wg_ok && cl >= 0; cl--) {
-        sp_cuda_spmm_set_cluster_split(cl);
-        for (int wcfg = sp_cuda_bsr_configs() - sp_cuda_bsr_wg_configs(); wcfg < sp_cuda_bsr_configs(); wcfg++) {
-            g_bsr_cfg = wcfg;
-            printf("[BSR sm_90 configuration %d, long K, split-K %s]\n", wcfg,
-                   cl ? "in the CTA cluster" : "through the workspace");
             run_case(K_BSR32, 256, 8192, 16, 0, 0.3, 5, 1, 0);
             run_case(K_BSR32, 256, 8192, 300, 0, 0.1, 1, 0, 0);
             run_case(K_BSR16, 256, 8192, 16, 0, 0.1, 5, 1, 0);
