@@ -149,13 +149,22 @@ template <int BS, int BN_> struct KBsrTall {
             const uint32_t below = (1u << g) - 1u;
             /* the stage to release after the next wgmmas, its chunk; the next chunk to see */
             int prev = -1, prev_s = 0, next = 0;
+            /* release the held stage: its wgmmas retired first */
+            auto release_held = [&]() {
+                if (prev >= 0) {
+                    wgmma_wait<0>();
+                    mbar_arrive(empty0 + prev * 8);
+                    prev = -1;
+                }
+            };
+            /* before waiting for chunk c: c refills the held stage when it
+             * is STAGES chunks after it */
+            auto free_for = [&](int c) {
+                if (c >= prev_s + STAGES) release_held();
+            };
             auto pass = [&](int upto) { /* chunks next .. upto - 1: not this warpgroup's */
                 for (; next < upto; next++) {
-                    if (prev >= 0 && next >= prev_s + STAGES) {
-                        wgmma_wait<0>();
-                        mbar_arrive(empty0 + prev * 8);
-                        prev = -1;
-                    }
+                    free_for(next);
                     const int st = next % STAGES;
                     mbar_wait(full0 + st * 8, (uint32_t)(next / STAGES) & 1u);
                     mbar_arrive(empty0 + st * 8);
@@ -170,12 +179,7 @@ template <int BS, int BN_> struct KBsrTall {
                     const int s = base + i, st = s % STAGES;
                     const uint32_t msk = (uint32_t)__shfl_sync(0xffffffffu, mine, i);
                     pass(s);
-                    if (prev >= 0 && s >= prev_s + STAGES) {
-                        /* this chunk refills the held stage (s = prev_s + STAGES) */
-                        wgmma_wait<0>();
-                        mbar_arrive(empty0 + prev * 8);
-                        prev = -1;
-                    }
+                    free_for(s);
                     mbar_wait(full0 + st * 8, (uint32_t)(s / STAGES) & 1u);
                     const uint32_t xb = sb + st * STB;
                     /* this warpgroup's unit: after the chunk's lower ones */
@@ -196,10 +200,10 @@ template <int BS, int BN_> struct KBsrTall {
                 }
             }
             pass(nk);
-            if (prev >= 0) {
-                wgmma_wait<0>();
-                mbar_arrive(empty0 + prev * 8);
-            }
+            release_held();
+            /* on every path, so ptxas need not inject one (info C7517:
+             * it cannot see that the paths above retired the wgmmas) */
+            wgmma_wait<0>();
             acc_fence(acc[0]);
             pdl_launch_dependents(); /* only the epilogue is left */
             tile_sync<1, NC>(); /* every consumer is done with the stages: they become the output tile */
