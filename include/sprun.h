@@ -271,6 +271,13 @@ typedef struct sprun_weight_info {
 SPRUN_API size_t sprun_model_weight_count(const sprun_model *model);
 SPRUN_API sprun_code sprun_model_weight_info(const sprun_model *model, size_t idx, sprun_weight_info *info);
 
+/* The cost-model table the backend chose each weight's kernel with, in one
+ * line: its name, then where it came from ("h200-fp16: built-in table for
+ * 'NVIDIA H200'", a calibration file, or "derived-sm86: no built-in table
+ * for ..." with the peaks it derived). "" before the backend made its
+ * choices. Owned by the model, valid until sprun_model_destroy. Thread-safe. */
+SPRUN_API const char *sprun_model_cost_table(const sprun_model *model);
+
 /* Number of nodes after load-time passes, and a one-line description of node
  * idx ("Conv conv1 [fused: bias+relu]"), written into buf. Thread-safe. */
 SPRUN_API size_t sprun_model_node_count(const sprun_model *model);

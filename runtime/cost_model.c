@@ -112,6 +112,118 @@ const sp_cost_device sp_cost_h100_fp16 = {
     .csr_tile_s = 1.6e-9,
 };
 
+/*
+ * H200 SXM, fp16 in / fp32 accumulate: the H100's compute (same GH100 chip,
+ * same peaks) with HBM3e. Measured by bench/spmm on the lent H200,
+ * 2026-11-28 (bench/results/spmm-h200-2026-11-28-e4cf102.md), M = K = 4096,
+ * the same method as the H100's:
+ *   bandwidth: 4.237 TB/s, the device-to-device copy of that call.
+ *   cuBLAS: 178.74 us at N = 4096 (769 TFLOP/s, E 0.78, as on the H100);
+ *           15.52 / 17.28 us at N = 16 / 128: above overhead_s, 0.69 / 0.63
+ *           of the bandwidth (e_mem 0.66).
+ *   sprun 2:4: 531 / 479 TFLOP/s useful at N = 4096 / 1024 (E 0.54 / 0.48 of
+ *           the sparse peak on half the flops: e_24 0.50); 12.88 / 14.98 us
+ *           at N = 16 / 128, above overhead_sparse_s 0.66 / 0.55 of the
+ *           bandwidth (e_mem_24 0.60).
+ *   sprun BSR (the tall-unit kernel from N = 33, spmm_bsr_tall_sm90.cu),
+ *           N = 4096, 70 % block sparsity: 32-wide 282 TFLOP/s useful (E 0.29;
+ *           0.37 at 50 %, 0.19 at 90 %), 16-wide 138 (E 0.14; 0.22, 0.08).
+ *           Memory-bound at N = 16, 32-wide blocks at 50 / 70 / 90 %: 0.40 /
+ *           0.33 / 0.22 of the bandwidth above overhead_sparse_s
+ *           (e_mem_sparse 0.32).
+ *   sprun CSR (tensor-core path): dense work at E 0.62 / 0.66 at N = 1024 /
+ *           4096, flat in density (e_csr 0.55 as on the H100); 26.7-27.3 us
+ *           at N = 128 from 70 to 98 %: csr_tile_s = (27 - 6) us / 16384
+ *           tiles = 1.3 ns.
+ */
+const sp_cost_device sp_cost_h200_fp16 = {
+    .name = "h200-fp16",
+    .bandwidth = 4.237e12,
+    .dense_peak = 989e12,
+    .sparse24_peak = 1979e12,
+    .simt_peak = 134e12,
+    .e_dense = 0.78,
+    .e_csr = 0.55,
+    .e_bsr = {0.02, 0.03, 0.14, 0.29},
+    .e_24 = 0.50,
+    .e_mem = 0.66,
+    .e_mem_sparse = 0.32,
+    .e_mem_24 = 0.60,
+    .overhead_s = 4e-6,
+    .overhead_sparse_s = 6e-6,
+    .csr_expands = 1,
+    .csr_tile_s = 1.3e-9,
+};
+
+/* Dense fp16 tensor-core flops (fp32 accumulation) per SM per clock, by
+ * architecture, from the datasheets: V100 80 SMs x 1.53 GHz x 1024 = 125
+ * TFLOP/s, T4 512, A100 2048 (312 TFLOP/s), the sm_86/89 parts 1024 (L40S
+ * 362 TFLOP/s; GeForce boards run fp32 accumulation at half that), H100
+ * 4096 (989 TFLOP/s SXM, 756 PCIe), B200 8192. */
+static double tc_flops_per_sm_clock(int major, int minor)
+{
+    if (major >= 10)
+        return 8192;
+    if (major == 9)
+        return 4096;
+    if (major == 8)
+        return minor == 0 ? 2048 : 1024;
+    if (major == 7)
+        return minor == 0 ? 1024 : 512;
+    return 0; /* no tensor cores: the dense path runs on the FMA units */
+}
+
+void sp_cost_device_for_gpu(const sp_cost_gpu *gpu, sp_cost_device *out, char *note, size_t note_len)
+{
+    const char *name = gpu && gpu->name ? gpu->name : "";
+    const sp_cost_device *known = strstr(name, "H200") ? &sp_cost_h200_fp16
+                                  : strstr(name, "H100") ? &sp_cost_h100_fp16
+                                                         : NULL;
+    if (known) {
+        *out = *known;
+        if (note && note_len)
+            snprintf(note, note_len, "%s: built-in table for '%s'", known->name, name);
+        return;
+    }
+    /* Any other GPU: peaks from its properties, the H100's efficiencies (the
+     * same kernels, measured only there). The copy bandwidth the H100 and
+     * the H200 reach is 0.88 of their memory's nominal rate. */
+    *out = sp_cost_h100_fp16;
+    const int major = gpu ? gpu->cc_major : 0, minor = gpu ? gpu->cc_minor : 0;
+    const double sm_clock = gpu && gpu->sm_count > 0 && gpu->clock_hz > 0 ? gpu->sm_count * gpu->clock_hz : 0;
+    const double tc = tc_flops_per_sm_clock(major, minor);
+    /* fp16 FMA: 128 lanes x 2 flops x 2 halves per SM and clock */
+    if (sm_clock > 0) {
+        out->simt_peak = sm_clock * 512.0;
+        out->dense_peak = tc > 0 ? sm_clock * tc : out->simt_peak;
+        /* sparse tensor cores (mma.sp) from Ampere on */
+        out->sparse24_peak = major >= 8 && tc > 0 ? 2.0 * out->dense_peak : 0;
+    }
+    const double nominal = gpu && gpu->mem_clock_hz > 0 && gpu->bus_width_bits > 0
+                               ? 2.0 * gpu->mem_clock_hz * gpu->bus_width_bits / 8.0
+                               : 0;
+    if (nominal > 0)
+        out->bandwidth = 0.88 * nominal;
+    if (major < 9) {
+        /* no wgmma: the mma.sync / mma.sp kernels, with what they reached on
+         * the H100 (see its table): 2:4 E 0.15 and about 0.2 of the
+         * bandwidth, BSR 0.055 / 0.10 (16- / 32-wide blocks), CSR's dense
+         * work 0.10 */
+        out->e_24 = 0.15;
+        out->e_mem_24 = 0.2;
+        out->e_bsr[2] = 0.055;
+        out->e_bsr[3] = 0.10;
+        out->e_csr = 0.10;
+    }
+    snprintf(out->name, sizeof out->name, "derived-sm%d%d", major, minor);
+    if (note && note_len)
+        snprintf(note, note_len,
+                 "%s: no built-in table for '%s'; peaks from its properties (%.0f TFLOP/s dense fp16, %.2f TB/s), "
+                 "efficiencies of the same kernels on the H100: a calibration file (bench/calibration) makes the "
+                 "choices accurate",
+                 out->name, name, out->dense_peak / 1e12, out->bandwidth / 1e12);
+}
+
 static int block_index(int block)
 {
     switch (block) {

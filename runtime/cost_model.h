@@ -75,6 +75,29 @@ typedef struct sp_cost_estimate {
 /* The calibrated tables. */
 extern const sp_cost_device sp_cost_cpu_generic;
 extern const sp_cost_device sp_cost_h100_fp16;
+extern const sp_cost_device sp_cost_h200_fp16;
+
+/* What the CUDA backend knows of its GPU when it picks a table
+ * (cudaDeviceProp / cudaDeviceGetAttribute). */
+typedef struct sp_cost_gpu {
+    const char *name;     /* "NVIDIA H100 80GB HBM3" */
+    int cc_major, cc_minor;
+    int sm_count;
+    double clock_hz;      /* peak SM clock */
+    double mem_clock_hz;  /* peak memory clock */
+    int bus_width_bits;
+} sp_cost_gpu;
+
+/* The built-in table for gpu: the H100's or the H200's when its name says
+ * so, else a table derived from its properties (peaks from SM count x clock
+ * x the per-SM rate of its architecture, bandwidth from the memory clock and
+ * bus at the fraction the H100 and H200 copies reach) with the efficiencies
+ * the same kernels reached on the H100 (below sm_90, those of the mma.sync
+ * kernels that run there), named "derived-smXY". Writes into note (may be
+ * NULL) one line
+ * saying which and why. Never fails; a calibration file read afterwards
+ * (sp_cost_device_load) overrides it. */
+void sp_cost_device_for_gpu(const sp_cost_gpu *gpu, sp_cost_device *out, char *note, size_t note_len);
 
 /* Reads a calibration file ("key = value" lines, '#' comments; keys are the
  * field names above, e_bsr takes four values) over *dev, which holds the

@@ -55,7 +55,7 @@ static int pack_candidates(const struct sprun_model *m, sp_cpu_packed *packed, i
 
 int sp_cpu_sparse_prepare(struct sprun_model *m, sp_cpu_packed *packed, sp_err *err)
 {
-    int rc0 = sp_model_set_cost(m, &sp_cost_cpu_generic, err);
+    int rc0 = sp_model_set_cost(m, &sp_cost_cpu_generic, NULL, err);
     if (rc0 != SPRUN_OK)
         return rc0;
     packed->n = m->n_weights;

@@ -312,11 +312,23 @@ sprun_code sprun_model_node_describe(const sprun_model *m, size_t idx, char *buf
     return (sprun_code)sp_err_publish(&err);
 }
 
-int sp_model_set_cost(struct sprun_model *m, const sp_cost_device *base, sp_err *err)
+int sp_model_set_cost(struct sprun_model *m, const sp_cost_device *base, const char *why, sp_err *err)
 {
     m->cost = *base;
     char msg[512];
     if (m->opt.calibration_path[0] && sp_cost_device_load(m->opt.calibration_path, &m->cost, msg, sizeof msg) != 0)
         return sp_err_set(err, SPRUN_ERR_INVALID_ARGUMENT, "calibration: %s", msg);
+    if (m->opt.calibration_path[0])
+        snprintf(m->cost_origin, sizeof m->cost_origin, "%s: calibration file '%s' over the built-in %s", m->cost.name,
+                 m->opt.calibration_path, base->name);
+    else if (why && why[0])
+        snprintf(m->cost_origin, sizeof m->cost_origin, "%s", why);
+    else
+        snprintf(m->cost_origin, sizeof m->cost_origin, "%s: built-in table", m->cost.name);
     return SPRUN_OK;
+}
+
+const char *sprun_model_cost_table(const sprun_model *m)
+{
+    return m && m->cost_origin[0] ? m->cost_origin : "";
 }

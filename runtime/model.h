@@ -66,6 +66,7 @@ struct sprun_model {
     sprun_tensor_info *inputs, *outputs; /* static descriptions */
     struct sp_tune_cache *tune; /* measured kernel choices (tuning on), else NULL */
     sp_cost_device cost;        /* cost-model table of the chosen backend (sp_model_set_cost) */
+    char cost_origin[1280];     /* which table and why (sprun_model_cost_table) */
     int n_load_folded;
 };
 
@@ -162,8 +163,10 @@ int sp_cuda_available(int device_id);
 #endif
 
 /* Sets m->cost to base overridden by the calibration file of the options,
- * if any (backends call it from model_init with their built-in table). */
-int sp_model_set_cost(struct sprun_model *m, const sp_cost_device *base, sp_err *err);
+ * if any (backends call it from model_init with their built-in table), and
+ * m->cost_origin to the table's name and origin (why base: a line from
+ * sp_cost_device_for_gpu, or NULL). */
+int sp_model_set_cost(struct sprun_model *m, const sp_cost_device *base, const char *why, sp_err *err);
 
 /* --- passes (runtime/passes.c) ------------------------------------------ */
 

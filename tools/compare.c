@@ -64,6 +64,22 @@ static int time_pair(sprun_session *ds, sprun_session *ss, const sprun_tensor *i
 }
 
 /* The two plans' rows of the latency table and the speedup. */
+/* s as a JSON string: quotes, backslashes and control characters escaped */
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
 static void print_pair(const timing *td, const timing *ts)
 {
     printf("  %-8s %12.1f %12.1f\n", "dense", td->median, td->p90);
@@ -208,6 +224,7 @@ int sprun_cli_compare(const char *model_path, const sprun_tensor *inputs, size_t
     static const char *backends[] = {"auto", "cpu", "cuda"};
     printf("compare: %s on %s, %d runs of each plan (interleaved) after %d warm-up\n", model_path, backends[sprun_model_backend(sm)], o->runs,
            o->warmup);
+    printf("  cost model: %s\n", sprun_model_cost_table(sm));
     double worst = 0;
     for (size_t i = 0; i < sprun_model_output_count(sm); i++) {
         sprun_tensor a, b;
@@ -228,11 +245,16 @@ int sprun_cli_compare(const char *model_path, const sprun_tensor *inputs, size_t
     printf("\n");
     if (o->json_path && !(json = fopen(o->json_path, "w")))
         fprintf(stderr, "sprun: cannot write %s\n", o->json_path);
-    if (json)
+    if (json) {
+        fprintf(json, "{\"model\": ");
+        json_string(json, model_path);
+        fprintf(json, ", \"cost_model\": ");
+        json_string(json, sprun_model_cost_table(sm));
         fprintf(json,
-                "{\"model\": \"%s\", \"backend\": \"%s\", \"runs\": %d, \"dense_median_us\": %.3f, "
+                ", \"backend\": \"%s\", \"runs\": %d, \"dense_median_us\": %.3f, "
                 "\"dense_p90_us\": %.3f, \"sparse_median_us\": %.3f, \"sparse_p90_us\": %.3f, \"max_rel_l2\": %.6g, ",
-                model_path, backends[sprun_model_backend(sm)], o->runs, td.median, td.p90, ts.median, ts.p90, worst);
+                backends[sprun_model_backend(sm)], o->runs, td.median, td.p90, ts.median, ts.p90, worst);
+    }
     if (json && have_dev > 0)
         fprintf(json,
                 "\"device_io\": {\"dense_median_us\": %.3f, \"dense_p90_us\": %.3f, \"sparse_median_us\": %.3f, "

@@ -493,6 +493,8 @@ static void print_info(const sprun_model *m)
     if (total)
         printf("weights: %zu layers, %lld parameters, %lld nonzero, overall density %.4f\n", nw, (long long)total,
                (long long)nnz, (double)nnz / (double)total);
+    if (sprun_model_cost_table(m)[0])
+        printf("cost model: %s\n", sprun_model_cost_table(m));
 }
 
 int main(int argc, char **argv)

@@ -104,12 +104,39 @@ static int upload_candidates(const struct sprun_model *m, const sp_weight_record
     return rc;
 }
 
+/* sp_cost_device_for_gpu for the current device; a device that cannot be
+ * queried gets the derived table with no peaks of its own (the H100's) */
+static void gpu_cost_table(sp_cost_device *out, char *why, size_t why_len)
+{
+    int dev = 0, sms = 0, clk = 0, memclk = 0, bus = 0;
+    struct cudaDeviceProp prop;
+    sp_cost_gpu g = {0};
+    if (cudaGetDevice(&dev) == cudaSuccess && cudaGetDeviceProperties(&prop, dev) == cudaSuccess) {
+        g.name = prop.name;
+        g.cc_major = prop.major;
+        g.cc_minor = prop.minor;
+        if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) == cudaSuccess)
+            g.sm_count = sms;
+        if (cudaDeviceGetAttribute(&clk, cudaDevAttrClockRate, dev) == cudaSuccess)
+            g.clock_hz = clk * 1e3;
+        if (cudaDeviceGetAttribute(&memclk, cudaDevAttrMemoryClockRate, dev) == cudaSuccess)
+            g.mem_clock_hz = memclk * 1e3;
+        if (cudaDeviceGetAttribute(&bus, cudaDevAttrGlobalMemoryBusWidth, dev) == cudaSuccess)
+            g.bus_width_bits = bus;
+    } else
+        cudaGetLastError(); /* not sticky: clear it */
+    sp_cost_device_for_gpu(&g, out, why, why_len);
+}
+
 int sp_cuda_sparse_prepare(struct sprun_model *m, int fp16, void *stream, sp_cuda_sparse_set *set, sp_err *err)
 {
     memset(set, 0, sizeof *set);
-    /* The built-in table is the H100's (the lent device); other GPUs need a
-     * calibration file (sprun_options_set_calibration). */
-    int rc0 = sp_model_set_cost(m, &sp_cost_h100_fp16, err);
+    /* The built-in table for this GPU (the H100's, the H200's, or one derived
+     * from its properties), under the calibration file if one was given */
+    sp_cost_device table;
+    char why[384];
+    gpu_cost_table(&table, why, sizeof why);
+    int rc0 = sp_model_set_cost(m, &table, why, err);
     if (rc0 != SPRUN_OK)
         return rc0;
     set->n = m->n_weights;

@@ -204,6 +204,48 @@ static void test_calibration_files_match_builtin(void **state)
     if (rc)
         fail_msg("%s", err);
     expect_same(&d, &sp_cost_h100_fp16);
+    memset(&d, 0, sizeof d);
+    rc = sp_cost_device_load(SPRUN_SOURCE_DIR "/bench/calibration/h200-fp16.cal", &d, err, sizeof err);
+    if (rc)
+        fail_msg("%s", err);
+    expect_same(&d, &sp_cost_h200_fp16);
+}
+
+/* The CUDA backend's table by GPU: the H100's and the H200's by name, any
+ * other GPU's peaks from its properties with the efficiencies of the kernels
+ * that run on its architecture, and the note says which. */
+static void test_gpu_picks_its_table(void **state)
+{
+    (void)state;
+    char note[384];
+    sp_cost_device d;
+    sp_cost_gpu h200 = {.name = "NVIDIA H200", .cc_major = 9, .sm_count = 132, .clock_hz = 1.98e9};
+    sp_cost_device_for_gpu(&h200, &d, note, sizeof note);
+    assert_string_equal(d.name, "h200-fp16");
+    assert_true(d.bandwidth == sp_cost_h200_fp16.bandwidth);
+    assert_non_null(strstr(note, "built-in table for 'NVIDIA H200'"));
+    sp_cost_gpu h100 = {.name = "NVIDIA H100 80GB HBM3", .cc_major = 9, .sm_count = 132};
+    sp_cost_device_for_gpu(&h100, &d, note, sizeof note);
+    assert_string_equal(d.name, "h100-fp16");
+    /* A100 SXM4 80GB: 108 SMs at 1.41 GHz, HBM2e at 1.593 GHz on 5120 bits */
+    sp_cost_gpu a100 = {.name = "NVIDIA A100-SXM4-80GB", .cc_major = 8, .cc_minor = 0, .sm_count = 108,
+                        .clock_hz = 1.41e9, .mem_clock_hz = 1.593e9, .bus_width_bits = 5120};
+    sp_cost_device_for_gpu(&a100, &d, note, sizeof note);
+    assert_string_equal(d.name, "derived-sm80");
+    assert_true(fabs(d.dense_peak - 108 * 1.41e9 * 2048) < 1e9);   /* 312 TFLOP/s, the datasheet's */
+    assert_true(fabs(d.sparse24_peak - 2 * d.dense_peak) < 1e9);
+    assert_true(fabs(d.bandwidth - 0.88 * 2 * 1.593e9 * 640) < 1e9); /* 1.79 of its 2.04 TB/s */
+    assert_true(d.e_24 < sp_cost_h100_fp16.e_24);                   /* mma.sp, not wgmma.sp */
+    assert_non_null(strstr(note, "no built-in table for 'NVIDIA A100-SXM4-80GB'"));
+    assert_non_null(strstr(note, "calibration file"));
+    /* no tensor cores: dense on the FMA units, no 2:4 */
+    sp_cost_gpu p40 = {.name = "Tesla P40", .cc_major = 6, .cc_minor = 1, .sm_count = 30, .clock_hz = 1.53e9};
+    sp_cost_device_for_gpu(&p40, &d, NULL, 0);
+    assert_true(d.dense_peak == d.simt_peak && d.sparse24_peak == 0);
+    /* nothing known: the H100's peaks under a derived name, and no crash */
+    sp_cost_device_for_gpu(NULL, &d, note, sizeof note);
+    assert_string_equal(d.name, "derived-sm00");
+    assert_true(d.dense_peak == sp_cost_h100_fp16.dense_peak);
 }
 
 static void test_calibration_errors(void **state)
@@ -250,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_unfused_activation_tips_the_choice),
         cmocka_unit_test(test_calibration_files_match_builtin),
         cmocka_unit_test(test_calibration_errors),
+        cmocka_unit_test(test_gpu_picks_its_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
