@@ -173,24 +173,45 @@ static double tc_flops_per_sm_clock(int major, int minor)
     return 0; /* no tensor cores: the dense path runs on the FMA units */
 }
 
+/* The GPUs the built-in tables were measured on: a name tag, their SM count
+ * and nominal memory bandwidth (H100 SXM5 80 GB: 3.35 TB/s; H200 SXM: 4.8). */
+static const struct {
+    const char *tag;
+    const sp_cost_device *table;
+    int sm_count;
+    double nominal_bw;
+} measured_on[] = {
+    {"H200", &sp_cost_h200_fp16, 132, 4.8e12},
+    {"H100", &sp_cost_h100_fp16, 132, 3.35e12},
+};
+
 void sp_cost_device_for_gpu(const sp_cost_gpu *gpu, sp_cost_device *out, char *note, size_t note_len)
 {
     const char *name = gpu && gpu->name ? gpu->name : "";
-    const sp_cost_device *known = strstr(name, "H200") ? &sp_cost_h200_fp16
-                                  : strstr(name, "H100") ? &sp_cost_h100_fp16
-                                                         : NULL;
-    if (known) {
-        *out = *known;
+    const int major = gpu ? gpu->cc_major : 0, minor = gpu ? gpu->cc_minor : 0;
+    const int sms = gpu ? gpu->sm_count : 0;
+    const double nominal = gpu && gpu->mem_clock_hz > 0 && gpu->bus_width_bits > 0
+                               ? 2.0 * gpu->mem_clock_hz * gpu->bus_width_bits / 8.0
+                               : 0;
+    int k = -1;
+    for (int i = 0; i < (int)(sizeof measured_on / sizeof measured_on[0]) && k < 0; i++)
+        if (strstr(name, measured_on[i].tag))
+            k = i;
+    /* the board the table was measured on (what is unknown is taken to
+     * match): same SM count, bandwidth within 15 % */
+    if (k >= 0 && (sms <= 0 || sms == measured_on[k].sm_count) &&
+        (nominal <= 0 || fabs(nominal / measured_on[k].nominal_bw - 1.0) < 0.15)) {
+        *out = *measured_on[k].table;
         if (note && note_len)
-            snprintf(note, note_len, "%s: built-in table for '%s'", known->name, name);
+            snprintf(note, note_len, "%s: built-in table for '%s'", out->name, name);
         return;
     }
-    /* Any other GPU: peaks from its properties, the H100's efficiencies (the
-     * same kernels, measured only there). The copy bandwidth the H100 and
-     * the H200 reach is 0.88 of their memory's nominal rate. */
-    *out = sp_cost_h100_fp16;
-    const int major = gpu ? gpu->cc_major : 0, minor = gpu ? gpu->cc_minor : 0;
-    const double sm_clock = gpu && gpu->sm_count > 0 && gpu->clock_hz > 0 ? gpu->sm_count * gpu->clock_hz : 0;
+    /* Any other GPU: peaks from its properties, efficiencies of the same
+     * kernels where they were measured (a variant of a measured GPU: its
+     * table's; else the H100's). The copy bandwidth the H100 and the H200
+     * reach is 0.88 of their memory's nominal rate. */
+    *out = k >= 0 ? *measured_on[k].table : sp_cost_h100_fp16;
+    const double sm_clock = sms > 0 && gpu->clock_hz > 0 ? sms * gpu->clock_hz : 0;
     const double tc = tc_flops_per_sm_clock(major, minor);
     /* fp16 FMA: 128 lanes x 2 flops x 2 halves per SM and clock */
     if (sm_clock > 0) {
@@ -199,9 +220,6 @@ void sp_cost_device_for_gpu(const sp_cost_gpu *gpu, sp_cost_device *out, char *n
         /* sparse tensor cores (mma.sp) from Ampere on */
         out->sparse24_peak = major >= 8 && tc > 0 ? 2.0 * out->dense_peak : 0;
     }
-    const double nominal = gpu && gpu->mem_clock_hz > 0 && gpu->bus_width_bits > 0
-                               ? 2.0 * gpu->mem_clock_hz * gpu->bus_width_bits / 8.0
-                               : 0;
     if (nominal > 0)
         out->bandwidth = 0.88 * nominal;
     if (major < 9) {
@@ -218,10 +236,11 @@ void sp_cost_device_for_gpu(const sp_cost_gpu *gpu, sp_cost_device *out, char *n
     snprintf(out->name, sizeof out->name, "derived-sm%d%d", major, minor);
     if (note && note_len)
         snprintf(note, note_len,
-                 "%s: no built-in table for '%s'; peaks from its properties (%.0f TFLOP/s dense fp16, %.2f TB/s), "
-                 "efficiencies of the same kernels on the H100: a calibration file (bench/calibration) makes the "
+                 "%s: no built-in table for '%s'%s; peaks from its properties (%.0f TFLOP/s dense fp16, %.2f TB/s), "
+                 "efficiencies of the same kernels on the %s: a calibration file (bench/calibration) makes the "
                  "choices accurate",
-                 out->name, name, out->dense_peak / 1e12, out->bandwidth / 1e12);
+                 out->name, name, k >= 0 ? " (not the board the table of its name was measured on)" : "",
+                 out->dense_peak / 1e12, out->bandwidth / 1e12, k >= 0 ? measured_on[k].tag : "H100");
 }
 
 static int block_index(int block)

@@ -89,11 +89,13 @@ typedef struct sp_cost_gpu {
 } sp_cost_gpu;
 
 /* The built-in table for gpu: the H100's or the H200's when its name says
- * so, else a table derived from its properties (peaks from SM count x clock
+ * so and it is the board the table was measured on (132 SMs, the nominal
+ * bandwidth within 15 %), else a table derived from its properties (peaks from SM count x clock
  * x the per-SM rate of its architecture, bandwidth from the memory clock and
  * bus at the fraction the H100 and H200 copies reach) with the efficiencies
- * the same kernels reached on the H100 (below sm_90, those of the mma.sync
- * kernels that run there), named "derived-smXY". Writes into note (may be
+ * the same kernels reached on the H100 (or on the H200 for another H200
+ * board; below sm_90, those of the mma.sync kernels that run there), named
+ * "derived-smXY". Writes into note (may be
  * NULL) one line
  * saying which and why. Never fails; a calibration file read afterwards
  * (sp_cost_device_load) overrides it. */

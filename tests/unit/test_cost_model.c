@@ -224,7 +224,8 @@ static void test_gpu_picks_its_table(void **state)
     assert_string_equal(d.name, "h200-fp16");
     assert_true(d.bandwidth == sp_cost_h200_fp16.bandwidth);
     assert_non_null(strstr(note, "built-in table for 'NVIDIA H200'"));
-    sp_cost_gpu h100 = {.name = "NVIDIA H100 80GB HBM3", .cc_major = 9, .sm_count = 132};
+    sp_cost_gpu h100 = {.name = "NVIDIA H100 80GB HBM3", .cc_major = 9, .sm_count = 132, .mem_clock_hz = 2.619e9,
+                        .bus_width_bits = 5120};
     sp_cost_device_for_gpu(&h100, &d, note, sizeof note);
     assert_string_equal(d.name, "h100-fp16");
     /* A100 SXM4 80GB: 108 SMs at 1.41 GHz, HBM2e at 1.593 GHz on 5120 bits */
@@ -238,6 +239,15 @@ static void test_gpu_picks_its_table(void **state)
     assert_true(d.e_24 < sp_cost_h100_fp16.e_24);                   /* mma.sp, not wgmma.sp */
     assert_non_null(strstr(note, "no built-in table for 'NVIDIA A100-SXM4-80GB'"));
     assert_non_null(strstr(note, "calibration file"));
+    /* H100 PCIe: 114 SMs, 2.0 TB/s: not the board of the H100 table, so
+     * derived, with that table's (sm_90) efficiencies */
+    sp_cost_gpu pcie = {.name = "NVIDIA H100 PCIe", .cc_major = 9, .sm_count = 114, .clock_hz = 1.755e9,
+                        .mem_clock_hz = 1.593e9, .bus_width_bits = 5120};
+    sp_cost_device_for_gpu(&pcie, &d, note, sizeof note);
+    assert_string_equal(d.name, "derived-sm90");
+    assert_true(fabs(d.dense_peak - 114 * 1.755e9 * 4096) < 1e9); /* 819 TFLOP/s at the boost clock */
+    assert_true(d.e_24 == sp_cost_h100_fp16.e_24 && d.e_bsr[3] == sp_cost_h100_fp16.e_bsr[3]);
+    assert_non_null(strstr(note, "not the board"));
     /* no tensor cores: dense on the FMA units, no 2:4 */
     sp_cost_gpu p40 = {.name = "Tesla P40", .cc_major = 6, .cc_minor = 1, .sm_count = 30, .clock_hz = 1.53e9};
     sp_cost_device_for_gpu(&p40, &d, NULL, 0);
