@@ -85,15 +85,18 @@ template <int BS, int BN_> struct KBsrTall {
              * time and the consumers waiting on "full" for most of theirs:
              * H200, BSR32 at 50 %, N = 4096) */
             asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(R_PROD));
+            /* pinned, as in the consumers (below) */
+            uint32_t pf = full0, pe = empty0, ps0 = sb;
+            asm volatile("" : "+r"(pf), "+r"(pe), "+r"(ps0));
             ChunkFeed feed;
             feed.start(ch, nk, lane);
             /* chunk c's units into stage st, their bytes and X's on its "full" barrier */
             auto issue_w = [&](const int4 &c, int st) {
                 if (lane != 0) return;
                 const uint32_t bytes = (uint32_t)(__popc((unsigned)c.y) * UNIT);
-                const uint32_t full = full0 + st * 8;
+                const uint32_t full = pf + st * 8;
                 mbar_expect_tx(full, bytes + XST);
-                bulk_load(sb + st * STB + XST, p.blocks + (uint32_t)c.z, bytes, full);
+                bulk_load(ps0 + st * STB + XST, p.blocks + (uint32_t)c.z, bytes, full);
             };
             /* Warp w feeds the stages st with st % 4 == w, every use of
              * such a stage in order. The "empty" wait for use q names the
@@ -117,10 +120,10 @@ template <int BS, int BN_> struct KBsrTall {
                     const int4 ci = feed.at(s, lane);
                     if (q > 0) {
                         /* the consumers' release of the stage's previous use */
-                        mbar_wait(empty0 + st * 8, (uint32_t)(q - 1) & 1u);
+                        mbar_wait(pe + st * 8, (uint32_t)(q - 1) & 1u);
                         issue_w(ci, st);
                     }
-                    if (lane == 0) tma_load_2d(sb + st * STB, xmap, ci.x * BS, (int)n0, full0 + st * 8);
+                    if (lane == 0) tma_load_2d(ps0 + st * STB, xmap, ci.x * BS, (int)n0, pf + st * 8);
                 }
                 if (++st == STAGES) {
                     st = 0;
@@ -147,27 +150,47 @@ template <int BS, int BN_> struct KBsrTall {
              * before the warpgroup waits for the chunk that will refill
              * that stage, STAGES chunks on (else both wait forever). */
             const uint32_t below = (1u << g) - 1u;
-            /* the stage to release after the next wgmmas, its chunk; the next chunk to see */
-            int prev = -1, prev_s = 0, next = 0;
+            /* The loop-invariant shared addresses pinned in registers:
+             * ptxas otherwise re-derived the 1024-aligned dynamic shared
+             * base for every chunk (S2UR of the cluster CTA id and five
+             * uniform operations), and the descriptors from addresses,
+             * at the head of each chunk's chain of dependent instructions.
+             * That chain bounds the kernel at small N: ncu, H200, BSR32 at
+             * 50 %, N = 128 (64 tokens, 49 chunks per consumer warp): about
+             * 80 instructions per chunk at 8 cycles each, the tensor pipe
+             * and DRAM at a fifth of their peaks. A descriptor holds
+             * address >> 4 in its low 14 bits (desc_kmajor), so a stage's,
+             * a unit's and a k step's are the first stage's plus their
+             * offset >> 4; stages and phases advance with a cursor instead
+             * of a division by STAGES per chunk. */
+            uint32_t fbar = full0, ebar = empty0, sbase = sb;
+            asm volatile("" : "+r"(fbar), "+r"(ebar), "+r"(sbase));
+            const uint64_t dx0 = desc_kmajor<BS>(sbase);
+            StageCursor cur = {0, 0u}; /* the stage and phase of chunk `next` */
+            int next = 0;              /* the next chunk to see */
+            /* the held stage's "empty" barrier (0: none held; barriers sit
+             * above the stages, never at shared address 0) and its chunk */
+            uint32_t held = 0;
+            int held_s = 0;
             /* release the held stage: its wgmmas retired first */
             auto release_held = [&]() {
-                if (prev >= 0) {
+                if (held) {
                     wgmma_wait<0>();
-                    mbar_arrive(empty0 + prev * 8);
-                    prev = -1;
+                    mbar_arrive(held);
+                    held = 0;
                 }
             };
             /* before waiting for chunk c: c refills the held stage when it
              * is STAGES chunks after it */
             auto free_for = [&](int c) {
-                if (c >= prev_s + STAGES) release_held();
+                if (c >= held_s + STAGES) release_held();
             };
             auto pass = [&](int upto) { /* chunks next .. upto - 1: not this warpgroup's */
                 for (; next < upto; next++) {
                     free_for(next);
-                    const int st = next % STAGES;
-                    mbar_wait(full0 + st * 8, (uint32_t)(next / STAGES) & 1u);
-                    mbar_arrive(empty0 + st * 8);
+                    mbar_wait(fbar + cur.st * 8, cur.ph);
+                    mbar_arrive(ebar + cur.st * 8);
+                    cur.next(STAGES);
                 }
             };
             for (int base = 0; base < nk; base += 32) {
@@ -176,26 +199,27 @@ template <int BS, int BN_> struct KBsrTall {
                 while (bits) {
                     const int i = __ffs(bits) - 1;
                     bits &= bits - 1u;
-                    const int s = base + i, st = s % STAGES;
+                    const int s = base + i;
                     const uint32_t msk = (uint32_t)__shfl_sync(0xffffffffu, mine, i);
-                    pass(s);
+                    pass(s); /* now next == s: cur is chunk s's stage */
                     free_for(s);
-                    mbar_wait(full0 + st * 8, (uint32_t)(s / STAGES) & 1u);
-                    const uint32_t xb = sb + st * STB;
+                    mbar_wait(fbar + cur.st * 8, cur.ph);
+                    const uint64_t dx = dx0 + (uint64_t)(cur.st * (STB >> 4));
                     /* this warpgroup's unit: after the chunk's lower ones */
-                    const uint32_t ub = xb + XST + (uint32_t)(__popc(msk & below) * UNIT);
+                    const uint64_t du = dx + (uint64_t)((XST >> 4) + __popc(msk & below) * (UNIT >> 4));
                     acc_fence(acc[0]);
                     wgmma_fence();
 #pragma unroll
                     for (int kk = 0; kk < KS; kk++)
-                        wgmma_ss<BN>(acc[0], desc_kmajor<BS>(ub + kk * 32), desc_kmajor<BS>(xb + kk * 32));
+                        wgmma_ss<BN>(acc[0], du + 2 * kk, dx + 2 * kk); /* k steps 32 bytes apart */
                     wgmma_commit();
-                    if (prev >= 0) {
+                    if (held) {
                         wgmma_wait<1>();
-                        mbar_arrive(empty0 + prev * 8);
+                        mbar_arrive(held);
                     }
-                    prev = st;
-                    prev_s = s;
+                    held = ebar + cur.st * 8;
+                    held_s = s;
+                    cur.next(STAGES);
                     next = s + 1;
                 }
             }
