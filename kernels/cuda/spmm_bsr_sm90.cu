@@ -113,27 +113,20 @@ template <int BS, int WGS, int CPS> struct KBsrWg {
     static constexpr int STB = ((XST + R * BLK + 1023) / 1024) * 1024;
     static constexpr int NACC = BS / 2;
     static constexpr int CBYTES = BN * (BM + 4) * 4; /* the fp32 output tile (the fp16 one is smaller) */
-    using Smem = SmemPlan<CPS>;
-    static constexpr int SMEM_CAP = Smem::CAP, MAXST = Smem::MAXST;
-    static constexpr int FIT = Smem::ROOM / STB;
-    static constexpr int STAGES = FIT < MAXST ? FIT : MAXST;
-    static constexpr int BARS = STAGES * STB > CBYTES ? STAGES * STB : CBYTES;
-    static constexpr int SMEM = BARS + 2 * STAGES * 8 + 1024;
+    using Pipe = UnitsPipe<STB, CBYTES, CPS>;
+    static constexpr int STAGES = Pipe::STAGES, BARS = Pipe::BARS, SMEM = Pipe::SMEM;
     static_assert(R <= 32, "KBsrWg: a 32-bit mask per chunk");
-    static_assert(STAGES >= 2 && SMEM <= SMEM_CAP, "KBsrWg: two stages must fit");
+    static_assert(Pipe::FITS, "KBsrWg: two stages must fit");
 
     __device__ static void run(const CUtensorMap *xmap, const BsrWgParams &p, const Epi &e) {
 #ifdef SP_WGMMA_OK
-        const int grp = __ldg(p.gorder + blockIdx.x);
-        const int cbase = __ldg(p.gptr + grp);
-        const PipeStart ps = pipe_start<STAGES>(BARS, __ldg(p.gptr + grp + 1) - cbase, 1, NC);
-        unsigned char *sm = ps.sm;
-        const uint32_t sb = ps.sb, full0 = ps.full0, empty0 = ps.empty0;
-        const int nk = ps.nk;
-        const int4 *ch = p.chunks + cbase + ps.j0; /* this CTA's chunks */
+        const UnitsCta cta = units_cta<STAGES, BM, BN>(p, BARS, NC);
+        unsigned char *sm = cta.ps.sm;
+        const uint32_t sb = cta.ps.sb, full0 = cta.ps.full0, empty0 = cta.ps.empty0;
+        const int nk = cta.ps.nk;
+        const int4 *ch = cta.ch; /* this CTA's chunks */
         const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-        const int64_t m0 = (int64_t)grp * BM;
-        const int64_t n0 = (int64_t)blockIdx.y * BN;
+        const int64_t m0 = cta.m0, n0 = cta.n0;
 
         if (warp < 4) { /* producer: warp 0, lane 0 issuing */
             asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(R_PROD));

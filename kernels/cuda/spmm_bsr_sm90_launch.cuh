@@ -1,9 +1,10 @@
 /*
- * spmm_bsr_sm90_launch.cuh - the launch the two sm_90 BSR kernels share
+ * spmm_bsr_sm90_launch.cuh - the grid the two sm_90 BSR kernels share
  * (spmm_bsr_sm90.cu over w->wg, spmm_bsr_tall_sm90.cu over w->tall): a CTA
- * per group of the layout x BN tokens, X's tensor map, the shared-memory
- * limit, split-K (plan_split: in the CTA cluster where it fits, else
- * through the workspace) and the launch with programmatic dependent launch.
+ * per group of the layout x BN tokens. The launch: X's tensor map, the
+ * shared-memory limit, split-K (plan_split: in the CTA cluster where it
+ * fits, else through the workspace) and programmatic dependent launch. The
+ * CTA's side: its pipeline's stages and its share of the group's chunks.
  */
 #ifndef SPRUN_SPMM_BSR_SM90_LAUNCH_CUH
 #define SPRUN_SPMM_BSR_SM90_LAUNCH_CUH
@@ -13,6 +14,40 @@
 #include "kernels/cuda/spmm_bsr_sm90.h"
 
 namespace spmm {
+
+/* The shared memory of a kernel on a units layout, CPS CTAs per SM: as many
+ * stages of STB bytes as fit (at most MAXST), then the stages' "full" and
+ * "empty" barriers after the stages or after the CBYTES the output tile
+ * takes once the main loop is done, whichever ends later */
+template <int STB, int CBYTES, int CPS> struct UnitsPipe {
+    using Smem = SmemPlan<CPS>;
+    static constexpr int FIT = Smem::ROOM / STB;
+    static constexpr int STAGES = FIT < Smem::MAXST ? FIT : Smem::MAXST;
+    static constexpr int BARS = STAGES * STB > CBYTES ? STAGES * STB : CBYTES;
+    static constexpr int SMEM = BARS + 2 * STAGES * 8 + 1024;
+    static constexpr bool FITS = STAGES >= 2 && SMEM <= Smem::CAP;
+};
+
+/* This CTA's part of the grid: the group blockIdx.x names (longest groups
+ * first, p.gorder), the pipeline over its share of the group's chunks
+ * (split-K over gridDim.z, pipe_start), those chunks, and the first row of
+ * W (m0) and of X (n0) of its output tile */
+struct UnitsCta {
+    PipeStart ps;
+    const int4 *ch;
+    int64_t m0, n0;
+};
+template <int STAGES, int BM, int BN>
+__device__ __forceinline__ UnitsCta units_cta(const BsrWgParams &p, int bars, int nc) {
+    const int grp = __ldg(p.gorder + blockIdx.x);
+    const int cbase = __ldg(p.gptr + grp);
+    UnitsCta c;
+    c.ps = pipe_start<STAGES>(bars, __ldg(p.gptr + grp + 1) - cbase, 1, nc);
+    c.ch = p.chunks + cbase + c.ps.j0;
+    c.m0 = (int64_t)grp * BM;
+    c.n0 = (int64_t)blockIdx.y * BN;
+    return c;
+}
 
 /* Launches entry (KT's kernel) over layout u of w. KT gives BN, KS (k16
  * steps per chunk: X's box is KS * 16 columns, in the swizzle of that
