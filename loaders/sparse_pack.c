@@ -97,6 +97,22 @@ static void free_csr(sp_csr *c)
     memset(c, 0, sizeof *c);
 }
 
+/* c->row_order from c->row_ptr: rows by decreasing length, ties by row
+ * index, using lens (c->m entries of scratch). The comparator is a total
+ * order, so qsort's instability cannot make the result depend on the C
+ * library: packing stays deterministic. */
+static void set_row_order(sp_csr *c, row_len *lens)
+{
+    for (int64_t i = 0; i < c->m; i++) {
+        lens[i].len = c->row_ptr[i + 1] - c->row_ptr[i];
+        lens[i].row = (int32_t)i;
+    }
+    if (c->m > 1)
+        qsort(lens, (size_t)c->m, sizeof *lens, cmp_row_len);
+    for (int64_t i = 0; i < c->m; i++)
+        c->row_order[i] = lens[i].row;
+}
+
 int sp_pack_csr(const float *w, int64_t m, int64_t k, sp_sparse_vtype vt, sp_csr *out,
                 char *err, size_t errlen)
 {
@@ -145,15 +161,8 @@ int sp_pack_csr(const float *w, int64_t m, int64_t k, sp_sparse_vtype vt, sp_csr
             p++;
         }
         c.row_ptr[i + 1] = (int32_t)p;
-        lens[i].len = c.row_ptr[i + 1] - c.row_ptr[i];
-        lens[i].row = (int32_t)i;
     }
-    /* The comparator is a total order, so qsort's instability cannot make
-     * the result depend on the C library: packing stays deterministic. */
-    if (m > 1)
-        qsort(lens, (size_t)m, sizeof *lens, cmp_row_len);
-    for (int64_t i = 0; i < m; i++)
-        c.row_order[i] = lens[i].row;
+    set_row_order(&c, lens);
     free(lens);
     *out = c;
     return 0;
@@ -315,6 +324,131 @@ int sp_pack_24(const float *w, int64_t m, int64_t k, sp_sparse_vtype vt, sp_24 *
         }
     }
     *out = s;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Unstructured = 2:4 part + overflow                                        */
+/* ------------------------------------------------------------------------ */
+
+/* Writes group g of base row i from the (at most two) kept positions pos[]
+ * with values val[] (raw bits of vsz bytes), completing as sp_pack_24 does */
+static void put_group24(sp_24 *b, int64_t i, int64_t g, int n, const int *pos, const unsigned char *val, size_t vsz)
+{
+    const int64_t groups = b->kp / 4, o = i * groups + g;
+    int keep = 0, kept = n;
+    for (int e = 0; e < n; e++)
+        keep |= 1 << pos[e];
+    for (int q = 0; q < 4 && kept < 2; q++) /* the lowest free positions, value 0 */
+        if (!(keep & (1 << q))) {
+            keep |= 1 << q;
+            kept++;
+        }
+    int t = 0;
+    b->meta[o] = 0;
+    for (int q = 0; q < 4; q++) {
+        if (!(keep & (1 << q)))
+            continue;
+        unsigned char *dst = (unsigned char *)b->values + (size_t)(2 * o + t) * vsz;
+        memset(dst, 0, vsz);
+        for (int e = 0; e < n; e++)
+            if (pos[e] == q)
+                memcpy(dst, val + (size_t)e * vsz, vsz);
+        b->meta[o] |= (uint8_t)(q << (2 * t));
+        t++;
+    }
+}
+
+int64_t sp_csr_overflow24(const sp_csr *w)
+{
+    if (!w || !w->row_ptr)
+        return 0;
+    int64_t over = 0;
+    for (int64_t i = 0; i < w->m; i++) {
+        int64_t g = -1;
+        int n = 0;
+        for (int64_t p = w->row_ptr[i]; p < w->row_ptr[i + 1]; p++) {
+            const int64_t c = w->col_idx16 ? w->col_idx16[p] : w->col_idx32[p];
+            if (c / 4 != g) {
+                g = c / 4;
+                n = 0;
+            }
+            over += ++n > 2;
+        }
+    }
+    return over;
+}
+
+int sp_csr_split24(const sp_csr *w, sp_24 *base, sp_csr *overflow, char *err, size_t errlen)
+{
+    if (!w || !base || !overflow || !w->row_ptr || (!w->col_idx16 && !w->col_idx32) || (w->nnz > 0 && !w->values))
+        return sp_errbuf_set(err, errlen, SPRUN_ERR_INVALID_ARGUMENT, "2:4 split: NULL or incomplete CSR weight");
+    memset(base, 0, sizeof *base);
+    memset(overflow, 0, sizeof *overflow);
+    const int64_t m = w->m, k = w->k, nover = sp_csr_overflow24(w);
+    const size_t vsz = sp_vtype_size(w->vtype);
+    sp_24 b = {.m = m, .k = k, .kp = (k + 3) / 4 * 4, .vtype = w->vtype};
+    const int64_t groups = b.kp / 4;
+    sp_csr o = {.m = m, .k = k, .nnz = nover, .vtype = w->vtype};
+    row_len *lens = alloc_n(m, sizeof *lens);
+    b.values = alloc_n(m * groups * 2, vsz);
+    b.meta = alloc_n(m * groups, 1);
+    o.row_ptr = alloc_n(m + 1, sizeof *o.row_ptr);
+    o.row_order = alloc_n(m, sizeof *o.row_order);
+    o.values = alloc_n(nover, vsz);
+    if (w->col_idx16)
+        o.col_idx16 = alloc_n(nover, sizeof *o.col_idx16);
+    else
+        o.col_idx32 = alloc_n(nover, sizeof *o.col_idx32);
+    if (!lens || !b.values || !b.meta || !o.row_ptr || !o.row_order || !o.values || (!o.col_idx16 && !o.col_idx32)) {
+        free(lens);
+        free(b.values);
+        free(b.meta);
+        free_csr(&o);
+        return sp_errbuf_set(err, errlen, SPRUN_ERR_OUT_OF_MEMORY, "2:4 split: out of memory for [%lld, %lld]",
+                             (long long)m, (long long)k);
+    }
+    const unsigned char *vals = w->values;
+    int64_t q = 0;
+    o.row_ptr[0] = 0;
+    for (int64_t i = 0; i < m; i++) {
+        int64_t g = -1, next = 0; /* the group being collected; the first not yet written */
+        int n = 0, pos[2] = {0, 0};
+        unsigned char val[2 * sizeof(float)];
+        for (int64_t p = w->row_ptr[i]; p < w->row_ptr[i + 1]; p++) {
+            const int64_t c = w->col_idx16 ? w->col_idx16[p] : w->col_idx32[p];
+            if (c / 4 != g) {
+                if (g >= 0)
+                    put_group24(&b, i, g, n, pos, val, vsz);
+                for (; next < c / 4; next++)
+                    put_group24(&b, i, next, 0, pos, val, vsz);
+                g = c / 4;
+                next = g + 1;
+                n = 0;
+            }
+            if (n < 2) {
+                pos[n] = (int)(c % 4);
+                memcpy(val + (size_t)n * vsz, vals + (size_t)p * vsz, vsz);
+                n++;
+            } else { /* a third or fourth nonzero of the group */
+                if (o.col_idx16)
+                    o.col_idx16[q] = (uint16_t)c;
+                else
+                    o.col_idx32[q] = (int32_t)c;
+                memcpy((unsigned char *)o.values + (size_t)q * vsz, vals + (size_t)p * vsz, vsz);
+                q++;
+            }
+        }
+        if (g >= 0)
+            put_group24(&b, i, g, n, pos, val, vsz);
+        for (; next < groups; next++)
+            put_group24(&b, i, next, 0, pos, val, vsz);
+        o.row_ptr[i + 1] = (int32_t)q;
+    }
+    set_row_order(&o, lens);
+    free(lens);
+    *base = b;
+    *overflow = o;
     return 0;
 }
 

@@ -59,6 +59,21 @@ int sp_pack_bsr(const float *w, int64_t m, int64_t k, int br, int bc, sp_sparse_
 int sp_pack_24(const float *w, int64_t m, int64_t k, sp_sparse_vtype vt, sp_24 *out,
                char *err, size_t errlen);
 
+/* An unstructured weight as a 2:4 part plus an overflow CSR, base +
+ * overflow == w exactly: in each group of 4 columns of a row the two
+ * nonzeros of lowest column go to base (completed as sp_pack_24 does), any
+ * third and fourth to overflow (columns increasing within a row, row_order
+ * as sp_pack_csr's, same index width and value type as w). The sparse
+ * tensor cores then run the bulk and a CUDA-core pass the rest
+ * (sp_cuda_csr_spmm's SP_CUDA_CSR_SPLIT24 path). Values are copied bit for
+ * bit. Same contract as the packers above (both outputs zeroed on failure).
+ * w must hold columns increasing within each row, as sp_pack_csr makes. */
+int sp_csr_split24(const sp_csr *w, sp_24 *base, sp_csr *overflow, char *err, size_t errlen);
+
+/* Nonzeros of w beyond the first two of their group of 4 columns: the
+ * overflow's nnz in sp_csr_split24. 0 for NULL. Thread-safe. */
+int64_t sp_csr_overflow24(const sp_csr *w);
+
 /* Dispatch on kind (CSR, BSR, 2:4) and fill a whole sp_sparse_matrix; br/bc
  * are used only for BSR. SP_SPARSE_DENSE is rejected (a dense weight is not
  * packed). Same contract as the packers above. */

@@ -73,6 +73,7 @@ int sp_weight_analyze(const float *w, int64_t m, int64_t k, sp_weight_stats *out
             }
             st.nnz += n;
             st.groups_over_24 += n > 2;
+            st.nnz_over_24 += n > 2 ? n - 2 : 0;
             const uint8_t nz = n != 0;
             for (int l = 0; l < SP_ANALYSIS_NBLOCK; l++)
                 rowf[l][g >> l] |= nz;

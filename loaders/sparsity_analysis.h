@@ -34,6 +34,8 @@ typedef struct sp_weight_stats {
      * packs into SP_SPARSE_24 as it is, without pruning. */
     int is_24;
     int64_t groups_over_24; /* number of groups with 3 or 4 nonzeros */
+    int64_t nnz_over_24;    /* their nonzeros past the first two: what a 2:4
+                               part cannot hold (sp_csr_split24's overflow) */
     /* Fraction of all-zero b x b blocks, b = sp_analysis_block_sizes[i],
      * over ceil(M/b) * ceil(K/b) blocks. An edge block that sticks out of
      * the matrix is judged on its part inside (what BSR would store). */

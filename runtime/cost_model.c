@@ -254,6 +254,8 @@ static int block_index(int block)
     }
 }
 
+static int csr_split24_estimate(const sp_cost_device *dev, const sp_cost_problem *p, sp_cost_estimate *out);
+
 int sp_cost_estimate_format(const sp_cost_device *dev, const sp_cost_problem *p, sprun_format f, int block,
                             sp_cost_estimate *out)
 {
@@ -325,6 +327,48 @@ int sp_cost_estimate_format(const sp_cost_device *dev, const sp_cost_problem *p,
         e_mem = dev->e_mem_24;
     out->t_memory = out->work_bytes / (dev->bandwidth * e_mem);
     out->t_total = fmax(out->t_compute, out->t_memory) + (dense ? dev->overhead_s : dev->overhead_sparse_s);
+    /* CSR: the faster of its paths, the split one included where it applies */
+    sp_cost_estimate split;
+    if (f == SPRUN_FORMAT_CSR && csr_split24_estimate(dev, p, &split) && split.t_total < out->t_total)
+        *out = split;
+    return 1;
+}
+
+/* Efficiency of the CSR split path's overflow pass on the CUDA cores
+ * (spmm_csr.cu's XT kernel: gathers of X's transpose from L2, fp32 FMA),
+ * against simt_peak. A first setting, to be calibrated from the split rows
+ * of bench/results/spmm-*.md; plan-time tuning times the path anyway. */
+#define SPLIT24_OVERFLOW_E 0.25
+
+/* The CSR split path (kernels/cuda/spmm_csr_split24.cu): the overflow pass
+ * streams X in and Y out (its own kernel; plus the overflow's values and
+ * columns) at the dense kernels' memory efficiency, its FMAs on the CUDA
+ * cores, then the 2:4 part's estimate with Y read back as its residual. 0
+ * where the table has no sparse tensor cores or no tensor-core CSR, or the
+ * weight's overflow is unknown or past SP_SPLIT24_MAX_OVERFLOW. */
+static int csr_split24_estimate(const sp_cost_device *dev, const sp_cost_problem *p, sp_cost_estimate *out)
+{
+    if (!dev->csr_expands || dev->sparse24_peak <= 0 || !p->overflow24_known || p->value_bytes != 2 ||
+        p->overflow24 > SP_SPLIT24_MAX_OVERFLOW)
+        return 0;
+    sp_cost_problem q = *p;
+    q.is_24 = 1;
+    if (!sp_cost_estimate_format(dev, &q, SPRUN_FORMAT_24, 0, out))
+        return 0;
+    const double m = (double)p->m, k = (double)p->k, n = (double)p->n, vb = (double)p->value_bytes;
+    const double e_mem_24 = dev->e_mem_24 > 0 ? dev->e_mem_24 : dev->e_mem_sparse;
+    const double res_bytes = m * n * vb; /* the 2:4 part reads the overflow's Y */
+    out->work_bytes += res_bytes;
+    out->t_memory += res_bytes / (dev->bandwidth * e_mem_24);
+    out->t_total = fmax(out->t_compute, out->t_memory) + dev->overhead_sparse_s;
+    const double onnz = p->overflow24 * m * k;
+    const double bytes = (k * n + m * n) * vb + onnz * (vb + 2.0) + (m + 1) * 4.0;
+    const double flops = 2.0 * onnz * n;
+    out->format = SPRUN_FORMAT_CSR;
+    out->work_flops += flops;
+    out->work_bytes += bytes;
+    out->t_total += fmax(bytes / (dev->bandwidth * dev->e_mem), flops / (dev->simt_peak * SPLIT24_OVERFLOW_E)) +
+                    dev->overhead_sparse_s;
     return 1;
 }
 

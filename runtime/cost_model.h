@@ -55,6 +55,12 @@ typedef struct sp_cost_device {
  * it, a bit per position. The cost model counts the bytes of the same one. */
 #define SP_CSR_PAIR_TILES_BELOW 0.45
 
+/* The CUDA upload adds the split path to a CSR weight (a 2:4 part plus the
+ * overflow, kernels/cuda/spmm_csr_split24.cu) when at most this fraction of
+ * its positions overflow 2:4 (a random pattern at about 71 % sparsity or
+ * more); the cost model counts the path under the same bound. */
+#define SP_SPLIT24_MAX_OVERFLOW 0.02
+
 /* The GEMM a weight takes part in: Y[M, N] = W[M, K] X[K, N]. */
 typedef struct sp_cost_problem {
     int64_t m, k, n;
@@ -62,6 +68,11 @@ typedef struct sp_cost_problem {
     int is_24;                 /* 2:4 along K */
     double zero_block_frac[4]; /* all-zero fraction of 4, 8, 16, 32 blocks */
     size_t value_bytes;        /* 4 (fp32) or 2 (fp16) */
+    /* fraction of positions holding a nonzero past the first two of its
+     * group of 4 along K (what the CSR split path runs on the CUDA cores),
+     * counted only when overflow24_known */
+    double overflow24;
+    int overflow24_known;
 } sp_cost_problem;
 
 typedef struct sp_cost_estimate {

@@ -48,6 +48,7 @@ typedef struct sp_weight_record {
      * and NVIDIA ASP's convention); other layers: equal to is_24. */
     int is_24_c;
     double zero_block_frac[4];
+    int64_t nnz_over_24; /* nonzeros past the first two of their group of 4 along K */
     sprun_format format; /* chosen by the backend */
     char reason[160];
 } sp_weight_record;

@@ -169,6 +169,7 @@ int sp_model_analyse_weights(struct sprun_model *m, sp_err *err)
         r->nnz = st.nnz;
         r->density = st.density;
         r->is_24 = st.is_24;
+        r->nnz_over_24 = st.nnz_over_24;
         r->is_24_c = is_24_c;
         for (int b = 0; b < 4; b++)
             r->zero_block_frac[b] = st.zero_block_frac[b];
@@ -183,6 +184,8 @@ sp_cost_problem sp_weight_problem(const sp_weight_record *r, int64_t n, size_t v
                          .value_bytes = value_bytes};
     for (int i = 0; i < 4; i++)
         p.zero_block_frac[i] = r->zero_block_frac[i];
+    p.overflow24_known = r->m > 0 && r->k > 0;
+    p.overflow24 = p.overflow24_known ? (double)r->nnz_over_24 / ((double)r->m * (double)r->k) : 0;
     return p;
 }
 

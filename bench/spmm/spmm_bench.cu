@@ -580,7 +580,7 @@ static void bench_shape(const Shape &s, const double *sps, int nsp) {
         tl_pack_csr(w, m, k, SP_VT_F16, &h);
         const double realdens = (double)h.nnz / ((double)m * k);
         sp_cuda_csr d;
-        if (sp_cuda_csr_upload(&h, 1, &d, g_stream, &st)) {
+        if (sp_cuda_csr_upload(&h, 1, &d, g_stream, &st) || sp_cuda_csr_add_split24(&h, &d, g_stream, &st)) {
             printf("csr upload failed: %s\n", st.msg);
             exit(1);
         }
@@ -604,6 +604,38 @@ static void bench_shape(const Shape &s, const double *sps, int nsp) {
                 });
                 record(s.group, names[i], m, k, s.n[i], "sprun CSR-SIMT", sp, realdens, csr_bytes,
                        us, cub[i]);
+            }
+            /* the split path: the 2:4 part on the sparse tensor cores, the
+             * overflow on the CUDA cores (spmm_csr_split24.cu), checked
+             * against the tiled path's output */
+            if (d.split24) {
+                us = time_us([&] {
+                    if (sp_cuda_csr_spmm(&d, &a[i], SP_CUDA_CSR_SPLIT24, &st)) { printf("csr: %s\n", st.msg); exit(1); }
+                });
+                record(s.group, names[i], m, k, s.n[i], "sprun CSR split 2:4", sp, realdens,
+                       (double)(d.split24->base.bytes + d.split24->overflow.bytes), us, cub[i]);
+                if (s.group == 0) { /* the parts: overflow through the CUDA-core CSR path, and the 2:4 part alone */
+                    sp_cuda_csr_set_split24_overflow(1);
+                    const double us_simt = time_us([&] { sp_cuda_csr_spmm(&d, &a[i], SP_CUDA_CSR_SPLIT24, &st); });
+                    sp_cuda_csr_set_split24_overflow(0);
+                    sp_cuda_csr_set_split24_overflow(2);
+                    const double us_ovf = time_us([&] { sp_cuda_csr_spmm(&d, &a[i], SP_CUDA_CSR_SPLIT24, &st); });
+                    sp_cuda_csr_set_split24_overflow(0);
+                    const double us_24 = time_us([&] { sp_cuda_24_spmm(&d.split24->base, &a[i], &st); });
+                    sp_cuda_spmm_args ar = a[i];
+                    ar.residual = dy2[i];
+                    const double us_24r = time_us([&] { sp_cuda_24_spmm(&d.split24->base, &ar, &st); });
+                    printf("    split parts N=%lld sp=%.0f: total %.2f us, with the CUDA-core overflow %.2f us, "
+                           "overflow pass alone %.2f us, 2:4 part alone %.2f us (with a residual %.2f us), cuBLAS %.2f us\n",
+                           (long long)s.n[i], sp, us, us_simt, us_ovf, us_24, us_24r, cub[i]);
+                    sp_cuda_csr_spmm(&d, &a[i], SP_CUDA_CSR_SPLIT24, &st); /* its output in dy for the check */
+                }
+                sp_cuda_spmm_args a2 = a[i];
+                a2.y = dy2[i];
+                sp_cuda_csr_spmm(&d, &a2, SP_CUDA_CSR_TC, &st);
+                printf("    check: sprun CSR split 2:4 vs CSR-TC rel L2 = %.2e (overflow %.2f %% of positions)\n",
+                       rel_err(dy[i], dy2[i], s.n[i] * m),
+                       100.0 * (double)d.split24->overflow.nnz / ((double)m * k));
             }
             /* leave the TC result in dy for the check */
             sp_cuda_csr_spmm(&d, &a[i], SP_CUDA_CSR_TC, &st);
@@ -707,14 +739,14 @@ static void write_md(FILE *f, const char *dev, const char *date, const char *com
     }
     /* crossover: per N of the square sweep, lowest sparsity beating cuBLAS */
     fprintf(f, "## Crossover (M = K = 4096): lowest sparsity at which each kernel beats cuBLAS\n\n");
-    fprintf(f, "| N | sprun CSR-TC | sprun CSR-SIMT | cuSPARSE CSR | sprun BSR16 | sprun BSR32 | sprun 2:4 ×cuBLAS | cuSPARSELt 2:4 ×cuBLAS |\n");
-    fprintf(f, "|---|---|---|---|---|---|---|---|\n");
+    fprintf(f, "| N | sprun CSR-TC | sprun CSR-SIMT | sprun CSR split 2:4 | cuSPARSE CSR | sprun BSR16 | sprun BSR32 | sprun 2:4 ×cuBLAS | cuSPARSELt 2:4 ×cuBLAS |\n");
+    fprintf(f, "|---|---|---|---|---|---|---|---|---|\n");
     const int64_t ns[4] = {16, 128, 1024, 4096};
     for (int i = 0; i < 4; i++) {
         fprintf(f, "| %lld |", (long long)ns[i]);
-        const char *ks[5] = {"sprun CSR-TC", "sprun CSR-SIMT", "cuSPARSE CSR", "sprun BSR16",
-                             "sprun BSR32"};
-        for (int j = 0; j < 5; j++) {
+        const char *ks[6] = {"sprun CSR-TC", "sprun CSR-SIMT", "sprun CSR split 2:4", "cuSPARSE CSR",
+                             "sprun BSR16", "sprun BSR32"};
+        for (int j = 0; j < 6; j++) {
             double best = -1;
             bool any = false;
             for (const Result &r : g_res)

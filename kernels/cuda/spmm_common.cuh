@@ -625,6 +625,12 @@ int run24_sm90(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e, sp
 int run_csr_sm90(int cfg, const sp_cuda_csr *w, const sp_cuda_spmm_args *a, const Epi &e, int slot_bytes,
                  sp_cuda_status *st);
 
+/* spmm_csr_split24.cu: sp_cuda_csr_spmm's SP_CUDA_CSR_SPLIT24 path (w's
+ * split24 may be NULL: SP_CUDA_E_UNSUPPORTED), and the release of a split
+ * (accepts NULL) */
+int run_split24(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, sp_cuda_status *st);
+void split24_free(sp_cuda_csr_split24 *s);
+
 /* X can take the 16-byte cp.async path */
 inline bool x_vec_ok(const sp_cuda_spmm_args *a, int64_t k) {
     return k % 8 == 0 && a->ldx % 8 == 0 && ((uintptr_t)a->x & 15) == 0;

@@ -968,6 +968,7 @@ extern "C" void sp_cuda_csr_free(sp_cuda_csr *w) {
     void *p[] = {w->row_ptr, w->col16, w->col32, w->row_order, w->values, w->tiles, w->tile_off};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
         if (p[i]) cudaFree(p[i]);
+    spmm::split24_free(w->split24);
     memset(w, 0, sizeof *w);
 }
 
@@ -978,6 +979,11 @@ extern "C" int sp_cuda_csr_spmm(const sp_cuda_csr *w, const sp_cuda_spmm_args *a
         (a->residual && a->ldr < w->m))
         return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "csr spmm: bad arguments");
     if (a->n == 0) return 0;
+    if (path == SP_CUDA_CSR_SPLIT24) {
+        if (a->act < SP_CUDA_ACT_NONE || a->act > SP_CUDA_ACT_LEAKYRELU)
+            return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "csr spmm: unknown activation");
+        return run_split24(w, a, st);
+    }
     const bool xt = xt_ok(w, a);
     if (path == SP_CUDA_CSR_AUTO) {
         /* The tiled path's work follows the tiles (M x K), the XT kernel's

@@ -78,6 +78,10 @@
  *        transposed once per call into the workspace, then gathered from
  *        L2; size the workspace with sp_cuda_csr_workspace_bytes), fp32,
  *        or when the tiled layout was not built.
+ *    (c) only where chosen (sp_cuda_csr_add_split24 built it): the weight
+ *        split into a 2:4 part, run by the 2:4 kernel on the sparse tensor
+ *        cores, and the few nonzeros that overflow 2:4, run first by (b)
+ *        (spmm_csr_split24.cu).
  *
  * Measured speed against cuBLAS, cuSPARSE and cuSPARSELt on the H100:
  * bench/results/spmm-h100-2026-11-25.md (bench/spmm/run.sh reproduces it).
@@ -345,6 +349,7 @@ int sp_cuda_bsr_spmm_config(const sp_cuda_bsr *w, const sp_cuda_spmm_args *a, in
                             sp_cuda_status *st);
 
 /* ---- CSR ---------------------------------------------------------------- */
+struct sp_cuda_csr_split24;
 typedef struct sp_cuda_csr {
     int64_t m, k, nnz;
     sp_sparse_vtype vtype;
@@ -372,7 +377,19 @@ typedef struct sp_cuda_csr {
                             halves (see spmm_csr.cu) */
     size_t bytes;        /* device bytes of the path(s) built */
     size_t tile_bytes;   /* of which the tiled layout */
+    /* The split path (sp_cuda_csr_add_split24), or NULL: host-allocated,
+     * owned by this struct, released by sp_cuda_csr_free. */
+    struct sp_cuda_csr_split24 *split24;
 } sp_cuda_csr;
+
+/* An unstructured weight as a 2:4 part on the sparse tensor cores plus the
+ * few nonzeros that do not fit 2:4 (loaders' sp_csr_split24): at 90 %
+ * sparsity 0.1 % of the positions overflow, at 80 % 0.7 % (random
+ * pattern). */
+typedef struct sp_cuda_csr_split24 {
+    sp_cuda_24 base;      /* two nonzeros of each group of four */
+    sp_cuda_csr overflow; /* the third and fourth ones (CUDA-core path) */
+} sp_cuda_csr_split24;
 
 /* Workspace for an [m, k] CSR weight at n columns:
  * sp_cuda_spmm_workspace_bytes(m, n) for split-K, rounded up to 256 bytes,
@@ -392,9 +409,32 @@ int sp_cuda_csr_upload(const sp_csr *w, int with_tiles, sp_cuda_csr *out, void *
                        sp_cuda_status *st);
 void sp_cuda_csr_free(sp_cuda_csr *w);
 
-enum { SP_CUDA_CSR_AUTO = 0, SP_CUDA_CSR_TC = 1, SP_CUDA_CSR_SIMT = 2 };
+/* Builds the split path of an uploaded CSR weight out (uploaded from the
+ * same w by sp_cuda_csr_upload): w split by sp_csr_split24, the 2:4 part
+ * uploaded as sp_cuda_24_upload does and the overflow as a CUDA-core CSR
+ * weight; out->bytes grows by both. fp16 weights with 16-bit columns only
+ * (else SP_CUDA_E_UNSUPPORTED). Allocates and synchronizes on stream; not
+ * thread-safe for the same out. */
+int sp_cuda_csr_add_split24(const sp_csr *w, sp_cuda_csr *out, void *stream, sp_cuda_status *st);
+
+/* Benchmark and test knob: how the split path runs its overflow: 0
+ * (default) its own kernel where X's rows are 16-byte aligned and K fits
+ * (spmm_csr_split24.cu), else the CUDA-core path; 1 always the CUDA-core
+ * path; 2 as 0 but the overflow pass alone, without the 2:4 part (to time
+ * the parts: Y is then not the product). Process-wide, not thread-safe;
+ * the runtime never calls it. */
+void sp_cuda_csr_set_split24_overflow(int mode);
+
+enum { SP_CUDA_CSR_AUTO = 0, SP_CUDA_CSR_TC = 1, SP_CUDA_CSR_SIMT = 2, SP_CUDA_CSR_SPLIT24 = 3 };
 /* path: SP_CUDA_CSR_AUTO takes TC whenever the tiles exist (fp16), else
- * SIMT; TC fails with SP_CUDA_E_UNSUPPORTED without tiles. */
+ * SIMT; TC fails with SP_CUDA_E_UNSUPPORTED without tiles.
+ * SP_CUDA_CSR_SPLIT24 (only when chosen; AUTO never takes it) runs the
+ * split path: Y = overflow * X + residual on the CUDA cores (no bias, no
+ * activation), then Y = act(base * X + bias + Y) on the sparse tensor
+ * cores, reading as its residual the Y it writes (each element read before
+ * it is written, by the thread that writes it); SP_CUDA_E_UNSUPPORTED when
+ * the split was not built. Same workspace as the other paths
+ * (sp_cuda_csr_workspace_bytes). */
 int sp_cuda_csr_spmm(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, int path,
                      sp_cuda_status *st);
 /* For benchmarks and tests: the tiled path in one of its

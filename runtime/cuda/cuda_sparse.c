@@ -1,6 +1,7 @@
 /* cuda_sparse.c - choosing, uploading and launching sparse layers on the GPU. */
 #include "runtime/cuda/cuda_sparse.h"
 
+#include "loaders/sparse_pack.h" /* sp_csr_overflow24 */
 #include "runtime/cost_model.h"
 #include "runtime/tune_cache.h"
 
@@ -69,6 +70,13 @@ static int upload_one(const sp_graph *g, const sp_node *n, const sp_weight_recor
     const int kind = sm.kind; /* sp_sparse_free below zeroes sm */
     if (sm.kind == SP_SPARSE_CSR) {
         rc = sp_cuda_csr_upload(&sm.u.csr, 1, &out->csr, stream, &st);
+        /* the split path (2:4 part + overflow) where few nonzeros overflow
+         * 2:4: plan-time tuning times it beside the tiled and CUDA-core
+         * paths (sp_cuda_sparse_configs) */
+        const double positions = (double)sm.u.csr.m * (double)sm.u.csr.k;
+        if (rc == 0 && sm.u.csr.col_idx16 && positions > 0 &&
+            (double)sp_csr_overflow24(&sm.u.csr) <= SP_SPLIT24_MAX_OVERFLOW * positions)
+            rc = sp_cuda_csr_add_split24(&sm.u.csr, &out->csr, stream, &st);
         *bytes += out->csr.bytes;
     } else if (sm.kind == SP_SPARSE_BSR) {
         rc = sp_cuda_bsr_upload(&sm.u.bsr, &out->bsr, stream, &st);
@@ -475,6 +483,7 @@ int sp_cuda_sparse_product(const sp_cuda_sparse_layer *L, int kind, const void *
         return sp_cuda_csr_spmm(&L->w->csr, a,
                                 a->config == 1   ? SP_CUDA_CSR_TC
                                 : a->config == 2 ? SP_CUDA_CSR_SIMT
+                                : a->config == 3 ? SP_CUDA_CSR_SPLIT24
                                                  : SP_CUDA_CSR_AUTO,
                                 st);
     case SP_SPARSE_BSR: /* config: 0 the kernels' own choice, else the one tuning picked */
@@ -496,8 +505,8 @@ const char *sp_cuda_sparse_label(const sp_cuda_sparse_layer *L)
     _Static_assert(sizeof c24 / sizeof c24[0] == SP_CUDA_24_TILE_HINTS + 1, "a label per 2:4 configuration");
     if (L->kind == SP_SPARSE_24 && L->config > 0 && L->config < (int)(sizeof c24 / sizeof c24[0]))
         return c24[L->config];
-    if (L->kind == SP_SPARSE_CSR && (L->config == 1 || L->config == 2))
-        return L->config == 1 ? "csr/tc" : "csr/simt";
+    if (L->kind == SP_SPARSE_CSR && L->config >= 1 && L->config <= 3)
+        return L->config == 1 ? "csr/tc" : L->config == 2 ? "csr/simt" : "csr/2:4+ovf";
     if (L->kind == SP_SPARSE_BSR && (L->config == 1 || L->config == 2))
         return L->config == 1 ? "bsr/mma" : "bsr/wgmma";
     return L->kind >= 0 && L->kind < (int)(sizeof kind_label / sizeof kind_label[0]) ? kind_label[L->kind] : "sparse";
@@ -509,6 +518,14 @@ int sp_cuda_sparse_configs(const sp_cuda_sparse_layer *L, int *cfg, int max)
         return 0;
     if (L->kind == SP_SPARSE_24)
         return sp_cuda_24_tune_configs(cfg, max);
+    /* the CSR split path (3: 2:4 part + overflow, spmm_csr_split24.cu),
+     * with both others, where the upload built it */
+    if (L->kind == SP_SPARSE_CSR && L->w->csr.split24 && L->w->csr.tiles && L->w->csr.col16 && max >= 3) {
+        cfg[0] = 1;
+        cfg[1] = 2;
+        cfg[2] = 3;
+        return 3;
+    }
     /* both CSR paths: the tiled tensor-core one (1) and the CUDA-core one
      * (2), which wins on very sparse rows at small N; or both BSR kernels:
      * mma.sync (1) and, where the upload built its layout, the sm_90 wgmma

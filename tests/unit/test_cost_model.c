@@ -71,6 +71,38 @@ static void test_csr_expansion_bounds_small_n(void **state)
     assert_true(e.t_compute < 10e-6);
 }
 
+/* The CSR split path (2:4 part + overflow): counted only where the overflow
+ * is known and small; at 90 % sparsity and N = 4096 it is the CSR estimate
+ * (half the dense work) and about level with dense on the H200 table; the
+ * CPU table never counts it. */
+static void test_csr_split24_path(void **state)
+{
+    (void)state;
+    sp_cost_estimate tiled, split, dense;
+    sp_cost_problem p = {.m = 4096, .k = 4096, .n = 4096, .density = 0.1, .value_bytes = 2};
+    assert_int_equal(sp_cost_estimate_format(&sp_cost_h200_fp16, &p, SPRUN_FORMAT_CSR, 0, &tiled), 1);
+    assert_int_equal(sp_cost_estimate_format(&sp_cost_h200_fp16, &p, SPRUN_FORMAT_DENSE, 0, &dense), 1);
+    assert_true(tiled.t_total > dense.t_total); /* the tiled path alone: dense work, lower efficiency */
+    p.overflow24_known = 1;
+    p.overflow24 = 0.001;
+    assert_int_equal(sp_cost_estimate_format(&sp_cost_h200_fp16, &p, SPRUN_FORMAT_CSR, 0, &split), 1);
+    assert_true(split.t_total < 0.8 * tiled.t_total);
+    assert_true(split.t_total < 1.1 * dense.t_total);
+    assert_true(split.work_flops < 0.6 * dense.work_flops);
+    /* past the bound: the tiled path's estimate again */
+    p.overflow24 = 0.05;
+    assert_int_equal(sp_cost_estimate_format(&sp_cost_h200_fp16, &p, SPRUN_FORMAT_CSR, 0, &split), 1);
+    assert_true(split.t_total == tiled.t_total);
+    /* CPU: no sparse tensor cores, no split */
+    p.overflow24 = 0.001;
+    p.n = 128;
+    sp_cost_problem q = p;
+    q.overflow24_known = 0;
+    assert_int_equal(sp_cost_estimate_format(&sp_cost_cpu_generic, &p, SPRUN_FORMAT_CSR, 0, &split), 1);
+    assert_int_equal(sp_cost_estimate_format(&sp_cost_cpu_generic, &q, SPRUN_FORMAT_CSR, 0, &tiled), 1);
+    assert_true(split.t_total == tiled.t_total);
+}
+
 static void test_choices_follow_work_over_efficiency(void **state)
 {
     (void)state;
@@ -298,6 +330,7 @@ int main(void)
         cmocka_unit_test(test_choices_follow_work_over_efficiency),
         cmocka_unit_test(test_csr_bytes_follow_the_tiled_layout),
         cmocka_unit_test(test_csr_expansion_bounds_small_n),
+        cmocka_unit_test(test_csr_split24_path),
         cmocka_unit_test(test_h100_24_choices_match_measurements),
         cmocka_unit_test(test_unfused_activation_tips_the_choice),
         cmocka_unit_test(test_calibration_files_match_builtin),

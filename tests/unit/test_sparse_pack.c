@@ -264,6 +264,77 @@ static void test_csr_round_trip(void **state)
                 csr_case(shapes[si][0], shapes[si][1], densities[di], (sp_sparse_vtype)vt);
 }
 
+/* The 2:4 split: base (2:4) + overflow (CSR) unpack to exactly the weight,
+ * the overflow holds only third and fourth nonzeros of their group, and its
+ * size is sp_csr_overflow24's count. */
+static void split24_case(int64_t m, int64_t k, double density, sp_sparse_vtype vt)
+{
+    float *w = random_matrix(m, k, density);
+    char err[256] = "";
+    sp_csr c;
+    assert_int_equal(sp_pack_csr(w, m, k, vt, &c, err, sizeof err), 0);
+    sp_sparse_matrix b = {.kind = SP_SPARSE_24}, o = {.kind = SP_SPARSE_CSR};
+    assert_int_equal(sp_csr_split24(&c, &b.u.s24, &o.u.csr, err, sizeof err), 0);
+    assert_int_equal(o.u.csr.nnz, sp_csr_overflow24(&c));
+    float *wb = malloc((size_t)(m * k + 1) * sizeof *wb), *wo = malloc((size_t)(m * k + 1) * sizeof *wo);
+    assert_non_null(wb);
+    assert_non_null(wo);
+    assert_int_equal(sp_unpack_dense(&b, wb), 0);
+    assert_int_equal(sp_unpack_dense(&o, wo), 0);
+    check_csr_invariants(&o.u.csr, wo);
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < k; j++) {
+            const float want = vt == SP_VT_F16 ? sp_f16_to_f32(sp_f32_to_f16(w[i * k + j])) : w[i * k + j];
+            const float got_b = wb[i * k + j], got_o = wo[i * k + j];
+            assert_true(got_b == 0.0f || got_o == 0.0f); /* each nonzero in one part */
+            assert_true(got_b + got_o == want);
+            if (got_o != 0.0f) { /* at least two nonzeros of its group precede it */
+                int before = 0;
+                for (int64_t q = j / 4 * 4; q < j; q++)
+                    before += w[i * k + q] != 0.0f;
+                assert_true(before >= 2);
+            }
+        }
+    free(wb);
+    free(wo);
+    sp_sparse_free(&b);
+    sp_sparse_free(&o);
+    sp_sparse_matrix cs = {.kind = SP_SPARSE_CSR, .u.csr = c};
+    sp_sparse_free(&cs);
+    free(w);
+}
+
+static void test_csr_split24(void **state)
+{
+    (void)state;
+    for (size_t si = 0; si < NSHAPES; si++)
+        for (size_t di = 0; di < NDENS; di++)
+            for (int vt = 0; vt < 2; vt++)
+                split24_case(shapes[si][0], shapes[si][1], densities[di], (sp_sparse_vtype)vt);
+    split24_case(3, 70001, 0.6, SP_VT_F32); /* 32-bit columns */
+    /* a full row: groups of four, two of each in the overflow */
+    float w[2 * 8] = {1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 9, 0, 0, 0, 0};
+    sp_csr c;
+    assert_int_equal(sp_pack_csr(w, 2, 8, SP_VT_F32, &c, NULL, 0), 0);
+    sp_24 b;
+    sp_csr o;
+    assert_int_equal(sp_csr_split24(&c, &b, &o, NULL, 0), 0);
+    assert_int_equal(o.nnz, 4);
+    assert_int_equal(o.row_ptr[1], 4);
+    assert_int_equal(o.row_ptr[2], 4);
+    assert_int_equal(o.col_idx16[0], 2);
+    assert_int_equal(o.col_idx16[3], 7);
+    assert_int_equal(b.meta[0], 0 | (1 << 2));
+    assert_int_equal(b.meta[2], 0 | (3 << 2)); /* row 1 group 0: a lone 9 at 3, completed with 0 */
+    assert_true(((float *)b.values)[5] == 9.0f);
+    sp_sparse_matrix sb = {.kind = SP_SPARSE_24, .u.s24 = b}, so = {.kind = SP_SPARSE_CSR, .u.csr = o},
+                     sc = {.kind = SP_SPARSE_CSR, .u.csr = c};
+    sp_sparse_free(&sb);
+    sp_sparse_free(&so);
+    sp_sparse_free(&sc);
+    assert_int_not_equal(sp_csr_split24(NULL, &b, &o, NULL, 0), 0);
+}
+
 /* K = 65536 still fits 16-bit columns; K = 65537 and beyond take 32-bit. */
 static void test_csr_wide_k(void **state)
 {
@@ -566,6 +637,7 @@ int main(void)
         cmocka_unit_test(test_csr_round_trip),
         cmocka_unit_test(test_csr_wide_k),
         cmocka_unit_test(test_csr_single_nonzero),
+        cmocka_unit_test(test_csr_split24),
         cmocka_unit_test(test_bsr_round_trip),
         cmocka_unit_test(test_bsr_structure),
         cmocka_unit_test(test_24_round_trip),

@@ -1,0 +1,251 @@
+/*
+ * spmm_csr_split24.cu - an unstructured weight on the sparse tensor cores:
+ * W = B + O with B 2:4 (two nonzeros of each group of four columns) and O
+ * the rest (loaders' sp_csr_split24), run as two launches on the stream:
+ *
+ *     Y = O * X + residual          CUDA-core CSR (spmm_csr.cu's XT path)
+ *     Y = act(B * X + bias + Y)     2:4 wgmma.sp / mma.sp (spmm_24*.cu)
+ *
+ * Why: the tiled CSR kernel on the dense tensor cores expands every 16 x 64
+ * tile of W into a dense fragment, so its arithmetic is the dense
+ * product's, and at N >= 1024 it stays under cuBLAS at any sparsity (0.84x
+ * at 90 %, N = 4096, H200). The 2:4 kernel does half the dense work on
+ * the sparse units (1.37x cuBLAS there); what 2:4 cannot hold is few
+ * nonzeros once the weight is sparse: for a random pattern of density d a
+ * group of four holds more than two with probability 4 d^3 (1 - d) + d^4,
+ * i.e. 0.1 % of the positions overflow at 90 % sparsity, 0.7 % at 80 %,
+ * 2.3 % at 70 %. That remainder costs the CUDA-core pass, whose time
+ * follows its nonzeros, plus reading X and writing Y once more; at N =
+ * 4096 the sum beats cuBLAS from about 85-90 % sparsity on
+ * (bench/results/spmm-*.md, "split"). The runtime's plan-time tuning
+ * times this path beside the others per layer (runtime/cuda/cuda_sparse.c),
+ * and the cost model counts it (runtime/cost_model.c, sp_cost_split24).
+ *
+ * The overflow pass (ovf_kernel) is its own kernel where X's rows are
+ * 16-byte aligned and K is at most 11,000 or so: a CTA per 8 tokens (and
+ * rows of W, cut when the tokens alone leave SMs idle) stages those
+ * tokens' X rows in shared memory transposed (the 8 tokens of column k in
+ * one 16-byte slot), then a thread per row of W, two rows at a time, walks
+ * their few overflow nonzeros, each a 16-byte shared load and 8 FMAs, and
+ * writes the rows' 8 outputs (plus the residual). Traffic: X once (again
+ * from L2 per cut) and Y once.
+ * Elsewhere it is the CUDA-core CSR path (spmm_csr.cu's XT kernel: X
+ * transposed into the workspace, written and read back, then gathered per
+ * nonzero from L2); sp_cuda_csr_set_split24_overflow picks that one for
+ * comparison.
+ *
+ * The second launch reads Y as its residual: the 2:4 epilogue reads each
+ * element's residual before it stores that element, in the thread that
+ * stores it (spmm_common.cuh's rows_with_res, store_ctile_act), so the
+ * aliasing is safe; with programmatic dependent launch it still waits for
+ * the first launch to finish (griddepcontrol.wait) before it reads Y.
+ */
+#include "kernels/cuda/spmm_common.cuh"
+#include "loaders/sparse_pack.h"
+#include "sprun.h" /* SPRUN_ERR_OUT_OF_MEMORY */
+
+#include <stdlib.h>
+#include <string.h>
+
+namespace spmm {
+void split24_free(sp_cuda_csr_split24 *s) {
+    if (!s) return;
+    sp_cuda_24_free(&s->base);
+    sp_cuda_csr_free(&s->overflow);
+    free(s);
+}
+} // namespace spmm
+
+extern "C" int sp_cuda_csr_add_split24(const sp_csr *w, sp_cuda_csr *out, void *stream, sp_cuda_status *st) {
+    if (!w || !out || !out->row_ptr)
+        return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "csr split upload: no uploaded weight");
+    if (w->vtype != SP_VT_F16 || !w->col_idx16)
+        return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED,
+                            "csr split upload: needs fp16 values and 16-bit columns (K <= 65536)");
+    if (out->split24) return 0;
+    sp_24 b;
+    sp_csr o;
+    char msg[200] = "csr split upload: ";
+    const size_t used = strlen(msg);
+    int rc = sp_csr_split24(w, &b, &o, msg + used, sizeof msg - used);
+    if (rc != 0)
+        return SP_CUDA_FAIL(st, rc == SPRUN_ERR_OUT_OF_MEMORY ? (int)cudaErrorMemoryAllocation : SP_CUDA_E_INVALID,
+                            msg);
+    sp_cuda_csr_split24 *s = (sp_cuda_csr_split24 *)calloc(1, sizeof *s);
+    if (!s) rc = SP_CUDA_FAIL(st, cudaErrorMemoryAllocation, "csr split upload: out of host memory");
+    if (!rc) rc = sp_cuda_24_upload(&b, &s->base, stream, st);
+    if (!rc) rc = sp_cuda_csr_upload(&o, 0, &s->overflow, stream, st);
+    sp_sparse_matrix mb, mo;
+    mb.kind = SP_SPARSE_24;
+    mb.u.s24 = b;
+    mo.kind = SP_SPARSE_CSR;
+    mo.u.csr = o;
+    sp_sparse_free(&mb);
+    sp_sparse_free(&mo);
+    if (rc) {
+        spmm::split24_free(s);
+        return rc;
+    }
+    out->split24 = s;
+    out->bytes += s->base.bytes + s->overflow.bytes;
+    return 0;
+}
+
+namespace spmm {
+
+static int g_overflow_mode = 0; /* sp_cuda_csr_set_split24_overflow */
+
+constexpr int OVF_TN = 8;        /* tokens per CTA: one 16-byte slot per column of X */
+constexpr int OVF_THREADS = 512; /* a thread per row of W, two rows 512 apart at a time */
+constexpr int OVF_MAX_SMEM = 200 * 1024;
+
+/* shared slot of column k: a padding slot after every 8 columns, so that
+ * the four 8-column groups a warp stores at once lie on different banks */
+__device__ __forceinline__ int ovf_slot(int k) { return k + (k >> 3); }
+static size_t ovf_smem(int64_t k) { return (size_t)(k + k / 8 + 1) * 16; }
+
+/* one overflow nonzero (value w, X's column in slot xv) into a row's 8 sums */
+__device__ __forceinline__ void ovf_fma(float (&acc)[OVF_TN], float w, const uint4 &xv) {
+    const __half2 *h2 = reinterpret_cast<const __half2 *>(&xv);
+#pragma unroll
+    for (int q = 0; q < OVF_TN / 2; q++) {
+        const float2 f = __half22float2(h2[q]);
+        acc[2 * q] = fmaf(w, f.x, acc[2 * q]);
+        acc[2 * q + 1] = fmaf(w, f.y, acc[2 * q + 1]);
+    }
+}
+
+/* a pair of rows ra, rb (rb valid when hb): their overflow ranges and their
+ * sums, started at the residual */
+struct OvfPair {
+    int pa, pae, pb, pbe;
+    float a[OVF_TN], b[OVF_TN];
+};
+__device__ __forceinline__ void ovf_pair_load(OvfPair &q, const int32_t *__restrict__ rp, const __half *res,
+                                              int64_t ldr, int64_t n0, int nt, int ra, int rb, bool hb) {
+    q.pa = __ldg(rp + ra);
+    q.pae = __ldg(rp + ra + 1);
+    q.pb = hb ? __ldg(rp + rb) : 0;
+    q.pbe = hb ? __ldg(rp + rb + 1) : 0;
+#pragma unroll
+    for (int t = 0; t < OVF_TN; t++) {
+        q.a[t] = res && t < nt ? __half2float(res[(n0 + t) * ldr + ra]) : 0.f;
+        q.b[t] = res && hb && t < nt ? __half2float(res[(n0 + t) * ldr + rb]) : 0.f;
+    }
+}
+
+/* Y[n0 + t, r] = sum over the overflow nonzeros (r, c) of w * X[n0 + t, c]
+ * (+ residual[n0 + t, r]) for the CTA's 8 tokens t (blockIdx.x) and its
+ * rows [blockIdx.y * rows, + rows). A thread takes two rows at a time, and
+ * loads the next two rows' pointers and residuals before it stores these
+ * (the first two before X is staged), so its loads overlap. */
+__global__ void __launch_bounds__(OVF_THREADS, 2)
+    ovf_kernel(const int32_t *__restrict__ rp, const uint16_t *__restrict__ col, const __half *__restrict__ val,
+               int m, int k, int rows, const __half *__restrict__ x, int64_t ldx, int64_t n, const __half *res,
+               int64_t ldr, __half *y, int64_t ldy) {
+    extern __shared__ uint4 xs[];
+    __half *xh = reinterpret_cast<__half *>(xs);
+    const int64_t n0 = (int64_t)blockIdx.x * OVF_TN;
+    const int nt = n - n0 < OVF_TN ? (int)(n - n0) : OVF_TN;
+    const int r0 = blockIdx.y * rows, r1 = m - r0 < rows ? m : r0 + rows;
+    int ra = r0 + threadIdx.x;
+    OvfPair q;
+    if (ra < r1) ovf_pair_load(q, rp, res, ldr, n0, nt, ra, ra + OVF_THREADS, ra + OVF_THREADS < r1);
+    /* X's 8 rows, 16 bytes (8 columns of one token) per load, stored
+     * transposed: the lanes of a warp take the 8 tokens of 4 column groups */
+    const int k8 = k >> 3;
+#pragma unroll 4
+    for (int i = threadIdx.x; i < OVF_TN * k8; i += OVF_THREADS) {
+        const int t = i % OVF_TN, c8 = i / OVF_TN;
+        uint4 v = make_uint4(0, 0, 0, 0);
+        if (t < nt) v = __ldg(reinterpret_cast<const uint4 *>(x + (n0 + t) * ldx) + c8);
+        const __half *hv = reinterpret_cast<const __half *>(&v);
+#pragma unroll
+        for (int j = 0; j < 8; j++) xh[ovf_slot(c8 * 8 + j) * OVF_TN + t] = hv[j];
+    }
+    __syncthreads();
+    for (; ra < r1; ra += 2 * OVF_THREADS) {
+        const int rb = ra + OVF_THREADS;
+        const bool hb = rb < r1;
+        int pa = q.pa, pb = q.pb;
+        for (; pa < q.pae && pb < q.pbe; pa++, pb++) {
+            const float wa = __half2float(val[pa]), wb = __half2float(val[pb]);
+            const uint4 xa = xs[ovf_slot(col[pa])], xb = xs[ovf_slot(col[pb])];
+            ovf_fma(q.a, wa, xa);
+            ovf_fma(q.b, wb, xb);
+        }
+        for (; pa < q.pae; pa++) ovf_fma(q.a, __half2float(val[pa]), xs[ovf_slot(col[pa])]);
+        for (; pb < q.pbe; pb++) ovf_fma(q.b, __half2float(val[pb]), xs[ovf_slot(col[pb])]);
+        __half2 oa[OVF_TN / 2], ob[OVF_TN / 2];
+#pragma unroll
+        for (int t = 0; t < OVF_TN / 2; t++) {
+            oa[t] = __floats2half2_rn(q.a[2 * t], q.a[2 * t + 1]);
+            ob[t] = __floats2half2_rn(q.b[2 * t], q.b[2 * t + 1]);
+        }
+        const int ra2 = ra + 2 * OVF_THREADS;
+        if (ra2 < r1) ovf_pair_load(q, rp, res, ldr, n0, nt, ra2, ra2 + OVF_THREADS, ra2 + OVF_THREADS < r1);
+#pragma unroll
+        for (int t = 0; t < OVF_TN; t++)
+            if (t < nt) {
+                y[(n0 + t) * ldy + ra] = t & 1 ? __high2half(oa[t / 2]) : __low2half(oa[t / 2]);
+                if (hb) y[(n0 + t) * ldy + rb] = t & 1 ? __high2half(ob[t / 2]) : __low2half(ob[t / 2]);
+            }
+    }
+}
+
+/* The overflow pass through ovf_kernel; SP_CUDA_E_UNSUPPORTED (nothing
+ * launched) where it does not apply. Grid: a column of CTAs per 8 tokens,
+ * cut over M when that alone would not fill the resident slots (each cut
+ * reads the CTA's X rows again, from L2), at least a row per thread. */
+static int run_overflow(const sp_cuda_csr *o, const sp_cuda_spmm_args *a, sp_cuda_status *st) {
+    const size_t smem = ovf_smem(o->k);
+    if (g_overflow_mode == 1 || !o->col16 || o->vtype != SP_VT_F16 || o->k % 8 || a->ldx % 8 ||
+        ((uintptr_t)a->x & 15) || smem > (size_t)OVF_MAX_SMEM || o->m > INT32_MAX)
+        return SP_CUDA_E_UNSUPPORTED;
+    static int cache[kDevSlots];
+    int occ = 0;
+    int rc = occupancy_once(ovf_kernel, OVF_THREADS, OVF_MAX_SMEM, cache, &occ, st);
+    if (rc) return rc;
+    const int64_t gx = (a->n + OVF_TN - 1) / OVF_TN;
+    if (gx > INT32_MAX) return SP_CUDA_E_UNSUPPORTED;
+    /* resident CTAs: 2 by threads, fewer by shared memory (228 KB per SM) */
+    const int64_t per_sm = (228 * 1024) / (int64_t)(smem + 1024), slots = (per_sm < 2 ? (per_sm < 1 ? 1 : per_sm) : 2) *
+                                                                      (int64_t)sm_count();
+    int64_t cuts = gx >= slots ? 1 : slots / gx;
+    const int64_t max_cuts = (o->m + OVF_THREADS - 1) / OVF_THREADS;
+    if (cuts > max_cuts) cuts = max_cuts;
+    if (cuts > 65535) cuts = 65535;
+    if (cuts < 1) cuts = 1;
+    const int rows = (int)((o->m + cuts - 1) / cuts);
+    cuts = (o->m + rows - 1) / rows;
+    ovf_kernel<<<dim3((unsigned)gx, (unsigned)cuts), OVF_THREADS, smem, (cudaStream_t)a->stream>>>(
+        o->row_ptr, o->col16, (const __half *)o->values, (int)o->m, (int)o->k, rows, (const __half *)a->x, a->ldx,
+        a->n, (const __half *)a->residual, a->ldr, (__half *)a->y, a->ldy);
+    return (int)SP_CUDA_CHECK(st, cudaGetLastError());
+}
+
+/* the SP_CUDA_CSR_SPLIT24 path of sp_cuda_csr_spmm (arguments checked there) */
+int run_split24(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, sp_cuda_status *st) {
+    const sp_cuda_csr_split24 *s = w->split24;
+    if (!s) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "csr spmm: the 2:4 split of this weight was not built");
+    sp_cuda_spmm_args b = *a;
+    b.config = 0;
+    if (s->overflow.nnz > 0) {
+        sp_cuda_spmm_args o = *a;
+        o.bias = nullptr;
+        o.act = SP_CUDA_ACT_NONE;
+        o.config = 0;
+        int rc = run_overflow(&s->overflow, &o, st);
+        if (rc == SP_CUDA_E_UNSUPPORTED) rc = sp_cuda_csr_spmm(&s->overflow, &o, SP_CUDA_CSR_SIMT, st);
+        if (rc || g_overflow_mode == 2) return rc;
+        b.residual = a->y;
+        b.ldr = a->ldy;
+    }
+    return sp_cuda_24_spmm(&s->base, &b, st);
+}
+} // namespace spmm
+
+
+extern "C" void sp_cuda_csr_set_split24_overflow(int mode) {
+    spmm::g_overflow_mode = mode == 1 || mode == 2 ? mode : 0;
+}
