@@ -52,6 +52,7 @@ void split24_free(sp_cuda_csr_split24 *s) {
     if (!s) return;
     sp_cuda_24_free(&s->base);
     sp_cuda_csr_free(&s->overflow);
+    if (s->overflow_cv) cudaFree(s->overflow_cv);
     free(s);
 }
 } // namespace spmm
@@ -75,6 +76,18 @@ extern "C" int sp_cuda_csr_add_split24(const sp_csr *w, sp_cuda_csr *out, void *
     if (!s) rc = SP_CUDA_FAIL(st, cudaErrorMemoryAllocation, "csr split upload: out of host memory");
     if (!rc) rc = sp_cuda_24_upload(&b, &s->base, stream, st);
     if (!rc) rc = sp_cuda_csr_upload(&o, 0, &s->overflow, stream, st);
+    if (!rc) { /* the overflow kernel's entries: column and value in one word */
+        uint32_t *cv = (uint32_t *)malloc((size_t)(o.nnz ? o.nnz : 1) * 4);
+        if (!cv) rc = SP_CUDA_FAIL(st, cudaErrorMemoryAllocation, "csr split upload: out of host memory");
+        for (int64_t p = 0; cv && p < o.nnz; p++)
+            cv[p] = (uint32_t)o.col_idx16[p] | ((uint32_t)((const uint16_t *)o.values)[p] << 16);
+        if (!rc) rc = (int)SP_CUDA_CHECK(st, cudaMalloc(&s->overflow_cv, (size_t)(o.nnz ? o.nnz : 1) * 4));
+        if (!rc && o.nnz)
+            rc = (int)SP_CUDA_CHECK(st, cudaMemcpyAsync(s->overflow_cv, cv, (size_t)o.nnz * 4, cudaMemcpyHostToDevice,
+                                                        (cudaStream_t)stream));
+        if (!rc) rc = (int)SP_CUDA_CHECK(st, cudaStreamSynchronize((cudaStream_t)stream));
+        free(cv);
+    }
     sp_sparse_matrix mb, mo;
     mb.kind = SP_SPARSE_24;
     mb.u.s24 = b;
@@ -87,7 +100,7 @@ extern "C" int sp_cuda_csr_add_split24(const sp_csr *w, sp_cuda_csr *out, void *
         return rc;
     }
     out->split24 = s;
-    out->bytes += s->base.bytes + s->overflow.bytes;
+    out->bytes += s->base.bytes + s->overflow.bytes + (size_t)s->overflow.nnz * 4;
     return 0;
 }
 
@@ -103,6 +116,9 @@ constexpr int OVF_MAX_SMEM = 200 * 1024;
  * the four 8-column groups a warp stores at once lie on different banks */
 __device__ __forceinline__ int ovf_slot(int k) { return k + (k >> 3); }
 static size_t ovf_smem(int64_t k) { return (size_t)(k + k / 8 + 1) * 16; }
+
+/* the value of an overflow entry (column | fp16 value << 16) */
+__device__ __forceinline__ float ovf_w(uint32_t e) { return __half2float(__ushort_as_half((unsigned short)(e >> 16))); }
 
 /* one overflow nonzero (value w, X's column in slot xv) into a row's 8 sums */
 __device__ __forceinline__ void ovf_fma(float (&acc)[OVF_TN], float w, const uint4 &xv) {
@@ -140,28 +156,41 @@ __device__ __forceinline__ void ovf_pair_load(OvfPair &q, const int32_t *__restr
  * loads the next two rows' pointers and residuals before it stores these
  * (the first two before X is staged), so its loads overlap. */
 __global__ void __launch_bounds__(OVF_THREADS, 2)
-    ovf_kernel(const int32_t *__restrict__ rp, const uint16_t *__restrict__ col, const __half *__restrict__ val,
-               int m, int k, int rows, const __half *__restrict__ x, int64_t ldx, int64_t n, const __half *res,
-               int64_t ldr, __half *y, int64_t ldy) {
+    ovf_kernel(const int32_t *__restrict__ rp, const uint32_t *__restrict__ cv, int m, int k, int rows,
+               const __half *__restrict__ x, int64_t ldx, int64_t n, const __half *res, int64_t ldr, __half *y,
+               int64_t ldy) {
     extern __shared__ uint4 xs[];
-    __half *xh = reinterpret_cast<__half *>(xs);
     const int64_t n0 = (int64_t)blockIdx.x * OVF_TN;
     const int nt = n - n0 < OVF_TN ? (int)(n - n0) : OVF_TN;
     const int r0 = blockIdx.y * rows, r1 = m - r0 < rows ? m : r0 + rows;
     int ra = r0 + threadIdx.x;
     OvfPair q;
     if (ra < r1) ovf_pair_load(q, rp, res, ldr, n0, nt, ra, ra + OVF_THREADS, ra + OVF_THREADS < r1);
-    /* X's 8 rows, 16 bytes (8 columns of one token) per load, stored
-     * transposed: the lanes of a warp take the 8 tokens of 4 column groups */
+    /* X's 8 rows, transposed: a thread takes 8 columns, loads them for each
+     * of the 8 tokens (16 bytes each, a warp's loads 512 contiguous bytes),
+     * transposes the 8 x 8 halves in registers and stores each column's 8
+     * tokens as one 16-byte slot (lanes 9 slots apart: no bank conflict) */
     const int k8 = k >> 3;
-#pragma unroll 4
-    for (int i = threadIdx.x; i < OVF_TN * k8; i += OVF_THREADS) {
-        const int t = i % OVF_TN, c8 = i / OVF_TN;
-        uint4 v = make_uint4(0, 0, 0, 0);
-        if (t < nt) v = __ldg(reinterpret_cast<const uint4 *>(x + (n0 + t) * ldx) + c8);
-        const __half *hv = reinterpret_cast<const __half *>(&v);
+    for (int c8 = threadIdx.x; c8 < k8; c8 += OVF_THREADS) {
+        uint4 v[OVF_TN];
 #pragma unroll
-        for (int j = 0; j < 8; j++) xh[ovf_slot(c8 * 8 + j) * OVF_TN + t] = hv[j];
+        for (int t = 0; t < OVF_TN; t++)
+            v[t] = t < nt ? __ldg(reinterpret_cast<const uint4 *>(x + (n0 + t) * ldx) + c8) : make_uint4(0, 0, 0, 0);
+        const uint32_t *w = reinterpret_cast<const uint32_t *>(v); /* w[4 t + q]: columns 2q (low), 2q + 1 */
+#pragma unroll
+        for (int q = 0; q < 4; q++) {
+            uint4 lo, hi;
+            lo.x = __byte_perm(w[0 + q], w[4 + q], 0x5410);
+            lo.y = __byte_perm(w[8 + q], w[12 + q], 0x5410);
+            lo.z = __byte_perm(w[16 + q], w[20 + q], 0x5410);
+            lo.w = __byte_perm(w[24 + q], w[28 + q], 0x5410);
+            hi.x = __byte_perm(w[0 + q], w[4 + q], 0x7632);
+            hi.y = __byte_perm(w[8 + q], w[12 + q], 0x7632);
+            hi.z = __byte_perm(w[16 + q], w[20 + q], 0x7632);
+            hi.w = __byte_perm(w[24 + q], w[28 + q], 0x7632);
+            xs[ovf_slot(c8 * 8 + 2 * q)] = lo;
+            xs[ovf_slot(c8 * 8 + 2 * q + 1)] = hi;
+        }
     }
     __syncthreads();
     for (; ra < r1; ra += 2 * OVF_THREADS) {
@@ -169,13 +198,18 @@ __global__ void __launch_bounds__(OVF_THREADS, 2)
         const bool hb = rb < r1;
         int pa = q.pa, pb = q.pb;
         for (; pa < q.pae && pb < q.pbe; pa++, pb++) {
-            const float wa = __half2float(val[pa]), wb = __half2float(val[pb]);
-            const uint4 xa = xs[ovf_slot(col[pa])], xb = xs[ovf_slot(col[pb])];
-            ovf_fma(q.a, wa, xa);
-            ovf_fma(q.b, wb, xb);
+            const uint32_t ea = __ldg(cv + pa), eb = __ldg(cv + pb);
+            ovf_fma(q.a, ovf_w(ea), xs[ovf_slot(ea & 0xffff)]);
+            ovf_fma(q.b, ovf_w(eb), xs[ovf_slot(eb & 0xffff)]);
         }
-        for (; pa < q.pae; pa++) ovf_fma(q.a, __half2float(val[pa]), xs[ovf_slot(col[pa])]);
-        for (; pb < q.pbe; pb++) ovf_fma(q.b, __half2float(val[pb]), xs[ovf_slot(col[pb])]);
+        for (; pa < q.pae; pa++) {
+            const uint32_t e = __ldg(cv + pa);
+            ovf_fma(q.a, ovf_w(e), xs[ovf_slot(e & 0xffff)]);
+        }
+        for (; pb < q.pbe; pb++) {
+            const uint32_t e = __ldg(cv + pb);
+            ovf_fma(q.b, ovf_w(e), xs[ovf_slot(e & 0xffff)]);
+        }
         __half2 oa[OVF_TN / 2], ob[OVF_TN / 2];
 #pragma unroll
         for (int t = 0; t < OVF_TN / 2; t++) {
@@ -197,9 +231,9 @@ __global__ void __launch_bounds__(OVF_THREADS, 2)
  * launched) where it does not apply. Grid: a column of CTAs per 8 tokens,
  * cut over M when that alone would not fill the resident slots (each cut
  * reads the CTA's X rows again, from L2), at least a row per thread. */
-static int run_overflow(const sp_cuda_csr *o, const sp_cuda_spmm_args *a, sp_cuda_status *st) {
+static int run_overflow(const sp_cuda_csr *o, const uint32_t *cv, const sp_cuda_spmm_args *a, sp_cuda_status *st) {
     const size_t smem = ovf_smem(o->k);
-    if (g_overflow_mode == 1 || !o->col16 || o->vtype != SP_VT_F16 || o->k % 8 || a->ldx % 8 ||
+    if (g_overflow_mode == 1 || !cv || !o->col16 || o->vtype != SP_VT_F16 || o->k % 8 || a->ldx % 8 ||
         ((uintptr_t)a->x & 15) || smem > (size_t)OVF_MAX_SMEM || o->m > INT32_MAX)
         return SP_CUDA_E_UNSUPPORTED;
     static int cache[kDevSlots];
@@ -219,8 +253,8 @@ static int run_overflow(const sp_cuda_csr *o, const sp_cuda_spmm_args *a, sp_cud
     const int rows = (int)((o->m + cuts - 1) / cuts);
     cuts = (o->m + rows - 1) / rows;
     ovf_kernel<<<dim3((unsigned)gx, (unsigned)cuts), OVF_THREADS, smem, (cudaStream_t)a->stream>>>(
-        o->row_ptr, o->col16, (const __half *)o->values, (int)o->m, (int)o->k, rows, (const __half *)a->x, a->ldx,
-        a->n, (const __half *)a->residual, a->ldr, (__half *)a->y, a->ldy);
+        o->row_ptr, cv, (int)o->m, (int)o->k, rows, (const __half *)a->x, a->ldx, a->n, (const __half *)a->residual,
+        a->ldr, (__half *)a->y, a->ldy);
     return (int)SP_CUDA_CHECK(st, cudaGetLastError());
 }
 
@@ -235,7 +269,7 @@ int run_split24(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, sp_cuda_status
         o.bias = nullptr;
         o.act = SP_CUDA_ACT_NONE;
         o.config = 0;
-        int rc = run_overflow(&s->overflow, &o, st);
+        int rc = run_overflow(&s->overflow, s->overflow_cv, &o, st);
         if (rc == SP_CUDA_E_UNSUPPORTED) rc = sp_cuda_csr_spmm(&s->overflow, &o, SP_CUDA_CSR_SIMT, st);
         if (rc || g_overflow_mode == 2) return rc;
         b.residual = a->y;

@@ -389,6 +389,9 @@ typedef struct sp_cuda_csr {
 typedef struct sp_cuda_csr_split24 {
     sp_cuda_24 base;      /* two nonzeros of each group of four */
     sp_cuda_csr overflow; /* the third and fourth ones (CUDA-core path) */
+    uint32_t *overflow_cv; /* [overflow.nnz] (or 1): column | fp16 value << 16,
+                              in the overflow's order (the overflow kernel's
+                              entries: one 4-byte load each) */
 } sp_cuda_csr_split24;
 
 /* Workspace for an [m, k] CSR weight at n columns:
