@@ -340,12 +340,20 @@ int sp_cost_estimate_format(const sp_cost_device *dev, const sp_cost_problem *p,
  * of bench/results/spmm-*.md; plan-time tuning times the path anyway. */
 #define SPLIT24_OVERFLOW_E 0.25
 
-/* The CSR split path (kernels/cuda/spmm_csr_split24.cu): the overflow pass
- * streams X in and Y out (its own kernel; plus the overflow's values and
- * columns) at the dense kernels' memory efficiency, its FMAs on the CUDA
- * cores, then the 2:4 part's estimate with Y read back as its residual. 0
- * where the table has no sparse tensor cores or no tensor-core CSR, or the
- * weight's overflow is unknown or past SP_SPLIT24_MAX_OVERFLOW. */
+/* The CSR split path (kernels/cuda/spmm_csr_split24.cu), the faster of its
+ * two forms:
+ *  - two-pass: the overflow pass streams X in and Y out (its own kernel;
+ *    plus the overflow's values and columns) at the dense kernels' memory
+ *    efficiency, its FMAs on the CUDA cores, then the 2:4 part's estimate
+ *    with Y read back as its residual;
+ *  - fused (N >= 512, where a 64-row slab's overflow in a 128-column window
+ *    holds at most 32 columns: for a random pattern, an expected 8192 *
+ *    overflow of at most about 20): the 2:4 part's estimate with its tensor
+ *    work grown by the dense k16 wgmmas of the overflow, one per pair of
+ *    stages that holds any (four sparse k32 ones) and a second past 16
+ *    columns.
+ * 0 where the table has no sparse tensor cores or no tensor-core CSR, or
+ * the weight's overflow is unknown or past SP_SPLIT24_MAX_OVERFLOW. */
 static int csr_split24_estimate(const sp_cost_device *dev, const sp_cost_problem *p, sp_cost_estimate *out)
 {
     if (!dev->csr_expands || dev->sparse24_peak <= 0 || !p->overflow24_known || p->value_bytes != 2 ||
@@ -356,6 +364,15 @@ static int csr_split24_estimate(const sp_cost_device *dev, const sp_cost_problem
     if (!sp_cost_estimate_format(dev, &q, SPRUN_FORMAT_24, 0, out))
         return 0;
     const double m = (double)p->m, k = (double)p->k, n = (double)p->n, vb = (double)p->value_bytes;
+    sp_cost_estimate fused = *out;
+    const double per_window = 8192.0 * p->overflow24;
+    const int fused_ok = p->n >= 512 && per_window <= 20.0;
+    if (fused_ok) {
+        const double extra = 0.25 * (1.0 - exp(-per_window)) + (per_window > 16.0 ? 0.25 : 0.0);
+        fused.work_flops += extra * fused.work_flops;
+        fused.t_compute *= 1.0 + extra;
+        fused.t_total = fmax(fused.t_compute, fused.t_memory) + dev->overhead_sparse_s;
+    }
     const double e_mem_24 = dev->e_mem_24 > 0 ? dev->e_mem_24 : dev->e_mem_sparse;
     const double res_bytes = m * n * vb; /* the 2:4 part reads the overflow's Y */
     out->work_bytes += res_bytes;
@@ -369,6 +386,10 @@ static int csr_split24_estimate(const sp_cost_device *dev, const sp_cost_problem
     out->work_bytes += bytes;
     out->t_total += fmax(bytes / (dev->bandwidth * dev->e_mem), flops / (dev->simt_peak * SPLIT24_OVERFLOW_E)) +
                     dev->overhead_sparse_s;
+    if (fused_ok && fused.t_total < out->t_total) {
+        *out = fused;
+        out->format = SPRUN_FORMAT_CSR;
+    }
     return 1;
 }
 

@@ -613,8 +613,12 @@ static void bench_shape(const Shape &s, const double *sps, int nsp) {
                     if (sp_cuda_csr_spmm(&d, &a[i], SP_CUDA_CSR_SPLIT24, &st)) { printf("csr: %s\n", st.msg); exit(1); }
                 });
                 record(s.group, names[i], m, k, s.n[i], "sprun CSR split 2:4", sp, realdens,
-                       (double)(d.split24->base.bytes + d.split24->overflow.bytes), us, cub[i]);
-                if (s.group == 0) { /* the parts: overflow through the CUDA-core CSR path, and the 2:4 part alone */
+                       (double)(d.split24->base.bytes + (d.split24->fused && s.n[i] >= 512 ? d.split24->fused_bytes
+                                                                                       : d.split24->overflow.bytes)),
+                       us, cub[i]);
+                if (s.group == 0) { /* the parts: the two-pass form, overflow through the CUDA-core CSR path, and the 2:4 part alone */
+                    sp_cuda_csr_set_split24_overflow(3);
+                    const double us_two = time_us([&] { sp_cuda_csr_spmm(&d, &a[i], SP_CUDA_CSR_SPLIT24, &st); });
                     sp_cuda_csr_set_split24_overflow(1);
                     const double us_simt = time_us([&] { sp_cuda_csr_spmm(&d, &a[i], SP_CUDA_CSR_SPLIT24, &st); });
                     sp_cuda_csr_set_split24_overflow(0);
@@ -625,9 +629,10 @@ static void bench_shape(const Shape &s, const double *sps, int nsp) {
                     sp_cuda_spmm_args ar = a[i];
                     ar.residual = dy2[i];
                     const double us_24r = time_us([&] { sp_cuda_24_spmm(&d.split24->base, &ar, &st); });
-                    printf("    split parts N=%lld sp=%.0f: total %.2f us, with the CUDA-core overflow %.2f us, "
+                    printf("    split parts N=%lld sp=%.0f: total %.2f us (%s), two-pass %.2f us, with the CUDA-core overflow %.2f us, "
                            "overflow pass alone %.2f us, 2:4 part alone %.2f us (with a residual %.2f us), cuBLAS %.2f us\n",
-                           (long long)s.n[i], sp, us, us_simt, us_ovf, us_24, us_24r, cub[i]);
+                           (long long)s.n[i], sp, us, d.split24->fused && s.n[i] >= 512 ? "fused" : "two-pass", us_two,
+                           us_simt, us_ovf, us_24, us_24r, cub[i]);
                     sp_cuda_csr_spmm(&d, &a[i], SP_CUDA_CSR_SPLIT24, &st); /* its output in dy for the check */
                 }
                 sp_cuda_spmm_args a2 = a[i];

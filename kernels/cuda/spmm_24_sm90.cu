@@ -38,6 +38,7 @@
  */
 #include "kernels/cuda/pdl.cuh"
 #include "kernels/cuda/sm90_common.cuh"
+#include "kernels/cuda/sm90_wgmma_ra.cuh"
 #include "kernels/cuda/spmm_common.cuh"
 
 #include <cuda.h>
@@ -179,6 +180,37 @@ struct RowT {
     int iy, ix;
 };
 
+/* The fused CSR split path's overflow (K24t with FU = 1; built by
+ * sp_cuda_csr_add_split24, spmm_csr_split24.cu): the unstructured weight
+ * W = B + O with B 2:4 (the kernel's weight) and O the few nonzeros that
+ * do not fit. Per 64-row slab of W and 128-column window of K (a pair of
+ * stages) a segment of FSEG bytes: the window's distinct overflow columns
+ * as slots (bytes 0-31: column - window start, up to 32), their count
+ * (bytes 32-35), the index of a second fragment set (36-39, where more than
+ * 16), then O's slab restricted to slots 0-15 as wgmma's register A
+ * fragments (64 x 16, m16n8k16 layout, warp by warp, 16 bytes a lane).
+ * The producer copies a CTA's segments with the pair's first stage; the
+ * consumers gather the slots' columns of X from the two stages' tiles into
+ * a 16- or 32-column tile Bo (no swizzle: 8 x 8 core matrices, 128 B apart
+ * along K, 512 B along N) and issue one or two dense m64nBNk16 wgmmas into
+ * the same accumulators, so the overflow costs a fraction of a stage of
+ * tensor work per pair instead of a pass over X and Y. */
+struct Fz {
+    const unsigned char *segs; /* [slabs][pairs] segments, or NULL */
+    const uint4 *a1;           /* second fragment sets, 128 pieces each */
+    int64_t pairs;
+};
+constexpr int FSEG = 2096;
+
+/* smem descriptor: K-major, no swizzle: 8-row x 16-byte core matrices,
+ * lbo bytes apart along K, sbo bytes apart along the rows */
+__device__ __forceinline__ uint64_t desc_plain(uint32_t saddr, uint32_t lbo, uint32_t sbo) {
+    uint64_t d = (uint64_t)((saddr & 0x3FFFF) >> 4);
+    d |= (uint64_t)(lbo >> 4) << 16;
+    d |= (uint64_t)(sbo >> 4) << 32;
+    return d;
+}
+
 /* CPS: CTAs resident per SM. With 1 the CTA owns the register file (the
  * consumers raise theirs to 232); with 2 or 3 each CTA gets 1/CPS of it
  * and fewer stages, so one CTA's epilogue (C tile through shared memory,
@@ -186,7 +218,7 @@ struct RowT {
  * layers with a short K (ResNet's 1x1 convs, K = 64..256: one to four
  * stages per tile) need, where a lone CTA alternates between loading and
  * storing with the other idle. */
-template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> struct K24t {
+template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1, int FU = 0> struct K24t {
     static constexpr int BN = BN_;
     using Roles = WsRoles<WGS, CPS>;
     static constexpr int NT = Roles::NT, NC = Roles::NC, R_PROD = Roles::R_PROD, R_CONS = Roles::R_CONS;
@@ -195,14 +227,21 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
     static constexpr int TR = BM / 16;
     static constexpr int XST = BN * 128;
     static constexpr int WST = 2 * TR * 576;
-    static constexpr int STB = ((XST + WST + 1023) / 1024) * 1024;
+    static constexpr int OVB = FU ? (BM / 64) * FSEG : 0; /* the fused overflow's segments */
+    static constexpr int STB = ((XST + WST + OVB + 1023) / 1024) * 1024;
     static constexpr int CLD = BM + 4;
     static constexpr int CBYTES = BN * CLD * 4;
     static constexpr int PIPE = STAGES * STB;
     static constexpr int BARS = PIPE > CBYTES ? PIPE : CBYTES; /* barriers after this */
-    static constexpr int SMEM = BARS + 2 * STAGES * 8 + (IM == IM_GATHER ? BN * (int)sizeof(RowT) : 0) + 1024;
+    /* FU: each consumer warpgroup's gathered tile Bo, BN rows x 32 columns */
+    static constexpr int BOFF = ((BARS + 2 * STAGES * 8 + 1023) / 1024) * 1024;
+    static constexpr int SMEM = FU ? BOFF + WGS * BN * 64 + 1024
+                                   : BARS + 2 * STAGES * 8 + (IM == IM_GATHER ? BN * (int)sizeof(RowT) : 0) + 1024;
     static constexpr int NACC = BN / 2;
     static constexpr int IM_ = IM;
+    static constexpr int FU_ = FU;
+    static_assert(!FU || (IM == IM_TILES && MI == 1 && CPS == 1 && SMEM <= SmemPlan<1>::CAP),
+                  "K24t: the fused overflow takes X tiles, one slab per warpgroup, one CTA per SM");
     static_assert(CPS == 1 || (SMEM + 1024) * CPS <= 228 * 1024, "K24t: CPS CTAs do not fit an SM's shared memory");
 
 #ifdef SP_WGMMA_OK
@@ -211,12 +250,24 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
      * constant: no kernel before this one writes it), then waits for the
      * previous kernel (pdl_wait) before any X copy. Returns how many
      * stages it armed. */
+    /* a stage's bytes: X, W and (FU, the first stage of a pair) the segments */
+    __device__ static uint32_t stage_bytes(int j) { return (uint32_t)(XST + WST + (FU && !(j & 1) ? OVB : 0)); }
+    /* FU: the segments of the CTA's slabs for pair j / 2, with stage j's copies */
+    __device__ static void load_segs(uint32_t dst, const Fz &fz, int j, int mt0, uint32_t bar) {
+        if constexpr (FU != 0) {
+            if (j & 1) return;
+#pragma unroll
+            for (int i = 0; i < BM / 64; i++)
+                bulk_load(dst + i * FSEG, fz.segs + ((int64_t)(mt0 / 4 + i) * fz.pairs + j / 2) * FSEG, FSEG, bar);
+        }
+    }
     __device__ static int prefetch_w(uint32_t sb, uint32_t full0, const CUtensorMap *wmap, int j0, int nk,
-                                     int mt0) {
+                                     int mt0, const Fz &fz) {
         const int pre = nk < STAGES ? nk : STAGES;
         for (int s = 0; s < pre; s++) {
-            mbar_expect_tx(full0 + s * 8, (uint32_t)(XST + WST));
+            mbar_expect_tx(full0 + s * 8, stage_bytes(j0 + s));
             tma_load_3d(sb + s * STB + XST, wmap, 0, 2 * (j0 + s), mt0, full0 + s * 8);
+            load_segs(sb + s * STB + XST + WST, fz, j0 + s, mt0, full0 + s * 8);
         }
         pdl_wait();
         return pre;
@@ -224,7 +275,7 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
 #endif
 
     __device__ static void run(const CUtensorMap *xmap, const CUtensorMap *wmap, int mt, int kt,
-                               const Epi &e, const ConvG &cg) {
+                               const Epi &e, const ConvG &cg, const Fz &fz) {
 #ifdef SP_WGMMA_OK
         /* IM_GATHER: "full" takes the W copy's arrive and one per producer thread */
         const PipeStart ps = pipe_start<STAGES>(BARS, kt / 2, IM == IM_GATHER ? 1 + 128 : 1, NC);
@@ -306,7 +357,7 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
                  * outside the image and past the last one. */
                 int b, wx, hy;
                 cg.corner((int)n0, b, wx, hy);
-                const int pre = prefetch_w(sb, full0, wmap, j0, nk, mt0);
+                const int pre = prefetch_w(sb, full0, wmap, j0, nk, mt0, fz);
                 for (int s = 0; s < nk; s++) {
                     const int st = s % STAGES, j = j0 + s;
                     const uint32_t full = full0 + st * 8;
@@ -320,15 +371,16 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
                     tma_im2col_4d(sb + st * STB, xmap, c0, wx, hy, b, (uint16_t)dx, (uint16_t)dy, full);
                 }
             } else if (IM == IM_TILES && warp == 0 && lane == 0) {
-                const int pre = prefetch_w(sb, full0, wmap, j0, nk, mt0);
+                const int pre = prefetch_w(sb, full0, wmap, j0, nk, mt0, fz);
                 for (int s = 0; s < nk; s++) {
                     const int st = s % STAGES, j = j0 + s;
                     const uint32_t full = full0 + st * 8;
                     if (s >= pre) {
                         mbar_wait(empty0 + st * 8, ((s / STAGES) - 1) & 1);
-                        mbar_expect_tx(full, (uint32_t)(XST + WST));
+                        mbar_expect_tx(full, stage_bytes(j));
                         /* W tiles (mt0.., 2j..2j+1) as [TR][2][576 B]: zero past M */
                         tma_load_3d(sb + st * STB + XST, wmap, 0, 2 * j, mt0, full);
+                        load_segs(sb + st * STB + XST + WST, fz, j, mt0, full);
                     }
                     /* X rows n0.., columns 64j..: zero past N and K */
                     tma_load_2d(sb + st * STB, xmap, j * 64, (int)n0, full);
@@ -369,7 +421,23 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
                         me[set][kk][mi] = *reinterpret_cast<const uint32_t *>(t + eoff);
                     }
             };
-            auto issue = [&](auto set, int s) {
+            /* FU: the pair's overflow (fcnt slots, the same over the
+             * warpgroup; f1 / f2: it needs one / two dense wgmmas, as
+             * ballots, so that ptxas sees branches every lane takes alike:
+             * a wgmma under a branch it must assume divergent serializes
+             * all of them, info C7520), its fragments fa and the gathered
+             * tile at bo */
+            int fcnt = 0;
+            unsigned f1 = 0, f2 = 0;
+            uint32_t fa[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+            const uint32_t bo = sb + BOFF + g * BN * 64;
+            auto dense = [&]() {
+                if constexpr (FU != 0) {
+                    if (f1) wgmma_ra<BN>(acc[0], fa[0], desc_plain(bo, 128, 512));
+                    if (f2) wgmma_ra<BN>(acc[0], fa[1], desc_plain(bo + 256, 128, 512));
+                }
+            };
+            auto issue = [&](auto set, int s, bool with_dense) {
                 const uint32_t xb = sb + (s % STAGES) * STB;
 #pragma unroll
                 for (int mi = 0; mi < MI; mi++) acc_fence(acc[mi]);
@@ -380,6 +448,7 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
 #pragma unroll
                 for (int mi = 0; mi < MI; mi++)
                     wgmma_sp<BN>(acc[mi], a[set][1][mi], desc_sw128(xb + 64), me[set][1][mi]);
+                if (with_dense) dense();
                 wgmma_commit();
             };
             auto reg_fence = [&](auto set) {
@@ -389,6 +458,73 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
                     for (int mi = 0; mi < MI; mi++)
                         asm volatile("" : "+r"(a[set][kk][mi].x), "+r"(a[set][kk][mi].y), "+r"(a[set][kk][mi].z),
                                      "+r"(a[set][kk][mi].w), "+r"(me[set][kk][mi]));
+                if constexpr (FU != 0) {
+                    if (set == 1) {
+                        asm volatile("" : "+r"(fa[0][0]), "+r"(fa[0][1]), "+r"(fa[0][2]), "+r"(fa[0][3]));
+                        asm volatile("" : "+r"(fa[1][0]), "+r"(fa[1][1]), "+r"(fa[1][2]), "+r"(fa[1][3]));
+                    }
+                }
+            };
+            /* FU: gather pair s / 2's overflow columns of X (stages s and,
+             * when two, s + 1, both full and not yet released) into Bo and
+             * load its fragments. Every warp of the warpgroup has retired
+             * the previous pair's wgmmas (the loop retires stage s - 1
+             * first); the first barrier makes sure all have before Bo is
+             * rewritten, the second that Bo is written (and fenced into the
+             * async proxy, which wgmma reads through) before any issues. */
+            auto gather = [&](int s, bool two) {
+                if constexpr (FU != 0) {
+                    const unsigned char *seg = sm + (s % STAGES) * STB + XST + WST + g * FSEG;
+                    fcnt = *reinterpret_cast<const int *>(seg + 32);
+                    f1 = __ballot_sync(0xffffffffu, fcnt > 0);
+                    f2 = __ballot_sync(0xffffffffu, fcnt > 16);
+                    if (!f1) return;
+                    const int bar = 3 + g;
+                    asm volatile("bar.sync %0, 128;\n" ::"r"(bar) : "memory");
+                    const uint4 sl0 = *reinterpret_cast<const uint4 *>(seg), sl1 = *reinterpret_cast<const uint4 *>(seg + 16);
+                    const unsigned char *x0 = sm + (s % STAGES) * STB;
+                    const unsigned char *x1 = two ? sm + ((s + 1) % STAGES) * STB : x0;
+                    const int tw = threadIdx.x & 127;
+#pragma unroll
+                    for (int r = 0; r < (BN + 127) / 128; r++) {
+                        const int n = tw + 128 * r;
+                        if (n < BN) {
+#pragma unroll
+                            for (int c = 0; c < 4; c++) {
+                                if (c >= 2 && !f2) break;
+                                uint32_t pk[4];
+#pragma unroll
+                                for (int q = 0; q < 4; q++) {
+                                    uint32_t hv[2];
+#pragma unroll
+                                    for (int h = 0; h < 2; h++) {
+                                        const int i = 8 * c + 2 * q + h;
+                                        const uint32_t wv = i < 16 ? (&sl0.x)[i >> 2] : (&sl1.x)[(i - 16) >> 2];
+                                        const int kk = (int)((wv >> (8 * (i & 3))) & 0xff);
+                                        const unsigned char *xt = kk < 64 ? x0 : x1;
+                                        const int k = kk & 63;
+                                        hv[h] = i < fcnt ? *reinterpret_cast<const unsigned short *>(
+                                                               xt + n * 128 + ((((k >> 3) ^ (n & 7)) << 4) | ((k & 7) << 1)))
+                                                         : 0u;
+                                    }
+                                    pk[q] = hv[0] | (hv[1] << 16);
+                                }
+                                asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(
+                                                 bo + (n >> 3) * 512 + c * 128 + (n & 7) * 16),
+                                             "r"(pk[0]), "r"(pk[1]), "r"(pk[2]), "r"(pk[3])
+                                             : "memory");
+                            }
+                        }
+                    }
+                    const uint4 f0 = *reinterpret_cast<const uint4 *>(seg + 48 + (w4 * 32 + lane) * 16);
+                    fa[0][0] = f0.x; fa[0][1] = f0.y; fa[0][2] = f0.z; fa[0][3] = f0.w;
+                    if (f2) {
+                        const uint4 v = __ldg(fz.a1 + (int64_t)*reinterpret_cast<const int *>(seg + 36) * 128 + w4 * 32 + lane);
+                        fa[1][0] = v.x; fa[1][1] = v.y; fa[1][2] = v.z; fa[1][3] = v.w;
+                    }
+                    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+                    asm volatile("bar.sync %0, 128;\n" ::"r"(bar) : "memory");
+                }
             };
             /* retire the older in-flight stage s: its set is free, its smem goes back */
             auto retire = [&](auto set, int s) {
@@ -400,11 +536,23 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
             constexpr RegSet<1> S1{};
             if (nk > 0) load(S0, 0);
             for (int s = 0; s < nk; s += 2) {
-                issue(S0, s);
+                issue(S0, s, false);
                 if (s > 0) retire(S1, s - 1);
-                if (s + 1 >= nk) break;
+                if (s + 1 >= nk) {
+                    if constexpr (FU != 0) { /* a last pair of one stage: its overflow as a group of its own */
+                        gather(s, false);
+                        if (f1) {
+                            acc_fence(acc[0]);
+                            wgmma_fence();
+                            dense();
+                            wgmma_commit();
+                        }
+                    }
+                    break;
+                }
                 load(S1, s + 1);
-                issue(S1, s + 1);
+                gather(s, true);
+                issue(S1, s + 1, true);
                 retire(S0, s);
                 if (s + 2 < nk) load(S0, s + 2);
             }
@@ -421,7 +569,7 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
             tile_epilogue<MI, BM, BN, NC>(acc, sm, e, (int64_t)mt0 * 16, n0, g, w4, lane, tid);
         }
 #else
-        (void)xmap; (void)wmap; (void)mt; (void)kt; (void)e; (void)cg;
+        (void)xmap; (void)wmap; (void)mt; (void)kt; (void)e; (void)cg; (void)fz;
         __trap();
 #endif
     }
@@ -430,8 +578,8 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1> 
 template <class KT>
 __global__ void __launch_bounds__(KT::NT, KT::CPS_)
 k24t_entry(const __grid_constant__ CUtensorMap xmap, const __grid_constant__ CUtensorMap wmap,
-           int mt, int kt, Epi e, ConvG cg) {
-    KT::run(&xmap, &wmap, mt, kt, e, cg);
+           int mt, int kt, Epi e, ConvG cg, Fz fz) {
+    KT::run(&xmap, &wmap, mt, kt, e, cg, fz);
 }
 
 
@@ -442,7 +590,7 @@ static int g_h_stage = 1; /* sp_cuda_24_set_fp16_epilogue */
 
 template <class KT>
 static int launch24t(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e,
-                     sp_cuda_status *st, const ConvG &cg = ConvG{}) {
+                     sp_cuda_status *st, const ConvG &cg = ConvG{}, const Fz &fz = Fz{}) {
     const int64_t gx = (w->m + KT::BM - 1) / KT::BM;
     const int64_t gy = (a->n + KT::BN - 1) / KT::BN;
     if (gy > 65535) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "2:4 spmm: n too large");
@@ -492,10 +640,11 @@ static int launch24t(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi 
     Epi ek = e;
     ek.h_stage = g_h_stage;
     static int cl_cache[kDevSlots][9]; /* per instantiation */
-    const int z = plan_split(k24t_entry<KT>, KT::NT, KT::SMEM, cl_cache, gx * gy, nk, sm_count() * KT::CPS_, 4, &ek);
+    /* the fused overflow's pairs of stages start at even stages: no split-K */
+    const int z = KT::FU_ ? 1 : plan_split(k24t_entry<KT>, KT::NT, KT::SMEM, cl_cache, gx * gy, nk, sm_count() * KT::CPS_, 4, &ek);
     const cudaError_t launched =
         pdl_launch_cluster(pdl, ek.csplit ? (unsigned)z : 1u, k24t_entry<KT>, dim3((unsigned)gx, (unsigned)gy, (unsigned)z),
-                           dim3(KT::NT), KT::SMEM, (cudaStream_t)a->stream, xmap, wmap, (int)w->mt, (int)w->kt, ek, cg);
+                           dim3(KT::NT), KT::SMEM, (cudaStream_t)a->stream, xmap, wmap, (int)w->mt, (int)w->kt, ek, cg, fz);
     return (int)SP_CUDA_CHECK(st, launched);
 }
 
@@ -605,6 +754,29 @@ static int route24(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e
 
 int run24_sm90(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e, sp_cuda_status *st) {
     return route24<IM_TILES>(w, a, e, st, ConvG{});
+}
+
+int run24_sm90_fused(const sp_cuda_24 *w, const void *segs, const void *a1, int64_t pairs,
+                     const sp_cuda_spmm_args *a, sp_cuda_status *st) {
+    if (!w || !w->tiles || !segs || pairs != (w->kt / 2 + 1) / 2)
+        return SP_CUDA_FAIL(st, SP_CUDA_E_INVALID, "2:4 spmm with fused overflow: no weight or segments");
+    sp_cuda_spmm_args b = *a;
+    b.workspace = nullptr; /* never split-K */
+    b.workspace_bytes = 0;
+    Epi e;
+    int rc = make_epi(&b, w->m, w->k, &e, st);
+    if (rc) return rc;
+    if (a->n == 0) return 0;
+    if (!sm90_ok() || !x_vec_ok(a, w->k))
+        return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED,
+                            "2:4 spmm with fused overflow: needs an sm_90 GPU and X's rows 16-byte aligned");
+    const Fz fz = {(const unsigned char *)segs, (const uint4 *)a1, pairs};
+    /* 128 x 256 tiles (the 2:4 kernel's at large M and N) where they fill
+     * the GPU, else 128 x 128; one slab of 64 rows per consumer warpgroup */
+    const int64_t tiles256 = ((w->m + 127) / 128) * ((a->n + 255) / 256);
+    if (tiles256 >= (sm_count() * 3) / 4)
+        return launch24t<K24t<2, 1, 256, 4, IM_TILES, 1, 1>>(w, &b, e, st, ConvG{}, fz);
+    return launch24t<K24t<2, 1, 128, 5, IM_TILES, 1, 1>>(w, &b, e, st, ConvG{}, fz);
 }
 
 } // namespace spmm

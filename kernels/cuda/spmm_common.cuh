@@ -619,6 +619,12 @@ int make_epi(const sp_cuda_spmm_args *a, int64_t m, int64_t k, Epi *e, sp_cuda_s
 /* spmm_24_sm90.cu: the device is sm_90 (Hopper), where the wgmma kernel runs */
 bool sm90_ok();
 int run24_sm90(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e, sp_cuda_status *st);
+/* The 2:4 kernel with an unstructured overflow fused in (the CSR split
+ * path's fused form, spmm_csr_split24.cu): segs, a1 and pairs as in
+ * sp_cuda_csr_split24's fused, fused_a1 and fused_pairs. Needs sm90_ok(),
+ * X's rows 16-byte aligned (x_vec_ok) and a->n >= 1; never splits K. */
+int run24_sm90_fused(const sp_cuda_24 *w, const void *segs, const void *a1, int64_t pairs,
+                     const sp_cuda_spmm_args *a, sp_cuda_status *st);
 /* spmm_csr_sm90.cu: the tiled CSR weight w on wgmma, configuration cfg
  * (0..7, listed there), tiles in slots of
  * slot_bytes; needs sm90_ok() and X's rows 16-byte aligned (x_vec_ok) */

@@ -34,7 +34,17 @@
  * nonzero from L2); sp_cuda_csr_set_split24_overflow picks that one for
  * comparison.
  *
- * The second launch reads Y as its residual: the 2:4 epilogue reads each
+ * Fused form (N >= 512 on sm_90, where every 64-row slab of W has at most
+ * 32 distinct overflow columns in each 128-column window: at 90 % sparsity
+ * about 8 on average): no overflow pass. The 2:4 kernel itself
+ * (spmm_24_sm90.cu, K24t with FU) gathers each window's overflow columns
+ * of X from the tiles it already holds in shared memory and adds O's slab
+ * times them with one or two dense m64nNk16 wgmmas per pair of stages, into
+ * the same fp32 accumulators (no fp16 intermediate). The segments it reads
+ * are built at upload (build_fused); where some window has more columns,
+ * the weight keeps the two-pass form only.
+ *
+ * The two-pass form's second launch reads Y as its residual: the 2:4 epilogue reads each
  * element's residual before it stores that element, in the thread that
  * stores it (spmm_common.cuh's rows_with_res, store_ctile_act), so the
  * aliasing is safe; with programmatic dependent launch it still waits for
@@ -53,7 +63,118 @@ void split24_free(sp_cuda_csr_split24 *s) {
     sp_cuda_24_free(&s->base);
     sp_cuda_csr_free(&s->overflow);
     if (s->overflow_cv) cudaFree(s->overflow_cv);
+    if (s->fused) cudaFree(s->fused);
+    if (s->fused_a1) cudaFree(s->fused_a1);
     free(s);
+}
+
+/* The fused path's segments of overflow o (layout: spmm_24_sm90.cu, Fz):
+ * per 64-row slab (their count rounded up to 4, so a CTA tile of up to 256
+ * rows always has its four) and 128-column window, the window's distinct
+ * columns as slots in order of first use, and o's slab on them as wgmma A
+ * fragments (slots 0-15 in the segment, 16-31 in a second set in *a1).
+ * Returns 0, 1 where a window holds more than 32 columns (no fused path),
+ * or -1 when out of host memory. */
+constexpr size_t FSEG_BYTES = 2096, FA1_BYTES = 2048;
+static int build_fused(const sp_csr *o, unsigned char **segs_out, size_t *segs_bytes, unsigned char **a1_out,
+                       size_t *a1_bytes, int64_t *pairs_out) {
+    const int64_t slabs = ((o->m + 63) / 64 + 3) / 4 * 4, pairs = (o->k + 127) / 128;
+    const size_t nseg = (size_t)slabs * (size_t)pairs;
+    unsigned char *segs = (unsigned char *)calloc(nseg ? nseg : 1, FSEG_BYTES);
+    unsigned char *a1 = NULL;
+    size_t na1 = 0, cap1 = 0;
+    if (!segs) return -1;
+    const uint16_t *val = (const uint16_t *)o->values;
+    int rc = 0;
+    for (int64_t sl = 0; sl < slabs && !rc; sl++) {
+        const int64_t r0 = sl * 64, r1 = r0 + 64 < o->m ? r0 + 64 : o->m;
+        unsigned char *seg0 = segs + (size_t)sl * (size_t)pairs * FSEG_BYTES;
+        /* slots: a window's columns, in order of first use */
+        for (int64_t r = r0; r < r1 && !rc; r++)
+            for (int32_t p = o->row_ptr[r]; p < o->row_ptr[r + 1]; p++) {
+                const int c = o->col_idx16[p];
+                unsigned char *seg = seg0 + (size_t)(c / 128) * FSEG_BYTES;
+                int32_t cnt;
+                memcpy(&cnt, seg + 32, 4);
+                int i = 0;
+                while (i < cnt && seg[i] != (unsigned char)(c % 128)) i++;
+                if (i < cnt) continue;
+                if (cnt == 32) {
+                    rc = 1;
+                    break;
+                }
+                seg[cnt++] = (unsigned char)(c % 128);
+                memcpy(seg + 32, &cnt, 4);
+                if (cnt == 17) { /* a second fragment set */
+                    if (na1 == cap1) {
+                        cap1 = cap1 ? 2 * cap1 : 16;
+                        unsigned char *t = (unsigned char *)realloc(a1, cap1 * FA1_BYTES);
+                        if (!t) {
+                            rc = -1;
+                            break;
+                        }
+                        a1 = t;
+                    }
+                    memset(a1 + na1 * FA1_BYTES, 0, FA1_BYTES);
+                    const int32_t idx = (int32_t)na1++;
+                    memcpy(seg + 36, &idx, 4);
+                }
+            }
+        /* the fragments: row rl = 16 w + 8 hi + g, slot i = 16 set + 8 part + 2 t + h
+         * is lane 4 g + t's register hi + 2 part, half h (m16n8k16 A) */
+        for (int64_t r = r0; r < r1 && !rc; r++)
+            for (int32_t p = o->row_ptr[r]; p < o->row_ptr[r + 1]; p++) {
+                const int c = o->col_idx16[p];
+                unsigned char *seg = seg0 + (size_t)(c / 128) * FSEG_BYTES;
+                int i = 0;
+                while (seg[i] != (unsigned char)(c % 128)) i++;
+                const int rl = (int)(r - r0), w = rl / 16, hi = (rl % 16) / 8, gq = rl % 8;
+                const int kk = i % 16, part = kk / 8, t = (kk % 8) / 2, h = kk % 2;
+                const size_t off = (((size_t)(w * 32 + gq * 4 + t) * 4 + (size_t)(hi + 2 * part)) * 4) + (size_t)h * 2;
+                unsigned char *dst;
+                if (i < 16) {
+                    dst = seg + 48;
+                } else {
+                    int32_t idx;
+                    memcpy(&idx, seg + 36, 4);
+                    dst = a1 + (size_t)idx * FA1_BYTES;
+                }
+                memcpy(dst + off, &val[p], 2);
+            }
+    }
+    if (rc) {
+        free(segs);
+        free(a1);
+        return rc;
+    }
+    *segs_out = segs;
+    *segs_bytes = nseg * FSEG_BYTES;
+    *a1_out = a1;
+    *a1_bytes = na1 * FA1_BYTES;
+    *pairs_out = pairs;
+    return 0;
+}
+
+/* uploads the fused path's segments of s's overflow o, where they fit */
+static int upload_fused(sp_cuda_csr_split24 *s, const sp_csr *o, void *stream, sp_cuda_status *st) {
+    unsigned char *segs = NULL, *a1 = NULL;
+    size_t sb = 0, ab = 0;
+    int64_t pairs = 0;
+    const int b = build_fused(o, &segs, &sb, &a1, &ab, &pairs);
+    if (b < 0) return SP_CUDA_FAIL(st, cudaErrorMemoryAllocation, "csr split upload: out of host memory");
+    if (b > 0) return 0; /* a window with more than 32 overflow columns: the two-pass path only */
+    int rc = (int)SP_CUDA_CHECK(st, cudaMalloc(&s->fused, sb));
+    if (!rc) rc = (int)SP_CUDA_CHECK(st, cudaMalloc(&s->fused_a1, ab ? ab : 16));
+    if (!rc) rc = (int)SP_CUDA_CHECK(st, cudaMemcpyAsync(s->fused, segs, sb, cudaMemcpyHostToDevice, (cudaStream_t)stream));
+    if (!rc && ab)
+        rc = (int)SP_CUDA_CHECK(st, cudaMemcpyAsync(s->fused_a1, a1, ab, cudaMemcpyHostToDevice, (cudaStream_t)stream));
+    if (!rc) rc = (int)SP_CUDA_CHECK(st, cudaStreamSynchronize((cudaStream_t)stream));
+    free(segs);
+    free(a1);
+    if (rc) return rc;
+    s->fused_pairs = pairs;
+    s->fused_bytes = sb + (ab ? ab : 16);
+    return 0;
 }
 } // namespace spmm
 
@@ -88,6 +209,7 @@ extern "C" int sp_cuda_csr_add_split24(const sp_csr *w, sp_cuda_csr *out, void *
         if (!rc) rc = (int)SP_CUDA_CHECK(st, cudaStreamSynchronize((cudaStream_t)stream));
         free(cv);
     }
+    if (!rc && o.nnz) rc = spmm::upload_fused(s, &o, stream, st);
     sp_sparse_matrix mb, mo;
     mb.kind = SP_SPARSE_24;
     mb.u.s24 = b;
@@ -100,7 +222,7 @@ extern "C" int sp_cuda_csr_add_split24(const sp_csr *w, sp_cuda_csr *out, void *
         return rc;
     }
     out->split24 = s;
-    out->bytes += s->base.bytes + s->overflow.bytes + (size_t)s->overflow.nnz * 4;
+    out->bytes += s->base.bytes + s->overflow.bytes + (size_t)s->overflow.nnz * 4 + s->fused_bytes;
     return 0;
 }
 
@@ -264,6 +386,10 @@ int run_split24(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, sp_cuda_status
     if (!s) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "csr spmm: the 2:4 split of this weight was not built");
     sp_cuda_spmm_args b = *a;
     b.config = 0;
+    /* fused: the overflow inside the 2:4 kernel (at N < 512 the 2:4
+     * kernel's small tiles and split-K, which the fused one lacks, win) */
+    if (s->fused && g_overflow_mode == 0 && a->n >= 512 && sm90_ok() && x_vec_ok(a, s->base.k))
+        return run24_sm90_fused(&s->base, s->fused, s->fused_a1, s->fused_pairs, &b, st);
     if (s->overflow.nnz > 0) {
         sp_cuda_spmm_args o = *a;
         o.bias = nullptr;
@@ -281,5 +407,5 @@ int run_split24(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, sp_cuda_status
 
 
 extern "C" void sp_cuda_csr_set_split24_overflow(int mode) {
-    spmm::g_overflow_mode = mode == 1 || mode == 2 ? mode : 0;
+    spmm::g_overflow_mode = mode >= 1 && mode <= 3 ? mode : 0;
 }

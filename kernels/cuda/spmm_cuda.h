@@ -392,6 +392,15 @@ typedef struct sp_cuda_csr_split24 {
     uint32_t *overflow_cv; /* [overflow.nnz] (or 1): column | fp16 value << 16,
                               in the overflow's order (the overflow kernel's
                               entries: one 4-byte load each) */
+    /* The fused path's overflow, or NULL where some 64-row slab of W has more
+     * than 32 distinct overflow columns in a 128-column window (the layout:
+     * spmm_csr_split24.cu, sp_cuda_csr_add_split24): per (slab, window) a
+     * 2096-byte segment, [slabs][pairs], then per segment with more than 16
+     * columns a 2048-byte second fragment set (fused_a1). */
+    void *fused;
+    void *fused_a1;
+    int64_t fused_pairs;  /* windows per slab: ceil(K / 128) */
+    size_t fused_bytes;   /* device bytes of both */
 } sp_cuda_csr_split24;
 
 /* Workspace for an [m, k] CSR weight at n columns:
@@ -421,11 +430,13 @@ void sp_cuda_csr_free(sp_cuda_csr *w);
 int sp_cuda_csr_add_split24(const sp_csr *w, sp_cuda_csr *out, void *stream, sp_cuda_status *st);
 
 /* Benchmark and test knob: how the split path runs its overflow: 0
- * (default) its own kernel where X's rows are 16-byte aligned and K fits
- * (spmm_csr_split24.cu), else the CUDA-core path; 1 always the CUDA-core
- * path; 2 as 0 but the overflow pass alone, without the 2:4 part (to time
- * the parts: Y is then not the product). Process-wide, not thread-safe;
- * the runtime never calls it. */
+ * (default) inside the 2:4 kernel (the fused path) where it was built, the
+ * GPU is sm_90 and N >= 512, else as 3; 3: a pass of its own before the 2:4
+ * part, through its own kernel where X's rows are 16-byte aligned and K
+ * fits (spmm_csr_split24.cu), else the CUDA-core path; 1 that pass always
+ * through the CUDA-core path; 2 as 3 but the overflow pass alone, without
+ * the 2:4 part (to time the parts: Y is then not the product).
+ * Process-wide, not thread-safe; the runtime never calls it. */
 void sp_cuda_csr_set_split24_overflow(int mode);
 
 enum { SP_CUDA_CSR_AUTO = 0, SP_CUDA_CSR_TC = 1, SP_CUDA_CSR_SIMT = 2, SP_CUDA_CSR_SPLIT24 = 3 };

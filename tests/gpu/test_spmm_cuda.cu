@@ -42,6 +42,7 @@ static int failures = 0, passes = 0, unfits = 0;
 static int g_tc_cfg = -1; /* >= 0: K_CSR_TC runs this launch configuration */
 static int g_bsr_cfg = -1; /* >= 0: the BSR kinds run this launch configuration */
 static int g_cfg24 = 0;    /* sp_cuda_spmm_args.config of the 2:4 kinds and of K_DENSE */
+static int g_expect_fused = 0; /* 1: K_CSR_SPLIT cases fail unless the fused path was built */
 
 static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, double density,
                      int epi, int use_ws, int ldx_pad) {
@@ -225,6 +226,13 @@ static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, dou
             printf("   first bad element n=%lld m=%lld: got %g want %g (%lld bad)\n",
                    (long long)(first / m), (long long)(first % m), yh[first], ref[first],
                    (long long)bad);
+    }
+    if (kind == K_CSR_SPLIT) {
+        /* whether the fused path (overflow inside the 2:4 kernel) was built;
+         * g_expect_fused: the case is meant to run it */
+        const bool fused = wc.split24 && wc.split24->fused;
+        if (g_expect_fused && !fused) ok = false;
+        printf("[%s] ", fused ? "fused built" : "two-pass only");
     }
     if (kind == K_CSR_TC && g_tc_cfg >= 0) printf("[tc config %d] ", g_tc_cfg);
     if (kind >= K_BSR16 && kind <= K_BSR64 && g_bsr_cfg >= 0) printf("[bsr config %d] ", g_bsr_cfg);
@@ -417,6 +425,23 @@ int main(int argc, char **argv) {
         run_case(K_CSR_SPLIT, 130, 70, 129, 3, 0.5, 7, 1, 0);
         run_case(K_CSR_SPLIT, 64, 4096, 16, 0, 0.05, 4, 1, 0);
         run_case(K_CSR_SPLIT, 200, 12800, 40, 0, 0.2, 7, 1, 0); /* K past the overflow kernel's shared memory */
+        /* the fused path (N >= 512, at most 32 overflow columns per 64 rows
+         * and 128 columns): ragged M, an odd number of 64-column stages
+         * (K = 904: a last pair of one stage), the 128 x 256 and 128 x 128
+         * tiles, windows of more than 16 columns (density 0.12: a second
+         * fragment set), every epilogue */
+        if (wg_ok) {
+            g_expect_fused = 1;
+            run_case(K_CSR_SPLIT, 300, 904, 600, 0, 0.1, 3, 1, 8);
+            run_case(K_CSR_SPLIT, 1024, 4096, 2048, 0, 0.08, 6, 1, 0);
+            run_case(K_CSR_SPLIT, 512, 2048, 1024, 0, 0.12, 7, 0, 0);
+            run_case(K_CSR_SPLIT, 130, 1024, 520, 0, 0.12, 5, 1, 0);
+            run_case(K_CSR_SPLIT, 4096, 512, 4096, 0, 0.1, 1, 1, 0);
+            g_expect_fused = 0;
+        }
+        sp_cuda_csr_set_split24_overflow(3); /* the two-pass path where the fused one would run */
+        run_case(K_CSR_SPLIT, 512, 1024, 4096, 0, 0.1, 7, 1, 0);
+        run_case(K_CSR_SPLIT, 300, 904, 600, 0, 0.1, 3, 1, 8);
         sp_cuda_csr_set_split24_overflow(1); /* the overflow through the CUDA-core CSR path instead */
         run_case(K_CSR_SPLIT, 512, 1024, 4096, 0, 0.1, 7, 1, 0);
         run_case(K_CSR_SPLIT, 256, 2048, 1000, 0, 0.2, 6, 0, 0);
