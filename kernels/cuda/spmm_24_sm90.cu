@@ -437,7 +437,7 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1, 
                     if (f2) wgmma_ra<BN>(acc[0], fa[1], desc_plain(bo + 256, 128, 512));
                 }
             };
-            auto issue = [&](auto set, int s, bool with_dense) {
+            auto issue = [&](auto set, int s) {
                 const uint32_t xb = sb + (s % STAGES) * STB;
 #pragma unroll
                 for (int mi = 0; mi < MI; mi++) acc_fence(acc[mi]);
@@ -448,7 +448,6 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1, 
 #pragma unroll
                 for (int mi = 0; mi < MI; mi++)
                     wgmma_sp<BN>(acc[mi], a[set][1][mi], desc_sw128(xb + 64), me[set][1][mi]);
-                if (with_dense) dense();
                 wgmma_commit();
             };
             auto reg_fence = [&](auto set) {
@@ -526,9 +525,13 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1, 
                     asm volatile("bar.sync %0, 128;\n" ::"r"(bar) : "memory");
                 }
             };
-            /* retire the older in-flight stage s: its set is free, its smem goes back */
+            /* retire the older in-flight stage s: its set is free, its smem
+             * goes back. FU: an even stage s is retired with stage s + 1's
+             * group and the pair's overflow group (possibly empty) still in
+             * flight; the overflow retires with stage s + 1. */
             auto retire = [&](auto set, int s) {
-                wgmma_wait<1>();
+                if (FU != 0 && set == 0) wgmma_wait<2>();
+                else wgmma_wait<1>();
                 reg_fence(set);
                 mbar_arrive(empty0 + (s % STAGES) * 8);
             };
@@ -536,7 +539,7 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1, 
             constexpr RegSet<1> S1{};
             if (nk > 0) load(S0, 0);
             for (int s = 0; s < nk; s += 2) {
-                issue(S0, s, false);
+                issue(S0, s);
                 if (s > 0) retire(S1, s - 1);
                 if (s + 1 >= nk) {
                     if constexpr (FU != 0) { /* a last pair of one stage: its overflow as a group of its own */
@@ -551,8 +554,18 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1, 
                     break;
                 }
                 load(S1, s + 1);
-                gather(s, true);
-                issue(S1, s + 1, true);
+                issue(S1, s + 1);
+                if constexpr (FU != 0) {
+                    /* the pair's overflow while its two stages' sparse
+                     * wgmmas run: gathered, then issued as a group of its
+                     * own (empty where the pair has none, so every warp
+                     * counts the same groups) */
+                    gather(s, true);
+                    acc_fence(acc[0]);
+                    wgmma_fence();
+                    dense();
+                    wgmma_commit();
+                }
                 retire(S0, s);
                 if (s + 2 < nk) load(S0, s + 2);
             }
