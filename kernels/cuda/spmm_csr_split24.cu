@@ -35,8 +35,9 @@
  * comparison.
  *
  * Fused form (N >= 512 on sm_90, where every 64-row slab of W has at most
- * 32 distinct overflow columns in each 128-column window: at 90 % sparsity
- * about 8 on average): no overflow pass. The 2:4 kernel itself
+ * 32 distinct overflow columns in each 128-column window, and at most a
+ * fifth of those windows hold any: FUSED_MAX_BUSY, measured; about 97 %
+ * sparsity and up for a random pattern): no overflow pass. The 2:4 kernel itself
  * (spmm_24_sm90.cu, K24t with FU) gathers each window's overflow columns
  * of X from the tiles it already holds in shared memory and adds O's slab
  * times them with one or two dense m64nNk16 wgmmas per pair of stages, into
@@ -58,6 +59,17 @@
 #include <string.h>
 
 namespace spmm {
+static int g_overflow_mode = 0; /* sp_cuda_csr_set_split24_overflow */
+
+/* The fused form is built only where at most this share of the (slab,
+ * window) segments holds overflow: each one that does costs its pair of
+ * stages about a microsecond on an SM beyond the dense wgmma's own time
+ * (H200, M = K = 4096, N = 4096: fused 264.0 / 203.1 / 153.0 us at 90 / 95
+ * / 98 % sparsity against the two-pass 188.9 / 165.3 / 158.0 and the 2:4
+ * part alone 124.8 / 123.3 / 122.7; 100 / 56 / 15 % of the segments busy;
+ * bench/results/csr-split24-fused-h200-2026-11-28.md). Not yet explained. */
+constexpr double FUSED_MAX_BUSY = 0.2;
+
 void split24_free(sp_cuda_csr_split24 *s) {
     if (!s) return;
     sp_cuda_24_free(&s->base);
@@ -163,6 +175,17 @@ static int upload_fused(sp_cuda_csr_split24 *s, const sp_csr *o, void *stream, s
     const int b = build_fused(o, &segs, &sb, &a1, &ab, &pairs);
     if (b < 0) return SP_CUDA_FAIL(st, cudaErrorMemoryAllocation, "csr split upload: out of host memory");
     if (b > 0) return 0; /* a window with more than 32 overflow columns: the two-pass path only */
+    size_t busy = 0;
+    for (size_t i = 0; i < sb / FSEG_BYTES; i++) {
+        int32_t cnt;
+        memcpy(&cnt, segs + i * FSEG_BYTES + 32, 4);
+        busy += cnt > 0;
+    }
+    if (g_overflow_mode != 4 && (double)busy > FUSED_MAX_BUSY * (double)(sb / FSEG_BYTES)) {
+        free(segs);
+        free(a1);
+        return 0; /* the two-pass form is faster (FUSED_MAX_BUSY) */
+    }
     int rc = (int)SP_CUDA_CHECK(st, cudaMalloc(&s->fused, sb));
     if (!rc) rc = (int)SP_CUDA_CHECK(st, cudaMalloc(&s->fused_a1, ab ? ab : 16));
     if (!rc) rc = (int)SP_CUDA_CHECK(st, cudaMemcpyAsync(s->fused, segs, sb, cudaMemcpyHostToDevice, (cudaStream_t)stream));
@@ -227,8 +250,6 @@ extern "C" int sp_cuda_csr_add_split24(const sp_csr *w, sp_cuda_csr *out, void *
 }
 
 namespace spmm {
-
-static int g_overflow_mode = 0; /* sp_cuda_csr_set_split24_overflow */
 
 constexpr int OVF_TN = 8;        /* tokens per CTA: one 16-byte slot per column of X */
 constexpr int OVF_THREADS = 512; /* a thread per row of W, two rows 512 apart at a time */
@@ -388,7 +409,7 @@ int run_split24(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, sp_cuda_status
     b.config = 0;
     /* fused: the overflow inside the 2:4 kernel (at N < 512 the 2:4
      * kernel's small tiles and split-K, which the fused one lacks, win) */
-    if (s->fused && g_overflow_mode == 0 && a->n >= 512 && sm90_ok() && x_vec_ok(a, s->base.k))
+    if (s->fused && (g_overflow_mode == 0 || g_overflow_mode == 4) && a->n >= 512 && sm90_ok() && x_vec_ok(a, s->base.k))
         return run24_sm90_fused(&s->base, s->fused, s->fused_a1, s->fused_pairs, &b, st);
     if (s->overflow.nnz > 0) {
         sp_cuda_spmm_args o = *a;
@@ -407,5 +428,5 @@ int run_split24(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, sp_cuda_status
 
 
 extern "C" void sp_cuda_csr_set_split24_overflow(int mode) {
-    spmm::g_overflow_mode = mode >= 1 && mode <= 3 ? mode : 0;
+    spmm::g_overflow_mode = mode >= 1 && mode <= 4 ? mode : 0;
 }

@@ -393,7 +393,8 @@ typedef struct sp_cuda_csr_split24 {
                               in the overflow's order (the overflow kernel's
                               entries: one 4-byte load each) */
     /* The fused path's overflow, or NULL where some 64-row slab of W has more
-     * than 32 distinct overflow columns in a 128-column window (the layout:
+     * than 32 distinct overflow columns in a 128-column window or more than a
+     * fifth of the windows hold any (the layout:
      * spmm_csr_split24.cu, sp_cuda_csr_add_split24): per (slab, window) a
      * 2096-byte segment, [slabs][pairs], then per segment with more than 16
      * columns a 2048-byte second fragment set (fused_a1). */
@@ -431,7 +432,9 @@ int sp_cuda_csr_add_split24(const sp_csr *w, sp_cuda_csr *out, void *stream, sp_
 
 /* Benchmark and test knob: how the split path runs its overflow: 0
  * (default) inside the 2:4 kernel (the fused path) where it was built, the
- * GPU is sm_90 and N >= 512, else as 3; 3: a pass of its own before the 2:4
+ * GPU is sm_90 and N >= 512, else as 3; 4 as 0, and uploads from then on
+ * build the fused path wherever it fits, however many windows hold
+ * overflow; 3: a pass of its own before the 2:4
  * part, through its own kernel where X's rows are 16-byte aligned and K
  * fits (spmm_csr_split24.cu), else the CUDA-core path; 1 that pass always
  * through the CUDA-core path; 2 as 3 but the overflow pass alone, without

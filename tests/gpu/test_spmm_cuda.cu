@@ -431,6 +431,7 @@ int main(int argc, char **argv) {
          * tiles, windows of more than 16 columns (density 0.12: a second
          * fragment set), every epilogue */
         if (wg_ok) {
+            sp_cuda_csr_set_split24_overflow(4); /* built however many windows hold overflow */
             g_expect_fused = 1;
             run_case(K_CSR_SPLIT, 300, 904, 600, 0, 0.1, 3, 1, 8);
             run_case(K_CSR_SPLIT, 1024, 4096, 2048, 0, 0.08, 6, 1, 0);
@@ -438,6 +439,8 @@ int main(int argc, char **argv) {
             run_case(K_CSR_SPLIT, 130, 1024, 520, 0, 0.12, 5, 1, 0);
             run_case(K_CSR_SPLIT, 4096, 512, 4096, 0, 0.1, 1, 1, 0);
             g_expect_fused = 0;
+            sp_cuda_csr_set_split24_overflow(0);
+            run_case(K_CSR_SPLIT, 1024, 2048, 1024, 0, 0.02, 7, 1, 0); /* 98 %: whichever form the default builds */
         }
         sp_cuda_csr_set_split24_overflow(3); /* the two-pass path where the fused one would run */
         run_case(K_CSR_SPLIT, 512, 1024, 4096, 0, 0.1, 7, 1, 0);

@@ -89,14 +89,17 @@ static void test_csr_split24_path(void **state)
     assert_true(split.t_total < 0.8 * tiled.t_total);
     assert_true(split.t_total < 1.1 * dense.t_total);
     assert_true(split.work_flops < 0.6 * dense.work_flops);
-    /* fused (N >= 512, few overflow columns per window): the 2:4 part's
-     * time and a quarter more tensor work at most, no pass over X and Y */
+    /* fused (N >= 512, at most a fifth of the windows busy: 98 %
+     * sparsity's overflow): the 2:4 part's time and a quarter more, no
+     * pass over X and Y */
+    p.overflow24 = 0.00002;
+    assert_int_equal(sp_cost_estimate_format(&sp_cost_h200_fp16, &p, SPRUN_FORMAT_CSR, 0, &split), 1);
     sp_cost_problem q24 = p;
     q24.is_24 = 1;
     sp_cost_estimate e24;
     assert_int_equal(sp_cost_estimate_format(&sp_cost_h200_fp16, &q24, SPRUN_FORMAT_24, 0, &e24), 1);
     assert_true(split.t_total >= e24.t_total);
-    assert_true(split.t_total <= 1.26 * e24.t_total);
+    assert_true(split.t_total <= 1.3 * e24.t_total);
     assert_true(split.t_total < dense.t_total);
     /* at N = 256 only the two-pass form: the pass over X and Y costs more */
     p.n = 256;
@@ -105,6 +108,7 @@ static void test_csr_split24_path(void **state)
     assert_int_equal(sp_cost_estimate_format(&sp_cost_h200_fp16, &q24, SPRUN_FORMAT_24, 0, &e24), 1);
     assert_true(split.t_total > 1.05 * e24.t_total);
     p.n = 4096;
+    p.overflow24 = 0.001;
     /* past the bound: the tiled path's estimate again */
     p.overflow24 = 0.05;
     assert_int_equal(sp_cost_estimate_format(&sp_cost_h200_fp16, &p, SPRUN_FORMAT_CSR, 0, &split), 1);
