@@ -85,11 +85,12 @@ void split24_free(sp_cuda_csr_split24 *s) {
  * rows always has its four) and 128-column window, the window's distinct
  * columns as slots in order of first use, and o's slab on them as wgmma A
  * fragments (slots 0-15 in the segment, 16-31 in a second set in *a1).
- * Returns 0, 1 where a window holds more than 32 columns (no fused path),
- * or -1 when out of host memory. */
+ * Returns 0; 1 where a window holds more than 32 columns, or more than
+ * max_busy of the windows hold any (no fused path; the fragments are not
+ * built then); or -1 when out of host memory. */
 constexpr size_t FSEG_BYTES = 2096, FA1_BYTES = 2048;
-static int build_fused(const sp_csr *o, unsigned char **segs_out, size_t *segs_bytes, unsigned char **a1_out,
-                       size_t *a1_bytes, int64_t *pairs_out) {
+static int build_fused(const sp_csr *o, double max_busy, unsigned char **segs_out, size_t *segs_bytes,
+                       unsigned char **a1_out, size_t *a1_bytes, int64_t *pairs_out) {
     const int64_t slabs = ((o->m + 63) / 64 + 3) / 4 * 4, pairs = (o->k + 127) / 128;
     const size_t nseg = (size_t)slabs * (size_t)pairs;
     unsigned char *segs = (unsigned char *)calloc(nseg ? nseg : 1, FSEG_BYTES);
@@ -132,9 +133,20 @@ static int build_fused(const sp_csr *o, unsigned char **segs_out, size_t *segs_b
                     memcpy(seg + 36, &idx, 4);
                 }
             }
+    }
+    size_t busy = 0;
+    for (size_t i = 0; i < nseg && !rc; i++) {
+        int32_t cnt;
+        memcpy(&cnt, segs + i * FSEG_BYTES + 32, 4);
+        busy += cnt > 0;
+    }
+    if (!rc && (double)busy > max_busy * (double)nseg) rc = 1;
+    for (int64_t sl = 0; sl < slabs && !rc; sl++) {
+        const int64_t r0 = sl * 64, r1 = r0 + 64 < o->m ? r0 + 64 : o->m;
+        unsigned char *seg0 = segs + (size_t)sl * (size_t)pairs * FSEG_BYTES;
         /* the fragments: row rl = 16 w + 8 hi + g, slot i = 16 set + 8 part + 2 t + h
          * is lane 4 g + t's register hi + 2 part, half h (m16n8k16 A) */
-        for (int64_t r = r0; r < r1 && !rc; r++)
+        for (int64_t r = r0; r < r1; r++)
             for (int32_t p = o->row_ptr[r]; p < o->row_ptr[r + 1]; p++) {
                 const int c = o->col_idx16[p];
                 unsigned char *seg = seg0 + (size_t)(c / 128) * FSEG_BYTES;
@@ -172,20 +184,9 @@ static int upload_fused(sp_cuda_csr_split24 *s, const sp_csr *o, void *stream, s
     unsigned char *segs = NULL, *a1 = NULL;
     size_t sb = 0, ab = 0;
     int64_t pairs = 0;
-    const int b = build_fused(o, &segs, &sb, &a1, &ab, &pairs);
+    const int b = build_fused(o, g_overflow_mode == 4 ? 1.0 : FUSED_MAX_BUSY, &segs, &sb, &a1, &ab, &pairs);
     if (b < 0) return SP_CUDA_FAIL(st, cudaErrorMemoryAllocation, "csr split upload: out of host memory");
-    if (b > 0) return 0; /* a window with more than 32 overflow columns: the two-pass path only */
-    size_t busy = 0;
-    for (size_t i = 0; i < sb / FSEG_BYTES; i++) {
-        int32_t cnt;
-        memcpy(&cnt, segs + i * FSEG_BYTES + 32, 4);
-        busy += cnt > 0;
-    }
-    if (g_overflow_mode != 4 && (double)busy > FUSED_MAX_BUSY * (double)(sb / FSEG_BYTES)) {
-        free(segs);
-        free(a1);
-        return 0; /* the two-pass form is faster (FUSED_MAX_BUSY) */
-    }
+    if (b > 0) return 0; /* too many columns in a window, or too many busy windows: the two-pass path only */
     int rc = (int)SP_CUDA_CHECK(st, cudaMalloc(&s->fused, sb));
     if (!rc) rc = (int)SP_CUDA_CHECK(st, cudaMalloc(&s->fused_a1, ab ? ab : 16));
     if (!rc) rc = (int)SP_CUDA_CHECK(st, cudaMemcpyAsync(s->fused, segs, sb, cudaMemcpyHostToDevice, (cudaStream_t)stream));
