@@ -245,11 +245,6 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1, 
     static_assert(CPS == 1 || (SMEM + 1024) * CPS <= 228 * 1024, "K24t: CPS CTAs do not fit an SM's shared memory");
 
 #ifdef SP_WGMMA_OK
-    /* The producer lane's start: arms the first stages' "full" barriers with
-     * their whole byte count and issues their W copies (the weight is
-     * constant: no kernel before this one writes it), then waits for the
-     * previous kernel (pdl_wait) before any X copy. Returns how many
-     * stages it armed. */
     /* a stage's bytes: X, W and (FU, the first stage of a pair) the segments */
     __device__ static uint32_t stage_bytes(int j) { return (uint32_t)(XST + WST + (FU && !(j & 1) ? OVB : 0)); }
     /* FU: the segments of the CTA's slabs for pair j / 2, with stage j's copies */
@@ -261,6 +256,11 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1, 
                 bulk_load(dst + i * FSEG, fz.segs + ((int64_t)(mt0 / 4 + i) * fz.pairs + j / 2) * FSEG, FSEG, bar);
         }
     }
+    /* The producer lane's start: arms the first stages' "full" barriers with
+     * their whole byte count and issues their W copies (FU: and segments; the weight is
+     * constant: no kernel before this one writes it), then waits for the
+     * previous kernel (pdl_wait) before any X copy. Returns how many
+     * stages it armed. */
     __device__ static int prefetch_w(uint32_t sb, uint32_t full0, const CUtensorMap *wmap, int j0, int nk,
                                      int mt0, const Fz &fz) {
         const int pre = nk < STAGES ? nk : STAGES;
