@@ -370,7 +370,8 @@ static int csr_split24_estimate(const sp_cost_device *dev, const sp_cost_problem
     const int fused_ok = p->n >= 512 && busy <= 0.2;
     if (fused_ok) {
         const double extra = 0.10 + busy;
-        fused.work_flops += extra * fused.work_flops;
+        /* the work: the dense k16 wgmmas of the busy windows (the time's fit is not work) */
+        fused.work_flops += busy * 2.0 * m * 16.0 * n * ceil(k / 128.0);
         fused.t_compute *= 1.0 + extra;
         fused.t_total = fmax(fused.t_compute, fused.t_memory) + dev->overhead_sparse_s;
     }
