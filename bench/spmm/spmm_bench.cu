@@ -17,6 +17,7 @@
  *   spmm_bench --bsr-small    BSR at N = 16-512: mma.sync, wgmma at each split-K target (log only)
  *   spmm_bench --tile24-sweep, --epi24, --profile24, --csr-slot-sweep: the 2:4 kernel's tiles,
  *                             epilogues and peers, the CSR slot widths (log only; see each)
+ *   spmm_bench --profile-split  for ncu: the CSR split's fused form at 4096^2 (SPMM_SP, SPMM_N)
  *   spmm_bench --dense90      the dense sm_90 GEMM (the 2:4 kernel's dense twin) against cuBLAS
  *                             and the 2:4 kernel (log only)
  *   spmm_bench --csr-pair-sweep  the tiled CSR path's two layouts (a bitmap bit per value or per
@@ -456,6 +457,14 @@ static void make_operands(int64_t m, int64_t k, int64_t n, void **dx, void **dy,
 /* one weight shape over several N: cuBLAS, 2:4 (ours, cuSPARSELt), and for
  * each sparsity CSR (ours TC, ours SIMT for N <= 128, cuSPARSE) and BSR
  * 16/32 (ours). Each weight is generated and uploaded once for all N. */
+/* The CSR split's knob at upload: SPMM_SPLIT24_FUSED_ALL=1 in the
+ * environment builds the fused form wherever it fits (mode 4), so that it
+ * is timed where the default rule would keep the two-pass form only. */
+static int split24_mode() {
+    const char *f = getenv("SPMM_SPLIT24_FUSED_ALL");
+    return f && f[0] == '1' ? 4 : 0;
+}
+
 static void bench_shape(const Shape &s, const double *sps, int nsp) {
     const int64_t m = s.m, k = s.k;
     const int nn = s.nn;
@@ -580,6 +589,7 @@ static void bench_shape(const Shape &s, const double *sps, int nsp) {
         tl_pack_csr(w, m, k, SP_VT_F16, &h);
         const double realdens = (double)h.nnz / ((double)m * k);
         sp_cuda_csr d;
+        sp_cuda_csr_set_split24_overflow(split24_mode()); /* read at upload: which forms are built */
         if (sp_cuda_csr_upload(&h, 1, &d, g_stream, &st) || sp_cuda_csr_add_split24(&h, &d, g_stream, &st)) {
             printf("csr upload failed: %s\n", st.msg);
             exit(1);
@@ -621,10 +631,9 @@ static void bench_shape(const Shape &s, const double *sps, int nsp) {
                     const double us_two = time_us([&] { sp_cuda_csr_spmm(&d, &a[i], SP_CUDA_CSR_SPLIT24, &st); });
                     sp_cuda_csr_set_split24_overflow(1);
                     const double us_simt = time_us([&] { sp_cuda_csr_spmm(&d, &a[i], SP_CUDA_CSR_SPLIT24, &st); });
-                    sp_cuda_csr_set_split24_overflow(0);
                     sp_cuda_csr_set_split24_overflow(2);
                     const double us_ovf = time_us([&] { sp_cuda_csr_spmm(&d, &a[i], SP_CUDA_CSR_SPLIT24, &st); });
-                    sp_cuda_csr_set_split24_overflow(0);
+                    sp_cuda_csr_set_split24_overflow(split24_mode());
                     const double us_24 = time_us([&] { sp_cuda_24_spmm(&d.split24->base, &a[i], &st); });
                     sp_cuda_spmm_args ar = a[i];
                     ar.residual = dy2[i];
@@ -1020,6 +1029,47 @@ static void tile24_sweep() {
  * and 1024 for contrast); next to cuBLAS and cuSPARSELt. Cold L2, median
  * (each mode by lower_of_two), us; rel L2 between the two modes' outputs.
  * Log only. */
+/* --profile-split: for ncu (--profile-from-start off): the CSR split
+ * path's fused form on M = K = 4096 at SPMM_SP % sparsity (90), N = SPMM_N
+ * (4096), built wherever it fits, one call in the profiler range after a
+ * warm-up, then its 2:4 part alone and the two-pass form; with
+ * SPMM_P24_TIME set, timed cold instead. Log only. */
+static void profile_split() {
+    const int64_t m = 4096, k = 4096;
+    const int64_t n = getenv("SPMM_N") ? atoll(getenv("SPMM_N")) : 4096;
+    const double sp = getenv("SPMM_SP") ? atof(getenv("SPMM_SP")) : 90.0;
+    sp_cuda_status st;
+    memset(&st, 0, sizeof st);
+    float *w = (float *)malloc((size_t)(m * k) * 4);
+    tl_gen_unstructured(w, m, k, 1.0 - sp / 100.0, TL_RANDOM);
+    sp_csr h;
+    tl_pack_csr(w, m, k, SP_VT_F16, &h);
+    sp_cuda_csr d;
+    sp_cuda_csr_set_split24_overflow(4);
+    if (sp_cuda_csr_upload(&h, 1, &d, g_stream, &st) || sp_cuda_csr_add_split24(&h, &d, g_stream, &st) ||
+        !d.split24 || !d.split24->fused) {
+        printf("profile-split: no fused form (%s)\n", st.msg);
+        exit(1);
+    }
+    sp_cuda_csr_set_split24_overflow(0);
+    void *dx, *dy, *dy2, *ws;
+    sp_cuda_spmm_args a;
+    make_operands(m, k, n, &dx, &dy, &dy2, &ws, &a);
+    g_time_mode = getenv("SPMM_P24_TIME") ? TM_COLD : TM_RANGE;
+    const double us_f = time_us([&] { sp_cuda_csr_spmm(&d, &a, SP_CUDA_CSR_SPLIT24, &st); });
+    const double us_24 = time_us([&] { sp_cuda_24_spmm(&d.split24->base, &a, &st); });
+    sp_cuda_csr_set_split24_overflow(3); /* the two-pass form of the same weight */
+    const double us_two = time_us([&] { sp_cuda_csr_spmm(&d, &a, SP_CUDA_CSR_SPLIT24, &st); });
+    sp_cuda_csr_set_split24_overflow(0);
+    g_time_mode = TM_COLD;
+    printf("profile-split M=K=4096 N=%lld sp=%.0f: fused %.2f us, 2:4 part %.2f us, two-pass %.2f us: %s\n",
+           (long long)n, sp, us_f, us_24, us_two, st.code ? st.msg : "ok");
+    sp_cuda_csr_free(&d);
+    tl_free_csr(&h);
+    free(w);
+    cudaFree(dx); cudaFree(dy); cudaFree(dy2); cudaFree(ws);
+}
+
 static void split24_ab() {
     Sh24 sh[40];
     int ns = 0;
@@ -1592,7 +1642,8 @@ int main(int argc, char **argv) {
     static const struct { const char *flag; void (*run)(); } sweeps[] = {
         {"--csr-sweep", csr_sweep}, {"--bsr-sweep", bsr_sweep}, {"--tile24-sweep", tile24_sweep},
         {"--csr-slot-sweep", csr_slot_sweep}, {"--csr-pair-sweep", csr_pair_sweep}, {"--profile24", profile24}, {"--epi24", epi24},
-        {"--dense90", dense90}, {"--flush-check", flush_check}, {"--split24-ab", split24_ab}, {"--bsr-small", bsr_small}};
+        {"--dense90", dense90}, {"--flush-check", flush_check}, {"--split24-ab", split24_ab}, {"--bsr-small", bsr_small},
+        {"--profile-split", profile_split}};
     void (*sweep)() = nullptr;
     const char *md = NULL, *commit = "unknown", *date = "unknown";
     for (int i = 1; i < argc; i++) {

@@ -240,8 +240,8 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1, 
     static constexpr int NACC = BN / 2;
     static constexpr int IM_ = IM;
     static constexpr int FU_ = FU;
-    static_assert(!FU || (IM == IM_TILES && MI == 1 && CPS == 1 && SMEM <= SmemPlan<1>::CAP),
-                  "K24t: the fused overflow takes X tiles, one slab per warpgroup, one CTA per SM");
+    static_assert(!FU || (IM == IM_TILES && MI == 1 && CPS == 1 && BN % 128 == 0 && SMEM <= SmemPlan<1>::CAP),
+                  "K24t: the fused overflow takes X tiles, one slab per warpgroup, 128 or 256 columns, one CTA per SM");
     static_assert(CPS == 1 || (SMEM + 1024) * CPS <= 228 * 1024, "K24t: CPS CTAs do not fit an SM's shared memory");
 
 #ifdef SP_WGMMA_OK
@@ -429,6 +429,7 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1, 
              * tile at bo */
             int fcnt = 0;
             unsigned f1 = 0, f2 = 0;
+            unsigned fz_dirty = 15u; /* FU: octets of Bo that may hold nonzeros (garbage at first) */
             uint32_t fa[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
             const uint32_t bo = sb + BOFF + g * BN * 64;
             auto dense = [&]() {
@@ -470,7 +471,19 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1, 
              * the previous pair's wgmmas (the loop retires stage s - 1
              * first); the first barrier makes sure all have before Bo is
              * rewritten, the second that Bo is written (and fenced into the
-             * async proxy, which wgmma reads through) before any issues. */
+             * async proxy, which wgmma reads through) before any issues.
+             * The kernel is bound by shared memory (the sparse wgmmas read
+             * X's tiles at close to its bandwidth), so the gather is laid
+             * out for the fewest wavefronts. In the 128-byte swizzle column
+             * k of row n sits at byte 2 k ^ 16 (n % 8): its bank is
+             * 4 (k / 8 ^ n % 8) + k / 2 % 4. Lane 8 p + r of a warp takes
+             * row r of an 8-row group and slots 2 p, 2 p + 1 of an octet;
+             * the upload orders each octet's even slots and its odd ones
+             * into distinct classes k / 2 % 4 where it can, so one load
+             * serves 32 distinct banks (the first layout, a row per lane
+             * and a slot per load, took 4 wavefronts per load), and one
+             * 32-bit store writes 8 rows x 8 slots of Bo. Octets past fcnt
+             * are zeroed once, not every pair (fz_dirty). */
             auto gather = [&](int s, bool two) {
                 if constexpr (FU != 0) {
                     const unsigned char *seg = sm + (s % STAGES) * STB + XST + WST + g * FSEG;
@@ -481,40 +494,42 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1, 
                     const int bar = 3 + g;
                     asm volatile("bar.sync %0, 128;\n" ::"r"(bar) : "memory");
                     const uint4 sl0 = *reinterpret_cast<const uint4 *>(seg), sl1 = *reinterpret_cast<const uint4 *>(seg + 16);
-                    const unsigned char *x0 = sm + (s % STAGES) * STB;
-                    const unsigned char *x1 = two ? sm + ((s + 1) % STAGES) * STB : x0;
-                    const int tw = threadIdx.x & 127;
+                    const int r = lane & 7, p = lane >> 3;
+                    /* this warp's row groups: w4, w4 + 4, ... (BN / 32 of them) */
+                    const uint32_t xr = sb + (s % STAGES) * STB + w4 * 1024 + r * 128, sw = (uint32_t)r << 4;
+                    const uint32_t d1 = two ? (uint32_t)(((s + 1) % STAGES) - (s % STAGES)) * STB : 0u;
+                    const uint32_t br = bo + w4 * 512 + r * 16 + p * 4;
+                    constexpr int GW = BN / 32;
+                    const int nch = (fcnt + 7) >> 3, nst = f2 ? 4 : 2; /* octets with slots; octets the wgmmas read */
 #pragma unroll
-                    for (int r = 0; r < (BN + 127) / 128; r++) {
-                        const int n = tw + 128 * r;
-                        if (n < BN) {
+                    for (int o = 0; o < 4; o++) {
+                        if (o >= nst) break;
+                        if (o < nch) {
+                            const uint32_t wlo = o < 2 ? (&sl0.x)[2 * o] : (&sl1.x)[2 * o - 4];
+                            const uint32_t whi = o < 2 ? (&sl0.x)[2 * o + 1] : (&sl1.x)[2 * o - 3];
+                            const uint32_t pr = ((p >> 1) ? whi : wlo) >> (16 * (p & 1));
+                            const uint32_t k0 = pr & 0xffu, k1 = (pr >> 8) & 0xffu;
+                            const uint32_t a0 = xr + (((k0 & 63u) << 1) ^ sw) + ((k0 & 64u) ? d1 : 0u);
+                            const uint32_t a1 = xr + (((k1 & 63u) << 1) ^ sw) + ((k1 & 64u) ? d1 : 0u);
+                            const bool m0 = 8 * o + 2 * p < fcnt, m1 = 8 * o + 2 * p + 1 < fcnt;
+                            uint32_t v0[GW], v1[GW]; /* every load in flight before the first store */
 #pragma unroll
-                            for (int c = 0; c < 4; c++) {
-                                if (c >= 2 && !f2) break;
-                                uint32_t pk[4];
-#pragma unroll
-                                for (int q = 0; q < 4; q++) {
-                                    uint32_t hv[2];
-#pragma unroll
-                                    for (int h = 0; h < 2; h++) {
-                                        const int i = 8 * c + 2 * q + h;
-                                        const uint32_t wv = i < 16 ? (&sl0.x)[i >> 2] : (&sl1.x)[(i - 16) >> 2];
-                                        const int kk = (int)((wv >> (8 * (i & 3))) & 0xff);
-                                        const unsigned char *xt = kk < 64 ? x0 : x1;
-                                        const int k = kk & 63;
-                                        hv[h] = i < fcnt ? *reinterpret_cast<const unsigned short *>(
-                                                               xt + n * 128 + ((((k >> 3) ^ (n & 7)) << 4) | ((k & 7) << 1)))
-                                                         : 0u;
-                                    }
-                                    pk[q] = hv[0] | (hv[1] << 16);
-                                }
-                                asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(
-                                                 bo + (n >> 3) * 512 + c * 128 + (n & 7) * 16),
-                                             "r"(pk[0]), "r"(pk[1]), "r"(pk[2]), "r"(pk[3])
-                                             : "memory");
+                            for (int j = 0; j < GW; j++) {
+                                asm volatile("ld.shared.u16 %0, [%1];\n" : "=r"(v0[j]) : "r"(a0 + j * 4096));
+                                asm volatile("ld.shared.u16 %0, [%1];\n" : "=r"(v1[j]) : "r"(a1 + j * 4096));
                             }
+#pragma unroll
+                            for (int j = 0; j < GW; j++) {
+                                const uint32_t v = (m0 ? v0[j] : 0u) | ((m1 ? v1[j] : 0u) << 16);
+                                asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(br + j * 2048 + o * 128), "r"(v) : "memory");
+                            }
+                        } else if (fz_dirty & (1u << o)) {
+#pragma unroll
+                            for (int j = 0; j < GW; j++)
+                                asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(br + j * 2048 + o * 128), "r"(0u) : "memory");
                         }
                     }
+                    fz_dirty = ((1u << nch) - 1u) | (f2 ? 0u : fz_dirty & 12u);
                     const uint4 f0 = *reinterpret_cast<const uint4 *>(seg + 48 + (w4 * 32 + lane) * 16);
                     fa[0][0] = f0.x; fa[0][1] = f0.y; fa[0][2] = f0.z; fa[0][3] = f0.w;
                     if (f2) {

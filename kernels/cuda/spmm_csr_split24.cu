@@ -35,8 +35,7 @@
  * comparison.
  *
  * Fused form (N >= 512 on sm_90, where every 64-row slab of W has at most
- * 32 distinct overflow columns in each 128-column window, and at most a
- * fifth of those windows hold any: FUSED_MAX_BUSY, measured; about 97 %
+ * 32 distinct overflow columns in each 128-column window: about 88 %
  * sparsity and up for a random pattern): no overflow pass. The 2:4 kernel itself
  * (spmm_24_sm90.cu, K24t with FU) gathers each window's overflow columns
  * of X from the tiles it already holds in shared memory and adds O's slab
@@ -61,14 +60,16 @@
 namespace spmm {
 static int g_overflow_mode = 0; /* sp_cuda_csr_set_split24_overflow */
 
-/* The fused form is built only where at most this share of the (slab,
- * window) segments holds overflow: each one that does costs its pair of
- * stages about a microsecond on an SM beyond the dense wgmma's own time
- * (H200, M = K = 4096, N = 4096: fused 264.0 / 203.1 / 153.0 us at 90 / 95
- * / 98 % sparsity against the two-pass 188.9 / 165.3 / 158.0 and the 2:4
- * part alone 124.8 / 123.3 / 122.7; 100 / 56 / 15 % of the segments busy;
- * bench/results/csr-split24-fused-h200-2026-11-28.md). Not yet explained. */
-constexpr double FUSED_MAX_BUSY = 0.2;
+/* The fused form is built wherever it fits (at most this share of the
+ * (slab, window) segments holding overflow: all of them). With the gather
+ * laid out for shared memory's banks it beats the two-pass form at every
+ * sparsity measured (H200, M = K = 4096, N = 4096: fused 185.6 / 161.9 /
+ * 140.8 us at 90 / 95 / 98 % against the two-pass 190.1 / 166.8 / 159.3
+ * and the 2:4 part alone 126.1 / 124.7 / 125.5; N = 1024: 50.1 / 43.8 /
+ * 37.2 against 52.5 / 46.9 / 44.8; bench/results/csr-split24-gather-h200-2026-11-29.md).
+ * The first layout (a row per lane, ~4 wavefronts a load, 0.2 here) lost
+ * at 90 and 95 %. */
+constexpr double FUSED_MAX_BUSY = 1.0;
 
 void split24_free(sp_cuda_csr_split24 *s) {
     if (!s) return;
@@ -80,15 +81,48 @@ void split24_free(sp_cuda_csr_split24 *s) {
     free(s);
 }
 
+constexpr size_t FSEG_BYTES = 2096, FA1_BYTES = 2048;
+
+/* Orders a segment's cnt slots (the window's columns, bytes 0-31) for the
+ * kernel's gather (spmm_24_sm90.cu): each of its loads reads the even or
+ * the odd slots of an octet, four slots, in 8 rows of X's 128-byte-swizzled
+ * tile, and is free of bank conflicts when the four columns fall in
+ * distinct classes c / 2 % 4. Fills those groups of four in slot order,
+ * each from the classes it does not hold yet, the fullest first (a class
+ * again only when no other is left). */
+static void order_slots(unsigned char *slots, int cnt) {
+    unsigned char byc[4][32];
+    int nc[4] = {0, 0, 0, 0}, taken[4] = {0, 0, 0, 0};
+    for (int i = 0; i < cnt; i++) {
+        const int c = (slots[i] >> 1) & 3;
+        byc[c][nc[c]++] = slots[i];
+    }
+    for (int grp = 0; grp < 8; grp++) { /* octet grp / 2, parity grp % 2 */
+        int used = 0;                   /* classes already in this group */
+        for (int q = 0; q < 4; q++) {
+            const int i = 8 * (grp / 2) + 2 * q + grp % 2;
+            if (i >= cnt) break;
+            int best = -1;
+            for (int pass = 0; pass < 2 && best < 0; pass++)
+                for (int c = 0; c < 4; c++) {
+                    const int left = nc[c] - taken[c];
+                    if (left > 0 && (pass || !(used & (1 << c))) && (best < 0 || left > nc[best] - taken[best]))
+                        best = c;
+                }
+            used |= 1 << best;
+            slots[i] = byc[best][taken[best]++];
+        }
+    }
+}
+
 /* The fused path's segments of overflow o (layout: spmm_24_sm90.cu, Fz):
  * per 64-row slab (their count rounded up to 4, so a CTA tile of up to 256
  * rows always has its four) and 128-column window, the window's distinct
- * columns as slots in order of first use, and o's slab on them as wgmma A
+ * columns as slots (order_slots), and o's slab on them as wgmma A
  * fragments (slots 0-15 in the segment, 16-31 in a second set in *a1).
  * Returns 0; 1 where a window holds more than 32 columns, or more than
  * max_busy of the windows hold any (no fused path; the fragments are not
  * built then); or -1 when out of host memory. */
-constexpr size_t FSEG_BYTES = 2096, FA1_BYTES = 2048;
 static int build_fused(const sp_csr *o, double max_busy, unsigned char **segs_out, size_t *segs_bytes,
                        unsigned char **a1_out, size_t *a1_bytes, int64_t *pairs_out) {
     const int64_t slabs = ((o->m + 63) / 64 + 3) / 4 * 4, pairs = (o->k + 127) / 128;
@@ -139,6 +173,11 @@ static int build_fused(const sp_csr *o, double max_busy, unsigned char **segs_ou
         int32_t cnt;
         memcpy(&cnt, segs + i * FSEG_BYTES + 32, 4);
         busy += cnt > 0;
+    }
+    for (size_t i = 0; i < nseg && !rc && (double)busy <= max_busy * (double)nseg; i++) {
+        int32_t cnt;
+        memcpy(&cnt, segs + i * FSEG_BYTES + 32, 4);
+        if (cnt > 1) order_slots(segs + i * FSEG_BYTES, cnt);
     }
     if (!rc && (double)busy > max_busy * (double)nseg) rc = 1;
     for (int64_t sl = 0; sl < slabs && !rc; sl++) {

@@ -370,6 +370,8 @@ int main(int argc, char **argv) {
     const bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     /* --bsr: the BSR cases only (every configuration, then the rule's) */
     const bool bsr_only = argc > 1 && strcmp(argv[1], "--bsr") == 0;
+    /* --split: the CSR split path's cases only (2:4 part + overflow, fused or not) */
+    const bool split_only = argc > 1 && strcmp(argv[1], "--split") == 0;
     const bool wg_ok = prop.major == 9 && prop.minor == 0;
     tl_seed(12345);
     /* shapes: ragged everything; N spans every kernel configuration
@@ -385,7 +387,7 @@ int main(int argc, char **argv) {
     const int nshape = sizeof shapes / sizeof shapes[0];
     const double dens[] = {0.5, 0.2, 0.05};
     int c = 0;
-    for (int kind = 0; kind < K_COUNT; kind++)
+    for (int kind = 0; kind < K_COUNT && !split_only; kind++)
         for (int s = 0; s < nshape; s++) {
             if (quick && s % 3) continue;
             if (bsr_only && !(kind >= K_BSR16 && kind <= K_BSR64)) continue;
@@ -408,10 +410,12 @@ int main(int argc, char **argv) {
      * long-K weight in one wave, X rows padded past K, and a grid of more
      * than one wave (row_order, per-element stores) */
     if (!bsr_only) {
-        printf("[CSR CUDA-core path at N <= 16]\n");
-        run_case(K_CSR_SIMT, 200, 4096, 16, 0, 0.05, 7, 1, 0);
-        run_case(K_CSR_SIMT, 17, 33, 5, 1, 0.5, 3, 1, 8); /* ldx = K + 8, K % 8 != 0 */
-        run_case(K_CSR_SIMT, 6000, 300, 9, 2, 0.1, 5, 1, 0); /* 750 CTAs: more than one wave */
+        if (!split_only) {
+            printf("[CSR CUDA-core path at N <= 16]\n");
+            run_case(K_CSR_SIMT, 200, 4096, 16, 0, 0.05, 7, 1, 0);
+            run_case(K_CSR_SIMT, 17, 33, 5, 1, 0.5, 3, 1, 8); /* ldx = K + 8, K % 8 != 0 */
+            run_case(K_CSR_SIMT, 6000, 300, 9, 2, 0.1, 5, 1, 0); /* 750 CTAs: more than one wave */
+        }
         /* the split path (2:4 part + overflow) where it is meant to run:
          * sparse weights at large N, bias + residual + activation, with the
          * workspace (the overflow's XT kernel) and without (its XS kernel,
@@ -449,6 +453,10 @@ int main(int argc, char **argv) {
         run_case(K_CSR_SPLIT, 512, 1024, 4096, 0, 0.1, 7, 1, 0);
         run_case(K_CSR_SPLIT, 256, 2048, 1000, 0, 0.2, 6, 0, 0);
         sp_cuda_csr_set_split24_overflow(0);
+    }
+    if (split_only) {
+        printf("\n%d passed, %d failed (the CSR split cases only)\n", passes, failures);
+        return failures ? 1 : 0;
     }
     /* every launch configuration of the tiled CSR path, whatever N it
      * serves, in both tiled layouts (a bitmap bit per position, per pair) */
