@@ -335,23 +335,29 @@ int sp_cost_estimate_format(const sp_cost_device *dev, const sp_cost_problem *p,
 }
 
 /* Efficiency of the CSR split path's overflow pass on the CUDA cores
- * (spmm_csr.cu's XT kernel: gathers of X's transpose from L2, fp32 FMA),
- * against simt_peak. A first setting, to be calibrated from the split rows
- * of bench/results/spmm-*.md; plan-time tuning times the path anyway. */
-#define SPLIT24_OVERFLOW_E 0.25
+ * (spmm_csr_split24.cu's own kernel: a gather of X per nonzero, fp32 FMA),
+ * against simt_peak. Calibrated on the H200 (M = K = N = 4096, "overflow
+ * pass alone" in bench/results/csr-split24-gather-h200-2026-11-29.md):
+ * 54.7 / 32.4 / 26.4 us at 0.1 / 0.01 / 0.002 % overflow, against 54.7 /
+ * 30 / 30 from this and the pass's bytes; plan-time tuning times the path
+ * anyway. (0.25 before: 30 us at 0.1 %.) */
+#define SPLIT24_OVERFLOW_E 0.021
 
-/* The CSR split path (kernels/cuda/spmm_csr_split24.cu), the faster of its
- * two forms:
+/* The CSR split path (kernels/cuda/spmm_csr_split24.cu), in the form that
+ * runs (the fused one wherever the upload builds it, as the runtime does;
+ * measured faster than the two-pass form at every sparsity where it fits):
  *  - two-pass: the overflow pass streams X in and Y out (its own kernel;
  *    plus the overflow's values and columns) at the dense kernels' memory
  *    efficiency, its FMAs on the CUDA cores, then the 2:4 part's estimate
  *    with Y read back as its residual;
- *  - fused (N >= 512, where at most a fifth of the 64-row x 128-column
- *    windows hold overflow, as the upload requires: for a random pattern
- *    1 - exp(-8192 * overflow) <= 0.2): the 2:4 part's estimate, its time
- *    grown by 0.10 + the share of busy windows (fitted to H200, M = K = N =
- *    4096: 1.25 / 1.65 / 2.12x the 2:4 part at 98 / 95 / 90 % measured,
- *    1.25 / 1.66 / 2.10x by this formula).
+ *  - fused (N >= 512, where every 64-row x 128-column window's overflow
+ *    is likely to fit the upload's 32 columns: for a random pattern at
+ *    most 16 overflow entries expected per window): the 2:4 part's
+ *    estimate, its time grown by 0.06 + 0.41 x the share of windows
+ *    holding overflow, 1 - exp(-8192 x overflow) (fitted to H200, M = K =
+ *    4096, N = 4096: 1.12 / 1.30 / 1.47x the 2:4 part at 98 / 95 / 90 %
+ *    measured, 1.12 / 1.29 / 1.47x by this formula; N = 1024 1.07 / 1.26 /
+ *    1.44x, bench/results/csr-split24-gather-h200-2026-11-29.md).
  * 0 where the table has no sparse tensor cores or no tensor-core CSR, or
  * the weight's overflow is unknown or past SP_SPLIT24_MAX_OVERFLOW. */
 static int csr_split24_estimate(const sp_cost_device *dev, const sp_cost_problem *p, sp_cost_estimate *out)
@@ -367,9 +373,9 @@ static int csr_split24_estimate(const sp_cost_device *dev, const sp_cost_problem
     sp_cost_estimate fused = *out;
     const double per_window = 8192.0 * p->overflow24;
     const double busy = 1.0 - exp(-per_window);
-    const int fused_ok = p->n >= 512 && busy <= 0.2;
+    const int fused_ok = p->n >= 512 && per_window <= 16.0;
     if (fused_ok) {
-        const double extra = 0.10 + busy;
+        const double extra = 0.06 + 0.41 * busy;
         /* the work: the dense k16 wgmmas of the busy windows (the time's fit is not work) */
         fused.work_flops += busy * 2.0 * m * 16.0 * n * ceil(k / 128.0);
         fused.t_compute *= 1.0 + extra;
@@ -388,7 +394,7 @@ static int csr_split24_estimate(const sp_cost_device *dev, const sp_cost_problem
     out->work_bytes += bytes;
     out->t_total += fmax(bytes / (dev->bandwidth * dev->e_mem), flops / (dev->simt_peak * SPLIT24_OVERFLOW_E)) +
                     dev->overhead_sparse_s;
-    if (fused_ok && fused.t_total < out->t_total) {
+    if (fused_ok) {
         *out = fused;
         out->format = SPRUN_FORMAT_CSR;
     }

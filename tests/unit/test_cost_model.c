@@ -73,8 +73,8 @@ static void test_csr_expansion_bounds_small_n(void **state)
 
 /* The CSR split path (2:4 part + overflow): counted only where the overflow
  * is known and small; at 90 % sparsity and N = 4096 it is the CSR estimate
- * (half the dense work) and about level with dense on the H200 table; the
- * CPU table never counts it. */
+ * and about level with dense on the H200 table; the CPU table never counts
+ * it. */
 static void test_csr_split24_path(void **state)
 {
     (void)state;
@@ -86,20 +86,30 @@ static void test_csr_split24_path(void **state)
     p.overflow24_known = 1;
     p.overflow24 = 0.001;
     assert_int_equal(sp_cost_estimate_format(&sp_cost_h200_fp16, &p, SPRUN_FORMAT_CSR, 0, &split), 1);
-    assert_true(split.t_total < 0.8 * tiled.t_total);
-    assert_true(split.t_total < 1.1 * dense.t_total);
-    assert_true(split.work_flops < 0.6 * dense.work_flops);
-    /* fused (N >= 512, at most a fifth of the windows busy: 98 %
-     * sparsity's overflow): the 2:4 part's time and a quarter more, no
-     * pass over X and Y */
-    p.overflow24 = 0.00002;
-    assert_int_equal(sp_cost_estimate_format(&sp_cost_h200_fp16, &p, SPRUN_FORMAT_CSR, 0, &split), 1);
+    /* (measured 0.88x the tiled path and 1.03x dense; the model puts it
+     * 1.17x dense: its 2:4 part's estimate is 15 % over the measured one) */
+    assert_true(split.t_total < 0.9 * tiled.t_total);
+    assert_true(split.t_total < 1.2 * dense.t_total);
+    /* there the fused form (N >= 512, about 8 overflow entries expected per
+     * 64 x 128 window, every window busy): the 2:4 part's time and about
+     * half more, its work the 2:4 part's and a dense k16 wgmma per window */
     sp_cost_problem q24 = p;
     q24.is_24 = 1;
     sp_cost_estimate e24;
     assert_int_equal(sp_cost_estimate_format(&sp_cost_h200_fp16, &q24, SPRUN_FORMAT_24, 0, &e24), 1);
+    assert_true(split.t_total >= 1.4 * e24.t_total && split.t_total <= 1.55 * e24.t_total);
+    assert_true(split.work_flops > 1.2 * e24.work_flops && split.work_flops < 0.7 * dense.work_flops);
+    /* more than 16 expected per window: not the fused form (the two-pass
+     * one, or here the tiled path, the faster) */
+    p.overflow24 = 0.0025;
+    assert_int_equal(sp_cost_estimate_format(&sp_cost_h200_fp16, &p, SPRUN_FORMAT_CSR, 0, &split), 1);
+    assert_true(split.work_flops < 1.02 * e24.work_flops || split.t_total == tiled.t_total);
+    /* 98 % sparsity's overflow: fused, a few windows busy, the 2:4 part's
+     * time and a tenth or so more, no pass over X and Y */
+    p.overflow24 = 0.00002;
+    assert_int_equal(sp_cost_estimate_format(&sp_cost_h200_fp16, &p, SPRUN_FORMAT_CSR, 0, &split), 1);
     assert_true(split.t_total >= e24.t_total);
-    assert_true(split.t_total <= 1.3 * e24.t_total);
+    assert_true(split.t_total <= 1.2 * e24.t_total);
     assert_true(split.t_total < dense.t_total);
     /* at N = 256 only the two-pass form: the pass over X and Y costs more */
     p.n = 256;
