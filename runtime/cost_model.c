@@ -344,20 +344,24 @@ int sp_cost_estimate_format(const sp_cost_device *dev, const sp_cost_problem *p,
 #define SPLIT24_OVERFLOW_E 0.021
 
 /* The CSR split path (kernels/cuda/spmm_csr_split24.cu), in the form that
- * runs (the fused one wherever the upload builds it, as the runtime does;
- * measured faster than the two-pass form at every sparsity where it fits):
+ * runs (the fused one wherever the upload builds it: measured faster than
+ * the two-pass form at every sparsity where it fits at M = K = 4096):
  *  - two-pass: the overflow pass streams X in and Y out (its own kernel;
  *    plus the overflow's values and columns) at the dense kernels' memory
  *    efficiency, its FMAs on the CUDA cores, then the 2:4 part's estimate
  *    with Y read back as its residual;
- *  - fused (N >= 512, where every 64-row x 128-column window's overflow
- *    is likely to fit the upload's 32 columns: for a random pattern at
- *    most 16 overflow entries expected per window): the 2:4 part's
- *    estimate, its time grown by 0.06 + 0.41 x the share of windows
- *    holding overflow, 1 - exp(-8192 x overflow) (fitted to H200, M = K =
- *    4096, N = 4096: 1.12 / 1.30 / 1.47x the 2:4 part at 98 / 95 / 90 %
- *    measured, 1.12 / 1.29 / 1.47x by this formula; N = 1024 1.07 / 1.26 /
- *    1.44x, bench/results/csr-split24-gather-h200-2026-11-29.md).
+ *  - fused (N >= 512, 128 x 128 tiles for every SM, and every 64-row x
+ *    128-column window's overflow likely to fit the upload's 32 columns:
+ *    for a random pattern at most 16 overflow entries expected per
+ *    window): the 2:4 part's estimate, its time grown by 0.06 + 0.41 x
+ *    the share of windows holding overflow, 1 - exp(-8192 x overflow)
+ *    (fitted to H200, M = K = 4096, N = 4096: 1.12 / 1.30 / 1.47x the 2:4
+ *    part at 98 / 95 / 90 % measured, 1.12 / 1.29 / 1.47x by this formula;
+ *    N = 1024 1.07 / 1.26 / 1.44x,
+ *    bench/results/csr-split24-gather-h200-2026-11-29.md). Where its tiles
+ *    do not fill the GPU the runtime still runs it if built, but this
+ *    estimates the two-pass form there (the one such layer measured, above,
+ *    was slower than dense either way).
  * 0 where the table has no sparse tensor cores or no tensor-core CSR, or
  * the weight's overflow is unknown or past SP_SPLIT24_MAX_OVERFLOW. */
 static int csr_split24_estimate(const sp_cost_device *dev, const sp_cost_problem *p, sp_cost_estimate *out)
@@ -373,7 +377,13 @@ static int csr_split24_estimate(const sp_cost_device *dev, const sp_cost_problem
     sp_cost_estimate fused = *out;
     const double per_window = 8192.0 * p->overflow24;
     const double busy = 1.0 - exp(-per_window);
-    const int fused_ok = p->n >= 512 && per_window <= 16.0;
+    /* the fused kernel's tiles are 128 x 128 or 128 x 256, without split-K:
+     * counted only where 128 x 128 tiles fill the GPU once (132 SMs, the
+     * H100's and the H200's; the table does not hold an SM count).
+     * ResNet-50's 64 x 64 x 3136 layer at batch 1 took 9.0 us on the split
+     * path against dense's 5.9 (bench/results/sparse-models-h200-2026-11-29-7d92d19.md) */
+    const double tiles128 = ceil(m / 128.0) * ceil(n / 128.0);
+    const int fused_ok = p->n >= 512 && per_window <= 16.0 && tiles128 >= 132.0;
     if (fused_ok) {
         const double extra = 0.06 + 0.41 * busy;
         /* the work: the dense k16 wgmmas of the busy windows (the time's fit is not work) */

@@ -99,6 +99,18 @@ static void test_csr_split24_path(void **state)
     assert_int_equal(sp_cost_estimate_format(&sp_cost_h200_fp16, &q24, SPRUN_FORMAT_24, 0, &e24), 1);
     assert_true(split.t_total >= 1.4 * e24.t_total && split.t_total <= 1.55 * e24.t_total);
     assert_true(split.work_flops > 1.2 * e24.work_flops && split.work_flops < 0.7 * dense.work_flops);
+    /* a weight whose 128 x 128 tiles do not fill the GPU (ResNet-50's
+     * 64 x 64 1x1 conv at batch 1, N = 3136): not the fused form */
+    sp_cost_problem small = p;
+    small.m = 64;
+    small.k = 64;
+    small.n = 3136;
+    sp_cost_problem small24 = small;
+    small24.is_24 = 1;
+    sp_cost_estimate s24, ssplit;
+    assert_int_equal(sp_cost_estimate_format(&sp_cost_h200_fp16, &small24, SPRUN_FORMAT_24, 0, &s24), 1);
+    assert_int_equal(sp_cost_estimate_format(&sp_cost_h200_fp16, &small, SPRUN_FORMAT_CSR, 0, &ssplit), 1);
+    assert_true(ssplit.work_flops < 1.02 * s24.work_flops || ssplit.work_flops >= 2.0 * s24.work_flops);
     /* more than 16 expected per window: not the fused form (the two-pass
      * one, or here the tiled path, the faster) */
     p.overflow24 = 0.0025;
