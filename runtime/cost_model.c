@@ -374,22 +374,21 @@ static int csr_split24_estimate(const sp_cost_device *dev, const sp_cost_problem
     if (!sp_cost_estimate_format(dev, &q, SPRUN_FORMAT_24, 0, out))
         return 0;
     const double m = (double)p->m, k = (double)p->k, n = (double)p->n, vb = (double)p->value_bytes;
-    sp_cost_estimate fused = *out;
     const double per_window = 8192.0 * p->overflow24;
-    const double busy = 1.0 - exp(-per_window);
     /* the fused kernel's tiles are 128 x 128 or 128 x 256, without split-K:
      * counted only where 128 x 128 tiles fill the GPU once (132 SMs, the
      * H100's and the H200's; the table does not hold an SM count).
      * ResNet-50's 64 x 64 x 3136 layer at batch 1 took 9.0 us on the split
      * path against dense's 5.9 (bench/results/sparse-models-h200-2026-11-29-7d92d19.md) */
     const double tiles128 = ceil(m / 128.0) * ceil(n / 128.0);
-    const int fused_ok = p->n >= 512 && per_window <= 16.0 && tiles128 >= 132.0;
-    if (fused_ok) {
-        const double extra = 0.06 + 0.41 * busy;
+    out->format = SPRUN_FORMAT_CSR;
+    if (p->n >= 512 && per_window <= 16.0 && tiles128 >= 132.0) { /* fused */
+        const double busy = 1.0 - exp(-per_window);
         /* the work: the dense k16 wgmmas of the busy windows (the time's fit is not work) */
-        fused.work_flops += busy * 2.0 * m * 16.0 * n * ceil(k / 128.0);
-        fused.t_compute *= 1.0 + extra;
-        fused.t_total = fmax(fused.t_compute, fused.t_memory) + dev->overhead_sparse_s;
+        out->work_flops += busy * 2.0 * m * 16.0 * n * ceil(k / 128.0);
+        out->t_compute *= 1.0 + 0.06 + 0.41 * busy;
+        out->t_total = fmax(out->t_compute, out->t_memory) + dev->overhead_sparse_s;
+        return 1;
     }
     const double e_mem_24 = dev->e_mem_24 > 0 ? dev->e_mem_24 : dev->e_mem_sparse;
     const double res_bytes = m * n * vb; /* the 2:4 part reads the overflow's Y */
@@ -399,15 +398,10 @@ static int csr_split24_estimate(const sp_cost_device *dev, const sp_cost_problem
     const double onnz = p->overflow24 * m * k;
     const double bytes = (k * n + m * n) * vb + onnz * (vb + 2.0) + (m + 1) * 4.0;
     const double flops = 2.0 * onnz * n;
-    out->format = SPRUN_FORMAT_CSR;
     out->work_flops += flops;
     out->work_bytes += bytes;
     out->t_total += fmax(bytes / (dev->bandwidth * dev->e_mem), flops / (dev->simt_peak * SPLIT24_OVERFLOW_E)) +
                     dev->overhead_sparse_s;
-    if (fused_ok) {
-        *out = fused;
-        out->format = SPRUN_FORMAT_CSR;
-    }
     return 1;
 }
 
