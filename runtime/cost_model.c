@@ -359,9 +359,11 @@ int sp_cost_estimate_format(const sp_cost_device *dev, const sp_cost_problem *p,
  *    part at 98 / 95 / 90 % measured, 1.12 / 1.29 / 1.47x by this formula;
  *    N = 1024 1.07 / 1.26 / 1.44x,
  *    bench/results/csr-split24-gather-h200-2026-11-29.md). Where its tiles
- *    do not fill the GPU the runtime still runs it if built, but this
- *    estimates the two-pass form there (the one such layer measured, above,
- *    was slower than dense either way).
+ *    do not fill the GPU this estimates the two-pass form; the runtime
+ *    runs the fused one there only where its tiles fill half the GPU or
+ *    K <= 768 (spmm_csr_split24.cu's fused_runs; both forms were slower
+ *    than dense on every such shape measured,
+ *    bench/results/csr-split24-underfill-h200-2026-11-29.md).
  * 0 where the table has no sparse tensor cores or no tensor-core CSR, or
  * the weight's overflow is unknown or past SP_SPLIT24_MAX_OVERFLOW. */
 static int csr_split24_estimate(const sp_cost_device *dev, const sp_cost_problem *p, sp_cost_estimate *out)

@@ -6,10 +6,11 @@
  *   spmm_bench [--quick] [--square] [--md FILE] [--date D] [--commit C]
  *   spmm_bench --profile      one call of 2:4 and CSR-TC at N = 16, 128, 4096, and of the
  *                             CUDA-core CSR path (XT) at N = 16, 128, 98 % (for ncu)
- *   spmm_bench --profile-csr16  for ncu: the tiled CSR path at N = 16 (SPMM_N) over three
+ *   spmm_bench --profile-csr16  for ncu: the tiled CSR path at N = 16 (SPMM_N) over five
  *                             densities, then BSR32 at block density SPMM_BSR_DENS (0.02) in its
  *                             default configuration or SPMM_BSR_CFG; SPMM_NO_TIME: untimed;
- *                             SPMM_CLUSTER_SPLIT=0: split-K through the workspace
+ *                             SPMM_CLUSTER_SPLIT=0: split-K through the workspace;
+ *                             SPMM_TC_CFGS=12,4: those tiled-CSR configurations beside the default
  *   spmm_bench --csr-sweep    the tiled CSR path's launch configurations (log only)
  *   spmm_bench --bsr-sweep    the BSR launch configurations, blocks of 16 and 32 (log only)
  *                            (SPMM_BSR_CFGS=12,14: only those configurations;
@@ -17,7 +18,7 @@
  *   spmm_bench --bsr-small    BSR at N = 16-512: mma.sync, wgmma at each split-K target (log only)
  *   spmm_bench --tile24-sweep, --epi24, --profile24, --csr-slot-sweep: the 2:4 kernel's tiles,
  *                             epilogues and peers, the CSR slot widths (log only; see each)
- *   spmm_bench --profile-split  for ncu: the CSR split's fused form at 4096^2 (SPMM_SP, SPMM_N)
+ *   spmm_bench --profile-split  for ncu: the CSR split's fused form at SPMM_M x SPMM_K (4096^2; SPMM_SP, SPMM_N)
  *   spmm_bench --dense90      the dense sm_90 GEMM (the 2:4 kernel's dense twin) against cuBLAS
  *                             and the 2:4 kernel (log only)
  *   spmm_bench --csr-pair-sweep  the tiled CSR path's two layouts (a bitmap bit per value or per
@@ -457,14 +458,6 @@ static void make_operands(int64_t m, int64_t k, int64_t n, void **dx, void **dy,
 /* one weight shape over several N: cuBLAS, 2:4 (ours, cuSPARSELt), and for
  * each sparsity CSR (ours TC, ours SIMT for N <= 128, cuSPARSE) and BSR
  * 16/32 (ours). Each weight is generated and uploaded once for all N. */
-/* The CSR split's knob at upload: SPMM_SPLIT24_FUSED_ALL=1 in the
- * environment builds the fused form wherever it fits (mode 4), so that it
- * is timed where the default rule would keep the two-pass form only. */
-static int split24_mode() {
-    const char *f = getenv("SPMM_SPLIT24_FUSED_ALL");
-    return f && f[0] == '1' ? 4 : 0;
-}
-
 static void bench_shape(const Shape &s, const double *sps, int nsp) {
     const int64_t m = s.m, k = s.k;
     const int nn = s.nn;
@@ -589,7 +582,6 @@ static void bench_shape(const Shape &s, const double *sps, int nsp) {
         tl_pack_csr(w, m, k, SP_VT_F16, &h);
         const double realdens = (double)h.nnz / ((double)m * k);
         sp_cuda_csr d;
-        sp_cuda_csr_set_split24_overflow(split24_mode()); /* read at upload: which forms are built */
         if (sp_cuda_csr_upload(&h, 1, &d, g_stream, &st) || sp_cuda_csr_add_split24(&h, &d, g_stream, &st)) {
             printf("csr upload failed: %s\n", st.msg);
             exit(1);
@@ -623,8 +615,8 @@ static void bench_shape(const Shape &s, const double *sps, int nsp) {
                     if (sp_cuda_csr_spmm(&d, &a[i], SP_CUDA_CSR_SPLIT24, &st)) { printf("csr: %s\n", st.msg); exit(1); }
                 });
                 record(s.group, names[i], m, k, s.n[i], "sprun CSR split 2:4", sp, realdens,
-                       (double)(d.split24->base.bytes + (d.split24->fused && s.n[i] >= 512 ? d.split24->fused_bytes
-                                                                                       : d.split24->overflow.bytes)),
+                       (double)(d.split24->base.bytes + (sp_cuda_csr_split24_fused_runs(&d, &a[i]) ? d.split24->fused_bytes
+                                                                                                : d.split24->overflow.bytes)),
                        us, cub[i]);
                 if (s.group == 0) { /* the parts: the two-pass form, overflow through the CUDA-core CSR path, and the 2:4 part alone */
                     sp_cuda_csr_set_split24_overflow(3);
@@ -633,14 +625,14 @@ static void bench_shape(const Shape &s, const double *sps, int nsp) {
                     const double us_simt = time_us([&] { sp_cuda_csr_spmm(&d, &a[i], SP_CUDA_CSR_SPLIT24, &st); });
                     sp_cuda_csr_set_split24_overflow(2);
                     const double us_ovf = time_us([&] { sp_cuda_csr_spmm(&d, &a[i], SP_CUDA_CSR_SPLIT24, &st); });
-                    sp_cuda_csr_set_split24_overflow(split24_mode());
+                    sp_cuda_csr_set_split24_overflow(0);
                     const double us_24 = time_us([&] { sp_cuda_24_spmm(&d.split24->base, &a[i], &st); });
                     sp_cuda_spmm_args ar = a[i];
                     ar.residual = dy2[i];
                     const double us_24r = time_us([&] { sp_cuda_24_spmm(&d.split24->base, &ar, &st); });
                     printf("    split parts N=%lld sp=%.0f: total %.2f us (%s), two-pass %.2f us, with the CUDA-core overflow %.2f us, "
                            "overflow pass alone %.2f us, 2:4 part alone %.2f us (with a residual %.2f us), cuBLAS %.2f us\n",
-                           (long long)s.n[i], sp, us, d.split24->fused && s.n[i] >= 512 ? "fused" : "two-pass", us_two,
+                           (long long)s.n[i], sp, us, sp_cuda_csr_split24_fused_runs(&d, &a[i]) ? "fused" : "two-pass", us_two,
                            us_simt, us_ovf, us_24, us_24r, cub[i]);
                     sp_cuda_csr_spmm(&d, &a[i], SP_CUDA_CSR_SPLIT24, &st); /* its output in dy for the check */
                 }
@@ -1030,12 +1022,14 @@ static void tile24_sweep() {
  * (each mode by lower_of_two), us; rel L2 between the two modes' outputs.
  * Log only. */
 /* --profile-split: for ncu (--profile-from-start off): the CSR split
- * path's fused form on M = K = 4096 at SPMM_SP % sparsity (90), N = SPMM_N
- * (4096), built wherever it fits, one call in the profiler range after a
- * warm-up, then its 2:4 part alone and the two-pass form; with
- * SPMM_P24_TIME set, timed cold instead. Log only. */
+ * path's fused form on M = SPMM_M x K = SPMM_K (4096 x 4096) at SPMM_SP %
+ * sparsity (90), N = SPMM_N (4096), built wherever it fits, one call in the
+ * profiler range after a warm-up, then its 2:4 part alone and the two-pass
+ * form; with SPMM_P24_TIME set, timed cold instead, and cuBLAS on the same
+ * weight beside them. Log only. */
 static void profile_split() {
-    const int64_t m = 4096, k = 4096;
+    const int64_t m = getenv("SPMM_M") ? atoll(getenv("SPMM_M")) : 4096;
+    const int64_t k = getenv("SPMM_K") ? atoll(getenv("SPMM_K")) : 4096;
     const int64_t n = getenv("SPMM_N") ? atoll(getenv("SPMM_N")) : 4096;
     const double sp = getenv("SPMM_SP") ? atof(getenv("SPMM_SP")) : 90.0;
     sp_cuda_status st;
@@ -1045,13 +1039,12 @@ static void profile_split() {
     sp_csr h;
     tl_pack_csr(w, m, k, SP_VT_F16, &h);
     sp_cuda_csr d;
-    sp_cuda_csr_set_split24_overflow(4);
     if (sp_cuda_csr_upload(&h, 1, &d, g_stream, &st) || sp_cuda_csr_add_split24(&h, &d, g_stream, &st) ||
         !d.split24 || !d.split24->fused) {
         printf("profile-split: no fused form (%s)\n", st.msg);
         exit(1);
     }
-    sp_cuda_csr_set_split24_overflow(0);
+    sp_cuda_csr_set_split24_overflow(4); /* the fused form, also where the default would not run it */
     void *dx, *dy, *dy2, *ws;
     sp_cuda_spmm_args a;
     make_operands(m, k, n, &dx, &dy, &dy2, &ws, &a);
@@ -1061,9 +1054,16 @@ static void profile_split() {
     sp_cuda_csr_set_split24_overflow(3); /* the two-pass form of the same weight */
     const double us_two = time_us([&] { sp_cuda_csr_spmm(&d, &a, SP_CUDA_CSR_SPLIT24, &st); });
     sp_cuda_csr_set_split24_overflow(0);
+    double us_cb = 0;
+    if (g_time_mode == TM_COLD) {
+        void *dw = dev_h(w, m * k);
+        us_cb = cublas_best(dw, dx, dy2, m, k, n);
+        cudaFree(dw);
+    }
     g_time_mode = TM_COLD;
-    printf("profile-split M=K=4096 N=%lld sp=%.0f: fused %.2f us, 2:4 part %.2f us, two-pass %.2f us: %s\n",
-           (long long)n, sp, us_f, us_24, us_two, st.code ? st.msg : "ok");
+    printf("profile-split M=%lld K=%lld N=%lld sp=%.0f: fused %.2f us, 2:4 part %.2f us, two-pass %.2f us, "
+           "cuBLAS %.2f us: %s\n",
+           (long long)m, (long long)k, (long long)n, sp, us_f, us_24, us_two, us_cb, st.code ? st.msg : "ok");
     sp_cuda_csr_free(&d);
     tl_free_csr(&h);
     free(w);
@@ -1681,7 +1681,7 @@ int main(int argc, char **argv) {
         sweep();
         return 0;
     }
-    if (profile_csr16) { /* for ncu: tiled CSR at N = 16 (SPMM_N if set) over densities, BSR32 beside it */
+    if (profile_csr16) { /* for ncu: tiled CSR at N = 16 (SPMM_N if set) over five densities, BSR32 beside it */
         const int64_t m = 4096, k = 4096, n = getenv("SPMM_N") ? atoll(getenv("SPMM_N")) : 16;
         float *w = (float *)malloc((size_t)(m * k) * 4);
         void *dx, *dy, *dy2, *ws;
@@ -1689,10 +1689,15 @@ int main(int argc, char **argv) {
         make_operands(m, k, n, &dx, &dy, &dy2, &ws, &a);
         sp_cuda_status st;
         memset(&st, 0, sizeof st);
-        const double dens[3] = {0.5, 0.1, 0.02};
+        const double dens[5] = {0.5, 0.4, 0.3, 0.1, 0.02};
         const bool notime = getenv("SPMM_NO_TIME") != NULL; /* under ncu: two calls of each, untimed */
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < 5; i++) {
             tl_gen_unstructured(w, m, k, dens[i], TL_RANDOM);
+            if (i == 0 && !notime) { /* cuBLAS beside it (its time does not depend on the values) */
+                void *dw = dev_h(w, m * k);
+                printf("cuBLAS N=%lld: %.2f us (events)\n", (long long)n, cublas_best(dw, dx, dy2, m, k, n));
+                cudaFree(dw);
+            }
             sp_csr hc;
             tl_pack_csr(w, m, k, SP_VT_F16, &hc);
             sp_cuda_csr dc;
@@ -1702,6 +1707,27 @@ int main(int argc, char **argv) {
             if (!notime)
                 printf("csr-tc N=%lld density %.2f: %.2f us (events)\n", (long long)n, dens[i],
                        time_us([&] { sp_cuda_csr_spmm(&dc, &a, SP_CUDA_CSR_TC, &st); }));
+            /* SPMM_TC_CFGS="c,c,...": those launch configurations
+             * (sp_cuda_csr_spmm_tc_config) too, timed and checked against
+             * the default's output (in dy2) */
+            if (const char *cl = getenv("SPMM_TC_CFGS")) {
+                sp_cuda_spmm_args a2 = a;
+                a2.y = dy2;
+                sp_cuda_csr_spmm(&dc, &a2, SP_CUDA_CSR_TC, &st);
+                for (const char *c = cl; *c;) {
+                    const int cfg = atoi(c);
+                    CK(cudaMemset(dy, 0xff, (size_t)(n * m) * 2));
+                    const int rc = sp_cuda_csr_spmm_tc_config(&dc, &a, cfg, &st);
+                    CK(cudaStreamSynchronize(g_stream));
+                    if (rc) printf("  config %d: %s\n", cfg, st.msg);
+                    else
+                        printf("  config %d: %.2f us, rel L2 vs default %.2e\n", cfg,
+                               notime ? 0.0 : time_us([&] { sp_cuda_csr_spmm_tc_config(&dc, &a, cfg, &st); }),
+                               rel_err(dy, dy2, n * m));
+                    while (*c && *c != ',') c++;
+                    if (*c == ',') c++;
+                }
+            }
             sp_cuda_csr_free(&dc);
             tl_free_csr(&hc);
         }

@@ -278,7 +278,14 @@ static int launch_csr_wg(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, const
  * an SM keep more warps expanding tiles at once: the expansion, a chain of
  * dependent shared loads and shuffles, bounds the kernel below N = 256
  * (ncu, N = 128: 12 cycles per issued instruction, 0.18 instructions per
- * cycle per scheduler with two consumer warps each). */
+ * cycle per scheduler with two consumer warps each). More warps per SM at
+ * N = 16 did not help: a 192 x 16 tile, two CTAs per SM at 64 registers
+ * (24 consumer warps per SM against 16 here) was 2-7 % slower than 128 x 16
+ * at every density from 50 to 98 % (H200, M = K = 4096, 21.28 against
+ * 19.86 us at 50 %; bench/results/csr-split24-underfill-h200-2026-11-29.md),
+ * and ptxas compiles the consumers within the launch's register count, not
+ * setmaxnreg's, so 192 x 32 two to an SM and 128 x 16 three spill and
+ * serialize their wgmmas. */
 template <bool PAIR>
 static int run_csr_wg_layout(int cfg, const sp_cuda_csr *w, const sp_cuda_spmm_args *a, const Epi &e,
                              int slot_bytes, sp_cuda_status *st) {

@@ -60,16 +60,15 @@
 namespace spmm {
 static int g_overflow_mode = 0; /* sp_cuda_csr_set_split24_overflow */
 
-/* The fused form is built wherever it fits (at most this share of the
- * (slab, window) segments holding overflow: all of them). With the gather
- * laid out for shared memory's banks it beats the two-pass form at every
- * sparsity measured (H200, M = K = 4096, N = 4096: fused 185.6 / 161.9 /
- * 140.8 us at 90 / 95 / 98 % against the two-pass 190.1 / 166.8 / 159.3
- * and the 2:4 part alone 126.1 / 124.7 / 125.5; N = 1024: 50.1 / 43.8 /
- * 37.2 against 52.5 / 46.9 / 44.8; bench/results/csr-split24-gather-h200-2026-11-29.md).
- * The first layout (a row per lane, ~4 wavefronts a load, 0.2 here) lost
- * at 90 and 95 %. */
-constexpr double FUSED_MAX_BUSY = 1.0;
+/* The fused form is built wherever it fits: every (slab, window) segment at
+ * most 32 overflow columns. With the gather laid out for shared memory's
+ * banks it beats the two-pass form at every sparsity measured (H200,
+ * M = K = 4096, N = 4096: fused 185.6 / 161.9 / 140.8 us at 90 / 95 / 98 %
+ * against the two-pass 190.1 / 166.8 / 159.3 and the 2:4 part alone
+ * 126.1 / 124.7 / 125.5; N = 1024: 50.1 / 43.8 / 37.2 against 52.5 / 46.9 /
+ * 44.8; bench/results/csr-split24-gather-h200-2026-11-29.md). The first
+ * layout (a row per lane, ~4 wavefronts a load) lost at 90 and 95 % and was
+ * built only where at most a fifth of the segments held overflow. */
 
 void split24_free(sp_cuda_csr_split24 *s) {
     if (!s) return;
@@ -120,10 +119,9 @@ static void order_slots(unsigned char *slots, int cnt) {
  * rows always has its four) and 128-column window, the window's distinct
  * columns as slots (order_slots), and o's slab on them as wgmma A
  * fragments (slots 0-15 in the segment, 16-31 in a second set in *a1).
- * Returns 0; 1 where a window holds more than 32 columns, or more than
- * max_busy of the windows hold any (no fused path; the fragments are not
- * built then); or -1 when out of host memory. */
-static int build_fused(const sp_csr *o, double max_busy, unsigned char **segs_out, size_t *segs_bytes,
+ * Returns 0; 1 where a window holds more than 32 columns (no fused path;
+ * the fragments are not built then); or -1 when out of host memory. */
+static int build_fused(const sp_csr *o, unsigned char **segs_out, size_t *segs_bytes,
                        unsigned char **a1_out, size_t *a1_bytes, int64_t *pairs_out) {
     const int64_t slabs = ((o->m + 63) / 64 + 3) / 4 * 4, pairs = (o->k + 127) / 128;
     const size_t nseg = (size_t)slabs * (size_t)pairs;
@@ -168,18 +166,11 @@ static int build_fused(const sp_csr *o, double max_busy, unsigned char **segs_ou
                 }
             }
     }
-    size_t busy = 0;
     for (size_t i = 0; i < nseg && !rc; i++) {
-        int32_t cnt;
-        memcpy(&cnt, segs + i * FSEG_BYTES + 32, 4);
-        busy += cnt > 0;
-    }
-    for (size_t i = 0; i < nseg && !rc && (double)busy <= max_busy * (double)nseg; i++) {
         int32_t cnt;
         memcpy(&cnt, segs + i * FSEG_BYTES + 32, 4);
         if (cnt > 1) order_slots(segs + i * FSEG_BYTES, cnt);
     }
-    if (!rc && (double)busy > max_busy * (double)nseg) rc = 1;
     for (int64_t sl = 0; sl < slabs && !rc; sl++) {
         const int64_t r0 = sl * 64, r1 = r0 + 64 < o->m ? r0 + 64 : o->m;
         unsigned char *seg0 = segs + (size_t)sl * (size_t)pairs * FSEG_BYTES;
@@ -223,9 +214,9 @@ static int upload_fused(sp_cuda_csr_split24 *s, const sp_csr *o, void *stream, s
     unsigned char *segs = NULL, *a1 = NULL;
     size_t sb = 0, ab = 0;
     int64_t pairs = 0;
-    const int b = build_fused(o, g_overflow_mode == 4 ? 1.0 : FUSED_MAX_BUSY, &segs, &sb, &a1, &ab, &pairs);
+    const int b = build_fused(o, &segs, &sb, &a1, &ab, &pairs);
     if (b < 0) return SP_CUDA_FAIL(st, cudaErrorMemoryAllocation, "csr split upload: out of host memory");
-    if (b > 0) return 0; /* too many columns in a window, or too many busy windows: the two-pass path only */
+    if (b > 0) return 0; /* too many columns in a window: the two-pass path only */
     int rc = (int)SP_CUDA_CHECK(st, cudaMalloc(&s->fused, sb));
     if (!rc) rc = (int)SP_CUDA_CHECK(st, cudaMalloc(&s->fused_a1, ab ? ab : 16));
     if (!rc) rc = (int)SP_CUDA_CHECK(st, cudaMemcpyAsync(s->fused, segs, sb, cudaMemcpyHostToDevice, (cudaStream_t)stream));
@@ -441,16 +432,32 @@ static int run_overflow(const sp_cuda_csr *o, const uint32_t *cv, const sp_cuda_
     return (int)SP_CUDA_CHECK(st, cudaGetLastError());
 }
 
+/* Whether the fused form runs where it was built: on sm_90 from N = 512 (below,
+ * the 2:4 kernel's small tiles and split-K, which the fused one lacks,
+ * win), and where its 128 x 128 tiles fill at least half the GPU or K is
+ * at most 768: with no split-K, a few fused CTAs walk a long K alone while
+ * the two-pass form's 2:4 part splits it (H200, 90 % sparsity, fused /
+ * two-pass us: 128 x 1152, N = 784: 15.2 / 12.9; 256 x 2304, N = 1568:
+ * 22.7 / 16.0; but 128 x 512, N = 784: 10.4 / 12.1; 64 x 576, N = 3136:
+ * 11.2 / 14.8; 1024 x 1024, N = 4096: 19.5 / 33.5;
+ * bench/results/csr-split24-underfill-h200-2026-11-29.md). Mode 4 skips
+ * the fill rule. */
+static bool fused_runs(const sp_cuda_csr_split24 *s, const sp_cuda_spmm_args *a) {
+    if (!s->fused || (g_overflow_mode != 0 && g_overflow_mode != 4) || a->n < 512 || !sm90_ok() ||
+        !x_vec_ok(a, s->base.k))
+        return false;
+    const int64_t tiles = ((s->base.m + 127) / 128) * ((a->n + 127) / 128);
+    return g_overflow_mode == 4 || 2 * tiles >= sm_count() || s->base.k <= 768;
+}
+
 /* the SP_CUDA_CSR_SPLIT24 path of sp_cuda_csr_spmm (arguments checked there) */
 int run_split24(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, sp_cuda_status *st) {
     const sp_cuda_csr_split24 *s = w->split24;
     if (!s) return SP_CUDA_FAIL(st, SP_CUDA_E_UNSUPPORTED, "csr spmm: the 2:4 split of this weight was not built");
     sp_cuda_spmm_args b = *a;
     b.config = 0;
-    /* fused: the overflow inside the 2:4 kernel (at N < 512 the 2:4
-     * kernel's small tiles and split-K, which the fused one lacks, win) */
-    if (s->fused && (g_overflow_mode == 0 || g_overflow_mode == 4) && a->n >= 512 && sm90_ok() && x_vec_ok(a, s->base.k))
-        return run24_sm90_fused(&s->base, s->fused, s->fused_a1, s->fused_pairs, &b, st);
+    /* fused: the overflow inside the 2:4 kernel */
+    if (fused_runs(s, a)) return run24_sm90_fused(&s->base, s->fused, s->fused_a1, s->fused_pairs, &b, st);
     if (s->overflow.nnz > 0) {
         sp_cuda_spmm_args o = *a;
         o.bias = nullptr;
@@ -466,6 +473,10 @@ int run_split24(const sp_cuda_csr *w, const sp_cuda_spmm_args *a, sp_cuda_status
 }
 } // namespace spmm
 
+
+extern "C" int sp_cuda_csr_split24_fused_runs(const sp_cuda_csr *w, const sp_cuda_spmm_args *a) {
+    return w && a && w->split24 && spmm::fused_runs(w->split24, a) ? 1 : 0;
+}
 
 extern "C" void sp_cuda_csr_set_split24_overflow(int mode) {
     spmm::g_overflow_mode = mode >= 1 && mode <= 4 ? mode : 0;

@@ -432,15 +432,21 @@ int sp_cuda_csr_add_split24(const sp_csr *w, sp_cuda_csr *out, void *stream, sp_
 
 /* Benchmark and test knob: how the split path runs its overflow: 0
  * (default) inside the 2:4 kernel (the fused path) where it was built, the
- * GPU is sm_90 and N >= 512, else as 3; 4 as 0, and uploads from then on
- * build the fused path wherever it fits, however many windows hold
- * overflow; 3: a pass of its own before the 2:4
+ * GPU is sm_90, N >= 512 and its tiles fill half the GPU or K <= 768
+ * (spmm_csr_split24.cu's fused_runs), else as 3; 4 as 0 without the last
+ * condition (tests: the fused kernel on small shapes); 3: a pass of its own before the 2:4
  * part, through its own kernel where X's rows are 16-byte aligned and K
  * fits (spmm_csr_split24.cu), else the CUDA-core path; 1 that pass always
  * through the CUDA-core path; 2 as 3 but the overflow pass alone, without
  * the 2:4 part (to time the parts: Y is then not the product).
  * Process-wide, not thread-safe; the runtime never calls it. */
 void sp_cuda_csr_set_split24_overflow(int mode);
+
+/* 1 if sp_cuda_csr_spmm(w, a, SP_CUDA_CSR_SPLIT24, ...) would run the fused
+ * form (the overflow inside the 2:4 kernel) for these arguments under the
+ * current sp_cuda_csr_set_split24_overflow mode, else 0 (the two-pass form,
+ * or no split built). Reads w and a only; thread-safe. */
+int sp_cuda_csr_split24_fused_runs(const sp_cuda_csr *w, const sp_cuda_spmm_args *a);
 
 enum { SP_CUDA_CSR_AUTO = 0, SP_CUDA_CSR_TC = 1, SP_CUDA_CSR_SIMT = 2, SP_CUDA_CSR_SPLIT24 = 3 };
 /* path: SP_CUDA_CSR_AUTO takes TC whenever the tiles exist (fp16), else

@@ -42,7 +42,8 @@ static int failures = 0, passes = 0, unfits = 0;
 static int g_tc_cfg = -1; /* >= 0: K_CSR_TC runs this launch configuration */
 static int g_bsr_cfg = -1; /* >= 0: the BSR kinds run this launch configuration */
 static int g_cfg24 = 0;    /* sp_cuda_spmm_args.config of the 2:4 kinds and of K_DENSE */
-static int g_expect_fused = 0; /* 1: K_CSR_SPLIT cases fail unless the fused path was built */
+static int g_expect_fused = 0; /* K_CSR_SPLIT cases fail unless 1: the fused form ran;
+                                  2: the fused form was built but the two-pass one ran */
 
 static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, double density,
                      int epi, int use_ws, int ldx_pad) {
@@ -159,6 +160,7 @@ static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, dou
     float *yh = (float *)malloc((size_t)(n * m) * 4);
     uint16_t *yh16 = (uint16_t *)malloc((size_t)(n * m) * 2);
     double worst_l2 = 0;
+    bool ran_fused = false; /* K_CSR_SPLIT: sp_cuda_csr_split24_fused_runs before the launch */
     bool ok = rc == 0, unfit = false;
     if (rc) printf("upload failed: %s\n", st.msg);
     for (int rep = 0; rep < 2 && ok; rep++) {
@@ -170,6 +172,7 @@ static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, dou
         a.config = is24(kind) || kind == K_DENSE ? g_cfg24 : 0;
         a.workspace = ws; a.workspace_bytes = wsb; a.stream = NULL;
         const sp_cuda_dense wd = {dwd, m, k, k};
+        if (kind == K_CSR_SPLIT) ran_fused = sp_cuda_csr_split24_fused_runs(&wc, &a) != 0;
         if (kind == K_DENSE) rc = sp_cuda_dense_gemm(&wd, &a, &st);
         else if (kind == K_24) rc = sp_cuda_24_spmm(&w24, &a, &st);
         else if (kind == K_24_MMA) rc = sp_cuda_24_spmm_path(&w24, &a, SP_CUDA_24_MMA, &st);
@@ -228,11 +231,12 @@ static void run_case(int kind, int64_t m, int64_t k, int64_t n, int pattern, dou
                    (long long)bad);
     }
     if (kind == K_CSR_SPLIT) {
-        /* whether the fused path (overflow inside the 2:4 kernel) was built;
-         * g_expect_fused: the case is meant to run it */
+        /* whether the fused path (overflow inside the 2:4 kernel) was built
+         * and whether it ran; g_expect_fused: what the case is meant to run */
         const bool fused = wc.split24 && wc.split24->fused;
-        if (g_expect_fused && !fused) ok = false;
-        printf("[%s] ", fused ? "fused built" : "two-pass only");
+        if (g_expect_fused == 1 && !ran_fused) ok = false;
+        if (g_expect_fused == 2 && (!fused || ran_fused)) ok = false;
+        printf("[%s] ", ran_fused ? "fused ran" : fused ? "fused built, two-pass ran" : "two-pass only");
     }
     if (kind == K_CSR_TC && g_tc_cfg >= 0) printf("[tc config %d] ", g_tc_cfg);
     if (kind >= K_BSR16 && kind <= K_BSR64 && g_bsr_cfg >= 0) printf("[bsr config %d] ", g_bsr_cfg);
@@ -435,7 +439,7 @@ int main(int argc, char **argv) {
          * tiles, windows of more than 16 columns (density 0.12: a second
          * fragment set), every epilogue */
         if (wg_ok) {
-            sp_cuda_csr_set_split24_overflow(4); /* built however many windows hold overflow */
+            sp_cuda_csr_set_split24_overflow(4); /* the fused kernel wherever it was built, also on the small shapes */
             g_expect_fused = 1;
             run_case(K_CSR_SPLIT, 300, 904, 600, 0, 0.1, 3, 1, 8);
             run_case(K_CSR_SPLIT, 1024, 4096, 2048, 0, 0.08, 6, 1, 0);
@@ -445,6 +449,13 @@ int main(int argc, char **argv) {
             g_expect_fused = 0;
             sp_cuda_csr_set_split24_overflow(0);
             run_case(K_CSR_SPLIT, 1024, 2048, 1024, 0, 0.02, 7, 1, 0); /* 98 %: whichever form the default builds */
+            /* the default's fill rule (spmm_csr_split24.cu's fused_runs):
+             * 10 tiles of 128 x 128 and K = 1024 run two-pass, K = 512 fused */
+            g_expect_fused = 2;
+            run_case(K_CSR_SPLIT, 130, 1024, 520, 0, 0.1, 5, 1, 0);
+            g_expect_fused = 1;
+            run_case(K_CSR_SPLIT, 130, 512, 520, 0, 0.1, 5, 1, 0);
+            g_expect_fused = 0;
         }
         sp_cuda_csr_set_split24_overflow(3); /* the two-pass path where the fused one would run */
         run_case(K_CSR_SPLIT, 512, 1024, 4096, 0, 0.1, 7, 1, 0);
