@@ -445,7 +445,8 @@ void sp_cuda_csr_set_split24_overflow(int mode);
 /* 1 if sp_cuda_csr_spmm(w, a, SP_CUDA_CSR_SPLIT24, ...) would run the fused
  * form (the overflow inside the 2:4 kernel) for these arguments under the
  * current sp_cuda_csr_set_split24_overflow mode, else 0 (the two-pass form,
- * or no split built). Reads w and a only; thread-safe. */
+ * or no split built). Reads w, a, that mode and the device's properties
+ * (cached per device); thread-safe as the launches are. */
 int sp_cuda_csr_split24_fused_runs(const sp_cuda_csr *w, const sp_cuda_spmm_args *a);
 
 enum { SP_CUDA_CSR_AUTO = 0, SP_CUDA_CSR_TC = 1, SP_CUDA_CSR_SIMT = 2, SP_CUDA_CSR_SPLIT24 = 3 };
