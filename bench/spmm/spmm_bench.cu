@@ -10,7 +10,7 @@
  *                             densities, then BSR32 at block density SPMM_BSR_DENS (0.02) in its
  *                             default configuration or SPMM_BSR_CFG; SPMM_NO_TIME: untimed;
  *                             SPMM_CLUSTER_SPLIT=0: split-K through the workspace;
- *                             SPMM_TC_CFGS=12,4: those tiled-CSR configurations beside the default
+ *                             SPMM_TC_CFGS=4,5: those tiled-CSR configurations beside the default
  *   spmm_bench --csr-sweep    the tiled CSR path's launch configurations (log only)
  *   spmm_bench --bsr-sweep    the BSR launch configurations, blocks of 16 and 32 (log only)
  *                            (SPMM_BSR_CFGS=12,14: only those configurations;
@@ -1710,23 +1710,23 @@ int main(int argc, char **argv) {
             /* SPMM_TC_CFGS="c,c,...": those launch configurations
              * (sp_cuda_csr_spmm_tc_config) too, timed and checked against
              * the default's output (in dy2) */
-            if (const char *cl = getenv("SPMM_TC_CFGS")) {
+            long cfgs[32];
+            const int ncfgs = env_ints("SPMM_TC_CFGS", cfgs, 32);
+            if (ncfgs > 0) {
                 sp_cuda_spmm_args a2 = a;
                 a2.y = dy2;
                 sp_cuda_csr_spmm(&dc, &a2, SP_CUDA_CSR_TC, &st);
-                for (const char *c = cl; *c;) {
-                    const int cfg = atoi(c);
-                    CK(cudaMemset(dy, 0xff, (size_t)(n * m) * 2));
-                    const int rc = sp_cuda_csr_spmm_tc_config(&dc, &a, cfg, &st);
-                    CK(cudaStreamSynchronize(g_stream));
-                    if (rc) printf("  config %d: %s\n", cfg, st.msg);
-                    else
-                        printf("  config %d: %.2f us, rel L2 vs default %.2e\n", cfg,
-                               notime ? 0.0 : time_us([&] { sp_cuda_csr_spmm_tc_config(&dc, &a, cfg, &st); }),
-                               rel_err(dy, dy2, n * m));
-                    while (*c && *c != ',') c++;
-                    if (*c == ',') c++;
-                }
+            }
+            for (int ci = 0; ci < ncfgs; ci++) {
+                const int cfg = (int)cfgs[ci];
+                CK(cudaMemset(dy, 0xff, (size_t)(n * m) * 2));
+                const int rc = sp_cuda_csr_spmm_tc_config(&dc, &a, cfg, &st);
+                CK(cudaStreamSynchronize(g_stream));
+                if (rc) printf("  config %d: %s\n", cfg, st.msg);
+                else
+                    printf("  config %d: %.2f us, rel L2 vs default %.2e\n", cfg,
+                           notime ? 0.0 : time_us([&] { sp_cuda_csr_spmm_tc_config(&dc, &a, cfg, &st); }),
+                           rel_err(dy, dy2, n * m));
             }
             sp_cuda_csr_free(&dc);
             tl_free_csr(&hc);
