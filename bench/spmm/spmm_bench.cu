@@ -17,7 +17,8 @@
  *                            SPMM_BSR_BS=32: only that block size; SPMM_NS=128,512: those N)
  *   spmm_bench --bsr-small    BSR at N = 16-512: mma.sync, wgmma at each split-K target (log only)
  *   spmm_bench --tile24-sweep, --epi24, --profile24, --csr-slot-sweep: the 2:4 kernel's tiles,
- *                             epilogues and peers, the CSR slot widths (log only; see each)
+ *                             epilogues and peers, the CSR slot widths (log only; see each;
+ *                             --tile24-sweep takes SPMM_SWEEP_SQUARE=1 and SPMM_CLUSTER_SPLIT=0)
  *   spmm_bench --profile-split  for ncu: the CSR split's fused form at SPMM_M x SPMM_K (4096^2; SPMM_SP, SPMM_N)
  *   spmm_bench --dense90      the dense sm_90 GEMM (the 2:4 kernel's dense twin) against cuBLAS
  *                             and the 2:4 kernel (log only)
@@ -961,6 +962,10 @@ struct Case24 {
 static void tile24_sweep() {
     Sh24 sh[32];
     const int ns = shapes24(sh);
+    /* SPMM_CLUSTER_SPLIT=0: every split-K through the workspace, at the
+     * depth pick_split asks for, instead of in a cluster (which takes a
+     * smaller split where the clusters do not all fit at once) */
+    if (getenv("SPMM_CLUSTER_SPLIT")) sp_cuda_spmm_set_cluster_split(atoi(getenv("SPMM_CLUSTER_SPLIT")));
     const int nh = SP_CUDA_24_TILE_HINTS;
     sp_cuda_status st;
     memset(&st, 0, sizeof st);
