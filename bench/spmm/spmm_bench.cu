@@ -897,6 +897,14 @@ static const struct { const char *nm; int64_t m, k; } kBert[] = {
     {"BERT 2304x768 (fused QKV)", 2304, 768}};
 static const int kBertn = (int)(sizeof kBert / sizeof kBert[0]);
 
+/* SPMM_CLUSTER_SPLIT=0 in the environment: split-K through the workspace
+ * at the depth pick_split asks for, not summed in the CTA cluster (which
+ * takes a smaller split where the clusters do not all fit at once); any
+ * other value sets sp_cuda_spmm_set_cluster_split to it; unset: as is */
+static void cluster_split_from_env() {
+    if (const char *c = getenv("SPMM_CLUSTER_SPLIT")) sp_cuda_spmm_set_cluster_split(atoi(c));
+}
+
 /* The 2:4 sweeps' shapes: ResNet-50's convolutions at batch 32, BERT-base's
  * layers at 4096 and 128 tokens, the 4096 square at N = 16, 32, 128, 1024,
  * 4096 (only the square with SPMM_SWEEP_SQUARE=1 in the environment).
@@ -962,10 +970,7 @@ struct Case24 {
 static void tile24_sweep() {
     Sh24 sh[32];
     const int ns = shapes24(sh);
-    /* SPMM_CLUSTER_SPLIT=0: every split-K through the workspace, at the
-     * depth pick_split asks for, instead of in a cluster (which takes a
-     * smaller split where the clusters do not all fit at once) */
-    if (getenv("SPMM_CLUSTER_SPLIT")) sp_cuda_spmm_set_cluster_split(atoi(getenv("SPMM_CLUSTER_SPLIT")));
+    cluster_split_from_env();
     const int nh = SP_CUDA_24_TILE_HINTS;
     sp_cuda_status st;
     memset(&st, 0, sizeof st);
@@ -1696,6 +1701,10 @@ int main(int argc, char **argv) {
         memset(&st, 0, sizeof st);
         const double dens[5] = {0.5, 0.4, 0.3, 0.1, 0.02};
         const bool notime = getenv("SPMM_NO_TIME") != NULL; /* under ncu: two calls of each, untimed */
+        /* SPMM_TC_CFGS="c,c,...": tiled-CSR launch configurations
+         * (sp_cuda_csr_spmm_tc_config) to run beside the default */
+        long cfgs[32];
+        const int ncfgs = env_ints("SPMM_TC_CFGS", cfgs, 32);
         for (int i = 0; i < 5; i++) {
             tl_gen_unstructured(w, m, k, dens[i], TL_RANDOM);
             if (i == 0 && !notime) { /* cuBLAS beside it (its time does not depend on the values) */
@@ -1712,11 +1721,8 @@ int main(int argc, char **argv) {
             if (!notime)
                 printf("csr-tc N=%lld density %.2f: %.2f us (events)\n", (long long)n, dens[i],
                        time_us([&] { sp_cuda_csr_spmm(&dc, &a, SP_CUDA_CSR_TC, &st); }));
-            /* SPMM_TC_CFGS="c,c,...": those launch configurations
-             * (sp_cuda_csr_spmm_tc_config) too, timed and checked against
-             * the default's output (in dy2) */
-            long cfgs[32];
-            const int ncfgs = env_ints("SPMM_TC_CFGS", cfgs, 32);
+            /* SPMM_TC_CFGS: those launch configurations too, timed and
+             * checked against the default's output (in dy2) */
             if (ncfgs > 0) {
                 sp_cuda_spmm_args a2 = a;
                 a2.y = dy2;
@@ -1743,8 +1749,7 @@ int main(int argc, char **argv) {
         tl_pack_bsr(w, m, k, 32, &hb);
         sp_cuda_bsr db;
         sp_cuda_bsr_upload(&hb, &db, g_stream, &st);
-        /* SPMM_CLUSTER_SPLIT=0: split-K through the workspace, not the CTA cluster */
-        if (getenv("SPMM_CLUSTER_SPLIT")) sp_cuda_spmm_set_cluster_split(atoi(getenv("SPMM_CLUSTER_SPLIT")));
+        cluster_split_from_env();
         /* SPMM_BSR_CFG: one launch configuration (sp_cuda_bsr_spmm_config) instead of the default */
         const int bcfg = getenv("SPMM_BSR_CFG") ? atoi(getenv("SPMM_BSR_CFG")) : -1;
         auto bsr_run = [&] {
