@@ -460,6 +460,14 @@ int main(int argc, char **argv) {
         sp_cuda_csr_set_split24_overflow(3); /* the two-pass path where the fused one would run */
         run_case(K_CSR_SPLIT, 512, 1024, 4096, 0, 0.1, 7, 1, 0);
         run_case(K_CSR_SPLIT, 300, 904, 600, 0, 0.1, 3, 1, 8);
+        /* the overflow kernel (ovf_kernel) on more shapes: K past 4096, ragged
+         * M and N (a last CTA of 4 tokens); few tokens (its rows cut over
+         * several CTAs); many CTAs of 8 tokens with the residual; long rows
+         * (70 % sparsity) */
+        run_case(K_CSR_SPLIT, 1000, 6000, 900, 0, 0.1, 7, 1, 0);
+        run_case(K_CSR_SPLIT, 2048, 1024, 37, 0, 0.2, 6, 1, 0);
+        run_case(K_CSR_SPLIT, 520, 768, 3000, 0, 0.1, 3, 0, 0);
+        run_case(K_CSR_SPLIT, 256, 512, 1100, 0, 0.3, 2, 1, 8);
         sp_cuda_csr_set_split24_overflow(1); /* the overflow through the CUDA-core CSR path instead */
         run_case(K_CSR_SPLIT, 512, 1024, 4096, 0, 0.1, 7, 1, 0);
         run_case(K_CSR_SPLIT, 256, 2048, 1000, 0, 0.2, 6, 0, 0);
