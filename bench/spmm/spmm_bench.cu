@@ -1118,7 +1118,10 @@ static void split24_ab() {
  * the 4096 square, next to cuBLAS (plain). Cold L2, median; log only: built
  * against two versions of the kernels, it compares their epilogues in one
  * device call. ERR: rel L2 of the epilogue output against the plain output
- * plus bias and residual through the activation (host) above 2e-3. */
+ * plus bias and residual through the activation (host) above 2e-3.
+ * SPMM_EPI24_CFGS=0,16,18 times each configuration listed
+ * (sp_cuda_24_set_tile_hint; 0 the rule) on every shape, a row each;
+ * SPMM_EPI24_BERT=1 keeps BERT-base's shapes at 4096 tokens only. */
 #pragma weak sp_cuda_24_set_fp16_epilogue /* absent from kernels built before it: see epi24 */
 static void epi24() {
     /* SPMM_FP16_EPI=0|1: sp_cuda_24_set_fp16_epilogue, where the kernels have it */
@@ -1127,14 +1130,29 @@ static void epi24() {
         else printf("SPMM_FP16_EPI ignored: these kernels have no fp16 epilogue knob\n");
     }
     Sh24 sh[32];
-    const int ns = shapes24(sh);
+    int ns = shapes24(sh);
+    if (const char *b = getenv("SPMM_EPI24_BERT"); b && b[0] == '1') {
+        ns = 0;
+        for (int i = 0; i < kBertn; i++) sh[ns++] = {kBert[i].nm, kBert[i].m, kBert[i].k, 4096};
+    }
+    int cfgs[32] = {0}, ncfg = 1;
+    if (const char *c = getenv("SPMM_EPI24_CFGS")) {
+        ncfg = 0;
+        for (const char *q = c; *q && ncfg < 32;) {
+            cfgs[ncfg++] = atoi(q);
+            while (*q && *q != ',') q++;
+            if (*q == ',') q++;
+        }
+    }
     sp_cuda_status st;
     memset(&st, 0, sizeof st);
-    printf("2:4 epilogues, us (cold L2, median of the rule's configuration)\n");
-    printf("| shape | M | K | N | cuBLAS | plain | +b+res+relu | +b+gelu | +b | res cost | gelu cost |\n");
-    printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
-    for (int si = 0; si < ns; si++) {
-        const int64_t m = sh[si].m, k = sh[si].k, n = sh[si].n;
+    printf("2:4 epilogues, us (cold L2, median; cfg 0 = the rule's configuration)\n");
+    printf("| shape | M | K | N | cfg | cuBLAS | plain | +b+res+relu | +b+gelu | +b | res cost | gelu cost |\n");
+    printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for (int si = 0; si < ns * ncfg; si++) {
+        const int cfg = cfgs[si % ncfg];
+        sp_cuda_24_set_tile_hint(cfg);
+        const int64_t m = sh[si / ncfg].m, k = sh[si / ncfg].k, n = sh[si / ncfg].n;
         sp_cuda_24 d;
         void *dw = upload_rand24(m, k, &d, &st);
         void *dx, *dy, *dref, *ws;
@@ -1177,14 +1195,15 @@ static void epi24() {
             if (!(sqrt(num / (den > 0 ? den : 1)) <= 2e-3)) bad[v] = " ERR";
             t[v] = time_us([&] { sp_cuda_24_spmm(&d, &e, &st); });
         }
-        printf("| %s | %lld | %lld | %lld | %.2f | %.2f | %.2f%s | %.2f%s | %.2f%s | %+.2f | %+.2f |\n",
-               sh[si].nm, (long long)m, (long long)k, (long long)n, cb, t0, t[0], bad[0], t[1], bad[1], t[2],
-               bad[2], t[0] - t0, t[1] - t0);
+        printf("| %s | %lld | %lld | %lld | %d | %.2f | %.2f | %.2f%s | %.2f%s | %.2f%s | %+.2f | %+.2f |\n",
+               sh[si / ncfg].nm, (long long)m, (long long)k, (long long)n, cfg, cb, t0, t[0], bad[0], t[1], bad[1],
+               t[2], bad[2], t[0] - t0, t[1] - t0);
         fflush(stdout);
         sp_cuda_24_free(&d);
         free(hb); free(hr); free(hp); free(hy);
         cudaFree(dw); cudaFree(dx); cudaFree(dy); cudaFree(dref); cudaFree(ws); cudaFree(bias); cudaFree(res);
     }
+    sp_cuda_24_set_tile_hint(0);
     printf("epi24: %s\n", st.code ? st.msg : "ok");
 }
 
@@ -1587,8 +1606,8 @@ static void profile24() {
 /* --dense90: the dense sm_90 GEMM (sp_cuda_dense_gemm, the 2:4 kernel's
  * dense twin that the runtime runs for MatMuls whose activation cuBLASLt
  * cannot fuse) against cuBLAS on the same shapes: plain (the rule's tile
- * and every configuration), with bias + GELU fused, and the 2:4 kernel with
- * bias + GELU; its output checked against cuBLAS's (rel L2). Cold L2,
+ * and every configuration), with bias + GELU fused (likewise), and the 2:4
+ * kernel with bias + GELU; its output checked against cuBLAS's (rel L2). Cold L2,
  * median, us. Log only. */
 static void dense90() {
     struct Sh { int64_t m, k, n; };
@@ -1596,8 +1615,13 @@ static void dense90() {
                             {3072, 768, 128},  {4096, 4096, 4096}, {4096, 4096, 1024}, {4096, 4096, 128}};
     sp_cuda_status st;
     memset(&st, 0, sizeof st);
-    printf("| M | K | N | cuBLAS | dense90 rule | c1 | c2 | c3 | c4 | c5 | dense90 +b+gelu | 2:4 +b+gelu | rel L2 vs cuBLAS |\n");
-    printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    printf("| M | K | N | cuBLAS | dense90 rule");
+    for (int c = 1; c <= SP_CUDA_DENSE_CONFIGS; c++) printf(" | c%d", c);
+    printf(" | dense90 +b+gelu");
+    for (int c = 1; c <= SP_CUDA_DENSE_CONFIGS; c++) printf(" | c%d +b+gelu", c);
+    printf(" | 2:4 +b+gelu | rel L2 vs cuBLAS |\n|---|---|---|---|---");
+    for (int c = 0; c <= 2 * SP_CUDA_DENSE_CONFIGS + 2; c++) printf("|---");
+    printf("|\n");
     for (const Sh &s : sh) {
         float *w = (float *)malloc((size_t)(s.m * s.k) * 4);
         tl_gen_24(w, s.m, s.k, TL_RANDOM); /* 2:4 so the same weight runs both ways */
@@ -1627,10 +1651,13 @@ static void dense90() {
             a.config = c;
             printf(" | %.2f", time_us([&] { sp_cuda_dense_gemm(&wd, &a, &st); }));
         }
-        a.config = 0;
         a.bias = db;
         a.act = SP_CUDA_ACT_GELU;
-        printf(" | %.2f", time_us([&] { sp_cuda_dense_gemm(&wd, &a, &st); }));
+        for (int c = 0; c <= SP_CUDA_DENSE_CONFIGS; c++) {
+            a.config = c;
+            printf(" | %.2f", time_us([&] { sp_cuda_dense_gemm(&wd, &a, &st); }));
+        }
+        a.config = 0;
         printf(" | %.2f | %.1e |\n", time_us([&] { sp_cuda_24_spmm(&d24, &a, &st); }), err);
         fflush(stdout);
         sp_cuda_24_free(&d24);

@@ -6,11 +6,14 @@
  * Shared-memory matrix descriptors and wgmma fences, mbarriers and a
  * pipeline's stage cursor, TMA tile loads, the fp16 output-tile epilogue (bias and
  * activation in registers, stmatrix into shared memory, residual and the
- * other activations on the way out) and the driver's tensor-map encoders.
+ * other activations on the way out), the persistent kernels' hand-over of
+ * that tile to the warps that store it, and the driver's tensor-map
+ * encoders.
  */
 #ifndef SPRUN_SM90_COMMON_CUH
 #define SPRUN_SM90_COMMON_CUH
 
+#include "kernels/cuda/pdl.cuh"
 #include "kernels/cuda/spmm_common.cuh"
 
 #include <cuda.h>
@@ -53,13 +56,13 @@ template <int R> __device__ __forceinline__ void acc_fence(float (&d)[R]) {
 /* A warp-specialized CTA's threads and registers: one producer warpgroup
  * and WGS consumer warpgroups, CPS CTAs per SM. Registers per thread at
  * launch (what __launch_bounds__(NT, CPS) allows), the producer's after
- * setmaxnreg.dec, the consumers' after .inc (what the producer gave up,
- * shared among the consumer warpgroups; at most 232). */
-template <int WGS, int CPS = 1> struct WsRoles {
+ * setmaxnreg.dec (RP), the consumers' after .inc (what the producer gave
+ * up, shared among the consumer warpgroups; at most 232). */
+template <int WGS, int CPS = 1, int RP = 40> struct WsRoles {
     static constexpr int NT = 128 * (WGS + 1);
     static constexpr int NC = 128 * WGS; /* consumer threads */
     static constexpr int R_LAUNCH = ((65536 / (CPS * NT)) / 8) * 8;
-    static constexpr int R_PROD = 40;
+    static constexpr int R_PROD = RP;
     static constexpr int R_CONS_ = ((R_LAUNCH + (R_LAUNCH - R_PROD) / WGS) / 8) * 8;
     static constexpr int R_CONS = R_CONS_ > 232 ? 232 : R_CONS_;
 };
@@ -258,15 +261,15 @@ __device__ __forceinline__ uint4 act_h8(const Epi &e, uint4 v, uint4 r) {
     return v;
 }
 
-/* The fp16 tile hs[BN][HLD] out to Y, 16 bytes at a time, through the
- * activation ACT (SP_CUDA_ACT_NONE where acc_to_h applied it): with a
- * residual, added in fp32 first, its RB rows loaded before any is stored
- * (as store_ctile does); without one, rows four at a time. Threads
- * tid = 0..NT-1. */
-template <int ACT, int BM, int BN, int NT>
-__device__ __forceinline__ void h_to_y(const __half *hs, int HLD, const Epi &e, int64_t m0, int64_t n0, int tid) {
+/* The fp16 tile hs[BN][HLD] through the activation ACT and the residual,
+ * 16 bytes at a time, each result handed to out(nl, nn, mm, v): tile row
+ * nl, output row nn, feature mm (h_to_y, pt_hand_over). Threads tid =
+ * 0..NT-1; with a residual its RB rows are loaded before any is handed on. */
+template <int ACT, int BM, int BN, int NT, class Out>
+__device__ __forceinline__ void h_tile_apply(const __half *hs, int HLD, const Epi &e, int64_t m0, int64_t n0, int tid,
+                                             Out out) {
     constexpr int CH = BM / 8, STEP = NT / CH, ROWS = (BN + STEP - 1) / STEP, RB = ROWS < 8 ? ROWS : 8;
-    static_assert(NT % CH == 0, "h_to_y: threads must cover whole rows");
+    static_assert(NT % CH == 0, "h_tile_apply: threads must cover whole rows");
     const int c = tid % CH;
     const int64_t mm = m0 + c * 8;
     if (mm >= e.m) return;
@@ -276,13 +279,25 @@ __device__ __forceinline__ void h_to_y(const __half *hs, int HLD, const Epi &e, 
             const int64_t nn = n0 + nl;
             if (nn >= e.n) break;
             const uint4 v = *reinterpret_cast<const uint4 *>(hs + nl * HLD + c * 8);
-            *reinterpret_cast<uint4 *>(e.y + nn * e.ldy + mm) = act_h8<ACT>(e, v, make_uint4(0, 0, 0, 0));
+            out(nl, nn, mm, act_h8<ACT>(e, v, make_uint4(0, 0, 0, 0)));
         }
         return;
     }
     rows_with_res<RB, STEP, BN>(e, mm, n0, tid / CH, [&](int nl, int64_t nn, uint4 r) {
         const uint4 v = *reinterpret_cast<const uint4 *>(hs + nl * HLD + c * 8);
-        *reinterpret_cast<uint4 *>(e.y + nn * e.ldy + mm) = act_h8<ACT>(e, v, r);
+        out(nl, nn, mm, act_h8<ACT>(e, v, r));
+    });
+}
+
+/* The fp16 tile hs[BN][HLD] out to Y, 16 bytes at a time, through the
+ * activation ACT (SP_CUDA_ACT_NONE where acc_to_h applied it): with a
+ * residual, added in fp32 first, its RB rows loaded before any is stored
+ * (as store_ctile does); without one, rows four at a time. Threads
+ * tid = 0..NT-1. */
+template <int ACT, int BM, int BN, int NT>
+__device__ __forceinline__ void h_to_y(const __half *hs, int HLD, const Epi &e, int64_t m0, int64_t n0, int tid) {
+    h_tile_apply<ACT, BM, BN, NT>(hs, HLD, e, m0, n0, tid, [&](int, int64_t nn, int64_t mm, uint4 v) {
+        *reinterpret_cast<uint4 *>(e.y + nn * e.ldy + mm) = v;
     });
 }
 
@@ -409,6 +424,76 @@ __device__ __forceinline__ void tile_epilogue(const float (&acc)[MI][NACC], unsi
     tile_sync<1, NC>();
     if (e.csplit) cluster_reduce_store<BM, BN, CLD, NC>(cs, m0, n0, e, tid);
     else store_ctile<BM, BN, CLD, NC, 1>(cs, m0, n0, e, tid);
+}
+#endif
+
+#ifdef SP_WGMMA_OK
+/* Persistent warp-specialized kernels (the 2:4 kernel's PT
+ * configurations): gridDim.x CTAs walk the output tiles t = blockIdx.x,
+ * + gridDim.x, ... (gxm tiles along M, M fastest) and the stores leave the
+ * consumers' path. The consumers finish each tile in fp16 in a C tile of
+ * its own in shared memory (pt_hand_over: bias, residual, activation) and
+ * go on to the next tile's wgmmas; PT_EW_THREADS threads of the producer
+ * warpgroup, idle otherwise (its warps 1-3), copy it to Y meanwhile
+ * (pt_store_tiles). Two named barriers pass the C tile between them:
+ * PT_C_FULL (the consumers arrive, the epilogue warps wait) and PT_C_FREE
+ * (the other way). Only with the fp16 epilogue (h_stage_ok). */
+constexpr int PT_EW_THREADS = 96, PT_C_FULL = 8, PT_C_FREE = 9;
+
+/* Arrives at named barrier ID (N threads in all) without waiting: the side
+ * that hands shared memory over; the other side waits (tile_sync<ID, N>) */
+template <int ID, int N> __device__ __forceinline__ void named_arrive() {
+    asm volatile("bar.arrive %0, %1;\n" ::"n"(ID), "n"(N) : "memory");
+}
+
+/* A consumer thread's part of handing tile t's accumulators over (rows m0..,
+ * n0..; tid = 0..NC-1): waits until the epilogue warps are done with the
+ * previous C tile (not before the CTA's first), writes this one at cs
+ * (fp16, [BN][BM + 8]; bias, and ReLU where nothing is added after it,
+ * applied in registers), adds the residual and applies the other
+ * activations to it in place (every consumer warp sharing the work, as
+ * h_to_y would on the way out: three epilogue warps alone made BERT's bias
+ * + GELU 1.2-1.3x slower than one-tile CTAs) and arrives. */
+template <int MI, int BM, int BN, int NC, int NACC>
+__device__ __forceinline__ void pt_hand_over(const float (&acc)[MI][NACC], unsigned char *cs, const Epi &e, int64_t m0,
+                                             int64_t n0, bool first, int g, int w4, int lane, int tid) {
+    constexpr int NB = NC + PT_EW_THREADS, HLD = BM + 8;
+    const uint32_t hs = smem_u32(cs);
+    const bool relu_in_regs = !e.residual && e.act == SP_CUDA_ACT_RELU;
+    if (!first) tile_sync<PT_C_FREE, NB>();
+    if (relu_in_regs) acc_to_h<SP_CUDA_ACT_RELU, MI, BN>(acc, e, m0, hs, HLD, g, w4, lane);
+    else acc_to_h<SP_CUDA_ACT_NONE, MI, BN>(acc, e, m0, hs, HLD, g, w4, lane);
+    if (e.residual || (!relu_in_regs && e.act != SP_CUDA_ACT_NONE)) {
+        __half *h = reinterpret_cast<__half *>(cs);
+        auto back = [&](int nl, int64_t, int64_t mm, uint4 v) {
+            *reinterpret_cast<uint4 *>(h + nl * HLD + (mm - m0)) = v;
+        };
+        tile_sync<1, NC>(); /* the whole tile is written */
+        if (e.act == SP_CUDA_ACT_NONE) h_tile_apply<SP_CUDA_ACT_NONE, BM, BN, NC>(h, HLD, e, m0, n0, tid, back);
+        else if (e.act == SP_CUDA_ACT_RELU) h_tile_apply<SP_CUDA_ACT_RELU, BM, BN, NC>(h, HLD, e, m0, n0, tid, back);
+        else if (e.act == SP_CUDA_ACT_GELU) h_tile_apply<SP_CUDA_ACT_GELU, BM, BN, NC>(h, HLD, e, m0, n0, tid, back);
+        else h_tile_apply<SP_CUDA_ACT_ANY, BM, BN, NC>(h, HLD, e, m0, n0, tid, back);
+    }
+    named_arrive<PT_C_FULL, NB>();
+}
+
+/* The epilogue warps' loop (te = 0..PT_EW_THREADS-1): for each of the CTA's
+ * tiles, asks its residual rows into L2 as its main loop begins (the
+ * consumers add them), waits for its finished C tile at hs, copies it to Y
+ * and hands the C tile back (not after the last) */
+template <int BM, int BN, int NC>
+__device__ __forceinline__ void pt_store_tiles(const __half *hs, const Epi &e, int gxm, int ntiles, int te) {
+    constexpr int NB = NC + PT_EW_THREADS, HLD = BM + 8, EW = PT_EW_THREADS;
+    Epi eo = e; /* the tile is final: a plain copy */
+    eo.residual = nullptr;
+    pdl_wait(); /* reads the residual, writes Y */
+    for (int t = blockIdx.x; t < ntiles; t += gridDim.x) {
+        const int64_t m0 = (int64_t)(t % gxm) * BM, n0 = (int64_t)(t / gxm) * BN;
+        prefetch_residual<BM, BN>(e, m0, n0, te, EW);
+        tile_sync<PT_C_FULL, NB>();
+        h_to_y<SP_CUDA_ACT_NONE, BM, BN, EW>(hs, HLD, eo, m0, n0, te);
+        if (t + (int)gridDim.x < ntiles) named_arrive<PT_C_FREE, NB>();
+    }
 }
 #endif
 

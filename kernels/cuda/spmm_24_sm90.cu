@@ -30,6 +30,11 @@
  *    prefetch (H100, bench/results/spmm24-epilogue-h100-2026-11-26.md):
  *    plain 0.82-1.02x the time, bias + residual + ReLU 0.74x at BERT's
  *    3072 x 768 and 4096 tokens.
+ *  - Persistent CTAs (PT, configurations 18-19) where the fp16 epilogue
+ *    applies: one CTA per SM walks the tiles, the producer keeps loading
+ *    across them, and the consumers hand each finished fp16 C tile (bias,
+ *    residual and activation applied) to the producer warpgroup's idle
+ *    warps, which store it while the consumers run the next tile's wgmmas.
  *  - Launched with programmatic dependent launch: a CTA may start while the
  *    previous kernel in the stream finishes, loads its first stages of the
  *    (constant) weight, and waits for that kernel (griddepcontrol.wait)
@@ -211,6 +216,7 @@ __device__ __forceinline__ uint64_t desc_plain(uint32_t saddr, uint32_t lbo, uin
     return d;
 }
 
+
 /* CPS: CTAs resident per SM. With 1 the CTA owns the register file (the
  * consumers raise theirs to 232); with 2 or 3 each CTA gets 1/CPS of it
  * and fewer stages, so one CTA's epilogue (C tile through shared memory,
@@ -218,9 +224,14 @@ __device__ __forceinline__ uint64_t desc_plain(uint32_t saddr, uint32_t lbo, uin
  * layers with a short K (ResNet's 1x1 convs, K = 64..256: one to four
  * stages per tile) need, where a lone CTA alternates between loading and
  * storing with the other idle. */
-template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1, int FU = 0> struct K24t {
+/* PT: persistent, the epilogue off the consumers' path (pt_hand_over and
+ * pt_store_tiles, sm90_common.cuh); the producer lane keeps the stage ring
+ * filling across the CTA's tiles. Only where the fp16 epilogue applies (no
+ * split-K, rows in 16-byte pieces). */
+template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1, int FU = 0, int PT = 0> struct K24t {
     static constexpr int BN = BN_;
-    using Roles = WsRoles<WGS, CPS>;
+    /* PT: the producer warpgroup's epilogue warps hold a batch of residual rows (rows_with_res) */
+    using Roles = WsRoles<WGS, CPS, PT ? 80 : 40>;
     static constexpr int NT = Roles::NT, NC = Roles::NC, R_PROD = Roles::R_PROD, R_CONS = Roles::R_CONS;
     static constexpr int CPS_ = CPS;
     static constexpr int BM = 64 * MI * WGS;
@@ -232,7 +243,8 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1, 
     static constexpr int CLD = BM + 4;
     static constexpr int CBYTES = BN * CLD * 4;
     static constexpr int PIPE = STAGES * STB;
-    static constexpr int BARS = PIPE > CBYTES ? PIPE : CBYTES; /* barriers after this */
+    static constexpr int CREG = PT ? ((BN * (BM + 8) * 2 + 1023) / 1024) * 1024 : 0; /* PT: the fp16 C tile */
+    static constexpr int BARS = PT ? PIPE + CREG : PIPE > CBYTES ? PIPE : CBYTES; /* barriers after this */
     /* FU: each consumer warpgroup's gathered tile Bo, BN rows x 32 columns */
     static constexpr int BOFF = ((BARS + 2 * STAGES * 8 + 1023) / 1024) * 1024;
     static constexpr int SMEM = FU ? BOFF + WGS * BN * 64 + 1024
@@ -240,9 +252,12 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1, 
     static constexpr int NACC = BN / 2;
     static constexpr int IM_ = IM;
     static constexpr int FU_ = FU;
+    static constexpr int PT_ = PT;
     static_assert(!FU || (IM == IM_TILES && MI == 1 && CPS == 1 && BN % 128 == 0 && SMEM <= SmemPlan<1>::CAP),
                   "K24t: the fused overflow takes X tiles, one slab per warpgroup, 128 or 256 columns, one CTA per SM");
     static_assert(CPS == 1 || (SMEM + 1024) * CPS <= 228 * 1024, "K24t: CPS CTAs do not fit an SM's shared memory");
+    static_assert(!PT || (IM == IM_TILES && FU == 0 && SMEM <= SmemPlan<CPS>::CAP),
+                  "K24t: persistent takes X tiles and no fused overflow");
 
 #ifdef SP_WGMMA_OK
     /* a stage's bytes: X, W and (FU, the first stage of a pair) the segments */
@@ -285,7 +300,12 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1, 
         const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
         const int mt0 = blockIdx.x * TR;
         const int64_t n0 = (int64_t)blockIdx.y * BN;
+        /* PT: the tiles this CTA walks (else the one tile of its block index) */
+        const int gxm = (mt + TR - 1) / TR;
+        const int ntiles = PT ? gxm * (int)((e.n + BN - 1) / BN) : 1;
+        const int t0 = PT ? (int)blockIdx.x : 0, tstep = PT ? (int)gridDim.x : 1;
 
+        if (PT && !h_stage_ok(e)) __trap(); /* the host launches PT only with the fp16 epilogue */
         if (warp < 4) { /* producer */
             asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(R_PROD));
             if constexpr (IM == IM_GATHER) {
@@ -371,230 +391,250 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1, 
                     tma_im2col_4d(sb + st * STB, xmap, c0, wx, hy, b, (uint16_t)dx, (uint16_t)dy, full);
                 }
             } else if (IM == IM_TILES && warp == 0 && lane == 0) {
-                const int pre = prefetch_w(sb, full0, wmap, j0, nk, mt0, fz);
-                for (int s = 0; s < nk; s++) {
-                    const int st = s % STAGES, j = j0 + s;
-                    const uint32_t full = full0 + st * 8;
-                    if (s >= pre) {
-                        mbar_wait(empty0 + st * 8, ((s / STAGES) - 1) & 1);
-                        mbar_expect_tx(full, stage_bytes(j));
-                        /* W tiles (mt0.., 2j..2j+1) as [TR][2][576 B]: zero past M */
-                        tma_load_3d(sb + st * STB + XST, wmap, 0, 2 * j, mt0, full);
-                        load_segs(sb + st * STB + XST + WST, fz, j, mt0, full);
+                int q = 0; /* stages issued before this tile (PT) */
+                for (int t = t0; t < ntiles; t += tstep) {
+                    const int mtq = PT ? (t % gxm) * TR : mt0;
+                    const int nq = PT ? (t / gxm) * BN : (int)n0;
+                    const int pre = q == 0 ? prefetch_w(sb, full0, wmap, j0, nk, mtq, fz) : 0;
+                    for (int s = 0; s < nk; s++) {
+                        const int qs = (PT ? q : 0) + s, st = qs % STAGES, j = j0 + s;
+                        const uint32_t full = full0 + st * 8;
+                        if (s >= pre) {
+                            mbar_wait(empty0 + st * 8, ((qs / STAGES) - 1) & 1);
+                            mbar_expect_tx(full, stage_bytes(j));
+                            /* W tiles (mtq.., 2j..2j+1) as [TR][2][576 B]: zero past M */
+                            tma_load_3d(sb + st * STB + XST, wmap, 0, 2 * j, mtq, full);
+                            load_segs(sb + st * STB + XST + WST, fz, j, mtq, full);
+                        }
+                        /* X rows nq.., columns 64j..: zero past N and K */
+                        tma_load_2d(sb + st * STB, xmap, j * 64, nq, full);
                     }
-                    /* X rows n0.., columns 64j..: zero past N and K */
-                    tma_load_2d(sb + st * STB, xmap, j * 64, (int)n0, full);
+                    q += nk;
                 }
+            } else if (PT != 0 && warp >= 1) { /* the epilogue warps */
+                pt_store_tiles<BM, BN, NC>(reinterpret_cast<const __half *>(sm + PIPE), e, gxm, ntiles,
+                                           (int)threadIdx.x - 32);
             }
         } else {
             asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(R_CONS));
             pdl_wait(); /* the epilogue reads the residual and writes Y, the workspace */
             const int tid = threadIdx.x - 128;
-            prefetch_residual<BM, BN>(e, (int64_t)mt0 * 16, n0, tid, NC);
             const int g = (warp - 4) >> 2, w4 = warp & 3;
-            float acc[MI][NACC];
+            int q = 0; /* stages consumed before this tile (PT) */
+            for (int t = t0; t < ntiles; t += tstep) {
+                const int mtc = PT ? (t % gxm) * TR : mt0;
+                const int64_t nc0 = PT ? (int64_t)(t / gxm) * BN : n0;
+                const int qb = PT ? q : 0;
+                if constexpr (PT == 0) prefetch_residual<BM, BN>(e, (int64_t)mtc * 16, nc0, tid, NC);
+                float acc[MI][NACC];
 #pragma unroll
-            for (int mi = 0; mi < MI; mi++)
+                for (int mi = 0; mi < MI; mi++)
 #pragma unroll
-                for (int i = 0; i < NACC; i++) acc[mi][i] = 0.0f;
-            const int aoff = lane * 16, eoff = 512 + ((lane >> 2) * 2 + (lane & 1)) * 4;
-            /* One stage's wgmmas stay in flight while the next stage's A
-             * fragments and metadata load into the other register set
-             * (a[set], me[set]; stages alternate sets, so the loop runs two
-             * stages per turn and every index is static). ptxas does not
-             * know a wgmma reads its register operands after issue: a set
-             * stays live (reg_fence) until the wait that retires its stage,
-             * or its registers would be reused (measured: reloading the
-             * registers of an in-flight batch gave wrong results). */
-            uint4 a[2][2][MI];
-            uint32_t me[2][2][MI];
-            auto load = [&](auto set, int s) {
-                const int st = s % STAGES;
-                mbar_wait(full0 + st * 8, (s / STAGES) & 1);
-                const unsigned char *wsm = sm + st * STB + XST;
+                    for (int i = 0; i < NACC; i++) acc[mi][i] = 0.0f;
+                const int aoff = lane * 16, eoff = 512 + ((lane >> 2) * 2 + (lane & 1)) * 4;
+                /* One stage's wgmmas stay in flight while the next stage's A
+                 * fragments and metadata load into the other register set
+                 * (a[set], me[set]; stages alternate sets, so the loop runs two
+                 * stages per turn and every index is static). ptxas does not
+                 * know a wgmma reads its register operands after issue: a set
+                 * stays live (reg_fence) until the wait that retires its stage,
+                 * or its registers would be reused (measured: reloading the
+                 * registers of an in-flight batch gave wrong results). */
+                uint4 a[2][2][MI];
+                uint32_t me[2][2][MI];
+                auto load = [&](auto set, int s) {
+                    const int st = (qb + s) % STAGES;
+                    mbar_wait(full0 + st * 8, ((qb + s) / STAGES) & 1);
+                    const unsigned char *wsm = sm + st * STB + XST;
 #pragma unroll
-                for (int kk = 0; kk < 2; kk++)
+                    for (int kk = 0; kk < 2; kk++)
 #pragma unroll
-                    for (int mi = 0; mi < MI; mi++) {
-                        const unsigned char *t = wsm + (((g * MI + mi) * 4 + w4) * 2 + kk) * 576;
-                        a[set][kk][mi] = *reinterpret_cast<const uint4 *>(t + aoff);
-                        me[set][kk][mi] = *reinterpret_cast<const uint32_t *>(t + eoff);
+                        for (int mi = 0; mi < MI; mi++) {
+                            const unsigned char *t = wsm + (((g * MI + mi) * 4 + w4) * 2 + kk) * 576;
+                            a[set][kk][mi] = *reinterpret_cast<const uint4 *>(t + aoff);
+                            me[set][kk][mi] = *reinterpret_cast<const uint32_t *>(t + eoff);
+                        }
+                };
+                /* FU: the pair's overflow (fcnt slots, the same over the
+                 * warpgroup; f1 / f2: it needs one / two dense wgmmas, as
+                 * ballots, so that ptxas sees branches every lane takes alike:
+                 * a wgmma under a branch it must assume divergent serializes
+                 * all of them, info C7520), its fragments fa and the gathered
+                 * tile at bo */
+                int fcnt = 0;
+                unsigned f1 = 0, f2 = 0;
+                unsigned fz_dirty = 15u; /* FU: octets of Bo that may hold nonzeros (garbage at first) */
+                uint32_t fa[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+                const uint32_t bo = sb + BOFF + g * BN * 64;
+                auto dense = [&]() {
+                    if constexpr (FU != 0) {
+                        if (f1) wgmma_ra<BN>(acc[0], fa[0], desc_plain(bo, 128, 512));
+                        if (f2) wgmma_ra<BN>(acc[0], fa[1], desc_plain(bo + 256, 128, 512));
                     }
-            };
-            /* FU: the pair's overflow (fcnt slots, the same over the
-             * warpgroup; f1 / f2: it needs one / two dense wgmmas, as
-             * ballots, so that ptxas sees branches every lane takes alike:
-             * a wgmma under a branch it must assume divergent serializes
-             * all of them, info C7520), its fragments fa and the gathered
-             * tile at bo */
-            int fcnt = 0;
-            unsigned f1 = 0, f2 = 0;
-            unsigned fz_dirty = 15u; /* FU: octets of Bo that may hold nonzeros (garbage at first) */
-            uint32_t fa[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
-            const uint32_t bo = sb + BOFF + g * BN * 64;
-            auto dense = [&]() {
-                if constexpr (FU != 0) {
-                    if (f1) wgmma_ra<BN>(acc[0], fa[0], desc_plain(bo, 128, 512));
-                    if (f2) wgmma_ra<BN>(acc[0], fa[1], desc_plain(bo + 256, 128, 512));
-                }
-            };
-            auto issue = [&](auto set, int s) {
-                const uint32_t xb = sb + (s % STAGES) * STB;
+                };
+                auto issue = [&](auto set, int s) {
+                    const uint32_t xb = sb + ((qb + s) % STAGES) * STB;
 #pragma unroll
-                for (int mi = 0; mi < MI; mi++) acc_fence(acc[mi]);
-                wgmma_fence();
-#pragma unroll
-                for (int mi = 0; mi < MI; mi++)
-                    wgmma_sp<BN>(acc[mi], a[set][0][mi], desc_sw128(xb), me[set][0][mi]);
-#pragma unroll
-                for (int mi = 0; mi < MI; mi++)
-                    wgmma_sp<BN>(acc[mi], a[set][1][mi], desc_sw128(xb + 64), me[set][1][mi]);
-                wgmma_commit();
-            };
-            auto reg_fence = [&](auto set) {
-#pragma unroll
-                for (int kk = 0; kk < 2; kk++)
+                    for (int mi = 0; mi < MI; mi++) acc_fence(acc[mi]);
+                    wgmma_fence();
 #pragma unroll
                     for (int mi = 0; mi < MI; mi++)
-                        asm volatile("" : "+r"(a[set][kk][mi].x), "+r"(a[set][kk][mi].y), "+r"(a[set][kk][mi].z),
-                                     "+r"(a[set][kk][mi].w), "+r"(me[set][kk][mi]));
-                if constexpr (FU != 0) {
-                    if (set == 1) {
-                        asm volatile("" : "+r"(fa[0][0]), "+r"(fa[0][1]), "+r"(fa[0][2]), "+r"(fa[0][3]));
-                        asm volatile("" : "+r"(fa[1][0]), "+r"(fa[1][1]), "+r"(fa[1][2]), "+r"(fa[1][3]));
-                    }
-                }
-            };
-            /* FU: gather pair s / 2's overflow columns of X (stages s and,
-             * when two, s + 1, both full and not yet released) into Bo and
-             * load its fragments. Every warp of the warpgroup has retired
-             * the previous pair's wgmmas (the loop retires stage s - 1
-             * first); the first barrier makes sure all have before Bo is
-             * rewritten, the second that Bo is written (and fenced into the
-             * async proxy, which wgmma reads through) before any issues.
-             * The kernel is bound by shared memory (the sparse wgmmas read
-             * X's tiles at close to its bandwidth), so the gather is laid
-             * out for the fewest wavefronts. In the 128-byte swizzle column
-             * k of row n sits at byte 2 k ^ 16 (n % 8): its bank is
-             * 4 (k / 8 ^ n % 8) + k / 2 % 4. Lane 8 p + r of a warp takes
-             * row r of an 8-row group and slots 2 p, 2 p + 1 of an octet;
-             * the upload orders each octet's even slots and its odd ones
-             * into distinct classes k / 2 % 4 where it can, so one load
-             * serves 32 distinct banks (the first layout, a row per lane
-             * and a slot per load, took 4 wavefronts per load), and one
-             * 32-bit store writes 8 rows x 8 slots of Bo. Octets past fcnt
-             * are zeroed once, not every pair (fz_dirty). */
-            auto gather = [&](int s, bool two) {
-                if constexpr (FU != 0) {
-                    const unsigned char *seg = sm + (s % STAGES) * STB + XST + WST + g * FSEG;
-                    fcnt = *reinterpret_cast<const int *>(seg + 32);
-                    f1 = __ballot_sync(0xffffffffu, fcnt > 0);
-                    f2 = __ballot_sync(0xffffffffu, fcnt > 16);
-                    if (!f1) return;
-                    const int bar = 3 + g;
-                    asm volatile("bar.sync %0, 128;\n" ::"r"(bar) : "memory");
-                    const uint4 sl0 = *reinterpret_cast<const uint4 *>(seg), sl1 = *reinterpret_cast<const uint4 *>(seg + 16);
-                    const int r = lane & 7, p = lane >> 3;
-                    /* this warp's row groups: w4, w4 + 4, ... (BN / 32 of them) */
-                    const uint32_t xr = sb + (s % STAGES) * STB + w4 * 1024 + r * 128, sw = (uint32_t)r << 4;
-                    const uint32_t d1 = two ? (uint32_t)(((s + 1) % STAGES) - (s % STAGES)) * STB : 0u;
-                    const uint32_t br = bo + w4 * 512 + r * 16 + p * 4;
-                    constexpr int GW = BN / 32;
-                    const int nch = (fcnt + 7) >> 3, nst = f2 ? 4 : 2; /* octets with slots; octets the wgmmas read */
+                        wgmma_sp<BN>(acc[mi], a[set][0][mi], desc_sw128(xb), me[set][0][mi]);
 #pragma unroll
-                    for (int o = 0; o < 4; o++) {
-                        if (o >= nst) break;
-                        if (o < nch) {
-                            const uint32_t wlo = o < 2 ? (&sl0.x)[2 * o] : (&sl1.x)[2 * o - 4];
-                            const uint32_t whi = o < 2 ? (&sl0.x)[2 * o + 1] : (&sl1.x)[2 * o - 3];
-                            const uint32_t pr = ((p >> 1) ? whi : wlo) >> (16 * (p & 1));
-                            const uint32_t k0 = pr & 0xffu, k1 = (pr >> 8) & 0xffu;
-                            const uint32_t a0 = xr + (((k0 & 63u) << 1) ^ sw) + ((k0 & 64u) ? d1 : 0u);
-                            const uint32_t a1 = xr + (((k1 & 63u) << 1) ^ sw) + ((k1 & 64u) ? d1 : 0u);
-                            const bool m0 = 8 * o + 2 * p < fcnt, m1 = 8 * o + 2 * p + 1 < fcnt;
-                            uint32_t v0[GW], v1[GW]; /* every load in flight before the first store */
-#pragma unroll
-                            for (int j = 0; j < GW; j++) {
-                                asm volatile("ld.shared.u16 %0, [%1];\n" : "=r"(v0[j]) : "r"(a0 + j * 4096));
-                                asm volatile("ld.shared.u16 %0, [%1];\n" : "=r"(v1[j]) : "r"(a1 + j * 4096));
-                            }
-#pragma unroll
-                            for (int j = 0; j < GW; j++) {
-                                const uint32_t v = (m0 ? v0[j] : 0u) | ((m1 ? v1[j] : 0u) << 16);
-                                asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(br + j * 2048 + o * 128), "r"(v) : "memory");
-                            }
-                        } else if (fz_dirty & (1u << o)) {
-#pragma unroll
-                            for (int j = 0; j < GW; j++)
-                                asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(br + j * 2048 + o * 128), "r"(0u) : "memory");
-                        }
-                    }
-                    fz_dirty = ((1u << nch) - 1u) | (f2 ? 0u : fz_dirty & 12u);
-                    const uint4 f0 = *reinterpret_cast<const uint4 *>(seg + 48 + (w4 * 32 + lane) * 16);
-                    fa[0][0] = f0.x; fa[0][1] = f0.y; fa[0][2] = f0.z; fa[0][3] = f0.w;
-                    if (f2) {
-                        const uint4 v = __ldg(fz.a1 + (int64_t)*reinterpret_cast<const int *>(seg + 36) * 128 + w4 * 32 + lane);
-                        fa[1][0] = v.x; fa[1][1] = v.y; fa[1][2] = v.z; fa[1][3] = v.w;
-                    }
-                    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-                    asm volatile("bar.sync %0, 128;\n" ::"r"(bar) : "memory");
-                }
-            };
-            /* retire the older in-flight stage s: its set is free, its smem
-             * goes back. FU: an even stage s is retired with stage s + 1's
-             * group and the pair's overflow group (possibly empty) still in
-             * flight; the overflow retires with stage s + 1. */
-            auto retire = [&](auto set, int s) {
-                if (FU != 0 && set == 0) wgmma_wait<2>();
-                else wgmma_wait<1>();
-                reg_fence(set);
-                mbar_arrive(empty0 + (s % STAGES) * 8);
-            };
-            constexpr RegSet<0> S0{};
-            constexpr RegSet<1> S1{};
-            if (nk > 0) load(S0, 0);
-            for (int s = 0; s < nk; s += 2) {
-                issue(S0, s);
-                if (s > 0) retire(S1, s - 1);
-                if (s + 1 >= nk) {
-                    if constexpr (FU != 0) { /* a last pair of one stage: its overflow as a group of its own */
-                        gather(s, false);
-                        if (f1) {
-                            acc_fence(acc[0]);
-                            wgmma_fence();
-                            dense();
-                            wgmma_commit();
-                        }
-                    }
-                    break;
-                }
-                load(S1, s + 1);
-                issue(S1, s + 1);
-                if constexpr (FU != 0) {
-                    /* the pair's overflow while its two stages' sparse
-                     * wgmmas run: gathered, then issued as a group of its
-                     * own (empty where the pair has none, so every warp
-                     * counts the same groups) */
-                    gather(s, true);
-                    acc_fence(acc[0]);
-                    wgmma_fence();
-                    dense();
+                    for (int mi = 0; mi < MI; mi++)
+                        wgmma_sp<BN>(acc[mi], a[set][1][mi], desc_sw128(xb + 64), me[set][1][mi]);
                     wgmma_commit();
+                };
+                auto reg_fence = [&](auto set) {
+#pragma unroll
+                    for (int kk = 0; kk < 2; kk++)
+#pragma unroll
+                        for (int mi = 0; mi < MI; mi++)
+                            asm volatile("" : "+r"(a[set][kk][mi].x), "+r"(a[set][kk][mi].y), "+r"(a[set][kk][mi].z),
+                                         "+r"(a[set][kk][mi].w), "+r"(me[set][kk][mi]));
+                    if constexpr (FU != 0) {
+                        if (set == 1) {
+                            asm volatile("" : "+r"(fa[0][0]), "+r"(fa[0][1]), "+r"(fa[0][2]), "+r"(fa[0][3]));
+                            asm volatile("" : "+r"(fa[1][0]), "+r"(fa[1][1]), "+r"(fa[1][2]), "+r"(fa[1][3]));
+                        }
+                    }
+                };
+                /* FU: gather pair s / 2's overflow columns of X (stages s and,
+                 * when two, s + 1, both full and not yet released) into Bo and
+                 * load its fragments. Every warp of the warpgroup has retired
+                 * the previous pair's wgmmas (the loop retires stage s - 1
+                 * first); the first barrier makes sure all have before Bo is
+                 * rewritten, the second that Bo is written (and fenced into the
+                 * async proxy, which wgmma reads through) before any issues.
+                 * The kernel is bound by shared memory (the sparse wgmmas read
+                 * X's tiles at close to its bandwidth), so the gather is laid
+                 * out for the fewest wavefronts. In the 128-byte swizzle column
+                 * k of row n sits at byte 2 k ^ 16 (n % 8): its bank is
+                 * 4 (k / 8 ^ n % 8) + k / 2 % 4. Lane 8 p + r of a warp takes
+                 * row r of an 8-row group and slots 2 p, 2 p + 1 of an octet;
+                 * the upload orders each octet's even slots and its odd ones
+                 * into distinct classes k / 2 % 4 where it can, so one load
+                 * serves 32 distinct banks (the first layout, a row per lane
+                 * and a slot per load, took 4 wavefronts per load), and one
+                 * 32-bit store writes 8 rows x 8 slots of Bo. Octets past fcnt
+                 * are zeroed once, not every pair (fz_dirty). */
+                auto gather = [&](int s, bool two) {
+                    if constexpr (FU != 0) {
+                        const unsigned char *seg = sm + (s % STAGES) * STB + XST + WST + g * FSEG;
+                        fcnt = *reinterpret_cast<const int *>(seg + 32);
+                        f1 = __ballot_sync(0xffffffffu, fcnt > 0);
+                        f2 = __ballot_sync(0xffffffffu, fcnt > 16);
+                        if (!f1) return;
+                        const int bar = 3 + g;
+                        asm volatile("bar.sync %0, 128;\n" ::"r"(bar) : "memory");
+                        const uint4 sl0 = *reinterpret_cast<const uint4 *>(seg), sl1 = *reinterpret_cast<const uint4 *>(seg + 16);
+                        const int r = lane & 7, p = lane >> 3;
+                        /* this warp's row groups: w4, w4 + 4, ... (BN / 32 of them) */
+                        const uint32_t xr = sb + (s % STAGES) * STB + w4 * 1024 + r * 128, sw = (uint32_t)r << 4;
+                        const uint32_t d1 = two ? (uint32_t)(((s + 1) % STAGES) - (s % STAGES)) * STB : 0u;
+                        const uint32_t br = bo + w4 * 512 + r * 16 + p * 4;
+                        constexpr int GW = BN / 32;
+                        const int nch = (fcnt + 7) >> 3, nst = f2 ? 4 : 2; /* octets with slots; octets the wgmmas read */
+#pragma unroll
+                        for (int o = 0; o < 4; o++) {
+                            if (o >= nst) break;
+                            if (o < nch) {
+                                const uint32_t wlo = o < 2 ? (&sl0.x)[2 * o] : (&sl1.x)[2 * o - 4];
+                                const uint32_t whi = o < 2 ? (&sl0.x)[2 * o + 1] : (&sl1.x)[2 * o - 3];
+                                const uint32_t pr = ((p >> 1) ? whi : wlo) >> (16 * (p & 1));
+                                const uint32_t k0 = pr & 0xffu, k1 = (pr >> 8) & 0xffu;
+                                const uint32_t a0 = xr + (((k0 & 63u) << 1) ^ sw) + ((k0 & 64u) ? d1 : 0u);
+                                const uint32_t a1 = xr + (((k1 & 63u) << 1) ^ sw) + ((k1 & 64u) ? d1 : 0u);
+                                const bool m0 = 8 * o + 2 * p < fcnt, m1 = 8 * o + 2 * p + 1 < fcnt;
+                                uint32_t v0[GW], v1[GW]; /* every load in flight before the first store */
+#pragma unroll
+                                for (int j = 0; j < GW; j++) {
+                                    asm volatile("ld.shared.u16 %0, [%1];\n" : "=r"(v0[j]) : "r"(a0 + j * 4096));
+                                    asm volatile("ld.shared.u16 %0, [%1];\n" : "=r"(v1[j]) : "r"(a1 + j * 4096));
+                                }
+#pragma unroll
+                                for (int j = 0; j < GW; j++) {
+                                    const uint32_t v = (m0 ? v0[j] : 0u) | ((m1 ? v1[j] : 0u) << 16);
+                                    asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(br + j * 2048 + o * 128), "r"(v) : "memory");
+                                }
+                            } else if (fz_dirty & (1u << o)) {
+#pragma unroll
+                                for (int j = 0; j < GW; j++)
+                                    asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(br + j * 2048 + o * 128), "r"(0u) : "memory");
+                            }
+                        }
+                        fz_dirty = ((1u << nch) - 1u) | (f2 ? 0u : fz_dirty & 12u);
+                        const uint4 f0 = *reinterpret_cast<const uint4 *>(seg + 48 + (w4 * 32 + lane) * 16);
+                        fa[0][0] = f0.x; fa[0][1] = f0.y; fa[0][2] = f0.z; fa[0][3] = f0.w;
+                        if (f2) {
+                            const uint4 v = __ldg(fz.a1 + (int64_t)*reinterpret_cast<const int *>(seg + 36) * 128 + w4 * 32 + lane);
+                            fa[1][0] = v.x; fa[1][1] = v.y; fa[1][2] = v.z; fa[1][3] = v.w;
+                        }
+                        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+                        asm volatile("bar.sync %0, 128;\n" ::"r"(bar) : "memory");
+                    }
+                };
+                /* retire the older in-flight stage s: its set is free, its smem
+                 * goes back. FU: an even stage s is retired with stage s + 1's
+                 * group and the pair's overflow group (possibly empty) still in
+                 * flight; the overflow retires with stage s + 1. */
+                auto retire = [&](auto set, int s) {
+                    if (FU != 0 && set == 0) wgmma_wait<2>();
+                    else wgmma_wait<1>();
+                    reg_fence(set);
+                    mbar_arrive(empty0 + ((qb + s) % STAGES) * 8);
+                };
+                constexpr RegSet<0> S0{};
+                constexpr RegSet<1> S1{};
+                if (nk > 0) load(S0, 0);
+                for (int s = 0; s < nk; s += 2) {
+                    issue(S0, s);
+                    if (s > 0) retire(S1, s - 1);
+                    if (s + 1 >= nk) {
+                        if constexpr (FU != 0) { /* a last pair of one stage: its overflow as a group of its own */
+                            gather(s, false);
+                            if (f1) {
+                                acc_fence(acc[0]);
+                                wgmma_fence();
+                                dense();
+                                wgmma_commit();
+                            }
+                        }
+                        break;
+                    }
+                    load(S1, s + 1);
+                    issue(S1, s + 1);
+                    if constexpr (FU != 0) {
+                        /* the pair's overflow while its two stages' sparse
+                         * wgmmas run: gathered, then issued as a group of its
+                         * own (empty where the pair has none, so every warp
+                         * counts the same groups) */
+                        gather(s, true);
+                        acc_fence(acc[0]);
+                        wgmma_fence();
+                        dense();
+                        wgmma_commit();
+                    }
+                    retire(S0, s);
+                    if (s + 2 < nk) load(S0, s + 2);
                 }
-                retire(S0, s);
-                if (s + 2 < nk) load(S0, s + 2);
-            }
-            if (nk > 0) {
-                wgmma_wait<0>();
+                wgmma_wait<0>(); /* unconditional: a wgmma path ptxas must assume divergent serializes them all (C7518) */
                 reg_fence(S0);
                 reg_fence(S1);
-                mbar_arrive(empty0 + ((nk - 1) % STAGES) * 8);
-            }
+                if (nk > 0) mbar_arrive(empty0 + ((qb + nk - 1) % STAGES) * 8);
+                q += nk;
 #pragma unroll
-            for (int mi = 0; mi < MI; mi++) acc_fence(acc[mi]);
-            pdl_launch_dependents(); /* only the epilogue is left: the next kernel may start its prologue */
-            tile_sync<1, NC>(); /* every consumer is done with the stages: they become the C tile */
-            tile_epilogue<MI, BM, BN, NC>(acc, sm, e, (int64_t)mt0 * 16, n0, g, w4, lane, tid);
+                for (int mi = 0; mi < MI; mi++) acc_fence(acc[mi]);
+                /* only the epilogue is left: the next kernel may start its prologue */
+                if (t + tstep >= ntiles) pdl_launch_dependents();
+                if constexpr (PT != 0) {
+                    pt_hand_over<MI, BM, BN, NC>(acc, sm + PIPE, e, (int64_t)mtc * 16, nc0, t == t0, g, w4, lane, tid);
+                } else {
+                    /* every consumer is done with the stages, which become the C tile */
+                    tile_sync<1, NC>();
+                    tile_epilogue<MI, BM, BN, NC>(acc, sm, e, (int64_t)mtc * 16, nc0, g, w4, lane, tid);
+                }
+            }
         }
 #else
         (void)xmap; (void)wmap; (void)mt; (void)kt; (void)e; (void)cg; (void)fz;
@@ -668,6 +708,13 @@ static int launch24t(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi 
     Epi ek = e;
     ek.h_stage = g_h_stage;
     static int cl_cache[kDevSlots][9]; /* per instantiation */
+    if (KT::PT_) { /* persistent: a CTA per SM and resident slot, no split-K */
+        const int64_t nt = gx * gy, slots = (int64_t)sm_count() * (occ > 0 ? occ : 1);
+        const cudaError_t lp = pdl_launch_cluster(pdl, 1u, k24t_entry<KT>, dim3((unsigned)(nt < slots ? nt : slots), 1u, 1u),
+                                                  dim3(KT::NT), KT::SMEM, (cudaStream_t)a->stream, xmap, wmap, (int)w->mt,
+                                                  (int)w->kt, ek, cg, fz);
+        return (int)SP_CUDA_CHECK(st, lp);
+    }
     /* the fused overflow's pairs of stages start at even stages: no split-K */
     const int z = KT::FU_ ? 1 : plan_split(k24t_entry<KT>, KT::NT, KT::SMEM, cl_cache, gx * gy, nk, sm_count() * KT::CPS_, 4, &ek);
     const cudaError_t launched =
@@ -693,6 +740,10 @@ bool sm90_ok() {
 
 static int g_tile_hint = 0; /* sp_cuda_24_set_tile_hint */
 
+/* whether a launch without split-K takes the fp16 epilogue (h_stage_ok and
+ * epi_rows_vec8 on the host): what the persistent kernel needs */
+static bool h_epilogue_ok(const Epi &e) { return g_h_stage && epi_rows_vec8(e); }
+
 template <int IM>
 static int route24(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e, sp_cuda_status *st,
                    const ConvG &cg) {
@@ -717,6 +768,15 @@ static int route24(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e
     case 16: return launch24t<K24t<3, 1, 128, 6, IM>>(w, a, e, st, cg);
     case 17: return launch24t<K24t<2, 1, 256, 5, IM>>(w, a, e, st, cg);
     default: break;
+    }
+    /* the persistent configurations (K24t's PT: X tiles and the fp16
+     * epilogue only; elsewhere the rule's choice below) */
+    if constexpr (IM == IM_TILES) if (h_epilogue_ok(e)) {
+        switch (a->config > 0 && a->config <= SP_CUDA_24_TILE_HINTS ? a->config : g_tile_hint) {
+        case 18: return launch24t<K24t<3, 1, 128, 5, IM_TILES, 1, 0, 1>>(w, a, e, st, cg);
+        case 19: return launch24t<K24t<2, 1, 256, 3, IM_TILES, 1, 0, 1>>(w, a, e, st, cg);
+        default: break;
+        }
     }
     /* The largest CTA tile that still gives about one CTA per SM without
      * split-K: 128 x 256 or 192 x 128 (large M and N, below), 256 x 128,
@@ -749,6 +809,20 @@ static int route24(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e
     auto turns = [&](int64_t bm, int64_t per_sm) {
         return (tiles(bm, 128) + sms * per_sm - 1) / (sms * per_sm) * bm * per_sm;
     };
+    /* Short K (at most 18 stages a tile), tiles for every SM at least twice
+     * and an epilogue with nothing after the fp16 rounding (bias, and ReLU
+     * in registers): persistent 192 x 128 CTAs (K24t's PT), whose consumers
+     * go on to the next tile while the producer warpgroup's idle warps
+     * store this one. H200, bench/results/spmm24-pt-epilogue-warps-h200-2026-11-29.md:
+     * BERT-base's 2304 x 768 at 4096 tokens with bias 24.0 against 28.1 us
+     * (one-tile 192 x 128; cuBLAS 26.3). With a residual or GELU the
+     * consumers apply them to the C tile themselves, and one-tile CTAs can
+     * be faster (3072 x 768 with bias + GELU 41.6 against 40.2 us): left to
+     * plan-time tuning. */
+    if constexpr (IM == IM_TILES)
+        if (m % 192 == 0 && k <= 1152 && tiles(192, 128) >= 2 * sms && h_epilogue_ok(e) && !e.residual &&
+            (e.act == SP_CUDA_ACT_NONE || e.act == SP_CUDA_ACT_RELU))
+            return launch24t<K24t<3, 1, 128, 5, IM_TILES, 1, 0, 1>>(w, a, e, st, cg);
     if (m % 192 == 0 && tiles(192, 128) >= want && turns(192, 1) < turns(256, 1) && turns(192, 1) < turns(128, 2))
         return launch24t<K24t<3, 1, 128, 6, IM>>(w, a, e, st, cg);
     /* Short-K or residual layers with tiles for every SM twice over: small
@@ -815,7 +889,7 @@ extern "C" int sp_cuda_24_tune_configs(int *cfg, int max) {
     /* the rule's choice, then the configurations that won somewhere in the
      * sweeps (bench/results/spmm24-cps-h200-2026-11-26.md,
      * spmm24-tiles-h100-2026-11-26.md) */
-    static const int won[] = {0, 13, 11, 12, 14, 9, 8, 6, 16, 17, 1};
+    static const int won[] = {0, 13, 11, 12, 14, 9, 8, 6, 16, 17, 1, 18, 19};
     const int n = spmm::sm90_ok() ? (int)(sizeof won / sizeof won[0]) : 1;
     int i = 0;
     for (; i < n && i < max; i++) cfg[i] = won[i];

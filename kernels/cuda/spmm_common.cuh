@@ -139,7 +139,7 @@ struct Epi {
  * and M in multiples of 8. Uniform over the grid. Every 16-byte epilogue
  * path (store_ctile_act, and the sm_90 2:4 kernel's fp16 tile and residual
  * prefetch) asks this. */
-__device__ __forceinline__ bool epi_rows_vec8(const Epi &e) {
+__host__ __device__ __forceinline__ bool epi_rows_vec8(const Epi &e) {
     return e.m % 8 == 0 && e.ldy % 8 == 0 && ((uintptr_t)e.y & 15) == 0 &&
            (!e.residual || (e.ldr % 8 == 0 && ((uintptr_t)e.residual & 15) == 0));
 }

@@ -167,9 +167,13 @@ void sp_cuda_spmm_set_meta_preload(int on);
  * SM, 64x16, 128x16, 64x32, 128x32, 64x64, 128x64, 64x128, 128x128,
  * 256x128; 10-15 several, 64x128/2, 128x128/2, 64x64/3, 64x64/4,
  * 128x64/2 (two consumer warpgroups), 128x64/2 (one); 16-17 one CTA per SM,
- * 192x128 (three consumer warpgroups), 128x256. 0 restores the choice by M, N and
- * K. Process-wide, not thread-safe; the runtime never calls it. */
-#define SP_CUDA_24_TILE_HINTS 17
+ * 192x128 (three consumer warpgroups), 128x256; 18-19 persistent (one CTA
+ * per SM walking the tiles, the stores by the producer warpgroup's idle
+ * warps; only where the fp16 epilogue applies, else the choice by M, N and
+ * K), 192x128, 128x256. 0 restores the choice by M, N and K.
+ * Process-wide, not thread-safe; the runtime never calls it. */
+#define SP_CUDA_24_TILE_HINTS 19
+#define SP_CUDA_24_PT_FIRST 18
 void sp_cuda_24_set_tile_hint(int hint);
 /* Benchmark knob for the sm_90 2:4 kernel: 1 (the default) launches it
  * with programmatic dependent launch, so it starts while the previous

@@ -501,7 +501,8 @@ const char *sp_cuda_sparse_label(const sp_cuda_sparse_layer *L)
 {
     static const char *const c24[] = {"2:4",     "2:4/c1",  "2:4/c2",  "2:4/c3",  "2:4/c4",  "2:4/c5",
                                       "2:4/c6",  "2:4/c7",  "2:4/c8",  "2:4/c9",  "2:4/c10", "2:4/c11",
-                                      "2:4/c12", "2:4/c13", "2:4/c14", "2:4/c15", "2:4/c16", "2:4/c17"};
+                                      "2:4/c12", "2:4/c13", "2:4/c14", "2:4/c15", "2:4/c16", "2:4/c17",
+                                      "2:4/p18", "2:4/p19"};
     _Static_assert(sizeof c24 / sizeof c24[0] == SP_CUDA_24_TILE_HINTS + 1, "a label per 2:4 configuration");
     if (L->kind == SP_SPARSE_24 && L->config > 0 && L->config < (int)(sizeof c24 / sizeof c24[0]))
         return c24[L->config];
@@ -516,8 +517,15 @@ int sp_cuda_sparse_configs(const sp_cuda_sparse_layer *L, int *cfg, int max)
 {
     if (max < 1)
         return 0;
-    if (L->kind == SP_SPARSE_24)
-        return sp_cuda_24_tune_configs(cfg, max);
+    if (L->kind == SP_SPARSE_24) {
+        int n = sp_cuda_24_tune_configs(cfg, max), kept = 0;
+        /* the persistent configurations take X tiles: an implicit-GEMM
+         * convolution would run the rule's kernel under their label */
+        for (int i = 0; i < n; i++)
+            if (!(L->implicit && cfg[i] >= SP_CUDA_24_PT_FIRST))
+                cfg[kept++] = cfg[i];
+        return kept;
+    }
     /* the CSR split path (3: 2:4 part + overflow, spmm_csr_split24.cu),
      * with both others, where the upload built it */
     if (L->kind == SP_SPARSE_CSR && L->w->csr.split24 && L->w->csr.tiles && L->w->csr.col16 && max >= 3) {

@@ -361,6 +361,23 @@ static void tile_layout_rule_case(void) {
     free(w);
 }
 
+/* the persistent sm_90 2:4 configurations (SP_CUDA_24_PT_FIRST..): every
+ * CTA walks two or more tiles, the epilogue warps store each while the
+ * consumers run the next; M a multiple of the tile and ragged (1000), fewer
+ * 64-column stages per tile than in the ring (K = 128) and more (K = 768),
+ * ragged N, X rows padded, every epilogue */
+static void persistent_cases(void) {
+    printf("[2:4 persistent tiles]\n");
+    for (int h = SP_CUDA_24_PT_FIRST; h <= SP_CUDA_24_TILE_HINTS; h++) {
+        g_cfg24 = h;
+        run_case(K_24_WG, 1152, 128, 5700, 0, 0.5, 7, 0, 0);
+        run_case(K_24_WG, 1000, 768, 4500, h % 4, 0.5, 5, 0, 8);
+        run_case(K_24_WG, 768, 192, 8500, 1, 0.5, h & 1 ? 6 : 1, 0, 0);
+        run_case(K_24_WG, 2304, 64, 4096, 3, 0.5, 0, 0, 0);
+        g_cfg24 = 0;
+    }
+}
+
 int main(int argc, char **argv) {
     int ndev = 0;
     if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
@@ -377,6 +394,13 @@ int main(int argc, char **argv) {
     /* --split: the CSR split path's cases only (2:4 part + overflow, fused or not) */
     const bool split_only = argc > 1 && strcmp(argv[1], "--split") == 0;
     const bool wg_ok = prop.major == 9 && prop.minor == 0;
+    /* --persistent: the persistent 2:4 configurations' cases only */
+    if (argc > 1 && strcmp(argv[1], "--persistent") == 0) {
+        if (wg_ok) persistent_cases();
+        else printf("not an sm_90 GPU: the persistent 2:4 kernel does not run\n");
+        printf("\n%d passed, %d failed\n", passes, failures);
+        return failures ? 1 : 0;
+    }
     tl_seed(12345);
     /* shapes: ragged everything; N spans every kernel configuration
      * (<=16, <=32, <=64/128, large); K % 8 != 0 takes the scalar X path */
@@ -549,6 +573,7 @@ int main(int argc, char **argv) {
             g_bsr_cfg = -1;
         }
     }
+    if (wg_ok && !bsr_only && !split_only) persistent_cases();
     sp_cuda_spmm_set_cluster_split(1);
     if (bsr_only) {
         printf("\n%d passed, %d failed, %d BSR configurations refused as not fitting their block size\n",
