@@ -888,7 +888,8 @@ extern "C" int sp_cuda_24_conv_implicit_ok(void) { return spmm::sm90_ok() ? 1 : 
 extern "C" int sp_cuda_24_tune_configs(int *cfg, int max) {
     /* the rule's choice, then the configurations that won somewhere in the
      * sweeps (bench/results/spmm24-cps-h200-2026-11-26.md,
-     * spmm24-tiles-h100-2026-11-26.md) */
+     * spmm24-tiles-h100-2026-11-26.md; the persistent 18 and 19:
+     * spmm24-pt-epilogue-warps-h200-2026-11-29.md) */
     static const int won[] = {0, 13, 11, 12, 14, 9, 8, 6, 16, 17, 1, 18, 19};
     const int n = spmm::sm90_ok() ? (int)(sizeof won / sizeof won[0]) : 1;
     int i = 0;
