@@ -216,7 +216,6 @@ __device__ __forceinline__ uint64_t desc_plain(uint32_t saddr, uint32_t lbo, uin
     return d;
 }
 
-
 /* CPS: CTAs resident per SM. With 1 the CTA owns the register file (the
  * consumers raise theirs to 232); with 2 or 3 each CTA gets 1/CPS of it
  * and fewer stages, so one CTA's epilogue (C tile through shared memory,
@@ -300,10 +299,13 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1, 
         const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
         const int mt0 = blockIdx.x * TR;
         const int64_t n0 = (int64_t)blockIdx.y * BN;
-        /* PT: the tiles this CTA walks (else the one tile of its block index) */
+        /* PT: the tiles this CTA walks (else the one tile of its block index);
+         * tile t's first 16-row W tile and first row of X */
         const int gxm = (mt + TR - 1) / TR;
         const int ntiles = PT ? gxm * (int)((e.n + BN - 1) / BN) : 1;
         const int t0 = PT ? (int)blockIdx.x : 0, tstep = PT ? (int)gridDim.x : 1;
+        auto tile_mt = [&](int t) { return PT ? (t % gxm) * TR : mt0; };
+        auto tile_n0 = [&](int t) { return PT ? (int64_t)(t / gxm) * BN : n0; };
 
         if (PT && !h_stage_ok(e)) __trap(); /* the host launches PT only with the fp16 epilogue */
         if (warp < 4) { /* producer */
@@ -391,13 +393,12 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1, 
                     tma_im2col_4d(sb + st * STB, xmap, c0, wx, hy, b, (uint16_t)dx, (uint16_t)dy, full);
                 }
             } else if (IM == IM_TILES && warp == 0 && lane == 0) {
-                int q = 0; /* stages issued before this tile (PT) */
+                int q = 0; /* stages issued before this tile (PT; else 0) */
                 for (int t = t0; t < ntiles; t += tstep) {
-                    const int mtq = PT ? (t % gxm) * TR : mt0;
-                    const int nq = PT ? (t / gxm) * BN : (int)n0;
+                    const int mtq = tile_mt(t), nq = (int)tile_n0(t);
                     const int pre = q == 0 ? prefetch_w(sb, full0, wmap, j0, nk, mtq, fz) : 0;
                     for (int s = 0; s < nk; s++) {
-                        const int qs = (PT ? q : 0) + s, st = qs % STAGES, j = j0 + s;
+                        const int qs = q + s, st = qs % STAGES, j = j0 + s;
                         const uint32_t full = full0 + st * 8;
                         if (s >= pre) {
                             mbar_wait(empty0 + st * 8, ((qs / STAGES) - 1) & 1);
@@ -420,11 +421,10 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1, 
             pdl_wait(); /* the epilogue reads the residual and writes Y, the workspace */
             const int tid = threadIdx.x - 128;
             const int g = (warp - 4) >> 2, w4 = warp & 3;
-            int q = 0; /* stages consumed before this tile (PT) */
+            int q = 0; /* stages consumed before this tile (PT; else 0) */
             for (int t = t0; t < ntiles; t += tstep) {
-                const int mtc = PT ? (t % gxm) * TR : mt0;
-                const int64_t nc0 = PT ? (int64_t)(t / gxm) * BN : n0;
-                const int qb = PT ? q : 0;
+                const int mtc = tile_mt(t);
+                const int64_t nc0 = tile_n0(t);
                 if constexpr (PT == 0) prefetch_residual<BM, BN>(e, (int64_t)mtc * 16, nc0, tid, NC);
                 float acc[MI][NACC];
 #pragma unroll
@@ -443,8 +443,8 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1, 
                 uint4 a[2][2][MI];
                 uint32_t me[2][2][MI];
                 auto load = [&](auto set, int s) {
-                    const int st = (qb + s) % STAGES;
-                    mbar_wait(full0 + st * 8, ((qb + s) / STAGES) & 1);
+                    const int st = (q + s) % STAGES;
+                    mbar_wait(full0 + st * 8, ((q + s) / STAGES) & 1);
                     const unsigned char *wsm = sm + st * STB + XST;
 #pragma unroll
                     for (int kk = 0; kk < 2; kk++)
@@ -473,7 +473,7 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1, 
                     }
                 };
                 auto issue = [&](auto set, int s) {
-                    const uint32_t xb = sb + ((qb + s) % STAGES) * STB;
+                    const uint32_t xb = sb + ((q + s) % STAGES) * STB;
 #pragma unroll
                     for (int mi = 0; mi < MI; mi++) acc_fence(acc[mi]);
                     wgmma_fence();
@@ -582,7 +582,7 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1, 
                     if (FU != 0 && set == 0) wgmma_wait<2>();
                     else wgmma_wait<1>();
                     reg_fence(set);
-                    mbar_arrive(empty0 + ((qb + s) % STAGES) * 8);
+                    mbar_arrive(empty0 + ((q + s) % STAGES) * 8);
                 };
                 constexpr RegSet<0> S0{};
                 constexpr RegSet<1> S1{};
@@ -621,7 +621,7 @@ template <int WGS, int MI, int BN_, int STAGES, int IM = IM_TILES, int CPS = 1, 
                 wgmma_wait<0>(); /* unconditional: a wgmma path ptxas must assume divergent serializes them all (C7518) */
                 reg_fence(S0);
                 reg_fence(S1);
-                if (nk > 0) mbar_arrive(empty0 + ((qb + nk - 1) % STAGES) * 8);
+                if (nk > 0) mbar_arrive(empty0 + ((q + nk - 1) % STAGES) * 8);
                 q += nk;
 #pragma unroll
                 for (int mi = 0; mi < MI; mi++) acc_fence(acc[mi]);
@@ -767,16 +767,17 @@ static int route24(const sp_cuda_24 *w, const sp_cuda_spmm_args *a, const Epi &e
     case 15: return launch24t<K24t<1, 2, 64, 4, IM, 2>>(w, a, e, st, cg);
     case 16: return launch24t<K24t<3, 1, 128, 6, IM>>(w, a, e, st, cg);
     case 17: return launch24t<K24t<2, 1, 256, 5, IM>>(w, a, e, st, cg);
+    /* the persistent configurations (K24t's PT) take X tiles and the fp16
+     * epilogue only; elsewhere the rule's choice below */
+    case 18:
+        if constexpr (IM == IM_TILES)
+            if (h_epilogue_ok(e)) return launch24t<K24t<3, 1, 128, 5, IM_TILES, 1, 0, 1>>(w, a, e, st, cg);
+        break;
+    case 19:
+        if constexpr (IM == IM_TILES)
+            if (h_epilogue_ok(e)) return launch24t<K24t<2, 1, 256, 3, IM_TILES, 1, 0, 1>>(w, a, e, st, cg);
+        break;
     default: break;
-    }
-    /* the persistent configurations (K24t's PT: X tiles and the fp16
-     * epilogue only; elsewhere the rule's choice below) */
-    if constexpr (IM == IM_TILES) if (h_epilogue_ok(e)) {
-        switch (a->config > 0 && a->config <= SP_CUDA_24_TILE_HINTS ? a->config : g_tile_hint) {
-        case 18: return launch24t<K24t<3, 1, 128, 5, IM_TILES, 1, 0, 1>>(w, a, e, st, cg);
-        case 19: return launch24t<K24t<2, 1, 256, 3, IM_TILES, 1, 0, 1>>(w, a, e, st, cg);
-        default: break;
-        }
     }
     /* The largest CTA tile that still gives about one CTA per SM without
      * split-K: 128 x 256 or 192 x 128 (large M and N, below), 256 x 128,
